@@ -1,0 +1,1 @@
+"""paystream: the composition root and command line."""

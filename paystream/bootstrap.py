@@ -1,0 +1,28 @@
+"""Composition root: builds the clients each command needs from one Settings object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.settings import Settings
+
+
+def admin_client(settings: Settings) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+
+
+def reading_consumer(settings: Settings, client_id: str) -> Any:
+    """A consumer that commits nothing: for reading topics from the start (peek, checks)."""
+    from confluent_kafka import Consumer
+
+    return Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": f"paystream-{client_id}",
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+    })

@@ -1,0 +1,340 @@
+"""The `paystream` command: a thin face over streams/, agents/, sinks/ and api/."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from streams.errors import ConfigError, PaystreamError, ValidationError
+from streams.records import Transaction
+from streams.settings import Settings, load_settings
+
+log = logging.getLogger("paystream")
+
+
+class _Context:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--log-level", default="info",
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
+@click.pass_context
+def cli(ctx: click.Context, log_level: str) -> None:
+    """paystream: a stream processor for payments.
+
+    Connection settings come from the environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL,
+    REDIS_URL, SCHEMA_REGISTRY_URL) and default to the local stack (`make up`).
+    """
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Context()
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def topics() -> None:
+    """Create and list paystream's Kafka topics."""
+
+
+@topics.command("create")
+@click.pass_obj
+def topics_create(obj: _Context) -> None:
+    """Create every topic paystream uses (idempotent; configs aligned, partitions never changed)."""
+    from paystream.bootstrap import admin_client
+    from streams.topics import create_topics
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+    specs = topic_specs(settings.topic_prefix, settings.partitions).all()
+    report = create_topics(admin_client(settings), specs)
+    for spec in specs:
+        state = "created" if spec.name in report.created else "exists"
+        if spec.name in report.reconfigured:
+            state += ", configs updated"
+        click.echo(f"{spec.name:<32} {spec.partitions:>3} partitions  {state}")
+    for mismatch in report.partition_mismatch:
+        click.echo(f"warning: partition count differs (left unchanged): {mismatch}", err=True)
+
+
+@topics.command("list")
+@click.pass_obj
+def topics_list(obj: _Context) -> None:
+    """Show paystream's topics with partition counts and message counts."""
+    from paystream.bootstrap import admin_client, reading_consumer
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+    existing = admin_client(settings).list_topics(timeout=10).topics
+    consumer = reading_consumer(settings, "topics-list")
+    try:
+        for spec in topic_specs(settings.topic_prefix, settings.partitions).all():
+            if spec.name not in existing:
+                click.echo(f"{spec.name:<32} missing (run: paystream topics create)")
+                continue
+            partitions = existing[spec.name].partitions
+            total = 0
+            for p in partitions:
+                low, high = consumer.get_watermark_offsets(_partition(spec.name, p), timeout=10)
+                total += high - low
+            click.echo(f"{spec.name:<32} {len(partitions):>3} partitions {total:>12,} messages")
+    finally:
+        consumer.close()
+
+
+def _partition(topic: str, partition: int) -> Any:
+    from confluent_kafka import TopicPartition
+
+    return TopicPartition(topic, partition)
+
+
+# --- produce ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--count", "-n", type=click.IntRange(min=0), default=10_000,
+              help="Transactions to generate (ignored with --input).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Target transactions per second. Default: as fast as Kafka accepts.")
+@click.option("--seed", type=int, default=1, help="Generator seed: same seed, same traffic.")
+@click.option("--accounts", type=click.IntRange(min=2), default=10_000,
+              help="Customer accounts in the generated population.")
+@click.option("--fraud-share", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
+              help="Approximate fraction of generated transactions that are fraud.")
+@click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Write tx_id,is_fraud,scenario CSV for generated traffic.")
+@click.option("--start", "start_iso", default=None,
+              help="Simulated clock start (ISO-8601). Default: so the traffic ends now.")
+@click.option("--input", "input_path", type=click.File("r"), default=None,
+              help="Publish JSON lines from this file ('-' for stdin) instead of generating.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@click.pass_obj
+def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: int,
+            fraud_share: float, labels_out: Path | None, start_iso: str | None,
+            input_path: IO[str] | None, as_json: bool) -> None:
+    """Publish transactions to the transactions topic: generated traffic or JSON lines.
+
+    \b
+    Examples:
+      paystream produce --count 1000000 --seed 1
+      paystream produce --count 50000 --rate 2000 --fraud-share 0.02 --labels-out labels.csv
+      paystream produce --input transactions.jsonl      # one JSON object per line
+      cat txs.jsonl | paystream produce --input -
+
+    A JSON line that does not parse or validate is reported with its line number on stderr and
+    the rest still goes. Exit status is 1 if any line was invalid or any message was not
+    delivered.
+    """
+    from streams.producer import TransactionProducer, publish
+
+    settings = obj.settings
+    if input_path is not None and labels_out is not None:
+        raise click.UsageError("--labels-out only applies to generated traffic, not --input")
+    invalid: list[int] = []
+    with ExitStack() as stack:
+        if input_path is not None:
+            source = _json_lines(input_path, settings, invalid)
+            total = None
+        else:
+            labels = stack.enter_context(labels_out.open("w", newline="")) if labels_out else None
+            source = _generated(count, seed, accounts, fraud_share, start_iso, labels)
+            total = count
+        producer = TransactionProducer.from_settings(settings)
+        progress = stack.enter_context(_progress(total))
+        report = publish(producer, source, rate=rate, on_progress=progress)
+    summary = {
+        "topic": producer.topic,
+        "sent": report.sent,
+        "failed": report.failed + report.undelivered,
+        "invalid_lines": len(invalid),
+        "elapsed_s": round(report.elapsed_s, 3),
+        "rate_per_s": round(report.rate_per_s, 1),
+        "cpu_us_per_message": round(report.cpu_us_per_message, 2),
+        "errors": report.errors,
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:>20}: {value}")
+    if summary["failed"] or invalid:
+        sys.exit(1)
+
+
+def _generated(count: int, seed: int, accounts: int, fraud_share: float, start_iso: str | None,
+               labels: IO[str] | None) -> Iterator[Transaction]:
+    from streams.generator import GeneratorConfig, TrafficGenerator
+
+    probe = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share))
+    if start_iso is None:
+        start_ms = int(time.time() * 1000) - probe.span_ms(count)
+    else:
+        start_ms = _parse_iso_ms(start_iso)
+    generator = TrafficGenerator(GeneratorConfig(
+        seed=seed, accounts=accounts, fraud_share=fraud_share, start_ms=start_ms))
+    writer = csv.writer(labels) if labels is not None else None
+    if writer is not None:
+        writer.writerow(["tx_id", "is_fraud", "scenario"])
+    for tx, label in generator.generate(count):
+        if writer is not None:
+            writer.writerow([label.tx_id, int(label.is_fraud), label.scenario])
+        yield tx
+
+
+def _parse_iso_ms(value: str) -> int:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not ISO-8601: {value!r}", param_hint="--start") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+def _json_lines(stream: IO[str], settings: Settings, invalid: list[int]) -> Iterator[Transaction]:
+    from streams.jsonlines import parse_line
+    from streams.validation import validate
+
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            tx = parse_line(line)
+            validate(tx, int(time.time() * 1000), settings.max_clock_skew_ms)
+        except ValidationError as exc:
+            invalid.append(number)
+            click.echo(f"line {number}: {exc}", err=True)
+            continue
+        yield tx
+
+
+class _progress:
+    """A rich progress bar on a terminal; a log line every 5 s otherwise."""
+
+    def __init__(self, total: int | None) -> None:
+        self._total = total
+        self._bar: Any = None
+        self._task: Any = None
+        self._last_log = time.monotonic()
+
+    def __enter__(self) -> _progress:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                                       TaskProgressColumn, TimeRemainingColumn)
+
+            self._bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                 MofNCompleteColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True))
+            self._bar.start()
+            self._task = self._bar.add_task("producing", total=self._total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+        elif time.monotonic() - self._last_log >= 5:
+            self._last_log = time.monotonic()
+            of = f"/{self._total:,}" if self._total else ""
+            log.info("produced %s%s", f"{done:,}", of)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# --- peek -------------------------------------------------------------------------------------
+
+_RECORD_OF_ROLE = {"transactions": "transaction", "decisions": "decision", "postings": "posting"}
+
+
+@cli.command()
+@click.argument("role", type=click.Choice(["transactions", "dlq", "decisions", "postings"]))
+@click.option("--max", "max_messages", type=click.IntRange(min=1), default=10,
+              help="Stop after this many messages.")
+@click.option("--timeout", "timeout_s", type=float, default=10.0,
+              help="Stop after this many seconds without reaching --max.")
+@click.pass_obj
+def peek(obj: _Context, role: str, max_messages: int, timeout_s: float) -> None:
+    """Print the first messages of a topic as JSON lines, decoded (DLQ: reason and raw bytes)."""
+    from confluent_kafka import KafkaError as RdKafkaError
+
+    from paystream.bootstrap import reading_consumer
+    from streams.codec import codec_for
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+    topic = getattr(topic_specs(settings.topic_prefix, settings.partitions), role).name
+    codec = codec_for(_RECORD_OF_ROLE[role], topic, settings.schema_registry_url) \
+        if role in _RECORD_OF_ROLE else None
+    consumer = reading_consumer(settings, f"peek-{role}-{time.time_ns()}")
+    consumer.subscribe([topic])
+    shown, deadline = 0, time.monotonic() + timeout_s
+    try:
+        while shown < max_messages and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or (message.error() and
+                                   message.error().code() == RdKafkaError._PARTITION_EOF):
+                continue
+            if message.error():
+                raise PaystreamError(f"reading {topic}: {message.error().str()}")
+            click.echo(json.dumps(_render(message, codec), default=str))
+            shown += 1
+    finally:
+        consumer.close()
+
+
+def _render(message: Any, codec: Any) -> dict[str, Any]:
+    where = {"partition": message.partition(), "offset": message.offset(),
+             "key": (message.key() or b"").decode("utf-8", "replace")}
+    if codec is None:
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
+        return {**where, "headers": headers, "value_hex": (message.value() or b"").hex()}
+    return {**where, "value": codec.decode(message.value())}
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+@cli.command()
+def schemas() -> None:
+    """List the Avro schemas paystream ships, with their single-object fingerprints."""
+    from importlib import resources
+
+    from streams.codec import load_versions
+
+    records = sorted({e.name.split(".")[0] for e in resources.files("schemas").iterdir()
+                      if e.name.endswith(".avsc")})
+    for record in records:
+        for version in load_versions(record):
+            click.echo(f"{record:<14} v{version.version}  CRC-64-AVRO {version.fingerprint.hex()}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"paystream: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except PaystreamError as exc:
+        click.echo(f"paystream: error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,258 @@
+"""Avro codecs: records (dicts) to framed bytes and back.
+
+Two framings, as the Avro and Confluent specs define them:
+- single-object encoding (default): `C3 01`, the writer schema's 8-byte little-endian
+  CRC-64-AVRO fingerprint, then the Avro binary body. Needs no registry: every reader that has
+  the .avsc files can decode.
+- Confluent wire format (when SCHEMA_REGISTRY_URL is set): byte 0, a 4-byte big-endian schema id,
+  the body. Registration and id lookup go through confluent_kafka.schema_registry; the framing
+  is ours so both paths raise the same errors.
+
+Decoding resolves the writer's schema version to the reader's (the newest known), so v1 and v2
+producers and consumers interoperate. Timestamps stay int epoch-millis: the schemas are parsed
+without their timestamp logical types, so decode allocates no datetimes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Protocol
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from streams.errors import (
+    BadMagicError,
+    CodecError,
+    NotAvroError,
+    SchemaMismatchError,
+    TruncatedMessageError,
+    UnknownSchemaError,
+)
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+SINGLE_OBJECT_HEADER_SIZE = 10
+CONFLUENT_MAGIC = 0
+CONFLUENT_HEADER_SIZE = 5
+
+_SCHEMA_FILE = re.compile(r"^(?P<record>[a-z_]+)(?:\.v(?P<version>\d+))?\.avsc$")
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of one record schema, parsed once."""
+
+    record: str  # file stem, e.g. "transaction"
+    version: int
+    text: str  # the .avsc as written (what a registry stores)
+    parsed: Any  # fastavro-parsed, timestamp logical types removed
+    fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian
+
+    @classmethod
+    def from_text(cls, record: str, version: int, text: str) -> SchemaVersion:
+        schema = json.loads(text)
+        canonical = to_parsing_canonical_form(schema)
+        # fastavro renders the 64-bit fingerprint's bytes in little-endian order, as the
+        # single-object spec stores them.
+        digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        parsed = parse_schema(_without_timestamp_types(schema))
+        return cls(record, version, text, parsed, digest)
+
+
+def _without_timestamp_types(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("logicalType") in ("timestamp-millis", "timestamp-micros"):
+            node = {k: v for k, v in node.items() if k != "logicalType"}
+        return {k: _without_timestamp_types(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_timestamp_types(v) for v in node]
+    return node
+
+
+def load_versions(record: str) -> list[SchemaVersion]:
+    """Every version of `record` shipped in schemas/, oldest first."""
+    versions = []
+    for entry in resources.files("schemas").iterdir():
+        match = _SCHEMA_FILE.match(entry.name)
+        if match and match["record"] == record:
+            version = int(match["version"] or 1)
+            versions.append(SchemaVersion.from_text(record, version, entry.read_text("utf-8")))
+    if not versions:
+        raise UnknownSchemaError(f"no schema file for record {record!r} in schemas/")
+    return sorted(versions, key=lambda v: v.version)
+
+
+class Codec(Protocol):
+    def encode(self, record: dict[str, Any]) -> bytes: ...
+
+    def decode(self, data: bytes) -> dict[str, Any]: ...
+
+
+def _write_body(schema: SchemaVersion, record: dict[str, Any], header: bytes) -> bytes:
+    out = io.BytesIO()
+    out.write(header)
+    try:
+        fastavro.schemaless_writer(out, schema.parsed, record)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SchemaMismatchError(
+            f"record does not fit {schema.record} v{schema.version}: {exc}"
+        ) from exc
+    return out.getvalue()
+
+
+def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVersion) -> dict:
+    body = io.BytesIO(data)
+    body.seek(offset)
+    reader_schema = None if writer is reader else reader.parsed
+    try:
+        record = fastavro.schemaless_reader(body, writer.parsed, reader_schema)
+    except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeError...
+        if body.tell() >= len(data) or isinstance(exc, EOFError):
+            raise TruncatedMessageError(
+                f"{writer.record} v{writer.version} body ends early ({len(data) - offset} bytes)"
+            ) from exc
+        raise SchemaMismatchError(
+            f"body does not decode as {writer.record} v{writer.version}: {exc!r}"
+        ) from exc
+    trailing = len(data) - body.tell()
+    if trailing:
+        raise SchemaMismatchError(
+            f"{trailing} bytes left after a {writer.record} v{writer.version} body"
+        )
+    return record
+
+
+def _classify_unframed(data: bytes) -> CodecError:
+    if not data:
+        return NotAvroError("empty message")
+    if data[:1] == SINGLE_OBJECT_MAGIC[:1]:
+        if len(data) == 1:
+            return TruncatedMessageError("message ends inside the single-object magic")
+        return BadMagicError(f"single-object magic expected C3 01, got {data[:2].hex(' ').upper()}")
+    if data[0] == CONFLUENT_MAGIC:
+        return UnknownSchemaError(
+            "Confluent wire-format message but no schema registry configured (SCHEMA_REGISTRY_URL)"
+        )
+    return NotAvroError(f"not a framed Avro message (starts with {data[:4]!r})")
+
+
+class SingleObjectCodec:
+    """Avro single-object encoding for one record type, all its known versions."""
+
+    def __init__(self, versions: list[SchemaVersion], writer_version: int | None = None,
+                 reader_version: int | None = None) -> None:
+        """Write `writer_version` and read into `reader_version` (both default to the newest)."""
+        if not versions:
+            raise UnknownSchemaError("a codec needs at least one schema version")
+        self.reader = self._pick(versions, reader_version)
+        self.writer = self._pick(versions, writer_version)
+        self.known = {v.fingerprint: v for v in versions}
+        self._header = SINGLE_OBJECT_MAGIC + self.writer.fingerprint
+
+    @staticmethod
+    def _pick(versions: list[SchemaVersion], version: int | None) -> SchemaVersion:
+        if version is None:
+            return versions[-1]
+        for candidate in versions:
+            if candidate.version == version:
+                return candidate
+        known = [v.version for v in versions]
+        raise UnknownSchemaError(f"{versions[0].record} has no version {version} (known: {known})")
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        return _write_body(self.writer, record, self._header)
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if data[:2] != SINGLE_OBJECT_MAGIC:
+            raise _classify_unframed(data)
+        if len(data) < SINGLE_OBJECT_HEADER_SIZE:
+            raise TruncatedMessageError(
+                f"single-object header needs {SINGLE_OBJECT_HEADER_SIZE} bytes, got {len(data)}"
+            )
+        writer = self.known.get(data[2:SINGLE_OBJECT_HEADER_SIZE])
+        if writer is None:
+            raise UnknownSchemaError(
+                f"unknown writer fingerprint {data[2:SINGLE_OBJECT_HEADER_SIZE].hex()} "
+                f"for {self.reader.record}"
+            )
+        return _read_body(data, SINGLE_OBJECT_HEADER_SIZE, writer, self.reader)
+
+
+class ConfluentCodec:
+    """Confluent wire format through a schema registry; also reads single-object messages.
+
+    The writer schema is registered on first encode (never in the constructor: no network there)
+    under `<topic>-value` (TopicNameStrategy), and ids seen on decode are fetched once and cached.
+    """
+
+    def __init__(
+        self,
+        versions: list[SchemaVersion],
+        registry: Any,  # confluent_kafka.schema_registry.SchemaRegistryClient
+        subject: str,
+        writer_version: int | None = None,
+    ) -> None:
+        self._local = SingleObjectCodec(versions, writer_version)
+        self._registry = registry
+        self._subject = subject
+        self._header: bytes | None = None
+        self._by_id: dict[int, SchemaVersion] = {}
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        if self._header is None:
+            self._header = struct.pack(">bI", CONFLUENT_MAGIC, self._register())
+        return _write_body(self._local.writer, record, self._header)
+
+    def _register(self) -> int:
+        from confluent_kafka.schema_registry import Schema
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        writer = self._local.writer
+        try:
+            return self._registry.register_schema(self._subject, Schema(writer.text, "AVRO"))
+        except SchemaRegistryError as exc:
+            raise UnknownSchemaError(
+                f"registry refused {writer.record} v{writer.version} under {self._subject}: {exc}"
+            ) from exc
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if data[:2] == SINGLE_OBJECT_MAGIC:
+            return self._local.decode(data)
+        if not data or data[0] != CONFLUENT_MAGIC:
+            raise _classify_unframed(data)
+        if len(data) < CONFLUENT_HEADER_SIZE:
+            raise TruncatedMessageError(
+                f"Confluent header needs {CONFLUENT_HEADER_SIZE} bytes, got {len(data)}"
+            )
+        (schema_id,) = struct.unpack_from(">I", data, 1)
+        writer = self._by_id.get(schema_id) or self._fetch(schema_id)
+        return _read_body(data, CONFLUENT_HEADER_SIZE, writer, self._local.reader)
+
+    def _fetch(self, schema_id: int) -> SchemaVersion:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            text = self._registry.get_schema(schema_id).schema_str
+        except SchemaRegistryError as exc:
+            raise UnknownSchemaError(f"schema id {schema_id} not in the registry: {exc}") from exc
+        version = SchemaVersion.from_text(self._local.reader.record, 0, text)
+        # Prefer our own parsed copy when the registry holds a schema we ship.
+        writer = self._local.known.get(version.fingerprint, version)
+        self._by_id[schema_id] = writer
+        return writer
+
+
+def codec_for(record: str, topic: str, registry_url: str | None) -> Codec:
+    """The codec a process uses for `record` on `topic`: Confluent when a registry is set."""
+    versions = load_versions(record)
+    if not registry_url:
+        return SingleObjectCodec(versions)
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    registry = SchemaRegistryClient.new_client({"url": registry_url})
+    return ConfluentCodec(versions, registry, subject=f"{topic}-value")

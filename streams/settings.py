@@ -1,0 +1,95 @@
+"""Typed settings read from the environment, defaulting to the local stack (deploy/local).
+
+Connection settings use the names every Kafka/PostgreSQL/Redis user knows
+(KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, REDIS_URL, SCHEMA_REGISTRY_URL); paystream's own knobs
+are prefixed PAYSTREAM_. A bad value stops the program at start, naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:19092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: str = Field(
+        "postgresql://paystream@127.0.0.1:15432/paystream",
+        validation_alias=AliasChoices("DATABASE_URL"),
+    )
+    redis_url: str = Field("redis://127.0.0.1:16379/0", validation_alias=AliasChoices("REDIS_URL"))
+    #: When set, messages use the Confluent wire format and this registry; else single-object Avro.
+    schema_registry_url: str | None = Field(
+        None, validation_alias=AliasChoices("SCHEMA_REGISTRY_URL")
+    )
+
+    #: Prepended to every topic name, so tests and tenants never see each other's data.
+    topic_prefix: str = ""
+    #: Partitions per topic. Fixed once topics exist: an account's partition must never move.
+    partitions: int = Field(12, ge=1, le=1024)
+    #: How far in the future (by the wall clock) an event time may lie before it is absurd.
+    max_clock_skew_ms: int = Field(3_600_000, ge=0)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_scheme(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value
+
+
+_ENV_NAMES = {
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "schema_registry_url": "SCHEMA_REGISTRY_URL",
+}
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field` (pydantic reports aliases as they are)."""
+    if field in _ENV_NAMES.values():
+        return field
+    return _ENV_NAMES.get(field, f"PAYSTREAM_{field.upper()}")
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, or raise ConfigError naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{env_name(field)}: {error['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,87 @@
+"""Business validation of a transaction: what Avro's types cannot say.
+
+Pure functions, no I/O: used by the producer CLI before sending and by the authorize agent
+before applying. Each failure names the field and value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pycountry
+
+from streams.errors import ValidationError
+from streams.records import Transaction, TransactionType, is_system_account
+
+#: Ids are what Kafka keys, Redis keys and SQL rows can carry without escaping.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MERCHANT_CATEGORY_PATTERN = re.compile(r"^[0-9]{4}$")
+#: No payment system we serve existed before this: earlier event times are corrupt data.
+EVENT_TIME_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+#: Avro long holds more, but balances must be able to sum many amounts without overflow.
+AMOUNT_MAX = 10**15
+
+CURRENCIES = frozenset(c.alpha_3 for c in pycountry.currencies)
+COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
+AUTH_METHODS = frozenset({"PIN", "THREE_DS", "BIOMETRIC", "PASSWORD", "NONE"})
+
+
+def _check_id(field: str, value: str) -> None:
+    if not ID_PATTERN.match(value):
+        raise ValidationError(field, value, "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+
+
+def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
+    """Raise ValidationError for the first rule `tx` breaks; return None when it is valid."""
+    _check_id("tx_id", tx.tx_id)
+    _check_id("source_account", tx.source_account)
+    _check_id("destination_account", tx.destination_account)
+    if tx.source_account == tx.destination_account:
+        raise ValidationError("destination_account", tx.destination_account, "equals source_account")
+    if not isinstance(tx.amount, int) or isinstance(tx.amount, bool):
+        raise ValidationError("amount", tx.amount, "must be an integer in minor units")
+    if not 0 < tx.amount <= AMOUNT_MAX:
+        raise ValidationError("amount", tx.amount, f"must be > 0 and <= {AMOUNT_MAX}")
+    if tx.currency not in CURRENCIES:
+        raise ValidationError("currency", tx.currency, "not an ISO-4217 currency code")
+    if tx.country not in COUNTRIES:
+        raise ValidationError("country", tx.country, "not an ISO-3166-1 alpha-2 country code")
+    if tx.event_time < EVENT_TIME_MIN_MS:
+        raise ValidationError("event_time", tx.event_time, "before 2000-01-01")
+    if tx.event_time > now_ms + max_clock_skew_ms:
+        raise ValidationError(
+            "event_time", tx.event_time, f"more than {max_clock_skew_ms} ms in the future"
+        )
+    _check_accounts_for_type(tx)
+    if tx.merchant_category is not None and not MERCHANT_CATEGORY_PATTERN.match(
+        tx.merchant_category
+    ):
+        raise ValidationError("merchant_category", tx.merchant_category, "must be 4 digits")
+    if tx.ip is not None:
+        try:
+            ipaddress.ip_address(tx.ip)
+        except ValueError:
+            raise ValidationError("ip", tx.ip, "not an IPv4 or IPv6 address") from None
+    if tx.auth_method is not None and tx.auth_method not in AUTH_METHODS:
+        raise ValidationError("auth_method", tx.auth_method, f"not one of {sorted(AUTH_METHODS)}")
+
+
+def _check_accounts_for_type(tx: Transaction) -> None:
+    source_is_system = is_system_account(tx.source_account)
+    destination_is_system = is_system_account(tx.destination_account)
+    if tx.type is TransactionType.DEPOSIT:
+        if not source_is_system:
+            raise ValidationError("source_account", tx.source_account, "a DEPOSIT comes from a sys: account")
+        if destination_is_system:
+            raise ValidationError("destination_account", tx.destination_account, "a DEPOSIT credits a customer account")
+    elif tx.type is TransactionType.WITHDRAWAL:
+        if not destination_is_system:
+            raise ValidationError("destination_account", tx.destination_account, "a WITHDRAWAL goes to a sys: account")
+        if source_is_system:
+            raise ValidationError("source_account", tx.source_account, "a WITHDRAWAL debits a customer account")
+    else:
+        if source_is_system:
+            raise ValidationError("source_account", tx.source_account, f"a {tx.type.value} cannot debit a sys: account")
+        if destination_is_system:
+            raise ValidationError("destination_account", tx.destination_account, f"a {tx.type.value} cannot credit a sys: account")

@@ -1,0 +1,41 @@
+"""Settings: local-stack defaults, and a bad value stops the program naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import load_settings
+from streams.topics import topics
+
+
+def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL", "SCHEMA_REGISTRY_URL",
+                 "PAYSTREAM_TOPIC_PREFIX", "PAYSTREAM_PARTITIONS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:19092"
+    assert settings.database_url == "postgresql://paystream@127.0.0.1:15432/paystream"
+    assert settings.redis_url == "redis://127.0.0.1:16379/0"
+    assert settings.schema_registry_url is None
+    assert settings.partitions == 12
+
+
+@pytest.mark.parametrize("name, value", [
+    ("KAFKA_BOOTSTRAP_SERVERS", "localhost"),
+    ("DATABASE_URL", "mysql://x@y/z"),
+    ("REDIS_URL", "127.0.0.1:6379"),
+    ("PAYSTREAM_PARTITIONS", "0"),
+    ("PAYSTREAM_PARTITIONS", "many"),
+])
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_topic_names_carry_the_prefix() -> None:
+    names = [spec.name for spec in topics("t1.", 3).all()]
+    assert names == ["t1.transactions", "t1.transactions.dlq", "t1.decisions", "t1.postings",
+                     "t1.credits", "t1.reviews"]
+    assert all(spec.partitions == 3 for spec in topics("t1.", 3).all())
