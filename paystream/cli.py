@@ -21,6 +21,9 @@ from streams.settings import Settings, load_settings
 
 log = logging.getLogger("paystream")
 
+#: Generated traffic ends this long before "now": the generator's span is an estimate.
+GENERATED_END_MARGIN_MS = 3_600_000
+
 
 class _Context:
     def __init__(self) -> None:
@@ -184,9 +187,12 @@ def _generated(count: int, seed: int, accounts: int, fraud_share: float, start_i
                labels: IO[str] | None) -> Iterator[Transaction]:
     from streams.generator import GeneratorConfig, TrafficGenerator
 
-    probe = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share))
     if start_iso is None:
-        start_ms = int(time.time() * 1000) - probe.span_ms(count)
+        probe = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts,
+                                                 fraud_share=fraud_share))
+        # The span is estimated; end an hour early so no event lands in the future.
+        end_ms = int(time.time() * 1000) - GENERATED_END_MARGIN_MS
+        start_ms = end_ms - probe.span_ms(count, end_ms=end_ms)
     else:
         start_ms = _parse_iso_ms(start_iso)
     generator = TrafficGenerator(GeneratorConfig(

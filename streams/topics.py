@@ -9,6 +9,7 @@ the rule that one partition owns each account's balance.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,7 @@ def create_topics(admin: Any, specs: list[TopicSpec], timeout_s: float = 30.0) -
                 if error.code() != error.TOPIC_ALREADY_EXISTS:  # a concurrent creator won
                     raise KafkaError(f"creating topic {name}: {error.str()}", error.retriable()) from exc
                 report.existed.append(name)
+        _await_leaders(admin, report.created, timeout_s)
     for spec in specs:
         if spec.name not in existing:
             continue
@@ -115,6 +117,25 @@ def create_topics(admin: Any, specs: list[TopicSpec], timeout_s: float = 30.0) -
         if _align_config(admin, spec, timeout_s):
             report.reconfigured.append(spec.name)
     return report
+
+
+def _await_leaders(admin: Any, names: list[str], timeout_s: float) -> None:
+    """Return once every partition of `names` has a leader: a created topic is usable then."""
+    deadline = time.monotonic() + timeout_s
+    pending = set(names)
+    while pending:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        pending = {
+            name for name in pending
+            if name not in metadata or metadata[name].error is not None
+            or not metadata[name].partitions
+            or any(p.leader < 0 for p in metadata[name].partitions.values())
+        }
+        if pending and time.monotonic() > deadline:
+            raise KafkaError(f"topics without leaders after {timeout_s:.0f} s: {sorted(pending)}",
+                             retriable=True)
+        if pending:
+            time.sleep(0.1)
 
 
 def _align_config(admin: Any, spec: TopicSpec, timeout_s: float) -> bool:

@@ -1,0 +1,95 @@
+"""Where the tests find Kafka, PostgreSQL and Redis.
+
+If a Docker daemon answers, testcontainers starts throwaway servers. Otherwise the tests use the
+servers named by KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL / REDIS_URL, which default to the local
+stack (`make up`). We probe the daemon, not the docker binary: the binary is often installed
+without an engine. A missing server fails the test with what to do; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from streams.settings import Settings, load_settings
+
+
+def docker_daemon_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # no socket, refused, no permission: all mean "no engine"
+        return False
+
+
+USE_CONTAINERS = os.environ.get("PAYSTREAM_TESTCONTAINERS", "auto") != "off" and docker_daemon_answers()
+
+
+def _require_listening(name: str, host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(f"{name} does not answer at {host}:{port} ({exc}); start the local stack "
+                    f"with `make up`, or point the environment variable at a running server")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if USE_CONTAINERS:
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    servers = load_settings().kafka_bootstrap_servers
+    host, _, port = servers.split(",")[0].rpartition(":")
+    _require_listening("Kafka", host, int(port))
+    yield servers
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    if USE_CONTAINERS:
+        from testcontainers.community.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver=None) as postgres:
+            yield postgres.get_connection_url()
+        return
+    yield load_settings().database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if USE_CONTAINERS:
+        from testcontainers.community.redis import RedisContainer
+
+        with RedisContainer("redis:7") as redis:
+            yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+        return
+    yield load_settings().redis_url
+
+
+@pytest.fixture
+def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings with a topic prefix of this test's own, its topics created, deleted afterwards."""
+    from confluent_kafka.admin import AdminClient
+
+    from streams.topics import create_topics, topics
+
+    prefix = f"t{os.getpid()}-{request.node.name[:40]}-{os.urandom(3).hex()}."
+    prefix = "".join(c if c.isalnum() or c in "._-" else "_" for c in prefix)
+    settings = load_settings().model_copy(update={
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "topic_prefix": prefix,
+    })
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    specs = topics(prefix, settings.partitions).all()
+    create_topics(admin, specs)
+    yield settings
+    for future in admin.delete_topics([s.name for s in specs], request_timeout=30).values():
+        future.result()

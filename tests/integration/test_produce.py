@@ -1,0 +1,158 @@
+"""Producing through real Kafka: what upstream producers rely on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import fastavro
+import pytest
+
+from streams.codec import SingleObjectCodec, load_versions
+from streams.generator import GeneratorConfig, TrafficGenerator
+from streams.producer import TransactionProducer, publish
+from streams.records import Transaction
+from streams.settings import Settings
+from streams.topics import create_topics, topics
+from tests.integration.kafka_reader import read_messages
+
+pytestmark = pytest.mark.integration
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def test_10k_generated_transactions_come_back_field_for_field(stack_settings: Settings) -> None:
+    sent = [tx for tx, _ in TrafficGenerator(GeneratorConfig(seed=11, accounts=2_000)).generate(10_000)]
+    producer = TransactionProducer.from_settings(stack_settings)
+    report = publish(producer, sent)
+    assert (report.sent, report.failed, report.undelivered) == (10_000, 0, 0)
+
+    messages = read_messages(stack_settings.kafka_bootstrap_servers, producer.topic, 10_000)
+    codec = SingleObjectCodec(load_versions("transaction"))
+    received = {}
+    partition_of_key: dict[bytes, int] = {}
+    order_by_partition: dict[int, list[str]] = defaultdict(list)
+    for message in messages:
+        tx = Transaction.from_record(codec.decode(message.value()))
+        received[tx.tx_id] = tx
+        assert message.key() == tx.partition_key.encode()
+        # every account lives in exactly one partition
+        assert partition_of_key.setdefault(message.key(), message.partition()) == message.partition()
+        order_by_partition[message.partition()].append(tx.tx_id)
+    assert len(received) == 10_000
+    assert received == {tx.tx_id: tx for tx in sent}
+    # the idempotent producer keeps each partition in send order
+    position = {tx.tx_id: i for i, tx in enumerate(sent)}
+    for ids in order_by_partition.values():
+        assert ids == sorted(ids, key=position.__getitem__)
+
+
+def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix}
+    return subprocess.run([sys.executable, "-m", "paystream", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_produce_reports_and_writes_labels(stack_settings: Settings, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    result = _cli(stack_settings, "produce", "--count", "3000", "--seed", "5",
+                  "--fraud-share", "0.05", "--labels-out", str(labels), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sent"] == 3000 and report["failed"] == 0 and report["rate_per_s"] > 0
+    rows = list(csv.DictReader(labels.open()))
+    assert len(rows) == 3000
+    assert {row["is_fraud"] for row in rows} == {"0", "1"}
+    messages = read_messages(stack_settings.kafka_bootstrap_servers,
+                             topics(stack_settings.topic_prefix).transactions.name, 3000)
+    codec = SingleObjectCodec(load_versions("transaction"))
+    assert {codec.decode(m.value())["tx_id"] for m in messages} == {row["tx_id"] for row in rows}
+    # labels never travel in the message
+    assert not any(b"fraud" in m.value() or b"scenario" in m.value() for m in messages)
+
+
+def test_produced_message_decodes_with_plain_fastavro_and_the_schema_file(
+        stack_settings: Settings) -> None:
+    """Follows the single-object encoding spec by hand: no paystream code reads the bytes."""
+    result = _cli(stack_settings, "produce", "--count", "20", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    message = read_messages(stack_settings.kafka_bootstrap_servers,
+                            topics(stack_settings.topic_prefix).transactions.name, 1)[0]
+    data = message.value()
+    schema = json.loads((SCHEMAS / "transaction.v2.avsc").read_text())
+    fingerprint = fastavro.schema.fingerprint(
+        fastavro.schema.to_parsing_canonical_form(schema), "CRC-64-AVRO")
+    assert data[:2] == b"\xc3\x01", "single-object marker"
+    assert data[2:10].hex() == fingerprint, "little-endian CRC-64-AVRO of the canonical form"
+    body = io.BytesIO(data[10:])
+    record = fastavro.schemaless_reader(body, fastavro.parse_schema(schema))
+    assert body.tell() == len(data) - 10
+    assert record["tx_id"].startswith("tx-") and record["amount"] > 0
+    assert message.key().decode() in (record["source_account"], record["destination_account"])
+
+
+def test_json_lines_bad_line_is_reported_and_the_rest_goes(stack_settings: Settings) -> None:
+    now_ms = time.time_ns() // 1_000_000
+    good = {"tx_id": "j-1", "type": "TRANSFER", "source_account": "acc-1",
+            "destination_account": "acc-2", "amount": 500, "currency": "EUR",
+            "event_time": now_ms, "country": "FR"}
+    lines = [json.dumps(good),
+             json.dumps({**good, "tx_id": "j-2", "amount": 0}),
+             "{broken",
+             json.dumps({**good, "tx_id": "j-4", "currency": "EURO"}),
+             json.dumps({**good, "tx_id": "j-5"})]
+    result = _cli(stack_settings, "produce", "--input", "-", "--json", stdin="\n".join(lines))
+    assert result.returncode == 1
+    assert "line 2: amount=0" in result.stderr
+    assert "line 3: line=" in result.stderr
+    assert "line 4: currency='EURO'" in result.stderr
+    report = json.loads(result.stdout)
+    assert (report["sent"], report["invalid_lines"]) == (2, 3)
+    messages = read_messages(stack_settings.kafka_bootstrap_servers,
+                             topics(stack_settings.topic_prefix).transactions.name, 2)
+    codec = SingleObjectCodec(load_versions("transaction"))
+    assert sorted(codec.decode(m.value())["tx_id"] for m in messages) == ["j-1", "j-5"]
+
+
+def test_topics_create_is_idempotent_and_aligns_configs(stack_settings: Settings) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": stack_settings.kafka_bootstrap_servers})
+    specs = topics(stack_settings.topic_prefix, stack_settings.partitions).all()
+    again = create_topics(admin, specs)  # the fixture already created them once
+    assert again.created == [] and sorted(again.existed) == sorted(s.name for s in specs)
+    assert again.partition_mismatch == []
+
+    dlq = topics(stack_settings.topic_prefix).dlq
+    resource = ConfigResource(ConfigResource.Type.TOPIC, dlq.name)
+    configs = admin.describe_configs([resource])[resource].result()
+    assert configs["retention.ms"].value == dlq.config["retention.ms"]
+    metadata = admin.list_topics(dlq.name, timeout=10).topics[dlq.name]
+    assert len(metadata.partitions) == stack_settings.partitions
+
+
+def test_topics_create_restores_a_drifted_config(stack_settings: Settings) -> None:
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": stack_settings.kafka_bootstrap_servers})
+    dlq = topics(stack_settings.topic_prefix).dlq
+    drift = ConfigResource(ConfigResource.Type.TOPIC, dlq.name, incremental_configs=[
+        ConfigEntry("retention.ms", "60000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([drift])[drift].result()
+    resource = ConfigResource(ConfigResource.Type.TOPIC, dlq.name)
+    deadline = time.monotonic() + 10  # the broker applies config changes asynchronously
+    while admin.describe_configs([resource])[resource].result()["retention.ms"].value != "60000":
+        assert time.monotonic() < deadline, "the drift never became visible"
+        time.sleep(0.1)
+
+    report = create_topics(admin, topics(stack_settings.topic_prefix).all())
+    assert report.reconfigured == [dlq.name]
+    assert admin.describe_configs([resource])[resource].result()["retention.ms"].value == \
+        dlq.config["retention.ms"]
