@@ -1,0 +1,237 @@
+"""Authorize a batch of transactions: pure logic, no I/O.
+
+For each transaction, in partition order: skip replays (offset at or below the account's applied
+watermark), deduplicate by tx_id (same body: ignored; different body: conflict), refuse stale
+ones, screen with the rules, check funds, then debit / hold / decline. Outputs (decision,
+postings, credit for the destination's partition, dead letters) are encoded here so the outbox
+can store them as bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from agents import velocity
+from agents.batch import (TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
+                          OutputMessage, StateView)
+from agents.postings import credit, debit, system_shard
+from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
+from agents.state import AccountState, Hold
+from streams.codec import Codec
+from streams.errors import CodecError, ValidationError
+from streams.records import Transaction, TransactionType
+from streams.validation import validate
+
+ROLE = "transactions"
+
+#: Transaction record statuses (tx:<id> field s).
+APPROVED, DECLINED, HELD = "APPROVED", "DECLINED", "HELD"
+
+
+@dataclass(slots=True)
+class Valid:
+    event: InputEvent
+    tx: Transaction
+    body_hash: str
+
+
+@dataclass(frozen=True)
+class Codecs:
+    transaction: Codec
+    decision: Codec
+    posting: Codec
+    credit: Codec
+
+
+def body_hash(tx: Transaction) -> str:
+    """Fingerprint of the transaction's content, whichever schema version carried it."""
+    return hashlib.blake2b(msgpack.packb(tx.to_record()), digest_size=12).hexdigest()
+
+
+def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> OutputMessage:
+    """The original bytes and key, untouched, with why and where in the headers."""
+    headers = [
+        ("reason", letter.reason.encode()),
+        ("detail", letter.detail.encode("utf-8", "replace")[:1000]),
+        ("source.topic", source_topic.encode()),
+        ("source.partition", str(letter.event.partition).encode()),
+        ("source.offset", str(letter.event.offset).encode()),
+        ("failed.at", str(now_ms).encode()),
+    ]
+    return OutputMessage("dlq", letter.event.key or b"", letter.event.value, headers)
+
+
+def triage(events: list[InputEvent], codec: Codec, now_ms: int,
+           max_clock_skew_ms: int) -> tuple[list[Valid], list[DeadLetter]]:
+    """Decode and validate; what fails becomes a dead letter with its reason."""
+    valid, dead = [], []
+    for event in events:
+        try:
+            tx = Transaction.from_record(codec.decode(event.value))
+            validate(tx, now_ms, max_clock_skew_ms)
+        except CodecError as exc:
+            dead.append(DeadLetter(event, exc.code, str(exc)))
+            continue
+        except ValidationError as exc:
+            dead.append(DeadLetter(event, f"invalid:{exc.field}", str(exc)))
+            continue
+        if event.key is not None and event.key != tx.partition_key.encode():
+            dead.append(DeadLetter(event, "invalid:key",
+                                   f"key {event.key!r} is not the partition key {tx.partition_key!r}"))
+            continue
+        valid.append(Valid(event, tx, body_hash(tx)))
+    return valid, dead
+
+
+def needed_accounts(valid: list[Valid]) -> set[str]:
+    accounts = set()
+    for item in valid:
+        tx = item.tx
+        accounts.add(tx.partition_key)
+        if tx.type is TransactionType.DEPOSIT:
+            accounts.add(system_shard(tx.source_account, item.event.partition))
+        elif tx.type is TransactionType.WITHDRAWAL:
+            accounts.add(system_shard(tx.destination_account, item.event.partition))
+    return accounts
+
+
+class Authorizer:
+    def __init__(self, rules: Rules, codecs: Codecs, source_topic: str, dedupe_window_ms: int,
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self.rules = rules
+        self._codecs = codecs
+        self._source_topic = source_topic
+        self._window_ms = dedupe_window_ms
+        self._clock_ms = clock_ms
+
+    def apply(self, valid: list[Valid], dead: list[DeadLetter], view: StateView) -> BatchResult:
+        now_ms = self._clock_ms()
+        result = BatchResult()
+        for letter in dead:
+            result.emit(letter.event.partition,
+                        dead_letter_message(letter, self._source_topic, now_ms))
+            result.counters[f"dlq:{letter.reason}"] += 1
+        for item in valid:
+            self._one(item, view, result, now_ms)
+        return result
+
+    def _dead(self, item: Valid, result: BatchResult, reason: str, detail: str, now_ms: int) -> None:
+        letter = DeadLetter(item.event, reason, detail)
+        result.emit(item.event.partition, dead_letter_message(letter, self._source_topic, now_ms))
+        result.counters[f"dlq:{reason}"] += 1
+
+    def _one(self, item: Valid, view: StateView, result: BatchResult, now_ms: int) -> None:
+        tx, event = item.tx, item.event
+        owner_name = tx.partition_key
+        owner = view.account(owner_name)
+        if owner.is_replay(ROLE, event.offset):
+            result.counters["replayed"] += 1
+            return
+        owner.mark_applied(ROLE, event.offset)
+        result.dirty.add(owner_name)
+        seen = view.tx_records.get(tx.tx_id)
+        if seen:
+            if seen.get(TX_HASH) == item.body_hash:
+                result.counters["duplicate"] += 1
+            else:
+                self._dead(item, result, "conflict",
+                           f"tx_id {tx.tx_id} was already used for a different transaction", now_ms)
+            return
+        high_water = view.partition_event_time.get(event.partition, 0)
+        if tx.event_time < high_water - self._window_ms:
+            self._dead(item, result, "stale",
+                       f"event_time {tx.event_time} is more than {self._window_ms} ms before "
+                       f"this partition's newest event ({high_water}); too old to deduplicate",
+                       now_ms)
+            return
+        if tx.event_time > high_water:
+            view.partition_event_time[event.partition] = tx.event_time
+            result.partition_event_time[event.partition] = tx.event_time
+        view.tx_records[tx.tx_id] = {TX_HASH: item.body_hash}  # later duplicates in this batch
+        if tx.type is TransactionType.DEPOSIT:
+            status, outcome, reasons = self._deposit(item, owner, view, result, now_ms)
+        else:
+            status, outcome, reasons = self._debit(item, owner, view, result, now_ms)
+        result.set_tx(tx.tx_id, **{TX_HASH: item.body_hash, TX_STATUS: status})
+        result.counters[outcome] += 1
+        result.emit(event.partition, OutputMessage(
+            "decisions", owner_name.encode(),
+            self._codecs.decision.encode(self._decision(tx, event, outcome, reasons, now_ms))))
+
+    def _deposit(self, item: Valid, owner: AccountState, view: StateView, result: BatchResult,
+                 now_ms: int) -> tuple[str, str, list[str]]:
+        tx, p = item.tx, item.event.partition
+        if tx.destination_account in self.rules.lists.block_accounts:
+            return DECLINED, DECLINE, ["block:account"]
+        shard_name = system_shard(tx.source_account, p)
+        shard = view.account(shard_name)
+        result.dirty.add(shard_name)
+        self._post(result, p, debit(shard, shard_name, tx.tx_id, tx.amount, tx.currency,
+                                    tx.event_time, now_ms))
+        self._post(result, p, credit(owner, tx.destination_account, tx.tx_id, tx.amount,
+                                     tx.currency, tx.event_time, now_ms))
+        return APPROVED, APPROVE, []
+
+    def _debit(self, item: Valid, owner: AccountState, view: StateView, result: BatchResult,
+               now_ms: int) -> tuple[str, str, list[str]]:
+        tx, p = item.tx, item.event.partition
+        owner.velocity = velocity.observe(owner.velocity, tx.event_time, tx.amount)
+        outcome, reasons = screen(
+            self.rules, source=tx.source_account, destination=tx.destination_account,
+            amount=tx.amount, country=tx.country, merchant_id=tx.merchant_id,
+            device_id=tx.device_id, payer_velocity=owner.velocity)
+        if outcome == DECLINE:
+            return DECLINED, DECLINE, reasons
+        if owner.available(tx.currency) < tx.amount:
+            return DECLINED, DECLINE, ["insufficient_funds", *reasons]
+        if outcome == REVIEW:
+            if len(owner.holds) >= self.rules.limits.max_holds_per_account:
+                return DECLINED, DECLINE, ["too_many_holds", *reasons]
+            expires = now_ms + self.rules.limits.hold_max_age_s * 1000
+            owner.holds[tx.tx_id] = Hold(tx.tx_id, tx.destination_account, tx.amount, tx.currency,
+                                         tx.event_time, expires, tx.type.value)
+            result.holds.append(HoldChange(tx.tx_id, tx.source_account, expires))
+            return HELD, REVIEW, reasons
+        self.move(result, view, p, owner, tx.tx_id, tx.source_account, tx.destination_account,
+                  tx.amount, tx.currency, tx.event_time, tx.type.value, now_ms)
+        return APPROVED, APPROVE, reasons
+
+    def move(self, result: BatchResult, view: StateView, partition: int, payer: AccountState,
+             tx_id: str, source: str, destination: str, amount: int, currency: str,
+             event_time: int, tx_type: str, now_ms: int) -> None:
+        """Debit the payer here; credit a withdrawal's shard here, anyone else via `credits`."""
+        self._post(result, partition, debit(payer, source, tx_id, amount, currency, event_time,
+                                            now_ms))
+        if tx_type == TransactionType.WITHDRAWAL.value:
+            shard_name = system_shard(destination, partition)
+            shard = view.account(shard_name)
+            result.dirty.add(shard_name)
+            self._post(result, partition, credit(shard, shard_name, tx_id, amount, currency,
+                                                 event_time, now_ms))
+            return
+        record = {"tx_id": tx_id, "source_account": source, "destination_account": destination,
+                  "amount": amount, "currency": currency, "event_time": event_time}
+        result.emit(partition, OutputMessage("credits", destination.encode(),
+                                             self._codecs.credit.encode(record)))
+
+    def _post(self, result: BatchResult, partition: int, posting: dict[str, Any]) -> None:
+        result.emit(partition, OutputMessage("postings", posting["account"].encode(),
+                                             self._codecs.posting.encode(posting)))
+
+    @staticmethod
+    def _decision(tx: Transaction, event: InputEvent, outcome: str, reasons: list[str],
+                  now_ms: int) -> dict[str, Any]:
+        return {
+            "tx_id": tx.tx_id, "type": tx.type.value, "source_account": tx.source_account,
+            "destination_account": tx.destination_account, "amount": tx.amount,
+            "currency": tx.currency, "event_time": tx.event_time, "channel": tx.channel.value,
+            "merchant_id": tx.merchant_id, "merchant_category": tx.merchant_category,
+            "country": tx.country, "outcome": outcome, "score": 0.0, "reasons": reasons,
+            "model_version": None, "decided_at": now_ms, "produced_at": event.timestamp_ms,
+        }

@@ -1,0 +1,82 @@
+"""What a batch goes in and out as: input events, the state view, outputs, dead letters.
+
+Shared by the pure processors (authorizer, settler) and the I/O around them (store, outbox).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from agents.state import AccountState
+
+#: Redis hash fields of a transaction record (tx:<tx_id>).
+TX_HASH, TX_STATUS, TX_CREDITED = "h", "s", "c"
+
+
+@dataclass(slots=True)
+class InputEvent:
+    """One Kafka message as the agent received it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    event: InputEvent
+    reason: str  # machine-readable: not_avro, truncated, invalid:<field>, conflict, stale...
+    detail: str  # for people
+
+
+@dataclass(slots=True)
+class OutputMessage:
+    role: str  # topic role: decisions, postings, credits, dlq
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]] | None = None
+
+
+@dataclass
+class StateView:
+    """The state a batch needs, read once before it runs; versions are for the CAS on write."""
+
+    accounts: dict[str, AccountState]
+    versions: dict[str, int]  # account -> version read (0 = did not exist)
+    tx_records: dict[str, dict[str, str]]  # tx_id -> fields present (empty = unknown tx)
+    partition_event_time: dict[int, int]  # partition -> highest event time applied
+
+    def account(self, account: str) -> AccountState:
+        state = self.accounts.get(account)
+        if state is None:
+            state = self.accounts[account] = AccountState()
+            self.versions.setdefault(account, 0)
+        return state
+
+
+@dataclass
+class HoldChange:
+    tx_id: str
+    account: str
+    expires_at_ms: int | None  # None: the hold is gone (posted or released)
+
+
+@dataclass
+class BatchResult:
+    """Everything a batch changes, written atomically by the store, then sent by the outbox."""
+
+    dirty: set[str] = field(default_factory=set)  # accounts whose state changed
+    tx_updates: dict[str, dict[str, str]] = field(default_factory=dict)
+    partition_event_time: dict[int, int] = field(default_factory=dict)
+    holds: list[HoldChange] = field(default_factory=list)
+    outputs: dict[int, list[OutputMessage]] = field(default_factory=dict)  # by input partition
+    counters: Counter[str] = field(default_factory=Counter)
+
+    def emit(self, partition: int, message: OutputMessage) -> None:
+        self.outputs.setdefault(partition, []).append(message)
+
+    def set_tx(self, tx_id: str, **fields: str) -> None:
+        self.tx_updates.setdefault(tx_id, {}).update(fields)

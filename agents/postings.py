@@ -1,0 +1,56 @@
+"""Double-entry arithmetic: every movement is a debit leg and a credit leg of the same amount.
+
+Pure: takes account states, returns Posting records (dicts in the Avro shape) and updates the
+states in memory. Ids are deterministic (`<tx_id>:D`, `<tx_id>:C`), so a replayed output is
+recognised downstream by its id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.state import AccountState
+
+DEBIT_LEG = "D"
+CREDIT_LEG = "C"
+
+
+def system_shard(account: str, partition: int) -> str:
+    """The partition's own shard of a system account (e.g. sys:settlement:EUR:p07).
+
+    Every partition posts deposits and withdrawals against its own shard, so no partition ever
+    waits for another; the system account's balance is the sum of its shards.
+    """
+    return f"{account}:p{partition:02d}"
+
+
+def _leg(state: AccountState, *, leg: str, tx_id: str, account: str, currency: str,
+         direction: str, amount: int, event_time: int, now_ms: int) -> dict[str, Any]:
+    assert amount > 0, f"posting amount must be positive, got {amount} for {tx_id}"
+    delta = amount if direction == "CREDIT" else -amount
+    state.balances[currency] = state.balances.get(currency, 0) + delta
+    state.seq += 1
+    return {
+        "posting_id": f"{tx_id}:{leg}",
+        "tx_id": tx_id,
+        "account": account,
+        "currency": currency,
+        "direction": direction,
+        "amount": amount,
+        "balance_after": state.balances[currency],
+        "account_seq": state.seq,
+        "event_time": event_time,
+        "posted_at": now_ms,
+    }
+
+
+def debit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
+          event_time: int, now_ms: int) -> dict[str, Any]:
+    return _leg(state, leg=DEBIT_LEG, tx_id=tx_id, account=account, currency=currency,
+                direction="DEBIT", amount=amount, event_time=event_time, now_ms=now_ms)
+
+
+def credit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
+           event_time: int, now_ms: int) -> dict[str, Any]:
+    return _leg(state, leg=CREDIT_LEG, tx_id=tx_id, account=account, currency=currency,
+                direction="CREDIT", amount=amount, event_time=event_time, now_ms=now_ms)

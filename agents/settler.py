@@ -1,0 +1,59 @@
+"""Settle a batch of credits: credit each destination once, in its own partition. Pure.
+
+A credit can arrive twice (authorize's outbox re-sent after a crash, at a new offset), so it is
+deduplicated by tx_id through the transaction record's `credited` mark, not by offset alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agents.batch import TX_CREDITED, BatchResult, InputEvent, OutputMessage, StateView
+from agents.postings import credit
+from streams.codec import Codec
+from streams.errors import CodecError
+
+ROLE = "credits"
+
+
+class Settler:
+    def __init__(self, credit_codec: Codec, posting_codec: Codec,
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self._credits = credit_codec
+        self._postings = posting_codec
+        self._clock_ms = clock_ms
+
+    def decode(self, events: list[InputEvent]) -> list[tuple[InputEvent, dict]]:
+        """Credits are our own output: one that does not decode is a bug, so it raises."""
+        decoded = []
+        for event in events:
+            try:
+                decoded.append((event, self._credits.decode(event.value)))
+            except CodecError as exc:
+                raise CodecError(f"credits p{event.partition}@{event.offset}: {exc}") from exc
+        return decoded
+
+    def apply(self, credits: list[tuple[InputEvent, dict]], view: StateView) -> BatchResult:
+        now_ms = self._clock_ms()
+        result = BatchResult()
+        for event, record in credits:
+            name = record["destination_account"]
+            state = view.account(name)
+            if state.is_replay(ROLE, event.offset):
+                result.counters["replayed"] += 1
+                continue
+            state.mark_applied(ROLE, event.offset)
+            result.dirty.add(name)
+            tx_id = record["tx_id"]
+            if view.tx_records.get(tx_id, {}).get(TX_CREDITED):
+                result.counters["duplicate_credit"] += 1
+                continue
+            view.tx_records.setdefault(tx_id, {})[TX_CREDITED] = "1"
+            result.set_tx(tx_id, **{TX_CREDITED: "1"})
+            posting = credit(state, name, tx_id, record["amount"], record["currency"],
+                             record["event_time"], now_ms)
+            result.emit(event.partition, OutputMessage("postings", name.encode(),
+                                                       self._postings.encode(posting)))
+            result.counters["credited"] += 1
+        return result

@@ -1,0 +1,225 @@
+"""The authorize and settle logic on hand-built batches: no servers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from agents.authorizer import Authorizer, Codecs, needed_accounts, triage
+from agents.batch import InputEvent, StateView
+from agents.rules import Limits, Lists, Rules
+from agents.settler import Settler
+from agents.state import AccountState
+from streams.codec import SingleObjectCodec, load_versions
+from streams.records import Channel, Transaction, TransactionType
+
+NOW_MS = 1_767_225_600_000
+DAY_MS = 86_400_000
+CODECS = Codecs(*(SingleObjectCodec(load_versions(r))
+                  for r in ("transaction", "decision", "posting", "credit")))
+
+
+def tx(tx_id: str = "t1", **changes: object) -> Transaction:
+    base = Transaction(tx_id=tx_id, type=TransactionType.TRANSFER, source_account="acc-1",
+                       destination_account="acc-2", amount=1_000, currency="EUR",
+                       event_time=NOW_MS - 1_000, channel=Channel.MOBILE, country="DE")
+    return dataclasses.replace(base, **changes)
+
+
+def events(*txs: Transaction, partition: int = 3, first_offset: int = 0) -> list[InputEvent]:
+    return [InputEvent(partition, first_offset + i, t.partition_key.encode(),
+                       CODECS.transaction.encode(t.to_record()), NOW_MS)
+            for i, t in enumerate(txs)]
+
+
+def funded(balance: int = 10_000) -> AccountState:
+    return AccountState(balances={"EUR": balance})
+
+
+class World:
+    """The state a real store would hold, carried from batch to batch."""
+
+    def __init__(self, rules: Rules | None = None) -> None:
+        self.accounts: dict[str, AccountState] = {"acc-1": funded()}
+        self.tx: dict[str, dict[str, str]] = {}
+        self.event_time: dict[int, int] = {}
+        self.authorizer = Authorizer(rules or Rules(), CODECS, "transactions", DAY_MS,
+                                     clock_ms=lambda: NOW_MS)
+        self.settler = Settler(CODECS.credit, CODECS.posting, clock_ms=lambda: NOW_MS)
+
+    def view(self) -> StateView:
+        copy = {k: AccountState.decode(v.encode()) for k, v in self.accounts.items()}
+        return StateView(copy, {k: 1 for k in copy}, {k: dict(v) for k, v in self.tx.items()},
+                         dict(self.event_time))
+
+    def commit(self, view: StateView, result) -> None:  # type: ignore[no-untyped-def]
+        for name in result.dirty:
+            self.accounts[name] = view.accounts[name]
+        for tx_id, fields in result.tx_updates.items():
+            self.tx.setdefault(tx_id, {}).update(fields)
+        self.event_time.update(result.partition_event_time)
+
+    def authorize(self, batch: list[InputEvent]):  # type: ignore[no-untyped-def]
+        valid, dead = triage(batch, CODECS.transaction, NOW_MS, 3_600_000)
+        view = self.view()
+        result = self.authorizer.apply(valid, dead, view)
+        self.commit(view, result)
+        return result
+
+    def settle(self, result):  # type: ignore[no-untyped-def]
+        credit_events = [InputEvent(0, i, m.key, m.value, NOW_MS)
+                         for i, m in enumerate(m for ms in result.outputs.values() for m in ms
+                                               if m.role == "credits")]
+        view = self.view()
+        settled = self.settler.apply(self.settler.decode(credit_events), view)
+        self.commit(view, settled)
+        return settled
+
+
+def decisions(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [CODECS.decision.decode(m.value) for ms in result.outputs.values() for m in ms
+            if m.role == "decisions"]
+
+
+def postings(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [CODECS.posting.decode(m.value) for ms in result.outputs.values() for m in ms
+            if m.role == "postings"]
+
+
+def dlq(result) -> list[dict[str, bytes]]:  # type: ignore[no-untyped-def]
+    return [dict(m.headers) for ms in result.outputs.values() for m in ms if m.role == "dlq"]
+
+
+def test_approved_transfer_debits_here_and_credits_in_settle() -> None:
+    world = World()
+    result = world.authorize(events(tx()))
+    assert [d["outcome"] for d in decisions(result)] == ["APPROVE"]
+    [debit_leg] = postings(result)
+    assert (debit_leg["posting_id"], debit_leg["direction"], debit_leg["balance_after"],
+            debit_leg["account_seq"]) == ("t1:D", "DEBIT", 9_000, 1)
+    settled = world.settle(result)
+    [credit_leg] = postings(settled)
+    assert (credit_leg["posting_id"], credit_leg["account"], credit_leg["balance_after"]) == \
+        ("t1:C", "acc-2", 1_000)
+    assert world.accounts["acc-1"].balance("EUR") == 9_000
+    assert world.accounts["acc-2"].balance("EUR") == 1_000
+
+
+def test_insufficient_funds_declines_and_moves_nothing() -> None:
+    world = World()
+    result = world.authorize(events(tx(amount=10_001)))
+    [decision] = decisions(result)
+    assert decision["outcome"] == "DECLINE" and decision["reasons"] == ["insufficient_funds"]
+    assert postings(result) == [] and world.accounts["acc-1"].balance("EUR") == 10_000
+
+
+def test_rules_decline_review_and_hold() -> None:
+    rules = Rules(Limits(review_amount=2_000, decline_amount=8_000),
+                  Lists(block_countries=frozenset({"KP"})))
+    world = World(rules)
+    result = world.authorize(events(tx("big", amount=9_000), tx("mid", amount=3_000),
+                                    tx("kp", country="KP")))
+    outcomes = {d["tx_id"]: (d["outcome"], d["reasons"]) for d in decisions(result)}
+    assert outcomes == {"big": ("DECLINE", ["rule:amount_decline"]),
+                        "mid": ("REVIEW", ["rule:amount_review"]),
+                        "kp": ("DECLINE", ["block:country"])}
+    acc = world.accounts["acc-1"]
+    assert postings(result) == []
+    assert acc.balance("EUR") == 10_000 and acc.available("EUR") == 7_000
+    assert list(acc.holds) == ["mid"] and world.tx["mid"]["s"] == "HELD"
+
+
+def test_duplicate_is_ignored_and_conflict_is_dead_lettered() -> None:
+    world = World()
+    world.authorize(events(tx()))
+    again = world.authorize(events(tx(), tx(amount=999), first_offset=1))
+    assert again.counters["duplicate"] == 1
+    [letter] = dlq(again)
+    assert letter["reason"] == b"conflict" and letter["source.offset"] == b"2"
+    assert decisions(again) == [] and world.accounts["acc-1"].balance("EUR") == 9_000
+
+
+def test_replay_of_applied_offsets_is_skipped() -> None:
+    world = World()
+    batch = events(tx("a"), tx("b"))
+    world.authorize(batch)
+    replay = world.authorize(batch)
+    assert replay.counters["replayed"] == 2 and replay.outputs == {}
+    assert world.accounts["acc-1"].balance("EUR") == 8_000
+
+
+def test_stale_transaction_is_dead_lettered() -> None:
+    world = World()
+    world.authorize(events(tx("new")))
+    result = world.authorize(events(tx("old", event_time=NOW_MS - 2 * DAY_MS), first_offset=1))
+    assert [h["reason"] for h in dlq(result)] == [b"stale"]
+
+
+def test_undecodable_and_invalid_messages_keep_their_bytes() -> None:
+    world = World()
+    good = events(tx())[0]
+    bad = [InputEvent(3, 5, b"k", b'{"json": 1}', NOW_MS),
+           InputEvent(3, 6, b"k", good.value[:20], NOW_MS),
+           events(tx("z", amount=0), first_offset=7)[0]]
+    result = world.authorize(bad)
+    letters = dlq(result)
+    assert [h["reason"] for h in letters] == [b"not_avro", b"truncated", b"invalid:amount"]
+    values = [m.value for ms in result.outputs.values() for m in ms]
+    assert values == [e.value for e in bad]
+
+
+def test_deposit_and_withdrawal_use_the_partition_shard_of_the_system_account() -> None:
+    world = World()
+    deposit = tx("dep", type=TransactionType.DEPOSIT, source_account="sys:settlement:EUR",
+                 destination_account="acc-1", amount=500)
+    withdrawal = tx("wd", type=TransactionType.WITHDRAWAL, destination_account="sys:settlement:EUR",
+                    amount=300)
+    assert needed_accounts(triage(events(deposit), CODECS.transaction, NOW_MS, 0)[0]) == \
+        {"acc-1", "sys:settlement:EUR:p03"}
+    result = world.authorize(events(deposit, withdrawal))
+    legs = [(p["posting_id"], p["account"], p["direction"], p["amount"]) for p in postings(result)]
+    assert legs == [("dep:D", "sys:settlement:EUR:p03", "DEBIT", 500),
+                    ("dep:C", "acc-1", "CREDIT", 500),
+                    ("wd:D", "acc-1", "DEBIT", 300),
+                    ("wd:C", "sys:settlement:EUR:p03", "CREDIT", 300)]
+    assert world.accounts["acc-1"].balance("EUR") == 10_200
+    assert world.accounts["sys:settlement:EUR:p03"].balance("EUR") == -200
+
+
+def test_settle_credits_once_even_when_the_credit_is_sent_twice() -> None:
+    world = World()
+    result = world.authorize(events(tx()))
+    world.settle(result)
+    again = world.settle(result)  # same credit, new offsets (offsets restart at 0 here)
+    assert again.counters["replayed"] + again.counters["duplicate_credit"] == 1
+    assert world.accounts["acc-2"].balance("EUR") == 1_000
+
+
+def test_velocity_sends_a_burst_to_review() -> None:
+    world = World(Rules(Limits(max_tx_per_minute=3.0)))
+    burst = [tx(f"b{i}", amount=10, event_time=NOW_MS - 10_000 + i * 1_000) for i in range(6)]
+    outcomes = [d["outcome"] for d in decisions(world.authorize(events(*burst)))]
+    assert outcomes == ["APPROVE"] * 3 + ["REVIEW"] * 3
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[limits]\nreview_amonut = 5\n", "limits.review_amonut"),
+    ("[limits]\nreview_amount = -5\n", "limits.review_amount"),
+    ("[limits]\nreview_amount = 10\ndecline_amount = 5\n", "limits.review_amount"),
+    ("[lists]\nblock_countries = 'KP'\n", "lists.block_countries"),
+    ("[thresholds]\n", "[thresholds]"),
+    ("not toml = = 1", "not valid TOML"),
+])
+def test_bad_rules_file_names_the_key(text: str, key: str) -> None:
+    from agents.rules import parse_rules
+    from streams.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        parse_rules(text, "rules.toml")
+
+
+def test_shipped_rules_load() -> None:
+    from agents.rules import load_rules
+
+    assert load_rules(None).limits.review_amount == 500_000
