@@ -196,7 +196,7 @@ class Authorizer:
             expires = now_ms + self.rules.limits.hold_max_age_s * 1000
             owner.holds[tx.tx_id] = Hold(tx.tx_id, tx.destination_account, tx.amount, tx.currency,
                                          tx.event_time, expires, tx.type.value)
-            result.holds.append(HoldChange(tx.tx_id, tx.source_account, expires))
+            result.holds.append(HoldChange(tx.tx_id, tx.source_account, p, expires))
             return HELD, REVIEW, reasons
         self.move(result, view, p, owner, tx.tx_id, tx.source_account, tx.destination_account,
                   tx.amount, tx.currency, tx.event_time, tx.type.value, now_ms)

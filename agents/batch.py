@@ -61,6 +61,7 @@ class StateView:
 class HoldChange:
     tx_id: str
     account: str
+    partition: int
     expires_at_ms: int | None  # None: the hold is gone (posted or released)
 
 

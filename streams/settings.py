@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     partitions: int = Field(12, ge=1, le=1024)
     #: How far in the future (by the wall clock) an event time may lie before it is absurd.
     max_clock_skew_ms: int = Field(3_600_000, ge=0)
+    #: A tx_id is never applied twice within this much event time; older transactions are stale.
+    dedupe_window_ms: int = Field(86_400_000, ge=60_000)
+    #: Rules file (TOML); empty means the shipped agents/rules.toml.
+    rules_path: str = ""
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -1,0 +1,110 @@
+"""One batch, end to end: read state, compute, commit atomically, send outputs, clear outbox.
+
+The guarantee (DESIGN.md): a batch's state changes and its outputs are written to Redis in one
+atomic step (the outbox), before any output is sent; the outputs are then sent and confirmed,
+and only then does the agent return, after which Faust may commit the input offsets. A crash:
+- before the commit: nothing was written; the batch is consumed again and recomputed;
+- after the commit, before the outbox was cleared: the next owner of the partition re-sends the
+  outbox first; consumers deduplicate by the outputs' deterministic ids;
+- after the outbox was cleared, before the offsets were committed: the replayed events are at or
+  below their accounts' applied offsets and are skipped.
+So no transaction is lost and none is applied twice, whether or not a recomputation would decide
+the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+from agents.authorizer import Authorizer, needed_accounts, triage
+from agents.batch import BatchResult, InputEvent, StateView
+from agents.outbox import OutputSender
+from agents.settler import Settler
+from agents.store import RedisStateStore, StateConflictError, decode_outputs
+
+log = logging.getLogger(__name__)
+
+#: Bound on recomputing a batch whose accounts changed under it (another agent or worker).
+CONFLICT_RETRIES_MAX = 5
+
+
+class BatchPipeline:
+    def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
+                 settler: Settler, now_ms: Callable[[], int], max_clock_skew_ms: int) -> None:
+        self._store = store
+        self._sender = sender
+        self._authorizer = authorizer
+        self._settler = settler
+        self._now_ms = now_ms
+        self._max_skew_ms = max_clock_skew_ms
+        # authorize and settle touch the same accounts; one batch at a time per worker.
+        self._lock = asyncio.Lock()
+        self.counters: Counter[str] = Counter()
+
+    async def authorize(self, events: list[InputEvent]) -> BatchResult:
+        valid, dead = triage(events, self._authorizer_codec, self._now_ms(), self._max_skew_ms)
+        accounts = needed_accounts(valid)
+        tx_ids = {item.tx.tx_id for item in valid}
+        partitions = {e.partition for e in events}
+
+        def compute(view: StateView) -> BatchResult:
+            return self._authorizer.apply(valid, dead, view)
+
+        return await self._run("transactions", partitions, accounts, tx_ids, compute)
+
+    async def settle(self, events: list[InputEvent]) -> BatchResult:
+        credits = self._settler.decode(events)
+        accounts = {record["destination_account"] for _, record in credits}
+        tx_ids = {record["tx_id"] for _, record in credits}
+        partitions = {e.partition for e in events}
+
+        def compute(view: StateView) -> BatchResult:
+            return self._settler.apply(credits, view)
+
+        return await self._run("credits", partitions, accounts, tx_ids, compute)
+
+    @property
+    def _authorizer_codec(self):  # type: ignore[no-untyped-def]
+        return self._authorizer._codecs.transaction
+
+    async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
+                   compute: Callable[[StateView], BatchResult]) -> BatchResult:
+        async with self._lock:
+            for partition in sorted(partitions):
+                await self.resend_outbox(role, partition)
+            # Sortable by time, so leftovers are re-sent in the order they were committed.
+            batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+            for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
+                view = await self._store.read(accounts, tx_ids, partitions)
+                result = compute(view)
+                try:
+                    outbox = await self._store.commit(view, result, role, batch_id)
+                    break
+                except StateConflictError as exc:
+                    self.counters["state_conflict"] += 1
+                    log.warning("%s batch recomputed (attempt %d): %s", role, attempt, exc)
+            else:
+                raise StateConflictError(f"{role} batch kept conflicting; is another worker "
+                                         f"writing these partitions: {sorted(partitions)}?")
+            messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
+            await self._sender.send(messages)
+            await self._store.outbox_done(role, batch_id, list(outbox))
+            self.counters.update(result.counters)
+            return result
+
+    async def resend_outbox(self, role: str, partition: int) -> int:
+        """Send what a crashed run committed but may not have sent; return how many batches."""
+        pending = await self._store.pending_outbox(role, partition)
+        for batch_id, blob in sorted(pending.items()):
+            messages = decode_outputs(blob)
+            log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
+                     len(messages), role, batch_id, partition)
+            await self._sender.send(messages)
+            await self._store.outbox_done(role, batch_id, [partition])
+            self.counters["outbox_resent"] += 1
+        return len(pending)

@@ -1,0 +1,144 @@
+"""Account state in Redis: one pipelined read and one atomic Lua write per batch.
+
+Why Redis (measured, see README "Where account state lives"): workers stay stateless, a batch's
+state, transaction records and outputs (the outbox) commit in one atomic step, tx_id dedupe is
+global rather than per partition, and the API can read balances directly.
+
+Keys, under `ps:<topic prefix>`:
+  a:<account>        hash v (version) s (AccountState, msgpack)
+  t:<tx_id>          hash h (body hash) s (status) c (credited); expires after the dedupe TTL
+  et:<partition>     highest event time applied in the transactions partition
+  holds:<partition>  sorted set of "<account>|<tx_id>" by hold expiry (ms)
+  ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from agents.batch import BatchResult, OutputMessage, StateView
+from agents.state import AccountState
+from streams.errors import PaystreamError
+
+
+class StateConflictError(PaystreamError):
+    """An account changed between a batch's read and its write; the batch must be recomputed."""
+
+    retriable = True
+
+
+class RedisStateStore:
+    def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int) -> None:
+        self._redis = redis
+        self._ns = f"ps:{namespace}"
+        self._tx_ttl_s = tx_ttl_s
+        self._commit = redis.register_script(
+            resources.files("agents").joinpath("commit.lua").read_text())
+
+    def account_key(self, account: str) -> str:
+        return f"{self._ns}a:{account}"
+
+    def tx_key(self, tx_id: str) -> str:
+        return f"{self._ns}t:{tx_id}"
+
+    def _event_time_key(self, partition: int) -> str:
+        return f"{self._ns}et:{partition}"
+
+    def _holds_key(self, partition: int) -> str:
+        return f"{self._ns}holds:{partition}"
+
+    def outbox_key(self, role: str, partition: int) -> str:
+        return f"{self._ns}ob:{role}:{partition}"
+
+    async def read(self, accounts: set[str], tx_ids: set[str],
+                   partitions: set[int]) -> StateView:
+        names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hmget(self.account_key(name), "v", "s")
+        for tx_id in ids:
+            pipe.hgetall(self.tx_key(tx_id))
+        for partition in parts:
+            pipe.get(self._event_time_key(partition))
+        replies = await pipe.execute()
+        view = StateView({}, {}, {}, {})
+        for name, (version, blob) in zip(names, replies[:len(names)]):
+            view.versions[name] = int(version or 0)
+            if blob is not None:
+                view.accounts[name] = AccountState.decode(blob)
+        for tx_id, fields in zip(ids, replies[len(names):len(names) + len(ids)]):
+            if fields:
+                view.tx_records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
+        for partition, value in zip(parts, replies[len(names) + len(ids):]):
+            view.partition_event_time[partition] = int(value or 0)
+        return view
+
+    async def commit(self, view: StateView, result: BatchResult, role: str,
+                     batch_id: str) -> dict[int, bytes]:
+        """Write the batch atomically; return the outbox entries written, by partition.
+
+        Raises StateConflictError if any account's version moved since `view` was read.
+        """
+        outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
+        keys, args = self._commit_args(view, result, role, batch_id, outbox)
+        reply = await self._commit(keys=keys, args=args)
+        if reply != b"ok":
+            raise StateConflictError(f"state changed under the batch: {reply!r}")
+        return outbox
+
+    def _commit_args(self, view: StateView, result: BatchResult, role: str, batch_id: str,
+                     outbox: dict[int, bytes]) -> tuple[list[str], list[Any]]:
+        keys: list[str] = []
+        args: list[Any] = [len(result.dirty)]
+        for name in sorted(result.dirty):
+            keys.append(self.account_key(name))
+            args += [str(view.versions.get(name, 0)), view.accounts[name].encode()]
+        args += [len(result.tx_updates), self._tx_ttl_s]
+        for tx_id, fields in result.tx_updates.items():
+            keys.append(self.tx_key(tx_id))
+            args.append(len(fields))
+            for field, value in fields.items():
+                args += [field, value]
+        args.append(len(result.partition_event_time))
+        for partition, event_time in result.partition_event_time.items():
+            keys.append(self._event_time_key(partition))
+            args.append(event_time)
+        args.append(len(result.holds))
+        for change in result.holds:
+            keys.append(self._holds_key(change.partition))
+            member = f"{change.account}|{change.tx_id}"
+            args += [member, "" if change.expires_at_ms is None else change.expires_at_ms]
+        args.append(len(outbox))
+        for partition, blob in outbox.items():
+            keys.append(self.outbox_key(role, partition))
+            args += [batch_id, blob]
+        return keys, args
+
+    async def outbox_done(self, role: str, batch_id: str, partitions: list[int]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for partition in partitions:
+            pipe.hdel(self.outbox_key(role, partition), batch_id)
+        await pipe.execute()
+
+    async def pending_outbox(self, role: str, partition: int) -> dict[str, bytes]:
+        entries = await self._redis.hgetall(self.outbox_key(role, partition))
+        return {k.decode(): v for k, v in entries.items()}
+
+    async def expired_holds(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
+                                                  start=0, num=limit)
+        return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+
+
+def encode_outputs(messages: list[OutputMessage]) -> bytes:
+    return msgpack.packb([[m.role, m.key, m.value, m.headers] for m in messages],
+                         use_bin_type=True)
+
+
+def decode_outputs(blob: bytes) -> list[OutputMessage]:
+    return [OutputMessage(role, key, value, [tuple(h) for h in headers] if headers else None)
+            for role, key, value, headers in msgpack.unpackb(blob, raw=False)]

@@ -1,0 +1,45 @@
+"""Builds the batch pipeline from settings: the composition root for the agents."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from agents.authorizer import Authorizer, Codecs
+from agents.outbox import OutputSender
+from agents.pipeline import BatchPipeline
+from agents.rules import Rules, load_rules
+from agents.settler import Settler
+from agents.store import RedisStateStore
+from streams.codec import codec_for
+from streams.settings import Settings
+from streams.topics import topics
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def build_pipeline(settings: Settings, rules: Rules | None = None,
+                   redis: Redis | None = None) -> BatchPipeline:
+    names = topics(settings.topic_prefix, settings.partitions)
+    registry = settings.schema_registry_url
+    codecs = Codecs(
+        transaction=codec_for("transaction", names.transactions.name, registry),
+        decision=codec_for("decision", names.decisions.name, registry),
+        posting=codec_for("posting", names.postings.name, registry),
+        credit=codec_for("credit", names.credits.name, registry),
+    )
+    if rules is None:
+        rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
+    redis = redis or Redis.from_url(settings.redis_url)
+    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=2 * settings.dedupe_window_ms // 1000)
+    sender = OutputSender(settings.kafka_bootstrap_servers, {
+        "decisions": names.decisions.name, "postings": names.postings.name,
+        "credits": names.credits.name, "dlq": names.dlq.name,
+    })
+    authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms)
+    settler = Settler(codecs.credit, codecs.posting, now_ms)
+    return BatchPipeline(store, sender, authorizer, settler, now_ms, settings.max_clock_skew_ms)

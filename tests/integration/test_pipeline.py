@@ -1,0 +1,136 @@
+"""The batch pipeline against real Redis and Kafka, without Faust: state, outputs, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from agents.batch import InputEvent
+from agents.pipeline import BatchPipeline
+from agents.state import AccountState
+from paystream.wiring import build_pipeline
+from streams.codec import SingleObjectCodec, load_versions
+from streams.records import Channel, Transaction, TransactionType
+from streams.settings import Settings
+from streams.topics import topics
+from tests.integration.kafka_reader import read_messages
+
+pytestmark = pytest.mark.integration
+NOW_MS = time.time_ns() // 1_000_000
+TX = SingleObjectCodec(load_versions("transaction"))
+DECISION = SingleObjectCodec(load_versions("decision"))
+POSTING = SingleObjectCodec(load_versions("posting"))
+
+
+def tx(tx_id: str, **changes: object) -> Transaction:
+    base = Transaction(tx_id=tx_id, type=TransactionType.TRANSFER, source_account="acc-1",
+                       destination_account="acc-2", amount=1_000, currency="EUR",
+                       event_time=NOW_MS - 1_000, channel=Channel.WEB, country="DE")
+    return dataclasses.replace(base, **changes)
+
+
+def event(t: Transaction, offset: int, partition: int = 0) -> InputEvent:
+    return InputEvent(partition, offset, t.partition_key.encode(), TX.encode(t.to_record()), NOW_MS)
+
+
+@pytest.fixture
+def redis_namespace(stack_settings: Settings, redis_url: str):  # type: ignore[no-untyped-def]
+    yield stack_settings.model_copy(update={"redis_url": redis_url})
+
+    async def clean() -> None:
+        redis = Redis.from_url(redis_url)
+        async for key in redis.scan_iter(match=f"ps:{stack_settings.topic_prefix}*", count=1000):
+            await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(clean())
+
+
+async def _balance(pipeline: BatchPipeline, account: str) -> int:
+    view = await pipeline._store.read({account}, set(), set())
+    return view.accounts.get(account, AccountState()).balance("EUR")
+
+
+def test_deposit_transfer_and_settle_through_redis_and_kafka(redis_namespace: Settings) -> None:
+    settings = redis_namespace
+
+    async def run() -> None:
+        pipeline = build_pipeline(settings)
+        deposit = tx("d1", type=TransactionType.DEPOSIT, source_account="sys:settlement:EUR",
+                     destination_account="acc-1", amount=5_000)
+        await pipeline.authorize([event(deposit, 0), event(tx("t1"), 1)])
+        names = topics(settings.topic_prefix)
+        [credit] = read_messages(settings.kafka_bootstrap_servers, names.credits.name, 1)
+        await pipeline.settle([InputEvent(credit.partition(), credit.offset(), credit.key(),
+                                          credit.value(), NOW_MS)])
+        assert await _balance(pipeline, "acc-1") == 4_000
+        assert await _balance(pipeline, "acc-2") == 1_000
+        postings = [POSTING.decode(m.value()) for m in
+                    read_messages(settings.kafka_bootstrap_servers, names.postings.name, 4)]
+        assert sorted(p["posting_id"] for p in postings) == ["d1:C", "d1:D", "t1:C", "t1:D"]
+        assert sum(p["amount"] if p["direction"] == "CREDIT" else -p["amount"]
+                   for p in postings) == 0
+
+    asyncio.run(run())
+
+
+class _SendFails:
+    """An output sender whose Kafka is unreachable: the crash between commit and send."""
+
+    async def send(self, messages: list) -> None:  # type: ignore[type-arg]
+        raise ConnectionError("broker gone")
+
+
+def test_outputs_committed_but_not_sent_are_resent_by_the_next_owner(
+        redis_namespace: Settings) -> None:
+    settings = redis_namespace
+
+    async def run() -> None:
+        crashed = build_pipeline(settings)
+        await crashed.authorize([event(tx("seed", type=TransactionType.DEPOSIT,
+                                          source_account="sys:settlement:EUR",
+                                          destination_account="acc-1", amount=9_000), 0)])
+        crashed._sender = _SendFails()  # type: ignore[assignment]
+        with pytest.raises(ConnectionError):
+            await crashed.authorize([event(tx("t1"), 1)])
+
+        successor = build_pipeline(settings)  # another worker takes the partition over
+        # Kafka redelivers the uncommitted offset 1, then offset 2 arrives.
+        result = await successor.authorize([event(tx("t1"), 1), event(tx("t2"), 2)])
+        assert result.counters["replayed"] == 1 and successor.counters["outbox_resent"] == 1
+        names = topics(settings.topic_prefix)
+        decided = [DECISION.decode(m.value())["tx_id"] for m in
+                   read_messages(settings.kafka_bootstrap_servers, names.decisions.name, 3)]
+        assert decided == ["seed", "t1", "t2"]  # t1 exactly once, in order
+        assert await _balance(successor, "acc-1") == 7_000
+
+    asyncio.run(run())
+
+
+def test_a_stale_view_is_recomputed_not_overwritten(redis_namespace: Settings) -> None:
+    settings = redis_namespace
+
+    async def run() -> None:
+        one, two = build_pipeline(settings), build_pipeline(settings)
+        await one.authorize([event(tx("seed", type=TransactionType.DEPOSIT,
+                                      source_account="sys:settlement:EUR",
+                                      destination_account="acc-1", amount=9_000), 0)])
+        # Worker two reads acc-1, then worker one debits it before two writes.
+        real_read = two._store.read
+
+        async def read_then_interleave(*args, **kwargs):  # type: ignore[no-untyped-def]
+            view = await real_read(*args, **kwargs)
+            if not two.counters["state_conflict"]:
+                await one.authorize([event(tx("t1", amount=5_000), 1)])
+            return view
+
+        two._store.read = read_then_interleave  # type: ignore[method-assign]
+        await two.authorize([event(tx("t2", amount=5_000), 2)])
+        assert two.counters["state_conflict"] == 1
+        assert await _balance(two, "acc-1") == 4_000  # t2 recomputed: declined for funds
+
+    asyncio.run(run())
