@@ -69,6 +69,10 @@ class BatchPipeline:
         return await self._run("credits", partitions, accounts, tx_ids, compute)
 
     @property
+    def rules_source(self) -> str:
+        return self._authorizer.rules.source
+
+    @property
     def _authorizer_codec(self):  # type: ignore[no-untyped-def]
         return self._authorizer._codecs.transaction
 

@@ -268,6 +268,128 @@ class _progress:
             self._bar.stop()
 
 
+# --- worker -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--batch-size", type=click.IntRange(1, 20_000), default=1000,
+              help="Most events an agent takes per batch.")
+@click.option("--batch-wait-ms", type=click.IntRange(1, 10_000), default=50,
+              help="Longest an agent waits to fill a batch.")
+@click.option("--stats-every-s", type=click.FloatRange(min=1), default=10.0,
+              help="How often to log what the worker did.")
+@click.pass_obj
+def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: float) -> None:
+    """Run one worker: the authorize and settle agents on its share of the partitions.
+
+    Start several (on one machine or many) to share the load; partitions move between them
+    when one joins, leaves or dies. Rules come from PAYSTREAM_RULES_PATH (default: the shipped
+    agents/rules.toml); a bad rules file stops the worker here, naming the key.
+    """
+    import faust
+
+    from agents.workers import register
+    from paystream.wiring import build_pipeline
+    from streams.app import create_app
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+    pipeline = build_pipeline(settings)  # loads and checks the rules before anything starts
+    app = create_app(settings)
+    names = topic_specs(settings.topic_prefix, settings.partitions)
+    register(app, pipeline, names, batch_size, batch_wait_ms / 1000)
+
+    last: dict[str, int] = {}
+
+    @app.timer(stats_every_s)
+    async def report() -> None:
+        now = dict(pipeline.counters)
+        delta = {k: v - last.get(k, 0) for k, v in now.items() if v != last.get(k, 0)}
+        last.update(now)
+        if delta:
+            log.info("last %.0fs: %s", stats_every_s,
+                     ", ".join(f"{k}={v}" for k, v in sorted(delta.items())))
+
+    log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s",
+             settings.kafka_bootstrap_servers, settings.redis_url, settings.topic_prefix,
+             pipeline.rules_source)
+    faust.Worker(app, loglevel=logging.getLevelName(log.getEffectiveLevel()).lower(),
+                 quiet=True).execute_from_commandline()
+
+
+# --- reconcile --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--wait-s", type=click.FloatRange(min=0), default=0.0,
+              help="First wait up to this long for the workers to catch up (lag 0, outbox empty).")
+@click.option("--app-id", default="paystream", help="Faust app id of the workers.")
+@click.pass_obj
+def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
+    """Check that topics and balances agree: nothing lost, nothing applied twice.
+
+    Prints a JSON summary; exits 0 only when every check holds.
+    """
+    import asyncio
+
+    from confluent_kafka import Consumer
+    from redis.asyncio import Redis
+
+    from agents.reconcile import check, lag, read_topic
+    from agents.store import outbox_pending, read_tx_records, scan_accounts
+    from paystream.bootstrap import reading_consumer
+    from streams.codec import codec_for
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+    names = topic_specs(settings.topic_prefix, settings.partitions)
+    consumer = reading_consumer(settings, f"reconcile-{time.time_ns()}")
+    # Joins nothing: only reads the committed offsets of the workers' group.
+    group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                      "group.id": f"{settings.topic_prefix}{app_id}", "enable.auto.commit": False})
+
+    async def pending_work() -> tuple[int, int]:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            return (lag(consumer, group, [names.transactions.name, names.credits.name]),
+                    await outbox_pending(redis, settings.topic_prefix))
+        finally:
+            await redis.aclose()
+
+    deadline = time.monotonic() + wait_s
+    behind, outboxes = asyncio.run(pending_work())
+    while (behind or outboxes) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        behind, outboxes = asyncio.run(pending_work())
+    codecs = {r: codec_for(r, getattr(names, t).name, settings.schema_registry_url)
+              for r, t in (("transaction", "transactions"), ("decision", "decisions"),
+                           ("posting", "postings"))}
+    inputs = read_topic(consumer, names.transactions.name)
+    dead = read_topic(consumer, names.dlq.name)
+    decisions = read_topic(consumer, names.decisions.name)
+    postings = read_topic(consumer, names.postings.name)
+
+    async def state() -> tuple[dict, dict]:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            accounts = await scan_accounts(redis, settings.topic_prefix)
+            ids = sorted({codecs["decision"].decode(m.value())["tx_id"] for m in decisions})
+            return accounts, await read_tx_records(redis, settings.topic_prefix, ids)
+        finally:
+            await redis.aclose()
+
+    accounts, records = asyncio.run(state())
+    consumer.close()
+    group.close()
+    findings = check(inputs, dead, decisions, postings, accounts, records, codecs)
+    summary = findings.summary()
+    summary["pending"] = {"lag": behind, "outbox_entries": outboxes}
+    if behind or outboxes:
+        summary["ok"] = False
+    click.echo(json.dumps(summary, indent=2))
+    sys.exit(0 if summary["ok"] else 1)
+
+
 # --- peek -------------------------------------------------------------------------------------
 
 _RECORD_OF_ROLE = {"transactions": "transaction", "decisions": "decision", "postings": "posting"}

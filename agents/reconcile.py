@@ -1,0 +1,175 @@
+"""Proof that nothing was lost or applied twice: topics and account state must agree.
+
+Reads every message of the input and output topics and every account state, then checks:
+- every input transaction is either dead-lettered or has exactly one decision (no decision is
+  missing, none differs from another for the same tx_id);
+- every posting id carries one content (a replayed posting is identical, never a second one);
+- for every currency, debits equal credits;
+- every account's balance equals the sum of its postings, and its posting sequence has no gap;
+- no customer balance is negative;
+- every REVIEW is held (its hold present) or was resolved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from agents.authorizer import HELD
+from agents.batch import TX_STATUS
+from agents.state import AccountState
+from streams.codec import Codec
+from streams.errors import CodecError
+from streams.records import is_system_account
+
+EXAMPLES_MAX = 5
+
+
+def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[Any]:
+    """Every message of `topic` up to its current end, all partitions."""
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    ends = {}
+    for p in metadata.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high > low:
+            ends[p] = high
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    messages: list[Any] = []
+    remaining = dict(ends)
+    deadline = time.monotonic() + timeout_s
+    while remaining and time.monotonic() < deadline:
+        for message in consumer.consume(num_messages=10_000, timeout=0.5):
+            if message.error():
+                continue
+            p = message.partition()
+            if p in remaining:
+                messages.append(message)
+                if message.offset() + 1 >= remaining[p]:
+                    del remaining[p]
+    consumer.unassign()
+    if remaining:
+        raise TimeoutError(f"{topic}: could not read to the end of partitions {sorted(remaining)}")
+    return messages
+
+
+@dataclass
+class Findings:
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def problem(self, kind: str, example: str) -> None:
+        self.problems[kind] += 1
+        if len(self.examples[kind]) < EXAMPLES_MAX:
+            self.examples[kind].append(example)
+
+    def summary(self) -> dict[str, Any]:
+        return {"ok": not self.problems, **dict(sorted(self.counts.items())),
+                "problems": dict(self.problems), "examples": dict(self.examples)}
+
+
+def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: list[Any],
+          accounts: dict[str, AccountState], tx_records: dict[str, dict[str, str]],
+          codecs: dict[str, Codec]) -> Findings:
+    found = Findings()
+    dead_at = set()
+    for message in dead:
+        headers = dict(message.headers() or [])
+        dead_at.add((int(headers["source.partition"]), int(headers["source.offset"])))
+    found.counts["dead_lettered"] = len(dead_at)
+
+    expected: set[str] = set()
+    for message in inputs:
+        if (message.partition(), message.offset()) in dead_at:
+            continue
+        try:
+            tx_id = codecs["transaction"].decode(message.value())["tx_id"]
+        except CodecError:
+            found.problem("undecodable_not_dead_lettered", f"p{message.partition()}@{message.offset()}")
+            continue
+        expected.add(tx_id)
+    found.counts["input_messages"] = len(inputs)
+    found.counts["transactions"] = len(expected)
+
+    outcome_of: dict[str, str] = {}
+    for message in decisions:
+        decision = codecs["decision"].decode(message.value())
+        tx_id = decision["tx_id"]
+        if outcome_of.setdefault(tx_id, decision["outcome"]) != decision["outcome"]:
+            found.problem("decided_twice_differently", tx_id)
+    found.counts["decisions"] = len(outcome_of)
+    for tx_id in expected - outcome_of.keys():
+        found.problem("lost", tx_id)
+    for tx_id in outcome_of.keys() - expected:
+        found.problem("decision_without_input", tx_id)
+    found.counts.update(f"decision_{o.lower()}" for o in outcome_of.values())
+
+    _check_postings(found, postings, accounts, codecs["posting"])
+    for tx_id, outcome in outcome_of.items():
+        if outcome != "REVIEW":
+            continue
+        status = tx_records.get(tx_id, {}).get(TX_STATUS)
+        if status == HELD:
+            found.counts["reviews_held"] += 1
+        elif status is None:
+            found.problem("review_unaccounted", tx_id)
+        else:
+            found.counts[f"reviews_{status.lower()}"] += 1
+    return found
+
+
+def _check_postings(found: Findings, postings: list[Any], accounts: dict[str, AccountState],
+                    codec: Codec) -> None:
+    by_id: dict[str, dict[str, Any]] = {}
+    for message in postings:
+        posting = codec.decode(message.value())
+        posting.pop("posted_at")  # a re-sent posting keeps its content, not its send time
+        first = by_id.setdefault(posting["posting_id"], posting)
+        if first != posting:
+            found.problem("posting_applied_twice", posting["posting_id"])
+    found.counts["postings"] = len(by_id)
+    net: dict[tuple[str, str], int] = defaultdict(int)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for posting in by_id.values():
+        signed = posting["amount"] if posting["direction"] == "CREDIT" else -posting["amount"]
+        net[(posting["account"], posting["currency"])] += signed
+        totals[posting["currency"]][posting["direction"] == "CREDIT"] += posting["amount"]
+        seqs[posting["account"]].append(posting["account_seq"])
+    for currency, (debits, credits) in sorted(totals.items()):
+        if debits != credits:
+            found.problem("unbalanced_currency", f"{currency}: debits {debits} credits {credits}")
+    for account, numbers in seqs.items():
+        if sorted(numbers) != list(range(1, len(numbers) + 1)):
+            found.problem("posting_sequence_gap", account)
+    for (account, currency), amount in net.items():
+        state = accounts.get(account)
+        if state is None or state.balance(currency) != amount:
+            actual = None if state is None else state.balance(currency)
+            found.problem("balance_mismatch", f"{account} {currency}: state {actual}, postings {amount}")
+    for account, state in accounts.items():
+        for currency, balance in state.balances.items():
+            if balance and (account, currency) not in net:
+                found.problem("balance_without_postings", f"{account} {currency} {balance}")
+            if balance < 0 and not is_system_account(account):
+                found.problem("negative_customer_balance", f"{account} {currency} {balance}")
+        found.counts["open_holds"] += len(state.holds)
+    found.counts["accounts"] = len(accounts)
+
+
+def lag(consumer: Consumer, group_consumer: Consumer, topics: list[str]) -> int:
+    """Messages in `topics` not yet committed by the group `group_consumer` belongs to."""
+    behind = 0
+    for topic in topics:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed = {tp.partition: tp.offset for tp in group_consumer.committed(tps, timeout=10)}
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            done = committed.get(p, -1)
+            behind += high - max(done, low) if done >= 0 else high - low
+    return behind

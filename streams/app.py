@@ -1,0 +1,41 @@
+"""The Faust app: one per deployment, shared by every agent of a worker.
+
+Settings chosen from faust-streaming 0.15's source (see agents/workers.py for why each matters):
+raw serializers (we decode Avro ourselves, in batches), no web server, no leader topic, short
+session timeout so a killed worker's partitions move within seconds, and standby replicas left
+at 1 because Faust's co-partitioning assignor is only used when they are >= 1: it gives the same
+partition number of every topic to the same worker, which is what keeps an account's state
+owned by one worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams.settings import Settings
+
+
+def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) -> faust.App:
+    options: dict[str, Any] = {
+        "broker": ",".join(f"kafka://{s}" for s in settings.kafka_bootstrap_servers.split(",")),
+        "store": "memory://",
+        "web_enabled": False,
+        "topic_disable_leader": True,
+        "topic_partitions": settings.partitions,
+        "table_standby_replicas": 1,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_interval": 1.0,
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 2.0,
+        "stream_wait_empty": True,
+        **overrides,
+    }
+    return faust.App(f"{settings.topic_prefix}{app_id}", **options)
+
+
+def raw_topic(app: faust.App, name: str) -> Any:
+    """A topic whose keys and values reach the agent as the bytes on the wire."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=None)
