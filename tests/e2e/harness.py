@@ -1,0 +1,92 @@
+"""Running the real pipeline in tests: worker processes, progress, reconcile."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.settings import Settings
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    return {**os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "REDIS_URL": settings.redis_url,
+            "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+            "PAYSTREAM_PARTITIONS": str(settings.partitions)}
+
+
+class Worker:
+    """One `paystream worker` process, logging to a file of its own."""
+
+    def __init__(self, settings: Settings, log_dir: Path, name: str) -> None:
+        self._settings = settings
+        self._log_dir = log_dir
+        self.name = name
+        self.starts = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self._log_dir / f"{self.name}-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "paystream", "worker", "--stats-every-s", "5"],
+            env=environment(self._settings), stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self.process is not None and self.process.poll() is None, f"{self.name} not running"
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def messages_in(settings: Settings, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "group.id": "e2e-progress"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in partitions)
+    finally:
+        consumer.close()
+
+
+def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
+             workers: list[Worker]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while messages_in(settings, topic) < at_least:
+        assert time.monotonic() < deadline, f"{topic} stayed below {at_least} for {timeout_s}s"
+        for worker in workers:
+            assert worker.alive(), f"worker {worker.name} died on its own"
+        time.sleep(0.5)
+
+
+def reconcile(settings: Settings, wait_s: float) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "paystream", "reconcile", "--wait-s", str(wait_s)],
+        env=environment(settings), capture_output=True, text=True, timeout=wait_s + 300)
+    try:
+        summary = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"reconcile printed no JSON: {result.stdout}\n{result.stderr}") from None
+    return result.returncode, summary
