@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 
 from agents import velocity
-from agents.batch import (TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
+from agents.batch import (TX_ACCOUNT, TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
                           OutputMessage, StateView)
 from agents.postings import credit, debit, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
@@ -159,6 +159,8 @@ class Authorizer:
         else:
             status, outcome, reasons = self._debit(item, owner, view, result, now_ms)
         result.set_tx(tx.tx_id, **{TX_HASH: item.body_hash, TX_STATUS: status})
+        if status == HELD:
+            result.set_tx(tx.tx_id, **{TX_ACCOUNT: tx.source_account})
         result.counters[outcome] += 1
         result.emit(event.partition, OutputMessage(
             "decisions", owner_name.encode(),

@@ -12,6 +12,8 @@ from agents.state import AccountState
 
 #: Redis hash fields of a transaction record (tx:<tx_id>).
 TX_HASH, TX_STATUS, TX_CREDITED = "h", "s", "c"
+#: Source account of a held transaction, so a reviewer's verdict can be keyed without asking.
+TX_ACCOUNT = "a"
 
 
 @dataclass(slots=True)

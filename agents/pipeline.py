@@ -24,6 +24,7 @@ from collections.abc import Callable
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
 from agents.outbox import OutputSender
+from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore, StateConflictError, decode_outputs
 
@@ -31,11 +32,14 @@ log = logging.getLogger(__name__)
 
 #: Bound on recomputing a batch whose accounts changed under it (another agent or worker).
 CONFLICT_RETRIES_MAX = 5
+OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry")
 
 
 class BatchPipeline:
     def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
-                 settler: Settler, now_ms: Callable[[], int], max_clock_skew_ms: int) -> None:
+                 settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
+                 max_clock_skew_ms: int) -> None:
+        self._reviewer = reviewer
         self._store = store
         self._sender = sender
         self._authorizer = authorizer
@@ -76,11 +80,38 @@ class BatchPipeline:
     def _authorizer_codec(self):  # type: ignore[no-untyped-def]
         return self._authorizer._codecs.transaction
 
+    async def review(self, events: list[InputEvent]) -> BatchResult:
+        reviews, bad = self._reviewer.decode(events)
+        if bad:
+            log.warning("dropped %d review messages that do not decode", bad)
+            self.counters["review_undecodable"] += bad
+        accounts = {review["source_account"] for _, review in reviews}
+        partitions = {e.partition for e in events}
+
+        def compute(view: StateView) -> BatchResult:
+            return self._reviewer.apply(reviews, view)
+
+        return await self._run("reviews", partitions, accounts, set(), compute)
+
+    async def expire_holds(self, partition: int, limit: int = 1000) -> BatchResult:
+        """Release this partition's holds that are past their expiry."""
+        expired = await self._store.expired_holds(partition, self._now_ms(), limit)
+        if not expired:
+            return BatchResult()
+        accounts = {account for account, _ in expired}
+
+        def compute(view: StateView) -> BatchResult:
+            return self._reviewer.expire(partition, expired, view)
+
+        return await self._run("expiry", {partition}, accounts, set(), compute)
+
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult]) -> BatchResult:
         async with self._lock:
             for partition in sorted(partitions):
-                await self.resend_outbox(role, partition)
+                # Every role's leftovers, so an account's postings stay in sequence order.
+                for any_role in OUTBOX_ROLES:
+                    await self.resend_outbox(any_role, partition)
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):

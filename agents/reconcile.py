@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from agents.authorizer import HELD
+from agents.reviewer import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED
 from agents.batch import TX_STATUS
 from agents.state import AccountState
 from streams.codec import Codec
@@ -27,6 +28,8 @@ from streams.errors import CodecError
 from streams.records import is_system_account
 
 EXAMPLES_MAX = 5
+#: Where a REVIEW may stand: still held, or resolved one of these ways.
+REVIEW_ENDINGS = (HELD, REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED)
 
 
 def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[Any]:
@@ -113,12 +116,15 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         if outcome != "REVIEW":
             continue
         status = tx_records.get(tx_id, {}).get(TX_STATUS)
-        if status == HELD:
-            found.counts["reviews_held"] += 1
-        elif status is None:
-            found.problem("review_unaccounted", tx_id)
-        else:
+        if status in REVIEW_ENDINGS:
             found.counts[f"reviews_{status.lower()}"] += 1
+        else:
+            found.problem("review_unaccounted", f"{tx_id} status {status}")
+    held = {tx_id for state in accounts.values() for tx_id in state.holds}
+    for tx_id, outcome in outcome_of.items():
+        is_held = tx_records.get(tx_id, {}).get(TX_STATUS) == HELD
+        if outcome == "REVIEW" and is_held != (tx_id in held):
+            found.problem("hold_mismatch", f"{tx_id}: status HELD={is_held}, hold present={tx_id in held}")
     return found
 
 

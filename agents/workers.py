@@ -71,9 +71,10 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[A
 
 
 def register(app: faust.App, pipeline: BatchPipeline, names: Topics, batch_size: int,
-             batch_wait_s: float) -> None:
+             batch_wait_s: float, hold_sweep_s: float = 5.0) -> None:
     transactions = raw_topic(app, names.transactions.name)
     credits = raw_topic(app, names.credits.name)
+    reviews = raw_topic(app, names.reviews.name)
 
     @app.agent(transactions, name="authorize", concurrency=1)
     async def authorize(stream: Any) -> None:
@@ -84,3 +85,19 @@ def register(app: faust.App, pipeline: BatchPipeline, names: Topics, batch_size:
     async def settle(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait_s):
             await run_batch("settle", pipeline.settle, [to_input(e) for e in batch])
+
+    @app.agent(reviews, name="review", concurrency=1)
+    async def review(stream: Any) -> None:
+        async for batch in stream.take_events(batch_size, within=batch_wait_s):
+            await run_batch("review", pipeline.review, [to_input(e) for e in batch])
+
+    @app.timer(hold_sweep_s)
+    async def expire_holds() -> None:
+        # Only partitions this worker owns: their accounts are written by no one else.
+        owned = sorted(tp.partition for tp in app.consumer.assignment()
+                       if tp.topic == names.transactions.name)
+        for partition in owned:
+            async def sweep(_: list[InputEvent], partition: int = partition) -> None:
+                await pipeline.expire_holds(partition)
+
+            await run_batch("expiry", sweep, [])

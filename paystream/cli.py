@@ -390,6 +390,59 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     sys.exit(0 if summary["ok"] else 1)
 
 
+# --- review -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["approve", "decline"]))
+@click.argument("tx_id")
+@click.option("--reviewer", default="cli", help="Who decides (recorded with the verdict).")
+@click.pass_obj
+def review(obj: _Context, action: str, tx_id: str, reviewer: str) -> None:
+    """Approve or decline a transaction held for REVIEW.
+
+    Publishes the verdict to the reviews topic, keyed by the held transaction's source account;
+    the worker that owns that account posts the transaction (approve) or releases the hold
+    (decline). Refused when the transaction is not held.
+    """
+    import asyncio
+
+    from confluent_kafka import Producer
+    from redis.asyncio import Redis
+
+    from agents.authorizer import HELD
+    from agents.batch import TX_ACCOUNT, TX_STATUS
+    from agents.store import read_tx_records
+    from streams.codec import codec_for
+    from streams.producer import PRODUCER_DEFAULTS
+    from streams.topics import topics as topic_specs
+
+    settings = obj.settings
+
+    async def lookup() -> dict[str, str]:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            return (await read_tx_records(redis, settings.topic_prefix, [tx_id])).get(tx_id, {})
+        finally:
+            await redis.aclose()
+
+    record = asyncio.run(lookup())
+    status = record.get(TX_STATUS)
+    if status != HELD:
+        raise PaystreamError(f"transaction {tx_id} is not held for review "
+                             f"(status: {status or 'unknown'})")
+    topic = topic_specs(settings.topic_prefix, settings.partitions).reviews.name
+    verdict = {"review_id": f"{tx_id}:{action.upper()}", "tx_id": tx_id,
+               "source_account": record[TX_ACCOUNT], "action": action.upper(),
+               "reviewer": reviewer, "decided_at": time.time_ns() // 1_000_000}
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer.produce(topic, codec_for("review", topic, settings.schema_registry_url).encode(verdict),
+                     record[TX_ACCOUNT])
+    if producer.flush(30):
+        raise PaystreamError(f"verdict for {tx_id} not acknowledged by Kafka within 30 s")
+    click.echo(f"{action} of {tx_id} (account {record[TX_ACCOUNT]}) published to {topic}")
+
+
 # --- peek -------------------------------------------------------------------------------------
 
 _RECORD_OF_ROLE = {"transactions": "transaction", "decisions": "decision", "postings": "posting"}

@@ -11,6 +11,7 @@ from agents.authorizer import Authorizer, Codecs
 from agents.outbox import OutputSender
 from agents.pipeline import BatchPipeline
 from agents.rules import Rules, load_rules
+from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore
 from streams.codec import codec_for
@@ -42,4 +43,6 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     })
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms)
     settler = Settler(codecs.credit, codecs.posting, now_ms)
-    return BatchPipeline(store, sender, authorizer, settler, now_ms, settings.max_clock_skew_ms)
+    reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
+    return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
+                         settings.max_clock_skew_ms)

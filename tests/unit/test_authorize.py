@@ -223,3 +223,64 @@ def test_shipped_rules_load() -> None:
     from agents.rules import load_rules
 
     assert load_rules(None).limits.review_amount == 500_000
+
+
+def _review_world() -> tuple[World, object]:
+    from agents.reviewer import Reviewer
+
+    world = World(Rules(Limits(review_amount=2_000, decline_amount=8_000, hold_max_age_s=60)))
+    reviewer = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
+                        clock_ms=lambda: NOW_MS)
+    world.authorize(events(tx("held", amount=3_000)))
+    return world, reviewer
+
+
+def _verdict(reviewer, world: World, action: str, offset: int = 0):  # type: ignore[no-untyped-def]
+    codec = SingleObjectCodec(load_versions("review"))
+    record = {"review_id": f"held:{action}", "tx_id": "held", "source_account": "acc-1",
+              "action": action, "reviewer": "alice", "decided_at": NOW_MS}
+    view = world.view()
+    result = reviewer.apply([(InputEvent(3, offset, b"acc-1", codec.encode(record), NOW_MS),
+                              record)], view)
+    world.commit(view, result)
+    return result
+
+
+def test_review_then_approve_posts_the_held_transaction() -> None:
+    world, reviewer = _review_world()
+    result = _verdict(reviewer, world, "APPROVE")
+    assert [p["posting_id"] for p in postings(result)] == ["held:D"]
+    assert [m.role for ms in result.outputs.values() for m in ms] == ["postings", "credits"]
+    acc = world.accounts["acc-1"]
+    assert acc.holds == {} and acc.balance("EUR") == 7_000
+    assert world.tx["held"]["s"] == "REVIEW_APPROVED"
+    world.settle(result)
+    assert world.accounts["acc-2"].balance("EUR") == 3_000
+    again = _verdict(reviewer, world, "APPROVE", offset=1)  # a second verdict changes nothing
+    assert again.counters["review_without_hold"] == 1 and postings(again) == []
+
+
+def test_review_then_decline_releases_the_hold() -> None:
+    world, reviewer = _review_world()
+    result = _verdict(reviewer, world, "DECLINE")
+    assert result.outputs == {}
+    acc = world.accounts["acc-1"]
+    assert acc.holds == {} and acc.available("EUR") == 10_000
+    assert world.tx["held"]["s"] == "REVIEW_DECLINED"
+
+
+def test_expired_hold_is_released_and_a_fresh_one_is_not() -> None:
+    from agents.reviewer import Reviewer
+
+    world, _ = _review_world()
+    later = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
+                     clock_ms=lambda: NOW_MS + 61_000)
+    too_early = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
+                         clock_ms=lambda: NOW_MS + 59_000)
+    view = world.view()
+    assert too_early.expire(3, [("acc-1", "held")], view).counters["hold_expired"] == 0
+    view = world.view()
+    result = later.expire(3, [("acc-1", "held")], view)
+    world.commit(view, result)
+    assert result.counters["hold_expired"] == 1
+    assert world.accounts["acc-1"].holds == {} and world.tx["held"]["s"] == "EXPIRED"

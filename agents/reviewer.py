@@ -1,0 +1,80 @@
+"""Resolve holds: a reviewer's verdict, or expiry when nobody decided in time. Pure.
+
+APPROVE posts the held transaction (debit here, credit via `credits` or the withdrawal's shard);
+DECLINE and expiry release the hold and move no money. A verdict for a hold that is already gone
+(decided before, or expired) changes nothing and is counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agents.authorizer import Authorizer
+from agents.batch import TX_STATUS, BatchResult, HoldChange, InputEvent, StateView
+from streams.codec import Codec
+from streams.errors import CodecError
+
+ROLE = "reviews"
+REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED = "REVIEW_APPROVED", "REVIEW_DECLINED", "EXPIRED"
+
+
+class Reviewer:
+    def __init__(self, review_codec: Codec, authorizer: Authorizer,
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+        self._reviews = review_codec
+        self._authorizer = authorizer
+        self._clock_ms = clock_ms
+
+    def decode(self, events: list[InputEvent]) -> tuple[list[tuple[InputEvent, dict]], int]:
+        """Verdicts that decode; a malformed one is dropped and counted (nothing to undo)."""
+        decoded, bad = [], 0
+        for event in events:
+            try:
+                decoded.append((event, self._reviews.decode(event.value)))
+            except CodecError:
+                bad += 1
+        return decoded, bad
+
+    def apply(self, reviews: list[tuple[InputEvent, dict]], view: StateView) -> BatchResult:
+        now_ms = self._clock_ms()
+        result = BatchResult()
+        for event, review in reviews:
+            name = review["source_account"]
+            state = view.account(name)
+            if state.is_replay(ROLE, event.offset):
+                result.counters["replayed"] += 1
+                continue
+            state.mark_applied(ROLE, event.offset)
+            result.dirty.add(name)
+            hold = state.holds.pop(review["tx_id"], None)
+            if hold is None:
+                result.counters["review_without_hold"] += 1
+                continue
+            result.holds.append(HoldChange(hold.tx_id, name, event.partition, None))
+            if review["action"] == "APPROVE":
+                self._authorizer.move(result, view, event.partition, state, hold.tx_id, name,
+                                      hold.destination, hold.amount, hold.currency,
+                                      hold.event_time, hold.tx_type, now_ms)
+                result.set_tx(hold.tx_id, **{TX_STATUS: REVIEW_APPROVED})
+                result.counters["review_approved"] += 1
+            else:
+                result.set_tx(hold.tx_id, **{TX_STATUS: REVIEW_DECLINED})
+                result.counters["review_declined"] += 1
+        return result
+
+    def expire(self, partition: int, expired: list[tuple[str, str]], view: StateView) -> BatchResult:
+        """Release holds whose time ran out; `expired` is (account, tx_id) from the hold index."""
+        now_ms = self._clock_ms()
+        result = BatchResult()
+        for name, tx_id in expired:
+            state = view.account(name)
+            hold = state.holds.get(tx_id)
+            result.holds.append(HoldChange(tx_id, name, partition, None))
+            if hold is None or hold.expires_at_ms > now_ms:
+                continue  # decided meanwhile; only the index entry was left
+            del state.holds[tx_id]
+            result.dirty.add(name)
+            result.set_tx(tx_id, **{TX_STATUS: EXPIRED})
+            result.counters["hold_expired"] += 1
+        return result

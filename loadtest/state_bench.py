@@ -1,0 +1,503 @@
+"""Where account state lives: CPU per transaction of each candidate store, on one workload.
+
+DESIGN.md ("Where account state lives: decide by measurement") wants figures. Every option runs
+the same authorize-shaped workload: N transactions over A accounts (uniform, fixed seed), each a
+read-modify-write of its account's AccountState (msgpack): balance, posting seq, applied offset.
+
+  redis                agents.store.RedisStateStore as the pipeline drives it, in this process:
+                       per batch one pipelined read (accounts, tx records, partition marks) and
+                       one EVALSHA commit (each dirty account once, a tx record per transaction,
+                       the partition marks; no outbox). Cost = this process + the Redis server.
+  faust-rocksdb        a Faust worker (subprocess), Table on RocksDB (rocksdict) keyed by account,
+                       raw bytes values, `table[account] = ...` per event; Faust sends the
+                       changelog (aiokafka, --linger-ms, 1 MB batches, lz4).
+  faust-own-changelog  the same Table inside take_events(): changelog produced with confluent-kafka
+                       (one produce_batch per partition, flushed before the batch ends), then each
+                       partition's RocksDB written with one WriteBatch plus its offset marker.
+  faust-baseline       the same worker with no table: consuming only.
+
+Faust figures are the worker's own CPU (all threads) from the end of the warm-up (first batch)
+to the last event with its changelog flushed; a table option also runs the matching baseline on
+the same input (same loop shape) and reports state cost = worker - baseline. Server CPU (Redis,
+or the Kafka broker for Faust) comes from /proc/<pid>/stat over the same window and counts
+everything else that uses that server: only a quiet machine gives clean server figures.
+
+Topics, consumer groups, RocksDB dirs and Redis keys are named bench-state-<random> and removed
+at the end. Unlike the Locust scenarios this imports agents/: it measures that code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from agents.batch import TX_HASH, TX_STATUS, BatchResult
+from agents.state import AccountState
+from streams.errors import PaystreamError
+from streams.settings import Settings
+
+OPTIONS = ("redis", "faust-rocksdb", "faust-own-changelog", "faust-baseline")
+PARTITIONS = 12
+ROLE = "transactions"
+CURRENCY = "EUR"
+BODY_HASH = "0" * 24  # what the authorizer stores per tx (a blake2b-12 hex digest)
+REPO = Path(__file__).resolve().parent.parent
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+#: Take-events wait: short, so the last partial batch does not idle long in the wall figure.
+BATCH_WAIT_S = 0.1
+WORKER_STOP_S = 30.0
+
+
+class BenchError(PaystreamError):
+    """The benchmark could not run an option to the end."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    account: str
+    amount: int
+    tx_id: str
+    partition: int
+    offset: int
+
+
+def make_workload(transactions: int, accounts: int, seed: int) -> list[Tx]:
+    """The same transactions for every option; built before any clock starts."""
+    rng = random.Random(seed)
+    offsets = [0] * PARTITIONS
+    workload = []
+    for number in range(transactions):
+        account = f"acct-{rng.randrange(accounts):08d}"
+        # Only Redis uses this partition (for its per-partition marks); Kafka assigns its own.
+        partition = zlib.crc32(account.encode()) % PARTITIONS
+        workload.append(Tx(account, rng.randrange(1, 10_000), f"tx-{seed}-{number}", partition,
+                           offsets[partition]))
+        offsets[partition] += 1
+    return workload
+
+
+def apply_tx(state: AccountState, amount: int, offset: int) -> None:
+    """What authorize changes on the payer of an approved debit, minus the rules."""
+    state.balances[CURRENCY] = state.balance(CURRENCY) - amount
+    state.seq += 1
+    state.mark_applied(ROLE, offset)
+
+
+def proc_cpu_s(pid: int | None) -> float | None:
+    """utime + stime of a process, all threads (None if unknown or gone)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # fields 14, 15 of stat(5)
+
+
+def pid_from_file(name: str) -> int | None:
+    try:
+        return int((REPO / ".local" / "run" / f"{name}.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def per_tx_us(seconds: float | None, count: int) -> float | None:
+    return None if seconds is None else round(seconds * 1e6 / count, 2)
+
+
+def delta(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+# --- redis -------------------------------------------------------------------------------------
+
+async def redis_batch(store: Any, batch: list[Tx], number: int) -> None:
+    view = await store.read({t.account for t in batch}, {t.tx_id for t in batch},
+                            {t.partition for t in batch})
+    result = BatchResult()
+    for tx in batch:
+        apply_tx(view.account(tx.account), tx.amount, tx.offset)
+        result.dirty.add(tx.account)
+        result.set_tx(tx.tx_id, **{TX_HASH: BODY_HASH, TX_STATUS: "APPROVED"})
+        if tx.offset > result.partition_event_time.get(tx.partition, -1):
+            result.partition_event_time[tx.partition] = tx.offset  # stands in for event time
+    await store.commit(view, result, ROLE, f"batch-{number}")
+
+
+async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict[str, Any]:
+    from redis.asyncio import Redis
+
+    from agents.store import RedisStateStore
+
+    redis = Redis.from_url(args.redis_url)
+    store = RedisStateStore(redis, f"{run_id}-", tx_ttl_s=3600)
+    batches = [workload[i:i + args.batch_size] for i in range(0, len(workload), args.batch_size)]
+    try:
+        fsync = (await redis.config_get("appendfsync")).get("appendfsync")
+        await redis_batch(store, batches[0], 0)  # warm-up: connection, script load
+        server0, cpu0, wall0 = proc_cpu_s(args.redis_pid), time.process_time(), time.perf_counter()
+        for number, batch in enumerate(batches[1:], 1):
+            await redis_batch(store, batch, number)
+        wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
+        server_s = delta(proc_cpu_s(args.redis_pid), server0)
+    finally:
+        async for key_batch in _key_batches(redis, f"ps:{run_id}-*"):
+            await redis.unlink(*key_batch)
+        await redis.aclose()
+    counted = len(workload) - len(batches[0])
+    client_us, server_us = per_tx_us(cpu_s, counted), per_tx_us(server_s, counted)
+    return {
+        "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
+        "client_cpu_us_per_tx": client_us, "redis_cpu_us_per_tx": server_us,
+        "state_cost_us_per_tx": None if server_us is None else round(client_us + server_us, 2),
+        "redis_appendfsync": fsync, "redis_pid": args.redis_pid,
+    }
+
+
+async def _key_batches(redis: Any, pattern: str, size: int = 1000) -> Any:
+    keys: list[bytes] = []
+    async for key in redis.scan_iter(match=pattern, count=size):
+        keys.append(key)
+        if len(keys) >= size:
+            yield keys
+            keys = []
+    if keys:
+        yield keys
+
+
+# --- faust: the worker side (runs in a subprocess) ---------------------------------------------
+
+class Meter:
+    """CPU and wall clock of this process (and the broker's) from warm-up end to the last event."""
+
+    def __init__(self, warmup: int, total: int, broker_pid: int | None) -> None:
+        assert 0 < warmup < total
+        self.warmup, self.total, self.broker_pid = warmup, total, broker_pid
+        self.events = 0
+        self.start: tuple[int, float, float, float | None] | None = None
+
+    def _now(self) -> tuple[int, float, float, float | None]:
+        return self.events, time.process_time(), time.perf_counter(), proc_cpu_s(self.broker_pid)
+
+    def count(self, events: int) -> bool:
+        """Count processed events; True once all have been seen."""
+        self.events += events
+        if self.start is None and self.events >= self.warmup:
+            self.start = self._now()
+        return self.events >= self.total
+
+    def finish(self, path: Path) -> None:
+        assert self.start is not None
+        end = self._now()
+        figures = {"events": end[0] - self.start[0], "cpu_s": end[1] - self.start[1],
+                   "wall_s": end[2] - self.start[2], "broker_cpu_s": delta(end[3], self.start[3])}
+        path.with_suffix(".tmp").write_text(json.dumps(figures))
+        path.with_suffix(".tmp").rename(path)  # the parent polls for `path`: never half-written
+
+
+class OwnChangelog:
+    """Table writes done by hand for a whole batch: changelog first, then the local store."""
+
+    def __init__(self, table: Any, bootstrap_servers: str) -> None:
+        from confluent_kafka import Producer
+
+        from streams.producer import PRODUCER_DEFAULTS
+
+        self._table = table
+        self._topic = table.changelog_topic_name
+        self._producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers,
+                                   "linger.ms": 5,
+                                   # we want the offset of each partition's last record
+                                   "delivery.report.only.error": False})
+        self._last_offset: dict[int, int] = {}
+        self._errors: list[str] = []
+
+    def _delivered(self, partition: int, error: Any, message: Any) -> None:
+        if error is not None:
+            self._errors.append(str(error))
+        else:
+            self._last_offset[partition] = message.offset()
+
+    async def apply(self, events: list[Any]) -> None:
+        from faust.types import TP
+        from rocksdict import WriteBatch
+
+        by_partition: dict[int, list[Any]] = {}
+        for event in events:
+            by_partition.setdefault(event.message.partition, []).append(event)
+        # The store's own __setitem__ picks the partition DB from current_event(), which is not
+        # this event inside take_events(); so go to each partition's DB directly.
+        store = self._table.data
+        writes: dict[int, dict[bytes, bytes]] = {}
+        for partition, group in by_partition.items():
+            db = store._db_for_partition(partition)
+            keys = list({e.message.key for e in group})
+            states = {k: AccountState.decode(raw) if raw is not None else AccountState()
+                      for k, raw in zip(keys, db.get(keys))}  # one multi-get per partition
+            for event in group:
+                apply_tx(states[event.message.key], int(event.message.value), event.message.offset)
+            writes[partition] = {k: s.encode() for k, s in states.items()}
+            self._produce(partition, writes[partition])
+        await asyncio.get_running_loop().run_in_executor(None, self._flush)
+        # Only what the changelog holds may reach the local store, or a crash here would leave
+        # RocksDB ahead of the changelog that standbys and recovery rebuild from.
+        for partition, records in writes.items():
+            batch = WriteBatch(raw_mode=True)
+            for key, value in records.items():
+                batch.put(key, value)
+            db = store._db_for_partition(partition)
+            db.write(batch)
+            store.set_persisted_offset(TP(self._topic, partition), self._last_offset[partition])
+
+    def _produce(self, partition: int, records: dict[bytes, bytes]) -> None:
+        items = list(records.items())
+        messages = [{"key": k, "value": v} for k, v in items[:-1]]
+        # confluent-kafka 2.16 ignores a per-message partition in produce_batch: pass it here.
+        queued = self._producer.produce_batch(self._topic, messages, partition=partition)
+        if queued != len(messages):
+            raise BenchError(f"changelog produce_batch queued {queued} of {len(messages)}")
+        last_key, last_value = items[-1]
+        self._producer.produce(self._topic, last_value, last_key, partition=partition,
+                               on_delivery=partial(self._delivered, partition))
+
+    def _flush(self) -> None:
+        if self._producer.flush(60) or self._errors:
+            raise BenchError(f"changelog not flushed: {self._errors[:3]}")
+
+
+async def drain_faust_producer(app: Any) -> None:
+    # ProducerBuffer.flush() gives up after 0.1 s without a send (faust/transport/producer.py
+    # flush_atmost), so loop until its buffer is empty, then flush aiokafka itself.
+    while app.producer.buffer.size:
+        await app.producer.flush()
+    await app.producer.flush()
+
+
+def worker_main(config: dict[str, Any]) -> None:
+    import faust
+
+    from streams.app import create_app, raw_topic
+
+    settings = Settings().model_copy(update={"topic_prefix": ""})  # app id is already unique
+    with socket.socket() as probe:  # a web port nobody uses: web_enabled=False is not enough
+        probe.bind(("127.0.0.1", 0))
+        web_port = probe.getsockname()[1]
+    app = create_app(
+        settings, config["app_id"], store="rocksdb://", datadir=config["datadir"],
+        producer_linger=config["linger_ms"] / 1000,  # seconds, not ms
+        producer_max_batch_size=1_000_000, producer_compression_type="lz4",
+        web_bind="127.0.0.1", web_port=web_port)
+    meter = Meter(config["batch_size"], config["transactions"], config["broker_pid"])
+    result_path = Path(config["result_path"])
+    option, source = config["option"], raw_topic(app, config["input_topic"])
+    table = None
+    if option != "faust-baseline":
+        # bytes, not dict: value_type=dict broke standby recovery (DESIGN.md). Table() takes no
+        # *_serializer arguments; type bytes is what selects the raw serializer.
+        table = app.Table("accounts", key_type=bytes, value_type=bytes, partitions=PARTITIONS)
+
+    if config["loop"] == "event":
+        @app.agent(source, name="bench", concurrency=1)
+        async def bench_events(stream: Any) -> None:
+            async for event in stream.events():
+                if table is not None:
+                    raw = table.get(event.key)
+                    state = AccountState.decode(raw) if raw is not None else AccountState()
+                    apply_tx(state, int(event.value), event.message.offset)
+                    table[event.key] = state.encode()  # Faust sends the changelog record
+                if meter.count(1):
+                    await drain_faust_producer(app)
+                    meter.finish(result_path)
+    else:
+        own = OwnChangelog(table, settings.kafka_bootstrap_servers) if table is not None else None
+
+        @app.agent(source, name="bench", concurrency=1)
+        async def bench_batches(stream: Any) -> None:
+            async for events in stream.take_events(config["batch_size"], within=BATCH_WAIT_S):
+                if own is not None:
+                    await own.apply(events)
+                if meter.count(len(events)):
+                    meter.finish(result_path)
+
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+# --- faust: the benchmark side -----------------------------------------------------------------
+
+def prefill(bootstrap: str, topic: str, workload: list[Tx]) -> None:
+    from confluent_kafka import Producer
+
+    from streams.producer import PRODUCER_DEFAULTS
+
+    errors: list[str] = []
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap,
+                         "error_cb": lambda e: errors.append(str(e))})
+    for tx in workload:  # keyed by account with murmur2, as the real producers do
+        while True:
+            try:
+                producer.produce(topic, str(tx.amount).encode(), tx.account.encode(),
+                                 on_delivery=lambda e, _m: e and errors.append(str(e)))
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120) or errors:
+        raise BenchError(f"could not fill {topic}: {errors[:3]}")
+
+
+def run_worker(args: argparse.Namespace, run_id: str, option: str, loop: str, input_topic: str,
+               workdir: Path) -> dict[str, Any]:
+    result_path = workdir / f"{option}-{loop}.json"
+    config = {"option": option, "loop": loop, "app_id": f"{run_id}-{option}-{loop}",
+              "input_topic": input_topic, "datadir": str(workdir / f"{option}-{loop}-data"),
+              "result_path": str(result_path), "transactions": args.transactions,
+              "batch_size": args.batch_size, "linger_ms": args.linger_ms,
+              "broker_pid": args.kafka_pid}
+    log_path = workdir / f"{option}-{loop}.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "loadtest.state_bench", "--worker-config", json.dumps(config)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + args.timeout_s
+    try:
+        while not result_path.exists():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise BenchError(f"{option} worker {'exited ' + str(worker.returncode) if worker.returncode is not None else 'timed out'}:\n{tail}")
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(WORKER_STOP_S)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    return json.loads(result_path.read_text())
+
+
+def run_faust(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict[str, Any]:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    bootstrap = args.bootstrap_servers
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    input_topic = f"{run_id}-in"
+    workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    loop = {"faust-rocksdb": "event", "faust-own-changelog": "batch"}.get(args.option,
+                                                                           args.faust_loop)
+    try:
+        # replication_factor -1: the broker's default (1 on the local stack)
+        for future in admin.create_topics([NewTopic(input_topic, PARTITIONS, -1)]).values():
+            future.result()
+        prefill(bootstrap, input_topic, workload)
+        run = run_worker(args, run_id, args.option, loop, input_topic, workdir)
+        base = None
+        if args.option != "faust-baseline" and args.baseline:
+            base = run_worker(args, run_id, "faust-baseline", loop, input_topic, workdir)
+    finally:
+        names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run_id)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result()
+        groups = [f"{run_id}-{o}-{loop}" for o in (args.option, "faust-baseline")]
+        for future in admin.delete_consumer_groups(list(set(groups))).values():
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001 - a group never joined does not exist; that is fine
+                pass
+        shutil.rmtree(workdir, ignore_errors=True)
+    figures = {"counted_tx": run["events"], "wall_s": round(run["wall_s"], 3),
+               "tx_per_s": round(run["events"] / run["wall_s"]), "faust_loop": loop,
+               "worker_cpu_us_per_tx": per_tx_us(run["cpu_s"], run["events"]),
+               "broker_cpu_us_per_tx": per_tx_us(run["broker_cpu_s"], run["events"]),
+               "kafka_pid": args.kafka_pid}
+    if args.option != "faust-baseline":
+        figures["faust_linger_ms"] = args.linger_ms
+    if base is not None:
+        base_worker = per_tx_us(base["cpu_s"], base["events"])
+        base_broker = per_tx_us(base["broker_cpu_s"], base["events"])
+        figures.update({
+            "baseline_worker_cpu_us_per_tx": base_worker,
+            "baseline_broker_cpu_us_per_tx": base_broker,
+            "baseline_tx_per_s": round(base["events"] / base["wall_s"]),
+            "state_cost_us_per_tx": round(figures["worker_cpu_us_per_tx"] - base_worker, 2),
+            "state_cost_broker_us_per_tx": (
+                None if base_broker is None or figures["broker_cpu_us_per_tx"] is None
+                else round(figures["broker_cpu_us_per_tx"] - base_broker, 2)),
+        })
+    return figures
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    settings = Settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.state_bench", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--option", choices=OPTIONS, default="redis")
+    parser.add_argument("--transactions", type=int, default=100_000, help="N (default 100000)")
+    parser.add_argument("--accounts", type=int, default=50_000, help="A (default 50000)")
+    parser.add_argument("--batch-size", type=int, default=1000,
+                        help="transactions per batch; the first batch is warm-up, not counted")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="faust table options: also run faust-baseline and subtract it")
+    parser.add_argument("--faust-loop", choices=("event", "batch"), default="event",
+                        help="faust-baseline alone: async for per event, or take_events()")
+    parser.add_argument("--linger-ms", type=float, default=20.0,
+                        help="Faust's producer_linger for the faust-rocksdb changelog")
+    parser.add_argument("--bootstrap-servers", default=settings.kafka_bootstrap_servers)
+    parser.add_argument("--redis-url", default=settings.redis_url)
+    parser.add_argument("--redis-pid", type=int, default=pid_from_file("redis"),
+                        help="Redis server to measure (default: .local/run/redis.pid)")
+    parser.add_argument("--kafka-pid", type=int, default=pid_from_file("kafka"),
+                        help="Kafka broker to measure (default: .local/run/kafka.pid)")
+    parser.add_argument("--timeout-s", type=float, default=1200.0, help="bound per Faust worker")
+    parser.add_argument("--worker-config", help=argparse.SUPPRESS)  # internal: the subprocess
+    args = parser.parse_args(argv)
+    if args.worker_config is None and args.transactions < 2 * args.batch_size:
+        parser.error("--transactions must be at least twice --batch-size (warm-up + one batch)")
+    if args.accounts < 1:
+        parser.error("--accounts must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker_config is not None:
+        worker_main(json.loads(args.worker_config))
+        return 0
+    run_id = f"bench-state-{uuid.uuid4().hex[:8]}"
+    workload = make_workload(args.transactions, args.accounts, args.seed)
+    load_before = os.getloadavg()[0]
+    if args.option == "redis":
+        figures = asyncio.run(run_redis(args, run_id, workload))
+    else:
+        figures = run_faust(args, run_id, workload)
+    print(json.dumps({
+        "option": args.option, "transactions": args.transactions, "accounts": args.accounts,
+        "batch_size": args.batch_size, **figures, "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before, 2), "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        "run_id": run_id,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
