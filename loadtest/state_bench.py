@@ -22,8 +22,13 @@ the same input (same loop shape) and reports state cost = worker - baseline. Ser
 or the Kafka broker for Faust) comes from /proc/<pid>/stat over the same window and counts
 everything else that uses that server: only a quiet machine gives clean server figures.
 
-Topics, consumer groups, RocksDB dirs and Redis keys are named bench-state-<random> and removed
-at the end. Unlike the Locust scenarios this imports agents/: it measures that code.
+Each run checks that the stored postings (AccountState.seq) add up to N: no update lost or
+doubled. Topics, consumer groups, RocksDB dirs and Redis keys are named bench-state-<random> and
+removed at the end. Unlike the Locust scenarios this imports agents/: it measures that code.
+The Faust worker is loadtest/state_bench_worker.py, started here as a subprocess.
+
+    python -m loadtest.state_bench --option redis --transactions 100000 --accounts 50000
+    python -m loadtest.state_bench --option faust-rocksdb --transactions 100000 --accounts 50000
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +47,6 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +62,6 @@ CURRENCY = "EUR"
 BODY_HASH = "0" * 24  # what the authorizer stores per tx (a blake2b-12 hex digest)
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-#: Take-events wait: short, so the last partial batch does not idle long in the wall figure.
-BATCH_WAIT_S = 0.1
 WORKER_STOP_S = 30.0
 
 
@@ -144,7 +145,7 @@ async def redis_batch(store: Any, batch: list[Tx], number: int) -> None:
 async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict[str, Any]:
     from redis.asyncio import Redis
 
-    from agents.store import RedisStateStore
+    from agents.store import RedisStateStore, scan_accounts
 
     redis = Redis.from_url(args.redis_url)
     store = RedisStateStore(redis, f"{run_id}-", tx_ttl_s=3600)
@@ -157,9 +158,11 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
             await redis_batch(store, batch, number)
         wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
         server_s = delta(proc_cpu_s(args.redis_pid), server0)
+        seq_total = sum(s.seq for s in (await scan_accounts(redis, f"{run_id}-")).values())
     finally:
-        async for key_batch in _key_batches(redis, f"ps:{run_id}-*"):
-            await redis.unlink(*key_batch)
+        keys = [key async for key in redis.scan_iter(match=f"ps:{run_id}-*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await redis.unlink(*keys[start:start + 1000])
         await redis.aclose()
     counted = len(workload) - len(batches[0])
     client_us, server_us = per_tx_us(cpu_s, counted), per_tx_us(server_s, counted)
@@ -167,176 +170,8 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
         "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
         "client_cpu_us_per_tx": client_us, "redis_cpu_us_per_tx": server_us,
         "state_cost_us_per_tx": None if server_us is None else round(client_us + server_us, 2),
-        "redis_appendfsync": fsync, "redis_pid": args.redis_pid,
+        "redis_appendfsync": fsync, "redis_pid": args.redis_pid, "seq_total": seq_total,
     }
-
-
-async def _key_batches(redis: Any, pattern: str, size: int = 1000) -> Any:
-    keys: list[bytes] = []
-    async for key in redis.scan_iter(match=pattern, count=size):
-        keys.append(key)
-        if len(keys) >= size:
-            yield keys
-            keys = []
-    if keys:
-        yield keys
-
-
-# --- faust: the worker side (runs in a subprocess) ---------------------------------------------
-
-class Meter:
-    """CPU and wall clock of this process (and the broker's) from warm-up end to the last event."""
-
-    def __init__(self, warmup: int, total: int, broker_pid: int | None) -> None:
-        assert 0 < warmup < total
-        self.warmup, self.total, self.broker_pid = warmup, total, broker_pid
-        self.events = 0
-        self.start: tuple[int, float, float, float | None] | None = None
-
-    def _now(self) -> tuple[int, float, float, float | None]:
-        return self.events, time.process_time(), time.perf_counter(), proc_cpu_s(self.broker_pid)
-
-    def count(self, events: int) -> bool:
-        """Count processed events; True once all have been seen."""
-        self.events += events
-        if self.start is None and self.events >= self.warmup:
-            self.start = self._now()
-        return self.events >= self.total
-
-    def finish(self, path: Path) -> None:
-        assert self.start is not None
-        end = self._now()
-        figures = {"events": end[0] - self.start[0], "cpu_s": end[1] - self.start[1],
-                   "wall_s": end[2] - self.start[2], "broker_cpu_s": delta(end[3], self.start[3])}
-        path.with_suffix(".tmp").write_text(json.dumps(figures))
-        path.with_suffix(".tmp").rename(path)  # the parent polls for `path`: never half-written
-
-
-class OwnChangelog:
-    """Table writes done by hand for a whole batch: changelog first, then the local store."""
-
-    def __init__(self, table: Any, bootstrap_servers: str) -> None:
-        from confluent_kafka import Producer
-
-        from streams.producer import PRODUCER_DEFAULTS
-
-        self._table = table
-        self._topic = table.changelog_topic_name
-        self._producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap_servers,
-                                   "linger.ms": 5,
-                                   # we want the offset of each partition's last record
-                                   "delivery.report.only.error": False})
-        self._last_offset: dict[int, int] = {}
-        self._errors: list[str] = []
-
-    def _delivered(self, partition: int, error: Any, message: Any) -> None:
-        if error is not None:
-            self._errors.append(str(error))
-        else:
-            self._last_offset[partition] = message.offset()
-
-    async def apply(self, events: list[Any]) -> None:
-        from faust.types import TP
-        from rocksdict import WriteBatch
-
-        by_partition: dict[int, list[Any]] = {}
-        for event in events:
-            by_partition.setdefault(event.message.partition, []).append(event)
-        # The store's own __setitem__ picks the partition DB from current_event(), which is not
-        # this event inside take_events(); so go to each partition's DB directly.
-        store = self._table.data
-        writes: dict[int, dict[bytes, bytes]] = {}
-        for partition, group in by_partition.items():
-            db = store._db_for_partition(partition)
-            keys = list({e.message.key for e in group})
-            states = {k: AccountState.decode(raw) if raw is not None else AccountState()
-                      for k, raw in zip(keys, db.get(keys))}  # one multi-get per partition
-            for event in group:
-                apply_tx(states[event.message.key], int(event.message.value), event.message.offset)
-            writes[partition] = {k: s.encode() for k, s in states.items()}
-            self._produce(partition, writes[partition])
-        await asyncio.get_running_loop().run_in_executor(None, self._flush)
-        # Only what the changelog holds may reach the local store, or a crash here would leave
-        # RocksDB ahead of the changelog that standbys and recovery rebuild from.
-        for partition, records in writes.items():
-            batch = WriteBatch(raw_mode=True)
-            for key, value in records.items():
-                batch.put(key, value)
-            db = store._db_for_partition(partition)
-            db.write(batch)
-            store.set_persisted_offset(TP(self._topic, partition), self._last_offset[partition])
-
-    def _produce(self, partition: int, records: dict[bytes, bytes]) -> None:
-        items = list(records.items())
-        messages = [{"key": k, "value": v} for k, v in items[:-1]]
-        # confluent-kafka 2.16 ignores a per-message partition in produce_batch: pass it here.
-        queued = self._producer.produce_batch(self._topic, messages, partition=partition)
-        if queued != len(messages):
-            raise BenchError(f"changelog produce_batch queued {queued} of {len(messages)}")
-        last_key, last_value = items[-1]
-        self._producer.produce(self._topic, last_value, last_key, partition=partition,
-                               on_delivery=partial(self._delivered, partition))
-
-    def _flush(self) -> None:
-        if self._producer.flush(60) or self._errors:
-            raise BenchError(f"changelog not flushed: {self._errors[:3]}")
-
-
-async def drain_faust_producer(app: Any) -> None:
-    # ProducerBuffer.flush() gives up after 0.1 s without a send (faust/transport/producer.py
-    # flush_atmost), so loop until its buffer is empty, then flush aiokafka itself.
-    while app.producer.buffer.size:
-        await app.producer.flush()
-    await app.producer.flush()
-
-
-def worker_main(config: dict[str, Any]) -> None:
-    import faust
-
-    from streams.app import create_app, raw_topic
-
-    settings = Settings().model_copy(update={"topic_prefix": ""})  # app id is already unique
-    with socket.socket() as probe:  # a web port nobody uses: web_enabled=False is not enough
-        probe.bind(("127.0.0.1", 0))
-        web_port = probe.getsockname()[1]
-    app = create_app(
-        settings, config["app_id"], store="rocksdb://", datadir=config["datadir"],
-        producer_linger=config["linger_ms"] / 1000,  # seconds, not ms
-        producer_max_batch_size=1_000_000, producer_compression_type="lz4",
-        web_bind="127.0.0.1", web_port=web_port)
-    meter = Meter(config["batch_size"], config["transactions"], config["broker_pid"])
-    result_path = Path(config["result_path"])
-    option, source = config["option"], raw_topic(app, config["input_topic"])
-    table = None
-    if option != "faust-baseline":
-        # bytes, not dict: value_type=dict broke standby recovery (DESIGN.md). Table() takes no
-        # *_serializer arguments; type bytes is what selects the raw serializer.
-        table = app.Table("accounts", key_type=bytes, value_type=bytes, partitions=PARTITIONS)
-
-    if config["loop"] == "event":
-        @app.agent(source, name="bench", concurrency=1)
-        async def bench_events(stream: Any) -> None:
-            async for event in stream.events():
-                if table is not None:
-                    raw = table.get(event.key)
-                    state = AccountState.decode(raw) if raw is not None else AccountState()
-                    apply_tx(state, int(event.value), event.message.offset)
-                    table[event.key] = state.encode()  # Faust sends the changelog record
-                if meter.count(1):
-                    await drain_faust_producer(app)
-                    meter.finish(result_path)
-    else:
-        own = OwnChangelog(table, settings.kafka_bootstrap_servers) if table is not None else None
-
-        @app.agent(source, name="bench", concurrency=1)
-        async def bench_batches(stream: Any) -> None:
-            async for events in stream.take_events(config["batch_size"], within=BATCH_WAIT_S):
-                if own is not None:
-                    await own.apply(events)
-                if meter.count(len(events)):
-                    meter.finish(result_path)
-
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
 # --- faust: the benchmark side -----------------------------------------------------------------
@@ -368,18 +203,18 @@ def run_worker(args: argparse.Namespace, run_id: str, option: str, loop: str, in
               "input_topic": input_topic, "datadir": str(workdir / f"{option}-{loop}-data"),
               "result_path": str(result_path), "transactions": args.transactions,
               "batch_size": args.batch_size, "linger_ms": args.linger_ms,
-              "broker_pid": args.kafka_pid}
+              "broker_pid": args.kafka_pid, "bootstrap_servers": args.bootstrap_servers}
     log_path = workdir / f"{option}-{loop}.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.state_bench", "--worker-config", json.dumps(config)],
+            [sys.executable, "-m", "loadtest.state_bench_worker", json.dumps(config)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + args.timeout_s
     try:
         while not result_path.exists():
             if worker.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text(errors="replace")[-3000:]
-                raise BenchError(f"{option} worker {'exited ' + str(worker.returncode) if worker.returncode is not None else 'timed out'}:\n{tail}")
+                raise BenchError(f"{option} worker stopped (exit {worker.returncode}):\n{tail}")
             time.sleep(0.2)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -398,6 +233,7 @@ def run_faust(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict
     admin = AdminClient({"bootstrap.servers": bootstrap})
     input_topic = f"{run_id}-in"
     workdir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    groups: list[str] = []
     loop = {"faust-rocksdb": "event", "faust-own-changelog": "batch"}.get(args.option,
                                                                            args.faust_loop)
     try:
@@ -405,28 +241,29 @@ def run_faust(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict
         for future in admin.create_topics([NewTopic(input_topic, PARTITIONS, -1)]).values():
             future.result()
         prefill(bootstrap, input_topic, workload)
+        groups.append(f"{run_id}-{args.option}-{loop}")  # Faust's group id is its app id
         run = run_worker(args, run_id, args.option, loop, input_topic, workdir)
         base = None
         if args.option != "faust-baseline" and args.baseline:
+            groups.append(f"{run_id}-faust-baseline-{loop}")
             base = run_worker(args, run_id, "faust-baseline", loop, input_topic, workdir)
     finally:
         names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run_id)]
         if names:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 future.result()
-        groups = [f"{run_id}-{o}-{loop}" for o in (args.option, "faust-baseline")]
-        for future in admin.delete_consumer_groups(list(set(groups))).values():
+        for future in admin.delete_consumer_groups(groups).values():
             try:
                 future.result()
-            except Exception:  # noqa: BLE001 - a group never joined does not exist; that is fine
-                pass
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on; say what was left
+                print(f"state_bench: consumer group not deleted: {exc}", file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
     figures = {"counted_tx": run["events"], "wall_s": round(run["wall_s"], 3),
                "tx_per_s": round(run["events"] / run["wall_s"]), "faust_loop": loop,
                "worker_cpu_us_per_tx": per_tx_us(run["cpu_s"], run["events"]),
                "broker_cpu_us_per_tx": per_tx_us(run["broker_cpu_s"], run["events"]),
-               "kafka_pid": args.kafka_pid}
-    if args.option != "faust-baseline":
+               "kafka_pid": args.kafka_pid, "seq_total": run["seq_total"]}
+    if args.option == "faust-rocksdb":
         figures["faust_linger_ms"] = args.linger_ms
     if base is not None:
         base_worker = per_tx_us(base["cpu_s"], base["events"])
@@ -469,9 +306,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kafka-pid", type=int, default=pid_from_file("kafka"),
                         help="Kafka broker to measure (default: .local/run/kafka.pid)")
     parser.add_argument("--timeout-s", type=float, default=1200.0, help="bound per Faust worker")
-    parser.add_argument("--worker-config", help=argparse.SUPPRESS)  # internal: the subprocess
     args = parser.parse_args(argv)
-    if args.worker_config is None and args.transactions < 2 * args.batch_size:
+    if args.transactions < 2 * args.batch_size:
         parser.error("--transactions must be at least twice --batch-size (warm-up + one batch)")
     if args.accounts < 1:
         parser.error("--accounts must be at least 1")
@@ -480,9 +316,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker_config is not None:
-        worker_main(json.loads(args.worker_config))
-        return 0
     run_id = f"bench-state-{uuid.uuid4().hex[:8]}"
     workload = make_workload(args.transactions, args.accounts, args.seed)
     load_before = os.getloadavg()[0]
@@ -490,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = asyncio.run(run_redis(args, run_id, workload))
     else:
         figures = run_faust(args, run_id, workload)
+    if figures["seq_total"] not in (None, args.transactions):  # every update landed, once
+        raise BenchError(f"stored postings add up to {figures['seq_total']}, "
+                         f"not {args.transactions}: updates were lost or doubled")
     print(json.dumps({
         "option": args.option, "transactions": args.transactions, "accounts": args.accounts,
         "batch_size": args.batch_size, **figures, "cpus": os.cpu_count(),

@@ -278,8 +278,11 @@ class _progress:
               help="Longest an agent waits to fill a batch.")
 @click.option("--stats-every-s", type=click.FloatRange(min=1), default=10.0,
               help="How often to log what the worker did.")
+@click.option("--hold-sweep-s", type=click.FloatRange(min=0.5), default=5.0,
+              help="How often to release expired REVIEW holds.")
 @click.pass_obj
-def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: float) -> None:
+def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: float,
+           hold_sweep_s: float) -> None:
     """Run one worker: the authorize and settle agents on its share of the partitions.
 
     Start several (on one machine or many) to share the load; partitions move between them
@@ -297,7 +300,7 @@ def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: fl
     pipeline = build_pipeline(settings)  # loads and checks the rules before anything starts
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
-    register(app, pipeline, names, batch_size, batch_wait_ms / 1000)
+    register(app, pipeline, names, batch_size, batch_wait_ms / 1000, hold_sweep_s)
 
     last: dict[str, int] = {}
 

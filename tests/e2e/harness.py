@@ -27,8 +27,11 @@ def environment(settings: Settings) -> dict[str, str]:
 class Worker:
     """One `paystream worker` process, logging to a file of its own."""
 
-    def __init__(self, settings: Settings, log_dir: Path, name: str) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, name: str,
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self._settings = settings
+        self._extra_args = extra_args
+        self._env = env or {}
         self._log_dir = log_dir
         self.name = name
         self.starts = 0
@@ -38,8 +41,9 @@ class Worker:
         self.starts += 1
         log = (self._log_dir / f"{self.name}-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "paystream", "worker", "--stats-every-s", "5"],
-            env=environment(self._settings), stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "paystream", "worker", "--stats-every-s", "5",
+             *self._extra_args],
+            env={**environment(self._settings), **self._env}, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         assert self.process is not None and self.process.poll() is None, f"{self.name} not running"

@@ -16,6 +16,7 @@ import fastavro
 import pytest
 
 from streams.codec import SingleObjectCodec, load_versions
+from streams.partitioning import partition_for
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.producer import TransactionProducer, publish
 from streams.records import Transaction
@@ -42,8 +43,9 @@ def test_10k_generated_transactions_come_back_field_for_field(stack_settings: Se
         tx = Transaction.from_record(codec.decode(message.value()))
         received[tx.tx_id] = tx
         assert message.key() == tx.partition_key.encode()
-        # every account lives in exactly one partition
+        # every account lives in exactly one partition, the one murmur2 names
         assert partition_of_key.setdefault(message.key(), message.partition()) == message.partition()
+        assert message.partition() == partition_for(message.key(), stack_settings.partitions)
         order_by_partition[message.partition()].append(tx.tx_id)
     assert len(received) == 10_000
     assert received == {tx.tx_id: tx for tx in sent}
