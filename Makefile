@@ -10,7 +10,7 @@ STACK       := PYTHON=$(abspath $(PY)) deploy/local/stack.sh
 INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 200000
 
-.PHONY: help install up down status test test-unit test-integration demo
+.PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,13 @@ test-unit: $(INSTALLED)  ## unit tests only (no servers)
 
 test-integration: up  ## integration tests only
 	$(PY) -m pytest -q tests/integration
+
+test-e2e: up  ## end-to-end tests only (crash and rebalance runs, a few minutes)
+	$(PY) -m pytest -q tests/e2e
+
+bench-state: up  ## compare account-state options (Redis vs Faust tables), 100k transactions each
+	for option in redis faust-own-changelog faust-rocksdb faust-baseline; do \
+	  $(PY) -m loadtest.state_bench --option $$option --transactions 100000 --accounts 50000; done
 
 demo: up  ## start the stack, publish generated traffic, show what landed
 	$(PAYSTREAM) topics create

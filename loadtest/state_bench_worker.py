@@ -86,8 +86,9 @@ class OwnChangelog:
         by_partition: dict[int, list[Any]] = {}
         for event in events:
             by_partition.setdefault(event.message.partition, []).append(event)
-        # The store's own __setitem__ picks the partition DB from current_event(), which is not
-        # this event inside take_events(); so go to each partition's DB directly.
+        # Not `table.data[k] = v`: the RocksDB store takes the partition from current_event(),
+        # which is None in a take_events() body (its _set asserts on it), so go to each
+        # partition's DB directly.
         store = self._table.data
         writes: dict[int, dict[bytes, bytes]] = {}
         for partition, group in by_partition.items():
@@ -188,7 +189,11 @@ def worker_main(config: dict[str, Any]) -> None:
                 if meter.count(len(events)):
                     meter.finish(result_path, table)
 
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    # At WARN and above Faust's terminal spinner sets the root logger to DEBUG (faust/worker.py
+    # _setup_spinner_handler), so every log.debug() in aiokafka and Faust builds a record.
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     if rules is None:
         rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     redis = redis or Redis.from_url(settings.redis_url)
-    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=2 * settings.dedupe_window_ms // 1000)
+    # A tx record must outlive the dedupe window by the clock skew we accept, no more.
+    tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
+    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=tx_ttl_s)
     sender = OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name,

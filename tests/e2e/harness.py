@@ -60,6 +60,10 @@ class Worker:
             self.process.kill()
             return self.process.wait(timeout=10)
 
+    def log_tail(self, lines: int = 40) -> str:
+        path = self._log_dir / f"{self.name}-{self.starts}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -81,7 +85,7 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
     while messages_in(settings, topic) < at_least:
         assert time.monotonic() < deadline, f"{topic} stayed below {at_least} for {timeout_s}s"
         for worker in workers:
-            assert worker.alive(), f"worker {worker.name} died on its own"
+            assert worker.alive(), f"worker {worker.name} died on its own:\n{worker.log_tail()}"
         time.sleep(0.5)
 
 
