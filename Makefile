@@ -8,7 +8,7 @@ PY          := $(VENV)/bin/python
 PAYSTREAM   := $(VENV)/bin/paystream
 STACK       := PYTHON=$(abspath $(PY)) deploy/local/stack.sh
 INSTALLED   := $(VENV)/.installed
-DEMO_COUNT  ?= 200000
+DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state
 
@@ -48,11 +48,5 @@ bench-state: up  ## compare account-state options (Redis vs Faust tables), 100k 
 	for option in redis faust-own-changelog faust-rocksdb faust-baseline; do \
 	  $(PY) -m loadtest.state_bench --option $$option --transactions 100000 --accounts 50000; done
 
-demo: up  ## start the stack, publish generated traffic, show what landed
-	$(PAYSTREAM) topics create
-	$(PAYSTREAM) produce --count $(DEMO_COUNT) --seed 1 --fraud-share 0.02 --labels-out .local/demo-labels.csv
-	$(PAYSTREAM) topics list
-	@echo "--- three transactions as consumers see them:"
-	$(PAYSTREAM) peek transactions --max 3
-	@echo "--- fraud labels (kept out of the messages): .local/demo-labels.csv"
-	@cut -d, -f3 .local/demo-labels.csv | tail -n +2 | sort | uniq -c | sort -rn
+demo: up  ## start the stack, run generated traffic through two workers, reconcile, show what happened
+	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh
