@@ -19,7 +19,7 @@ import msgpack
 
 from agents import velocity
 from agents.batch import (TX_ACCOUNT, TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
-                          OutputMessage, StateView)
+                          OutputMessage, StateView, claim)
 from agents.postings import credit, debit, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
 from agents.state import AccountState, Hold
@@ -129,12 +129,9 @@ class Authorizer:
     def _one(self, item: Valid, view: StateView, result: BatchResult, now_ms: int) -> None:
         tx, event = item.tx, item.event
         owner_name = tx.partition_key
-        owner = view.account(owner_name)
-        if owner.is_replay(ROLE, event.offset):
-            result.counters["replayed"] += 1
+        owner = claim(view, result, owner_name, ROLE, event.offset)
+        if owner is None:
             return
-        owner.mark_applied(ROLE, event.offset)
-        result.dirty.add(owner_name)
         seen = view.tx_records.get(tx.tx_id)
         if seen:
             if seen.get(TX_HASH) == item.body_hash:

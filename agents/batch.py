@@ -83,3 +83,19 @@ class BatchResult:
 
     def set_tx(self, tx_id: str, **fields: str) -> None:
         self.tx_updates.setdefault(tx_id, {}).update(fields)
+
+
+def claim(view: StateView, result: BatchResult, account: str, role: str,
+          offset: int) -> AccountState | None:
+    """The account's state if this input event is new to it; None (counted) for a replay.
+
+    A new event moves the account's applied watermark for `role`, so the account is written
+    with the batch even if nothing else about it changes.
+    """
+    state = view.account(account)
+    if state.is_replay(role, offset):
+        result.counters["replayed"] += 1
+        return None
+    state.mark_applied(role, offset)
+    result.dirty.add(account)
+    return state

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer
-from agents.batch import TX_STATUS, BatchResult, HoldChange, InputEvent, StateView
+from agents.batch import TX_STATUS, BatchResult, HoldChange, claim, InputEvent, StateView
 from streams.codec import Codec
 from streams.errors import CodecError
 
@@ -41,12 +41,9 @@ class Reviewer:
         result = BatchResult()
         for event, review in reviews:
             name = review["source_account"]
-            state = view.account(name)
-            if state.is_replay(ROLE, event.offset):
-                result.counters["replayed"] += 1
+            state = claim(view, result, name, ROLE, event.offset)
+            if state is None:
                 continue
-            state.mark_applied(ROLE, event.offset)
-            result.dirty.add(name)
             hold = state.holds.pop(review["tx_id"], None)
             if hold is None:
                 result.counters["review_without_hold"] += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agents.batch import TX_CREDITED, BatchResult, InputEvent, OutputMessage, StateView
+from agents.batch import TX_CREDITED, BatchResult, claim, InputEvent, OutputMessage, StateView
 from agents.postings import credit
 from streams.codec import Codec
 from streams.errors import CodecError
@@ -39,12 +39,9 @@ class Settler:
         result = BatchResult()
         for event, record in credits:
             name = record["destination_account"]
-            state = view.account(name)
-            if state.is_replay(ROLE, event.offset):
-                result.counters["replayed"] += 1
+            state = claim(view, result, name, ROLE, event.offset)
+            if state is None:
                 continue
-            state.mark_applied(ROLE, event.offset)
-            result.dirty.add(name)
             tx_id = record["tx_id"]
             if view.tx_records.get(tx_id, {}).get(TX_CREDITED):
                 result.counters["duplicate_credit"] += 1

@@ -66,14 +66,14 @@ class RedisStateStore:
             pipe.get(self._event_time_key(partition))
         replies = await pipe.execute()
         view = StateView({}, {}, {}, {})
-        for name, (version, blob) in zip(names, replies[:len(names)]):
+        for name, (version, blob) in zip(names, replies[:len(names)], strict=True):
             view.versions[name] = int(version or 0)
             if blob is not None:
                 view.accounts[name] = AccountState.decode(blob)
-        for tx_id, fields in zip(ids, replies[len(names):len(names) + len(ids)]):
+        for tx_id, fields in zip(ids, replies[len(names):len(names) + len(ids)], strict=True):
             if fields:
                 view.tx_records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
-        for partition, value in zip(parts, replies[len(names) + len(ids):]):
+        for partition, value in zip(parts, replies[len(names) + len(ids):], strict=True):
             view.partition_event_time[partition] = int(value or 0)
         return view
 
@@ -154,7 +154,7 @@ async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict
         pipe = redis.pipeline(transaction=False)
         for key in batch:
             pipe.hget(key, "s")
-        for key, blob in zip(batch, await pipe.execute()):
+        for key, blob in zip(batch, await pipe.execute(), strict=True):
             if blob is not None:
                 accounts[key.decode()[len(prefix):]] = AccountState.decode(blob)
 
@@ -176,7 +176,7 @@ async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
         pipe = redis.pipeline(transaction=False)
         for tx_id in ids:
             pipe.hgetall(f"ps:{namespace}t:{tx_id}")
-        for tx_id, fields in zip(ids, await pipe.execute()):
+        for tx_id, fields in zip(ids, await pipe.execute(), strict=True):
             if fields:
                 records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
     return records

@@ -93,3 +93,18 @@ def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iter
     yield settings
     for future in admin.delete_topics([s.name for s in specs], request_timeout=30).values():
         future.result()
+
+
+def clean_redis_namespace(redis_url: str, prefix: str) -> None:
+    """Delete every key paystream wrote under topic prefix `prefix`."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    async def clean() -> None:
+        redis = Redis.from_url(redis_url)
+        async for key in redis.scan_iter(match=f"ps:{prefix}*", count=1000):
+            await redis.delete(key)
+        await redis.aclose()
+
+    asyncio.run(clean())

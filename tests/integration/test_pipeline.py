@@ -7,7 +7,6 @@ import dataclasses
 import time
 
 import pytest
-from redis.asyncio import Redis
 
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
@@ -16,6 +15,7 @@ from paystream.wiring import build_pipeline
 from streams.codec import SingleObjectCodec, load_versions
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
+from tests.conftest import clean_redis_namespace
 from streams.topics import topics
 from tests.integration.kafka_reader import read_messages
 
@@ -41,13 +41,7 @@ def event(t: Transaction, offset: int, partition: int = 0) -> InputEvent:
 def redis_namespace(stack_settings: Settings, redis_url: str):  # type: ignore[no-untyped-def]
     yield stack_settings.model_copy(update={"redis_url": redis_url})
 
-    async def clean() -> None:
-        redis = Redis.from_url(redis_url)
-        async for key in redis.scan_iter(match=f"ps:{stack_settings.topic_prefix}*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
-
-    asyncio.run(clean())
+    clean_redis_namespace(redis_url, stack_settings.topic_prefix)
 
 
 async def _balance(pipeline: BatchPipeline, account: str) -> int:

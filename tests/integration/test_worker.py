@@ -9,7 +9,6 @@ import asyncio
 import struct
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
+from tests.conftest import clean_redis_namespace
 from streams.topics import topics
 from tests.e2e.harness import Worker, environment, reconcile
 from tests.integration.kafka_reader import read_messages
@@ -142,13 +142,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
         worker.stop()
     admin.delete_topics([s.name for s in specs])
 
-    async def clean() -> None:
-        redis = Redis.from_url(redis_url)
-        async for key in redis.scan_iter(match=f"ps:{prefix}*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
-
-    asyncio.run(clean())
+    clean_redis_namespace(redis_url, prefix)
 
 
 def decision_of(pipeline: Pipeline, tx_id: str, timeout_s: float = 60) -> dict[str, Any]:
