@@ -95,7 +95,7 @@ class OwnChangelog:
             db = store._db_for_partition(partition)
             keys = list({e.message.key for e in group})
             states = {k: AccountState.decode(raw) if raw is not None else AccountState()
-                      for k, raw in zip(keys, db.get(keys))}  # one multi-get per partition
+                      for k, raw in zip(keys, db.get(keys), strict=True)}  # one multi-get per partition
             for event in group:
                 apply_tx(states[event.message.key], int(event.message.value), event.message.offset)
             writes[partition] = {k: s.encode() for k, s in states.items()}
