@@ -29,7 +29,7 @@ from tests.integration.kafka_reader import read_messages
 pytestmark = pytest.mark.integration
 TX = SingleObjectCodec(load_versions("transaction"))
 DECISION = SingleObjectCodec(load_versions("decision"))
-HOLD_AGE_S = 6
+HOLD_AGE_S = 20  # long enough for two CLI start-ups on a loaded machine
 RULES = f"""
 [limits]
 review_amount = 50000
