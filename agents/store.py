@@ -1,4 +1,4 @@
-"""Account state in Redis: one pipelined read and one atomic Lua write per batch.
+"""Account state in Redis: one read script and one atomic Lua write per batch.
 
 Why Redis (measured, see README "Where account state lives"): workers stay stateless, a batch's
 state, transaction records and outputs (the outbox) commit in one atomic step, tx_id dedupe is
@@ -36,8 +36,9 @@ class RedisStateStore:
         self._redis = redis
         self._ns = f"ps:{namespace}"
         self._tx_ttl_s = tx_ttl_s
-        self._commit = redis.register_script(
-            resources.files("agents").joinpath("commit.lua").read_text())
+        scripts = resources.files("agents")
+        self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
+        self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
 
     def account_key(self, account: str) -> str:
         return f"{self._ns}a:{account}"
@@ -56,25 +57,24 @@ class RedisStateStore:
 
     async def read(self, accounts: set[str], tx_ids: set[str],
                    partitions: set[int]) -> StateView:
+        """Everything a batch needs, in one round trip and one command (agents/read.lua)."""
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
-        pipe = self._redis.pipeline(transaction=False)
-        for name in names:
-            pipe.hmget(self.account_key(name), "v", "s")
-        for tx_id in ids:
-            pipe.hgetall(self.tx_key(tx_id))
-        for partition in parts:
-            pipe.get(self._event_time_key(partition))
-        replies = await pipe.execute()
+        keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
+                + [self._event_time_key(p) for p in parts])
+        reply = await self._read(keys=keys, args=[len(names), len(ids)])
         view = StateView({}, {}, {}, {})
-        for name, (version, blob) in zip(names, replies[:len(names)], strict=True):
-            view.versions[name] = int(version or 0)
-            if blob is not None:
+        for i, name in enumerate(names):
+            version, blob = reply[2 * i], reply[2 * i + 1]
+            view.versions[name] = int(version)
+            if blob:
                 view.accounts[name] = AccountState.decode(blob)
-        for tx_id, fields in zip(ids, replies[len(names):len(names) + len(ids)], strict=True):
+        offset = 2 * len(names)
+        for tx_id, fields in zip(ids, reply[offset:offset + len(ids)], strict=True):
             if fields:
-                view.tx_records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
-        for partition, value in zip(parts, replies[len(names) + len(ids):], strict=True):
-            view.partition_event_time[partition] = int(value or 0)
+                view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
+                                          for j in range(0, len(fields), 2)}
+        for partition, value in zip(parts, reply[offset + len(ids):], strict=True):
+            view.partition_event_time[partition] = int(value)
         return view
 
     async def commit(self, view: StateView, result: BatchResult, role: str,

@@ -1,0 +1,18 @@
+-- Read what one batch needs in a single call: for each account its version and state, for each
+-- transaction record all its fields, for each partition its event-time mark. One command with
+-- many keys costs the client far less than thousands of pipelined commands.
+-- KEYS: accounts..., tx records..., event-time keys...   ARGV: #accounts, #tx records
+local accounts, records = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 1, accounts do
+  local vs = redis.call('HMGET', KEYS[i], 'v', 's')
+  out[#out + 1] = vs[1] or '0'
+  out[#out + 1] = vs[2] or ''
+end
+for i = accounts + 1, accounts + records do
+  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+end
+for i = accounts + records + 1, #KEYS do
+  out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
+end
+return out
