@@ -453,11 +453,13 @@ def review(obj: _Context, action: str, tx_id: str, reviewer: str) -> None:
 
 # --- peek -------------------------------------------------------------------------------------
 
-_RECORD_OF_ROLE = {"transactions": "transaction", "decisions": "decision", "postings": "posting"}
+_RECORD_OF_ROLE = {"transactions": "transaction", "decisions": "decision", "postings": "posting",
+                   "credits": "credit", "reviews": "review"}
 
 
 @cli.command()
-@click.argument("role", type=click.Choice(["transactions", "dlq", "decisions", "postings"]))
+@click.argument("role", type=click.Choice(["transactions", "dlq", "decisions", "postings",
+                                           "credits", "reviews"]))
 @click.option("--max", "max_messages", type=click.IntRange(min=1), default=10,
               help="Stop after this many messages.")
 @click.option("--timeout", "timeout_s", type=float, default=10.0,

@@ -27,8 +27,12 @@ echo "== publishing $COUNT generated transactions (2% labelled fraud)"
 $PAYSTREAM produce --count "$COUNT" --seed 1 --fraud-share 0.02 --labels-out "$LOGS/labels.csv"
 echo "== waiting for the workers, then reconciling topics against balances"
 $PAYSTREAM reconcile --wait-s 600 | tee "$LOGS/reconcile.json"
-echo "== what the workers did (last stats line of each)"
-for n in 1 2; do grep "last 5s" "$LOGS/worker-$n.log" | tail -1 | sed "s/^/worker $n: /" || true; done
+echo "== what each worker did (totals of its stats lines)"
+for n in 1 2; do
+  grep -o "last 5s: .*" "$LOGS/worker-$n.log" | sed 's/last 5s: //' | tr ',' '\n' \
+    | awk -F= -v w="worker $n:" '{gsub(/ /, "", $1); t[$1] += $2}
+        END {printf "%s", w; for (k in t) printf " %s=%d", k, t[k]; print ""}'
+done
 echo "== a few decisions"
 $PAYSTREAM peek decisions --max 3
 echo "== fraud labels of the traffic (the model that uses them comes with the fraud issue)"
