@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from agents.authorizer import HELD
 from agents.reviewer import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED
@@ -167,13 +167,36 @@ def _check_postings(found: Findings, postings: list[Any], accounts: dict[str, Ac
     found.counts["accounts"] = len(accounts)
 
 
+_COORDINATOR_NOT_READY = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+    KafkaError._ALL_BROKERS_DOWN,
+})
+
+
+def _committed(group_consumer: Consumer, tps: list[TopicPartition],
+               timeout_s: float = 60.0) -> list[TopicPartition]:
+    """The group's committed offsets, waiting out retriable errors: right after a broker
+    restart the group coordinator answers NOT_COORDINATOR or "load in progress" for a while."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return group_consumer.committed(tps, timeout=10)
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = error.retriable() or error.code() in _COORDINATOR_NOT_READY
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def lag(consumer: Consumer, group_consumer: Consumer, topics: list[str]) -> int:
     """Messages in `topics` not yet committed by the group `group_consumer` belongs to."""
     behind = 0
     for topic in topics:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = [TopicPartition(topic, p) for p in partitions]
-        committed = {tp.partition: tp.offset for tp in group_consumer.committed(tps, timeout=10)}
+        committed = {tp.partition: tp.offset for tp in _committed(group_consumer, tps)}
         for p in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             done = committed.get(p, -1)
