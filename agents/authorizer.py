@@ -25,6 +25,7 @@ from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
 from agents.state import AccountState, Hold
 from streams.codec import Codec
 from streams.errors import CodecError, ValidationError
+from streams.partitioning import partition_for
 from streams.records import Transaction, TransactionType
 from streams.validation import validate
 
@@ -67,9 +68,15 @@ def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> O
     return OutputMessage("dlq", letter.event.key or b"", letter.event.value, headers)
 
 
-def triage(events: list[InputEvent], codec: Codec, now_ms: int,
-           max_clock_skew_ms: int) -> tuple[list[Valid], list[DeadLetter]]:
-    """Decode and validate; what fails becomes a dead letter with its reason."""
+def triage(events: list[InputEvent], codec: Codec, now_ms: int, max_clock_skew_ms: int,
+           partitions: int) -> tuple[list[Valid], list[DeadLetter]]:
+    """Decode and validate; what fails becomes a dead letter with its reason.
+
+    A transaction must arrive keyed by its partition key and in that key's murmur2 partition:
+    an account's state is owned by one partition, and its replay watermark only means something
+    there. A producer using another partitioner (librdkafka's default is not murmur2) or no key
+    gets its messages dead-lettered, never silently skipped.
+    """
     valid, dead = [], []
     for event in events:
         try:
@@ -81,9 +88,15 @@ def triage(events: list[InputEvent], codec: Codec, now_ms: int,
         except ValidationError as exc:
             dead.append(DeadLetter(event, f"invalid:{exc.field}", str(exc)))
             continue
-        if event.key is not None and event.key != tx.partition_key.encode():
+        if event.key != tx.partition_key.encode():
             dead.append(DeadLetter(event, "invalid:key",
                                    f"key {event.key!r} is not the partition key {tx.partition_key!r}"))
+            continue
+        expected = partition_for(event.key, partitions)
+        if event.partition != expected:
+            dead.append(DeadLetter(event, "invalid:partition",
+                                   f"key {tx.partition_key!r} belongs in partition {expected} "
+                                   f"(murmur2), not {event.partition}"))
             continue
         valid.append(Valid(event, tx, body_hash(tx)))
     return valid, dead

@@ -51,9 +51,15 @@ class StateView:
     tx_records: dict[str, dict[str, str]]  # tx_id -> fields present (empty = unknown tx)
     partition_event_time: dict[int, int]  # partition -> highest event time applied
 
+    #: Set by the store: every account a batch touches must have been read (its version known),
+    #: or the commit's version check would compare against a made-up 0.
+    strict: bool = False
+
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)
         if state is None:
+            if self.strict and account not in self.versions:
+                raise AssertionError(f"account {account} was not read for this batch")
             state = self.accounts[account] = AccountState()
             self.versions.setdefault(account, 0)
         return state

@@ -24,9 +24,11 @@ from collections.abc import Callable
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
 from agents.outbox import OutputSender
+from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore, StateConflictError, decode_outputs
+from streams.records import TransactionType
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,9 @@ OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry")
 class BatchPipeline:
     def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
-                 max_clock_skew_ms: int) -> None:
+                 max_clock_skew_ms: int, partitions: int) -> None:
         self._reviewer = reviewer
+        self._partitions = partitions
         self._store = store
         self._sender = sender
         self._authorizer = authorizer
@@ -51,7 +54,8 @@ class BatchPipeline:
         self.counters: Counter[str] = Counter()
 
     async def authorize(self, events: list[InputEvent]) -> BatchResult:
-        valid, dead = triage(events, self._authorizer_codec, self._now_ms(), self._max_skew_ms)
+        valid, dead = triage(events, self._authorizer_codec, self._now_ms(), self._max_skew_ms,
+                             self._partitions)
         accounts = needed_accounts(valid)
         tx_ids = {item.tx.tx_id for item in valid}
         partitions = {e.partition for e in events}
@@ -87,6 +91,14 @@ class BatchPipeline:
             self.counters["review_undecodable"] += bad
         accounts = {review["source_account"] for _, review in reviews}
         partitions = {e.partition for e in events}
+        # Approving a held WITHDRAWAL credits the partition's settlement shard: find which
+        # shards the held transactions need before the batch reads its state.
+        holders = await self._store.read(accounts, set(), set())
+        for event, review in reviews:
+            holder = holders.accounts.get(review["source_account"])
+            hold = holder.holds.get(review["tx_id"]) if holder else None
+            if hold is not None and hold.tx_type == TransactionType.WITHDRAWAL.value:
+                accounts.add(system_shard(hold.destination, event.partition))
 
         def compute(view: StateView) -> BatchResult:
             return self._reviewer.apply(reviews, view)

@@ -62,7 +62,7 @@ class RedisStateStore:
         keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
                 + [self._event_time_key(p) for p in parts])
         reply = await self._read(keys=keys, args=[len(names), len(ids)])
-        view = StateView({}, {}, {}, {})
+        view = StateView({}, {}, {}, {}, strict=True)
         for i, name in enumerate(names):
             version, blob = reply[2 * i], reply[2 * i + 1]
             view.versions[name] = int(version)

@@ -47,4 +47,4 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
-                         settings.max_clock_skew_ms)
+                         settings.max_clock_skew_ms, settings.partitions)

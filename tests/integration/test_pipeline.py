@@ -13,6 +13,7 @@ from agents.pipeline import BatchPipeline
 from agents.state import AccountState
 from paystream.wiring import build_pipeline
 from streams.codec import SingleObjectCodec, load_versions
+from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
@@ -33,8 +34,9 @@ def tx(tx_id: str, **changes: object) -> Transaction:
     return dataclasses.replace(base, **changes)
 
 
-def event(t: Transaction, offset: int, partition: int = 0) -> InputEvent:
-    return InputEvent(partition, offset, t.partition_key.encode(), TX.encode(t.to_record()), NOW_MS)
+def event(t: Transaction, offset: int) -> InputEvent:
+    return InputEvent(partition_for(t.partition_key, 12), offset, t.partition_key.encode(),
+                      TX.encode(t.to_record()), NOW_MS)
 
 
 @pytest.fixture
@@ -126,5 +128,32 @@ def test_a_stale_view_is_recomputed_not_overwritten(redis_namespace: Settings) -
         await two.authorize([event(tx("t2", amount=5_000), 2)])
         assert two.counters["state_conflict"] == 1
         assert await _balance(two, "acc-1") == 4_000  # t2 recomputed: declined for funds
+
+    asyncio.run(run())
+
+
+def test_approving_a_held_withdrawal_credits_the_settlement_shard(
+        redis_namespace: Settings) -> None:
+    from agents.rules import Limits, Rules
+
+    settings = redis_namespace
+    review_codec = SingleObjectCodec(load_versions("review"))
+
+    async def run() -> None:
+        pipeline = build_pipeline(settings, rules=Rules(Limits(review_amount=2_000)))
+        fund = tx("fund", type=TransactionType.DEPOSIT, source_account="sys:settlement:EUR",
+                  destination_account="acc-1", amount=9_000)
+        held = tx("atm", type=TransactionType.WITHDRAWAL, destination_account="sys:settlement:EUR",
+                  amount=3_000)
+        await pipeline.authorize([event(fund, 0), event(held, 1)])  # the shard exists now
+        verdict = {"review_id": "atm:APPROVE", "tx_id": "atm", "source_account": "acc-1",
+                   "action": "APPROVE", "reviewer": "test", "decided_at": NOW_MS}
+        p = partition_for("acc-1", 12)
+        result = await pipeline.review([InputEvent(p, 0, b"acc-1", review_codec.encode(verdict),
+                                                   NOW_MS)])
+        assert result.counters["review_approved"] == 1
+        assert pipeline.counters["state_conflict"] == 0
+        assert await _balance(pipeline, "acc-1") == 6_000
+        assert await _balance(pipeline, f"sys:settlement:EUR:p{p:02d}") == -9_000 + 3_000
 
     asyncio.run(run())

@@ -12,6 +12,7 @@ from agents.rules import Limits, Lists, Rules
 from agents.settler import Settler
 from agents.state import AccountState
 from streams.codec import SingleObjectCodec, load_versions
+from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 
 NOW_MS = 1_767_225_600_000
@@ -27,9 +28,13 @@ def tx(tx_id: str = "t1", **changes: object) -> Transaction:
     return dataclasses.replace(base, **changes)
 
 
-def events(*txs: Transaction, partition: int = 3, first_offset: int = 0) -> list[InputEvent]:
-    return [InputEvent(partition, first_offset + i, t.partition_key.encode(),
-                       CODECS.transaction.encode(t.to_record()), NOW_MS)
+PARTITIONS = 12
+
+
+def events(*txs: Transaction, first_offset: int = 0) -> list[InputEvent]:
+    """Each transaction in its key's partition, as a murmur2 producer would put it."""
+    return [InputEvent(partition_for(t.partition_key, PARTITIONS), first_offset + i,
+                       t.partition_key.encode(), CODECS.transaction.encode(t.to_record()), NOW_MS)
             for i, t in enumerate(txs)]
 
 
@@ -61,7 +66,7 @@ class World:
         self.event_time.update(result.partition_event_time)
 
     def authorize(self, batch: list[InputEvent]):  # type: ignore[no-untyped-def]
-        valid, dead = triage(batch, CODECS.transaction, NOW_MS, 3_600_000)
+        valid, dead = triage(batch, CODECS.transaction, NOW_MS, 3_600_000, PARTITIONS)
         view = self.view()
         result = self.authorizer.apply(valid, dead, view)
         self.commit(view, result)
@@ -159,12 +164,16 @@ def test_stale_transaction_is_dead_lettered() -> None:
 def test_undecodable_and_invalid_messages_keep_their_bytes() -> None:
     world = World()
     good = events(tx())[0]
+    wrong_partition = (good.partition + 1) % PARTITIONS
     bad = [InputEvent(3, 5, b"k", b'{"json": 1}', NOW_MS),
            InputEvent(3, 6, b"k", good.value[:20], NOW_MS),
-           events(tx("z", amount=0), first_offset=7)[0]]
+           events(tx("z", amount=0), first_offset=7)[0],
+           InputEvent(good.partition, 8, None, good.value, NOW_MS),
+           InputEvent(wrong_partition, 9, good.key, good.value, NOW_MS)]
     result = world.authorize(bad)
     letters = dlq(result)
-    assert [h["reason"] for h in letters] == [b"not_avro", b"truncated", b"invalid:amount"]
+    assert [h["reason"] for h in letters] == [b"not_avro", b"truncated", b"invalid:amount",
+                                              b"invalid:key", b"invalid:partition"]
     values = [m.value for ms in result.outputs.values() for m in ms]
     assert values == [e.value for e in bad]
 
@@ -175,16 +184,17 @@ def test_deposit_and_withdrawal_use_the_partition_shard_of_the_system_account() 
                  destination_account="acc-1", amount=500)
     withdrawal = tx("wd", type=TransactionType.WITHDRAWAL, destination_account="sys:settlement:EUR",
                     amount=300)
-    assert needed_accounts(triage(events(deposit), CODECS.transaction, NOW_MS, 0)[0]) == \
-        {"acc-1", "sys:settlement:EUR:p03"}
+    shard = f"sys:settlement:EUR:p{partition_for('acc-1', PARTITIONS):02d}"
+    assert needed_accounts(triage(events(deposit), CODECS.transaction, NOW_MS, 0, PARTITIONS)[0]) \
+        == {"acc-1", shard}
     result = world.authorize(events(deposit, withdrawal))
     legs = [(p["posting_id"], p["account"], p["direction"], p["amount"]) for p in postings(result)]
-    assert legs == [("dep:D", "sys:settlement:EUR:p03", "DEBIT", 500),
+    assert legs == [("dep:D", shard, "DEBIT", 500),
                     ("dep:C", "acc-1", "CREDIT", 500),
                     ("wd:D", "acc-1", "DEBIT", 300),
-                    ("wd:C", "sys:settlement:EUR:p03", "CREDIT", 300)]
+                    ("wd:C", shard, "CREDIT", 300)]
     assert world.accounts["acc-1"].balance("EUR") == 10_200
-    assert world.accounts["sys:settlement:EUR:p03"].balance("EUR") == -200
+    assert world.accounts[shard].balance("EUR") == -200
 
 
 def test_settle_credits_once_even_when_the_credit_is_sent_twice() -> None:
@@ -240,7 +250,8 @@ def _verdict(reviewer, world: World, action: str, offset: int = 0):  # type: ign
     record = {"review_id": f"held:{action}", "tx_id": "held", "source_account": "acc-1",
               "action": action, "reviewer": "alice", "decided_at": NOW_MS}
     view = world.view()
-    result = reviewer.apply([(InputEvent(3, offset, b"acc-1", codec.encode(record), NOW_MS),
+    result = reviewer.apply([(InputEvent(partition_for("acc-1", PARTITIONS), offset, b"acc-1",
+                                         codec.encode(record), NOW_MS),
                               record)], view)
     world.commit(view, result)
     return result
@@ -278,9 +289,10 @@ def test_expired_hold_is_released_and_a_fresh_one_is_not() -> None:
     too_early = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
                          clock_ms=lambda: NOW_MS + 59_000)
     view = world.view()
-    assert too_early.expire(3, [("acc-1", "held")], view).counters["hold_expired"] == 0
+    p = partition_for("acc-1", PARTITIONS)
+    assert too_early.expire(p, [("acc-1", "held")], view).counters["hold_expired"] == 0
     view = world.view()
-    result = later.expire(3, [("acc-1", "held")], view)
+    result = later.expire(p, [("acc-1", "held")], view)
     world.commit(view, result)
     assert result.counters["hold_expired"] == 1
     assert world.accounts["acc-1"].holds == {} and world.tx["held"]["s"] == "EXPIRED"
