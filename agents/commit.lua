@@ -12,6 +12,25 @@ for i = 0, n - 1 do
     return {'conflict', KEYS[ki + i], seen, ARGV[ai + 2 * i]}
   end
 end
+-- A transaction record this batch creates must not have been created meanwhile for another
+-- body: the same tx_id can reach two partitions (different source accounts), whose batches
+-- share no account to conflict on.
+do
+  local aj = ai + 2 * n + 2
+  local kj = ki + n
+  for i = 0, tonumber(ARGV[ai + 2 * n]) - 1 do
+    local fields = tonumber(ARGV[aj]); aj = aj + 1
+    for _ = 1, fields do
+      if ARGV[aj] == 'h' then
+        local seen = redis.call('HGET', KEYS[kj + i], 'h')
+        if seen and seen ~= ARGV[aj + 1] then
+          return {'conflict', KEYS[kj + i], seen, ARGV[aj + 1]}
+        end
+      end
+      aj = aj + 2
+    end
+  end
+end
 for i = 0, n - 1 do
   redis.call('HSET', KEYS[ki + i], 'v', tonumber(ARGV[ai + 2 * i]) + 1, 's', ARGV[ai + 2 * i + 1])
 end

@@ -157,3 +157,35 @@ def test_approving_a_held_withdrawal_credits_the_settlement_shard(
         assert await _balance(pipeline, f"sys:settlement:EUR:p{p:02d}") == -9_000 + 3_000
 
     asyncio.run(run())
+
+
+def test_same_tx_id_from_two_partitions_is_applied_once(redis_namespace: Settings) -> None:
+    settings = redis_namespace
+    far = next(f"acc-far-{i}" for i in range(1000)
+               if partition_for(f"acc-far-{i}", 12) != partition_for("acc-1", 12))
+
+    async def run() -> None:
+        one, two = build_pipeline(settings), build_pipeline(settings)
+        await one.authorize([event(tx("f1", type=TransactionType.DEPOSIT,
+                                      source_account="sys:settlement:EUR",
+                                      destination_account="acc-1", amount=9_000), 0),
+                             event(tx("f2", type=TransactionType.DEPOSIT,
+                                      source_account="sys:settlement:EUR",
+                                      destination_account=far, amount=9_000), 0)])
+        # Two workers read "dup" as unknown at the same time, from different partitions.
+        real_read = two._store.read
+
+        async def read_then_interleave(*args, **kwargs):  # type: ignore[no-untyped-def]
+            view = await real_read(*args, **kwargs)
+            if not two.counters["state_conflict"]:
+                await one.authorize([event(tx("dup", amount=1_000), 1)])
+            return view
+
+        two._store.read = read_then_interleave  # type: ignore[method-assign]
+        result = await two.authorize([event(tx("dup", source_account=far, amount=2_000), 1)])
+        assert two.counters["state_conflict"] == 1
+        assert result.counters["dlq:conflict"] == 1
+        assert await _balance(one, "acc-1") == 8_000
+        assert await _balance(two, far) == 9_000  # the second body moved nothing
+
+    asyncio.run(run())
