@@ -169,6 +169,7 @@ class Authorizer:
         else:
             status, outcome, reasons = self._debit(item, owner, view, result, now_ms)
         result.set_tx(tx.tx_id, **{TX_HASH: item.body_hash, TX_STATUS: status})
+        result.tx_index.append((event.partition, tx.event_time, tx.tx_id))
         if status == HELD:
             result.set_tx(tx.tx_id, **{TX_ACCOUNT: tx.source_account})
         result.counters[outcome] += 1

@@ -81,6 +81,8 @@ class BatchResult:
     tx_updates: dict[str, dict[str, str]] = field(default_factory=dict)
     partition_event_time: dict[int, int] = field(default_factory=dict)
     holds: list[HoldChange] = field(default_factory=list)
+    #: (partition, event_time, tx_id) of each new transaction record, for event-time pruning.
+    tx_index: list[tuple[int, int, str]] = field(default_factory=list)
     outputs: dict[int, list[OutputMessage]] = field(default_factory=dict)  # by input partition
     counters: Counter[str] = field(default_factory=Counter)
 

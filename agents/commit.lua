@@ -2,7 +2,8 @@
 -- records, partition event-time high-water marks, the hold index and the outbox entries.
 -- Nothing is written if any account's version moved since the batch read it: another agent or a
 -- worker that now owns the partition wrote it, and the batch must be recomputed.
--- KEYS: accounts..., tx records..., event-time keys..., hold-index keys..., outbox keys...
+-- KEYS: accounts..., tx records..., tx-index keys..., (event-time, tx-index) pairs...,
+--       hold-index keys..., outbox keys...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
 local ai, ki = 1, 1
 local n = tonumber(ARGV[ai]); ai = ai + 1
@@ -36,6 +37,9 @@ for i = 0, n - 1 do
 end
 ki = ki + n; ai = ai + 2 * n
 
+-- Transaction records live as long as their partition's event-time window (pruned below), not
+-- on a wall clock. Only records outside that index get a TTL: ones settle created without the
+-- authorize fields, and held ones resolved after the window passed them ('k' marks those).
 local m = tonumber(ARGV[ai]); local ttl = tonumber(ARGV[ai + 1]); ai = ai + 2
 for i = 0, m - 1 do
   local key = KEYS[ki + i]
@@ -43,17 +47,41 @@ for i = 0, m - 1 do
   for _ = 1, fields do
     redis.call('HSET', key, ARGV[ai], ARGV[ai + 1]); ai = ai + 2
   end
-  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+  local indexed = redis.call('HEXISTS', key, 'h') == 1 and redis.call('HEXISTS', key, 'k') == 0
+  local held = redis.call('HGET', key, 's') == 'HELD'
+  if not indexed and not held and redis.call('TTL', key) < 0 then
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 ki = ki + m
 
-local p = tonumber(ARGV[ai]); ai = ai + 1
-for i = 0, p - 1 do
-  local current = tonumber(redis.call('GET', KEYS[ki + i]) or '0')
-  if tonumber(ARGV[ai]) > current then redis.call('SET', KEYS[ki + i], ARGV[ai]) end
-  ai = ai + 1
+local x = tonumber(ARGV[ai]); ai = ai + 1
+for i = 0, x - 1 do
+  redis.call('ZADD', KEYS[ki + i], ARGV[ai], ARGV[ai + 1]); ai = ai + 2
 end
-ki = ki + p
+ki = ki + x
+
+-- Event-time marks; when one moves, records more than the window behind it are pruned (a retry
+-- of those is stale now), a bounded number per batch.
+local p = tonumber(ARGV[ai]); local window = tonumber(ARGV[ai + 1]); local prefix = ARGV[ai + 2]
+ai = ai + 3
+for i = 0, p - 1 do
+  local mark_key, index_key = KEYS[ki + 2 * i], KEYS[ki + 2 * i + 1]
+  local high = math.max(tonumber(ARGV[ai]), tonumber(redis.call('GET', mark_key) or '0'))
+  redis.call('SET', mark_key, high)
+  ai = ai + 1
+  local old = redis.call('ZRANGEBYSCORE', index_key, '-inf', '(' .. (high - window), 'LIMIT', 0, 1000)
+  for _, tx_id in ipairs(old) do
+    local key = prefix .. tx_id
+    if redis.call('HGET', key, 's') == 'HELD' then
+      redis.call('HSET', key, 'k', '1')
+    else
+      redis.call('DEL', key)
+    end
+    redis.call('ZREM', index_key, tx_id)
+  end
+end
+ki = ki + 2 * p
 
 local h = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, h - 1 do

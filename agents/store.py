@@ -6,7 +6,10 @@ global rather than per partition, and the API can read balances directly.
 
 Keys, under `ps:<topic prefix>`:
   a:<account>        hash v (version) s (AccountState, msgpack)
-  t:<tx_id>          hash h (body hash) s (status) c (credited); expires after the dedupe TTL
+  t:<tx_id>          hash h (body hash) s (status) c (credited) a (held: source) k (kept)
+  tx:<partition>     sorted set of tx_ids by event time: a record is deleted once its
+                     partition's event-time mark is more than the dedupe window past it
+                     (exactly when a retry becomes stale), unless the transaction is HELD
   et:<partition>     highest event time applied in the transactions partition
   holds:<partition>  sorted set of "<account>|<tx_id>" by hold expiry (ms)
   ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
@@ -32,10 +35,11 @@ class StateConflictError(PaystreamError):
 
 
 class RedisStateStore:
-    def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int) -> None:
+    def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
         self._redis = redis
         self._ns = f"ps:{namespace}"
         self._tx_ttl_s = tx_ttl_s
+        self._window_ms = window_ms
         scripts = resources.files("agents")
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
@@ -48,6 +52,9 @@ class RedisStateStore:
 
     def _event_time_key(self, partition: int) -> str:
         return f"{self._ns}et:{partition}"
+
+    def _tx_index_key(self, partition: int) -> str:
+        return f"{self._ns}tx:{partition}"
 
     def _holds_key(self, partition: int) -> str:
         return f"{self._ns}holds:{partition}"
@@ -103,9 +110,13 @@ class RedisStateStore:
             args.append(len(fields))
             for field, value in fields.items():
                 args += [field, value]
-        args.append(len(result.partition_event_time))
+        args.append(len(result.tx_index))
+        for partition, event_time, tx_id in result.tx_index:
+            keys.append(self._tx_index_key(partition))
+            args += [event_time, tx_id]
+        args += [len(result.partition_event_time), self._window_ms, self.tx_key("")]
         for partition, event_time in result.partition_event_time.items():
-            keys.append(self._event_time_key(partition))
+            keys += [self._event_time_key(partition), self._tx_index_key(partition)]
             args.append(event_time)
         args.append(len(result.holds))
         for change in result.holds:

@@ -151,7 +151,7 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
     from agents.store import RedisStateStore, scan_accounts
 
     redis = Redis.from_url(args.redis_url)
-    store = RedisStateStore(redis, f"{run_id}-", tx_ttl_s=3600)
+    store = RedisStateStore(redis, f"{run_id}-", tx_ttl_s=3600, window_ms=86_400_000)
     batches = [workload[i:i + args.batch_size] for i in range(0, len(workload), args.batch_size)]
     try:
         fsync = (await redis.config_get("appendfsync")).get("appendfsync")

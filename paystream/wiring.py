@@ -36,9 +36,11 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     if rules is None:
         rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     redis = redis or Redis.from_url(settings.redis_url)
-    # A tx record must outlive the dedupe window by the clock skew we accept, no more.
+    # Records are pruned by event time (see agents/store.py); this TTL only covers the few
+    # that live outside the index (credited-only marks, holds resolved after the window).
     tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
-    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=tx_ttl_s)
+    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=tx_ttl_s,
+                            window_ms=settings.dedupe_window_ms)
     sender = OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name,

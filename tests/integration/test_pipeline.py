@@ -7,6 +7,7 @@ import dataclasses
 import time
 
 import pytest
+from redis.asyncio import Redis
 
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
@@ -187,5 +188,35 @@ def test_same_tx_id_from_two_partitions_is_applied_once(redis_namespace: Setting
         assert result.counters["dlq:conflict"] == 1
         assert await _balance(one, "acc-1") == 8_000
         assert await _balance(two, far) == 9_000  # the second body moved nothing
+
+    asyncio.run(run())
+
+
+def test_dedupe_records_follow_event_time_not_the_wall_clock(redis_namespace: Settings) -> None:
+    """A retry is a duplicate while its partition's event time is within the window, however
+    long the wall clock says it has been; once the window passed, it is stale, never applied."""
+    settings = redis_namespace.model_copy(update={"dedupe_window_ms": 60_000})
+
+    async def run() -> None:
+        pipeline = build_pipeline(settings)
+        t0 = NOW_MS - 600_000
+        await pipeline.authorize([event(tx("fund", type=TransactionType.DEPOSIT,
+                                           source_account="sys:settlement:EUR",
+                                           destination_account="acc-1", amount=9_000,
+                                           event_time=t0), 0),
+                                  event(tx("pay", event_time=t0 + 1_000), 1)])
+        redis = Redis.from_url(settings.redis_url)
+        key = f"ps:{settings.topic_prefix}t:pay"
+        assert await redis.ttl(key) == -1  # no wall-clock expiry to outlive
+        again = await pipeline.authorize([event(tx("pay", event_time=t0 + 1_000), 2)])
+        assert again.counters["duplicate"] == 1
+        # The partition's event time moves more than the window past "pay": its record goes,
+        # and a retry now is stale.
+        await pipeline.authorize([event(tx("later", amount=10, event_time=t0 + 70_000), 3)])
+        assert not await redis.exists(key)
+        late = await pipeline.authorize([event(tx("pay", event_time=t0 + 1_000), 4)])
+        assert late.counters["dlq:stale"] == 1
+        assert await _balance(pipeline, "acc-1") == 9_000 - 1_000 - 10
+        await redis.aclose()
 
     asyncio.run(run())
