@@ -28,6 +28,7 @@ class OutputSender:
         self._topics = topic_names  # role -> topic
         self._flush_timeout_s = flush_timeout_s
         self._errors: list[str] = []
+        self._fatal: str | None = None
         self._producer = Producer({
             **PRODUCER_DEFAULTS,
             # Outputs wait in the outbox until acknowledged, so keep the wait short.
@@ -40,7 +41,7 @@ class OutputSender:
     def _on_error(self, error: RdKafkaError) -> None:
         log.warning("output producer: %s", error.str())
         if error.fatal():
-            self._errors.append(error.str())
+            self._fatal = error.str()
 
     def _on_delivery(self, error: RdKafkaError | None, _message: Any) -> None:
         if error is not None:
@@ -67,6 +68,9 @@ class OutputSender:
             return
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(None, self._produce_and_flush, messages)
+        if self._fatal is not None:
+            # An idempotent producer that failed fatally never recovers; a new process will.
+            raise KafkaError(f"output producer failed fatally: {self._fatal}", retriable=False)
         if remaining or self._errors:
             errors, self._errors = self._errors, []
             raise KafkaError(f"outputs not acknowledged: {remaining} pending, errors {errors[:3]}",

@@ -109,6 +109,10 @@ class BatchPipeline:
         """Release this partition's holds that are past their expiry."""
         expired = await self._store.expired_holds(partition, self._now_ms(), limit)
         if not expired:
+            # Nothing to expire, but a crashed run may have left outputs for a partition that
+            # gets no new traffic: send them now rather than when traffic comes.
+            async with self._lock:
+                await self.resend_leftovers(partition)
             return BatchResult()
         accounts = {account for account, _ in expired}
 
@@ -121,9 +125,7 @@ class BatchPipeline:
                    compute: Callable[[StateView], BatchResult]) -> BatchResult:
         async with self._lock:
             for partition in sorted(partitions):
-                # Every role's leftovers, so an account's postings stay in sequence order.
-                for any_role in OUTBOX_ROLES:
-                    await self.resend_outbox(any_role, partition)
+                await self.resend_leftovers(partition)
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
@@ -144,10 +146,17 @@ class BatchPipeline:
             self.counters.update(result.counters)
             return result
 
-    async def resend_outbox(self, role: str, partition: int) -> int:
-        """Send what a crashed run committed but may not have sent; return how many batches."""
-        pending = await self._store.pending_outbox(role, partition)
-        for batch_id, blob in sorted(pending.items()):
+    async def resend_leftovers(self, partition: int) -> int:
+        """Send what a crashed run committed but may not have sent; return how many batches.
+
+        Every role's entries, in commit order (batch ids sort by time), so an account's postings
+        reach Kafka in sequence order. Called with the lock held.
+        """
+        pending = []
+        for role in OUTBOX_ROLES:
+            for batch_id, blob in (await self._store.pending_outbox(role, partition)).items():
+                pending.append((batch_id, role, blob))
+        for batch_id, role, blob in sorted(pending):
             messages = decode_outputs(blob)
             log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
                      len(messages), role, batch_id, partition)

@@ -67,8 +67,10 @@ class Reviewer:
         for name, tx_id in expired:
             state = view.account(name)
             hold = state.holds.get(tx_id)
+            if hold is not None and hold.expires_at_ms > now_ms:
+                continue  # not due yet (the index said otherwise): keep it and its entry
             result.holds.append(HoldChange(tx_id, name, partition, None))
-            if hold is None or hold.expires_at_ms > now_ms:
+            if hold is None:
                 continue  # decided meanwhile; only the index entry was left
             del state.holds[tx_id]
             result.dirty.add(name)

@@ -48,13 +48,14 @@ def _retriable(exc: BaseException) -> bool:
 
 
 async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[Any]],
-                    events: list[InputEvent]) -> None:
+                    events: list[Any]) -> None:
+    """Run `handler` on the batch's Faust events until it succeeds; see the module docstring."""
     delay_s = RETRY_DELAY_S_MIN
     attempt = 0
     while True:
         attempt += 1
         try:
-            await handler(events)
+            await handler([to_input(e) for e in events])
             if attempt > 1:
                 log.info("%s: batch of %d succeeded after %d attempts", name, len(events), attempt)
             return
@@ -79,17 +80,17 @@ def register(app: faust.App, pipeline: BatchPipeline, names: Topics, batch_size:
     @app.agent(transactions, name="authorize", concurrency=1)
     async def authorize(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("authorize", pipeline.authorize, [to_input(e) for e in batch])
+            await run_batch("authorize", pipeline.authorize, batch)
 
     @app.agent(credits, name="settle", concurrency=1)
     async def settle(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("settle", pipeline.settle, [to_input(e) for e in batch])
+            await run_batch("settle", pipeline.settle, batch)
 
     @app.agent(reviews, name="review", concurrency=1)
     async def review(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("review", pipeline.review, [to_input(e) for e in batch])
+            await run_batch("review", pipeline.review, batch)
 
     @app.timer(hold_sweep_s)
     async def expire_holds() -> None:
