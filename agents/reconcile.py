@@ -7,7 +7,10 @@ Reads every message of the input and output topics and every account state, then
 - for every currency, debits equal credits;
 - every account's balance equals the sum of its postings, and its posting sequence has no gap;
 - no customer balance is negative;
-- every REVIEW is held (its hold present) or was resolved.
+- every REVIEW is held (its hold present) or was resolved;
+- every decision has exactly the postings its outcome implies (a debit and a credit when money
+  moved, none when declined, released or still held);
+- every open hold is in the hold index (or it would never expire), and nothing else is.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class Findings:
 
 def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: list[Any],
           accounts: dict[str, AccountState], tx_records: dict[str, dict[str, str]],
-          codecs: dict[str, Codec]) -> Findings:
+          codecs: dict[str, Codec], hold_index: set[tuple[str, str]] | None = None) -> Findings:
     found = Findings()
     dead_at = set()
     for message in dead:
@@ -111,7 +114,21 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         found.problem("decision_without_input", tx_id)
     found.counts.update(f"decision_{o.lower()}" for o in outcome_of.values())
 
-    _check_postings(found, postings, accounts, codecs["posting"])
+    legs = _check_postings(found, postings, accounts, codecs["posting"])
+    for tx_id, outcome in outcome_of.items():
+        status = tx_records.get(tx_id, {}).get(TX_STATUS)
+        moved = outcome == "APPROVE" or (outcome == "REVIEW" and status == REVIEW_APPROVED)
+        # A debit and its credit when money moved; nothing when declined, released or held.
+        expected = {f"{tx_id}:D", f"{tx_id}:C"} if moved else set()
+        if legs.get(tx_id, set()) != expected:
+            found.problem("postings_do_not_match_decision",
+                          f"{tx_id} {outcome}/{status}: {sorted(legs.get(tx_id, set()))}")
+    if hold_index is not None:
+        held = {(name, tx_id) for name, state in accounts.items() for tx_id in state.holds}
+        for name, tx_id in sorted(held - hold_index):
+            found.problem("hold_not_indexed", f"{name} {tx_id} (it would never expire)")
+        for name, tx_id in sorted(hold_index - held):
+            found.problem("hold_index_orphan", f"{name} {tx_id}")
     for tx_id, outcome in outcome_of.items():
         if outcome != "REVIEW":
             continue
@@ -129,7 +146,8 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
 
 
 def _check_postings(found: Findings, postings: list[Any], accounts: dict[str, AccountState],
-                    codec: Codec) -> None:
+                    codec: Codec) -> dict[str, set[str]]:
+    """Check the postings among themselves and against balances; return posting ids by tx."""
     by_id: dict[str, dict[str, Any]] = {}
     for message in postings:
         posting = codec.decode(message.value())
@@ -165,6 +183,10 @@ def _check_postings(found: Findings, postings: list[Any], accounts: dict[str, Ac
                 found.problem("negative_customer_balance", f"{account} {currency} {balance}")
         found.counts["open_holds"] += len(state.holds)
     found.counts["accounts"] = len(accounts)
+    legs: dict[str, set[str]] = defaultdict(set)
+    for posting in by_id.values():
+        legs[posting["tx_id"]].add(posting["posting_id"])
+    return legs
 
 
 _COORDINATOR_NOT_READY = frozenset({

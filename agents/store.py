@@ -195,3 +195,13 @@ async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
 
 async def outbox_pending(redis: Redis, namespace: str) -> int:
     return len([k async for k in redis.scan_iter(match=f"ps:{namespace}ob:*")])
+
+
+async def read_hold_index(redis: Redis, namespace: str) -> set[tuple[str, str]]:
+    """Every (account, tx_id) in the hold-expiry index, all partitions."""
+    entries: set[tuple[str, str]] = set()
+    async for key in redis.scan_iter(match=f"ps:{namespace}holds:*"):
+        for member in await redis.zrange(key, 0, -1):
+            account, _, tx_id = member.decode().partition("|")
+            entries.add((account, tx_id))
+    return entries

@@ -344,7 +344,7 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     from redis.asyncio import Redis
 
     from agents.reconcile import check, lag, read_topic
-    from agents.store import outbox_pending, read_tx_records, scan_accounts
+    from agents.store import outbox_pending, read_hold_index, read_tx_records, scan_accounts
     from paystream.bootstrap import reading_consumer
     from streams.codec import codec_for
     from streams.topics import topics as topic_specs
@@ -359,7 +359,8 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     async def pending_work() -> tuple[int, int]:
         redis = Redis.from_url(settings.redis_url)
         try:
-            return (lag(consumer, group, [names.transactions.name, names.credits.name]),
+            return (lag(consumer, group, [names.transactions.name, names.credits.name,
+                                          names.reviews.name]),
                     await outbox_pending(redis, settings.topic_prefix))
         finally:
             await redis.aclose()
@@ -377,19 +378,20 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     decisions = read_topic(consumer, names.decisions.name)
     postings = read_topic(consumer, names.postings.name)
 
-    async def state() -> tuple[dict, dict]:
+    async def state() -> tuple[dict, dict, set]:
         redis = Redis.from_url(settings.redis_url)
         try:
             accounts = await scan_accounts(redis, settings.topic_prefix)
             ids = sorted({codecs["decision"].decode(m.value())["tx_id"] for m in decisions})
-            return accounts, await read_tx_records(redis, settings.topic_prefix, ids)
+            return (accounts, await read_tx_records(redis, settings.topic_prefix, ids),
+                    await read_hold_index(redis, settings.topic_prefix))
         finally:
             await redis.aclose()
 
-    accounts, records = asyncio.run(state())
+    accounts, records, hold_index = asyncio.run(state())
     consumer.close()
     group.close()
-    findings = check(inputs, dead, decisions, postings, accounts, records, codecs)
+    findings = check(inputs, dead, decisions, postings, accounts, records, codecs, hold_index)
     summary = findings.summary()
     summary["pending"] = {"lag": behind, "outbox_entries": outboxes}
     if behind or outboxes:
