@@ -123,6 +123,11 @@ class Authorizer:
         self._window_ms = dedupe_window_ms
         self._clock_ms = clock_ms
 
+    @property
+    def transaction_codec(self) -> Codec:
+        """What triage() decodes the input with."""
+        return self._codecs.transaction
+
     def apply(self, valid: list[Valid], dead: list[DeadLetter], view: StateView) -> BatchResult:
         now_ms = self._clock_ms()
         result = BatchResult()

@@ -54,8 +54,8 @@ class BatchPipeline:
         self.counters: Counter[str] = Counter()
 
     async def authorize(self, events: list[InputEvent]) -> BatchResult:
-        valid, dead = triage(events, self._authorizer_codec, self._now_ms(), self._max_skew_ms,
-                             self._partitions)
+        valid, dead = triage(events, self._authorizer.transaction_codec, self._now_ms(),
+                             self._max_skew_ms, self._partitions)
         accounts = needed_accounts(valid)
         tx_ids = {item.tx.tx_id for item in valid}
         partitions = {e.partition for e in events}
@@ -79,10 +79,6 @@ class BatchPipeline:
     @property
     def rules_source(self) -> str:
         return self._authorizer.rules.source
-
-    @property
-    def _authorizer_codec(self):  # type: ignore[no-untyped-def]
-        return self._authorizer._codecs.transaction
 
     async def review(self, events: list[InputEvent]) -> BatchResult:
         reviews, bad = self._reviewer.decode(events)
@@ -112,7 +108,7 @@ class BatchPipeline:
             # Nothing to expire, but a crashed run may have left outputs for a partition that
             # gets no new traffic: send them now rather than when traffic comes.
             async with self._lock:
-                await self.resend_leftovers(partition)
+                await self.resend_leftovers([partition])
             return BatchResult()
         accounts = {account for account, _ in expired}
 
@@ -124,8 +120,7 @@ class BatchPipeline:
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult]) -> BatchResult:
         async with self._lock:
-            for partition in sorted(partitions):
-                await self.resend_leftovers(partition)
+            await self.resend_leftovers(sorted(partitions))
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
@@ -146,17 +141,14 @@ class BatchPipeline:
             self.counters.update(result.counters)
             return result
 
-    async def resend_leftovers(self, partition: int) -> int:
+    async def resend_leftovers(self, partitions: list[int]) -> int:
         """Send what a crashed run committed but may not have sent; return how many batches.
 
         Every role's entries, in commit order (batch ids sort by time), so an account's postings
         reach Kafka in sequence order. Called with the lock held.
         """
-        pending = []
-        for role in OUTBOX_ROLES:
-            for batch_id, blob in (await self._store.pending_outbox(role, partition)).items():
-                pending.append((batch_id, role, blob))
-        for batch_id, role, blob in sorted(pending):
+        pending = await self._store.pending_outbox(OUTBOX_ROLES, partitions)
+        for batch_id, partition, role, blob in sorted(pending):
             messages = decode_outputs(blob)
             log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
                      len(messages), role, batch_id, partition)

@@ -135,9 +135,16 @@ class RedisStateStore:
             pipe.hdel(self.outbox_key(role, partition), batch_id)
         await pipe.execute()
 
-    async def pending_outbox(self, role: str, partition: int) -> dict[str, bytes]:
-        entries = await self._redis.hgetall(self.outbox_key(role, partition))
-        return {k.decode(): v for k, v in entries.items()}
+    async def pending_outbox(self, roles: tuple[str, ...],
+                             partitions: list[int]) -> list[tuple[str, int, str, bytes]]:
+        """(batch id, partition, role, outputs) of every entry left, in one round trip."""
+        pairs = [(p, role) for p in partitions for role in roles]
+        pipe = self._redis.pipeline(transaction=False)
+        for partition, role in pairs:
+            pipe.hgetall(self.outbox_key(role, partition))
+        return [(batch_id.decode(), partition, role, blob)
+                for (partition, role), entries in zip(pairs, await pipe.execute(), strict=True)
+                for batch_id, blob in entries.items()]
 
     async def expired_holds(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
         members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,

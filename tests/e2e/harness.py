@@ -13,6 +13,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from streams.generator import GeneratorConfig, TrafficGenerator
+from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
 
 
@@ -98,3 +100,11 @@ def reconcile(settings: Settings, wait_s: float) -> tuple[int, dict[str, Any]]:
     except json.JSONDecodeError:
         raise AssertionError(f"reconcile printed no JSON: {result.stdout}\n{result.stderr}") from None
     return result.returncode, summary
+
+
+def publish_generated(settings: Settings, count: int, seed: int, accounts: int) -> None:
+    """Publish `count` generated transactions (2% fraud) to the test's transactions topic."""
+    generator = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=0.02))
+    report = publish(TransactionProducer.from_settings(settings),
+                     (tx for tx, _ in generator.generate(count)))
+    assert report.sent == count, report

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.generator import GeneratorConfig, TrafficGenerator
-from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
 from streams.topics import topics
 from tests.conftest import USE_CONTAINERS
-from tests.e2e.harness import Worker, reconcile, wait_for
+from tests.e2e.harness import Worker, publish_generated, reconcile, wait_for
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -42,10 +40,7 @@ def _restart_kafka(down_s: float) -> None:
 @pytest.mark.skipif(USE_CONTAINERS, reason="restarts the local stack's broker")
 def test_broker_restart_mid_run(pipeline_settings: Settings, tmp_path: Path) -> None:
     settings = pipeline_settings
-    generator = TrafficGenerator(GeneratorConfig(seed=3, accounts=10_000, fraud_share=0.02))
-    report = publish(TransactionProducer.from_settings(settings),
-                     (tx for tx, _ in generator.generate(TRANSACTIONS)))
-    assert report.sent == TRANSACTIONS
+    publish_generated(settings, TRANSACTIONS, seed=3, accounts=10_000)
     decisions = topics(settings.topic_prefix).decisions.name
     workers = [Worker(settings, tmp_path, f"w{n}") for n in (1, 2)]
     for worker in workers:

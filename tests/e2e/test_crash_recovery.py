@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from streams.generator import GeneratorConfig, TrafficGenerator
-from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
 from streams.topics import topics
-from tests.e2e.harness import Worker, reconcile, wait_for
+from tests.e2e.harness import Worker, publish_generated, reconcile, wait_for
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 200_000
@@ -19,10 +17,7 @@ GARBAGE = 25
 
 
 def _publish(settings: Settings) -> None:
-    generator = TrafficGenerator(GeneratorConfig(seed=42, accounts=20_000, fraud_share=0.02))
-    report = publish(TransactionProducer.from_settings(settings),
-                     (tx for tx, _ in generator.generate(TRANSACTIONS)))
-    assert report.sent == TRANSACTIONS
+    publish_generated(settings, TRANSACTIONS, seed=42, accounts=20_000)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
     for i in range(GARBAGE):  # undecodable input must reach the DLQ, crash or not
         producer.produce(topics(settings.topic_prefix).transactions.name,

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.generator import GeneratorConfig, TrafficGenerator
-from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
 from streams.topics import topics
-from tests.e2e.harness import Worker, reconcile, wait_for
+from tests.e2e.harness import Worker, publish_generated, reconcile, wait_for
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 100_000
@@ -19,10 +17,7 @@ TRANSACTIONS = 100_000
 
 def test_worker_joins_and_leaves_mid_run(pipeline_settings: Settings, tmp_path: Path) -> None:
     settings = pipeline_settings
-    generator = TrafficGenerator(GeneratorConfig(seed=7, accounts=10_000, fraud_share=0.02))
-    report = publish(TransactionProducer.from_settings(settings),
-                     (tx for tx, _ in generator.generate(TRANSACTIONS)))
-    assert report.sent == TRANSACTIONS
+    publish_generated(settings, TRANSACTIONS, seed=7, accounts=10_000)
     decisions = topics(settings.topic_prefix).decisions.name
     first = Worker(settings, tmp_path, "first")
     joiner = Worker(settings, tmp_path, "joiner", ("--stats-every-s", "1"))
