@@ -2,7 +2,9 @@
 
 For each transaction, in partition order: skip replays (offset at or below the account's applied
 watermark), deduplicate by tx_id (same body: ignored; different body: conflict), refuse stale
-ones, screen with the rules, check funds, then debit / hold / decline. Outputs (decision,
+ones; then the batch's payments are assessed at once (features, lists, rules, model:
+agents.fraud.assess); then, in order again, funds are checked and each is debited, held or
+declined. Outputs (decision,
 postings, credit for the destination's partition, dead letters) are encoded here so the outbox
 can store them as bytes.
 """
@@ -17,11 +19,13 @@ from typing import Any
 
 import msgpack
 
-from agents import velocity
 from agents.batch import (TX_ACCOUNT, TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
                           OutputMessage, StateView, claim)
+from agents.fraud.assess import Assessment, Assessor, ModelSource
+from agents.fraud.fanin import Seen
+from agents.fraud.model import FixedModels
 from agents.postings import credit, debit, system_shard
-from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
+from agents.rules import APPROVE, DECLINE, REVIEW, Rules
 from agents.state import AccountState, Hold
 from streams.codec import Codec
 from streams.errors import CodecError, ValidationError
@@ -114,14 +118,24 @@ def needed_accounts(valid: list[Valid]) -> set[str]:
     return accounts
 
 
+#: Deposits are not scored: their decision carries no score or model.
+UNSCORED = Assessment(APPROVE, [])
+NOT_SEEN = Seen(0, -1)
+
+
 class Authorizer:
     def __init__(self, rules: Rules, codecs: Codecs, source_topic: str, dedupe_window_ms: int,
-                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
-        self.rules = rules
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 models: ModelSource | None = None) -> None:
+        self.assessor = Assessor(rules, models or FixedModels(None))
         self._codecs = codecs
         self._source_topic = source_topic
         self._window_ms = dedupe_window_ms
         self._clock_ms = clock_ms
+
+    @property
+    def rules(self) -> Rules:
+        return self.assessor.rules
 
     @property
     def transaction_codec(self) -> Codec:
@@ -135,8 +149,12 @@ class Authorizer:
             result.emit(letter.event.partition,
                         dead_letter_message(letter, self._source_topic, now_ms))
             result.counters[f"dlq:{letter.reason}"] += 1
-        for item in valid:
-            self._one(item, view, result, now_ms)
+        accepted = [(item, owner) for item in valid
+                    if (owner := self._accept(item, view, result, now_ms)) is not None]
+        assessed = self._assess([(item, owner) for item, owner in accepted
+                                 if item.tx.type is not TransactionType.DEPOSIT], view, result)
+        for item, owner in accepted:
+            self._one(item, owner, assessed.get(item.tx.tx_id), view, result, now_ms)
         return result
 
     def _dead(self, item: Valid, result: BatchResult, reason: str, detail: str, now_ms: int) -> None:
@@ -144,12 +162,13 @@ class Authorizer:
         result.emit(item.event.partition, dead_letter_message(letter, self._source_topic, now_ms))
         result.counters[f"dlq:{reason}"] += 1
 
-    def _one(self, item: Valid, view: StateView, result: BatchResult, now_ms: int) -> None:
+    def _accept(self, item: Valid, view: StateView, result: BatchResult,
+                now_ms: int) -> AccountState | None:
+        """The owner's state if the transaction is new (not a replay, duplicate or stale)."""
         tx, event = item.tx, item.event
-        owner_name = tx.partition_key
-        owner = claim(view, result, owner_name, ROLE, event.offset)
+        owner = claim(view, result, tx.partition_key, ROLE, event.offset)
         if owner is None:
-            return
+            return None
         seen = view.tx_records.get(tx.tx_id)
         if seen:
             if seen.get(TX_HASH) == item.body_hash:
@@ -157,30 +176,49 @@ class Authorizer:
             else:
                 self._dead(item, result, "conflict",
                            f"tx_id {tx.tx_id} was already used for a different transaction", now_ms)
-            return
+            return None
         high_water = view.partition_event_time.get(event.partition, 0)
         if tx.event_time < high_water - self._window_ms:
             self._dead(item, result, "stale",
                        f"event_time {tx.event_time} is more than {self._window_ms} ms before "
                        f"this partition's newest event ({high_water}); too old to deduplicate",
                        now_ms)
-            return
+            return None
         if tx.event_time > high_water:
             view.partition_event_time[event.partition] = tx.event_time
             result.partition_event_time[event.partition] = tx.event_time
         view.tx_records[tx.tx_id] = {TX_HASH: item.body_hash}  # later duplicates in this batch
-        if tx.type is TransactionType.DEPOSIT:
+        return owner
+
+    def _assess(self, payments: list[tuple[Valid, AccountState]], view: StateView,
+                result: BatchResult) -> dict[str, Assessment]:
+        """Score every payment of the batch at once; profiles move on whatever the outcome."""
+        if not payments:
+            return {}
+        txs = [item.tx for item, _ in payments]
+        profiles = {item.tx.source_account: owner.profile for item, owner in payments}
+        seen = [view.fan_in.get(tx.tx_id, NOT_SEEN) for tx in txs]
+        batch = self.assessor.assess(txs, profiles, seen)
+        for tx, (_, owner) in zip(txs, payments, strict=True):
+            owner.profile = batch.profiles[tx.source_account]
+        result.fan_in.extend(batch.payments)
+        return {tx.tx_id: a for tx, a in zip(txs, batch.assessments, strict=True)}
+
+    def _one(self, item: Valid, owner: AccountState, assessment: Assessment | None,
+             view: StateView, result: BatchResult, now_ms: int) -> None:
+        tx, event = item.tx, item.event
+        if assessment is None:
             status, outcome, reasons = self._deposit(item, owner, view, result, now_ms)
         else:
-            status, outcome, reasons = self._debit(item, owner, view, result, now_ms)
+            status, outcome, reasons = self._debit(item, owner, assessment, view, result, now_ms)
         result.set_tx(tx.tx_id, **{TX_HASH: item.body_hash, TX_STATUS: status})
         result.tx_index.append((event.partition, tx.event_time, tx.tx_id))
         if status == HELD:
             result.set_tx(tx.tx_id, **{TX_ACCOUNT: tx.source_account})
         result.counters[outcome] += 1
+        decision = decision_record(tx, event, outcome, reasons, assessment, now_ms)
         result.emit(event.partition, OutputMessage(
-            "decisions", owner_name.encode(),
-            self._codecs.decision.encode(self._decision(tx, event, outcome, reasons, now_ms))))
+            "decisions", tx.partition_key.encode(), self._codecs.decision.encode(decision)))
 
     def _deposit(self, item: Valid, owner: AccountState, view: StateView, result: BatchResult,
                  now_ms: int) -> tuple[str, str, list[str]]:
@@ -196,14 +234,10 @@ class Authorizer:
                                      tx.currency, tx.event_time, now_ms))
         return APPROVED, APPROVE, []
 
-    def _debit(self, item: Valid, owner: AccountState, view: StateView, result: BatchResult,
-               now_ms: int) -> tuple[str, str, list[str]]:
+    def _debit(self, item: Valid, owner: AccountState, assessment: Assessment, view: StateView,
+               result: BatchResult, now_ms: int) -> tuple[str, str, list[str]]:
         tx, p = item.tx, item.event.partition
-        owner.velocity = velocity.observe(owner.velocity, tx.event_time, tx.amount)
-        outcome, reasons = screen(
-            self.rules, source=tx.source_account, destination=tx.destination_account,
-            amount=tx.amount, country=tx.country, merchant_id=tx.merchant_id,
-            device_id=tx.device_id, payer_velocity=owner.velocity)
+        outcome, reasons = assessment.outcome, assessment.reasons
         if outcome == DECLINE:
             return DECLINED, DECLINE, reasons
         if owner.available(tx.currency) < tx.amount:
@@ -242,14 +276,17 @@ class Authorizer:
         result.emit(partition, OutputMessage("postings", posting["account"].encode(),
                                              self._codecs.posting.encode(posting)))
 
-    @staticmethod
-    def _decision(tx: Transaction, event: InputEvent, outcome: str, reasons: list[str],
-                  now_ms: int) -> dict[str, Any]:
-        return {
-            "tx_id": tx.tx_id, "type": tx.type.value, "source_account": tx.source_account,
-            "destination_account": tx.destination_account, "amount": tx.amount,
-            "currency": tx.currency, "event_time": tx.event_time, "channel": tx.channel.value,
-            "merchant_id": tx.merchant_id, "merchant_category": tx.merchant_category,
-            "country": tx.country, "outcome": outcome, "score": 0.0, "reasons": reasons,
-            "model_version": None, "decided_at": now_ms, "produced_at": event.timestamp_ms,
-        }
+
+def decision_record(tx: Transaction, event: InputEvent, outcome: str, reasons: list[str],
+                    assessment: Assessment | None, now_ms: int) -> dict[str, Any]:
+    scored = assessment or UNSCORED
+    return {
+        "tx_id": tx.tx_id, "type": tx.type.value, "source_account": tx.source_account,
+        "destination_account": tx.destination_account, "amount": tx.amount,
+        "currency": tx.currency, "event_time": tx.event_time, "channel": tx.channel.value,
+        "merchant_id": tx.merchant_id, "merchant_category": tx.merchant_category,
+        "country": tx.country, "outcome": outcome, "score": scored.score, "reasons": reasons,
+        "model_version": scored.model_version, "shadow_score": scored.shadow_score,
+        "shadow_model_version": scored.shadow_model_version, "decided_at": now_ms,
+        "produced_at": event.timestamp_ms,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from agents.fraud.fanin import Payment, Seen
 from agents.state import AccountState
 
 #: Redis hash fields of a transaction record (tx:<tx_id>).
@@ -54,6 +55,8 @@ class StateView:
     #: Set by the store: every account a batch touches must have been read (its version known),
     #: or the commit's version check would compare against a made-up 0.
     strict: bool = False
+    #: What the fan-in sets held for each payment of the batch, by tx_id (authorize only).
+    fan_in: dict[str, Seen] = field(default_factory=dict)
 
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)
@@ -84,6 +87,8 @@ class BatchResult:
     #: (partition, event_time, tx_id) of each new transaction record, for event-time pruning.
     tx_index: list[tuple[int, int, str]] = field(default_factory=list)
     outputs: dict[int, list[OutputMessage]] = field(default_factory=dict)  # by input partition
+    #: Payments to add to their destinations' fan-in sets (agents.fraud.fanin).
+    fan_in: list[Payment] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
 
     def emit(self, partition: int, message: OutputMessage) -> None:

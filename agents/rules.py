@@ -1,7 +1,7 @@
 """Fraud and risk rules from a TOML file: thresholds and allow/block lists, no code change needed.
 
 Order, as Stripe Radar does it: allow lists, then block lists, then threshold rules (the model
-comes after, in the fraud-model issue). A file with an unknown key, a wrong type or inconsistent
+comes after: agents.fraud.assess). A file with an unknown key, a wrong type or inconsistent
 thresholds is refused at start with the key named.
 """
 
@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agents import velocity
 from streams.errors import ConfigError
 
 APPROVE, REVIEW, DECLINE = "APPROVE", "REVIEW", "DECLINE"
@@ -102,9 +101,13 @@ def load_rules(path: Path | None) -> Rules:
 
 
 def screen(rules: Rules, *, source: str, destination: str, amount: int, country: str,
-           merchant_id: str | None, device_id: str | None,
-           payer_velocity: list[float]) -> tuple[str, list[str]]:
-    """Outcome and reasons from lists and thresholds, before funds are checked."""
+           merchant_id: str | None, device_id: str | None, count_1m: float,
+           count_1h: float) -> tuple[str, list[str]]:
+    """Outcome and reasons from lists and thresholds, before funds are checked.
+
+    count_1m and count_1h are the payer's decayed transaction counts, this one included
+    (agents.fraud.features).
+    """
     lists, limits = rules.lists, rules.limits
     if source in lists.allow_accounts:
         return APPROVE, ["allow:account"]
@@ -121,8 +124,8 @@ def screen(rules: Rules, *, source: str, destination: str, amount: int, country:
     reasons = []
     if amount >= limits.review_amount:
         reasons.append("rule:amount_review")
-    if velocity.count_1m(payer_velocity) > limits.max_tx_per_minute:
+    if count_1m > limits.max_tx_per_minute:
         reasons.append("rule:velocity_1m")
-    if velocity.count_1h(payer_velocity) > limits.max_tx_per_hour:
+    if count_1h > limits.max_tx_per_hour:
         reasons.append("rule:velocity_1h")
     return (REVIEW, reasons) if reasons else (APPROVE, [])

@@ -14,8 +14,9 @@ import msgpack
 
 from streams.errors import PaystreamError
 
-#: Layout version; bump when the list below changes, and read the old one.
-STATE_FORMAT = 1
+#: Layout version; bump when the list below changes, and read the old one. Format 1 kept
+#: velocity counters as floats where format 2 keeps the fraud profile.
+STATE_FORMAT = 2
 
 
 class StateError(PaystreamError):
@@ -47,8 +48,8 @@ class AccountState:
     seq: int = 0
     #: Highest input offset applied, per input topic role: an event at or below is a replay.
     applied: dict[str, int] = field(default_factory=dict)
-    #: Velocity counters (agents.velocity); opaque here.
-    velocity: list[float] = field(default_factory=list)
+    #: Fraud profile of the account as a payer (agents.fraud.features); opaque here.
+    profile: bytes = b""
 
     def balance(self, currency: str) -> int:
         return self.balances.get(currency, 0)
@@ -69,15 +70,17 @@ class AccountState:
     def encode(self) -> bytes:
         return msgpack.packb([
             STATE_FORMAT, self.balances, [h.to_list() for h in self.holds.values()], self.seq,
-            self.applied, self.velocity,
+            self.applied, self.profile,
         ], use_bin_type=True)
 
     @classmethod
     def decode(cls, data: bytes) -> AccountState:
         try:
-            fmt, balances, holds, seq, applied, velocity = msgpack.unpackb(data, raw=False)
+            fmt, balances, holds, seq, applied, profile = msgpack.unpackb(data, raw=False)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise StateError(f"unreadable account state ({len(data)} bytes): {exc}") from exc
-        if fmt != STATE_FORMAT:
-            raise StateError(f"account state format {fmt}, this build reads {STATE_FORMAT}")
-        return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, velocity)
+        if fmt == 1:
+            profile = b""  # velocity floats of format 1: the profile starts afresh
+        elif fmt != STATE_FORMAT:
+            raise StateError(f"account state format {fmt}, this build reads 1 to {STATE_FORMAT}")
+        return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile)

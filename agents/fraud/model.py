@@ -1,0 +1,196 @@
+"""Versioned fraud models on disk: load, verify, score batches, name the features behind a score.
+
+A model lives in `<models dir>/fraud-vNNNN/`: `model.joblib` (the fitted scikit-learn
+estimator) and `manifest.json` (feature list, thresholds, training-data hash, metrics, the
+SHA-256 of model.joblib). Training writes the folder under a temporary name and renames it, so
+a reader sees a whole model or none. joblib files are pickles: load models only from a folder
+you trust, as you would code; the checksum catches a truncated or swapped file, not an attacker.
+
+The registry picks up a newer version without a restart: it lists the folder at most every
+`check_every_s` seconds, and loads a new version between batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from agents.fraud.features import FEATURES
+from streams.errors import ConfigError, PaystreamError
+
+log = logging.getLogger(__name__)
+
+VERSION_PATTERN = re.compile(r"^fraud-v(\d{4,})$")
+MODEL_FILE, MANIFEST_FILE = "model.joblib", "manifest.json"
+LATEST = "latest"
+#: How many features to name as the drivers of a flagged score.
+DRIVERS_MAX = 3
+
+
+class ModelError(PaystreamError):
+    """A model folder is incomplete, corrupt or built for other features."""
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    review: float
+    decline: float
+
+
+@dataclass
+class Model:
+    version: str
+    estimator: Any
+    thresholds: Thresholds
+    #: Per feature, a typical legitimate value: a driver is a feature whose own value, put back
+    #: to this, lowers the score the most.
+    baseline: np.ndarray
+    manifest: dict[str, Any]
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) == 0:
+            return np.zeros(0)
+        return self.estimator.predict_proba(rows)[:, 1]
+
+    def drivers(self, rows: np.ndarray, scores: np.ndarray) -> list[list[str]]:
+        """The features that drove each row's score up, most first (one batched predict)."""
+        if len(rows) == 0:
+            return []
+        n, f = rows.shape
+        probes = np.repeat(rows, f, axis=0).reshape(n, f, f)
+        probes[:, np.arange(f), np.arange(f)] = self.baseline  # probe j resets feature j
+        lowered = self.score(probes.reshape(n * f, f)).reshape(n, f)
+        drop = scores[:, None] - lowered
+        order = np.argsort(-drop, axis=1)[:, :DRIVERS_MAX]
+        return [[f"feature:{FEATURES[j]}" for j in row if drop[i, j] > 0.01]
+                for i, row in enumerate(order)]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_model(folder: Path) -> Model:
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{folder}: no readable {MANIFEST_FILE}: {exc}") from exc
+    if tuple(manifest.get("features", ())) != FEATURES:
+        raise ModelError(f"{folder}: trained on features {manifest.get('features')}, this build "
+                         f"computes {list(FEATURES)}; retrain with `paystream train`")
+    model_path = folder / MODEL_FILE
+    if not model_path.exists() or file_sha256(model_path) != manifest.get("model_sha256"):
+        raise ModelError(f"{folder}: {MODEL_FILE} is missing or does not match the manifest's "
+                         f"checksum")
+    thresholds = Thresholds(**manifest["thresholds"])
+    baseline = np.asarray(manifest["baseline"], dtype=np.float32)
+    return Model(manifest["version"], joblib.load(model_path), thresholds, baseline, manifest)
+
+
+def versions(directory: Path) -> list[str]:
+    """Complete model folders in `directory`, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m[1]), entry.name) for entry in directory.iterdir()
+             if (m := VERSION_PATTERN.match(entry.name)) and (entry / MANIFEST_FILE).exists()]
+    return [name for _, name in sorted(found)]
+
+
+def next_version(directory: Path) -> str:
+    existing = versions(directory)
+    number = int(VERSION_PATTERN.match(existing[-1])[1]) + 1 if existing else 1  # type: ignore[index]
+    return f"fraud-v{number:04d}"
+
+
+class _Slot:
+    """One configured model (a version name, or the latest), reloaded when a newer one lands."""
+
+    def __init__(self, directory: Path, wanted: str, role: str) -> None:
+        self.directory, self.wanted, self.role = directory, wanted, role
+        self.model: Model | None = None
+
+    def refresh(self) -> None:
+        if self.wanted == LATEST:
+            found = versions(self.directory)
+            name = found[-1] if found else None
+        else:
+            name = self.wanted
+        if name is None or (self.model is not None and self.model.version == name):
+            return
+        try:
+            model = load_model(self.directory / name)
+        except ModelError as exc:
+            if self.model is None and self.wanted != LATEST:
+                raise
+            log.error("%s model %s not loaded, keeping %s: %s", self.role, name,
+                      self.model.version if self.model else "none", exc)
+            return
+        log.info("%s model %s loaded (%s; review at score >= %.4f, decline >= %.4f)", self.role,
+                 model.version, type(model.estimator).__name__, model.thresholds.review,
+                 model.thresholds.decline)
+        self.model = model
+
+
+class ModelRegistry:
+    """The active model (acts on decisions) and an optional shadow (scored, recorded, inert)."""
+
+    def __init__(self, directory: Path, active: str = LATEST, shadow: str | None = None,
+                 check_every_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        for wanted in (active, shadow):
+            if wanted not in (None, LATEST) and not VERSION_PATTERN.match(wanted):
+                raise ConfigError(f"model {wanted!r}: expected '{LATEST}' or a folder name like "
+                                  f"fraud-v0001")
+        self._slots = [_Slot(directory, active, "active")]
+        if shadow:
+            self._slots.append(_Slot(directory, shadow, "shadow"))
+        self._check_every_s = check_every_s
+        self._clock = clock
+        self._checked_at = clock()
+        try:
+            for slot in self._slots:
+                slot.refresh()
+        except ModelError as exc:
+            raise ConfigError(f"{exc} (set PAYSTREAM_MODEL / PAYSTREAM_SHADOW_MODEL to a "
+                              f"version in {directory})") from exc
+
+    def _maybe_refresh(self) -> None:
+        now = self._clock()
+        if now - self._checked_at >= self._check_every_s:
+            self._checked_at = now
+            for slot in self._slots:
+                slot.refresh()
+
+    def active(self) -> Model | None:
+        self._maybe_refresh()
+        return self._slots[0].model
+
+    def shadow(self) -> Model | None:
+        return self._slots[1].model if len(self._slots) > 1 else None
+
+
+class FixedModels:
+    """A registry of given models (offline replays, tests)."""
+
+    def __init__(self, active: Model | None, shadow: Model | None = None) -> None:
+        self._active, self._shadow = active, shadow
+
+    def active(self) -> Model | None:
+        return self._active
+
+    def shadow(self) -> Model | None:
+        return self._shadow
