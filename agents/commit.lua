@@ -3,7 +3,7 @@
 -- Nothing is written if any account's version moved since the batch read it: another agent or a
 -- worker that now owns the partition wrote it, and the batch must be recomputed.
 -- KEYS: accounts..., tx records..., tx-index keys..., (event-time, tx-index) pairs...,
---       hold-index keys..., outbox keys...
+--       hold-index keys..., fan-in keys..., outbox keys...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
 local ai, ki = 1, 1
 local n = tonumber(ARGV[ai]); ai = ai + 1
@@ -93,6 +93,25 @@ for i = 0, h - 1 do
   ai = ai + 2
 end
 ki = ki + h
+
+-- Fan-in sets (agents/fraud/fanin.py): each payer's newest payment time per destination (ZADD GT
+-- never moves a time back, so replays and other workers' batches cannot undo it), then payers
+-- older than the window and all but the newest `cap` are dropped.
+local f = tonumber(ARGV[ai]); local fan_window = tonumber(ARGV[ai + 1]); local cap = tonumber(ARGV[ai + 2])
+ai = ai + 3
+local newest = {}
+for i = 0, f - 1 do
+  local key, t = KEYS[ki + i], tonumber(ARGV[ai + 1])
+  redis.call('ZADD', key, 'GT', t, ARGV[ai])
+  if not newest[key] or t > newest[key] then newest[key] = t end
+  ai = ai + 2
+end
+for key, t in pairs(newest) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (t - fan_window))
+  redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
+  redis.call('PEXPIRE', key, fan_window)
+end
+ki = ki + f
 
 local o = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, o - 1 do

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
+from agents.fraud.fanin import Payment
 from agents.outbox import OutputSender
 from agents.postings import system_shard
 from agents.reviewer import Reviewer
@@ -59,11 +60,12 @@ class BatchPipeline:
         accounts = needed_accounts(valid)
         tx_ids = {item.tx.tx_id for item in valid}
         partitions = {e.partition for e in events}
+        payments = {item.tx.tx_id: Payment.of(item.tx) for item in valid if item.tx.type is not TransactionType.DEPOSIT}
 
         def compute(view: StateView) -> BatchResult:
             return self._authorizer.apply(valid, dead, view)
 
-        return await self._run("transactions", partitions, accounts, tx_ids, compute)
+        return await self._run("transactions", partitions, accounts, tx_ids, compute, payments)
 
     async def settle(self, events: list[InputEvent]) -> BatchResult:
         credits = self._settler.decode(events)
@@ -118,13 +120,14 @@ class BatchPipeline:
         return await self._run("expiry", {partition}, accounts, set(), compute)
 
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
-                   compute: Callable[[StateView], BatchResult]) -> BatchResult:
+                   compute: Callable[[StateView], BatchResult],
+                   payments: dict[str, Payment] | None = None) -> BatchResult:
         async with self._lock:
             await self.resend_leftovers(sorted(partitions))
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
-                view = await self._store.read(accounts, tx_ids, partitions)
+                view = await self._store.read(accounts, tx_ids, partitions, payments)
                 result = compute(view)
                 try:
                     outbox = await self._store.commit(view, result, role, batch_id)

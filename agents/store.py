@@ -13,6 +13,8 @@ Keys, under `ps:<topic prefix>`:
   et:<partition>     highest event time applied in the transactions partition
   holds:<partition>  sorted set of "<account>|<tx_id>" by hold expiry (ms)
   ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
+  fi:<account>       sorted set of payer -> last payment time: the fan-in set of a destination
+                     (agents/fraud/fanin.py), at most FAN_IN_CAP members, expires when idle
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import msgpack
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult, OutputMessage, StateView
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.state import AccountState
 from streams.errors import PaystreamError
 
@@ -59,16 +62,27 @@ class RedisStateStore:
     def _holds_key(self, partition: int) -> str:
         return f"{self._ns}holds:{partition}"
 
+    def _fan_in_key(self, destination: str) -> str:
+        return f"{self._ns}fi:{destination}"
+
     def outbox_key(self, role: str, partition: int) -> str:
         return f"{self._ns}ob:{role}:{partition}"
 
-    async def read(self, accounts: set[str], tx_ids: set[str],
-                   partitions: set[int]) -> StateView:
-        """Everything a batch needs, in one round trip and one command (agents/read.lua)."""
+    async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
+                   payments: dict[str, Payment] | None = None) -> StateView:
+        """Everything a batch needs, in one round trip and one command (agents/read.lua).
+
+        `payments` (by tx_id) are the batch's payments whose fan-in the authorizer needs.
+        """
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
+        paying = list((payments or {}).items())
         keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
-                + [self._event_time_key(p) for p in parts])
-        reply = await self._read(keys=keys, args=[len(names), len(ids)])
+                + [self._event_time_key(p) for p in parts]
+                + [self._fan_in_key(p.destination) for _, p in paying])
+        args: list[Any] = [len(names), len(ids), len(parts)]
+        for _, payment in paying:
+            args += [payment.since_ms, payment.payer]
+        reply = await self._read(keys=keys, args=args)
         view = StateView({}, {}, {}, {}, strict=True)
         for i, name in enumerate(names):
             version, blob = reply[2 * i], reply[2 * i + 1]
@@ -80,8 +94,12 @@ class RedisStateStore:
             if fields:
                 view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
                                           for j in range(0, len(fields), 2)}
-        for partition, value in zip(parts, reply[offset + len(ids):], strict=True):
+        offset += len(ids)
+        for partition, value in zip(parts, reply[offset:offset + len(parts)], strict=True):
             view.partition_event_time[partition] = int(value)
+        offset += len(parts)
+        for i, (tx_id, _) in enumerate(paying):
+            view.fan_in[tx_id] = Seen(int(reply[offset + 2 * i]), int(float(reply[offset + 2 * i + 1])))
         return view
 
     async def commit(self, view: StateView, result: BatchResult, role: str,
@@ -123,6 +141,10 @@ class RedisStateStore:
             keys.append(self._holds_key(change.partition))
             member = f"{change.account}|{change.tx_id}"
             args += [member, "" if change.expires_at_ms is None else change.expires_at_ms]
+        args += [len(result.fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP]
+        for payment in result.fan_in:
+            keys.append(self._fan_in_key(payment.destination))
+            args += [payment.payer, payment.time_ms]
         args.append(len(outbox))
         for partition, blob in outbox.items():
             keys.append(self.outbox_key(role, partition))

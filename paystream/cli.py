@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import sys
@@ -124,7 +125,8 @@ def _partition(topic: str, partition: int) -> Any:
 @click.option("--fraud-share", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Approximate fraction of generated transactions that are fraud.")
 @click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              default=None, help="Write tx_id,is_fraud,scenario CSV for generated traffic.")
+              default=None, help="Write tx_id,is_fraud,scenario CSV for generated traffic (and "
+              "its generator config next to it, for `paystream evaluate --offline`).")
 @click.option("--start", "start_iso", default=None,
               help="Simulated clock start (ISO-8601). Default: so the traffic ends now.")
 @click.option("--input", "input_path", type=click.File("r"), default=None,
@@ -158,8 +160,13 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
             source = _json_lines(input_path, settings, invalid)
             total = None
         else:
-            labels = stack.enter_context(labels_out.open("w", newline="")) if labels_out else None
-            source = _generated(count, seed, accounts, fraud_share, start_iso, labels)
+            config = generator_config(count, seed, accounts, fraud_share, start_iso)
+            labels = None
+            if labels_out is not None:
+                labels = stack.enter_context(labels_out.open("w", newline=""))
+                labels_sidecar(labels_out).write_text(json.dumps(
+                    {"count": count, "generator": dataclasses.asdict(config)}, indent=2) + "\n")
+            source = _generated(config, count, labels)
             total = count
         producer = TransactionProducer.from_settings(settings)
         progress = stack.enter_context(_progress(total))
@@ -183,8 +190,9 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
         sys.exit(1)
 
 
-def _generated(count: int, seed: int, accounts: int, fraud_share: float, start_iso: str | None,
-               labels: IO[str] | None) -> Iterator[Transaction]:
+def generator_config(count: int, seed: int, accounts: int, fraud_share: float,
+                     start_iso: str | None) -> Any:
+    """The generator's config; without a start, the traffic is placed to end about now."""
     from streams.generator import GeneratorConfig, TrafficGenerator
 
     if start_iso is None:
@@ -195,8 +203,18 @@ def _generated(count: int, seed: int, accounts: int, fraud_share: float, start_i
         start_ms = end_ms - probe.span_ms(count, end_ms=end_ms)
     else:
         start_ms = _parse_iso_ms(start_iso)
-    generator = TrafficGenerator(GeneratorConfig(
-        seed=seed, accounts=accounts, fraud_share=fraud_share, start_ms=start_ms))
+    return GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share, start_ms=start_ms)
+
+
+def labels_sidecar(labels: Path) -> Path:
+    """Where the generator config of a labels file is kept, so its traffic can be rebuilt."""
+    return labels.with_name(labels.name + ".generator.json")
+
+
+def _generated(config: Any, count: int, labels: IO[str] | None) -> Iterator[Transaction]:
+    from streams.generator import TrafficGenerator
+
+    generator = TrafficGenerator(config)
     writer = csv.writer(labels) if labels is not None else None
     if writer is not None:
         writer.writerow(["tx_id", "is_fraud", "scenario"])
@@ -531,3 +549,11 @@ def main() -> None:
     except PaystreamError as exc:
         click.echo(f"paystream: error: {exc}", err=True)
         sys.exit(1)
+
+
+# --- fraud model --------------------------------------------------------------------------------
+
+from paystream.fraud_cli import evaluate, train  # noqa: E402  (commands live in their own module)
+
+cli.add_command(train)
+cli.add_command(evaluate)

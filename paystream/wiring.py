@@ -8,6 +8,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from agents.authorizer import Authorizer, Codecs
+from agents.fraud.model import ModelRegistry
 from agents.outbox import OutputSender
 from agents.pipeline import BatchPipeline
 from agents.rules import Rules, load_rules
@@ -45,7 +46,9 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name,
     })
-    authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms)
+    models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None)
+    authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
+                            models=models)
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,

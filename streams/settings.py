@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     dedupe_window_ms: int = Field(86_400_000, ge=60_000)
     #: Rules file (TOML); empty means the shipped agents/rules.toml.
     rules_path: str = ""
+    #: Folder of fraud model versions (`paystream train` writes them there).
+    models_dir: str = "models"
+    #: The model that decides: "latest" (a newer version is picked up without a restart) or a
+    #: version such as fraud-v0003.
+    model: str = Field("latest", pattern=r"^(latest|fraud-v\d{4,})$")
+    #: A model scored and recorded next to the active one but never acted on; empty for none.
+    shadow_model: str = Field("", pattern=r"^(|latest|fraud-v\d{4,})$")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

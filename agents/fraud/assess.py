@@ -54,10 +54,6 @@ def is_flagged(reasons: Sequence[str]) -> bool:
     return any(reason.startswith(RISK_REASON_PREFIXES) for reason in reasons)
 
 
-def payments_of(txs: Sequence[Transaction]) -> list[Payment]:
-    return [Payment(tx.destination_account, tx.source_account, tx.event_time) for tx in txs]
-
-
 class Assessor:
     def __init__(self, rules: Rules, models: ModelSource) -> None:
         self.rules = rules
@@ -66,7 +62,7 @@ class Assessor:
     def assess(self, txs: Sequence[Transaction], profiles: dict[str, bytes],
                seen: list[Seen]) -> BatchAssessment:
         """Assess payments (not deposits) in order; `seen` is the fan-in store's view of each."""
-        payments = payments_of(txs)
+        payments = [Payment.of(tx) for tx in txs]
         rows, new_profiles = extract(txs, profiles, fan_in(payments, seen))
         model, shadow = self.models.active(), self.models.shadow()
         scores = model.score(rows) if model is not None else np.zeros(len(txs))

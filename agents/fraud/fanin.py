@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streams.records import Transaction
+
 FAN_IN_WINDOW_MS = 86_400_000
 #: Beyond this many recent payers a destination is a merchant or a mule either way; the cap
 #: bounds the set (and its Redis memory) for merchants paid by thousands.
@@ -28,6 +30,10 @@ class Payment:
     destination: str
     payer: str
     time_ms: int
+
+    @classmethod
+    def of(cls, tx: Transaction) -> Payment:
+        return cls(tx.destination_account, tx.source_account, tx.event_time)
 
     @property
     def since_ms(self) -> int:

@@ -1,0 +1,184 @@
+"""Train a fraud model on labelled generated traffic and write it as a new versioned artifact.
+
+Steps: replay the traffic through the stream's feature code (agents.fraud.replay); split by
+time (the newest `holdout_share` is the hold-out, as production would see the future); fit each
+candidate on the past and keep the best PR-AUC on the hold-out; pick the REVIEW and DECLINE
+thresholds on the hold-out so that rules and model together flag at most the asked share of
+legitimate transactions; write model, features, thresholds, data hash and metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from agents.fraud.assess import Assessor
+from agents.fraud.features import FEATURES
+from agents.fraud.metrics import detection_metrics
+from agents.fraud.model import (MANIFEST_FILE, MODEL_FILE, FixedModels, Thresholds, file_sha256,
+                                next_version)
+from agents.fraud.replay import Replayed, replay
+from agents.rules import Rules
+from streams.errors import ConfigError
+from streams.generator import GeneratorConfig, TrafficGenerator
+
+
+def candidates(seed: int) -> dict[str, Any]:
+    """The classifiers compared; explicit options rather than library defaults."""
+    return {
+        "hist_gradient_boosting": HistGradientBoostingClassifier(
+            learning_rate=0.08, max_iter=300, max_leaf_nodes=31, min_samples_leaf=40,
+            l2_regularization=1.0, early_stopping=False, random_state=seed),
+        "logistic_regression": make_pipeline(
+            StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)),
+    }
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    generator: GeneratorConfig
+    count: int = 400_000
+    holdout_share: float = 0.25
+    #: Share of legitimate transactions that rules and model together may flag (REVIEW or worse).
+    review_fpr: float = 0.009
+    #: Share of legitimate transactions the model may DECLINE outright.
+    decline_fpr: float = 0.001
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.holdout_share <= 0.5:
+            raise ConfigError(f"holdout_share={self.holdout_share}: must be in [0.05, 0.5]")
+        if not 0.0 < self.decline_fpr <= self.review_fpr < 0.5:
+            raise ConfigError(f"need 0 < decline_fpr ({self.decline_fpr}) <= review_fpr "
+                              f"({self.review_fpr}) < 0.5")
+        if self.count < 20_000:
+            raise ConfigError(f"count={self.count}: train on at least 20000 transactions")
+
+
+@dataclass
+class TrainingResult:
+    version: str
+    folder: Path
+    chosen: str
+    pr_auc: dict[str, float]
+    thresholds: Thresholds
+    holdout: dict[str, Any]  # detection metrics of rules + chosen model on the hold-out
+    seconds: dict[str, float]
+
+
+def train(options: TrainingOptions, rules: Rules, models_dir: Path,
+          progress: Callable[[int], None] | None = None) -> TrainingResult:
+    started = time.perf_counter()
+    traffic = TrafficGenerator(options.generator).generate(options.count)
+    replayed = replay(traffic, Assessor(rules, FixedModels(None)), progress=progress)
+    replayed_at = time.perf_counter()
+    rows = replayed.features()
+    scored = np.asarray(replayed.scored)
+    y = np.asarray(replayed.is_fraud)[scored]
+    rule_flag = np.asarray(replayed.rule_flagged)[scored]
+    scenarios = [s for s, keep in zip(replayed.scenarios, scored, strict=True) if keep]
+    cut = int(len(rows) * (1.0 - options.holdout_share))
+    if y[:cut].sum() < 50 or y[cut:].sum() < 50:
+        raise ConfigError(f"too little fraud to train on ({int(y.sum())} of {len(y)} payments); "
+                          f"raise --count or --fraud-share")
+
+    pr_auc, fitted = {}, {}
+    for name, estimator in candidates(options.generator.seed).items():
+        model = clone(estimator).fit(rows[:cut], y[:cut])
+        fitted[name] = model
+        pr_auc[name] = round(float(average_precision_score(y[cut:], model.predict_proba(rows[cut:])[:, 1])), 4)
+    chosen = max(pr_auc, key=lambda n: pr_auc[n])
+    model = fitted[chosen]
+    fitted_at = time.perf_counter()
+
+    held_scores = model.predict_proba(rows[cut:])[:, 1]
+    thresholds = pick_thresholds(held_scores, y[cut:], rule_flag[cut:], options.review_fpr,
+                                 options.decline_fpr)
+    flagged = rule_flag[cut:] | (held_scores >= thresholds.review)
+    holdout = detection_metrics(y[cut:], scenarios[cut:], held_scores, flagged)
+    baseline = np.median(rows[:cut][~y[:cut]], axis=0)
+    version = write_artifact(models_dir, model, {
+        "kind": type(model).__name__ if chosen != "logistic_regression" else "LogisticRegression",
+        "candidate": chosen,
+        "features": list(FEATURES),
+        "thresholds": asdict(thresholds),
+        "target_fpr": {"review": options.review_fpr, "decline": options.decline_fpr},
+        "baseline": [float(v) for v in baseline],
+        "training": {
+            "generator": asdict(options.generator), "transactions": options.count,
+            "payments": int(len(rows)), "fraud": int(y.sum()), "holdout_share": options.holdout_share,
+            "data_sha256": data_hash(rows, y), "rules": rules.source,
+        },
+        "metrics": {"pr_auc_holdout": pr_auc, "holdout": holdout},
+    })
+    seconds = {"replay": round(replayed_at - started, 1), "fit": round(fitted_at - replayed_at, 1),
+               "total": round(time.perf_counter() - started, 1)}
+    return TrainingResult(version, models_dir / version, chosen, pr_auc, thresholds, holdout, seconds)
+
+
+def pick_thresholds(scores: np.ndarray, is_fraud: np.ndarray, rule_flagged: np.ndarray,
+                    review_fpr: float, decline_fpr: float) -> Thresholds:
+    """Lowest thresholds whose false positives stay within budget.
+
+    REVIEW: legitimate payments the rules flag already use part of `review_fpr`; the model gets
+    the rest, among the legitimate payments the rules let through. DECLINE: `decline_fpr` of
+    all legitimate payments.
+    """
+    legit = ~is_fraud
+    n_legit = int(legit.sum())
+    review_budget = int(review_fpr * n_legit) - int((rule_flagged & legit).sum())
+    unflagged = np.sort(scores[legit & ~rule_flagged])[::-1]
+    review = _threshold_for(unflagged, review_budget)
+    decline = _threshold_for(np.sort(scores[legit])[::-1], int(decline_fpr * n_legit))
+    return Thresholds(review=review, decline=max(decline, review))
+
+
+def _threshold_for(descending: np.ndarray, budget: int) -> float:
+    """A threshold that at most `budget` of these scores reach (score >= threshold flags)."""
+    if budget <= 0 or len(descending) == 0:
+        return 1.0 + 1e-9 if len(descending) == 0 else float(np.nextafter(descending[0], 2.0))
+    if budget >= len(descending):
+        return 0.0
+    return float(np.nextafter(descending[budget], 2.0))
+
+
+def data_hash(rows: np.ndarray, labels: np.ndarray) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(rows).tobytes())
+    digest.update(np.ascontiguousarray(labels).tobytes())
+    return digest.hexdigest()
+
+
+def write_artifact(models_dir: Path, model: Any, manifest: dict[str, Any]) -> str:
+    """Write a new version folder atomically (temporary name, then rename); return its name."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    version = next_version(models_dir)
+    staging = models_dir / f".{version}.{os.getpid()}.tmp"
+    staging.mkdir()
+    joblib.dump(model, staging / MODEL_FILE)
+    manifest = {"version": version, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **manifest, "model_sha256": file_sha256(staging / MODEL_FILE)}
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        staging.rename(models_dir / version)
+    except OSError as exc:
+        raise ConfigError(f"could not publish {version} in {models_dir}: {exc.strerror} "
+                          f"(another training run took the name?)") from exc
+    return version
+
+
+def replayed_metrics(replayed: Replayed) -> dict[str, Any]:
+    return detection_metrics(replayed.is_fraud, replayed.scenarios, replayed.scores, replayed.flagged)
