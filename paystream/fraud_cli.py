@@ -26,18 +26,19 @@ from streams.errors import ConfigError
               help="Share of legitimate payments that rules and model together may flag.")
 @click.option("--decline-fpr", type=click.FloatRange(0, 0.5, min_open=True), default=0.001,
               help="Share of legitimate payments the model may decline outright.")
-@click.option("--holdout-share", type=click.FloatRange(0.05, 0.5), default=0.25,
-              help="Newest share of the traffic kept out of training, to compare and calibrate.")
+@click.option("--runs", type=click.IntRange(2, 20), default=4,
+              help="Independent streams (seeds seed, seed+1, ...) the count is split into; the "
+                   "newest is the hold-out that compares models and sets thresholds.")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the new version. Default: PAYSTREAM_MODELS_DIR (models).")
 @click.pass_obj
 def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, review_fpr: float,
-          decline_fpr: float, holdout_share: float, models_dir: Path | None) -> None:
+          decline_fpr: float, runs: int, models_dir: Path | None) -> None:
     """Train a fraud model on generated labelled traffic; write it as a new version.
 
     Replays the traffic through the workers' own feature code, fits a HistGradientBoosting and
-    a logistic regression on the older part, keeps the one with the better PR-AUC on the newest
-    part (the hold-out), sets the REVIEW / DECLINE score thresholds there for the asked
+    a logistic regression on the older streams, keeps the one with the better PR-AUC on the
+    newest stream (the hold-out), sets the REVIEW / DECLINE score thresholds there for the asked
     false-positive rates, and writes models/fraud-vNNNN (model, features, thresholds,
     training-data hash, metrics). Running workers pick the new version up within seconds.
     """
@@ -51,7 +52,7 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
 
     settings = obj.settings
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
-                              count=count, holdout_share=holdout_share, review_fpr=review_fpr,
+                              count=count, runs=runs, review_fpr=review_fpr,
                               decline_fpr=decline_fpr)
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     folder = models_dir or Path(settings.models_dir)

@@ -1,4 +1,4 @@
-"""Fan-in: how many distinct accounts paid a destination within the last 24 h (event time).
+"""Fan-in: how many distinct accounts paid a destination within the 24 h (event time) up to a payment.
 
 A destination's payers live in many partitions, so this is the one feature not owned by the
 payer's partition. It is kept per destination as a small set of (payer, last payment time),
@@ -8,6 +8,8 @@ corrupt it), in memory (FanInMemory) when training replays traffic. Both keep th
 
 A batch reads what the store knows (`Seen`) for each of its payments, then `fan_in` adds the
 payers earlier in the same batch, in order, exactly as one-by-one processing would count them.
+Payers are counted in [payment time - 24 h, payment time]: a partition that runs ahead of
+another (a backlog drains unevenly) must not show a payment the payers of its future.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Payment:
 class Seen:
     """What the store held for one payment's destination when the batch read it."""
 
-    count: int  # distinct payers whose last payment is at or after the payment's since_ms
+    count: int  # distinct payers whose last payment lies in [since_ms, time_ms] of the payment
     payer_ms: int  # this payer's last payment to the destination, -1 if not held
 
 
@@ -71,7 +73,7 @@ class FanInMemory:
         for payment in payments:
             members = self._sets.get(payment.destination, {})
             since = payment.since_ms
-            out.append(Seen(sum(1 for t in members.values() if t >= since),
+            out.append(Seen(sum(1 for t in members.values() if since <= t <= payment.time_ms),
                             members.get(payment.payer, -1)))
         return out
 
