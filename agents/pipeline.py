@@ -142,6 +142,7 @@ class BatchPipeline:
             await self._sender.send(messages)
             await self._store.outbox_done(role, batch_id, list(outbox))
             self.counters.update(result.counters)
+            self.counters[f"batches:{role}"] += 1
             return result
 
     async def resend_leftovers(self, partitions: list[int]) -> int:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from redis.asyncio import Redis
+from threadpoolctl import threadpool_limits
 
 from agents.authorizer import Authorizer, Codecs
 from agents.fraud.model import ModelRegistry
@@ -46,6 +47,12 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name,
     })
+    # One worker process per core: scikit-learn's OpenMP (and BLAS) threads would only compete
+    # with the other worker and the servers, and their spin-waits after each predict cost CPU
+    # (loadtest/fraud_bench.py). A limit only reaches libraries already loaded: load them first.
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the models use)
+
+    threadpool_limits(limits=1)
     models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None)
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
                             models=models)
