@@ -10,10 +10,11 @@ STACK       := PYTHON=$(abspath $(PY)) deploy/local/stack.sh
 INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
-.PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state
+.PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
+        train evaluate bench-fraud
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
@@ -48,5 +49,16 @@ bench-state: up  ## compare account-state options (Redis vs Faust tables), 100k 
 	for option in redis faust-own-changelog faust-rocksdb faust-baseline; do \
 	  $(PY) -m loadtest.state_bench --option $$option --transactions 100000 --accounts 50000; done
 
-demo: up  ## start the stack, run generated traffic through two workers, reconcile, show what happened
+train: $(INSTALLED)  ## train a fraud model on generated traffic (seeds 1-4), written to models/
+	$(PAYSTREAM) train
+
+evaluate: up  ## held-out traffic (seed 99) through two workers at 500/s: stream vs offline detection
+	PAYSTREAM=$(PAYSTREAM) deploy/local/evaluate.sh
+
+bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a worker (model on/off)
+	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
+	$(PY) -m loadtest.fraud_bench stages --transactions 60000
+	$(PY) -m loadtest.fraud_bench worker --transactions 100000
+
+demo: up  ## start the stack, train a model if none, run traffic through two workers, reconcile, evaluate
 	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh

@@ -92,13 +92,19 @@ def _metrics_table(result: Any) -> Any:
               help="Rebuild the same traffic from the labels' generator config and assess it "
                    "here, with the model and rules the workers use, instead of reading the "
                    "decisions the workers produced.")
+@click.option("--compare", is_flag=True,
+              help="Both: the stream's figures, the offline ones, and their differences in "
+                   "percentage points.")
+@click.option("--table", is_flag=True, help="Print a table for people instead of JSON.")
+@click.option("--json-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Also write the JSON report to this file.")
 @click.option("--model", "model_name", default=None,
               help="With --offline: the model version to use. Default: PAYSTREAM_MODEL.")
 @click.option("--timeout-s", type=click.FloatRange(min=1), default=120.0,
               help="How long to read the decisions topic for.")
 @click.pass_obj
-def evaluate(obj: Any, labels_path: Path, offline: bool, model_name: str | None,
-             timeout_s: float) -> None:
+def evaluate(obj: Any, labels_path: Path, offline: bool, compare: bool, table: bool,
+             json_out: Path | None, model_name: str | None, timeout_s: float) -> None:
     """Detection quality against the generator's labels, as JSON.
 
     Joins the decisions (by tx_id) with the labels and prints precision, recall, false-positive
@@ -107,13 +113,70 @@ def evaluate(obj: Any, labels_path: Path, offline: bool, model_name: str | None,
     `--offline` prints the same shape from a replay, to compare the two (they should agree).
     """
     labels = _read_labels(labels_path)
-    if offline:
+    if compare:
+        streamed = _streamed(obj.settings, labels, timeout_s)
+        replayed = _offline(obj.settings, labels_path, labels, model_name)
+        report = {"stream": streamed, "offline": replayed,
+                  "difference_pp": _difference_pp(streamed, replayed)}
+        missing = streamed["missing_decisions"]
+    elif offline:
         report = _offline(obj.settings, labels_path, labels, model_name)
+        missing = 0
     else:
         report = _streamed(obj.settings, labels, timeout_s)
-    click.echo(json.dumps(report, indent=2))
-    if report.get("missing_decisions"):
+        missing = report["missing_decisions"]
+    text = json.dumps(report, indent=2)
+    if json_out is not None:
+        json_out.write_text(text + "\n")
+    if table:
+        from rich.console import Console
+
+        Console().print(_evaluation_table(report))
+    else:
+        click.echo(text)
+    if missing:
+        click.echo(f"paystream: {missing} labelled transactions have no decision yet", err=True)
         sys.exit(1)
+
+
+def _difference_pp(stream: dict[str, Any], offline: dict[str, Any]) -> dict[str, Any]:
+    """stream - offline, in percentage points, for every rate both report."""
+    def pp(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(100 * (a - b), 2)
+
+    out: dict[str, Any] = {key: pp(stream[key], offline[key])
+                           for key in ("precision", "recall", "false_positive_rate", "pr_auc")}
+    out["recall_per_scenario"] = {
+        name: pp(figures["recall"], offline["per_scenario"].get(name, {}).get("recall"))
+        for name, figures in stream["per_scenario"].items()}
+    return out
+
+
+def _evaluation_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    columns = ({"stream": report["stream"], "offline": report["offline"]}
+               if "stream" in report else {report["source"]: report})
+    table = Table(title="fraud detection against the labels")
+    table.add_column("")
+    for name in columns:
+        table.add_column(name, justify="right")
+    if "difference_pp" in report:
+        table.add_column("difference (pp)", justify="right")
+    rows = [(key, key) for key in ("transactions", "fraud", "flagged", "precision", "recall",
+                                   "false_positive_rate", "pr_auc")]
+    scenarios = sorted({s for figures in columns.values() for s in figures["per_scenario"]})
+    for key, label in rows:
+        cells = [str(figures[key]) for figures in columns.values()]
+        if "difference_pp" in report:
+            cells.append(str(report["difference_pp"].get(key, "")))
+        table.add_row(label, *cells)
+    for scenario in scenarios:
+        cells = [str(figures["per_scenario"].get(scenario, {}).get("recall")) for figures in columns.values()]
+        if "difference_pp" in report:
+            cells.append(str(report["difference_pp"]["recall_per_scenario"].get(scenario)))
+        table.add_row(f"recall {scenario}", *cells)
+    return table
 
 
 def _read_labels(path: Path) -> dict[str, tuple[bool, str]]:

@@ -53,7 +53,8 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the models use)
 
     threadpool_limits(limits=1)
-    models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None)
+    models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None,
+                           check_every_s=settings.model_check_s)
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
                             models=models)
     settler = Settler(codecs.credit, codecs.posting, now_ms)

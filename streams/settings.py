@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     #: The model that decides: "latest" (a newer version is picked up without a restart) or a
     #: version such as fraud-v0003.
     model: str = Field("latest", pattern=r"^(latest|fraud-v\d{4,})$")
+    #: How often a worker looks for a newer model version (seconds).
+    model_check_s: float = Field(5.0, gt=0, le=3600)
     #: A model scored and recorded next to the active one but never acted on; empty for none.
     shadow_model: str = Field("", pattern=r"^(|latest|fraud-v\d{4,})$")
 

@@ -75,8 +75,13 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Settings]:
-    """Settings with a topic prefix of this test's own, its topics created, deleted afterwards."""
+def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings with a topic prefix of this test's own, its topics created, deleted afterwards.
+
+    Its models folder is empty (rules only), whatever models/ holds on this machine: a test
+    that wants a model puts one there.
+    """
     from confluent_kafka.admin import AdminClient
 
     from streams.topics import create_topics, topics
@@ -86,6 +91,7 @@ def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iter
     settings = load_settings().model_copy(update={
         "kafka_bootstrap_servers": kafka_bootstrap,
         "topic_prefix": prefix,
+        "models_dir": str(tmp_path_factory.mktemp("models")),
     })
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     specs = topics(prefix, settings.partitions).all()

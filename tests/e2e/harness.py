@@ -23,7 +23,8 @@ def environment(settings: Settings) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "REDIS_URL": settings.redis_url,
             "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-            "PAYSTREAM_PARTITIONS": str(settings.partitions)}
+            "PAYSTREAM_PARTITIONS": str(settings.partitions),
+            "PAYSTREAM_MODELS_DIR": settings.models_dir}
 
 
 class Worker:

@@ -94,3 +94,61 @@ async def _authorize_all(txs: list, model: Model, namespace: str, redis_url: str
     finally:
         await redis.aclose()
     return out
+
+
+def test_workers_pipeline_swaps_models_live_and_records_the_shadow(stack_settings: Settings,
+                                                                   redis_url: str) -> None:
+    import json
+    import shutil
+    import time
+    from pathlib import Path
+
+    from agents.fraud.model import MANIFEST_FILE
+    from agents.fraud.train import TrainingOptions, train
+    from paystream.wiring import build_pipeline
+    from streams.topics import topics
+    from tests.integration.kafka_reader import read_messages
+
+    models = Path(stack_settings.models_dir)
+    train(TrainingOptions(GeneratorConfig(seed=3, accounts=500, fraud_share=0.05), count=24_000,
+                          runs=2), Rules(), models)
+    settings = stack_settings.model_copy(update={"redis_url": redis_url, "model_check_s": 0.2,
+                                                 "shadow_model": "fraud-v0001"})
+    now_ms = time.time_ns() // 1_000_000
+    config = GeneratorConfig(seed=21, accounts=300, fraud_share=0.1, start_ms=now_ms - DAY_MS)
+    txs = [t for t, _ in TrafficGenerator(config).generate(600)]
+    assert txs[-1].event_time < now_ms
+    offsets: dict[int, int] = {}
+
+    def events(batch: list) -> list[InputEvent]:
+        out = []
+        for t in batch:
+            p = partition_for(t.partition_key.encode(), settings.partitions)
+            offsets[p] = offsets.get(p, -1) + 1
+            out.append(InputEvent(p, offsets[p], t.partition_key.encode(),
+                                  CODECS.transaction.encode(t.to_record()), now_ms))
+        return out
+
+    async def run() -> None:
+        pipeline = build_pipeline(settings)
+        await pipeline.authorize(events(txs[:300]))
+        shutil.copytree(models / "fraud-v0001", models / "fraud-v0002")
+        manifest = json.loads((models / "fraud-v0002" / MANIFEST_FILE).read_text())
+        (models / "fraud-v0002" / MANIFEST_FILE).write_text(json.dumps({**manifest, "version": "fraud-v0002"}))
+        await asyncio.sleep(0.3)
+        await pipeline.authorize(events(txs[300:]))
+
+    asyncio.run(run())
+    try:
+        decisions = [CODECS.decision.decode(m.value()) for m in read_messages(
+            settings.kafka_bootstrap_servers, topics(settings.topic_prefix).decisions.name, len(txs))]
+    finally:
+        clean_redis_namespace(redis_url, settings.topic_prefix)
+    by_id = {d["tx_id"]: d for d in decisions}
+    scored = [by_id[t.tx_id] for t in txs if t.type is not TransactionType.DEPOSIT]
+    first = {t.tx_id for t in txs[:300]}
+    assert {d["model_version"] for d in scored if d["tx_id"] in first} == {"fraud-v0001"}
+    assert {d["model_version"] for d in scored if d["tx_id"] not in first} == {"fraud-v0002"}
+    assert all(d["shadow_model_version"] == "fraud-v0001" and d["shadow_score"] is not None
+               for d in scored)
+    assert any(r.startswith("model:") for d in scored for r in d["reasons"])

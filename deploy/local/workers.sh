@@ -1,0 +1,25 @@
+# Sourced by demo.sh and evaluate.sh: start paystream workers in the background, stop them (by
+# PID) when the calling script exits, however it exits.
+# Needs: PAYSTREAM (the CLI), LOGS (a folder for the worker logs).
+pids=()
+
+stop_workers() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_workers EXIT
+
+start_workers() {  # start_workers N
+  for n in $(seq 1 "$1"); do
+    $PAYSTREAM worker --stats-every-s 5 > "$LOGS/worker-$n.log" 2>&1 &
+    pids+=($!)
+  done
+}
+
+ensure_model() {  # train one when the models folder holds none (about 25 s)
+  local dir=${PAYSTREAM_MODELS_DIR:-models}
+  if ! ls -d "$dir"/fraud-v[0-9]*/manifest.json >/dev/null 2>&1; then
+    echo "== no fraud model in $dir: training one (paystream train, seeds 1-4)"
+    $PAYSTREAM train
+  fi
+}

@@ -1,0 +1,149 @@
+"""Training writes a whole, verifiable artifact; the registry loads, refuses and hot-swaps them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.fraud.assess import Assessor, is_flagged
+from agents.fraud.fanin import Seen
+from agents.fraud.features import FEATURES
+from agents.fraud.metrics import detection_metrics
+from agents.fraud.model import (MANIFEST_FILE, MODEL_FILE, FixedModels, ModelError, ModelRegistry,
+                                load_model, versions)
+from agents.fraud.train import TrainingOptions, pick_thresholds, train
+from agents.rules import Rules
+from streams.errors import ConfigError
+from streams.generator import GeneratorConfig, TrafficGenerator
+from streams.records import TransactionType
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    options = TrainingOptions(GeneratorConfig(seed=3, accounts=500, fraud_share=0.05),
+                              count=24_000, runs=2)
+    train(options, Rules(), folder)
+    return folder
+
+
+def test_training_writes_a_complete_versioned_artifact(trained: Path) -> None:
+    assert versions(trained) == ["fraud-v0001"]
+    manifest = json.loads((trained / "fraud-v0001" / MANIFEST_FILE).read_text())
+    assert manifest["features"] == list(FEATURES)
+    assert set(manifest["metrics"]["pr_auc_holdout"]) == {"hist_gradient_boosting", "logistic_regression"}
+    assert manifest["candidate"] == max(manifest["metrics"]["pr_auc_holdout"],
+                                        key=manifest["metrics"]["pr_auc_holdout"].get)
+    assert 0 < manifest["thresholds"]["review"] <= manifest["thresholds"]["decline"] <= 1
+    assert len(manifest["training"]["data_sha256"]) == 64
+    assert manifest["training"]["generator"]["seed"] == 3
+    assert manifest["metrics"]["holdout"]["false_positive_rate"] <= 0.009
+    assert not [p for p in trained.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_the_model_scores_and_names_what_drove_a_score(trained: Path) -> None:
+    model = load_model(trained / "fraud-v0001")
+    paying = [t for t, _ in TrafficGenerator(GeneratorConfig(seed=77, accounts=300, fraud_share=0.2))
+              .generate(3_000) if t.type is not TransactionType.DEPOSIT]
+    out = Assessor(Rules(), FixedModels(model)).assess(paying, {}, [Seen(0, -1)] * len(paying))
+    flagged = [a for a in out.assessments if "model:review" in a.reasons or "model:decline" in a.reasons]
+    assert flagged, "a fifth of the traffic is fraud: the model must flag some"
+    assert all(a.score >= model.thresholds.review for a in flagged)
+    assert all(a.model_version == "fraud-v0001" for a in out.assessments)
+    assert any(r.startswith("feature:") for a in flagged for r in a.reasons)
+    declined = [a for a in flagged if "model:decline" in a.reasons]
+    assert all(a.outcome == "DECLINE" and a.score >= model.thresholds.decline for a in declined)
+
+
+def _copy_as(trained: Path, target: Path, version: str) -> None:
+    shutil.copytree(trained / "fraud-v0001", target / version)
+    manifest_path = target / version / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["version"] = version
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_a_new_version_is_picked_up_without_a_restart(trained: Path, tmp_path: Path) -> None:
+    _copy_as(trained, tmp_path, "fraud-v0001")
+    now = [0.0]
+    registry = ModelRegistry(tmp_path, check_every_s=5, clock=lambda: now[0])
+    assert registry.active().version == "fraud-v0001"
+    _copy_as(trained, tmp_path, "fraud-v0002")
+    now[0] = 4.0
+    assert registry.active().version == "fraud-v0001"  # not looked yet
+    now[0] = 5.0
+    assert registry.active().version == "fraud-v0002"
+
+
+def test_a_broken_new_version_keeps_the_current_one(trained: Path, tmp_path: Path) -> None:
+    _copy_as(trained, tmp_path, "fraud-v0001")
+    now = [0.0]
+    registry = ModelRegistry(tmp_path, check_every_s=1, clock=lambda: now[0])
+    _copy_as(trained, tmp_path, "fraud-v0002")
+    (tmp_path / "fraud-v0002" / MODEL_FILE).write_bytes(b"truncated")
+    now[0] = 2.0
+    assert registry.active().version == "fraud-v0001"
+
+
+def test_a_pinned_version_that_does_not_exist_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="fraud-v0007"):
+        ModelRegistry(tmp_path, "fraud-v0007")
+    with pytest.raises(ConfigError, match="expected 'latest'"):
+        ModelRegistry(tmp_path, "newest")
+
+
+def test_a_model_for_other_features_is_refused(trained: Path, tmp_path: Path) -> None:
+    _copy_as(trained, tmp_path, "fraud-v0001")
+    manifest_path = tmp_path / "fraud-v0001" / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["features"] = manifest["features"][:-1]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(tmp_path / "fraud-v0001")
+
+
+def test_the_shadow_is_scored_but_never_acts(trained: Path, tmp_path: Path) -> None:
+    _copy_as(trained, tmp_path, "fraud-v0001")
+    registry = ModelRegistry(tmp_path, active="latest", shadow="fraud-v0001")
+    assert registry.shadow().version == "fraud-v0001"
+    paying = [t for t, _ in TrafficGenerator(GeneratorConfig(seed=78, accounts=300, fraud_share=0.2))
+              .generate(2_000) if t.type is not TransactionType.DEPOSIT]
+    shadow = registry.shadow()
+    out = Assessor(Rules(), FixedModels(None, shadow)).assess(paying, {}, [Seen(0, -1)] * len(paying))
+    assert all(a.shadow_model_version == "fraud-v0001" for a in out.assessments)
+    assert max(a.shadow_score for a in out.assessments) > shadow.thresholds.review
+    assert not any(r.startswith("model:") for a in out.assessments for r in a.reasons)
+    assert all(a.score == 0.0 and a.model_version is None for a in out.assessments)
+
+
+def test_thresholds_leave_room_for_what_the_rules_flag() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    fraud = np.zeros(10, dtype=bool)
+    rules = np.zeros(10, dtype=bool)
+    rules[9] = True  # the rules already flag one legit payment of ten
+    picked = pick_thresholds(scores, fraud, rules, review_fpr=0.3, decline_fpr=0.1)
+    assert (scores[~rules] >= picked.review).sum() == 2  # 3 allowed, 1 used by the rules
+    assert (scores >= picked.decline).sum() == 1
+
+
+def test_detection_metrics_by_hand() -> None:
+    report = detection_metrics(
+        is_fraud=[True, True, True, False, False, False, False, False],
+        scenarios=["card_testing", "card_testing", "mule_fan_in", "legit", "legit", "legit", "legit", "legit"],
+        scores=[0.9, 0.2, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1],
+        flagged=[True, False, True, True, False, False, False, False])
+    assert (report["precision"], report["recall"], report["false_positive_rate"]) == (0.6667, 0.6667, 0.2)
+    assert report["per_scenario"] == {"card_testing": {"transactions": 2, "recall": 0.5},
+                                      "mule_fan_in": {"transactions": 1, "recall": 1.0}}
+    # Ranked: 0.9 F, 0.8 F, 0.7 L, 0.2 F -> AP = (1 + 1 + 3/4) / 3
+    assert report["pr_auc"] == round((1 + 1 + 0.75) / 3, 4)
+
+
+def test_flagged_means_a_risk_reason_not_only_funds() -> None:
+    assert not is_flagged(["insufficient_funds"])
+    assert is_flagged(["insufficient_funds", "model:review", "feature:new_device"])
+    assert is_flagged(["block:country"]) and is_flagged(["rule:velocity_1m"])
