@@ -3,7 +3,7 @@
 -- what its destination's fan-in set holds. One command with many keys costs the client far less
 -- than thousands of pipelined commands.
 -- KEYS: accounts..., tx records..., event-time keys..., fan-in keys (one per payment)...
--- ARGV: #accounts, #tx records, #event-time keys, then per payment: since_ms, time_ms, payer
+-- ARGV: #accounts, #tx records, #event-time keys, then per payment: since_ms, payer
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i = 1, accounts do
@@ -19,8 +19,8 @@ for i = accounts + records + 1, accounts + records + marks do
 end
 local ai = 4
 for i = accounts + records + marks + 1, #KEYS do
-  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], ARGV[ai + 1])
-  out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 2]) or '-1'
-  ai = ai + 3
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
+  out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
+  ai = ai + 2
 end
 return out

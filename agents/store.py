@@ -81,7 +81,7 @@ class RedisStateStore:
                 + [self._fan_in_key(p.destination) for _, p in paying])
         args: list[Any] = [len(names), len(ids), len(parts)]
         for _, payment in paying:
-            args += [payment.since_ms, payment.time_ms, payment.payer]
+            args += [payment.since_ms, payment.payer]
         reply = await self._read(keys=keys, args=args)
         view = StateView({}, {}, {}, {}, strict=True)
         for i, name in enumerate(names):

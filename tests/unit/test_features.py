@@ -201,3 +201,11 @@ def test_batching_does_not_change_any_feature() -> None:
     assert np.array_equal(single, whole)
     assert one_by_one.profiles == batched.profiles
     assert single[:, INDEX["count_1m"]].max() > 3  # the traffic did contain bursts
+
+
+def test_fan_in_counts_payers_already_seen_with_a_later_event_time() -> None:
+    """A lagging partition's payment sees payers another partition has already processed."""
+    store, t = FanInMemory(), 1_000_000_000_000
+    store.apply([Payment("mule", "fast-1", t + 3_600_000), Payment("mule", "fast-2", t + 7_200_000)])
+    slow = [Payment("mule", "slow", t)]
+    assert fan_in(slow, store.lookup(slow)).tolist() == [3]
