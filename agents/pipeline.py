@@ -82,6 +82,12 @@ class BatchPipeline:
     def rules_source(self) -> str:
         return self._authorizer.rules.source
 
+    def models_in_use(self) -> str:
+        models = self._authorizer.assessor.models
+        active, shadow = models.active(), models.shadow()
+        text = active.version if active else "none (rules only; run `paystream train`)"
+        return text + (f", shadow {shadow.version}" if shadow else "")
+
     async def review(self, events: list[InputEvent]) -> BatchResult:
         reviews, bad = self._reviewer.decode(events)
         if bad:

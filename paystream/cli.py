@@ -305,7 +305,10 @@ def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: fl
 
     Start several (on one machine or many) to share the load; partitions move between them
     when one joins, leaves or dies. Rules come from PAYSTREAM_RULES_PATH (default: the shipped
-    agents/rules.toml); a bad rules file stops the worker here, naming the key.
+    agents/rules.toml); a bad rules file stops the worker here, naming the key. The fraud model
+    is the newest version in PAYSTREAM_MODELS_DIR (default models/; `paystream train` makes
+    one), or PAYSTREAM_MODEL; a newer version is picked up without a restart. Without any model
+    the worker decides by lists and rules alone, and says so at start.
     """
     import faust
 
@@ -331,9 +334,9 @@ def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: fl
             log.info("last %.0fs: %s", stats_every_s,
                      ", ".join(f"{k}={v}" for k, v in sorted(delta.items())))
 
-    log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s",
+    log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s, fraud model %s",
              settings.kafka_bootstrap_servers, settings.redis_url, settings.topic_prefix,
-             pipeline.rules_source)
+             pipeline.rules_source, pipeline.models_in_use())
     runner = faust.Worker(app, loglevel=logging.getLevelName(log.getEffectiveLevel()).lower(),
                           quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG at --log-level warning and above

@@ -35,6 +35,17 @@ DAY_MS = 86_400_000
 BATCH = 400
 
 
+def as_events(txs: list, offsets: dict[int, int], now_ms: int, partitions: int = 12) -> list[InputEvent]:
+    """Each transaction in its key's partition at that partition's next offset."""
+    out = []
+    for t in txs:
+        p = partition_for(t.partition_key.encode(), partitions)
+        offsets[p] = offsets.get(p, -1) + 1
+        out.append(InputEvent(p, offsets[p], t.partition_key.encode(),
+                              CODECS.transaction.encode(t.to_record()), now_ms))
+    return out
+
+
 @pytest.fixture
 def namespace(stack_settings: Settings, redis_url: str):  # type: ignore[no-untyped-def]
     yield stack_settings.topic_prefix
@@ -72,12 +83,7 @@ async def _authorize_all(txs: list, model: Model, namespace: str, redis_url: str
     out: dict[str, tuple[float, bool]] = {}
     try:
         for start in range(0, len(txs), BATCH):
-            events = []
-            for t in txs[start:start + BATCH]:
-                p = partition_for(t.partition_key.encode(), 12)
-                offsets[p] = offsets.get(p, -1) + 1
-                events.append(InputEvent(p, offsets[p], t.partition_key.encode(),
-                                         CODECS.transaction.encode(t.to_record()), now_ms))
+            events = as_events(txs[start:start + BATCH], offsets, now_ms)
             valid, dead = triage(events, CODECS.transaction, now_ms, 3_600_000, 12)
             assert dead == []
             payments = {v.tx.tx_id: Payment.of(v.tx) for v in valid
@@ -121,13 +127,7 @@ def test_workers_pipeline_swaps_models_live_and_records_the_shadow(stack_setting
     offsets: dict[int, int] = {}
 
     def events(batch: list) -> list[InputEvent]:
-        out = []
-        for t in batch:
-            p = partition_for(t.partition_key.encode(), settings.partitions)
-            offsets[p] = offsets.get(p, -1) + 1
-            out.append(InputEvent(p, offsets[p], t.partition_key.encode(),
-                                  CODECS.transaction.encode(t.to_record()), now_ms))
-        return out
+        return as_events(batch, offsets, now_ms, settings.partitions)
 
     async def run() -> None:
         pipeline = build_pipeline(settings)

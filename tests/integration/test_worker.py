@@ -120,7 +120,8 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
     rules.write_text(RULES)
     prefix = f"tw{time.time_ns() % 10**9}."
     settings = load_settings().model_copy(update={
-        "kafka_bootstrap_servers": kafka_bootstrap, "redis_url": redis_url, "topic_prefix": prefix})
+        "kafka_bootstrap_servers": kafka_bootstrap, "redis_url": redis_url, "topic_prefix": prefix,
+        "models_dir": str(tmp_path_factory.mktemp("models"))})  # rules only: these are rule tests
     admin = Admin({"bootstrap.servers": kafka_bootstrap})
     specs = topics(prefix, settings.partitions).all()
     create_topics(admin, specs)
