@@ -30,5 +30,5 @@ echo "== a few decisions"
 $PAYSTREAM peek decisions --max 3
 echo "== fraud detection against the generator's labels: the stream's decisions vs an offline replay"
 echo "   (the traffic went in as one burst: partitions drained at different event times, which"
-echo "    moves the cross-partition fan-in feature a little; `make evaluate` runs at a steady rate)"
+echo '    moves the cross-partition fan-in feature a little; "make evaluate" runs at a steady rate)'
 $PAYSTREAM evaluate --labels "$LOGS/labels.csv" --compare --table --json-out "$LOGS/compare.json"
