@@ -251,13 +251,18 @@ class Authorizer:
             result.holds.append(HoldChange(tx.tx_id, tx.source_account, p, expires))
             return HELD, REVIEW, reasons
         self.move(result, view, p, owner, tx.tx_id, tx.source_account, tx.destination_account,
-                  tx.amount, tx.currency, tx.event_time, tx.type.value, now_ms)
+                  tx.amount, tx.currency, tx.event_time, tx.type.value, now_ms,
+                  origin=(f"t{p}", item.event.offset))
         return APPROVED, APPROVE, reasons
 
     def move(self, result: BatchResult, view: StateView, partition: int, payer: AccountState,
              tx_id: str, source: str, destination: str, amount: int, currency: str,
-             event_time: int, tx_type: str, now_ms: int) -> None:
-        """Debit the payer here; credit a withdrawal's shard here, anyone else via `credits`."""
+             event_time: int, tx_type: str, now_ms: int, origin: tuple[str, int]) -> None:
+        """Debit the payer here; credit a withdrawal's shard here, anyone else via `credits`.
+
+        `origin` (input topic and partition, offset) travels with the credit so that settle can
+        tell a second copy from a new credit without the transaction record (agents.settler).
+        """
         self._post(result, partition, debit(payer, source, tx_id, amount, currency, event_time,
                                             now_ms))
         if tx_type == TransactionType.WITHDRAWAL.value:
@@ -268,7 +273,8 @@ class Authorizer:
                                                  event_time, now_ms))
             return
         record = {"tx_id": tx_id, "source_account": source, "destination_account": destination,
-                  "amount": amount, "currency": currency, "event_time": event_time}
+                  "amount": amount, "currency": currency, "event_time": event_time,
+                  "origin": origin[0], "origin_offset": origin[1]}
         result.emit(partition, OutputMessage("credits", destination.encode(),
                                              self._codecs.credit.encode(record)))
 

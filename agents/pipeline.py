@@ -5,7 +5,8 @@ atomic step (the outbox), before any output is sent; the outputs are then sent a
 and only then does the agent return, after which Faust may commit the input offsets. A crash:
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
-  outbox first; consumers deduplicate by the outputs' deterministic ids;
+  outbox before sending anything of its own; consumers deduplicate (postings by id, credits by
+  their origin offset: agents.settler);
 - after the outbox was cleared, before the offsets were committed: the replayed events are at or
   below their accounts' applied offsets and are skipped.
 So no transaction is lost and none is applied twice, whether or not a recomputation would decide
@@ -129,11 +130,15 @@ class BatchPipeline:
                    compute: Callable[[StateView], BatchResult],
                    payments: dict[str, Payment] | None = None) -> BatchResult:
         async with self._lock:
-            await self.resend_leftovers(sorted(partitions))
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
                 view = await self._store.read(accounts, tx_ids, partitions, payments)
+                # After the read: every batch whose effects this one builds on (a crashed run's,
+                # or one a worker losing the partition committed a moment ago) has its outputs
+                # sent before ours, so a destination gets each origin's credits in offset
+                # order (agents.settler relies on it).
+                await self.resend_leftovers(sorted(partitions))
                 result = compute(view)
                 try:
                     outbox = await self._store.commit(view, result, role, batch_id)

@@ -52,7 +52,8 @@ class Reviewer:
             if review["action"] == "APPROVE":
                 self._authorizer.move(result, view, event.partition, state, hold.tx_id, name,
                                       hold.destination, hold.amount, hold.currency,
-                                      hold.event_time, hold.tx_type, now_ms)
+                                      hold.event_time, hold.tx_type, now_ms,
+                                      origin=(f"r{event.partition}", event.offset))
                 result.set_tx(hold.tx_id, **{TX_STATUS: REVIEW_APPROVED})
                 result.counters["review_approved"] += 1
             else:

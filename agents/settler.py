@@ -1,7 +1,13 @@
 """Settle a batch of credits: credit each destination once, in its own partition. Pure.
 
-A credit can arrive twice (authorize's outbox re-sent after a crash, at a new offset), so it is
-deduplicated by tx_id through the transaction record's `credited` mark, not by offset alone.
+A credit can arrive twice (authorize's outbox re-sent after a crash, at a new offset), so the
+offset of the credits topic alone cannot tell. Each credit carries its origin (the input
+partition that debited, and that input's offset): for one destination and one origin, new
+credits arrive in increasing origin offset (an origin partition is processed in order, and a
+crashed batch's outputs are re-sent before the next batch's), so a copy is one at or below the
+destination's mark for that origin. The mark lives in the destination's own state, so it holds
+however late the copy comes; the transaction record's `credited` mark, which the event-time
+window prunes, is kept for credits written before origins existed.
 """
 
 from __future__ import annotations
@@ -43,9 +49,15 @@ class Settler:
             if state is None:
                 continue
             tx_id = record["tx_id"]
+            origin, origin_offset = record.get("origin"), record.get("origin_offset")
+            if origin is not None and origin_offset <= state.credit_marks.get(origin, -1):
+                result.counters["duplicate_credit"] += 1
+                continue
             if view.tx_records.get(tx_id, {}).get(TX_CREDITED):
                 result.counters["duplicate_credit"] += 1
                 continue
+            if origin is not None:
+                state.credit_marks[origin] = origin_offset
             view.tx_records.setdefault(tx_id, {})[TX_CREDITED] = "1"
             result.set_tx(tx_id, **{TX_CREDITED: "1"})
             posting = credit(state, name, tx_id, record["amount"], record["currency"],

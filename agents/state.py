@@ -14,9 +14,9 @@ import msgpack
 
 from streams.errors import PaystreamError
 
-#: Layout version; bump when the list below changes, and read the old one. Format 1 kept
-#: velocity counters as floats where format 2 keeps the fraud profile.
-STATE_FORMAT = 2
+#: Layout version; bump when the list below changes, and read the old ones. Format 1 kept
+#: velocity counters where format 2 keeps the fraud profile; format 3 adds credit marks.
+STATE_FORMAT = 3
 
 
 class StateError(PaystreamError):
@@ -50,6 +50,9 @@ class AccountState:
     applied: dict[str, int] = field(default_factory=dict)
     #: Fraud profile of the account as a payer (agents.fraud.features); opaque here.
     profile: bytes = b""
+    #: Highest origin offset of a credit applied to this account, per origin (t<p> / r<p>):
+    #: at most two entries per partition, so bounded (agents.settler).
+    credit_marks: dict[str, int] = field(default_factory=dict)
 
     def balance(self, currency: str) -> int:
         return self.balances.get(currency, 0)
@@ -70,17 +73,18 @@ class AccountState:
     def encode(self) -> bytes:
         return msgpack.packb([
             STATE_FORMAT, self.balances, [h.to_list() for h in self.holds.values()], self.seq,
-            self.applied, self.profile,
+            self.applied, self.profile, self.credit_marks,
         ], use_bin_type=True)
 
     @classmethod
     def decode(cls, data: bytes) -> AccountState:
         try:
-            fmt, balances, holds, seq, applied, profile = msgpack.unpackb(data, raw=False)
+            fmt, balances, holds, seq, applied, profile, *rest = msgpack.unpackb(data, raw=False)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise StateError(f"unreadable account state ({len(data)} bytes): {exc}") from exc
+        if not 1 <= fmt <= STATE_FORMAT:
+            raise StateError(f"account state format {fmt}, this build reads 1 to {STATE_FORMAT}")
         if fmt == 1:
             profile = b""  # velocity floats of format 1: the profile starts afresh
-        elif fmt != STATE_FORMAT:
-            raise StateError(f"account state format {fmt}, this build reads 1 to {STATE_FORMAT}")
-        return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile)
+        marks = rest[0] if fmt >= 3 else {}
+        return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile, marks)
