@@ -560,3 +560,11 @@ from paystream.fraud_cli import evaluate, train  # noqa: E402  (commands live in
 
 cli.add_command(train)
 cli.add_command(evaluate)
+
+# --- sinks --------------------------------------------------------------------------------------
+
+from paystream.sinks_cli import db, ledger, sink  # noqa: E402  (commands live in their own module)
+
+cli.add_command(db)
+cli.add_command(sink)
+cli.add_command(ledger)

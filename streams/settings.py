@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_clock_skew_ms: int = Field(3_600_000, ge=0)
     #: A tx_id is never applied twice within this much event time; older transactions are stale.
     dedupe_window_ms: int = Field(86_400_000, ge=60_000)
+    #: PostgreSQL schema holding the sinks' tables (ledger, reporting); one per tenant or test.
+    db_schema: str = Field("paystream", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     #: Rules file (TOML); empty means the shipped agents/rules.toml.
     rules_path: str = ""
     #: Folder of fraud model versions (`paystream train` writes them there).

@@ -1,0 +1,63 @@
+"""PostgreSQL for the sinks: versioned migrations (yoyo) and asyncpg connections in one schema.
+
+Migrations are the SQL files in sinks/migrations, applied in order by yoyo-migrations, which
+records each in the schema's own `_yoyo_migration` table: `paystream db migrate` applies what is
+missing and does nothing twice. yoyo needs a DB-API driver, psycopg 3; the sinks themselves use
+asyncpg. Every object lives in one schema (PAYSTREAM_DB_SCHEMA), so tests and tenants each get
+their own.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from streams.errors import ConfigError, PaystreamError
+
+SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DatabaseError(PaystreamError):
+    """PostgreSQL refused or could not be reached."""
+
+    retriable = True
+
+
+def check_schema(schema: str) -> str:
+    if not SCHEMA_PATTERN.match(schema):
+        raise ConfigError(f"PAYSTREAM_DB_SCHEMA={schema!r}: expected a lower-case identifier "
+                          f"([a-z_][a-z0-9_]*, at most 63 characters)")
+    return schema
+
+
+def migrate(database_url: str, schema: str) -> list[str]:
+    """Apply the migrations not applied yet; return their ids (empty when up to date)."""
+    from yoyo import get_backend, read_migrations
+
+    check_schema(schema)
+    url = urlsplit(database_url)
+    yoyo_url = urlunsplit(("postgresql+psycopg", url.netloc, url.path, f"schema={schema}", ""))
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        backend = get_backend(yoyo_url)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(f"cannot reach PostgreSQL at {url.hostname}:{url.port}: {exc}") from exc
+    migrations = read_migrations(str(resources.files("sinks").joinpath("migrations")))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    return [m.id for m in pending]
+
+
+async def connect(database_url: str, schema: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(database_url, server_settings={
+            "search_path": check_schema(schema), "timezone": "UTC"})
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -1,0 +1,155 @@
+"""The ledger sink: postings into an append-only, hash-chained table; and its verification.
+
+Each account's rows form a chain: row n stores the SHA-256 of row n-1 (`prev_hash`) and its own
+hash over that and its fields, so changing, removing or inserting a row anywhere breaks every
+later link. Rows are written with COPY into a staging table and moved with
+`INSERT ... ON CONFLICT DO NOTHING`, so a replayed batch writes nothing twice. The database
+refuses UPDATE, DELETE and TRUNCATE on the table (migration 0001), whoever asks.
+
+Postings of one account arrive in sequence order (one partition, produced in order); a batch
+starts each account's chain from the newest row in the table, read in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+
+from streams.errors import PaystreamError
+
+GENESIS = "0" * 64
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount", "balance_after",
+           "account_seq", "prev_hash", "hash", "event_time", "posted_at")
+
+
+class LedgerGapError(PaystreamError):
+    """A posting's sequence number skips ahead of the account's newest row: never chain past it."""
+
+
+def chain_hash(prev_hash: str, posting_id: str, tx_id: str, account: str, currency: str,
+               direction: str, amount: int, balance_after: int, account_seq: int,
+               event_time_ms: int) -> str:
+    body = "|".join((prev_hash, posting_id, tx_id, account, currency, direction, str(amount),
+                     str(balance_after), str(account_seq), str(event_time_ms)))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def to_datetime(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass
+class Tip:
+    seq: int
+    hash: str
+
+
+class LedgerWriter:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._db = connection
+        self._staged = False
+
+    async def write(self, postings: list[dict[str, Any]]) -> int:
+        """Append the batch's new postings in one transaction; return how many rows were new."""
+        async with self._db.transaction():
+            if not self._staged:
+                await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS ledger_stage "
+                                       "(LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+                self._staged = True
+            tips = await self._tips({p["account"] for p in postings})
+            rows = chain(postings, tips)
+            if not rows:
+                return 0
+            await self._db.copy_records_to_table("ledger_stage", records=rows, columns=COLUMNS)
+            status = await self._db.execute(
+                f"INSERT INTO ledger ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
+                f"FROM ledger_stage ON CONFLICT DO NOTHING")
+            return int(status.rsplit(" ", 1)[1])
+
+    async def _tips(self, accounts: set[str]) -> dict[str, Tip]:
+        records = await self._db.fetch(
+            "SELECT DISTINCT ON (account) account, account_seq, hash FROM ledger "
+            "WHERE account = ANY($1::text[]) ORDER BY account, account_seq DESC", list(accounts))
+        return {r["account"]: Tip(r["account_seq"], r["hash"]) for r in records}
+
+
+def chain(postings: list[dict[str, Any]], tips: dict[str, Tip]) -> list[tuple]:
+    """Rows to append, hashed onto each account's tip; postings already chained are skipped."""
+    rows = []
+    for p in postings:
+        tip = tips.get(p["account"]) or Tip(0, GENESIS)
+        if p["account_seq"] <= tip.seq:
+            continue  # a replay: that row is in the table already
+        if p["account_seq"] != tip.seq + 1:
+            raise LedgerGapError(f"posting {p['posting_id']}: account {p['account']} is at "
+                                 f"sequence {tip.seq} in the ledger, this posting is "
+                                 f"{p['account_seq']}; refusing to chain past a gap")
+        digest = chain_hash(tip.hash, p["posting_id"], p["tx_id"], p["account"], p["currency"],
+                            p["direction"], p["amount"], p["balance_after"], p["account_seq"],
+                            p["event_time"])
+        rows.append((p["posting_id"], p["tx_id"], p["account"], p["currency"], p["direction"],
+                     p["amount"], p["balance_after"], p["account_seq"], tip.hash, digest,
+                     to_datetime(p["event_time"]), to_datetime(p["posted_at"])))
+        tips[p["account"]] = Tip(p["account_seq"], digest)
+    return rows
+
+
+@dataclass
+class VerifyReport:
+    rows: int = 0
+    accounts: int = 0
+    broken_at: str | None = None  # posting_id of the first row that does not hold
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+async def verify(connection: asyncpg.Connection, fetch_rows: int = 10_000) -> VerifyReport:
+    """Walk every account's chain in order: sequence, links, hashes and balances."""
+    report = VerifyReport()
+    account, tip, balances = None, Tip(0, GENESIS), {}
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        cursor = connection.cursor(
+            f"SELECT {', '.join(COLUMNS)} FROM ledger ORDER BY account, account_seq",
+            prefetch=fetch_rows)
+        async for row in cursor:
+            if row["account"] != account:
+                account, tip, balances = row["account"], Tip(0, GENESIS), {}
+                report.accounts += 1
+            report.rows += 1
+            problem = _check(row, tip, balances)
+            if problem:
+                report.broken_at, report.problem = row["posting_id"], problem
+                return report
+            tip = Tip(row["account_seq"], row["hash"])
+            balances[row["currency"]] = row["balance_after"]
+    return report
+
+
+def _check(row: Any, tip: Tip, balances: dict[str, int]) -> str | None:
+    if row["account_seq"] != tip.seq + 1:
+        return f"account {row['account']}: sequence {row['account_seq']} follows {tip.seq}"
+    if row["prev_hash"] != tip.hash:
+        return f"account {row['account']}: prev_hash does not match the previous row's hash"
+    expected = chain_hash(tip.hash, row["posting_id"], row["tx_id"], row["account"],
+                          row["currency"], row["direction"], row["amount"], row["balance_after"],
+                          row["account_seq"], to_ms(row["event_time"]))
+    if row["hash"] != expected:
+        return f"account {row['account']}: the row's content does not match its hash"
+    signed = row["amount"] if row["direction"] == "CREDIT" else -row["amount"]
+    before = balances.get(row["currency"], 0)
+    if row["balance_after"] != before + signed:
+        return (f"account {row['account']}: balance_after {row['balance_after']} is not "
+                f"{before} {'+' if signed > 0 else '-'} {abs(signed)}")
+    return None

@@ -1,0 +1,145 @@
+"""Run one sink: its own consumer group, batches in, one database transaction per batch.
+
+Offsets are committed only after a batch is written, so what a crash or an outage interrupts is
+read again (the writers are idempotent). A database that cannot be reached or refuses a write
+is retried with exponential backoff and jitter, forever, without committing: the sink stalls
+and catches up later, and authorization, which never waits for a sink, goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+from confluent_kafka import Consumer, KafkaException
+
+from sinks.db import DatabaseError, connect
+from streams.codec import Codec
+from streams.errors import CodecError
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S_MIN, BACKOFF_S_MAX = 0.5, 30.0
+
+
+class Writer(Protocol):
+    async def write(self, records: list[dict[str, Any]]) -> int: ...
+
+
+@dataclass
+class SinkStats:
+    batches: int = 0
+    messages: int = 0
+    rows: int = 0
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class SinkRunner:
+    def __init__(self, name: str, settings: Settings, topic: str, codec: Codec,
+                 make_writer: Callable[[asyncpg.Connection], Writer], batch_max: int = 5000,
+                 wait_s: float = 0.5, stats_every_s: float = 10.0) -> None:
+        self.name = name
+        self._settings = settings
+        self._topic = topic
+        self._codec = codec
+        self._make_writer = make_writer
+        self._batch_max = batch_max
+        self._wait_s = wait_s
+        self._stats_every_s = stats_every_s
+        self.stats = SinkStats()
+        self._consumer = Consumer({
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"{settings.topic_prefix}paystream-sink-{name}",
+            "client.id": f"paystream-sink-{name}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            # Whole batches: fetch up to 1 MB per partition, wait up to 100 ms to fill it.
+            "fetch.wait.max.ms": 100,
+            "max.partition.fetch.bytes": 1_048_576,
+        })
+        self._connection: asyncpg.Connection | None = None
+        self._writer: Writer | None = None
+
+    async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> SinkStats:
+        """Consume until `stop` is set (or, with idle_exit_s, after that long without messages)."""
+        self._consumer.subscribe([self._topic])
+        last_report, last_message = time.monotonic(), time.monotonic()
+        try:
+            while not stop.is_set():
+                messages = await asyncio.to_thread(self._consumer.consume, self._batch_max, self._wait_s)
+                messages = [m for m in messages if not m.error()]
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                    await self._handle(messages)
+                elif idle_exit_s is not None and now - last_message >= idle_exit_s:
+                    break
+                if now - last_report >= self._stats_every_s:
+                    last_report = now
+                    self._report()
+        finally:
+            self._consumer.close()
+            if self._connection is not None:
+                await self._connection.close()
+        self._report()
+        return self.stats
+
+    async def _handle(self, messages: list[Any]) -> None:
+        records = []
+        for message in messages:
+            try:
+                records.append(self._codec.decode(message.value()))
+            except CodecError as exc:
+                # Our own output that does not decode is a bug upstream: stop rather than skip
+                # (a skipped posting would leave a hole in an account's chain).
+                raise CodecError(f"{self._topic} p{message.partition()}@{message.offset()}: {exc}") from exc
+        rows = await self._write_with_retry(records)
+        await asyncio.to_thread(self._commit)
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        self.stats.rows += rows
+
+    async def _write_with_retry(self, records: list[dict[str, Any]]) -> int:
+        delay = BACKOFF_S_MIN
+        while True:
+            try:
+                if self._writer is None:
+                    self._connection = await connect(self._settings.database_url, self._settings.db_schema)
+                    self._writer = self._make_writer(self._connection)
+                return await self._writer.write(records)
+            except (DatabaseError, OSError, asyncpg.PostgresConnectionError,
+                    asyncpg.InterfaceError, asyncpg.exceptions.CannotConnectNowError) as exc:
+                self.stats.retries += 1
+                log.warning("sink %s: database unavailable (%s); retrying in %.1f s, nothing "
+                            "committed", self.name, exc, delay)
+                await self._drop_connection()
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, BACKOFF_S_MAX)
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection, self._writer = self._connection, None, None
+        if connection is not None:
+            connection.terminate()
+
+    def _commit(self) -> None:
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            # Lost the partitions in a rebalance: the rows are written; the new owner re-reads
+            # them and writes nothing twice.
+            log.warning("sink %s: offsets not committed (%s)", self.name, exc)
+
+    def _report(self) -> None:
+        elapsed = max(time.monotonic() - self.stats.started, 1e-9)
+        log.info("sink %s: %d messages, %d new rows in %d batches (%.0f messages/s), %d retries",
+                 self.name, self.stats.messages, self.stats.rows, self.stats.batches,
+                 self.stats.messages / elapsed, self.stats.retries)
+
