@@ -33,7 +33,7 @@ def db_migrate(obj: Any) -> None:
 SINKS = ("ledger", "reporting")
 
 
-def build_runner(name: str, settings: Any) -> Any:
+def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
     from sinks.runner import SinkRunner
@@ -44,10 +44,10 @@ def build_runner(name: str, settings: Any) -> Any:
     if name == "ledger":
         return SinkRunner("ledger", settings, names.postings.name,
                           codec_for("posting", names.postings.name, settings.schema_registry_url),
-                          LedgerWriter)
+                          LedgerWriter, group=group)
     return SinkRunner("reporting", settings, names.decisions.name,
                       codec_for("decision", names.decisions.name, settings.schema_registry_url),
-                      ReportingWriter)
+                      ReportingWriter, group=group)
 
 
 @click.command()

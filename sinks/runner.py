@@ -45,7 +45,7 @@ class SinkStats:
 class SinkRunner:
     def __init__(self, name: str, settings: Settings, topic: str, codec: Codec,
                  make_writer: Callable[[asyncpg.Connection], Writer], batch_max: int = 5000,
-                 wait_s: float = 0.5, stats_every_s: float = 10.0) -> None:
+                 wait_s: float = 0.5, stats_every_s: float = 10.0, group: str | None = None) -> None:
         self.name = name
         self._settings = settings
         self._topic = topic
@@ -57,7 +57,9 @@ class SinkRunner:
         self.stats = SinkStats()
         self._consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"{settings.topic_prefix}paystream-sink-{name}",
+            # A sink of its own name reads on from where it stopped; another group (a rebuilt
+            # table) reads everything again, and the idempotent writers add nothing twice.
+            "group.id": group or f"{settings.topic_prefix}paystream-sink-{name}",
             "client.id": f"paystream-sink-{name}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -120,3 +120,18 @@ def clean_redis_namespace(redis_url: str, prefix: str) -> None:
         await redis.aclose()
 
     asyncio.run(clean())
+
+
+@pytest.fixture
+def db_settings(stack_settings: Settings, database_url: str) -> Iterator[Settings]:
+    """stack_settings plus a PostgreSQL schema of this test's own, migrated, dropped afterwards."""
+    import psycopg
+
+    from sinks.db import migrate
+
+    schema = f"t_{os.getpid()}_{os.urandom(4).hex()}"
+    settings = stack_settings.model_copy(update={"database_url": database_url, "db_schema": schema})
+    migrate(database_url, schema)
+    yield settings
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -1,0 +1,166 @@
+"""The ledger and reporting sinks against real PostgreSQL (and Kafka for the runner)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from confluent_kafka import Producer
+
+from agents.state import AccountState
+from agents.postings import credit, debit
+from paystream.sinks_cli import build_runner
+from sinks.db import connect
+from sinks.ledger import LedgerGapError, LedgerWriter, verify
+from sinks.reporting import ReportingWriter
+from streams.codec import SingleObjectCodec, load_versions
+from streams.settings import Settings
+from streams.topics import topics
+
+pytestmark = pytest.mark.integration
+T0 = 1_767_225_600_000
+POSTING = SingleObjectCodec(load_versions("posting"))
+DECISION = SingleObjectCodec(load_versions("decision"))
+R = TypeVar("R")
+
+
+def postings(n: int) -> list[dict[str, Any]]:
+    """n transfers of 100 from acc-a to acc-b after a deposit of 10,000: 2n + 2 legs, in order."""
+    system, a, b = AccountState(), AccountState(), AccountState()
+    out = [debit(system, "sys:settlement:EUR:p00", "dep", 10_000, "EUR", T0, T0),
+           credit(a, "acc-a", "dep", 10_000, "EUR", T0, T0)]
+    for i in range(n):
+        at = T0 + 1_000 * (i + 1)
+        out.append(debit(a, "acc-a", f"t{i}", 100, "EUR", at, at))
+        out.append(credit(b, "acc-b", f"t{i}", 100, "EUR", at, at))
+    return out
+
+
+def decision(tx_id: str, at_ms: int, outcome: str = "APPROVE", **changes: Any) -> dict[str, Any]:
+    return {"tx_id": tx_id, "type": "PAYMENT", "source_account": "acc-a",
+            "destination_account": "shop-1", "amount": 1_000, "currency": "EUR",
+            "event_time": at_ms, "channel": "WEB", "merchant_id": "shop-1",
+            "merchant_category": "5411", "country": "DE", "outcome": outcome, "score": 0.25,
+            "reasons": [], "model_version": "fraud-v0001", "shadow_score": None,
+            "shadow_model_version": None, "decided_at": at_ms + 40, "produced_at": at_ms, **changes}
+
+
+def with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+    async def run() -> R:
+        connection = await connect(settings.database_url, settings.db_schema)
+        try:
+            return await work(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def test_a_replayed_batch_writes_nothing_twice_and_the_chain_verifies(db_settings: Settings) -> None:
+    batch = postings(50)
+
+    async def work(db: asyncpg.Connection) -> tuple[int, int, int, Any]:
+        writer = LedgerWriter(db)
+        first = await writer.write(batch[:60])
+        again = await writer.write(batch)  # overlaps the first 60, then 42 new
+        replay = await writer.write(batch)
+        return first, again, replay, await verify(db)
+
+    first, again, replay, report = with_db(db_settings, work)
+    assert (first, again, replay) == (60, 42, 0)
+    assert (report.ok, report.rows, report.accounts) == (True, 102, 3)
+
+
+def test_the_database_refuses_update_delete_and_truncate(db_settings: Settings) -> None:
+    async def work(db: asyncpg.Connection) -> list[str]:
+        await LedgerWriter(db).write(postings(3))
+        refused = []
+        for statement in ("UPDATE ledger SET amount = 1 WHERE posting_id = 't0:D'",
+                          "DELETE FROM ledger WHERE posting_id = 't0:D'", "TRUNCATE ledger"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only") as caught:
+                await db.execute(statement)
+            refused.append(str(caught.value))
+        return refused
+
+    refused = with_db(db_settings, work)
+    assert [r.split(":")[1].strip().split()[0] for r in refused] == ["UPDATE", "DELETE", "TRUNCATE"]
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    ("UPDATE ledger SET amount = 90 WHERE posting_id = 't7:C'", "does not match its hash"),
+    ("UPDATE ledger SET balance_after = 5 WHERE posting_id = 't7:C'", "does not match its hash"),
+    ("DELETE FROM ledger WHERE posting_id = 't7:C'", "sequence 9 follows 7"),
+])
+def test_a_tampered_row_fails_verify_and_is_named(db_settings: Settings, tamper: str,
+                                                  problem: str) -> None:
+    async def work(db: asyncpg.Connection) -> Any:
+        await LedgerWriter(db).write(postings(20))
+        # What only a superuser could do: switch the guard off, change history, switch it on.
+        await db.execute("ALTER TABLE ledger DISABLE TRIGGER ledger_append_only")
+        await db.execute(tamper)
+        await db.execute("ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
+        return await verify(db)
+
+    report = with_db(db_settings, work)
+    assert not report.ok
+    assert report.broken_at == ("t8:C" if "DELETE" in tamper else "t7:C")
+    assert problem in report.problem
+
+
+def test_the_ledger_never_chains_past_a_gap(db_settings: Settings) -> None:
+    batch = postings(5)
+
+    async def work(db: asyncpg.Connection) -> int:
+        writer = LedgerWriter(db)
+        with pytest.raises(LedgerGapError, match="t1:C"):
+            await writer.write([p for p in batch if p["posting_id"] != "t0:C"])
+        return await db.fetchval("SELECT count(*) FROM ledger")
+
+    assert with_db(db_settings, work) == 0  # the whole batch was refused, nothing half-written
+
+
+def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings) -> None:
+    minute = 60_000
+    first = [decision(f"d{i}", T0 + i * 10_000) for i in range(12)]  # 2 minutes, 6 each
+    second = first[6:] + [decision("x1", T0 + 3 * minute, "DECLINE", reasons=["model:decline"])]
+
+    async def work(db: asyncpg.Connection) -> tuple[list[int], list[Any], list[Any]]:
+        writer = ReportingWriter(db)
+        inserted = [await writer.write(first), await writer.write(second), await writer.write(first)]
+        minutes = await db.fetch("SELECT bucket, outcome, tx_count, amount_sum, latency_ms_sum "
+                                 "FROM report_rollup_minute ORDER BY bucket")
+        hours = await db.fetch("SELECT outcome, tx_count FROM report_rollup_hour ORDER BY outcome")
+        return inserted, minutes, hours
+
+    inserted, minutes, hours = with_db(db_settings, work)
+    assert inserted == [12, 1, 0]
+    assert [(r["outcome"], r["tx_count"], r["amount_sum"], r["latency_ms_sum"]) for r in minutes] == [
+        ("APPROVE", 6, 6_000, 240), ("APPROVE", 6, 6_000, 240), ("DECLINE", 1, 1_000, 40)]
+    assert [(r["outcome"], r["tx_count"]) for r in hours] == [("APPROVE", 12), ("DECLINE", 1)]
+
+
+def test_the_ledger_sink_consumes_commits_and_a_new_group_replays_nothing_twice(
+        db_settings: Settings) -> None:
+    settings = db_settings
+    topic = topics(settings.topic_prefix).postings.name
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    batch = postings(400)
+    for p in batch:
+        producer.produce(topic, POSTING.encode(p), p["account"].encode())
+    assert producer.flush(30) == 0
+
+    def run_sink(group: str | None = None) -> Any:
+        async def go() -> Any:
+            return await build_runner("ledger", settings, group).run(asyncio.Event(), idle_exit_s=3)
+        return asyncio.run(go())
+
+    stats = run_sink()
+    assert (stats.messages, stats.rows) == (len(batch), len(batch))
+    assert run_sink().messages == 0  # offsets were committed
+    # Another consumer group (a rebuilt sink) reads everything again and writes nothing.
+    stats = run_sink(group=f"{settings.topic_prefix}rebuild")
+    assert (stats.messages, stats.rows) == (len(batch), 0)
+    assert with_db(settings, verify).rows == len(batch)
