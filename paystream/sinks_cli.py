@@ -34,6 +34,7 @@ SINKS = ("ledger", "reporting")
 
 
 def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
+    from sinks.db import PostgresStore
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
     from sinks.runner import SinkRunner
@@ -41,13 +42,16 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
+    registry = settings.schema_registry_url
+    postings = {names.postings.name: ("postings", codec_for("posting", names.postings.name, registry))}
+    decisions = {names.decisions.name: ("decisions", codec_for("decision", names.decisions.name, registry))}
     if name == "ledger":
-        return SinkRunner("ledger", settings, names.postings.name,
-                          codec_for("posting", names.postings.name, settings.schema_registry_url),
-                          LedgerWriter, group=group)
-    return SinkRunner("reporting", settings, names.decisions.name,
-                      codec_for("decision", names.decisions.name, settings.schema_registry_url),
-                      ReportingWriter, group=group)
+        store = PostgresStore(settings.database_url, settings.db_schema, LedgerWriter)
+        return SinkRunner("ledger", settings, postings, store, group=group)
+    if name == "reporting":
+        store = PostgresStore(settings.database_url, settings.db_schema, ReportingWriter)
+        return SinkRunner("reporting", settings, decisions, store, group=group)
+    raise ValueError(f"no sink named {name!r}")
 
 
 @click.command()

@@ -9,21 +9,27 @@ their own.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from streams.errors import ConfigError, PaystreamError
+from sinks.runner import StoreUnavailable
+from streams.errors import ConfigError
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: What a stopped, restarting or unreachable server raises: worth retrying. Anything else (a
+#: constraint violated, bad SQL) is a bug and stops the sink.
+UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+               asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError)
 
 
-class DatabaseError(PaystreamError):
+class DatabaseError(StoreUnavailable):
     """PostgreSQL refused or could not be reached."""
-
-    retriable = True
 
 
 def check_schema(schema: str) -> str:
@@ -57,7 +63,32 @@ def migrate(database_url: str, schema: str) -> list[str]:
 
 async def connect(database_url: str, schema: str) -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(database_url, server_settings={
+        return await asyncpg.connect(database_url, timeout=10, server_settings={
             "search_path": check_schema(schema), "timezone": "UTC"})
-    except (OSError, asyncpg.PostgresError) as exc:
+    except UNAVAILABLE as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+class PostgresStore:
+    """A sink store on PostgreSQL: one connection, one writer (LedgerWriter, ReportingWriter)."""
+
+    def __init__(self, database_url: str, schema: str,
+                 make_writer: Callable[[asyncpg.Connection], Any]) -> None:
+        self._url, self._schema, self._make_writer = database_url, schema, make_writer
+        self._connection: asyncpg.Connection | None = None
+        self._writer: Any = None
+
+    async def open(self) -> None:
+        self._connection = await connect(self._url, self._schema)
+        self._writer = self._make_writer(self._connection)
+
+    async def write(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+        try:
+            return await self._writer.write([record for _, record in batch])
+        except UNAVAILABLE as exc:
+            raise DatabaseError(f"PostgreSQL write failed: {exc}") from exc
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.terminate()

@@ -1,9 +1,9 @@
-"""Run one sink: its own consumer group, batches in, one database transaction per batch.
+"""Run one sink: its own consumer group, batches in, one write (one transaction) per batch.
 
 Offsets are committed only after a batch is written, so what a crash or an outage interrupts is
-read again (the writers are idempotent). A database that cannot be reached or refuses a write
-is retried with exponential backoff and jitter, forever, without committing: the sink stalls
-and catches up later, and authorization, which never waits for a sink, goes on.
+read again (the writers are idempotent). A store that cannot be reached or refuses a write is
+retried with exponential backoff and jitter, forever, without committing: the sink stalls and
+catches up later, and authorization, which never waits for a sink, goes on.
 """
 
 from __future__ import annotations
@@ -12,16 +12,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import asyncpg
 from confluent_kafka import Consumer, KafkaException
 
-from sinks.db import DatabaseError, connect
 from streams.codec import Codec
-from streams.errors import CodecError
+from streams.errors import CodecError, PaystreamError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,8 +26,23 @@ log = logging.getLogger(__name__)
 BACKOFF_S_MIN, BACKOFF_S_MAX = 0.5, 30.0
 
 
-class Writer(Protocol):
-    async def write(self, records: list[dict[str, Any]]) -> int: ...
+class StoreUnavailable(PaystreamError):
+    """The sink's store cannot be reached or refused the write for now: retry the batch."""
+
+    retriable = True
+
+
+class Store(Protocol):
+    """Where a sink writes: opened lazily, re-opened after a failure."""
+
+    async def open(self) -> None: ...
+
+    async def write(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+        """Write (role, record) pairs idempotently; return the rows really new. Raises
+        StoreUnavailable for anything worth retrying."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -43,17 +55,17 @@ class SinkStats:
 
 
 class SinkRunner:
-    def __init__(self, name: str, settings: Settings, topic: str, codec: Codec,
-                 make_writer: Callable[[asyncpg.Connection], Writer], batch_max: int = 5000,
-                 wait_s: float = 0.5, stats_every_s: float = 10.0, group: str | None = None) -> None:
+    def __init__(self, name: str, settings: Settings, inputs: dict[str, tuple[str, Codec]],
+                 store: Store, batch_max: int = 5000, wait_s: float = 0.5,
+                 stats_every_s: float = 10.0, group: str | None = None) -> None:
+        """`inputs`: topic -> (role, codec) for every topic this sink reads."""
         self.name = name
-        self._settings = settings
-        self._topic = topic
-        self._codec = codec
-        self._make_writer = make_writer
+        self._inputs = inputs
+        self._store = store
         self._batch_max = batch_max
         self._wait_s = wait_s
         self._stats_every_s = stats_every_s
+        self._open = False
         self.stats = SinkStats()
         self._consumer = Consumer({
             "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -67,12 +79,10 @@ class SinkRunner:
             "fetch.wait.max.ms": 100,
             "max.partition.fetch.bytes": 1_048_576,
         })
-        self._connection: asyncpg.Connection | None = None
-        self._writer: Writer | None = None
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> SinkStats:
         """Consume until `stop` is set (or, with idle_exit_s, after that long without messages)."""
-        self._consumer.subscribe([self._topic])
+        self._consumer.subscribe(list(self._inputs))
         last_report, last_message = time.monotonic(), time.monotonic()
         try:
             while not stop.is_set():
@@ -89,47 +99,43 @@ class SinkRunner:
                     self._report()
         finally:
             self._consumer.close()
-            if self._connection is not None:
-                await self._connection.close()
+            await self._store.close()
         self._report()
         return self.stats
 
     async def _handle(self, messages: list[Any]) -> None:
-        records = []
+        batch = []
         for message in messages:
+            role, codec = self._inputs[message.topic()]
             try:
-                records.append(self._codec.decode(message.value()))
+                batch.append((role, codec.decode(message.value())))
             except CodecError as exc:
                 # Our own output that does not decode is a bug upstream: stop rather than skip
                 # (a skipped posting would leave a hole in an account's chain).
-                raise CodecError(f"{self._topic} p{message.partition()}@{message.offset()}: {exc}") from exc
-        rows = await self._write_with_retry(records)
+                raise CodecError(f"{message.topic()} p{message.partition()}@{message.offset()}: "
+                                 f"{exc}") from exc
+        rows = await self._write_with_retry(batch)
         await asyncio.to_thread(self._commit)
         self.stats.batches += 1
         self.stats.messages += len(messages)
         self.stats.rows += rows
 
-    async def _write_with_retry(self, records: list[dict[str, Any]]) -> int:
+    async def _write_with_retry(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
         delay = BACKOFF_S_MIN
         while True:
             try:
-                if self._writer is None:
-                    self._connection = await connect(self._settings.database_url, self._settings.db_schema)
-                    self._writer = self._make_writer(self._connection)
-                return await self._writer.write(records)
-            except (DatabaseError, OSError, asyncpg.PostgresConnectionError,
-                    asyncpg.InterfaceError, asyncpg.exceptions.CannotConnectNowError) as exc:
+                if not self._open:
+                    await self._store.open()
+                    self._open = True
+                return await self._store.write(batch)
+            except StoreUnavailable as exc:
                 self.stats.retries += 1
-                log.warning("sink %s: database unavailable (%s); retrying in %.1f s, nothing "
+                log.warning("sink %s: store unavailable (%s); retrying in about %.1f s, nothing "
                             "committed", self.name, exc, delay)
-                await self._drop_connection()
+                self._open = False
+                await self._store.close()
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, BACKOFF_S_MAX)
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection, self._writer = self._connection, None, None
-        if connection is not None:
-            connection.terminate()
 
     def _commit(self) -> None:
         try:
@@ -144,4 +150,3 @@ class SinkRunner:
         log.info("sink %s: %d messages, %d new rows in %d batches (%.0f messages/s), %d retries",
                  self.name, self.stats.messages, self.stats.rows, self.stats.batches,
                  self.stats.messages / elapsed, self.stats.retries)
-
