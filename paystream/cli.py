@@ -563,8 +563,9 @@ cli.add_command(evaluate)
 
 # --- sinks --------------------------------------------------------------------------------------
 
-from paystream.sinks_cli import db, ledger, sink  # noqa: E402  (commands live in their own module)
+from paystream.sinks_cli import db, ledger, notify, sink  # noqa: E402  (commands in their own module)
 
+cli.add_command(notify)
 cli.add_command(db)
 cli.add_command(sink)
 cli.add_command(ledger)

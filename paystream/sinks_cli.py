@@ -30,7 +30,7 @@ def db_migrate(obj: Any) -> None:
         click.echo(f"schema {settings.db_schema}: up to date")
 
 
-SINKS = ("ledger", "reporting")
+SINKS = ("ledger", "reporting", "notifications")
 
 
 def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
@@ -51,6 +51,12 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     if name == "reporting":
         store = PostgresStore(settings.database_url, settings.db_schema, ReportingWriter)
         return SinkRunner("reporting", settings, decisions, store, group=group)
+    if name == "notifications":
+        from sinks.notifications import NotificationStore
+        from streams.settings import notify_redis_url
+
+        store = NotificationStore(notify_redis_url(settings), settings.topic_prefix)
+        return SinkRunner("notifications", settings, {**decisions, **postings}, store, group=group)
     raise ValueError(f"no sink named {name!r}")
 
 
@@ -60,17 +66,21 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
               help="Exit after this long without new messages (for batch runs and tests).")
 @click.pass_obj
 def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
-    """Run a sink: ledger (postings -> ledger table) or reporting (decisions -> reporting tables).
+    """Run a sink: ledger (postings -> ledger table), reporting (decisions -> reporting tables)
+    or notifications (decisions and postings -> events on a Redis Stream; `paystream notify`
+    delivers them).
 
     Each sink is its own consumer group, so a slow or dead database stalls only that sink;
-    `all` runs both in this process. Applies missing migrations first. Stops on SIGTERM or
+    `all` runs the three in this process. The PostgreSQL sinks apply missing migrations first. Stops on SIGTERM or
     Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
 
     settings = obj.settings
-    migrate(settings.database_url, settings.db_schema)
-    runners = [build_runner(n, settings) for n in (SINKS if name == "all" else (name,))]
+    chosen = SINKS if name == "all" else (name,)
+    if {"ledger", "reporting"} & set(chosen):
+        migrate(settings.database_url, settings.db_schema)
+    runners = [build_runner(n, settings) for n in chosen]
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -107,3 +117,50 @@ def ledger_verify(obj: Any) -> None:
     click.echo(json.dumps({"ok": report.ok, "rows": report.rows, "accounts": report.accounts,
                            "broken_at": report.broken_at, "problem": report.problem}, indent=2))
     sys.exit(0 if report.ok else 1)
+
+
+@click.command()
+@click.option("--consumer", default=None, help="Name in the delivery group (default: host-pid).")
+@click.option("--backoff-base-s", type=click.FloatRange(min=0.01), default=0.5,
+              help="First retry waits up to this long; each next one up to twice as long.")
+@click.option("--idle-exit-s", type=click.FloatRange(min=1), default=None,
+              help="Exit after this long with nothing to deliver (for batch runs and tests).")
+@click.pass_obj
+def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: float | None) -> None:
+    """Deliver notification events to the partner webhooks in PAYSTREAM_PARTNERS_PATH.
+
+    Signed (HMAC-SHA256, Paystream-Signature), with an Idempotency-Key per event, retried with
+    exponential backoff and jitter, dead-lettered after the partner's max_attempts. Start
+    several to share the work.
+    """
+    import os
+    import socket
+    from pathlib import Path
+
+    from redis.asyncio import Redis
+
+    from sinks.webhooks import Deliverer, load_partners
+    from streams.errors import ConfigError
+    from streams.settings import notify_redis_url
+
+    settings = obj.settings
+    if not settings.partners_path:
+        raise ConfigError("PAYSTREAM_PARTNERS_PATH is not set: point it at the partners' TOML "
+                          "file ([partners.<id>] url, secret_env, kinds)")
+    partners = load_partners(Path(settings.partners_path))
+
+    async def run() -> dict[str, int]:
+        redis = Redis.from_url(notify_redis_url(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            deliverer = Deliverer(redis, settings.topic_prefix, partners,
+                                  consumer or f"{socket.gethostname()}-{os.getpid()}",
+                                  backoff_base_s=backoff_base_s)
+            return await deliverer.run(stop, idle_exit_s)
+        finally:
+            await redis.aclose()
+
+    click.echo(json.dumps(asyncio.run(run())))

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     max_clock_skew_ms: int = Field(3_600_000, ge=0)
     #: A tx_id is never applied twice within this much event time; older transactions are stale.
     dedupe_window_ms: int = Field(86_400_000, ge=60_000)
+    #: Redis for notification events (a failure domain of its own); empty: REDIS_URL.
+    notify_redis_url: str = Field("", validation_alias=AliasChoices("NOTIFY_REDIS_URL"))
+    #: Partner webhooks (TOML: [partners.<id>] url, secret_env, kinds); needed by `paystream notify`.
+    partners_path: str = ""
     #: PostgreSQL schema holding the sinks' tables (ledger, reporting); one per tenant or test.
     db_schema: str = Field("paystream", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     #: Rules file (TOML); empty means the shipped agents/rules.toml.
@@ -69,10 +73,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "notify_redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"expected redis://host:port/db, got {value!r}")
         return value
 
@@ -82,7 +86,12 @@ _ENV_NAMES = {
     "database_url": "DATABASE_URL",
     "redis_url": "REDIS_URL",
     "schema_registry_url": "SCHEMA_REGISTRY_URL",
+    "notify_redis_url": "NOTIFY_REDIS_URL",
 }
+
+
+def notify_redis_url(settings: Settings) -> str:
+    return settings.notify_redis_url or settings.redis_url
 
 
 def env_name(field: str) -> str:
