@@ -9,7 +9,7 @@ POST of the event as JSON with headers:
   Idempotency-Key:     <notification_id>   (the same on every attempt and every re-delivery)
 
 2xx is delivered; 5xx, 408, 429, timeouts and refused connections are retried with exponential
-backoff and full jitter, up to `max_attempts`; any other 4xx, or the last failed attempt, puts
+backoff and jitter, up to `max_attempts`; any other 4xx, or the last failed attempt, puts
 the event on the dead-letter stream with the reason. The outcome of each (event, partner) is
 recorded in a hash per partner, so a re-delivery after a crash skips what already reached its
 partner. Events are read with a Redis consumer group and acknowledged once every partner's
@@ -186,7 +186,9 @@ class Deliverer:
                 break
             if attempt < partner.max_attempts:
                 ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(0, ceiling))  # full jitter
+                # "Equal jitter": at least half the exponential step, so retries always back
+                # off, and a random other half, so partners are not hit by every sender at once.
+                await asyncio.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
         await self._record(partner, event, outcome)
 
     async def _attempt(self, http: aiohttp.ClientSession, partner: Partner, notification_id: str,

@@ -1,0 +1,142 @@
+"""Notifications end to end on real Redis and a real local HTTP server standing in for partners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from sinks.notifications import NotificationStore, keys
+from sinks.webhooks import Deliverer, Partner, load_partners, verify_signature
+from streams.errors import ConfigError
+from streams.settings import Settings
+from tests.conftest import clean_redis_namespace
+
+pytestmark = pytest.mark.integration
+T0 = 1_767_225_600_000
+SECRETS = {"ok": "s3cret-ok", "flaky": "s3cret-flaky", "slow": "s3cret-slow", "down": "s3cret-down"}
+
+
+class Partners:
+    """Four endpoints: fine, 500 twice per event, too slow once per event, always 500."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.calls: dict[tuple[str, str], list[float]] = defaultdict(list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = await request.read()
+        key = request.headers["Idempotency-Key"]
+        self.calls[(name, key)].append(time.monotonic())
+        tries = len(self.calls[(name, key)])
+        if name == "down" or (name == "flaky" and tries <= 2):
+            return web.Response(status=500)
+        if name == "slow" and tries == 1:
+            await asyncio.sleep(1.0)
+        self.received[name].append({
+            "key": key, "event": json.loads(body),
+            "signed": verify_signature(SECRETS[name], request.headers["Paystream-Signature"], body),
+            "signed_by_other": verify_signature("wrong", request.headers["Paystream-Signature"], body)})
+        return web.Response(status=200)
+
+
+def records() -> list[tuple[str, dict[str, Any]]]:
+    decision = {"tx_id": "t1", "type": "TRANSFER", "source_account": "acc-a",
+                "destination_account": "acc-b", "amount": 500, "currency": "EUR",
+                "event_time": T0, "outcome": "DECLINE", "reasons": ["rule:velocity_1m"],
+                "decided_at": T0 + 30}
+    review = {**decision, "tx_id": "t2", "outcome": "REVIEW", "reasons": ["model:review"]}
+    approved = {**decision, "tx_id": "t3", "outcome": "APPROVE", "reasons": []}
+    leg = {"tx_id": "t4", "currency": "EUR", "amount": 700, "posted_at": T0 + 50,
+           "event_time": T0, "account_seq": 3}
+    return [("decisions", decision), ("decisions", review), ("decisions", approved),
+            ("postings", {**leg, "posting_id": "t4:D", "account": "acc-a", "direction": "DEBIT",
+                          "balance_after": 300}),
+            ("postings", {**leg, "posting_id": "t4:C", "account": "acc-b", "direction": "CREDIT",
+                          "balance_after": 900}),
+            ("postings", {**leg, "posting_id": "t5:C", "account": "sys:settlement:EUR:p01",
+                          "direction": "CREDIT", "balance_after": 1})]
+
+
+@pytest.fixture
+def prefix(stack_settings: Settings, redis_url: str):  # type: ignore[no-untyped-def]
+    yield stack_settings.topic_prefix
+    clean_redis_namespace(redis_url, stack_settings.topic_prefix)
+
+
+def test_events_are_signed_retried_dead_lettered_and_never_doubled(prefix: str, redis_url: str) -> None:
+    partners = Partners()
+
+    async def run() -> tuple[list[int], dict[str, int], Any, Any]:
+        store = NotificationStore(redis_url, prefix)
+        await store.open()
+        added = [await store.write(records()), await store.write(records())]  # a replay adds nothing
+        await store.close()
+        app = web.Application()
+        app.router.add_post("/hooks/{name}", partners.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}/hooks/"
+        configured = [Partner(name, url + name, secret, frozenset({"DEBIT", "CREDIT_RECEIVED", "DECLINED",
+                                                                  "UNDER_REVIEW"}), timeout_s=0.3,
+                              max_attempts=4) for name, secret in SECRETS.items()]
+        redis = Redis.from_url(redis_url)
+        try:
+            deliverer = Deliverer(redis, prefix, configured, "test", backoff_base_s=0.05)
+            counts = await deliverer.run(asyncio.Event(), idle_exit_s=1.5)
+            again = await Deliverer(redis, prefix, configured, "test-2").run(asyncio.Event(), idle_exit_s=1)
+            dead = await redis.xrange(keys(prefix)["dead"])
+            outcomes = {name: await redis.hgetall(keys(prefix)["outcomes"] + name) for name in SECRETS}
+        finally:
+            await redis.aclose()
+            await runner.cleanup()
+        return added, counts, (again, dead), outcomes
+
+    added, counts, (again, dead), outcomes = asyncio.run(run())
+    ids = {"t1:DECLINED:acc-a", "t2:UNDER_REVIEW:acc-a", "t4:DEBIT:acc-a", "t4:CREDIT_RECEIVED:acc-b"}
+    assert added == [4, 0]
+    for name in ("ok", "flaky", "slow"):
+        got = partners.received[name]
+        # Every copy of an event carries the event's own id as its key, so a receiver that
+        # processed a request the sender gave up on (the slow one) can drop the retry.
+        assert {(r["event"]["notification_id"], r["key"]) for r in got} == {(i, i) for i in ids}
+        assert all(r["signed"] and not r["signed_by_other"] for r in got)
+        if name != "slow":
+            assert len(got) == len(ids), name  # once each
+    for notification_id in ids:
+        flaky = partners.calls[("flaky", notification_id)]
+        assert len(flaky) == 3  # two 500s, then delivered
+        # Backoff (base 0.05 s): at least half of each doubling step.
+        assert flaky[1] - flaky[0] >= 0.025 and flaky[2] - flaky[1] >= 0.05
+        assert len(partners.calls[("slow", notification_id)]) == 2  # a timeout, then delivered
+        assert len(partners.calls[("down", notification_id)]) == 4  # max_attempts, then dead
+    assert {json.loads(v)["outcome"] for v in outcomes["ok"].values()} == {"delivered"}
+    assert {json.loads(v)["attempts"] for v in outcomes["flaky"].values()} == {3}
+    assert {json.loads(v)["outcome"] for v in outcomes["down"].values()} == {"dead"}
+    assert sorted(e[1][b"notification_id"].decode() for e in dead) == sorted(ids)
+    assert {e[1][b"reason"] for e in dead} == {b"HTTP 500"}
+    assert (counts["delivered"], counts["dead"]) == (12, 4)
+    assert again["delivered"] + again["dead"] == 0  # all acknowledged: nothing re-delivered
+
+
+def test_partners_file_errors_name_what_to_fix(tmp_path: Path) -> None:
+    path = tmp_path / "partners.toml"
+    path.write_text('[partners.acme]\nurl = "http://127.0.0.1:9/h"\nsecret_env = "ACME_SECRET"\n')
+    with pytest.raises(ConfigError, match="ACME_SECRET"):
+        load_partners(path, environ={})
+    [acme] = load_partners(path, environ={"ACME_SECRET": "x"})
+    assert acme.kinds == frozenset({"DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW"})
+    path.write_text('[partners.acme]\nurl = "ftp://x"\nsecret_env = "S"\n')
+    with pytest.raises(ConfigError, match="url"):
+        load_partners(path, environ={"S": "x"})
