@@ -16,8 +16,7 @@ Reads every message of the input and output topics and every account state, then
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -28,9 +27,9 @@ from agents.batch import TX_STATUS
 from agents.state import AccountState
 from streams.codec import Codec
 from streams.errors import CodecError
+from streams.findings import Findings
 from streams.records import is_system_account
 
-EXAMPLES_MAX = 5
 #: Where a REVIEW may stand: still held, or resolved one of these ways.
 REVIEW_ENDINGS = (HELD, REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED)
 
@@ -60,22 +59,6 @@ def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[
     if remaining:
         raise TimeoutError(f"{topic}: could not read to the end of partitions {sorted(remaining)}")
     return messages
-
-
-@dataclass
-class Findings:
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    def problem(self, kind: str, example: str) -> None:
-        self.problems[kind] += 1
-        if len(self.examples[kind]) < EXAMPLES_MAX:
-            self.examples[kind].append(example)
-
-    def summary(self) -> dict[str, Any]:
-        return {"ok": not self.problems, **dict(sorted(self.counts.items())),
-                "problems": dict(self.problems), "examples": dict(self.examples)}
 
 
 def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: list[Any],

@@ -353,11 +353,16 @@ def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: fl
 @click.option("--wait-s", type=click.FloatRange(min=0), default=0.0,
               help="First wait up to this long for the workers to catch up (lag 0, outbox empty).")
 @click.option("--app-id", default="paystream", help="Faust app id of the workers.")
+@click.option("--sinks", "with_sinks", is_flag=True,
+              help="Also check the sinks (ledger, reporting, notifications) and wait for them.")
 @click.pass_obj
-def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
+def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> None:
     """Check that topics and balances agree: nothing lost, nothing applied twice.
 
-    Prints a JSON summary; exits 0 only when every check holds.
+    With --sinks, also: ledger rows == postings, each account's ledger sum == its balance,
+    ledger debits == credits per currency, reporting rows == decisions (rollups add up), every
+    notification on the stream and delivered or dead-lettered (partners from
+    PAYSTREAM_PARTNERS_PATH). Prints a JSON summary; exits 0 only when every check holds.
     """
     import asyncio
 
@@ -380,9 +385,13 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     async def pending_work() -> tuple[int, int]:
         redis = Redis.from_url(settings.redis_url)
         try:
-            return (lag(consumer, group, [names.transactions.name, names.credits.name,
-                                          names.reviews.name]),
-                    await outbox_pending(redis, settings.topic_prefix))
+            behind = lag(consumer, group, [names.transactions.name, names.credits.name,
+                                           names.reviews.name])
+            if with_sinks:
+                from paystream.sinks_cli import sinks_behind
+
+                behind += await sinks_behind(settings, consumer)
+            return behind, await outbox_pending(redis, settings.topic_prefix)
         finally:
             await redis.aclose()
 
@@ -413,6 +422,12 @@ def reconcile(obj: _Context, wait_s: float, app_id: str) -> None:
     consumer.close()
     group.close()
     findings = check(inputs, dead, decisions, postings, accounts, records, codecs, hold_index)
+    if with_sinks:
+        from paystream.sinks_cli import check_sinks
+
+        findings.merge(check_sinks(settings, [codecs["decision"].decode(m.value()) for m in decisions],
+                                   [codecs["posting"].decode(m.value()) for m in postings],
+                                   {name: state.balances for name, state in accounts.items()}))
     summary = findings.summary()
     summary["pending"] = {"lag": behind, "outbox_entries": outboxes}
     if behind or outboxes:

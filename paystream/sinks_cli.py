@@ -164,3 +164,71 @@ def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: f
             await redis.aclose()
 
     click.echo(json.dumps(asyncio.run(run())))
+
+
+async def sinks_behind(settings: Any, consumer: Any) -> int:
+    """What the sinks have still to do: their groups' lag, and undelivered notifications."""
+    from confluent_kafka import Consumer
+    from redis.asyncio import Redis
+
+    from agents.reconcile import lag
+    from sinks.notifications import keys
+    from sinks.webhooks import GROUP
+    from streams.settings import notify_redis_url
+    from streams.topics import topics
+
+    names = topics(settings.topic_prefix, settings.partitions)
+    behind = 0
+    for sink_name, topic_names in (("ledger", [names.postings.name]),
+                                   ("reporting", [names.decisions.name]),
+                                   ("notifications", [names.postings.name, names.decisions.name])):
+        group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                          "group.id": f"{settings.topic_prefix}paystream-sink-{sink_name}",
+                          "enable.auto.commit": False})
+        try:
+            behind += lag(consumer, group, topic_names)
+        finally:
+            group.close()
+    if settings.partners_path:
+        redis = Redis.from_url(notify_redis_url(settings))
+        try:
+            events = keys(settings.topic_prefix)["events"]
+            groups = {g["name"].decode(): g for g in await redis.xinfo_groups(events)} \
+                if await redis.exists(events) else {}
+            delivery = groups.get(GROUP)
+            behind += (delivery["pending"] + (delivery.get("lag") or 0)) if delivery \
+                else await redis.xlen(events)
+        finally:
+            await redis.aclose()
+    return behind
+
+
+def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
+                balances: dict[str, dict[str, int]]) -> Any:
+    from pathlib import Path
+
+    from redis.asyncio import Redis
+
+    from sinks.db import connect
+    from sinks.reconcile import check_ledger, check_notifications, check_reporting
+    from sinks.webhooks import load_partners
+    from streams.settings import notify_redis_url
+
+    partners = load_partners(Path(settings.partners_path)) if settings.partners_path else []
+
+    async def run() -> Any:
+        db = await connect(settings.database_url, settings.db_schema)
+        redis = Redis.from_url(notify_redis_url(settings))
+        try:
+            found = await check_ledger(db, postings, balances)
+            found.merge(await check_reporting(db, decisions))
+            found.merge(await check_notifications(redis, settings.topic_prefix, decisions,
+                                                  postings, partners))
+            if not partners:
+                found.counts["notification_delivery_unchecked"] = 1  # no PAYSTREAM_PARTNERS_PATH
+            return found
+        finally:
+            await db.close()
+            await redis.aclose()
+
+    return asyncio.run(run())
