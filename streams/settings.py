@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     max_clock_skew_ms: int = Field(3_600_000, ge=0)
     #: A tx_id is never applied twice within this much event time; older transactions are stale.
     dedupe_window_ms: int = Field(86_400_000, ge=60_000)
-    #: Redis for notification events (a failure domain of its own); empty: REDIS_URL.
-    notify_redis_url: str = Field("", validation_alias=AliasChoices("NOTIFY_REDIS_URL"))
+    #: Redis for notification events: a failure domain of its own (empty: REDIS_URL).
+    notify_redis_url: str = Field("redis://127.0.0.1:16380/0",
+                                  validation_alias=AliasChoices("NOTIFY_REDIS_URL"))
     #: Partner webhooks (TOML: [partners.<id>] url, secret_env, kinds); needed by `paystream notify`.
     partners_path: str = ""
     #: PostgreSQL schema holding the sinks' tables (ledger, reporting); one per tenant or test.

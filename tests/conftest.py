@@ -122,6 +122,18 @@ def clean_redis_namespace(redis_url: str, prefix: str) -> None:
     asyncio.run(clean())
 
 
+@pytest.fixture(scope="session")
+def notify_redis_url() -> Iterator[str]:
+    """The notifications' Redis: a server of its own, as in production."""
+    if USE_CONTAINERS:
+        from testcontainers.community.redis import RedisContainer
+
+        with RedisContainer("redis:7") as redis:
+            yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+        return
+    yield load_settings().notify_redis_url
+
+
 @pytest.fixture
 def db_settings(stack_settings: Settings, database_url: str) -> Iterator[Settings]:
     """stack_settings plus a PostgreSQL schema of this test's own, migrated, dropped afterwards."""

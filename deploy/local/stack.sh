@@ -23,6 +23,7 @@ KAFKA_PORT=${PAYSTREAM_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${PAYSTREAM_KAFKA_CONTROLLER_PORT:-19093}
 PG_PORT=${PAYSTREAM_PG_PORT:-15432}
 REDIS_PORT=${PAYSTREAM_REDIS_PORT:-16379}
+NOTIFY_REDIS_PORT=${PAYSTREAM_NOTIFY_REDIS_PORT:-16380}   # notifications: a failure domain of its own
 HOST=127.0.0.1
 WAIT_SECS=${PAYSTREAM_WAIT_SECS:-90}       # bound for each server to become ready
 STOP_SECS=${PAYSTREAM_STOP_SECS:-30}       # bound for each server to stop before SIGKILL
@@ -57,14 +58,25 @@ PG_PIDFILE=$RUN_DIR/postgres.pid           # informational copy; the truth is da
 PG_OS_USER=postgres
 
 REDIS_CONF_IN=$SCRIPT_DIR/redis.conf.in
-REDIS_HOME=$STATE_DIR/redis
-REDIS_CONF=$REDIS_HOME/redis.conf
-REDIS_LOG=$REDIS_HOME/redis.log
-REDIS_PIDFILE=$RUN_DIR/redis.pid
+STATE_REDIS_PORT=$REDIS_PORT
+
+redis_instance() {  # redis_instance redis|redis-notify: point the REDIS_* variables at one server
+  REDIS_NAME=$1
+  case "$1" in
+    redis)        REDIS_PORT=$STATE_REDIS_PORT; REDIS_HOME=$STATE_DIR/redis ;;
+    redis-notify) REDIS_PORT=$NOTIFY_REDIS_PORT; REDIS_HOME=$STATE_DIR/redis-notify ;;
+    *) die "no redis instance named $1" ;;
+  esac
+  REDIS_CONF=$REDIS_HOME/redis.conf
+  REDIS_LOG=$REDIS_HOME/redis.log
+  REDIS_PIDFILE=$RUN_DIR/$1.pid
+}
+redis_instance redis
 
 KAFKA_BOOTSTRAP_SERVERS="$HOST:$KAFKA_PORT"
 DATABASE_URL="postgresql://paystream@$HOST:$PG_PORT/paystream"
 REDIS_URL="redis://$HOST:$REDIS_PORT/0"
+NOTIFY_REDIS_URL="redis://$HOST:$NOTIFY_REDIS_PORT/0"
 
 # ----------------------------------------------------------------------------------------------
 # helpers
@@ -647,59 +659,59 @@ redis_up() {
   local t0 pid started=no deadline
   t0=$(now)
   if pid=$(redis_pid); then
-    adopt_pid redis "$REDIS_PIDFILE" "$pid"
+    adopt_pid "$REDIS_NAME" "$REDIS_PIDFILE" "$pid"
   else
     if [ -f "$REDIS_PIDFILE" ]; then
-      say "redis: removing stale pid file $REDIS_PIDFILE (pid $(read_pid "$REDIS_PIDFILE" || echo '?') is not our server)"
+      say "$REDIS_NAME: removing stale pid file $REDIS_PIDFILE (pid $(read_pid "$REDIS_PIDFILE" || echo '?') is not our server)"
       rm -f "$REDIS_PIDFILE"
     fi
     if port_open "$REDIS_PORT"; then
-      die "redis: port $HOST:$REDIS_PORT is already in use by another process (not started by this stack). Stop it (see 'ss -ltnp | grep :$REDIS_PORT') or choose another port with PAYSTREAM_REDIS_PORT."
+      die "$REDIS_NAME: port $HOST:$REDIS_PORT is already in use by another process (not started by this stack). Stop it (see 'ss -ltnp | grep :$REDIS_PORT') or choose another port with PAYSTREAM_REDIS_PORT."
     fi
     mkdir -p "$REDIS_HOME"
     render "$REDIS_CONF_IN" "$REDIS_CONF" \
       "PORT=$REDIS_PORT" "DIR=$REDIS_HOME" "PIDFILE=$REDIS_PIDFILE" "LOGFILE=$REDIS_LOG"
     rotate_log "$REDIS_LOG"
-    say "redis: starting..."
+    say "$REDIS_NAME: starting..."
     # daemonize yes: redis-server forks, detaches (setsid) and writes its pid file itself.
     if ! (cd "$REDIS_HOME" && redis-server "$REDIS_CONF" </dev/null >"$REDIS_HOME/redis.out" 2>&1 9>&-); then
-      show_log_tail redis "$REDIS_HOME/redis.out" "$REDIS_LOG"
-      die "redis: redis-server failed to start (config: $REDIS_CONF)"
+      show_log_tail "$REDIS_NAME" "$REDIS_HOME/redis.out" "$REDIS_LOG"
+      die "$REDIS_NAME: redis-server failed to start (config: $REDIS_CONF)"
     fi
     started=yes
   fi
   deadline=$(( SECONDS + WAIT_SECS ))
   until redis_answers; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-      show_log_tail redis "$REDIS_HOME/redis.out" "$REDIS_LOG"
-      die "redis: no PONG from $HOST:$REDIS_PORT within ${WAIT_SECS}s (log: $REDIS_LOG)"
+      show_log_tail "$REDIS_NAME" "$REDIS_HOME/redis.out" "$REDIS_LOG"
+      die "$REDIS_NAME: no PONG from $HOST:$REDIS_PORT within ${WAIT_SECS}s (log: $REDIS_LOG)"
     fi
     if [ "$started" = yes ] && [ "$SECONDS" -gt $(( deadline - WAIT_SECS + 5 )) ] && ! redis_pid >/dev/null; then
-      show_log_tail redis "$REDIS_HOME/redis.out" "$REDIS_LOG"
-      die "redis: the server exited during startup (log: $REDIS_LOG)"
+      show_log_tail "$REDIS_NAME" "$REDIS_HOME/redis.out" "$REDIS_LOG"
+      die "$REDIS_NAME: the server exited during startup (log: $REDIS_LOG)"
     fi
     sleep 0.2
   done
   local d2=$(( SECONDS + 10 ))
   until pid=$(read_pid "$REDIS_PIDFILE") && is_our_redis "$pid"; do   # written by the daemon
-    [ "$SECONDS" -lt "$d2" ] || die "redis: answers on $HOST:$REDIS_PORT but $REDIS_PIDFILE does not point at it"
+    [ "$SECONDS" -lt "$d2" ] || die "$REDIS_NAME: answers on $HOST:$REDIS_PORT but $REDIS_PIDFILE does not point at it"
     sleep 0.1
   done
   if [ "$started" = yes ]; then
-    say "redis: ready at $HOST:$REDIS_PORT (pid $pid) in $(elapsed "$t0")"
+    say "$REDIS_NAME: ready at $HOST:$REDIS_PORT (pid $pid) in $(elapsed "$t0")"
   else
-    say "redis: already running at $HOST:$REDIS_PORT (pid $pid)"
+    say "$REDIS_NAME: already running at $HOST:$REDIS_PORT (pid $pid)"
   fi
 }
 
 redis_stop() {
   local pid
   if pid=$(redis_pid); then
-    stop_pid redis "$pid"
+    stop_pid "$REDIS_NAME" "$pid"
   elif [ -f "$REDIS_PIDFILE" ]; then
-    say "redis: not running (removing stale pid file)"
+    say "$REDIS_NAME: not running (removing stale pid file)"
   else
-    say "redis: not running"
+    say "$REDIS_NAME: not running"
   fi
   rm -f "$REDIS_PIDFILE"
 }
@@ -711,6 +723,7 @@ print_env() {
   printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$KAFKA_BOOTSTRAP_SERVERS"
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export REDIS_URL=%s\n' "$REDIS_URL"
+  printf 'export NOTIFY_REDIS_URL=%s\n' "$NOTIFY_REDIS_URL"
 }
 
 cmd_up() {
@@ -719,13 +732,15 @@ cmd_up() {
   cmd_install
   kafka_start          # launches the JVM in the background (slowest to boot) ...
   pg_up                # ... while PostgreSQL and Redis start
-  redis_up
+  redis_instance redis; redis_up
+  redis_instance redis-notify; redis_up
   kafka_wait
   say ""
   say "paystream local stack is up ($(elapsed "$t0")); state in $STATE_DIR"
   say "  kafka     $KAFKA_BOOTSTRAP_SERVERS  (KRaft controller $HOST:$KAFKA_CONTROLLER_PORT, logs $KAFKA_LOGS)"
   say "  postgres  $HOST:$PG_PORT  (log $PG_LOG)"
-  say "  redis     $HOST:$REDIS_PORT  (log $REDIS_LOG)"
+  say "  redis     $HOST:$STATE_REDIS_PORT  (account state; log $STATE_DIR/redis/redis.log)"
+  say "  redis     $HOST:$NOTIFY_REDIS_PORT  (notifications; log $STATE_DIR/redis-notify/redis.log)"
   say "Environment (eval \"\$($SCRIPT_PATH env)\"):"
   print_env | sed 's/^/  /'
   trap - EXIT
@@ -733,8 +748,19 @@ cmd_up() {
 
 cmd_down() {
   kafka_stop
-  redis_stop
+  redis_instance redis-notify; redis_stop
+  redis_instance redis; redis_stop
   pg_stop
+}
+
+cmd_one() {  # cmd_one stop|start SERVER
+  if [ "$1" = start ]; then cmd_install >/dev/null; fi   # finds Java, pg_ctl and friends
+  case "$2" in
+    kafka)    if [ "$1" = stop ]; then kafka_stop; else kafka_start; kafka_wait; fi ;;
+    postgres) if [ "$1" = stop ]; then pg_stop; else pg_up; fi ;;
+    redis|redis-notify) redis_instance "$2"; if [ "$1" = stop ]; then redis_stop; else redis_up; fi ;;
+    *) die "$1 what? one of: kafka, postgres, redis, redis-notify" ;;
+  esac
 }
 
 cmd_status() {
@@ -747,10 +773,13 @@ cmd_status() {
     note=""; port_open "$PG_PORT" || note=" (port not answering yet)"
     say "postgres: running (pid $pid) at $HOST:$PG_PORT$note"
   else say "postgres: stopped"; all=3; fi
-  if pid=$(redis_pid); then
-    note=""; port_open "$REDIS_PORT" || note=" (port not answering yet)"
-    say "redis:    running (pid $pid) at $HOST:$REDIS_PORT$note"
-  else say "redis:    stopped"; all=3; fi
+  for instance in redis redis-notify; do
+    redis_instance "$instance"
+    if pid=$(redis_pid); then
+      note=""; port_open "$REDIS_PORT" || note=" (port not answering yet)"
+      say "$instance: running (pid $pid) at $HOST:$REDIS_PORT$note"
+    else say "$instance: stopped"; all=3; fi
+  done
   return "$all"
 }
 
@@ -762,9 +791,12 @@ usage: $0 {install|up|down|status|env}
   down     stop the servers started by 'up'
   status   show each server; exit 0 if all three run, 3 otherwise
   env      print export lines: eval "\$($0 env)"
+  stop S   stop one server S (kafka, postgres, redis, redis-notify): outage tests
+  start S  start one server S again
 state: $STATE_DIR (PAYSTREAM_STATE_DIR)
-ports: kafka $KAFKA_PORT, controller $KAFKA_CONTROLLER_PORT, postgres $PG_PORT, redis $REDIS_PORT
-       (PAYSTREAM_KAFKA_PORT, PAYSTREAM_KAFKA_CONTROLLER_PORT, PAYSTREAM_PG_PORT, PAYSTREAM_REDIS_PORT)
+ports: kafka $KAFKA_PORT, controller $KAFKA_CONTROLLER_PORT, postgres $PG_PORT, redis $STATE_REDIS_PORT,
+       redis-notify $NOTIFY_REDIS_PORT (PAYSTREAM_KAFKA_PORT, PAYSTREAM_KAFKA_CONTROLLER_PORT,
+       PAYSTREAM_PG_PORT, PAYSTREAM_REDIS_PORT, PAYSTREAM_NOTIFY_REDIS_PORT)
 EOF
 }
 
@@ -773,12 +805,15 @@ main() {
   validate_port PAYSTREAM_KAFKA_CONTROLLER_PORT "$KAFKA_CONTROLLER_PORT"
   validate_port PAYSTREAM_PG_PORT "$PG_PORT"
   validate_port PAYSTREAM_REDIS_PORT "$REDIS_PORT"
+  validate_port PAYSTREAM_NOTIFY_REDIS_PORT "$NOTIFY_REDIS_PORT"
   case "${1:-}" in
     install) acquire_lock; cmd_install; say "install: done (nothing else missing)" ;;
     up)      acquire_lock; cmd_up ;;
     down)    acquire_lock; cmd_down ;;
     status)  cmd_status ;;
     env)     print_env ;;
+    stop)    acquire_lock; cmd_one stop "${2:-}" ;;
+    start)   acquire_lock; cmd_one start "${2:-}" ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

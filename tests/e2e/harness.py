@@ -24,14 +24,19 @@ def environment(settings: Settings) -> dict[str, str]:
             "REDIS_URL": settings.redis_url,
             "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix,
             "PAYSTREAM_PARTITIONS": str(settings.partitions),
-            "PAYSTREAM_MODELS_DIR": settings.models_dir}
+            "PAYSTREAM_MODELS_DIR": settings.models_dir,
+            "DATABASE_URL": settings.database_url,
+            "PAYSTREAM_DB_SCHEMA": settings.db_schema,
+            "NOTIFY_REDIS_URL": settings.notify_redis_url}
 
 
 class Worker:
-    """One `paystream worker` process, logging to a file of its own."""
+    """One `paystream worker` (or other long-running command) process, logging to its own file."""
 
     def __init__(self, settings: Settings, log_dir: Path, name: str,
-                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 command: tuple[str, ...] = ("worker", "--stats-every-s", "5")) -> None:
+        self._command = command
         self._settings = settings
         self._extra_args = extra_args
         self._env = env or {}
@@ -44,8 +49,7 @@ class Worker:
         self.starts += 1
         log = (self._log_dir / f"{self.name}-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "paystream", "worker", "--stats-every-s", "5",
-             *self._extra_args],
+            [sys.executable, "-m", "paystream", *self._command, *self._extra_args],
             env={**environment(self._settings), **self._env}, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
@@ -92,9 +96,9 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
         time.sleep(0.5)
 
 
-def reconcile(settings: Settings, wait_s: float) -> tuple[int, dict[str, Any]]:
+def reconcile(settings: Settings, wait_s: float, *extra: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
-        [sys.executable, "-m", "paystream", "reconcile", "--wait-s", str(wait_s)],
+        [sys.executable, "-m", "paystream", "reconcile", "--wait-s", str(wait_s), *extra],
         env=environment(settings), capture_output=True, text=True, timeout=wait_s + 300)
     try:
         summary = json.loads(result.stdout)

@@ -1,0 +1,69 @@
+"""A sink's store goes down for 30 s mid-run: decisions keep flowing, the sink catches up after.
+
+Stops and restarts a server of the local stack (deploy/local/stack.sh stop|start), so it runs
+only against the local stack, not throwaway containers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+from streams.topics import topics
+from tests.conftest import USE_CONTAINERS, clean_redis_namespace
+from tests.e2e.harness import Worker, messages_in, publish_generated, reconcile, wait_for
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(USE_CONTAINERS, reason="stops a server of the local stack")]
+TRANSACTIONS = 100_000
+OUTAGE_S = 30
+STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
+
+
+def stack(action: str, server: str) -> None:
+    subprocess.run(["bash", str(STACK), action, server], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("server", ["postgres", "redis-notify"])
+def test_a_sink_store_outage_stalls_only_that_sink(server: str, db_settings: Settings, redis_url: str,
+                                                   notify_redis_url: str, tmp_path: Path) -> None:
+    settings = db_settings.model_copy(update={"redis_url": redis_url,
+                                              "notify_redis_url": notify_redis_url})
+    publish_generated(settings, TRANSACTIONS, seed=5, accounts=10_000)
+    decisions = topics(settings.topic_prefix).decisions.name
+    workers = [Worker(settings, tmp_path, f"worker-{n}") for n in (1, 2)]
+    sinks = Worker(settings, tmp_path, "sinks", command=("sink", "all"))
+    for process in (*workers, sinks):
+        process.start()
+    stopped = False
+    try:
+        wait_for(settings, decisions, TRANSACTIONS // 5, 300, workers)
+        stack("stop", server)
+        stopped = True
+        before, started = messages_in(settings, decisions), time.monotonic()
+        time.sleep(OUTAGE_S)
+        during = messages_in(settings, decisions) - before
+        assert sinks.alive(), f"the sink process died in the outage:\n{sinks.log_tail()}"
+        stack("start", server)
+        stopped = False
+        outage_s = time.monotonic() - started
+        code, summary = reconcile(settings, 600, "--sinks")
+    finally:
+        if stopped:
+            stack("start", server)
+        for process in (*workers, sinks):
+            process.stop()
+        clean_redis_namespace(redis_url, settings.topic_prefix)
+        clean_redis_namespace(notify_redis_url, settings.topic_prefix)
+    assert during > 0, "no decision was made while the sink's store was down"
+    assert "store unavailable" in sinks.log_tail(400), "the sink never noticed the outage"
+    assert summary["problems"] == {}, summary
+    assert code == 0
+    assert summary["decisions"] == summary["transactions"] == TRANSACTIONS
+    assert summary["ledger_rows"] == summary["postings"]
+    assert summary["reporting_rows"] == TRANSACTIONS
+    print(f"{server} down {outage_s:.0f} s: {during} decisions made meanwhile")
