@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud
+        train evaluate bench-fraud bench-sinks migrate
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
 	$(PY) -m loadtest.fraud_bench stages --transactions 60000
 	$(PY) -m loadtest.fraud_bench worker --transactions 100000
+
+bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, 100k transactions
+	$(PY) -m loadtest.sink_bench --transactions 100000
+
+migrate: up  ## apply the sinks' PostgreSQL migrations (idempotent)
+	$(PAYSTREAM) db migrate
 
 demo: up  ## start the stack, train a model if none, run traffic through two workers, reconcile, evaluate
 	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh

@@ -1,0 +1,89 @@
+"""Sink throughput: rows/s and CPU per row of each sink, and of PostgreSQL / Redis behind it.
+
+Publishes N generated transactions under a fresh topic prefix, lets one worker decide them
+(decisions and postings), then runs each sink alone over the whole backlog, one after the other:
+`paystream sink ledger`, `reporting`, `notifications`, each in a fresh schema and consumer
+group, exiting when idle. Measured per sink: wall time from its first to its last batch (its own
+log), its process CPU (getrusage of the child), and the CPU of the store's server from /proc
+(PostgreSQL: the postmaster and its backends, including the ones that exited; Redis: the
+notifications' server).
+
+    python -m loadtest.sink_bench --transactions 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from loadtest.state_bench import CLOCK_TICKS_PER_S, pid_from_file, proc_cpu_s
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def postgres_cpu_s() -> float:
+    """The postmaster's CPU, its reaped children's, and its live children's."""
+    pid = int((REPO / ".local/postgres/data/postmaster.pid").read_text().split()[0])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS_PER_S
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        total += proc_cpu_s(int(child)) or 0.0
+    return total
+
+
+def run_sink(name: str, env: dict[str, str]) -> dict[str, Any]:
+    server_cpu = postgres_cpu_s if name != "notifications" else (
+        lambda: proc_cpu_s(pid_from_file("redis-notify")) or 0.0)
+    before_server = server_cpu()
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run([sys.executable, "-m", "paystream", "sink", name, "--idle-exit-s", "3"],
+                            env=env, capture_output=True, text=True, check=True)
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_s = server_cpu() - before_server
+    process_s = ((after_children.ru_utime - before_children.ru_utime)
+                 + (after_children.ru_stime - before_children.ru_stime))
+    last = [line for line in result.stderr.splitlines() if f"sink {name}:" in line][-1]
+    messages, rows = (int(x) for x in re.search(r"(\d+) messages, (\d+) new rows", last).groups())
+    rate = float(re.search(r"\(([\d.]+) messages/s\)", last).group(1))
+    return {"sink": name, "messages": messages, "rows": rows, "messages_per_s": round(rate),
+            "sink_cpu_us_per_message": round(process_s * 1e6 / messages, 1),
+            "server_cpu_us_per_message": round(server_s * 1e6 / messages, 1),
+            "note": "messages/s over the sink's whole life incl. start-up and the idle wait"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    run_id = uuid.uuid4().hex[:8]
+    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-sink-{run_id}.",
+           "PAYSTREAM_DB_SCHEMA": f"bench_sink_{run_id}"}
+    paystream = [sys.executable, "-m", "paystream"]
+    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
+    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "7"],
+                   env=env, check=True, capture_output=True)
+    worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run([*paystream, "reconcile", "--wait-s", "600"], env=env, check=True,
+                       capture_output=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    results = [run_sink(name, env) for name in ("ledger", "reporting", "notifications")]
+    print(json.dumps({"transactions": args.transactions, "date": time.strftime("%Y-%m-%d"),
+                      "sinks": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
