@@ -578,7 +578,10 @@ cli.add_command(evaluate)
 
 # --- sinks --------------------------------------------------------------------------------------
 
-from paystream.sinks_cli import db, ledger, notify, sink  # noqa: E402  (commands in their own module)
+from paystream.sinks_cli import (db, ledger, notify, sink,  # noqa: E402  (in their own module)
+                                 webhook_receiver)
+
+cli.add_command(webhook_receiver)
 
 cli.add_command(notify)
 cli.add_command(db)

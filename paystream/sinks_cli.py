@@ -137,7 +137,7 @@ def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: f
     import socket
     from pathlib import Path
 
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
     from sinks.webhooks import Deliverer, load_partners
     from streams.errors import ConfigError
@@ -150,7 +150,10 @@ def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: f
     partners = load_partners(Path(settings.partners_path))
 
     async def run() -> dict[str, int]:
-        redis = Redis.from_url(notify_redis_url(settings))
+        # A bounded pool that waits for a free connection: hundreds of deliveries in flight
+        # share a few dozen connections instead of opening (or failing) one each.
+        redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+            notify_redis_url(settings), max_connections=32, timeout=30))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -232,3 +235,23 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
             await redis.aclose()
 
     return asyncio.run(run())
+
+
+@click.command("webhook-receiver")
+@click.option("--port", type=click.IntRange(1, 65535), default=18080)
+@click.option("--secret-env", default="PARTNER_WEBHOOK_SECRET",
+              help="Environment variable holding the shared secret.")
+def webhook_receiver(port: int, secret_env: str) -> None:
+    """Run a sample partner endpoint on 127.0.0.1 (POST /hooks, GET /stats): verifies signatures,
+    drops repeated Idempotency-Keys. For trying `paystream notify` out, and to copy from."""
+    import os
+
+    from aiohttp import web
+
+    from sinks.receiver import receiver_app
+    from streams.errors import ConfigError
+
+    secret = os.environ.get(secret_env)
+    if not secret:
+        raise ConfigError(f"set {secret_env} to the webhook secret shared with paystream")
+    web.run_app(receiver_app(secret), host="127.0.0.1", port=port, print=None)

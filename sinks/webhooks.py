@@ -32,7 +32,9 @@ from pathlib import Path
 
 import aiohttp
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sinks.notifications import KINDS, event_from_fields, keys
 from streams.errors import ConfigError
@@ -134,10 +136,20 @@ class Deliverer:
         last = time.monotonic()
         async with aiohttp.ClientSession() as http:
             start_id = "0"  # first what this consumer left unacknowledged, then new events
+            backoff_s = 0.5
             while not stop.is_set():
-                reply = await self._redis.xreadgroup(GROUP, self._consumer,
-                                                     {self._keys["events"]: start_id},
-                                                     count=100, block=500)
+                try:
+                    reply = await self._redis.xreadgroup(GROUP, self._consumer,
+                                                         {self._keys["events"]: start_id},
+                                                         count=100, block=500)
+                    backoff_s = 0.5
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    log.warning("notifications Redis unavailable (%s); retrying in %.1f s",
+                                exc, backoff_s)
+                    await asyncio.sleep(backoff_s)
+                    backoff_s = min(backoff_s * 2, 30.0)
+                    start_id = "0"  # then re-read what failed meanwhile (still unacknowledged)
+                    continue
                 entries = reply[0][1] if reply else []
                 if start_id != ">":
                     # Re-reading this consumer's unacknowledged entries: move past each page.
@@ -165,6 +177,10 @@ class Deliverer:
             await asyncio.gather(*(self._deliver(http, p, event) for p in wanted
                                    if p.partner_id not in done))
             await self._redis.xack(self._keys["events"], GROUP, entry_id)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Left unacknowledged: read again once Redis answers (or at the next start).
+            log.warning("event %s left for later: notifications Redis unavailable (%s)",
+                        entry_id.decode(), exc)
         finally:
             self._slots.release()
 

@@ -14,12 +14,32 @@ source deploy/local/workers.sh
 ensure_model
 echo "== topics (prefix $PAYSTREAM_TOPIC_PREFIX)"
 $PAYSTREAM topics create
-echo "== two workers (logs in $LOGS)"
+echo "== two workers, the sinks, webhook delivery and a sample partner (logs in $LOGS)"
+export PAYSTREAM_DB_SCHEMA=${PAYSTREAM_DB_SCHEMA:-$(echo "${PAYSTREAM_TOPIC_PREFIX%.}" | tr -c 'a-z0-9\n' _)}
+export PARTNER_WEBHOOK_SECRET=demo-only-secret   # shared by the demo's sender and receiver
+cat > "$LOGS/partners.toml" <<TOML
+[partners.demo]
+url = "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/hooks"
+secret_env = "PARTNER_WEBHOOK_SECRET"
+TOML
+export PAYSTREAM_PARTNERS_PATH=$LOGS/partners.toml
+$PAYSTREAM db migrate
 start_workers 2
+start_process sinks sink all
+start_process receiver webhook-receiver --port "${DEMO_RECEIVER_PORT:-18080}"
+start_process notify notify
 echo "== publishing $COUNT generated transactions (seed 99, never trained on; 2% labelled fraud)"
 $PAYSTREAM produce --count "$COUNT" --seed 99 --fraud-share 0.02 --labels-out "$LOGS/labels.csv"
-echo "== waiting for the workers, then reconciling topics against balances"
-$PAYSTREAM reconcile --wait-s 600 | tee "$LOGS/reconcile.json"
+echo "== waiting for workers and sinks, then reconciling topics, balances, ledger, reports, notifications"
+$PAYSTREAM reconcile --sinks --wait-s 600 | tee "$LOGS/reconcile.json"
+echo "== the ledger's hash chains and balances"
+$PAYSTREAM ledger verify
+echo "== what the sample partner received (signatures verified)"
+curl -s "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/stats"; echo
+echo "== reporting: decisions by outcome (SQL on schema $PAYSTREAM_DB_SCHEMA)"
+psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SELECT outcome, sum(tx_count) AS transactions, sum(amount_sum) AS amount
+  FROM $PAYSTREAM_DB_SCHEMA.report_rollup_hour GROUP BY outcome ORDER BY outcome" 2>/dev/null \
+  || echo "(psql not on PATH: the tables are in schema $PAYSTREAM_DB_SCHEMA)"
 echo "== what each worker did (totals of its stats lines)"
 for n in 1 2; do
   grep -o "last 5s: .*" "$LOGS/worker-$n.log" | sed 's/last 5s: //' | tr ',' '\n' \

@@ -9,6 +9,12 @@ stop_workers() {
 }
 trap stop_workers EXIT
 
+start_process() {  # start_process LOGNAME paystream-args...: any long-running paystream command
+  local name=$1; shift
+  $PAYSTREAM "$@" > "$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+}
+
 start_workers() {  # start_workers N
   for n in $(seq 1 "$1"); do
     $PAYSTREAM worker --stats-every-s 5 > "$LOGS/worker-$n.log" 2>&1 &
