@@ -98,7 +98,8 @@ def test_a_tampered_row_fails_verify_and_is_named(db_settings: Settings, tamper:
                                                   problem: str) -> None:
     async def work(db: asyncpg.Connection) -> Any:
         await LedgerWriter(db).write(postings(20))
-        # What only a superuser could do: switch the guard off, change history, switch it on.
+        # What the table's owner could still do (in production the sink's role does not own
+        # it): switch the guard off, change history, switch it on.
         await db.execute("ALTER TABLE ledger DISABLE TRIGGER ledger_append_only")
         await db.execute(tamper)
         await db.execute("ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
