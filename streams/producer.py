@@ -95,15 +95,26 @@ class TransactionProducer:
             self.stats.failed += 1
             self.stats.errors[error.name()] += 1
 
-    def send(self, tx: Transaction) -> None:
-        """Queue one transaction; blocks (serving callbacks) while the local queue is full."""
+    def send(self, tx: Transaction,
+             on_delivery: Callable[[RdKafkaError | None, Any], None] | None = None) -> None:
+        """Queue one transaction; blocks (serving callbacks) while the local queue is full.
+
+        `on_delivery(error, message)` is called too, from poll() or flush(), when the broker gave
+        up, and when it acknowledged if the producer was built with
+        delivery.report.only.error=False (load tests time each produce with it).
+        """
         value = self._codec.encode(tx.to_record())
+        if on_delivery is None:
+            callback = self._on_delivery
+        else:
+            def callback(error: RdKafkaError | None, message: Any) -> None:
+                self._on_delivery(error, message)
+                on_delivery(error, message)
         while True:
             if self._fatal is not None:
                 raise KafkaError(f"producer failed fatally: {self._fatal.str()}")
             try:
-                self._producer.produce(self.topic, value, tx.partition_key,
-                                       on_delivery=self._on_delivery)
+                self._producer.produce(self.topic, value, tx.partition_key, on_delivery=callback)
                 break
             except BufferError:
                 self._producer.poll(0.05)
