@@ -16,7 +16,7 @@ bounded. Targets only the Kafka in KAFKA_BOOTSTRAP_SERVERS (127.0.0.1 by default
 
     locust -f loadtest/locustfile.py --headless --scenario steady --run-s 60 \\
         --csv loadtest/results/steady --html loadtest/results/steady.html
-    locust -f loadtest/locustfile.py --scenario spike          # web UI on http://127.0.0.1:8089
+    locust --scenario spike    # from the repo root (locust.conf): web UI on http://127.0.0.1:8089
 """
 
 from __future__ import annotations
