@@ -161,14 +161,17 @@ class DecisionListener(User):
 
 
 class ScenarioShape(LoadTestShape):
-    """Users over time for the chosen scenario; None (stop) once --run-s has passed."""
+    """Users over time for the chosen scenario. After --run-s the producers stop and the listener
+    alone drains what is in flight (each transaction gets its decision or its timeout failure);
+    then None: the run ends, at most --run-s + --e2e-timeout-s + 2 s after it began."""
 
     def tick(self) -> tuple[int, float] | None:
         options = self.runner.environment.parsed_options
         t, run_s, peak = self.get_run_time(), options.run_s, options.peak_users
-        if t >= run_s:
-            return None
         listener = 1
+        if t >= run_s:
+            draining = SENT and t < run_s + options.e2e_timeout_s + 2
+            return (listener, 100) if draining else None
         if options.scenario == "ramp":
             return listener + max(1, int(peak * t / (0.8 * run_s))), 50
         if options.scenario == "spike" and 0.4 * run_s <= t < 0.55 * run_s:
