@@ -61,7 +61,8 @@ class BatchPipeline:
         accounts = needed_accounts(valid)
         tx_ids = {item.tx.tx_id for item in valid}
         partitions = {e.partition for e in events}
-        payments = {item.tx.tx_id: Payment.of(item.tx) for item in valid if item.tx.type is not TransactionType.DEPOSIT}
+        payments = {item.tx.tx_id: Payment.of(item.tx) for item in valid
+                    if item.tx.type is not TransactionType.DEPOSIT}
 
         def compute(view: StateView) -> BatchResult:
             return self._authorizer.apply(valid, dead, view)

@@ -224,7 +224,6 @@ def _offline(settings: Any, labels_path: Path, labels: dict[str, tuple[bool, str
     from agents.fraud.assess import Assessor
     from agents.fraud.model import FixedModels, ModelRegistry
     from agents.fraud.replay import replay
-    from agents.fraud.train import replayed_metrics
     from agents.rules import load_rules
     from paystream.cli import labels_sidecar
     from streams.generator import GeneratorConfig, TrafficGenerator
@@ -244,7 +243,7 @@ def _offline(settings: Any, labels_path: Path, labels: dict[str, tuple[bool, str
     if set(replayed.tx_ids) != set(labels):
         raise ConfigError(f"{labels_path}: the rebuilt traffic's tx_ids differ from the labels'; "
                           f"was the labels file edited, or the generator changed since?")
-    return {"source": f"offline replay ({sidecar.name})", **replayed_metrics(replayed),
+    return {"source": f"offline replay ({sidecar.name})", **replayed.metrics(),
             "missing_decisions": 0,
             "model_versions": _versions(model.version if model else "none", replayed.scored)}
 

@@ -33,6 +33,15 @@ def db_migrate(obj: Any) -> None:
 SINKS = ("ledger", "reporting", "notifications")
 
 
+def stop_event() -> asyncio.Event:
+    """Set on SIGTERM or Ctrl-C, so a long-running command ends after the work in hand."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from sinks.db import PostgresStore
     from sinks.ledger import LedgerWriter
@@ -71,8 +80,8 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     delivers them).
 
     Each sink is its own consumer group, so a slow or dead database stalls only that sink;
-    `all` runs the three in this process. The PostgreSQL sinks apply missing migrations first. Stops on SIGTERM or
-    Ctrl-C after the batch in hand is written.
+    `all` runs the three in this process. The PostgreSQL sinks apply missing migrations first.
+    Stops on SIGTERM or Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
 
@@ -83,10 +92,7 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     runners = [build_runner(n, settings) for n in chosen]
 
     async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_event()
         await asyncio.gather(*(r.run(stop, idle_exit_s) for r in runners))
 
     asyncio.run(run())
@@ -154,10 +160,7 @@ def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: f
         # share a few dozen connections instead of opening (or failing) one each.
         redis = Redis(connection_pool=BlockingConnectionPool.from_url(
             notify_redis_url(settings), max_connections=32, timeout=30))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_event()
         try:
             deliverer = Deliverer(redis, settings.topic_prefix, partners,
                                   consumer or f"{socket.gethostname()}-{os.getpid()}",

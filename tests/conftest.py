@@ -63,15 +63,21 @@ def database_url() -> Iterator[str]:
     yield load_settings().database_url
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def _redis(local_url: str) -> Iterator[str]:
+    """A throwaway Redis container when a Docker daemon answers, else the local stack's."""
     if USE_CONTAINERS:
         from testcontainers.community.redis import RedisContainer
 
         with RedisContainer("redis:7") as redis:
             yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
         return
-    yield load_settings().redis_url
+    yield local_url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """Account state's Redis."""
+    yield from _redis(load_settings().redis_url)
 
 
 @pytest.fixture
@@ -125,13 +131,7 @@ def clean_redis_namespace(redis_url: str, prefix: str) -> None:
 @pytest.fixture(scope="session")
 def notify_redis_url() -> Iterator[str]:
     """The notifications' Redis: a server of its own, as in production."""
-    if USE_CONTAINERS:
-        from testcontainers.community.redis import RedisContainer
-
-        with RedisContainer("redis:7") as redis:
-            yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-        return
-    yield load_settings().notify_redis_url
+    yield from _redis(load_settings().notify_redis_url)
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import FanInMemory, Payment
 from agents.fraud.features import FEATURES
+from agents.fraud.metrics import detection_metrics
 from streams.records import FraudLabel, Transaction, TransactionType
 
 BATCH_SIZE = 1000
@@ -35,6 +37,10 @@ class Replayed:
     rule_flagged: list[bool] = field(default_factory=list)
     scored: list[bool] = field(default_factory=list)
     feature_rows: list[np.ndarray] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, Any]:
+        """Detection quality of the replayed decisions (agents.fraud.metrics)."""
+        return detection_metrics(self.is_fraud, self.scenarios, self.scores, self.flagged)
 
     def features(self) -> np.ndarray:
         """Rows of the scored transactions only."""

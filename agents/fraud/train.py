@@ -213,7 +213,3 @@ def write_artifact(models_dir: Path, model: Any, manifest: dict[str, Any]) -> st
         raise ConfigError(f"could not publish {version} in {models_dir}: {exc.strerror} "
                           f"(another training run took the name?)") from exc
     return version
-
-
-def replayed_metrics(replayed: Replayed) -> dict[str, Any]:
-    return detection_metrics(replayed.is_fraud, replayed.scenarios, replayed.scores, replayed.flagged)
