@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud bench-sinks migrate loadtest
+        train evaluate bench-fraud bench-sinks migrate loadtest bench bench-quick
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,12 @@ bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a
 
 bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, 100k transactions
 	$(PY) -m loadtest.sink_bench --transactions 100000
+
+bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 8,000/s offered; loadtest/results/latest.*
+	$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+bench-quick: up  ## the same benchmark as a smoke run (20k transactions, 10 s at 2,000/s): loadtest/results/quick.*
+	$(PY) -m loadtest.bench --quick $(BENCH_ARGS)
 
 migrate: up  ## apply the sinks' PostgreSQL migrations (idempotent)
 	$(PAYSTREAM) db migrate

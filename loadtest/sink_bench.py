@@ -22,22 +22,9 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from loadtest.state_bench import CLOCK_TICKS_PER_S, pid_from_file, proc_cpu_s
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def postgres_cpu_s() -> float:
-    """The postmaster's CPU, its reaped children's, and its live children's."""
-    pid = int((REPO / ".local/postgres/data/postmaster.pid").read_text().split()[0])
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS_PER_S
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        total += proc_cpu_s(int(child)) or 0.0
-    return total
+from loadtest.procstat import pid_from_file, postgres_cpu_s, proc_cpu_s
 
 
 def run_sink(name: str, env: dict[str, str]) -> dict[str, Any]:

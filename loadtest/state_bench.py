@@ -55,6 +55,7 @@ from typing import Any
 
 from agents.batch import TX_HASH, TX_STATUS, BatchResult
 from agents.state import AccountState
+from loadtest.procstat import pid_from_file, proc_cpu_s
 from streams.errors import PaystreamError
 from streams.settings import Settings
 
@@ -64,7 +65,6 @@ ROLE = "transactions"
 CURRENCY = "EUR"
 BODY_HASH = "0" * 24  # what the authorizer stores per tx (a blake2b-12 hex digest)
 REPO = Path(__file__).resolve().parent.parent
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 WORKER_STOP_S = 30.0
 
 
@@ -101,25 +101,6 @@ def apply_tx(state: AccountState, amount: int, offset: int) -> None:
     state.balances[CURRENCY] = state.balance(CURRENCY) - amount
     state.seq += 1
     state.mark_applied(ROLE, offset)
-
-
-def proc_cpu_s(pid: int | None) -> float | None:
-    """utime + stime of a process, all threads (None if unknown or gone)."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # fields 14, 15 of stat(5)
-
-
-def pid_from_file(name: str) -> int | None:
-    try:
-        return int((REPO / ".local" / "run" / f"{name}.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def per_tx_us(seconds: float | None, count: int) -> float | None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.state import AccountState
-from loadtest.state_bench import PARTITIONS, BenchError, apply_tx, delta, proc_cpu_s
+from loadtest.procstat import proc_cpu_s
+from loadtest.state_bench import PARTITIONS, BenchError, apply_tx, delta
 from streams.settings import Settings
 
 #: take_events() wait: short, so the last partial batch does not idle long in the wall figure.

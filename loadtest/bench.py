@@ -1,0 +1,431 @@
+"""make bench: the whole pipeline on this machine, end to end, with the CPU each process spends.
+
+Under a fresh topic prefix and database schema, starts two workers and the three sinks (ledger,
+reporting, notifications: one process each, so each has its own CPU figure) against the local
+stack, then drives two phases with `paystream produce` as the load generator:
+
+1. max rate: --transactions (default 1,000,000) published as fast as Kafka takes them; sustained
+   throughput = transactions / (first produce -> last ledger or reporting row), i.e. decided AND
+   written by both PostgreSQL sinks;
+2. fixed rate: --rate transactions/s (default 8,000) offered for --rate-s seconds.
+
+Each phase waits until the workers and every sink have caught up (consumer-group lag 0) before
+the next. Latency is produce -> decision per transaction: the decision message's Kafka timestamp
+minus the input's (both stamped on this machine's clock). CPU per transaction is read from
+/proc for every process tree (workers, sinks, Kafka, PostgreSQL with its backends, both Redis,
+the load generator) over the max-rate phase. At the end `paystream reconcile --sinks` must pass
+or the run is marked `reconciled: false` (and the command exits 1).
+
+Writes loadtest/results/<name>.json, .md and .png (name: latest, or quick with --quick).
+Webhook delivery (`paystream notify`) is not part of the run: partners' endpoints are not ours.
+
+    python -m loadtest.bench                 # the full run (make bench)
+    python -m loadtest.bench --quick         # 20,000 transactions and 10 s at 2,000/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from confluent_kafka import Consumer, TopicPartition
+
+from loadtest import benchstats
+from loadtest.procstat import REPO, CpuMeter, stack_pids
+
+RESULTS = REPO / "loadtest" / "results"
+PAYSTREAM = [sys.executable, "-m", "paystream"]
+SINKS = ("ledger", "reporting", "notifications")
+#: Workers' consumer group (the Faust app id) and the sinks', without the topic prefix.
+WORKER_GROUP = "paystream"
+
+
+class BenchError(Exception):
+    """The run cannot go on (the stack is down, a process died, a phase never caught up)."""
+
+
+@dataclass
+class Phase:
+    name: str
+    transactions: int
+    seed: int
+    accounts: int
+    rate: float | None = None
+    started_ms: int = 0
+    last_sink_row_ms: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    produce_report: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.bench", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--transactions", type=int, default=1_000_000,
+                        help="Transactions in the max-rate phase.")
+    parser.add_argument("--rate", type=float, default=8_000.0,
+                        help="Offered transactions/s in the fixed-rate phase.")
+    parser.add_argument("--rate-s", type=float, default=60.0,
+                        help="How long the fixed-rate phase offers load.")
+    parser.add_argument("--accounts", type=int, default=100_000,
+                        help="Customer accounts in the generated population.")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--phase-timeout-s", type=float, default=3600.0,
+                        help="Give up when a phase has not caught up after this long.")
+    parser.add_argument("--quick", action="store_true",
+                        help="Smoke run: 20,000 transactions, then 10 s at 2,000/s; writes quick.*")
+    parser.add_argument("--name", default=None, help="Result file name (default: latest/quick).")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
+    args.name = args.name or ("quick" if args.quick else "latest")
+    for name in ("transactions", "rate", "rate_s", "accounts", "workers"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+class Processes:
+    """The pipeline's processes for this run, stopped by pid (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+        self._files: list[IO[str]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("w")
+        self._files.append(log)
+        proc = subprocess.Popen([*PAYSTREAM, *args], env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=REPO)
+        self.running[name] = proc
+        return proc
+
+    def check_alive(self) -> None:
+        for name, proc in self.running.items():
+            if proc.poll() is not None:
+                raise BenchError(f"{name} exited with status {proc.returncode}; "
+                                 f"see {self.logs / (name + '.log')}")
+
+    def stop(self) -> None:
+        for proc in self.running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.running.items():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                print(f"  {name} (pid {proc.pid}) ignored SIGTERM for 60 s: SIGKILL", flush=True)
+                proc.kill()
+                proc.wait()
+        for log in self._files:
+            log.close()
+
+
+class Progress:
+    """Where the pipeline stands, from Kafka: decisions written, and each group's lag."""
+
+    def __init__(self, settings: Any) -> None:
+        from paystream.bootstrap import reading_consumer
+        from streams.topics import topics
+
+        self.names = topics(settings.topic_prefix, settings.partitions)
+        self.consumer = reading_consumer(settings, f"bench-{uuid.uuid4().hex[:8]}")
+        prefix = settings.topic_prefix
+        self.groups = {
+            "workers": (WORKER_GROUP, [self.names.transactions.name, self.names.credits.name]),
+            "ledger": ("paystream-sink-ledger", [self.names.postings.name]),
+            "reporting": ("paystream-sink-reporting", [self.names.decisions.name]),
+            "notifications": ("paystream-sink-notifications",
+                              [self.names.postings.name, self.names.decisions.name]),
+        }
+        self.group_consumers = {
+            name: Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                            "group.id": prefix + group, "enable.auto.commit": False})
+            for name, (group, _) in self.groups.items()}
+
+    def messages(self, topic: str) -> int:
+        total = 0
+        for p in self.consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            total += high
+        return total
+
+    def behind(self) -> dict[str, int]:
+        from agents.reconcile import lag
+
+        return {name: lag(self.consumer, self.group_consumers[name], topic_names)
+                for name, (_, topic_names) in self.groups.items()}
+
+    def close(self) -> None:
+        for group in self.group_consumers.values():
+            group.close()
+        self.consumer.close()
+
+
+def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s: float) -> None:
+    """Until the workers' group is stable with `count` members (partitions assigned)."""
+    from confluent_kafka import ConsumerGroupState
+
+    from paystream.bootstrap import admin_client
+
+    admin, group = admin_client(settings), settings.topic_prefix + WORKER_GROUP
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        processes.check_alive()
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+            if (described.state == ConsumerGroupState.STABLE
+                    and len(described.members) == count
+                    and all(m.assignment.topic_partitions for m in described.members)):
+                return
+        except Exception:  # noqa: BLE001, S110 - the group does not exist until a worker joins
+            pass
+        time.sleep(1.0)
+    raise BenchError(f"the {count} workers did not join group {group} within {timeout_s:.0f} s")
+
+
+def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: CpuMeter,
+              settings: Any, timeout_s: float) -> None:
+    """Publish the phase's traffic, wait until everything caught up, record CPU and times."""
+    decisions_before = progress.messages(progress.names.decisions.name)
+    args = ["produce", "--count", str(phase.transactions), "--seed", str(phase.seed),
+            "--accounts", str(phase.accounts), "--json"]
+    if phase.rate:
+        args += ["--rate", str(phase.rate)]
+    offered = f"{phase.rate:,.0f}/s offered" if phase.rate else "as fast as Kafka takes"
+    print(f"== {phase.name}: {phase.transactions:,} transactions, {offered}", flush=True)
+    meter.start()
+    phase.started_ms = int(time.time() * 1000)
+    started = time.monotonic()
+    out = (processes.logs / f"produce-{phase.seed}.json").open("w+")
+    generator = subprocess.Popen([*PAYSTREAM, *args], env=processes.env, stdout=out,
+                                 stderr=subprocess.DEVNULL, cwd=REPO)
+    generator_cpu_s: float | None = None
+    last_print = 0.0
+    while True:
+        meter.sample()
+        processes.check_alive()
+        if generator_cpu_s is None:
+            pid, status, usage = os.wait4(generator.pid, os.WNOHANG)
+            if pid:
+                generator.returncode = os.waitstatus_to_exitcode(status)
+                if generator.returncode != 0:
+                    raise BenchError(f"the load generator failed ({generator.returncode})")
+                generator_cpu_s = usage.ru_utime + usage.ru_stime
+                out.seek(0)
+                phase.produce_report = json.loads(out.read())
+        decided = progress.messages(progress.names.decisions.name) - decisions_before
+        behind = progress.behind()
+        elapsed = time.monotonic() - started
+        if generator_cpu_s is not None and decided >= phase.transactions \
+                and not any(behind.values()):
+            break
+        if elapsed - last_print >= 5:
+            last_print = elapsed
+            lagging = ", ".join(f"{k} {v:,}" for k, v in behind.items() if v)
+            print(f"  {elapsed:6.0f} s  decided {decided:,}/{phase.transactions:,} "
+                  f"({decided / elapsed:,.0f}/s)  behind: {lagging or 'nothing'}", flush=True)
+        if elapsed > timeout_s:
+            raise BenchError(f"{phase.name}: not caught up after {timeout_s:.0f} s: {behind}")
+        time.sleep(1.0)
+    meter.sample()
+    meter.record("load-generator", generator_cpu_s)
+    phase.cpu_s = meter.seconds()
+    phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
+    out.close()
+    print(f"  caught up after {time.monotonic() - started:,.0f} s", flush=True)
+
+
+async def last_sink_row_ms(settings: Any) -> int:
+    from sinks.db import connect
+
+    db = await connect(settings.database_url, settings.db_schema)
+    try:
+        value = await db.fetchval(
+            "SELECT (extract(epoch FROM greatest((SELECT max(recorded_at) FROM ledger),"
+            " (SELECT max(recorded_at) FROM report_transactions))) * 1000)::bigint")
+        return int(value)
+    finally:
+        await db.close()
+
+
+async def sink_rows_ms(settings: Any) -> dict[str, np.ndarray]:
+    """When each ledger and reporting row was written (ms), for the chart."""
+    from sinks.db import connect
+
+    db = await connect(settings.database_url, settings.db_schema)
+    try:
+        out = {}
+        for name, table in (("ledger", "ledger"), ("reporting", "report_transactions")):
+            rows = await db.fetch(f"SELECT (extract(epoch FROM recorded_at) * 1000)::bigint AS t "
+                                  f"FROM {table}")
+            out[name] = np.fromiter((r["t"] for r in rows), dtype=np.int64, count=len(rows))
+        return out
+    finally:
+        await db.close()
+
+
+def read_decisions(settings: Any, progress: Progress) -> benchstats.Decisions:
+    from agents.reconcile import read_topic
+    from streams.codec import codec_for
+
+    topic = progress.names.decisions.name
+    codec = codec_for("decision", topic, settings.schema_registry_url)
+    messages = read_topic(progress.consumer, topic, timeout_s=600)
+    seen: set[str] = set()
+    produced, decided = [], []
+    for message in messages:
+        decision = codec.decode(message.value())
+        if decision["tx_id"] in seen:  # a re-sent outbox: the first copy is the decision
+            continue
+        seen.add(decision["tx_id"])
+        produced.append(decision["produced_at"])
+        decided.append(message.timestamp()[1])
+    return benchstats.Decisions(np.asarray(produced, dtype=np.int64),
+                                np.asarray(decided, dtype=np.int64))
+
+
+def reconcile(env: dict[str, str], logs: Path) -> bool:
+    print("== paystream reconcile --sinks", flush=True)
+    result = subprocess.run([*PAYSTREAM, "reconcile", "--sinks", "--wait-s", "300"], env=env,
+                            check=False, cwd=REPO, capture_output=True, text=True)
+    (logs / "reconcile.json").write_text(result.stdout + result.stderr)
+    print(f"  {'ok' if result.returncode == 0 else 'FAILED'} (see {logs / 'reconcile.json'})",
+          flush=True)
+    return result.returncode == 0
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.machine())
+    kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")))
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(kib / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def ensure_model(env: dict[str, str]) -> None:
+    models = Path(env.get("PAYSTREAM_MODELS_DIR", REPO / "models"))
+    if not list(models.glob("fraud-v*/manifest.json")):
+        print(f"== no fraud model in {models}: paystream train (about 25 s)", flush=True)
+        subprocess.run([*PAYSTREAM, "train"], env=env, cwd=REPO, check=True)
+
+
+def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: benchstats.Decisions,
+              reconciled: bool, run_id: str) -> dict[str, Any]:
+    top, rate = phases["max_rate"], phases["fixed_rate"]
+    in_rate = decisions.produced_ms >= rate.started_ms
+    figures = {}
+    for key, phase, chosen in (("max_rate", top, decisions.where(~in_rate)),
+                               ("fixed_rate", rate, decisions.where(in_rate))):
+        first_ms = int(chosen.produced_ms.min()) if len(chosen) else phase.started_ms
+        figures[key] = {
+            "transactions": phase.transactions, "decisions": len(chosen),
+            "offered_tps": phase.rate,
+            "tps": benchstats.sustained_tps(phase.transactions, first_ms, phase.last_sink_row_ms),
+            **benchstats.latency_ms(chosen),
+            "cpu_us_per_tx": benchstats.cpu_us_per_tx(phase.cpu_s, phase.transactions),
+            "load_generator": phase.produce_report,
+        }
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "run_id": run_id,
+        "transactions": top.transactions + rate.transactions,
+        "tps": figures["max_rate"]["tps"],
+        # The target's latency figures: at the fixed offered rate.
+        **{k: figures["fixed_rate"][k] for k in ("e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms",
+                                                 "e2e_max_ms")},
+        "offered_tps": rate.rate,
+        "reconciled": reconciled,
+        "cpu_us_per_tx": figures["max_rate"]["cpu_us_per_tx"],
+        "workers": args.workers,
+        "machine": machine(),
+        "phases": figures,
+        "json": f"loadtest/results/{args.name}.json",
+        "chart": f"loadtest/results/{args.name}.png",
+        "note": "sustained tps: transactions / (first produce -> last ledger or reporting row); "
+                "latency: decision message timestamp - input message timestamp; CPU from /proc "
+                "over the max-rate phase, per process tree; webhook delivery not included",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    prefix = f"bench-{run_id}."
+    os.environ["PAYSTREAM_TOPIC_PREFIX"] = prefix
+    os.environ["PAYSTREAM_DB_SCHEMA"] = f"bench_{run_id.replace('-', '_')}"
+    env = dict(os.environ)
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    logs = REPO / ".local" / "bench" / run_id
+    logs.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    try:
+        meter = CpuMeter(stack_pids())
+    except RuntimeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    ensure_model(env)
+    subprocess.run([*PAYSTREAM, "topics", "create"], env=env, cwd=REPO, check=True,
+                   capture_output=True)
+    subprocess.run([*PAYSTREAM, "db", "migrate"], env=env, cwd=REPO, check=True,
+                   capture_output=True)
+    print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
+          flush=True)
+    processes = Processes(env, logs)
+    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts),
+              "fixed_rate": Phase("fixed rate", int(args.rate * args.rate_s), seed=12,
+                                  accounts=args.accounts, rate=args.rate)}
+    progress = Progress(settings)
+    try:
+        for n in range(1, args.workers + 1):
+            proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10")
+            meter.add(f"worker-{n}", proc.pid)
+        for name in SINKS:
+            meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
+        wait_for_workers(settings, args.workers, processes, timeout_s=120)
+        for phase in phases.values():
+            run_phase(phase, processes, progress, meter, settings, args.phase_timeout_s)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        processes.stop()
+    print("== reading the decisions and sink rows for latency and the chart", flush=True)
+    decisions = read_decisions(settings, progress)
+    progress.close()
+    reconciled = reconcile(env, logs)
+    result = summarise(args, phases, decisions, reconciled, run_id)
+    from loadtest.benchchart import draw
+
+    origin_ms = int(decisions.produced_ms.min())
+    draw(RESULTS / f"{args.name}.png",
+         f"paystream bench {result['date']}: {result['machine']['cores']} cores, "
+         f"{result['transactions']:,} transactions, reconciled {reconciled}",
+         decisions, origin_ms, asyncio.run(sink_rows_ms(settings)),
+         {"fixed rate": phases["fixed_rate"].started_ms})
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    summary = benchstats.markdown(result)
+    (RESULTS / f"{args.name}.md").write_text(summary)
+    print(summary)
+    return 0 if reconciled else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

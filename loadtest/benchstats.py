@@ -1,0 +1,123 @@
+"""The benchmark's arithmetic: latency percentiles, per-second series, CPU per transaction.
+
+Pure functions over arrays the benchmark collected; no Kafka, database or clock here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """One row per decision: when its transaction was produced and when it was decided (ms).
+
+    `produced_ms` is the input message's Kafka timestamp (the producer's send time), `decided_ms`
+    the decision message's (when the worker published it), both from this machine's clock.
+    """
+
+    produced_ms: np.ndarray
+    decided_ms: np.ndarray
+
+    def where(self, mask: np.ndarray) -> Decisions:
+        return Decisions(self.produced_ms[mask], self.decided_ms[mask])
+
+    def __len__(self) -> int:
+        return len(self.produced_ms)
+
+
+def latency_ms(decisions: Decisions) -> dict[str, float]:
+    """Produce-to-decision latency: p50, p95, p99 and max, in ms."""
+    if not len(decisions):
+        return {f"e2e_p{p}_ms": float("nan") for p in PERCENTILES} | {"e2e_max_ms": float("nan")}
+    latency = decisions.decided_ms - decisions.produced_ms
+    values = np.percentile(latency, PERCENTILES)
+    return {f"e2e_p{p}_ms": round(float(v), 1) for p, v in zip(PERCENTILES, values)} | {
+        "e2e_max_ms": float(latency.max())}
+
+
+def per_second(times_ms: np.ndarray, origin_ms: int) -> np.ndarray:
+    """How many events fell in each whole second after `origin_ms` (index = second)."""
+    if not len(times_ms):
+        return np.zeros(0, dtype=np.int64)
+    seconds = ((times_ms - origin_ms) // 1000).astype(np.int64)
+    seconds = seconds[seconds >= 0]
+    return np.bincount(seconds) if len(seconds) else np.zeros(0, dtype=np.int64)
+
+
+def latency_by_second(decisions: Decisions, origin_ms: int,
+                      percentiles: tuple[int, ...] = (50, 99)) -> dict[int, np.ndarray]:
+    """Per second of decision time: the latency percentiles of the decisions made in it."""
+    if not len(decisions):
+        return {p: np.zeros(0) for p in percentiles}
+    seconds = ((decisions.decided_ms - origin_ms) // 1000).astype(np.int64)
+    latency = decisions.decided_ms - decisions.produced_ms
+    order = np.argsort(seconds, kind="stable")
+    seconds, latency = seconds[order], latency[order]
+    bounds = np.flatnonzero(np.diff(seconds)) + 1
+    out = {p: np.full(int(seconds.max()) + 1, np.nan) for p in percentiles}
+    for chunk_s, chunk in zip(np.split(seconds, bounds), np.split(latency, bounds)):
+        if chunk_s[0] < 0:
+            continue
+        for p in percentiles:
+            out[p][chunk_s[0]] = np.percentile(chunk, p)
+    return out
+
+
+def cpu_us_per_tx(cpu_s: dict[str, float], transactions: int) -> dict[str, float]:
+    """Each process's CPU per transaction (µs), with the machine's total."""
+    figures = {name: round(seconds * 1e6 / transactions, 1)
+               for name, seconds in sorted(cpu_s.items())}
+    figures["total"] = round(sum(cpu_s.values()) * 1e6 / transactions, 1)
+    return figures
+
+
+def sustained_tps(transactions: int, first_produce_ms: int, last_sink_row_ms: int) -> float:
+    """Transactions per second from the first produce to the last ledger/reporting row."""
+    span_s = (last_sink_row_ms - first_produce_ms) / 1000
+    if span_s <= 0:
+        raise ValueError("the last sink row precedes the first produce: clocks disagree")
+    return round(transactions / span_s, 1)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The short summary committed next to the JSON (and quoted in the README)."""
+    machine = result["machine"]
+    rate, top = result["phases"]["fixed_rate"], result["phases"]["max_rate"]
+    lines = [
+        f"# paystream benchmark, {result['date']}",
+        "",
+        (f"Machine: {machine['cores']} cores ({machine['cpu']}), "
+         f"{machine['memory_gib']} GiB; everything co-located (Kafka, PostgreSQL, 2 Redis, "
+         f"{result['workers']} workers, 3 sinks, the load generator). "
+         f"Reconciled: **{str(result['reconciled']).lower()}**."),
+        "",
+        "| phase | transactions | offered | sustained tps | e2e p50 | p95 | p99 | max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, phase in (("max rate", top), ("fixed rate", rate)):
+        offered = "as fast as Kafka takes" if phase["offered_tps"] is None \
+            else f"{phase['offered_tps']:,.0f}/s"
+        lines.append(
+            f"| {name} | {phase['transactions']:,} | {offered} | {phase['tps']:,.0f} | "
+            f"{_ms(phase['e2e_p50_ms'])} | {_ms(phase['e2e_p95_ms'])} | "
+            f"{_ms(phase['e2e_p99_ms'])} | {_ms(phase['e2e_max_ms'])} |")
+    budget = machine["cores"] * 1_000_000 // 10_000
+    lines += ["", (f"CPU per transaction, max-rate phase (µs; 10,000 tps on {machine['cores']} "
+                   f"cores leaves {budget:,} µs for everything):"), "",
+              "| process | µs/tx |", "| --- | ---: |"]
+    lines += [f"| {name} | {us:,.1f} |" for name, us in top["cpu_us_per_tx"].items()]
+    lines += ["", f"Chart: `{result['chart']}`. Raw figures: `{result['json']}`.", ""]
+    return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    if math.isnan(value):  # no decisions in the phase
+        return "-"
+    return f"{value / 1000:,.2f} s" if value >= 10_000 else f"{value:,.0f} ms"
