@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud bench-sinks migrate loadtest bench bench-quick
+        train evaluate bench-fraud bench-sinks migrate loadtest loadtest-all bench bench-quick
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,11 @@ SCENARIO ?= steady
 RUN_S ?= 60
 loadtest: up  ## one bounded Locust scenario (SCENARIO=steady|ramp|spike|hot_accounts|fraud_burst, RUN_S=60)
 	SCENARIO=$(SCENARIO) RUN_S=$(RUN_S) PAYSTREAM=$(PAYSTREAM) deploy/local/loadtest.sh
+
+SCENARIOS := steady ramp spike hot_accounts fraud_burst
+loadtest-all: up  ## every Locust scenario in turn, RUN_S each (CSV and HTML in loadtest/results/)
+	for scenario in $(SCENARIOS); do \
+	  SCENARIO=$$scenario RUN_S=$(RUN_S) PAYSTREAM=$(PAYSTREAM) deploy/local/loadtest.sh || exit 1; done
 
 demo: up  ## start the stack, train a model if none, run traffic through two workers, reconcile, evaluate
 	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh

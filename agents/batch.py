@@ -89,10 +89,16 @@ class BatchResult:
     outputs: dict[int, list[OutputMessage]] = field(default_factory=dict)  # by input partition
     #: Payments to add to their destinations' fan-in sets (agents.fraud.fanin).
     fan_in: list[Payment] = field(default_factory=list)
+    #: Credits for other partitions, by input partition: (destination, credit record); sent
+    #: in batches (Authorizer.seal_credits) rather than one message each.
+    credits: dict[int, list[tuple[str, dict]]] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
 
     def emit(self, partition: int, message: OutputMessage) -> None:
         self.outputs.setdefault(partition, []).append(message)
+
+    def credit(self, partition: int, destination: str, record: dict) -> None:
+        self.credits.setdefault(partition, []).append((destination, record))
 
     def set_tx(self, tx_id: str, **fields: str) -> None:
         self.tx_updates.setdefault(tx_id, {}).update(fields)

@@ -71,8 +71,8 @@ class BatchPipeline:
 
     async def settle(self, events: list[InputEvent]) -> BatchResult:
         credits = self._settler.decode(events)
-        accounts = {record["destination_account"] for _, record in credits}
-        tx_ids = {record["tx_id"] for _, record in credits}
+        accounts = {record["destination_account"] for _, _, record in credits}
+        tx_ids = {record["tx_id"] for _, _, record in credits}
         partitions = {e.partition for e in events}
 
         def compute(view: StateView) -> BatchResult:

@@ -59,6 +59,7 @@ class Reviewer:
             else:
                 result.set_tx(hold.tx_id, **{TX_STATUS: REVIEW_DECLINED})
                 result.counters["review_declined"] += 1
+        self._authorizer.seal_credits(result)
         return result
 
     def expire(self, partition: int, expired: list[tuple[str, str]], view: StateView) -> BatchResult:

@@ -21,6 +21,10 @@ from streams.codec import Codec
 from streams.errors import CodecError
 
 ROLE = "credits"
+#: A credit's replay position: its message's offset times this, plus its index in the message
+#: (a message carries at most agents.authorizer.CREDITS_PER_MESSAGE). Positions of later
+#: messages are always higher, including than a plain offset stored before credits were batched.
+POSITIONS_PER_MESSAGE = 1 << 16
 
 
 class Settler:
@@ -30,22 +34,27 @@ class Settler:
         self._postings = posting_codec
         self._clock_ms = clock_ms
 
-    def decode(self, events: list[InputEvent]) -> list[tuple[InputEvent, dict]]:
-        """Credits are our own output: one that does not decode is a bug, so it raises."""
+    def decode(self, events: list[InputEvent]) -> list[tuple[InputEvent, int, dict]]:
+        """(event, replay position, credit) for every credit of every message, in order.
+
+        Credits are our own output: one that does not decode is a bug, so it raises.
+        """
         decoded = []
         for event in events:
             try:
-                decoded.append((event, self._credits.decode(event.value)))
+                records = self._credits.decode_all(event.value)
             except CodecError as exc:
                 raise CodecError(f"credits p{event.partition}@{event.offset}: {exc}") from exc
+            base = event.offset * POSITIONS_PER_MESSAGE
+            decoded.extend((event, base + index, record) for index, record in enumerate(records))
         return decoded
 
-    def apply(self, credits: list[tuple[InputEvent, dict]], view: StateView) -> BatchResult:
+    def apply(self, credits: list[tuple[InputEvent, int, dict]], view: StateView) -> BatchResult:
         now_ms = self._clock_ms()
         result = BatchResult()
-        for event, record in credits:
+        for event, position, record in credits:
             name = record["destination_account"]
-            state = claim(view, result, name, ROLE, event.offset)
+            state = claim(view, result, name, ROLE, position)
             if state is None:
                 continue
             tx_id = record["tx_id"]

@@ -538,7 +538,9 @@ def _render(message: Any, codec: Any) -> dict[str, Any]:
     if codec is None:
         headers = {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
         return {**where, "headers": headers, "value_hex": (message.value() or b"").hex()}
-    return {**where, "value": codec.decode(message.value())}
+    # Credits travel in batches (records back to back): show the batch as a list.
+    records = codec.decode_all(message.value())
+    return {**where, "value": records[0] if len(records) == 1 else records}
 
 
 # --- schemas ----------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None,
                            check_every_s=settings.model_check_s)
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
-                            models=models)
+                            models=models, partitions=settings.partitions)
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,

@@ -19,6 +19,7 @@ import io
 import json
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
@@ -92,6 +93,8 @@ class Codec(Protocol):
 
     def decode(self, data: bytes) -> dict[str, Any]: ...
 
+    def decode_all(self, data: bytes) -> list[dict[str, Any]]: ...
+
 
 def _write_body(schema: SchemaVersion, record: dict[str, Any], header: bytes) -> bytes:
     out = io.BytesIO()
@@ -105,7 +108,9 @@ def _write_body(schema: SchemaVersion, record: dict[str, Any], header: bytes) ->
     return out.getvalue()
 
 
-def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVersion) -> dict:
+def _read_one(data: bytes, offset: int, writer: SchemaVersion,
+              reader: SchemaVersion) -> tuple[dict, int]:
+    """The record whose body starts at `offset`, and where it ends."""
     body = io.BytesIO(data)
     body.seek(offset)
     reader_schema = None if writer is reader else reader.parsed
@@ -119,12 +124,37 @@ def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVe
         raise SchemaMismatchError(
             f"body does not decode as {writer.record} v{writer.version}: {exc!r}"
         ) from exc
-    trailing = len(data) - body.tell()
+    return record, body.tell()
+
+
+def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVersion) -> dict:
+    record, end = _read_one(data, offset, writer, reader)
+    trailing = len(data) - end
     if trailing:
         raise SchemaMismatchError(
             f"{trailing} bytes left after a {writer.record} v{writer.version} body"
         )
     return record
+
+
+def _read_all(data: bytes, writer_at: Callable[[bytes, int], tuple[SchemaVersion, int]],
+              reader: SchemaVersion) -> list[dict]:
+    """Framed records back to back, each with its own header: one message carrying a batch.
+
+    A batch of one is an ordinary message, so a reader of batches reads single records too.
+    """
+    records, offset = [], 0
+    while True:
+        writer, start = writer_at(data, offset)
+        record, offset = _read_one(data, start, writer, reader)
+        records.append(record)
+        if offset >= len(data):
+            return records
+
+
+def encode_all(codec: Codec, records: list[dict[str, Any]]) -> bytes:
+    """Records back to back in one message value (`decode_all` reads them)."""
+    return b"".join(codec.encode(record) for record in records)
 
 
 def _classify_unframed(data: bytes) -> CodecError:
@@ -168,19 +198,29 @@ class SingleObjectCodec:
         return _write_body(self.writer, record, self._header)
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        if data[:2] != SINGLE_OBJECT_MAGIC:
-            raise _classify_unframed(data)
-        if len(data) < SINGLE_OBJECT_HEADER_SIZE:
+        writer, start = self.writer_at(data, 0)
+        return _read_body(data, start, writer, self.reader)
+
+    def decode_all(self, data: bytes) -> list[dict[str, Any]]:
+        return _read_all(data, self.writer_at, self.reader)
+
+    def writer_at(self, data: bytes, offset: int) -> tuple[SchemaVersion, int]:
+        """The writer schema of the record framed at `offset`, and where its body starts."""
+        if data[offset:offset + 2] != SINGLE_OBJECT_MAGIC:
+            raise _classify_unframed(data[offset:])
+        end = offset + SINGLE_OBJECT_HEADER_SIZE
+        if len(data) < end:
             raise TruncatedMessageError(
-                f"single-object header needs {SINGLE_OBJECT_HEADER_SIZE} bytes, got {len(data)}"
+                f"single-object header needs {SINGLE_OBJECT_HEADER_SIZE} bytes, "
+                f"got {len(data) - offset}"
             )
-        writer = self.known.get(data[2:SINGLE_OBJECT_HEADER_SIZE])
+        writer = self.known.get(data[offset + 2:end])
         if writer is None:
             raise UnknownSchemaError(
-                f"unknown writer fingerprint {data[2:SINGLE_OBJECT_HEADER_SIZE].hex()} "
+                f"unknown writer fingerprint {data[offset + 2:end].hex()} "
                 f"for {self.reader.record}"
             )
-        return _read_body(data, SINGLE_OBJECT_HEADER_SIZE, writer, self.reader)
+        return writer, end
 
 
 class ConfluentCodec:
@@ -221,17 +261,24 @@ class ConfluentCodec:
             ) from exc
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        if data[:2] == SINGLE_OBJECT_MAGIC:
-            return self._local.decode(data)
-        if not data or data[0] != CONFLUENT_MAGIC:
-            raise _classify_unframed(data)
-        if len(data) < CONFLUENT_HEADER_SIZE:
+        writer, start = self.writer_at(data, 0)
+        return _read_body(data, start, writer, self._local.reader)
+
+    def decode_all(self, data: bytes) -> list[dict[str, Any]]:
+        return _read_all(data, self.writer_at, self._local.reader)
+
+    def writer_at(self, data: bytes, offset: int) -> tuple[SchemaVersion, int]:
+        if data[offset:offset + 2] == SINGLE_OBJECT_MAGIC:
+            return self._local.writer_at(data, offset)
+        if len(data) <= offset or data[offset] != CONFLUENT_MAGIC:
+            raise _classify_unframed(data[offset:])
+        end = offset + CONFLUENT_HEADER_SIZE
+        if len(data) < end:
             raise TruncatedMessageError(
-                f"Confluent header needs {CONFLUENT_HEADER_SIZE} bytes, got {len(data)}"
+                f"Confluent header needs {CONFLUENT_HEADER_SIZE} bytes, got {len(data) - offset}"
             )
-        (schema_id,) = struct.unpack_from(">I", data, 1)
-        writer = self._by_id.get(schema_id) or self._fetch(schema_id)
-        return _read_body(data, CONFLUENT_HEADER_SIZE, writer, self._local.reader)
+        (schema_id,) = struct.unpack_from(">I", data, offset + 1)
+        return self._by_id.get(schema_id) or self._fetch(schema_id), end
 
     def _fetch(self, schema_id: int) -> SchemaVersion:
         from confluent_kafka.schema_registry.error import SchemaRegistryError

@@ -46,7 +46,8 @@ def test_a_late_duplicate_credit_is_not_applied_twice(namespace: str, redis_url:
     async def run() -> list[int]:
         redis = Redis.from_url(redis_url)
         store = RedisStateStore(redis, namespace, tx_ttl_s=DAY_MS // 1000, window_ms=DAY_MS)
-        authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: now_ms)
+        authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: now_ms,
+                                partitions=12)
         settler = Settler(CODECS.credit, CODECS.posting, clock_ms=lambda: now_ms)
         offsets: dict[int, int] = {}
 
@@ -67,8 +68,8 @@ def test_a_late_duplicate_credit_is_not_applied_twice(namespace: str, redis_url:
         async def settle(message, offset: int) -> int:  # type: ignore[no-untyped-def]
             event = InputEvent(partition_for(message.key, 12), offset, message.key, message.value, now_ms)
             credits = settler.decode([event])
-            view = await store.read({c["destination_account"] for _, c in credits},
-                                    {c["tx_id"] for _, c in credits}, set())
+            view = await store.read({c["destination_account"] for _, _, c in credits},
+                                    {c["tx_id"] for _, _, c in credits}, set())
             result = settler.apply(credits, view)
             await store.commit(view, result, "credits", f"s{offset}")
             return result.counters["credited"]

@@ -78,7 +78,7 @@ async def _authorize_all(txs: list, model: Model, namespace: str, redis_url: str
     redis = Redis.from_url(redis_url)
     store = RedisStateStore(redis, namespace, tx_ttl_s=DAY_MS // 1000, window_ms=DAY_MS)
     authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: now_ms,
-                            models=FixedModels(model))
+                            models=FixedModels(model), partitions=12)
     offsets: dict[int, int] = {}
     out: dict[str, tuple[float, bool]] = {}
     try:

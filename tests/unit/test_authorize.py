@@ -50,7 +50,7 @@ class World:
         self.tx: dict[str, dict[str, str]] = {}
         self.event_time: dict[int, int] = {}
         self.authorizer = Authorizer(rules or Rules(), CODECS, "transactions", DAY_MS,
-                                     clock_ms=lambda: NOW_MS)
+                                     clock_ms=lambda: NOW_MS, partitions=PARTITIONS)
         self.settler = Settler(CODECS.credit, CODECS.posting, clock_ms=lambda: NOW_MS)
 
     def view(self) -> StateView:
@@ -298,3 +298,42 @@ def test_expired_hold_is_released_and_a_fresh_one_is_not() -> None:
     world.commit(view, result)
     assert result.counters["hold_expired"] == 1
     assert world.accounts["acc-1"].holds == {} and world.tx["held"]["s"] == "EXPIRED"
+
+
+def test_credits_to_one_partition_travel_in_one_message_and_apply_once() -> None:
+    world = World()
+    world.accounts["acc-1"] = funded(100_000)
+    # Destinations that share a partition, and one that does not.
+    target = partition_for("acc-2", PARTITIONS)
+    same = [f"acc-{n}" for n in range(2, 400) if partition_for(f"acc-{n}", PARTITIONS) == target]
+    other = next(f"acc-{n}" for n in range(2, 400)
+                 if partition_for(f"acc-{n}", PARTITIONS) != target)
+    payees = [same[0], same[1], same[0], other]
+    result = world.authorize(events(*(tx(f"t{i}", destination_account=d, amount=100 + i)
+                                      for i, d in enumerate(payees))))
+    messages = [m for ms in result.outputs.values() for m in ms if m.role == "credits"]
+    assert sorted(len(CODECS.credit.decode_all(m.value)) for m in messages) == [1, 3]
+    assert {partition_for(m.key, PARTITIONS) for m in messages} == {target,
+                                                                   partition_for(other, PARTITIONS)}
+    settled = world.settle(result)
+    assert settled.counters["credited"] == 4
+    assert world.accounts[same[0]].balance("EUR") == 100 + 102  # two credits to one account
+    assert world.accounts[same[1]].balance("EUR") == 101
+    # The same messages consumed again (a replay before the offsets were committed): nothing.
+    credit_events = [InputEvent(0, i, m.key, m.value, NOW_MS) for i, m in enumerate(messages)]
+    again = world.settler.apply(world.settler.decode(credit_events), world.view())
+    assert again.counters["credited"] == 0
+    assert again.counters["replayed"] == 4
+
+
+def test_a_single_credit_message_from_before_batching_still_settles() -> None:
+    world = World()
+    record = {"tx_id": "old", "source_account": "acc-1", "destination_account": "acc-2",
+              "amount": 500, "currency": "EUR", "event_time": NOW_MS - 1_000,
+              "origin": "t0", "origin_offset": 7}
+    event = InputEvent(0, 3, b"acc-2", CODECS.credit.encode(record), NOW_MS)
+    view = world.view()
+    settled = world.settler.apply(world.settler.decode([event]), view)
+    world.commit(view, settled)
+    assert settled.counters["credited"] == 1
+    assert world.accounts["acc-2"].balance("EUR") == 500

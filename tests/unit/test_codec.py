@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from streams.codec import (
     ConfluentCodec,
     SingleObjectCodec,
+    encode_all,
     load_versions,
 )
 from streams.errors import (
@@ -215,3 +216,21 @@ def _valid_record() -> dict:
         "merchant_category": "5411", "country": "DE", "device_id": "dev-1", "ip": "10.0.0.1",
         "metadata": {"order": "42"}, "auth_method": "THREE_DS",
     }
+
+
+@given(st.lists(transaction_records(), min_size=1, max_size=5))
+def test_records_back_to_back_decode_in_order(records: list[dict]) -> None:
+    codec = SingleObjectCodec(load_versions("transaction"))
+    data = encode_all(codec, records)
+    assert codec.decode_all(data) == [codec.decode(codec.encode(r)) for r in records]
+
+
+def test_a_batch_cut_short_is_truncated_and_trailing_garbage_is_named() -> None:
+    codec = SingleObjectCodec(load_versions("transaction"))
+    record = {"tx_id": "t", "type": "TRANSFER", "source_account": "a", "destination_account": "b",
+              "amount": 1, "currency": "EUR", "event_time": 1, "channel": "WEB", "country": "DE"}
+    data = encode_all(codec, [record, record])
+    with pytest.raises(TruncatedMessageError):
+        codec.decode_all(data[:-1])
+    with pytest.raises(NotAvroError):
+        codec.decode_all(data + b"{}")
