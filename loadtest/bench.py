@@ -44,6 +44,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from loadtest import benchstats
 from loadtest.procstat import REPO, CpuMeter, stack_pids
+from loadtest.profile import per_tx_us
 
 RESULTS = REPO / "loadtest" / "results"
 PAYSTREAM = [sys.executable, "-m", "paystream"]
@@ -63,6 +64,9 @@ class Phase:
     seed: int
     accounts: int
     rate: float | None = None
+    #: py-spy this process (pid, raw output file) for `profile_s` seconds from the phase's start.
+    profile: tuple[int, Path] | None = None
+    profile_s: float = 0.0
     started_ms: int = 0
     last_sink_row_ms: int = 0
     cpu_s: dict[str, float] = field(default_factory=dict)
@@ -84,12 +88,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phase-timeout-s", type=float, default=3600.0,
                         help="Give up when a phase has not caught up after this long.")
+    parser.add_argument("--profile-s", type=float, default=30.0,
+                        help="py-spy worker-1 for this long in the max-rate phase (0: not at all).")
     parser.add_argument("--quick", action="store_true",
                         help="Smoke run: 20,000 transactions, then 10 s at 2,000/s; writes quick.*")
     parser.add_argument("--name", default=None, help="Result file name (default: latest/quick).")
     args = parser.parse_args(argv)
     if args.quick:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
+        args.profile_s = 0.0
     args.name = args.name or ("quick" if args.quick else "latest")
     for name in ("transactions", "rate", "rate_s", "accounts", "workers"):
         if getattr(args, name) <= 0:
@@ -214,6 +221,13 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
     out = (processes.logs / f"produce-{phase.seed}.json").open("w+")
     generator = subprocess.Popen([*PAYSTREAM, *args], env=processes.env, stdout=out,
                                  stderr=subprocess.DEVNULL, cwd=REPO)
+    profiler = None
+    if phase.profile and phase.profile_s > 0:
+        profiler = subprocess.Popen(
+            [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+             str(phase.profile[0]), "--duration", str(int(phase.profile_s)), "--rate", "50",
+             "--nonblocking", "--format", "raw", "--output", str(phase.profile[1])],
+            stdout=subprocess.DEVNULL, stderr=(processes.logs / "py-spy.log").open("w"))
     generator_cpu_s: float | None = None
     last_print = 0.0
     while True:
@@ -243,6 +257,8 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
             raise BenchError(f"{phase.name}: not caught up after {timeout_s:.0f} s: {behind}")
         time.sleep(1.0)
     meter.sample()
+    if profiler is not None and profiler.wait(timeout=phase.profile_s + 60) != 0:
+        print(f"  py-spy failed (see {processes.logs / 'py-spy.log'})", flush=True)
     meter.record("load-generator", generator_cpu_s)
     phase.cpu_s = meter.seconds()
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
@@ -341,6 +357,11 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             "cpu_us_per_tx": benchstats.cpu_us_per_tx(phase.cpu_s, phase.transactions),
             "load_generator": phase.produce_report,
         }
+    profile = {}
+    if top.profile and top.profile[1].exists():
+        worker_us = figures["max_rate"]["cpu_us_per_tx"].get("worker-1", 0.0)
+        profile = {"process": "worker-1", "file": str(top.profile[1].relative_to(REPO)),
+                   "seconds": top.profile_s, "us_per_tx": per_tx_us(top.profile[1], worker_us)}
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "run_id": run_id,
@@ -355,6 +376,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         "workers": args.workers,
         "machine": machine(),
         "phases": figures,
+        "profile": profile,
         "json": f"loadtest/results/{args.name}.json",
         "chart": f"loadtest/results/{args.name}.png",
         "note": "sustained tps: transactions / (first produce -> last ledger or reporting row); "
@@ -400,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in SINKS:
             meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
         wait_for_workers(settings, args.workers, processes, timeout_s=120)
+        if args.profile_s > 0:
+            phases["max_rate"].profile = (processes.running["worker-1"].pid,
+                                          RESULTS / f"{args.name}-worker-1.pyspy.txt")
+            phases["max_rate"].profile_s = args.profile_s
         for phase in phases.values():
             run_phase(phase, processes, progress, meter, settings, args.phase_timeout_s)
     except BenchError as exc:

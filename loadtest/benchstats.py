@@ -113,6 +113,12 @@ def markdown(result: dict[str, Any]) -> str:
                    f"cores leaves {budget:,} µs for everything):"), "",
               "| process | µs/tx |", "| --- | ---: |"]
     lines += [f"| {name} | {us:,.1f} |" for name, us in top["cpu_us_per_tx"].items()]
+    profile = result.get("profile")
+    if profile:
+        lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "
+                       f"of the max-rate phase, busy samples; `{profile['file']}`):"), "",
+                  "| part | µs/tx |", "| --- | ---: |"]
+        lines += [f"| {part} | {us:,.1f} |" for part, us in profile["us_per_tx"].items()]
     lines += ["", f"Chart: `{result['chart']}`. Raw figures: `{result['json']}`.", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,97 @@
+"""The benchmark's arithmetic and profile folding: what the README's figures are computed by."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from loadtest.benchstats import (
+    Decisions,
+    cpu_us_per_tx,
+    latency_by_second,
+    latency_ms,
+    markdown,
+    per_second,
+    sustained_tps,
+)
+from loadtest.procstat import CpuMeter
+from loadtest.profile import fold
+
+
+def decisions(latencies_ms: list[int], start_ms: int = 1_000_000) -> Decisions:
+    produced = np.arange(len(latencies_ms), dtype=np.int64) * 10 + start_ms
+    return Decisions(produced, produced + np.asarray(latencies_ms, dtype=np.int64))
+
+
+def test_latency_percentiles_are_of_decided_minus_produced() -> None:
+    figures = latency_ms(decisions(list(range(1, 101))))  # 1..100 ms
+    assert figures["e2e_p50_ms"] == pytest.approx(50.5)
+    assert figures["e2e_p99_ms"] == 99.0  # 99.01, rounded to 0.1 ms
+    assert figures["e2e_max_ms"] == 100
+
+
+def test_no_decisions_give_no_latency_rather_than_zero() -> None:
+    figures = latency_ms(decisions([]))
+    assert all(math.isnan(v) for v in figures.values())
+
+
+def test_per_second_counts_from_the_origin() -> None:
+    times = np.array([1_000, 1_999, 2_000, 4_500, 500], dtype=np.int64)
+    assert per_second(times, 1_000).tolist() == [2, 1, 0, 1]  # 500 is before the origin
+
+
+def test_latency_by_second_groups_by_decision_time() -> None:
+    d = Decisions(np.array([0, 0, 1_000, 1_000]), np.array([100, 300, 1_200, 1_900]))
+    by_second = latency_by_second(d, 0, (50,))
+    assert by_second[50].tolist() == [200.0, 550.0]
+
+
+def test_sustained_tps_spans_first_produce_to_last_sink_row() -> None:
+    assert sustained_tps(10_000, 1_000, 3_000) == 5_000.0
+    with pytest.raises(ValueError, match="clocks"):
+        sustained_tps(10, 5_000, 4_000)
+
+
+def test_cpu_per_transaction_with_total() -> None:
+    assert cpu_us_per_tx({"worker-1": 1.5, "kafka": 0.5}, 10_000) == {
+        "kafka": 50.0, "worker-1": 150.0, "total": 200.0}
+
+
+def test_cpu_meter_counts_only_between_start_and_the_last_sample() -> None:
+    readings = {1: iter([10.0, 12.0, 15.0]), 2: iter([3.0, 4.0])}
+    meter = CpuMeter({"a": 1}, reader=lambda pid: next(readings[pid]))
+    meter.start()            # a: 10
+    meter.add("b", 2)        # started later: counts from zero
+    meter.sample()           # a: 12, b: 3
+    meter.sample()           # a: 15, b: 4
+    meter.record("gen", 2.5)
+    assert meter.seconds() == {"a": 5.0, "b": 4.0, "gen": 2.5}
+
+
+def test_profile_fold_drops_idle_and_counts_each_sample_once() -> None:
+    raw = "\n".join([
+        "main;BatchPipeline.authorize;triage (agents/authorizer.py:87);decode 6",
+        "main;faust/streams.py;Authorizer.apply;_assess (agents/authorizer.py:201);score 3",
+        "main;faust/streams.py:1180 1",
+        "main;base_events;EpollSelector.select (selectors.py:468) 50",
+    ])
+    shares = fold(raw)
+    assert shares["authorize: decode + validate (triage)"] == pytest.approx(0.6)
+    assert shares["authorize: fraud features + model"] == pytest.approx(0.3)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_markdown_names_machine_phases_and_processes() -> None:
+    phase = {"transactions": 1000, "offered_tps": None, "tps": 2500.0, "e2e_p50_ms": 40.0,
+             "e2e_p95_ms": 90.0, "e2e_p99_ms": 12_500.0, "e2e_max_ms": 20_000.0,
+             "cpu_us_per_tx": {"worker-1": 150.0, "total": 150.0}}
+    text = markdown({"date": "2026-11-21", "machine": {"cores": 2, "cpu": "EPYC",
+                                                       "memory_gib": 23.5},
+                     "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
+                     "phases": {"max_rate": phase, "fixed_rate": {**phase, "offered_tps": 8000}}})
+    assert "Reconciled: **true**" in text
+    assert "| max rate | 1,000 | as fast as Kafka takes | 2,500 | 40 ms | 90 ms | 12.50 s |" in text
+    assert "| fixed rate | 1,000 | 8,000/s |" in text
+    assert "| worker-1 | 150.0 |" in text
