@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
@@ -45,8 +46,10 @@ from confluent_kafka import Consumer, TopicPartition
 from loadtest import benchstats
 from loadtest.procstat import REPO, CpuMeter, stack_pids
 from loadtest.profile import per_tx_us
+from streams.generator import GeneratorConfig
 
 RESULTS = REPO / "loadtest" / "results"
+TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
 PAYSTREAM = [sys.executable, "-m", "paystream"]
 SINKS = ("ledger", "reporting", "notifications")
 #: Workers' consumer group (the Faust app id) and the sinks', without the topic prefix.
@@ -93,6 +96,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="Smoke run: 20,000 transactions, then 10 s at 2,000/s; writes quick.*")
     parser.add_argument("--name", default=None, help="Result file name (default: latest/quick).")
+    parser.add_argument("--out", type=lambda v: Path(v).resolve(), default=RESULTS,
+                        help="Folder for the result files.")
+    parser.add_argument("--no-train", action="store_true",
+                        help="Do not train a fraud model when there is none (rules only).")
     args = parser.parse_args(argv)
     if args.quick:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
@@ -171,6 +178,10 @@ class Progress:
             total += high
         return total
 
+    def handled(self) -> int:
+        """Transactions the workers are done with: decided or dead-lettered."""
+        return self.messages(self.names.decisions.name) + self.messages(self.names.dlq.name)
+
     def behind(self) -> dict[str, int]:
         from agents.reconcile import lag
 
@@ -181,6 +192,18 @@ class Progress:
         for group in self.group_consumers.values():
             group.close()
         self.consumer.close()
+
+
+def fits_in_half_a_day(transactions: int, accounts: int) -> int:
+    """Accounts enough that `transactions` of generated traffic span at most 12 h of event time.
+
+    The generator ends its traffic about now and gives each account ~3 transactions a day, so
+    a second phase of N transactions would start N / (3 x accounts) days ago: further back
+    than the dedupe window (24 h) behind the first phase's latest event, its first
+    transactions would be dead-lettered as stale (a real producer does not send day-old
+    traffic after today's).
+    """
+    return max(accounts, math.ceil(transactions / (TX_PER_ACCOUNT_PER_DAY * 0.5)))
 
 
 def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s: float) -> None:
@@ -208,7 +231,7 @@ def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s:
 def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: CpuMeter,
               settings: Any, timeout_s: float) -> None:
     """Publish the phase's traffic, wait until everything caught up, record CPU and times."""
-    decisions_before = progress.messages(progress.names.decisions.name)
+    handled_before = progress.handled()
     args = ["produce", "--count", str(phase.transactions), "--seed", str(phase.seed),
             "--accounts", str(phase.accounts), "--json"]
     if phase.rate:
@@ -242,7 +265,7 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
                 generator_cpu_s = usage.ru_utime + usage.ru_stime
                 out.seek(0)
                 phase.produce_report = json.loads(out.read())
-        decided = progress.messages(progress.names.decisions.name) - decisions_before
+        decided = progress.handled() - handled_before
         behind = progress.behind()
         elapsed = time.monotonic() - started
         if generator_cpu_s is not None and decided >= phase.transactions \
@@ -341,6 +364,11 @@ def ensure_model(env: dict[str, str]) -> None:
         subprocess.run([*PAYSTREAM, "train"], env=env, cwd=REPO, check=True)
 
 
+def _shown(path: Path) -> str:
+    """A result file's path as the README and summary show it: relative to the repo if inside."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: benchstats.Decisions,
               reconciled: bool, run_id: str) -> dict[str, Any]:
     top, rate = phases["max_rate"], phases["fixed_rate"]
@@ -351,6 +379,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         first_ms = int(chosen.produced_ms.min()) if len(chosen) else phase.started_ms
         figures[key] = {
             "transactions": phase.transactions, "decisions": len(chosen),
+            "dead_lettered": phase.transactions - len(chosen), "accounts": phase.accounts,
             "offered_tps": phase.rate,
             "tps": benchstats.sustained_tps(phase.transactions, first_ms, phase.last_sink_row_ms),
             **benchstats.latency_ms(chosen),
@@ -360,7 +389,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
     profile = {}
     if top.profile and top.profile[1].exists():
         worker_us = figures["max_rate"]["cpu_us_per_tx"].get("worker-1", 0.0)
-        profile = {"process": "worker-1", "file": str(top.profile[1].relative_to(REPO)),
+        profile = {"process": "worker-1", "file": _shown(top.profile[1]),
                    "seconds": top.profile_s, "us_per_tx": per_tx_us(top.profile[1], worker_us)}
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -377,16 +406,23 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         "machine": machine(),
         "phases": figures,
         "profile": profile,
-        "json": f"loadtest/results/{args.name}.json",
-        "chart": f"loadtest/results/{args.name}.png",
+        "json": _shown(args.out / f"{args.name}.json"),
+        "chart": _shown(args.out / f"{args.name}.png"),
         "note": "sustained tps: transactions / (first produce -> last ledger or reporting row); "
                 "latency: decision message timestamp - input message timestamp; CPU from /proc "
                 "over the max-rate phase, per process tree; webhook delivery not included",
     }
 
 
+def _stop_on_sigterm(signum: int, _frame: Any) -> None:
+    raise BenchError(f"stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM ends the run through the same path as a failure: the workers and sinks are
+    # stopped by pid, never left running.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     run_id = time.strftime("%Y%m%d-%H%M%S")
     prefix = f"bench-{run_id}."
     os.environ["PAYSTREAM_TOPIC_PREFIX"] = prefix
@@ -397,13 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     logs = REPO / ".local" / "bench" / run_id
     logs.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     try:
         meter = CpuMeter(stack_pids())
     except RuntimeError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    ensure_model(env)
+    if not args.no_train:
+        ensure_model(env)
     subprocess.run([*PAYSTREAM, "topics", "create"], env=env, cwd=REPO, check=True,
                    capture_output=True)
     subprocess.run([*PAYSTREAM, "db", "migrate"], env=env, cwd=REPO, check=True,
@@ -411,9 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
     processes = Processes(env, logs)
+    fixed_count = int(args.rate * args.rate_s)
     phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts),
-              "fixed_rate": Phase("fixed rate", int(args.rate * args.rate_s), seed=12,
-                                  accounts=args.accounts, rate=args.rate)}
+              "fixed_rate": Phase("fixed rate", fixed_count, seed=12,
+                                  accounts=fits_in_half_a_day(fixed_count, args.accounts),
+                                  rate=args.rate)}
     progress = Progress(settings)
     try:
         for n in range(1, args.workers + 1):
@@ -424,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_workers(settings, args.workers, processes, timeout_s=120)
         if args.profile_s > 0:
             phases["max_rate"].profile = (processes.running["worker-1"].pid,
-                                          RESULTS / f"{args.name}-worker-1.pyspy.txt")
+                                          args.out / f"{args.name}-worker-1.pyspy.txt")
             phases["max_rate"].profile_s = args.profile_s
         for phase in phases.values():
             run_phase(phase, processes, progress, meter, settings, args.phase_timeout_s)
@@ -441,14 +480,14 @@ def main(argv: list[str] | None = None) -> int:
     from loadtest.benchchart import draw
 
     origin_ms = int(decisions.produced_ms.min())
-    draw(RESULTS / f"{args.name}.png",
+    draw(args.out / f"{args.name}.png",
          f"paystream bench {result['date']}: {result['machine']['cores']} cores, "
          f"{result['transactions']:,} transactions, reconciled {reconciled}",
          decisions, origin_ms, asyncio.run(sink_rows_ms(settings)),
          {"fixed rate": phases["fixed_rate"].started_ms})
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     summary = benchstats.markdown(result)
-    (RESULTS / f"{args.name}.md").write_text(summary)
+    (args.out / f"{args.name}.md").write_text(summary)
     print(summary)
     return 0 if reconciled else 1
 
