@@ -46,13 +46,13 @@ from confluent_kafka import Consumer, TopicPartition
 from loadtest import benchstats
 from loadtest.procstat import REPO, CpuMeter, stack_pids
 from loadtest.profile import per_tx_us
+from sinks.runner import SINK_INPUTS, group_id
 from streams.generator import GeneratorConfig
 
 RESULTS = REPO / "loadtest" / "results"
 TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
 PAYSTREAM = [sys.executable, "-m", "paystream"]
-SINKS = ("ledger", "reporting", "notifications")
-#: Workers' consumer group (the Faust app id) and the sinks', without the topic prefix.
+#: The workers' consumer group (the Faust app id), without the topic prefix.
 WORKER_GROUP = "paystream"
 
 
@@ -159,16 +159,15 @@ class Progress:
         self.names = topics(settings.topic_prefix, settings.partitions)
         self.consumer = reading_consumer(settings, f"bench-{uuid.uuid4().hex[:8]}")
         prefix = settings.topic_prefix
-        self.groups = {
-            "workers": (WORKER_GROUP, [self.names.transactions.name, self.names.credits.name]),
-            "ledger": ("paystream-sink-ledger", [self.names.postings.name]),
-            "reporting": ("paystream-sink-reporting", [self.names.decisions.name]),
-            "notifications": ("paystream-sink-notifications",
-                              [self.names.postings.name, self.names.decisions.name]),
-        }
+        # name -> (consumer group, topics it reads)
+        self.groups = {"workers": (prefix + WORKER_GROUP,
+                                   [self.names.transactions.name, self.names.credits.name])}
+        self.groups |= {sink: (group_id(prefix, sink),
+                               [getattr(self.names, role).name for role in roles])
+                        for sink, roles in SINK_INPUTS.items()}
         self.group_consumers = {
             name: Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                            "group.id": prefix + group, "enable.auto.commit": False})
+                            "group.id": group, "enable.auto.commit": False})
             for name, (group, _) in self.groups.items()}
 
     def messages(self, topic: str) -> int:
@@ -290,32 +289,25 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
 
 
 async def last_sink_row_ms(settings: Any) -> int:
-    from sinks.db import connect
+    from sinks.db import connected
 
-    db = await connect(settings.database_url, settings.db_schema)
-    try:
-        value = await db.fetchval(
+    async with connected(settings.database_url, settings.db_schema) as db:
+        return int(await db.fetchval(
             "SELECT (extract(epoch FROM greatest((SELECT max(recorded_at) FROM ledger),"
-            " (SELECT max(recorded_at) FROM report_transactions))) * 1000)::bigint")
-        return int(value)
-    finally:
-        await db.close()
+            " (SELECT max(recorded_at) FROM report_transactions))) * 1000)::bigint"))
 
 
 async def sink_rows_ms(settings: Any) -> dict[str, np.ndarray]:
     """When each ledger and reporting row was written (ms), for the chart."""
-    from sinks.db import connect
+    from sinks.db import connected
 
-    db = await connect(settings.database_url, settings.db_schema)
-    try:
-        out = {}
+    out = {}
+    async with connected(settings.database_url, settings.db_schema) as db:
         for name, table in (("ledger", "ledger"), ("reporting", "report_transactions")):
             rows = await db.fetch(f"SELECT (extract(epoch FROM recorded_at) * 1000)::bigint AS t "
                                   f"FROM {table}")
             out[name] = np.fromiter((r["t"] for r in rows), dtype=np.int64, count=len(rows))
-        return out
-    finally:
-        await db.close()
+    return out
 
 
 def read_decisions(settings: Any, progress: Progress) -> benchstats.Decisions:
@@ -458,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(1, args.workers + 1):
             proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10")
             meter.add(f"worker-{n}", proc.pid)
-        for name in SINKS:
+        for name in SINK_INPUTS:
             meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
         wait_for_workers(settings, args.workers, processes, timeout_s=120)
         if args.profile_s > 0:

@@ -30,7 +30,7 @@ def db_migrate(obj: Any) -> None:
         click.echo(f"schema {settings.db_schema}: up to date")
 
 
-SINKS = ("ledger", "reporting", "notifications")
+SINKS = ("ledger", "reporting", "notifications")  # sinks.runner.SINK_INPUTS, without importing it
 
 
 def stop_event() -> asyncio.Event:
@@ -46,27 +46,26 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from sinks.db import PostgresStore
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
-    from sinks.runner import SinkRunner
+    from sinks.runner import SINK_INPUTS, SinkRunner
     from streams.codec import codec_for
     from streams.topics import topics
 
+    if name not in SINK_INPUTS:
+        raise ValueError(f"no sink named {name!r}")
     names = topics(settings.topic_prefix, settings.partitions)
-    registry = settings.schema_registry_url
-    postings = {names.postings.name: ("postings", codec_for("posting", names.postings.name, registry))}
-    decisions = {names.decisions.name: ("decisions", codec_for("decision", names.decisions.name, registry))}
-    if name == "ledger":
-        store = PostgresStore(settings.database_url, settings.db_schema, LedgerWriter)
-        return SinkRunner("ledger", settings, postings, store, group=group)
-    if name == "reporting":
-        store = PostgresStore(settings.database_url, settings.db_schema, ReportingWriter)
-        return SinkRunner("reporting", settings, decisions, store, group=group)
+    records = {"postings": "posting", "decisions": "decision"}
+    inputs = {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
+                                                          settings.schema_registry_url))
+              for role in SINK_INPUTS[name]}
     if name == "notifications":
         from sinks.notifications import NotificationStore
         from streams.settings import notify_redis_url
 
-        store = NotificationStore(notify_redis_url(settings), settings.topic_prefix)
-        return SinkRunner("notifications", settings, {**decisions, **postings}, store, group=group)
-    raise ValueError(f"no sink named {name!r}")
+        store: Any = NotificationStore(notify_redis_url(settings), settings.topic_prefix)
+    else:
+        writer = LedgerWriter if name == "ledger" else ReportingWriter
+        store = PostgresStore(settings.database_url, settings.db_schema, writer)
+    return SinkRunner(name, settings, inputs, store, group=group)
 
 
 @click.command()
@@ -107,17 +106,14 @@ def ledger() -> None:
 @click.pass_obj
 def ledger_verify(obj: Any) -> None:
     """Walk every account's hash chain and balance; exit 1 at the first break, naming the row."""
-    from sinks.db import connect
+    from sinks.db import connected
     from sinks.ledger import verify
 
     settings = obj.settings
 
     async def run() -> Any:
-        connection = await connect(settings.database_url, settings.db_schema)
-        try:
+        async with connected(settings.database_url, settings.db_schema) as connection:
             return await verify(connection)
-        finally:
-            await connection.close()
 
     report = asyncio.run(run())
     click.echo(json.dumps({"ok": report.ok, "rows": report.rows, "accounts": report.accounts,
@@ -179,20 +175,19 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
 
     from agents.reconcile import lag
     from sinks.notifications import keys
+    from sinks.runner import SINK_INPUTS, group_id
     from sinks.webhooks import GROUP
     from streams.settings import notify_redis_url
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
     behind = 0
-    for sink_name, topic_names in (("ledger", [names.postings.name]),
-                                   ("reporting", [names.decisions.name]),
-                                   ("notifications", [names.postings.name, names.decisions.name])):
+    for sink_name, roles in SINK_INPUTS.items():
         group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                          "group.id": f"{settings.topic_prefix}paystream-sink-{sink_name}",
+                          "group.id": group_id(settings.topic_prefix, sink_name),
                           "enable.auto.commit": False})
         try:
-            behind += lag(consumer, group, topic_names)
+            behind += lag(consumer, group, [getattr(names, role).name for role in roles])
         finally:
             group.close()
     if settings.partners_path:
@@ -215,7 +210,7 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
 
     from redis.asyncio import Redis
 
-    from sinks.db import connect
+    from sinks.db import connected
     from sinks.reconcile import check_ledger, check_notifications, check_reporting
     from sinks.webhooks import load_partners
     from streams.settings import notify_redis_url
@@ -223,18 +218,17 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
     partners = load_partners(Path(settings.partners_path)) if settings.partners_path else []
 
     async def run() -> Any:
-        db = await connect(settings.database_url, settings.db_schema)
         redis = Redis.from_url(notify_redis_url(settings))
         try:
-            found = await check_ledger(db, postings, balances)
-            found.merge(await check_reporting(db, decisions))
+            async with connected(settings.database_url, settings.db_schema) as db:
+                found = await check_ledger(db, postings, balances)
+                found.merge(await check_reporting(db, decisions))
             found.merge(await check_notifications(redis, settings.topic_prefix, decisions,
                                                   postings, partners))
             if not partners:
                 found.counts["notification_delivery_unchecked"] = 1  # no PAYSTREAM_PARTNERS_PATH
             return found
         finally:
-            await db.close()
             await redis.aclose()
 
     return asyncio.run(run())

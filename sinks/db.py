@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +68,16 @@ async def connect(database_url: str, schema: str) -> asyncpg.Connection:
             "search_path": check_schema(schema), "timezone": "UTC"})
     except UNAVAILABLE as exc:
         raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+@asynccontextmanager
+async def connected(database_url: str, schema: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in `schema` for one piece of work (checks, queries), closed after it."""
+    connection = await connect(database_url, schema)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 class PostgresStore:

@@ -54,6 +54,19 @@ class SinkStats:
     started: float = field(default_factory=time.monotonic)
 
 
+#: Each sink and the topic roles it reads (streams.topics): its inputs, and what its lag is of.
+SINK_INPUTS: dict[str, tuple[str, ...]] = {
+    "ledger": ("postings",),
+    "reporting": ("decisions",),
+    "notifications": ("decisions", "postings"),
+}
+
+
+def group_id(topic_prefix: str, sink: str) -> str:
+    """The consumer group a sink commits its progress in."""
+    return f"{topic_prefix}paystream-sink-{sink}"
+
+
 class SinkRunner:
     def __init__(self, name: str, settings: Settings, inputs: dict[str, tuple[str, Codec]],
                  store: Store, batch_max: int = 5000, wait_s: float = 0.5,
@@ -71,7 +84,7 @@ class SinkRunner:
             "bootstrap.servers": settings.kafka_bootstrap_servers,
             # A sink of its own name reads on from where it stopped; another group (a rebuilt
             # table) reads everything again, and the idempotent writers add nothing twice.
-            "group.id": group or f"{settings.topic_prefix}paystream-sink-{name}",
+            "group.id": group or group_id(settings.topic_prefix, name),
             "client.id": f"paystream-sink-{name}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from agents.state import AccountState
 from agents.postings import credit, debit
 from paystream.sinks_cli import build_runner
-from sinks.db import connect
+from sinks.db import connected
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
 from sinks.reporting import ReportingWriter
 from streams.codec import SingleObjectCodec, load_versions
@@ -50,11 +50,8 @@ def decision(tx_id: str, at_ms: int, outcome: str = "APPROVE", **changes: Any) -
 
 def with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
     async def run() -> R:
-        connection = await connect(settings.database_url, settings.db_schema)
-        try:
+        async with connected(settings.database_url, settings.db_schema) as connection:
             return await work(connection)
-        finally:
-            await connection.close()
 
     return asyncio.run(run())
 
