@@ -23,10 +23,14 @@ from sinks.runner import StoreUnavailable
 from streams.errors import ConfigError
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-#: What a stopped, restarting or unreachable server raises: worth retrying. Anything else (a
-#: constraint violated, bad SQL) is a bug and stops the sink.
+#: What a stopped, restarting or unreachable server raises: worth retrying on a new connection.
+#: Anything else (a constraint violated, bad SQL) is a bug and stops the sink. InternalClientError
+#: is here because a server shutting down sends an unsolicited FATAL to an idle connection: asyncpg
+#: parks the protocol in its error state, and until the socket's close is seen every query on that
+#: connection raises it ("cannot switch to state 15; another operation (2) is in progress").
 UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-               asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError)
+               asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+               asyncpg.InternalClientError)
 
 
 class DatabaseError(StoreUnavailable):

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from agents.state import AccountState
 from agents.postings import credit, debit
 from paystream.sinks_cli import build_runner
-from sinks.db import connected
+from sinks.db import DatabaseError, PostgresStore, connected
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
 from sinks.reporting import ReportingWriter
 from streams.codec import SingleObjectCodec, load_versions
@@ -138,6 +138,45 @@ def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings
     assert [(r["outcome"], r["tx_count"], r["amount_sum"], r["latency_ms_sum"]) for r in minutes] == [
         ("APPROVE", 6, 6_000, 240), ("APPROVE", 6, 6_000, 240), ("DECLINE", 1, 1_000, 40)]
     assert [(r["outcome"], r["tx_count"]) for r in hours] == [("APPROVE", 12), ("DECLINE", 1)]
+
+
+class StateErrorWriter:
+    """What asyncpg raises on a connection whose idle protocol received the server's FATAL."""
+
+    def __init__(self, _: asyncpg.Connection) -> None: ...
+
+    async def write(self, _: list[dict[str, Any]]) -> int:
+        raise asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is "
+                                          "in progress")
+
+
+def test_a_connection_the_server_ended_is_retried_on_a_new_one(db_settings: Settings) -> None:
+    """A server shutting down ends every backend: the sink's next write must be retriable (the
+    runner then reopens the store), never an error that stops the sink."""
+    settings, batch = db_settings, postings(3)
+
+    async def work() -> tuple[int, int]:
+        store = PostgresStore(settings.database_url, settings.db_schema, LedgerWriter)
+        await store.open()
+        async with connected(settings.database_url, settings.db_schema) as admin:
+            pid = store._connection.get_server_pid()  # the store's own backend
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.2)
+        with pytest.raises(DatabaseError):
+            await store.write([("postings", p) for p in batch])
+        await store.close()
+        await store.open()
+        written = await store.write([("postings", p) for p in batch])
+        await store.close()
+        odd = PostgresStore(settings.database_url, settings.db_schema, StateErrorWriter)
+        await odd.open()
+        with pytest.raises(DatabaseError, match="state 15"):
+            await odd.write([("postings", batch[0])])
+        await odd.close()
+        async with connected(settings.database_url, settings.db_schema) as db:
+            return written, await db.fetchval("SELECT count(*) FROM ledger")
+
+    assert asyncio.run(work()) == (len(batch), len(batch))
 
 
 def test_the_ledger_sink_consumes_commits_and_a_new_group_replays_nothing_twice(
