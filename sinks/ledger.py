@@ -76,9 +76,14 @@ class LedgerWriter:
             return int(status.rsplit(" ", 1)[1])
 
     async def _tips(self, accounts: set[str]) -> dict[str, Tip]:
+        # One backward index probe per account (LIMIT 1 in a LATERAL join). The obvious
+        # DISTINCT ON (account) ... WHERE account = ANY(...) reads every row of every account and
+        # sorts them, so its cost grew with the ledger: 335 ms against 16 ms for 2,500 accounts
+        # of a 2.9M-row ledger (EXPLAIN ANALYZE, 2026-11-21).
         records = await self._db.fetch(
-            "SELECT DISTINCT ON (account) account, account_seq, hash FROM ledger "
-            "WHERE account = ANY($1::text[]) ORDER BY account, account_seq DESC", list(accounts))
+            "SELECT a.account, t.account_seq, t.hash FROM unnest($1::text[]) AS a(account) "
+            "CROSS JOIN LATERAL (SELECT account_seq, hash FROM ledger l WHERE l.account = "
+            "a.account ORDER BY account_seq DESC LIMIT 1) t", list(accounts))
         return {r["account"]: Tip(r["account_seq"], r["hash"]) for r in records}
 
 
