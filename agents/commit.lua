@@ -44,11 +44,13 @@ local m = tonumber(ARGV[ai]); local ttl = tonumber(ARGV[ai + 1]); ai = ai + 2
 for i = 0, m - 1 do
   local key = KEYS[ki + i]
   local fields = tonumber(ARGV[ai]); ai = ai + 1
-  for _ = 1, fields do
-    redis.call('HSET', key, ARGV[ai], ARGV[ai + 1]); ai = ai + 2
-  end
-  local indexed = redis.call('HEXISTS', key, 'h') == 1 and redis.call('HEXISTS', key, 'k') == 0
-  local held = redis.call('HGET', key, 's') == 'HELD'
+  -- One HSET of all the fields and one HMGET of the three that decide the TTL: each redis.call
+  -- costs the server a command dispatch, and this loop runs for every transaction twice.
+  if fields > 0 then redis.call('HSET', key, unpack(ARGV, ai, ai + 2 * fields - 1)) end
+  ai = ai + 2 * fields
+  local hks = redis.call('HMGET', key, 'h', 'k', 's')
+  local indexed = hks[1] and not hks[2]
+  local held = hks[3] == 'HELD'
   if not indexed and not held and redis.call('TTL', key) < 0 then
     redis.call('EXPIRE', key, ttl)
   end
