@@ -184,6 +184,17 @@ def decode_outputs(blob: bytes) -> list[OutputMessage]:
             for role, key, value, headers in msgpack.unpackb(blob, raw=False)]
 
 
+#: Whole-keyspace and whole-stream reads (reconcile, its checks of the sinks) are not the hot
+#: path. redis-py 8 gives up on a reply after 5 s by default, and a reader holding millions of
+#: records can pause longer than that in one full garbage collection: a check must not fail on it.
+BULK_READ_TIMEOUT_S = 300.0
+
+
+def bulk_reader(url: str) -> Redis:
+    """A client for reading everything (reconcile), patient with its own pauses."""
+    return Redis.from_url(url, socket_timeout=BULK_READ_TIMEOUT_S)
+
+
 async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
     """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
     prefix = f"ps:{namespace}a:"

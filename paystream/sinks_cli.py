@@ -171,9 +171,9 @@ def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: f
 async def sinks_behind(settings: Any, consumer: Any) -> int:
     """What the sinks have still to do: their groups' lag, and undelivered notifications."""
     from confluent_kafka import Consumer
-    from redis.asyncio import Redis
 
     from agents.reconcile import lag
+    from agents.store import bulk_reader
     from sinks.notifications import keys
     from sinks.runner import SINK_INPUTS, group_id
     from sinks.webhooks import GROUP
@@ -191,7 +191,7 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
         finally:
             group.close()
     if settings.partners_path:
-        redis = Redis.from_url(notify_redis_url(settings))
+        redis = bulk_reader(notify_redis_url(settings))
         try:
             events = keys(settings.topic_prefix)["events"]
             groups = {g["name"].decode(): g for g in await redis.xinfo_groups(events)} \
@@ -208,8 +208,7 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
                 balances: dict[str, dict[str, int]]) -> Any:
     from pathlib import Path
 
-    from redis.asyncio import Redis
-
+    from agents.store import bulk_reader
     from sinks.db import connected
     from sinks.reconcile import check_ledger, check_notifications, check_reporting
     from sinks.webhooks import load_partners
@@ -218,7 +217,7 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
     partners = load_partners(Path(settings.partners_path)) if settings.partners_path else []
 
     async def run() -> Any:
-        redis = Redis.from_url(notify_redis_url(settings))
+        redis = bulk_reader(notify_redis_url(settings))
         try:
             async with connected(settings.database_url, settings.db_schema) as db:
                 found = await check_ledger(db, postings, balances)
