@@ -10,6 +10,8 @@ owned by one worker.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -18,7 +20,12 @@ from streams.settings import Settings
 
 
 def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) -> faust.App:
+    name = f"{settings.topic_prefix}{app_id}"
     options: dict[str, Any] = {
+        # Faust creates its data directory even with the memory store, by default in the
+        # current directory (`<name>-data`): under the temp directory it litters nobody's tree.
+        # (Faust makes only the last component: its parent must exist.)
+        "datadir": Path(tempfile.gettempdir()) / f"faust-{name}-data",
         "broker": ",".join(f"kafka://{s}" for s in settings.kafka_bootstrap_servers.split(",")),
         "store": "memory://",
         "web_enabled": False,
@@ -32,7 +39,7 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
         "stream_wait_empty": True,
         **overrides,
     }
-    return faust.App(f"{settings.topic_prefix}{app_id}", **options)
+    return faust.App(name, **options)
 
 
 def raw_topic(app: faust.App, name: str) -> Any:
