@@ -195,6 +195,21 @@ def bulk_reader(url: str) -> Redis:
     return Redis.from_url(url, socket_timeout=BULK_READ_TIMEOUT_S)
 
 
+async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> int:
+    """Delete every key paystream wrote under topic prefix `namespace`; return how many."""
+    if not namespace:
+        raise ValueError("refusing to delete the keys of every namespace (empty topic prefix)")
+    deleted, keys = 0, []
+    async for key in redis.scan_iter(match=f"ps:{namespace}*", count=chunk):
+        keys.append(key)
+        if len(keys) >= chunk:  # one UNLINK per few thousand keys, not a round trip each
+            deleted += await redis.unlink(*keys)
+            keys = []
+    if keys:
+        deleted += await redis.unlink(*keys)
+    return deleted
+
+
 async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
     """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
     prefix = f"ps:{namespace}a:"

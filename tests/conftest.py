@@ -113,17 +113,14 @@ def clean_redis_namespace(redis_url: str, prefix: str) -> None:
 
     from redis.asyncio import Redis
 
+    from agents.store import delete_namespace
+
     async def clean() -> None:
         redis = Redis.from_url(redis_url)
-        keys: list[bytes] = []
-        async for key in redis.scan_iter(match=f"ps:{prefix}*", count=5000):
-            keys.append(key)
-            if len(keys) >= 5000:  # one UNLINK per few thousand keys, not a round trip each
-                await redis.unlink(*keys)
-                keys = []
-        if keys:
-            await redis.unlink(*keys)
-        await redis.aclose()
+        try:
+            await delete_namespace(redis, prefix)
+        finally:
+            await redis.aclose()
 
     asyncio.run(clean())
 

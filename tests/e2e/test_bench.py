@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient
+from redis import Redis
 
-from streams.settings import Settings
+from streams.settings import Settings, notify_redis_url
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -47,3 +50,15 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     assert (tmp_path / "e2e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (tmp_path / "e2e.md").read_text()
     assert "Reconciled: **true**" in summary and "| max rate | 20,000 |" in summary
+    # A reconciled run leaves nothing behind: no topics, no schema, no Redis keys.
+    prefix = f"bench-{result['run_id']}."
+    assert "topics, the schema and" in run.stdout
+    left = [t for t in AdminClient({"bootstrap.servers": stack_settings.kafka_bootstrap_servers})
+            .list_topics(timeout=30).topics if t.startswith(prefix)]
+    assert left == []
+    with psycopg.connect(stack_settings.database_url, autocommit=True) as db:
+        assert not db.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                              (f"bench_{result['run_id'].replace('-', '_')}",)).fetchall()
+    for url in (stack_settings.redis_url, notify_redis_url(stack_settings)):
+        with Redis.from_url(url) as redis:
+            assert next(redis.scan_iter(match=f"ps:{prefix}*", count=5000), None) is None, url
