@@ -346,22 +346,22 @@ def reconcile(env: dict[str, str], logs: Path) -> bool:
 def clean_up(settings: Any) -> None:
     """Remove what the run wrote: its topics, its schema and its Redis keys. A 1M run leaves
     ~3M PostgreSQL rows, ~3 GB of Kafka logs and ~1.3 GB of Redis, which slow every later run."""
-    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
+
     from agents.store import bulk_reader, delete_namespace
     from sinks.db import connected
+    from streams.errors import KafkaError
     from streams.settings import notify_redis_url
-    from streams.topics import topics
+    from streams.topics import delete_topics, topics
 
     print(f"== removing the run's topics, schema {settings.db_schema} and Redis keys "
           f"(--keep leaves them)", flush=True)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     names = [spec.name for spec in topics(settings.topic_prefix, settings.partitions).all()]
-    for name, future in admin.delete_topics(names, request_timeout=60).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            print(f"  topic {name} not deleted: {exc}", flush=True)
+    try:
+        delete_topics(admin, names, timeout_s=60)
+    except KafkaError as exc:
+        print(f"  {exc}", flush=True)
 
     async def drop() -> int:
         async with connected(settings.database_url, settings.db_schema) as db:

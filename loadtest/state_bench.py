@@ -57,6 +57,7 @@ from agents.batch import TX_HASH, TX_STATUS, BatchResult
 from agents.state import AccountState
 from loadtest.procstat import pid_from_file, proc_cpu_s
 from streams.errors import PaystreamError
+from streams.topics import delete_topics
 from streams.settings import Settings
 
 OPTIONS = ("redis", "faust-rocksdb", "faust-own-changelog", "faust-baseline")
@@ -234,9 +235,7 @@ def run_faust(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict
             base = run_worker(args, run_id, "faust-baseline", loop, input_topic, workdir)
     finally:
         names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run_id)]
-        if names:
-            for future in admin.delete_topics(names, operation_timeout=30).values():
-                future.result()
+        delete_topics(admin, names)
         for future in admin.delete_consumer_groups(groups).values():
             try:
                 future.result()

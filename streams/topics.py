@@ -119,6 +119,20 @@ def create_topics(admin: Any, specs: list[TopicSpec], timeout_s: float = 30.0) -
     return report
 
 
+def delete_topics(admin: Any, names: list[str], timeout_s: float = 30.0) -> None:
+    """Delete the topics `names` and wait until the broker has; KafkaError names any it refused."""
+    from confluent_kafka import KafkaException
+
+    if not names:
+        return
+    for name, future in admin.delete_topics(names, request_timeout=timeout_s).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            error = exc.args[0]
+            raise KafkaError(f"deleting topic {name}: {error.str()}", error.retriable()) from exc
+
+
 def _await_leaders(admin: Any, names: list[str], timeout_s: float) -> None:
     """Return once every partition of `names` has a leader: a created topic is usable then."""
     deadline = time.monotonic() + timeout_s

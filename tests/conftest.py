@@ -90,7 +90,7 @@ def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest,
     """
     from confluent_kafka.admin import AdminClient
 
-    from streams.topics import create_topics, topics
+    from streams.topics import create_topics, delete_topics, topics
 
     prefix = f"t{os.getpid()}-{request.node.name[:40]}-{os.urandom(3).hex()}."
     prefix = "".join(c if c.isalnum() or c in "._-" else "_" for c in prefix)
@@ -103,8 +103,7 @@ def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest,
     specs = topics(prefix, settings.partitions).all()
     create_topics(admin, specs)
     yield settings
-    for future in admin.delete_topics([s.name for s in specs], request_timeout=30).values():
-        future.result()
+    delete_topics(admin, [s.name for s in specs])
 
 
 def clean_redis_namespace(redis_url: str, prefix: str) -> None:

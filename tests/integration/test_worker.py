@@ -22,7 +22,7 @@ from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
-from streams.topics import topics
+from streams.topics import delete_topics, topics
 from tests.e2e.harness import Worker, environment, reconcile
 from tests.integration.kafka_reader import read_messages
 
@@ -141,7 +141,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
     yield pipeline
     for worker in workers:
         worker.stop()
-    admin.delete_topics([s.name for s in specs])
+    delete_topics(admin, [s.name for s in specs])
 
     clean_redis_namespace(redis_url, prefix)
 
