@@ -1,13 +1,13 @@
-"""The Faust agents: authorize (transactions) and settle (credits), batched.
+"""The Faust agents: authorize (transactions), settle (credits) and review, batched.
 
-Each agent takes up to `batch_size` events (or what arrived within `batch_wait_s`) and hands
-them to the batch pipeline. faust-streaming 0.15 acks a take_events() batch only after the loop
-body finished (so offsets are committed only after our outputs are acknowledged), but an
-exception escaping the body acks the failed batch too, and concurrency > 1 can commit past
-events in flight. Hence concurrency=1, and no exception ever leaves the body: retriable
-failures (Redis or Kafka unreachable) retry the same batch with backoff, stalling this agent
-rather than losing anything; anything else ends the process at once with exit status 1, before
-Faust can ack, and the batch is consumed again by whoever takes the partition over.
+Each agent takes what its consumer fetched, up to `batch_size` records, straight from its
+`BatchQueue` (streams/faustbatch.py: no Faust event per record) and hands it to the batch
+pipeline; when the pipeline returns, the outputs are acknowledged by Kafka and the batch is
+acked, so its offsets may be committed. One batch at a time per agent, and no exception ever
+leaves the body: retriable failures (Redis or Kafka unreachable) retry the same batch with
+backoff, stalling this agent rather than losing anything; anything else ends the process at
+once with exit status 1, before the batch is acked, and it is consumed again by whoever takes
+the partition over.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import faust
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -26,6 +25,7 @@ from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
 from streams.app import raw_topic
 from streams.errors import PaystreamError
+from streams.faustbatch import BatchApp, Fetched
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,10 @@ RETRY_DELAY_S_MIN = 0.1
 RETRY_DELAY_S_MAX = 5.0
 
 
-def to_input(event: Any) -> InputEvent:
-    message = event.message
-    return InputEvent(message.partition, message.offset, message.key, message.value,
-                      int(message.timestamp * 1000))
+def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
+    """aiokafka records (timestamps already in ms) as the pipeline's input events."""
+    return [InputEvent(r.partition, r.offset, r.key, r.value, r.timestamp)
+            for f in fetched for r in f.records]
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -48,18 +48,18 @@ def _retriable(exc: BaseException) -> bool:
 
 
 async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[Any]],
-                    events: list[Any]) -> None:
+                    events: list[InputEvent]) -> None:
     """Run `handler` on the batch's Faust events until it succeeds; see the module docstring."""
     delay_s = RETRY_DELAY_S_MIN
     attempt = 0
     while True:
         attempt += 1
         try:
-            await handler([to_input(e) for e in events])
+            await handler(events)
             if attempt > 1:
                 log.info("%s: batch of %d succeeded after %d attempts", name, len(events), attempt)
             return
-        except BaseException as exc:  # noqa: BLE001 - nothing may escape to Faust (see above)
+        except BaseException as exc:  # nothing may escape the agent (see above)
             if isinstance(exc, asyncio.CancelledError) or not _retriable(exc):
                 log.critical("%s: unrecoverable error on a batch of %d; exiting so the batch "
                              "is consumed again: %r", name, len(events), exc, exc_info=True)
@@ -71,26 +71,13 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[A
             delay_s = min(delay_s * 2, RETRY_DELAY_S_MAX)
 
 
-def register(app: faust.App, pipeline: BatchPipeline, names: Topics, batch_size: int,
-             batch_wait_s: float, hold_sweep_s: float = 5.0) -> None:
-    transactions = raw_topic(app, names.transactions.name)
-    credits = raw_topic(app, names.credits.name)
-    reviews = raw_topic(app, names.reviews.name)
-
-    @app.agent(transactions, name="authorize", concurrency=1)
-    async def authorize(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("authorize", pipeline.authorize, batch)
-
-    @app.agent(credits, name="settle", concurrency=1)
-    async def settle(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("settle", pipeline.settle, batch)
-
-    @app.agent(reviews, name="review", concurrency=1)
-    async def review(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=batch_wait_s):
-            await run_batch("review", pipeline.review, batch)
+def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
+             hold_sweep_s: float = 5.0) -> None:
+    agents = {"authorize": (names.transactions.name, pipeline.authorize),
+              "settle": (names.credits.name, pipeline.settle),
+              "review": (names.reviews.name, pipeline.review)}
+    for name, (topic_name, handler) in agents.items():
+        _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size)
 
     @app.timer(hold_sweep_s)
     async def expire_holds() -> None:
@@ -102,3 +89,17 @@ def register(app: faust.App, pipeline: BatchPipeline, names: Topics, batch_size:
                 await pipeline.expire_holds(partition)
 
             await run_batch("expiry", sweep, [])
+
+
+def _batch_agent(app: BatchApp, name: str, topic: Any,
+                 handler: Callable[[list[InputEvent]], Awaitable[Any]], batch_size: int) -> None:
+    # Room for a few batches: the consumer fetches the next while this one is processed.
+    queue = app.batch_queue(topic, records_max=4 * batch_size)
+
+    async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
+        while True:
+            fetched = await queue.take(batch_size)
+            await run_batch(name, handler, to_inputs(fetched))
+            app.ack_batch(queue)
+
+    app.agent(topic, name=name, concurrency=1)(agent)

@@ -44,7 +44,7 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from loadtest import benchstats
-from loadtest.procstat import REPO, CpuMeter, stack_pids
+from loadtest.procstat import REPO, CpuMeter, stack_pids, tree_cpu_s
 from loadtest.profile import per_tx_us
 from sinks.runner import SINK_INPUTS, group_id
 from streams.generator import GeneratorConfig
@@ -52,6 +52,8 @@ from streams.generator import GeneratorConfig
 RESULTS = REPO / "loadtest" / "results"
 TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
 PAYSTREAM = [sys.executable, "-m", "paystream"]
+#: The latency target's load: this share of the max-rate phase's sustained throughput.
+LATENCY_LOAD_SHARE = 0.7
 #: The workers' consumer group (the Faust app id), without the topic prefix.
 WORKER_GROUP = "paystream"
 
@@ -82,8 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--transactions", type=int, default=1_000_000,
                         help="Transactions in the max-rate phase.")
-    parser.add_argument("--rate", type=float, default=8_000.0,
-                        help="Offered transactions/s in the fixed-rate phase.")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="Offered transactions/s in the fixed-rate phase (default: 70%% of "
+                             "the max-rate phase's sustained tps, the latency target's load).")
     parser.add_argument("--rate-s", type=float, default=60.0,
                         help="How long the fixed-rate phase offers load.")
     parser.add_argument("--accounts", type=int, default=100_000,
@@ -100,6 +103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Folder for the result files.")
     parser.add_argument("--no-train", action="store_true",
                         help="Do not train a fraud model when there is none (rules only).")
+    parser.add_argument("--baseline-tps", type=float, default=None,
+                        help="Sustained tps of a baseline measured in the same session on this "
+                             "machine (e.g. an older commit's run): recorded, with the ratio.")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="Skip measuring the run's physical floor (loadtest/floor.py).")
     parser.add_argument("--keep", action="store_true",
                         help="Keep the run's topics, schema and Redis keys after a reconciled run "
                              "(a run that fails keeps them anyway, to be looked at).")
@@ -109,7 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.profile_s = 0.0
     args.name = args.name or ("quick" if args.quick else "latest")
     for name in ("transactions", "rate", "rate_s", "accounts", "workers"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
 
@@ -206,6 +214,17 @@ def fits_in_half_a_day(transactions: int, accounts: int) -> int:
     traffic after today's).
     """
     return max(accounts, math.ceil(transactions / (TX_PER_ACCOUNT_PER_DAY * 0.5)))
+
+
+def fixed_rate_phase(args: argparse.Namespace, top: Phase) -> Phase:
+    """The second phase: --rate offered, or 70% of what the max-rate phase sustained."""
+    rate = args.rate
+    if rate is None:
+        rate = round(LATENCY_LOAD_SHARE * benchstats.sustained_tps(
+            top.transactions, top.started_ms, top.last_sink_row_ms))
+    count = max(1, int(rate * args.rate_s))
+    return Phase("fixed rate", count, seed=12, accounts=fits_in_half_a_day(count, args.accounts),
+                 rate=rate)
 
 
 def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s: float) -> None:
@@ -400,8 +419,25 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+def measure_floor(settings: Any, transactions: int) -> dict[str, Any] | None:
+    from loadtest import floor
+
+    print("== the run's physical floor: its Kafka messages and PostgreSQL rows alone",
+          flush=True)
+    started = time.monotonic()
+    try:
+        pids = stack_pids()
+        measured = floor.measure(settings, transactions, pids, tree_cpu_s)
+    except Exception as exc:  # noqa: BLE001 - the run's own figures stand without it
+        print(f"  floor not measured: {exc!r}", flush=True)
+        return None
+    print(f"  {measured.us_per_tx()} µs/tx ({time.monotonic() - started:,.0f} s)", flush=True)
+    return measured.as_dict()
+
+
 def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: benchstats.Decisions,
-              reconciled: bool, run_id: str) -> dict[str, Any]:
+              reconciled: bool, run_id: str, floor: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
     top, rate = phases["max_rate"], phases["fixed_rate"]
     in_rate = decisions.produced_ms >= rate.started_ms
     figures = {}
@@ -422,9 +458,22 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         worker_us = figures["max_rate"]["cpu_us_per_tx"].get("worker-1", 0.0)
         profile = {"process": "worker-1", "file": _shown(top.profile[1]),
                    "seconds": top.profile_s, "us_per_tx": per_tx_us(top.profile[1], worker_us)}
+    cpu = figures["max_rate"]["cpu_us_per_tx"]
+    floor_us = floor["us_per_tx"]["total"] if floor else None
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "run_id": run_id,
+        "cpu_us_per_tx_total": cpu["total"],
+        "cpu_us_per_tx_without_generator": round(cpu["total"] - cpu.get("load-generator", 0), 1),
+        "floor_us_per_tx": floor_us,
+        "floor_multiple": round(cpu["total"] / floor_us, 2) if floor_us else None,
+        "floor": floor,
+        "baseline_tps": args.baseline_tps,
+        "tps_vs_baseline": (round(figures["max_rate"]["tps"] / args.baseline_tps, 2)
+                            if args.baseline_tps else None),
+        # Latency at 70% of the max rate, when the fixed phase offered exactly that.
+        "e2e_p99_ms_at_70pct": (figures["fixed_rate"]["e2e_p99_ms"] if args.rate is None
+                                else None),
         "transactions": top.transactions + rate.transactions,
         "tps": figures["max_rate"]["tps"],
         # The target's latency figures: at the fixed offered rate.
@@ -479,11 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
     processes = Processes(env, logs)
-    fixed_count = int(args.rate * args.rate_s)
-    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts),
-              "fixed_rate": Phase("fixed rate", fixed_count, seed=12,
-                                  accounts=fits_in_half_a_day(fixed_count, args.accounts),
-                                  rate=args.rate)}
+    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     progress = Progress(settings)
     try:
         for n in range(1, args.workers + 1):
@@ -496,8 +541,10 @@ def main(argv: list[str] | None = None) -> int:
             phases["max_rate"].profile = (processes.running["worker-1"].pid,
                                           args.out / f"{args.name}-worker-1.pyspy.txt")
             phases["max_rate"].profile_s = args.profile_s
-        for phase in phases.values():
-            run_phase(phase, processes, progress, meter, settings, args.phase_timeout_s)
+        run_phase(phases["max_rate"], processes, progress, meter, settings, args.phase_timeout_s)
+        phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"])
+        run_phase(phases["fixed_rate"], processes, progress, meter, settings,
+                  args.phase_timeout_s)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -505,9 +552,11 @@ def main(argv: list[str] | None = None) -> int:
         processes.stop()
     print("== reading the decisions and sink rows for latency and the chart", flush=True)
     decisions = read_decisions(settings, progress)
+    inputs = progress.messages(progress.names.transactions.name)
     progress.close()
     reconciled = reconcile(env, logs)
-    result = summarise(args, phases, decisions, reconciled, run_id)
+    floor = None if args.no_floor else measure_floor(settings, inputs)
+    result = summarise(args, phases, decisions, reconciled, run_id, floor)
     from loadtest.benchchart import draw
 
     origin_ms = int(decisions.produced_ms.min())

@@ -24,8 +24,9 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Redis: state commit + outbox", ("RedisStateStore.commit", "outbox_done",
                                       "pending_outbox")),
     ("Kafka: send outputs (confluent-kafka)", ("OutputSender",)),
-    ("Faust + asyncio: fetch, deliver, ack, timers (the rest of the loop)",
-     ("faust/", "aiokafka/", "mode/")),
+    ("Kafka fetch (aiokafka, in Faust's consumer thread)", ("aiokafka/",)),
+    ("batch delivery to the agents (streams/faustbatch.py)", ("streams/faustbatch.py",)),
+    ("Faust + asyncio: the rest (fetcher, commits, timers, services)", ("faust/", "mode/")),
 )
 IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py", "Condition.wait",
         "Event.wait", "Thread._wait_for_tstate_lock")

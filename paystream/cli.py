@@ -292,14 +292,12 @@ class _progress:
 @cli.command()
 @click.option("--batch-size", type=click.IntRange(1, 20_000), default=1000,
               help="Most events an agent takes per batch.")
-@click.option("--batch-wait-ms", type=click.IntRange(1, 10_000), default=50,
-              help="Longest an agent waits to fill a batch.")
 @click.option("--stats-every-s", type=click.FloatRange(min=1), default=10.0,
               help="How often to log what the worker did.")
 @click.option("--hold-sweep-s", type=click.FloatRange(min=0.5), default=5.0,
               help="How often to release expired REVIEW holds.")
 @click.pass_obj
-def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: float,
+def worker(obj: _Context, batch_size: int, stats_every_s: float,
            hold_sweep_s: float) -> None:
     """Run one worker: the authorize and settle agents on its share of the partitions.
 
@@ -321,7 +319,7 @@ def worker(obj: _Context, batch_size: int, batch_wait_ms: int, stats_every_s: fl
     pipeline = build_pipeline(settings)  # loads and checks the rules before anything starts
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
-    register(app, pipeline, names, batch_size, batch_wait_ms / 1000, hold_sweep_s)
+    register(app, pipeline, names, batch_size, hold_sweep_s)
 
     last: dict[str, int] = {}
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import faust
 
+from streams.faustbatch import BatchApp
 from streams.settings import Settings
 
 
-def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) -> faust.App:
+def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) -> BatchApp:
     name = f"{settings.topic_prefix}{app_id}"
     options: dict[str, Any] = {
         # Faust creates its data directory even with the memory store, by default in the
@@ -39,7 +40,7 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
         "stream_wait_empty": True,
         **overrides,
     }
-    return faust.App(name, **options)
+    return BatchApp(name, **options)
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

@@ -1,0 +1,195 @@
+"""The physical floor of a bench run: what its Kafka messages and PostgreSQL rows cost alone.
+
+Measured after the run, on the run's own data, in this process (a client that does nothing
+else) with the servers' CPU read from /proc:
+
+- Kafka: read every input transaction once; produce as many messages as the run wrote to its
+  output topics (decisions, postings, credits, dead letters), cycling through real messages of
+  each so the sizes and their compressibility are the run's; then two consumer groups read
+  them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
+  (idempotent, acks=all, lz4, large batches). Client CPU (all librdkafka threads) + broker CPU.
+- PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
+  columns, same indexes), 5,000 rows per database transaction, binary (asyncpg). Server CPU
+  (the postmaster tree) + client CPU. At most ROWS_MAX rows per table are copied; the cost
+  scales to the run's row count per row.
+
+floor_us_per_tx = (Kafka CPU + PostgreSQL CPU) / the run's transactions. The pipeline's own
+CPU per transaction divided by it is the run's floor multiple (issue: target 3x).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams.producer import PRODUCER_DEFAULTS
+from streams.topics import delete_topics
+
+#: Output roles the pipeline writes per transaction, and those two sinks read back.
+OUTPUT_ROLES = ("decisions", "postings", "credits", "dlq")
+READ_BACK_ROLES = ("decisions", "postings")
+SAMPLE_MESSAGES = 2_000
+ROWS_PER_TRANSACTION = 5_000
+ROWS_MAX = 600_000
+FLOOR_TABLES = ("ledger", "report_transactions")
+
+
+@dataclass
+class Floor:
+    transactions: int
+    kafka_messages: dict[str, int]
+    kafka_client_s: float
+    kafka_broker_s: float
+    pg_rows: dict[str, int]
+    pg_client_s: float
+    pg_server_s: float
+
+    def us_per_tx(self) -> dict[str, float]:
+        per = 1e6 / max(self.transactions, 1)
+        kafka = (self.kafka_client_s + self.kafka_broker_s) * per
+        pg = (self.pg_client_s + self.pg_server_s) * per
+        return {"kafka": round(kafka, 1), "kafka_client": round(self.kafka_client_s * per, 1),
+                "kafka_broker": round(self.kafka_broker_s * per, 1),
+                "postgres": round(pg, 1), "postgres_server": round(self.pg_server_s * per, 1),
+                "postgres_client": round(self.pg_client_s * per, 1),
+                "total": round(kafka + pg, 1)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"us_per_tx": self.us_per_tx(), "transactions": self.transactions,
+                "kafka_messages": self.kafka_messages, "pg_rows": self.pg_rows,
+                "method": __doc__.split("\n\n")[1].strip()}
+
+
+def _consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                     "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    return [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+
+
+def _count(consumer: Consumer, topic: str) -> int:
+    total = 0
+    for tp in _partitions(consumer, topic):
+        low, high = consumer.get_watermark_offsets(tp, timeout=10)
+        total += high - low
+    return total
+
+
+def read_all(bootstrap: str, topic: str, expected: int, limit: int | None = None) -> list[Any]:
+    """Read `topic` from the start until `expected` messages (or `limit`) came; keep up to
+    `limit` of them (None: keep none, only count)."""
+    consumer = _consumer(bootstrap, f"floor-{uuid.uuid4().hex[:8]}")
+    consumer.assign([TopicPartition(tp.topic, tp.partition, 0)
+                     for tp in _partitions(consumer, topic)])
+    kept: list[Any] = []
+    seen = 0
+    goal = expected if limit is None else min(expected, limit)
+    deadline = time.monotonic() + 600
+    try:
+        while seen < goal and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error():
+                    continue
+                seen += 1
+                if limit is not None and len(kept) < limit:
+                    kept.append((message.key(), message.value()))
+    finally:
+        consumer.close()
+    return kept
+
+
+def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: str,
+                  broker_cpu_s: Callable[[], float], partitions: int) -> tuple[dict, float, float]:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    probe = _consumer(bootstrap, "floor-probe")
+    counts = {role: _count(probe, name) for role, name in topics.items()}
+    inputs = _count(probe, transactions_topic)
+    probe.close()
+    samples = {role: read_all(bootstrap, topics[role], counts[role], SAMPLE_MESSAGES)
+               for role in OUTPUT_ROLES if counts[role]}
+    floor_topic = f"{transactions_topic}.floor-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(floor_topic, partitions, 1)])[floor_topic].result(30)
+    total_out = sum(counts[role] for role in samples)
+    try:
+        client0, broker0 = time.process_time(), broker_cpu_s()
+        read_all(bootstrap, transactions_topic, inputs)  # the input, read once
+        producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
+        for role, sample in samples.items():
+            for key, value in itertools.islice(itertools.cycle(sample), counts[role]):
+                while True:
+                    try:
+                        producer.produce(floor_topic, value, key)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+        producer.flush(120)
+        read_back = sum(counts[r] for r in READ_BACK_ROLES if r in samples)
+        for _ in range(2):  # two sink groups; each reads its share (decisions, postings)
+            read_all(bootstrap, floor_topic, read_back if read_back else total_out)
+        client_s, broker_s = time.process_time() - client0, broker_cpu_s() - broker0
+    finally:
+        delete_topics(admin, [floor_topic], timeout_s=60)
+    return {"input": inputs, **{r: counts[r] for r in OUTPUT_ROLES}}, client_s, broker_s
+
+
+async def measure_postgres(database_url: str, schema: str,
+                           server_cpu_s: Callable[[], float]) -> tuple[dict, float, float]:
+    from sinks.db import connected
+
+    rows_by_table: dict[str, int] = {}
+    client_s = server_s = 0.0
+    async with connected(database_url, schema) as db:
+        for table in FLOOR_TABLES:
+            total = int(await db.fetchval(f"SELECT count(*) FROM {table}"))
+            rows = await db.fetch(f"SELECT * FROM {table} LIMIT {ROWS_MAX}")
+            rows_by_table[table] = total
+            if not rows:
+                continue
+            copy = f"floor_{table}"
+            await db.execute(f"DROP TABLE IF EXISTS {copy}; "
+                             f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+            columns = list(rows[0].keys())
+            records = [tuple(r) for r in rows]
+            client0, server0 = time.process_time(), server_cpu_s()
+            for start in range(0, len(records), ROWS_PER_TRANSACTION):
+                async with db.transaction():
+                    await db.copy_records_to_table(
+                        copy, records=records[start:start + ROWS_PER_TRANSACTION],
+                        columns=columns)
+            scale = total / len(records)  # ROWS_MAX: per-row cost, scaled to the run's rows
+            client_s += (time.process_time() - client0) * scale
+            server_s += (server_cpu_s() - server0) * scale
+            await db.execute(f"DROP TABLE {copy}")
+    return rows_by_table, client_s, server_s
+
+
+def measure(settings: Any, transactions: int, pids: dict[str, int],
+            tree_cpu_s: Callable[[int | None], float | None]) -> Floor:
+    """The floor of the run whose topics and schema `settings` name (see the module doc)."""
+    from streams.topics import topics as topic_specs
+
+    names = topic_specs(settings.topic_prefix, settings.partitions)
+    outputs = {role: getattr(names, role).name for role in OUTPUT_ROLES}
+
+    def cpu(name: str) -> Callable[[], float]:
+        return lambda: tree_cpu_s(pids[name]) or 0.0
+
+    messages, kafka_client, kafka_broker = measure_kafka(
+        settings.kafka_bootstrap_servers, outputs, names.transactions.name, cpu("kafka"),
+        settings.partitions)
+    rows, pg_client, pg_server = asyncio.run(measure_postgres(
+        settings.database_url, settings.db_schema, cpu("postgres")))
+    return Floor(transactions, messages, kafka_client, kafka_broker, rows, pg_client, pg_server)

@@ -1,0 +1,278 @@
+"""Whole fetched batches straight to the agents, inside Faust: no per-message event machinery.
+
+faust-streaming hands every fetched record to its TopicConductor one at a time: a
+`wait_first(callback(message), suspend_flow.wait())` per message (four tasks made, three
+cancelled), an `asyncio.Lock` and flow checks in the conductor, an Event, a stream iterator,
+sensors, and acking through a sorted list of every offset. That was ~110 µs of worker CPU per
+transaction (DESIGN.md), more than the payment logic itself.
+
+Faust stays the runtime (app, `@app.agent` actors, its co-partitioning assignor, rebalances,
+offset commits); only the delivery between its fetcher and the agents is replaced, through
+extension points it offers: an App subclass picks the Transport, whose `Consumer` class is ours.
+
+- `BatchConsumer._drain_messages` puts each fetch's records, per topic-partition, on the
+  `BatchQueue` of their topic; topics without one still go through Faust's per-message path.
+- An agent takes a batch (`BatchQueue.take`), processes it, and acks it with one call per
+  topic-partition (`BatchConsumer.ack_batch`): the next offset to commit. Faust's own commit
+  timer commits it (`_new_offset`, `_filter_tps_with_pending_acks`).
+- Rebalances keep Faust's order: flow stops (queued, untaken records are dropped), `wait_empty`
+  also waits for the batch an agent holds, offsets are committed, and after the assignment
+  Faust seeks every partition to its committed offset, so the dropped records come again.
+
+`tests/unit/test_faustbatch.py` fails loudly if a Faust internal this relies on changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+#: How long a rebalance waits for a batch an agent holds before it goes on without it (the
+#: batch's effects are idempotent; its offsets are then simply not committed by this worker).
+IN_FLIGHT_WAIT_S_MAX = 60.0
+
+
+@dataclass(slots=True)
+class Fetched:
+    """The records of one topic-partition from one fetch, in offset order (aiokafka records)."""
+
+    tp: TP
+    records: list[Any]
+
+
+class BatchQueue:
+    """Fetched records of one topic waiting for its agent; bounded in records."""
+
+    def __init__(self, topic: str, records_max: int) -> None:
+        assert records_max > 0
+        self.topic = topic
+        self._records_max = records_max
+        self._items: deque[Fetched] = deque()
+        self._size = 0
+        self._ready = asyncio.Event()  # something to take
+        self._space = asyncio.Event()  # room to put
+        self._space.set()
+        #: Offsets of the batch its agent holds (tp -> next offset), until acked.
+        self.in_flight: dict[TP, int] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return self._size
+
+    async def put(self, fetched: Fetched, flow_active: Any) -> bool:
+        """Queue a fetch's records; False (dropped) if the flow stopped while waiting for room."""
+        while self._size >= self._records_max:
+            self._space.clear()
+            await self._space.wait()
+            if not flow_active():
+                return False
+        self._items.append(fetched)
+        self._size += len(fetched.records)
+        self._ready.set()
+        return True
+
+    async def take(self, records_max: int) -> list[Fetched]:
+        """Wait for records and take up to `records_max` of them, oldest first."""
+        assert records_max > 0
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        taken: list[Fetched] = []
+        count = 0
+        while self._items and count < records_max:
+            head = self._items[0]
+            room = records_max - count
+            if len(head.records) <= room:
+                self._items.popleft()
+                taken.append(head)
+                count += len(head.records)
+            else:  # split: the rest stays at the head, so a partition keeps its order
+                taken.append(Fetched(head.tp, head.records[:room]))
+                head.records = head.records[room:]
+                count += room
+        self._size -= count
+        self._space.set()
+        self.in_flight = {f.tp: f.records[-1].offset + 1 for f in taken}
+        self._idle.clear()
+        return taken
+
+    def done(self) -> dict[TP, int]:
+        """The batch taken last was processed: its next offsets, per topic-partition."""
+        offsets, self.in_flight = self.in_flight, {}
+        self._idle.set()
+        return offsets
+
+    def drop(self, tps: Iterable[TP] | None = None) -> int:
+        """Forget queued records (all, or of `tps`); they will be fetched again after a seek."""
+        keep = set(tps) if tps is not None else None
+        before = self._size
+        if keep is None:
+            self._items.clear()
+            self._size = 0
+        else:
+            self._items = deque(f for f in self._items if f.tp not in keep)
+            self._size = sum(len(f.records) for f in self._items)
+        self._space.set()
+        return before - self._size
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering whole fetches to `BatchQueue`s (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch_done: dict[TP, int] = {}  # tp -> next offset to commit
+
+    @property
+    def batch_queues(self) -> dict[str, BatchQueue]:
+        return getattr(self.app, "batch_queues", {})
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (should_stop() or fetcher_should_stop()):
+                records, active = await self._wait_next_records(1.0)
+                await self.sleep(0)
+                if records is None or self.should_stop:
+                    continue
+                if records and not self.flow_active:
+                    # Fetched while a rebalance stopped the flow: the position moved past
+                    # records nobody will see; go back to the committed offsets (as Faust does).
+                    await self.perform_seek()
+                    continue
+                await self._deliver(records, active)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception:
+            self.log.exception("Drain messages raised")
+            raise
+
+    async def _deliver(self, records: Mapping[TP, list[Any]], active: set[TP] | None) -> None:
+        generation = self.app.consumer_generation_id
+        read_offset = self._read_offset
+        for tp, batch in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance began; Faust seeks every partition when it ends
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            last = read_offset.get(tp)
+            if last is not None and batch and batch[0].offset < last:
+                batch = [r for r in batch if r.offset >= last]  # same rule as Faust's loop
+            if not batch:
+                continue
+            queue = self.batch_queues.get(tp.topic)
+            if queue is None:
+                await self._deliver_one_by_one(tp, batch)
+            elif not await queue.put(Fetched(tp, batch), lambda: self.flow_active):
+                return
+            read_offset[tp] = batch[-1].offset
+
+    async def _deliver_one_by_one(self, tp: TP, batch: list[Any]) -> None:
+        """Faust's own path, for topics no batch agent reads (none in paystream today)."""
+        for record in batch:
+            await self.wait_first(self.callback(self._to_message(tp, record)),
+                                  self.suspend_flow.wait())
+
+    # --- acks and commits -------------------------------------------------------------------
+
+    def ack_batch(self, offsets: Mapping[TP, int]) -> None:
+        """The records before these offsets were processed: they may be committed."""
+        done = self._batch_done
+        for tp, offset in offsets.items():
+            if offset > done.get(tp, -1):
+                done[tp] = offset
+
+    def _new_offset(self, tp: TP) -> int | None:
+        offset = self._batch_done.get(tp)
+        return offset if offset is not None else super()._new_offset(tp)
+
+    def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
+        seen = set(super()._filter_tps_with_pending_acks(topics))
+        yield from seen
+        for tp in list(self._batch_done):
+            if tp not in seen and (topics is None or tp in topics or tp.topic in topics):
+                yield tp
+
+    # --- rebalances -------------------------------------------------------------------------
+
+    def stop_flow(self) -> None:
+        super().stop_flow()
+        dropped = sum(queue.drop() for queue in self.batch_queues.values())
+        if dropped:
+            self.log.info("rebalance: dropped %d fetched records not yet taken (re-read after "
+                          "the seek to committed offsets)", dropped)
+
+    async def wait_empty(self) -> None:
+        for queue in self.batch_queues.values():
+            if not await queue.wait_idle(IN_FLIGHT_WAIT_S_MAX):
+                self.log.warning("rebalance: %s batch still in flight after %.0f s; going on",
+                                 queue.topic, IN_FLIGHT_WAIT_S_MAX)
+        await super().wait_empty()
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for tp in revoked:
+            self._batch_done.pop(tp, None)
+        for queue in self.batch_queues.values():
+            queue.drop(revoked)
+        await super().on_partitions_revoked(revoked)
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    Consumer = BatchConsumer
+
+
+class BatchApp(faust.App):
+    """A Faust app whose consumer delivers whole fetches to batch agents (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: topic name -> the queue its batch agent takes from (read by BatchConsumer)
+        self.batch_queues: dict[str, BatchQueue] = {}
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        return BatchTransport(self.conf.broker_consumer, self)
+
+    def batch_queue(self, topic: Any, records_max: int) -> BatchQueue:
+        """The queue an agent reading `topic` (a Faust topic) takes its batches from.
+
+        Iterating the topic once registers it with Faust's conductor, which is what makes the
+        consumer subscribe to it (faust/topics.py `Topic.__aiter__`).
+        """
+        (name,) = topic.topics
+        topic.__aiter__()
+        queue = self.batch_queues.get(name)
+        if queue is None:
+            queue = self.batch_queues[name] = BatchQueue(name, records_max)
+        return queue
+
+    def ack_batch(self, queue: BatchQueue) -> None:
+        consumer = self.consumer
+        assert isinstance(consumer, BatchConsumer)
+        consumer.ack_batch(queue.done())

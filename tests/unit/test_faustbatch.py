@@ -1,0 +1,149 @@
+"""The batch delivery inside Faust: the queue's rules, and the Faust internals it rests on.
+
+streams/faustbatch.py overrides methods of faust-streaming's consumer and relies on how its
+app, topics and rebalances call them. If an upgrade renames or reshapes any of them, these
+tests fail here, loudly, rather than the worker silently falling back to per-event delivery or
+committing the wrong offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+from types import SimpleNamespace
+
+import faust
+import pytest
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from streams.app import create_app, raw_topic
+from streams.faustbatch import BatchApp, BatchConsumer, BatchQueue, Fetched
+from streams.settings import Settings
+
+#: The version streams/faustbatch.py was written against and tested with (pyproject pins it).
+FAUST_VERSION = "0.15.3"
+
+
+def records(tp: TP, first: int, count: int) -> Fetched:
+    return Fetched(tp, [SimpleNamespace(offset=o, partition=tp.partition, key=b"k", value=b"v",
+                                        timestamp=1) for o in range(first, first + count)])
+
+
+def test_faust_is_the_pinned_version() -> None:
+    assert version("faust-streaming") == FAUST_VERSION, (
+        "faust-streaming changed: re-read faust/transport/consumer.py (_drain_messages, "
+        "_wait_next_records, _new_offset, _filter_tps_with_pending_acks, wait_empty, stop_flow, "
+        "on_partitions_revoked) and faust/tables/recovery.py (seek after every rebalance) "
+        "before moving the pin")
+
+
+@pytest.mark.parametrize("name", [
+    "_drain_messages", "_wait_next_records", "_new_offset", "_filter_tps_with_pending_acks",
+    "wait_empty", "stop_flow", "on_partitions_revoked", "perform_seek", "_to_message",
+])
+def test_the_consumer_methods_we_override_or_call_exist_with_their_shapes(name: str) -> None:
+    method = getattr(faust_consumer.Consumer, name)
+    ours = getattr(BatchConsumer, name)
+    assert callable(method)
+    if ours is not method and name != "_to_message":
+        assert (list(inspect.signature(ours).parameters)
+                == list(inspect.signature(method).parameters)), name
+
+
+def test_faust_state_we_read_is_where_we_read_it() -> None:
+    source = inspect.getsource(faust_consumer.Consumer.__init__)
+    for attribute in ("_read_offset", "_buffered_partitions", "_acked", "_committed_offset"):
+        assert f"self.{attribute}" in source, attribute
+    # Every rebalance ends with a seek of all assigned partitions to their committed offsets:
+    # records we dropped when the flow stopped are fetched again.
+    from faust.tables import recovery
+    assert inspect.getsource(recovery.Recovery._resume_streams).count("perform_seek") == 1
+    # The transport is chosen in App._new_transport and its Consumer class is an attribute.
+    assert "def _new_transport" in inspect.getsource(faust.App)
+    assert faust_aiokafka.Transport.Consumer is faust_aiokafka.Consumer
+
+
+def test_the_worker_app_uses_the_batch_consumer_and_registers_batch_topics() -> None:
+    app = create_app(Settings(topic_prefix="t-fb."))
+    assert isinstance(app, BatchApp)
+    assert app.transport.Consumer is BatchConsumer
+    topic = raw_topic(app, "t-fb.transactions")
+    queue = app.batch_queue(topic, records_max=10)
+    assert app.batch_queues == {"t-fb.transactions": queue}
+    # Registered with the conductor: the consumer subscribes to it.
+    assert "t-fb.transactions" in {t for channel in app.topics for t in channel.topics}
+
+
+def test_take_splits_at_the_bound_and_keeps_partition_order() -> None:
+    async def run() -> None:
+        tp = TP("t", 0)
+        queue = BatchQueue("t", records_max=100)
+        await queue.put(records(tp, 0, 7), lambda: True)
+        await queue.put(records(TP("t", 1), 0, 3), lambda: True)
+        first = await queue.take(5)
+        assert [r.offset for f in first for r in f.records] == [0, 1, 2, 3, 4]
+        assert queue.done() == {tp: 5}
+        second = await queue.take(100)
+        assert [(f.tp.partition, [r.offset for r in f.records]) for f in second] == [
+            (0, [5, 6]), (1, [0, 1, 2])]
+        assert queue.done() == {tp: 7, TP("t", 1): 3}
+        assert len(queue) == 0
+
+    asyncio.run(run())
+
+
+def test_put_waits_for_room_and_gives_up_when_the_flow_stops() -> None:
+    async def run() -> None:
+        tp = TP("t", 0)
+        queue = BatchQueue("t", records_max=5)
+        await queue.put(records(tp, 0, 5), lambda: True)
+        flowing = True
+        blocked = asyncio.ensure_future(queue.put(records(tp, 5, 1), lambda: flowing))
+        await asyncio.sleep(0.01)
+        assert not blocked.done()  # full: the consumer waits (back-pressure)
+        flowing = False
+        assert queue.drop() == 5  # a rebalance: untaken records are forgotten
+        assert await blocked is False
+        assert len(queue) == 0
+
+    asyncio.run(run())
+
+
+def test_drop_of_revoked_partitions_keeps_the_others() -> None:
+    async def run() -> None:
+        queue = BatchQueue("t", records_max=100)
+        await queue.put(records(TP("t", 0), 0, 4), lambda: True)
+        await queue.put(records(TP("t", 1), 0, 2), lambda: True)
+        assert queue.drop([TP("t", 0)]) == 4
+        taken = await queue.take(10)
+        assert [f.tp.partition for f in taken] == [1]
+
+    asyncio.run(run())
+
+
+def test_wait_idle_waits_for_the_batch_in_flight() -> None:
+    async def run() -> None:
+        queue = BatchQueue("t", records_max=100)
+        await queue.put(records(TP("t", 0), 0, 2), lambda: True)
+        assert await queue.wait_idle(0.01)
+        await queue.take(10)
+        assert not await queue.wait_idle(0.01)  # held by the agent: a rebalance waits
+        queue.done()
+        assert await queue.wait_idle(0.01)
+
+    asyncio.run(run())
+
+
+def test_acked_batches_become_the_offsets_faust_commits() -> None:
+    app = create_app(Settings(topic_prefix="t-fb2."))
+    consumer = app.consumer
+    assert isinstance(consumer, BatchConsumer)
+    tp = TP("t-fb2.transactions", 3)
+    consumer.ack_batch({tp: 120})
+    consumer.ack_batch({tp: 90})  # never backwards
+    assert list(consumer._filter_tps_with_pending_acks()) == [tp]
+    assert consumer._new_offset(tp) == 120
+    assert consumer._filter_committable_offsets([tp]) == {tp: 120}
