@@ -131,11 +131,19 @@ def _partition(topic: str, partition: int) -> Any:
               help="Simulated clock start (ISO-8601). Default: so the traffic ends now.")
 @click.option("--input", "input_path", type=click.File("r"), default=None,
               help="Publish JSON lines from this file ('-' for stdin) instead of generating.")
+@click.option("--encode-to", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Write the encoded transactions to this file instead of Kafka "
+              "(replay it with --replay: a load test then measures the pipeline, not the "
+              "generator).")
+@click.option("--replay", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Publish the encoded transactions of a --encode-to file, as "
+              "they are.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
 @click.pass_obj
 def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: int,
             fraud_share: float, labels_out: Path | None, start_iso: str | None,
-            input_path: IO[str] | None, as_json: bool) -> None:
+            input_path: IO[str] | None, encode_to: Path | None, replay: Path | None,
+            as_json: bool) -> None:
     """Publish transactions to the transactions topic: generated traffic or JSON lines.
 
     \b
@@ -144,19 +152,26 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
       paystream produce --count 50000 --rate 2000 --fraud-share 0.02 --labels-out labels.csv
       paystream produce --input transactions.jsonl      # one JSON object per line
       cat txs.jsonl | paystream produce --input -
+      paystream produce --count 300000 --encode-to load.bin && paystream produce --replay load.bin
 
     A JSON line that does not parse or validate is reported with its line number on stderr and
     the rest still goes. Exit status is 1 if any line was invalid or any message was not
     delivered.
     """
-    from streams.producer import TransactionProducer, publish
+    from streams.producer import TransactionProducer, publish, read_encoded, write_encoded
 
     settings = obj.settings
     if input_path is not None and labels_out is not None:
         raise click.UsageError("--labels-out only applies to generated traffic, not --input")
+    if replay is not None and (input_path is not None or encode_to is not None):
+        raise click.UsageError("--replay publishes a file as it is: not with --input or "
+                               "--encode-to")
     invalid: list[int] = []
     with ExitStack() as stack:
-        if input_path is not None:
+        if replay is not None:
+            source: Any = read_encoded(replay)
+            total = None
+        elif input_path is not None:
             source = _json_lines(input_path, settings, invalid)
             total = None
         else:
@@ -169,6 +184,13 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
             source = _generated(config, count, labels)
             total = count
         producer = TransactionProducer.from_settings(settings)
+        if encode_to is not None:
+            written = write_encoded(encode_to, map(producer.encode, source))
+            click.echo(json.dumps({"encoded": written, "file": str(encode_to)}) if as_json
+                       else f"wrote {written:,} encoded transactions to {encode_to}")
+            if invalid:
+                sys.exit(1)
+            return
         progress = stack.enter_context(_progress(total))
         report = publish(producer, source, rate=rate, on_progress=progress)
     summary = {

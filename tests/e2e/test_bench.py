@@ -47,6 +47,16 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     assert all(cpu[name] > 0 for name in PROCESSES), cpu
     assert cpu["total"] == pytest.approx(sum(cpu[name] for name in PROCESSES), abs=1.0)
     assert result["machine"]["cores"] == os.cpu_count()
+    # The run's physical floor, measured on its own messages and rows, and the multiple of it.
+    floor = result["floor"]
+    assert floor["kafka_messages"]["input"] == 40_000
+    assert floor["kafka_messages"]["decisions"] >= 40_000  # a re-sent outbox may add copies
+    assert floor["pg_rows"]["report_transactions"] == 40_000
+    assert floor["us_per_tx"]["kafka"] > 0 and floor["us_per_tx"]["postgres"] > 0
+    assert result["floor_us_per_tx"] == floor["us_per_tx"]["total"]
+    assert result["floor_multiple"] == pytest.approx(cpu["total"] / result["floor_us_per_tx"],
+                                                     abs=0.01)
+    assert result["cpu_us_per_tx_total"] == cpu["total"]
     assert (tmp_path / "e2e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (tmp_path / "e2e.md").read_text()
     assert "Reconciled: **true**" in summary and "| max rate | 20,000 |" in summary
