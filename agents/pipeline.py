@@ -39,6 +39,21 @@ CONFLICT_RETRIES_MAX = 5
 OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry")
 
 
+class _StageClock:
+    """Wall time of a batch's stages, added to the counters (`ms:<role>:<stage>`) that the
+    worker logs every few seconds: where a slow batch waits (the lock, Redis, Kafka)."""
+
+    def __init__(self, counters: Counter[str], role: str) -> None:
+        self._counters = counters
+        self._prefix = f"ms:{role}:"  # whole milliseconds, summed over the batches
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._counters[self._prefix + stage] += (now - self._last) * 1000
+        self._last = now
+
+
 class BatchPipeline:
     def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
@@ -130,7 +145,9 @@ class BatchPipeline:
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult],
                    payments: dict[str, Payment] | None = None) -> BatchResult:
+        clock = _StageClock(self.counters, role)
         async with self._lock:
+            clock.lap("wait")
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
@@ -140,9 +157,12 @@ class BatchPipeline:
                 # sent before ours, so a destination gets each origin's credits in offset
                 # order (agents.settler relies on it).
                 await self.resend_leftovers(sorted(partitions))
+                clock.lap("read")
                 result = compute(view)
+                clock.lap("compute")
                 try:
                     outbox = await self._store.commit(view, result, role, batch_id)
+                    clock.lap("commit")
                     break
                 except StateConflictError as exc:
                     self.counters["state_conflict"] += 1
@@ -152,7 +172,9 @@ class BatchPipeline:
                                          f"writing these partitions: {sorted(partitions)}?")
             messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
             await self._sender.send(messages)
+            clock.lap("send")
             await self._store.outbox_done(role, batch_id, list(outbox))
+            clock.lap("done")
             self.counters.update(result.counters)
             self.counters[f"batches:{role}"] += 1
             return result

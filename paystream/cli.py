@@ -352,7 +352,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
         last.update(now)
         if delta:
             log.info("last %.0fs: %s", stats_every_s,
-                     ", ".join(f"{k}={v}" for k, v in sorted(delta.items())))
+                     ", ".join(f"{k}={v:.0f}" for k, v in sorted(delta.items())))
 
     log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s, fraud model %s",
              settings.kafka_bootstrap_servers, settings.redis_url, settings.topic_prefix,
