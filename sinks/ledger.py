@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from sinks.db import copy_new_rows
 from streams.errors import PaystreamError
 
 GENESIS = "0" * 64
@@ -59,16 +60,23 @@ class LedgerWriter:
         self._staged = False
 
     async def write(self, postings: list[dict[str, Any]]) -> int:
-        """Append the batch's new postings in one transaction; return how many rows were new."""
+        """Append the batch's new postings in one transaction; return how many rows were new.
+
+        Replays are already dropped by `chain` (sequence at or below the tip read here), so the
+        rows go straight in; a row another writer added meanwhile sends the batch through the
+        staging table instead (sinks.db.copy_new_rows).
+        """
         async with self._db.transaction():
-            if not self._staged:
-                await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS ledger_stage "
-                                       "(LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-                self._staged = True
             tips = await self._tips({p["account"] for p in postings})
             rows = chain(postings, tips)
             if not rows:
                 return 0
+            if await copy_new_rows(self._db, "ledger", COLUMNS, rows):
+                return len(rows)
+            if not self._staged:
+                await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS ledger_stage "
+                                       "(LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+                self._staged = True
             await self._db.copy_records_to_table("ledger_stage", records=rows, columns=COLUMNS)
             status = await self._db.execute(
                 f"INSERT INTO ledger ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "

@@ -1,18 +1,25 @@
 """The reporting sink: a row per decided transaction, and per-minute and per-hour rollups.
 
-Rollups count only the rows this batch really inserted (the INSERT's RETURNING feeds them, in
-the same statement), so a replayed decision never counts twice. Buckets are by event time in
-UTC, keyed by currency x decision x country x merchant category ('' when there is none).
-Which queries the indexes serve is written next to them in migration 0002.
+Rollups count only the rows this batch really inserted, so a replayed decision never counts
+twice. A batch is nearly always all new: its rows are COPYed straight into the table and its
+rollups summed in memory, one upsert per rollup table (sinks.db.copy_new_rows). A batch that
+repeats a row goes through a staging table, and the INSERT's RETURNING feeds the rollups in the
+same statement. Buckets are by event time in UTC, keyed by currency x decision x country x
+merchant category ('' when there is none). Which queries the indexes serve is written next to
+them in migration 0002.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import asyncpg
 
+from sinks.db import copy_new_rows
 from sinks.ledger import to_datetime
+
+MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 
 COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
            "event_time", "channel", "merchant_id", "merchant_category", "country", "outcome",
@@ -47,6 +54,43 @@ SELECT count(*) FROM inserted
 """
 
 
+def _upsert_rollup(table: str) -> str:
+    return f"""
+    INSERT INTO {table} AS r (bucket, currency, outcome, country, merchant_category, tx_count,
+                              amount_sum, score_sum, latency_ms_sum)
+    SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::bigint[], $7::bigint[], $8::double precision[], $9::bigint[])
+    ON CONFLICT (bucket, currency, outcome, country, merchant_category) DO UPDATE SET
+        tx_count = r.tx_count + EXCLUDED.tx_count,
+        amount_sum = r.amount_sum + EXCLUDED.amount_sum,
+        score_sum = r.score_sum + EXCLUDED.score_sum,
+        latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum"""
+
+
+ROLLUPS = (("report_rollup_minute", MINUTE_MS, _upsert_rollup("report_rollup_minute")),
+           ("report_rollup_hour", HOUR_MS, _upsert_rollup("report_rollup_hour")))
+
+
+def rollup(decisions: list[dict[str, Any]], bucket_ms: int) -> list[list]:
+    """The batch's sums per bucket x currency x outcome x country x merchant category, as the
+    columns of the rollup upsert (what the staged path's GROUP BY computes in SQL)."""
+    sums: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0])
+    for d in decisions:
+        key = (d["event_time"] - d["event_time"] % bucket_ms, d["currency"], d["outcome"],
+               d["country"], d["merchant_category"] or "")
+        produced = d.get("produced_at")
+        total = sums[key]
+        total[0] += 1
+        total[1] += d["amount"]
+        total[2] += d["score"]
+        total[3] += d["decided_at"] - produced if produced is not None else 0
+    columns: list[list] = [[] for _ in range(9)]
+    for (bucket, *labels), totals in sums.items():
+        for column, value in zip(columns, (to_datetime(bucket), *labels, *totals), strict=True):
+            column.append(value)
+    return columns
+
+
 def row(decision: dict[str, Any]) -> tuple:
     produced = decision.get("produced_at")
     latency = decision["decided_at"] - produced if produced is not None else None
@@ -68,12 +112,16 @@ class ReportingWriter:
     async def write(self, decisions: list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups."""
         unique = {d["tx_id"]: d for d in decisions}  # a re-sent decision may repeat in a batch
+        rows = [row(d) for d in unique.values()]
         async with self._db.transaction():
+            if await copy_new_rows(self._db, "report_transactions", COLUMNS, rows):
+                for _, bucket_ms, upsert in ROLLUPS:
+                    await self._db.execute(upsert, *rollup(list(unique.values()), bucket_ms))
+                return len(rows)
             if not self._staged:
                 await self._db.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS report_stage "
                     "(LIKE report_transactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
                 self._staged = True
-            await self._db.copy_records_to_table(
-                "report_stage", records=[row(d) for d in unique.values()], columns=COLUMNS)
+            await self._db.copy_records_to_table("report_stage", records=rows, columns=COLUMNS)
             return int(await self._db.fetchval(_INSERT))

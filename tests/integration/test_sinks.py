@@ -140,6 +140,23 @@ def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings
     assert [(r["outcome"], r["tx_count"]) for r in hours] == [("APPROVE", 12), ("DECLINE", 1)]
 
 
+def test_a_copy_that_would_repeat_a_row_writes_nothing_and_says_so(db_settings: Settings) -> None:
+    # The fast path of both sinks: COPY straight into the table, undone by its savepoint when a
+    # row is there already (another writer's, or a replay), so the caller can take the staged
+    # path. The caller's transaction goes on.
+    from sinks.db import copy_new_rows
+    from sinks.reporting import COLUMNS, row
+
+    async def work(db: asyncpg.Connection) -> tuple[bool, bool, int]:
+        fresh = [row(decision(f"c{i}", T0 + i)) for i in range(5)]
+        async with db.transaction():
+            first = await copy_new_rows(db, "report_transactions", COLUMNS, fresh[:3])
+            again = await copy_new_rows(db, "report_transactions", COLUMNS, fresh[2:])
+        return first, again, await db.fetchval("SELECT count(*) FROM report_transactions")
+
+    assert with_db(db_settings, work) == (True, False, 3)
+
+
 class StateErrorWriter:
     """What asyncpg raises on a connection whose idle protocol received the server's FATAL."""
 
