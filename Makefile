@@ -60,7 +60,7 @@ bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a
 	$(PY) -m loadtest.fraud_bench stages --transactions 60000
 	$(PY) -m loadtest.fraud_bench worker --transactions 100000
 
-bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, 100k transactions
+bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, webhook deliveries/s per core; 100k transactions
 	$(PY) -m loadtest.sink_bench --transactions 100000
 
 bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 8,000/s offered; loadtest/results/latest.*

@@ -1,7 +1,7 @@
 """make bench: the whole pipeline on this machine, end to end, with the CPU each process spends.
 
-Under a fresh topic prefix and database schema, starts two workers and the three sinks (ledger,
-reporting, notifications: one process each, so each has its own CPU figure) against the local
+Under a fresh topic prefix and database schema, starts two workers and the two sinks (ledger,
+reporting: one process each, so each has its own CPU figure) against the local
 stack, then drives two phases with `paystream produce` as the load generator (each phase's
 traffic generated and encoded to a file first, then replayed as bytes: the generator's own cost
 stays out of the run):
@@ -23,7 +23,9 @@ the load generator) over the max-rate phase. At the end `paystream reconcile --s
 or the run is marked `reconciled: false` (and the command exits 1).
 
 Writes loadtest/results/<name>.json, .md and .png (name: latest, or quick with --quick).
-Webhook delivery (`paystream notify`) is not part of the run: partners' endpoints are not ours.
+Webhook delivery (`paystream notify`, which derives notification events straight from the
+decisions and postings topics) is not part of the run: partners' endpoints are not ours;
+`make bench-sinks` measures it against a local receiver.
 
     python -m loadtest.bench                 # the full run (make bench)
     python -m loadtest.bench --quick         # 20,000 transactions and 10 s at 2,000/s

@@ -95,7 +95,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         (f"Machine: {machine['cores']} cores ({machine['cpu']}), "
          f"{machine['memory_gib']} GiB; everything co-located (Kafka, PostgreSQL, 2 Redis, "
-         f"{result['workers']} workers, 3 sinks, the load generator). "
+         f"{result['workers']} workers, 2 sinks, the load generator replaying pre-encoded traffic). "
          f"Reconciled: **{str(result['reconciled']).lower()}**."),
         "",
         "| phase | transactions | offered | sustained tps | e2e p50 | p95 | p99 | max |",
@@ -108,6 +108,20 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {name} | {phase['transactions']:,} | {offered} | {phase['tps']:,.0f} | "
             f"{_ms(phase['e2e_p50_ms'])} | {_ms(phase['e2e_p95_ms'])} | "
             f"{_ms(phase['e2e_p99_ms'])} | {_ms(phase['e2e_max_ms'])} |")
+    floor = result.get("floor")
+    if floor:
+        us = floor["us_per_tx"]
+        lines += ["", (f"**CPU per transaction {result['cpu_us_per_tx_total']:,.1f} µs = "
+                       f"{result['floor_multiple']:.1f}x the run's physical floor of "
+                       f"{us['total']:,.1f} µs** (its own Kafka messages, {us['kafka']:,.1f} µs: "
+                       f"client {us['kafka_client']:,.1f} + broker {us['kafka_broker']:,.1f}; its "
+                       f"own PostgreSQL rows by COPY, {us['postgres']:,.1f} µs: server "
+                       f"{us['postgres_server']:,.1f} + client {us['postgres_client']:,.1f}). "
+                       f"Target: 3x.")]
+    if result.get("baseline_tps"):
+        lines += ["", (f"Baseline measured in the same session on this machine: "
+                       f"{result['baseline_tps']:,.0f} tps; this run {result['tps']:,.0f} tps = "
+                       f"{result['tps_vs_baseline']:.2f}x.")]
     budget = machine["cores"] * 1_000_000 // 10_000
     lines += ["", (f"CPU per transaction, max-rate phase (µs; 10,000 tps on {machine['cores']} "
                    f"cores leaves {budget:,} µs for everything):"), "",

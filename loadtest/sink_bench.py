@@ -2,11 +2,13 @@
 
 Publishes N generated transactions under a fresh topic prefix, lets one worker decide them
 (decisions and postings), then runs each sink alone over the whole backlog, one after the other:
-`paystream sink ledger`, `reporting`, `notifications`, each in a fresh schema and consumer
-group, exiting when idle. Measured per sink: wall time from its first to its last batch (its own
-log), its process CPU (getrusage of the child), and the CPU of the store's server from /proc
-(PostgreSQL: the postmaster and its backends, including the ones that exited; Redis: the
-notifications' server).
+`paystream sink ledger`, `reporting`, and webhook delivery (`paystream notify` with one partner
+subscribed to every kind, delivering to a local `paystream webhook-receiver`), each in a fresh
+consumer group, exiting when idle. Measured per sink: wall rate from its own log, its process
+CPU (getrusage of the child), and the CPU of the store's server from /proc (PostgreSQL: the
+postmaster and its backends, including the ones that exited; Redis: the notifications' server,
+which holds the delivery outcomes). For webhooks also deliveries per second per core of the
+delivering process (deliveries / its CPU seconds); the receiver's CPU is the partner's.
 
     python -m loadtest.sink_bench --transactions 100000
 """
@@ -20,31 +22,55 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from loadtest.procstat import pid_from_file, postgres_cpu_s, proc_cpu_s
 
+RECEIVER_PORT = 18099
+SECRET = "bench-only-secret"
+
 
 def run_sink(name: str, env: dict[str, str]) -> dict[str, Any]:
-    server_cpu = postgres_cpu_s if name != "notifications" else (
+    server_cpu = postgres_cpu_s if name != "webhooks" else (
         lambda: proc_cpu_s(pid_from_file("redis-notify")) or 0.0)
+    command = ["sink", name] if name != "webhooks" else ["notify"]
     before_server = server_cpu()
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run([sys.executable, "-m", "paystream", "sink", name, "--idle-exit-s", "3"],
+    result = subprocess.run([sys.executable, "-m", "paystream", *command, "--idle-exit-s", "3"],
                             env=env, capture_output=True, text=True, check=True)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_s = server_cpu() - before_server
     process_s = ((after_children.ru_utime - before_children.ru_utime)
                  + (after_children.ru_stime - before_children.ru_stime))
-    last = [line for line in result.stderr.splitlines() if f"sink {name}:" in line][-1]
+    runner = name if name != "webhooks" else "notify-bench"
+    last = [line for line in result.stderr.splitlines() if f"sink {runner}:" in line][-1]
     messages, rows = (int(x) for x in re.search(r"(\d+) messages, (\d+) new rows", last).groups())
     rate = float(re.search(r"\(([\d.]+) messages/s\)", last).group(1))
-    return {"sink": name, "messages": messages, "rows": rows, "messages_per_s": round(rate),
-            "sink_cpu_us_per_message": round(process_s * 1e6 / messages, 1),
-            "server_cpu_us_per_message": round(server_s * 1e6 / messages, 1),
-            "note": "messages/s over the sink's whole life incl. start-up and the idle wait"}
+    figures = {"sink": name, "messages": messages, "rows": rows, "messages_per_s": round(rate),
+               "sink_cpu_us_per_message": round(process_s * 1e6 / messages, 1),
+               "server_cpu_us_per_message": round(server_s * 1e6 / messages, 1),
+               "note": "messages/s over the sink's whole life incl. start-up and the idle wait"}
+    if name == "webhooks":
+        figures["deliveries"] = rows
+        figures["deliveries_per_s_per_core"] = round(rows / process_s)
+    return figures
+
+
+def webhooks_env(env: dict[str, str], logs: Any) -> tuple[dict[str, str], subprocess.Popen]:
+    """A partner subscribed to every kind, and its receiver started on RECEIVER_PORT."""
+    partners = logs / "partners.toml"
+    partners.write_text(f'[partners.bench]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\n'
+                        f'secret_env = "PARTNER_WEBHOOK_SECRET"\n')
+    env = {**env, "PAYSTREAM_PARTNERS_PATH": str(partners), "PARTNER_WEBHOOK_SECRET": SECRET}
+    receiver = subprocess.Popen([sys.executable, "-m", "paystream", "webhook-receiver", "--port",
+                                 str(RECEIVER_PORT)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    time.sleep(2.0)  # listening
+    return env, receiver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    results = [run_sink(name, env) for name in ("ledger", "reporting", "notifications")]
+    results = [run_sink(name, env) for name in ("ledger", "reporting")]
+    logs = tempfile.TemporaryDirectory()
+    hooks_env, receiver = webhooks_env(env, Path(logs.name))
+    try:
+        results.append(run_sink("webhooks", hooks_env))
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+        logs.cleanup()
     print(json.dumps({"transactions": args.transactions, "date": time.strftime("%Y-%m-%d"),
                       "sinks": results}, indent=2))
     return 0

@@ -30,7 +30,7 @@ def db_migrate(obj: Any) -> None:
         click.echo(f"schema {settings.db_schema}: up to date")
 
 
-SINKS = ("ledger", "reporting", "notifications")  # sinks.runner.SINK_INPUTS, without importing it
+SINKS = ("ledger", "reporting")  # sinks.runner.SINK_INPUTS, without importing it
 
 
 def stop_event() -> asyncio.Event:
@@ -42,30 +42,44 @@ def stop_event() -> asyncio.Event:
     return stop
 
 
+def _inputs(settings: Any, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
+    """topic -> (role, codec) for the topic roles a sink reads."""
+    from streams.codec import codec_for
+    from streams.topics import topics
+
+    names = topics(settings.topic_prefix, settings.partitions)
+    records = {"postings": "posting", "decisions": "decision"}
+    return {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
+                                                        settings.schema_registry_url))
+            for role in roles}
+
+
 def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from sinks.db import PostgresStore
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
     from sinks.runner import SINK_INPUTS, SinkRunner
-    from streams.codec import codec_for
-    from streams.topics import topics
+    from streams.errors import ConfigError
 
     if name not in SINK_INPUTS:
-        raise ValueError(f"no sink named {name!r}")
-    names = topics(settings.topic_prefix, settings.partitions)
-    records = {"postings": "posting", "decisions": "decision"}
-    inputs = {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
-                                                          settings.schema_registry_url))
-              for role in SINK_INPUTS[name]}
-    if name == "notifications":
-        from sinks.notifications import NotificationStore
-        from streams.settings import notify_redis_url
+        raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
+    writer = LedgerWriter if name == "ledger" else ReportingWriter
+    store = PostgresStore(settings.database_url, settings.db_schema, writer)
+    return SinkRunner(name, settings, _inputs(settings, SINK_INPUTS[name]), store, group=group)
 
-        store: Any = NotificationStore(notify_redis_url(settings), settings.topic_prefix)
-    else:
-        writer = LedgerWriter if name == "ledger" else ReportingWriter
-        store = PostgresStore(settings.database_url, settings.db_schema, writer)
-    return SinkRunner(name, settings, inputs, store, group=group)
+
+def build_notify_runner(partner: Any, settings: Any, backoff_base_s: float = 0.5) -> Any:
+    """A partner's webhook delivery, as a sink of its own (sinks.webhooks)."""
+    from sinks.runner import SinkRunner
+    from sinks.webhooks import WebhookStore, partner_inputs, sink_name
+    from streams.settings import notify_redis_url
+
+    store = WebhookStore(partner, notify_redis_url(settings), settings.topic_prefix,
+                         backoff_base_s=backoff_base_s)
+    # Batches no larger than the deliveries in flight make sense of: a batch's offsets wait for
+    # its slowest delivery.
+    return SinkRunner(sink_name(partner), settings, _inputs(settings, partner_inputs(partner)),
+                      store, batch_max=2000, wait_s=0.2)
 
 
 @click.command()
@@ -74,20 +88,18 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
               help="Exit after this long without new messages (for batch runs and tests).")
 @click.pass_obj
 def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
-    """Run a sink: ledger (postings -> ledger table), reporting (decisions -> reporting tables)
-    or notifications (decisions and postings -> events on a Redis Stream; `paystream notify`
-    delivers them).
+    """Run a sink: ledger (postings -> ledger table) or reporting (decisions -> reporting
+    tables). Notifications are delivered by `paystream notify`, straight from the topics.
 
     Each sink is its own consumer group, so a slow or dead database stalls only that sink;
-    `all` runs the three in this process. The PostgreSQL sinks apply missing migrations first.
-    Stops on SIGTERM or Ctrl-C after the batch in hand is written.
+    `all` runs both in this process. They apply missing migrations first. Stops on SIGTERM or
+    Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
 
     settings = obj.settings
     chosen = SINKS if name == "all" else (name,)
-    if {"ledger", "reporting"} & set(chosen):
-        migrate(settings.database_url, settings.db_schema)
+    migrate(settings.database_url, settings.db_schema)
     runners = [build_runner(n, settings) for n in chosen]
 
     async def run() -> None:
@@ -122,85 +134,66 @@ def ledger_verify(obj: Any) -> None:
 
 
 @click.command()
-@click.option("--consumer", default=None, help="Name in the delivery group (default: host-pid).")
 @click.option("--backoff-base-s", type=click.FloatRange(min=0.01), default=0.5,
               help="First retry waits up to this long; each next one up to twice as long.")
 @click.option("--idle-exit-s", type=click.FloatRange(min=1), default=None,
               help="Exit after this long with nothing to deliver (for batch runs and tests).")
 @click.pass_obj
-def notify(obj: Any, consumer: str | None, backoff_base_s: float, idle_exit_s: float | None) -> None:
+def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
     """Deliver notification events to the partner webhooks in PAYSTREAM_PARTNERS_PATH.
 
-    Signed (HMAC-SHA256, Paystream-Signature), with an Idempotency-Key per event, retried with
-    exponential backoff and jitter, dead-lettered after the partner's max_attempts. Start
-    several to share the work.
+    Events are derived from the decisions and postings topics as they come; each partner is
+    its own consumer group (paystream-notify-<partner>), so a partner that is slow or down
+    holds up only its own deliveries. Signed (HMAC-SHA256, Paystream-Signature), with an
+    Idempotency-Key per event, retried with exponential backoff and jitter, dead-lettered
+    after the partner's max_attempts; outcomes are recorded in the notifications' Redis. Start
+    several to share the work (the partitions are shared out).
     """
-    import os
-    import socket
     from pathlib import Path
 
-    from redis.asyncio import BlockingConnectionPool, Redis
-
-    from sinks.webhooks import Deliverer, load_partners
+    from sinks.webhooks import load_partners
     from streams.errors import ConfigError
-    from streams.settings import notify_redis_url
 
     settings = obj.settings
     if not settings.partners_path:
         raise ConfigError("PAYSTREAM_PARTNERS_PATH is not set: point it at the partners' TOML "
                           "file ([partners.<id>] url, secret_env, kinds)")
     partners = load_partners(Path(settings.partners_path))
+    runners = [build_notify_runner(p, settings, backoff_base_s) for p in partners]
 
-    async def run() -> dict[str, int]:
-        # A bounded pool that waits for a free connection: hundreds of deliveries in flight
-        # share a few dozen connections instead of opening (or failing) one each.
-        redis = Redis(connection_pool=BlockingConnectionPool.from_url(
-            notify_redis_url(settings), max_connections=32, timeout=30))
+    async def run() -> dict[str, dict[str, int]]:
         stop = stop_event()
-        try:
-            deliverer = Deliverer(redis, settings.topic_prefix, partners,
-                                  consumer or f"{socket.gethostname()}-{os.getpid()}",
-                                  backoff_base_s=backoff_base_s)
-            return await deliverer.run(stop, idle_exit_s)
-        finally:
-            await redis.aclose()
+        await asyncio.gather(*(r.run(stop, idle_exit_s) for r in runners))
+        return {r.name: r.store.counts for r in runners}
 
     click.echo(json.dumps(asyncio.run(run())))
 
 
 async def sinks_behind(settings: Any, consumer: Any) -> int:
-    """What the sinks have still to do: their groups' lag, and undelivered notifications."""
+    """What the sinks and the partners' deliveries have still to read: their groups' lag."""
+    from pathlib import Path
+
     from confluent_kafka import Consumer
 
     from agents.reconcile import lag
-    from agents.store import bulk_reader
-    from sinks.notifications import keys
     from sinks.runner import SINK_INPUTS, group_id
-    from sinks.webhooks import GROUP
-    from streams.settings import notify_redis_url
+    from sinks.webhooks import load_partners, partner_inputs, sink_name
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
+    groups = dict(SINK_INPUTS)
+    if settings.partners_path:
+        groups |= {sink_name(p): partner_inputs(p)
+                   for p in load_partners(Path(settings.partners_path), secrets=False)}
     behind = 0
-    for sink_name, roles in SINK_INPUTS.items():
+    for name, roles in groups.items():
         group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                          "group.id": group_id(settings.topic_prefix, sink_name),
+                          "group.id": group_id(settings.topic_prefix, name),
                           "enable.auto.commit": False})
         try:
             behind += lag(consumer, group, [getattr(names, role).name for role in roles])
         finally:
             group.close()
-    if settings.partners_path:
-        redis = bulk_reader(notify_redis_url(settings))
-        try:
-            events = keys(settings.topic_prefix)["events"]
-            groups = {g["name"].decode(): g for g in await redis.xinfo_groups(events)} \
-                if await redis.exists(events) else {}
-            delivery = groups.get(GROUP)
-            behind += (delivery["pending"] + (delivery.get("lag") or 0)) if delivery \
-                else await redis.xlen(events)
-        finally:
-            await redis.aclose()
     return behind
 
 
@@ -214,7 +207,8 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
     from sinks.webhooks import load_partners
     from streams.settings import notify_redis_url
 
-    partners = load_partners(Path(settings.partners_path)) if settings.partners_path else []
+    partners = (load_partners(Path(settings.partners_path), secrets=False)
+                if settings.partners_path else [])
 
     async def run() -> Any:
         redis = bulk_reader(notify_redis_url(settings))

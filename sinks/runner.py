@@ -58,7 +58,6 @@ class SinkStats:
 SINK_INPUTS: dict[str, tuple[str, ...]] = {
     "ledger": ("postings",),
     "reporting": ("decisions",),
-    "notifications": ("decisions", "postings"),
 }
 
 
@@ -75,6 +74,7 @@ class SinkRunner:
         self.name = name
         self._inputs = inputs
         self._store = store
+        self.store = store
         self._batch_max = batch_max
         self._wait_s = wait_s
         self._stats_every_s = stats_every_s

@@ -1,5 +1,11 @@
 """Deliver notification events to partner webhooks: signed, retried, dead-lettered, recorded.
 
+Events are derived straight from the decisions and postings topics (sinks.notifications), with
+no copy in between: each partner is a sink of its own (sinks.runner, consumer group
+`paystream-notify-<partner>`) whose store is its webhook (`WebhookStore`). So a partner that is
+slow or down stalls only its own group, which catches up when it is back, as a sink does when
+its database is; the others are not held up.
+
 Each partner (a TOML file, PAYSTREAM_PARTNERS_PATH) has a URL, a secret (read from the
 environment variable the file names; never in the file) and the kinds it wants. A delivery is a
 POST of the event as JSON with headers:
@@ -11,9 +17,9 @@ POST of the event as JSON with headers:
 2xx is delivered; 5xx, 408, 429, timeouts and refused connections are retried with exponential
 backoff and jitter, up to `max_attempts`; any other 4xx, or the last failed attempt, puts
 the event on the dead-letter stream with the reason. The outcome of each (event, partner) is
-recorded in a hash per partner, so a re-delivery after a crash skips what already reached its
-partner. Events are read with a Redis consumer group and acknowledged once every partner's
-delivery ended; what a crash left unacknowledged is read again at start.
+recorded in a hash per partner (the notifications' Redis), so a batch read again after a crash
+skips what already reached its partner; the batch's offsets are committed once every delivery
+of it ended.
 """
 
 from __future__ import annotations
@@ -31,17 +37,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sinks.notifications import KINDS, event_from_fields, keys
+from sinks.notifications import KINDS, keys, notifications_of
+from sinks.runner import StoreUnavailable
 from streams.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-GROUP = "webhooks"
+#: The topic roles each kind of event comes from: a partner reads only what it needs.
+SOURCES = {"DECLINED": "decisions", "UNDER_REVIEW": "decisions", "DEBIT": "postings",
+           "CREDIT_RECEIVED": "postings"}
 RETRY_STATUSES = frozenset({408, 429})
 SIGNATURE_TOLERANCE_S = 300
 
@@ -75,7 +83,10 @@ class Partner:
     max_attempts: int = 6
 
 
-def load_partners(path: Path, environ: dict[str, str] | None = None) -> list[Partner]:
+def load_partners(path: Path, environ: dict[str, str] | None = None,
+                  secrets: bool = True) -> list[Partner]:
+    """The partners' file; `secrets=False` for readers that only need who wants what
+    (reconcile): their secrets are then neither required nor read."""
     env = os.environ if environ is None else environ
     try:
         data = tomllib.loads(path.read_text())
@@ -93,13 +104,13 @@ def load_partners(path: Path, environ: dict[str, str] | None = None) -> list[Par
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url must be http(s)://..., got {url!r}")
         secret_env = entry.get("secret_env")
-        if not secret_env or not env.get(secret_env):
+        if secrets and (not secret_env or not env.get(secret_env)):
             raise ConfigError(f"{where}.secret_env: set the environment variable "
                               f"{secret_env or '<name>'} to the partner's webhook secret")
         kinds = frozenset(entry.get("kinds", KINDS))
         if not kinds <= set(KINDS):
             raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
-        partners.append(Partner(partner_id, url, env[secret_env], kinds,
+        partners.append(Partner(partner_id, url, env[secret_env] if secrets else "", kinds,
                                 float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6))))
     if not partners:
         raise ConfigError(f"{path}: no [partners.<id>] table")
@@ -113,90 +124,84 @@ class Outcome:
     detail: str
 
 
-class Deliverer:
-    def __init__(self, redis: Redis, prefix: str, partners: list[Partner], consumer: str,
+def partner_inputs(partner: Partner) -> tuple[str, ...]:
+    """The topic roles a partner's deliveries are derived from."""
+    return tuple(sorted({SOURCES[kind] for kind in partner.kinds}))
+
+
+def sink_name(partner: Partner) -> str:
+    """The partner's delivery as a sink (sinks.runner.group_id makes its consumer group)."""
+    return f"notify-{partner.partner_id}"
+
+
+class WebhookStore:
+    """One partner's webhook as a sink store: a batch of decisions and postings in, the events
+    the partner subscribed to delivered (or dead-lettered) and recorded, before the batch's
+    offsets are committed."""
+
+    def __init__(self, partner: Partner, redis_url: str, prefix: str,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 60.0,
-                 in_flight_max: int = 500) -> None:
-        self._redis = redis
+                 in_flight_max: int = 256) -> None:
+        assert in_flight_max > 0
+        self.partner = partner
+        self._redis_url = redis_url
         self._keys = keys(prefix)
-        self._partners = partners
-        self._consumer = consumer
+        self._outcomes = self._keys["outcomes"] + partner.partner_id
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
-        self._slots = asyncio.Semaphore(in_flight_max)
+        self._in_flight_max = in_flight_max
+        self._redis: Redis | None = None
+        self._http: aiohttp.ClientSession | None = None
         self.counts: dict[str, int] = {"delivered": 0, "dead": 0, "attempts": 0, "skipped": 0}
 
-    async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> dict[str, int]:
+    async def open(self) -> None:
+        self._redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+            self._redis_url, max_connections=4, timeout=30, socket_timeout=10,
+            socket_connect_timeout=5))
+        # Keep-alive connections, as many as deliveries in flight: no TCP (or TLS) handshake
+        # per event.
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+            limit=self._in_flight_max, keepalive_timeout=60))
+
+    async def close(self) -> None:
+        redis, self._redis = self._redis, None
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+        if redis is not None:
+            await redis.aclose(close_connection_pool=True)
+
+    async def write(self, batch: list[tuple[str, dict]]) -> int:
+        """Deliver the batch's events for this partner; return how many ended (delivered or
+        dead) now. Raises StoreUnavailable when the outcomes cannot be read or recorded."""
+        assert self._redis is not None and self._http is not None, "open() first"
+        kinds = self.partner.kinds
+        events = {e["notification_id"]: e for role, record in batch
+                  for e in notifications_of(role, record) if e["kind"] in kinds}
+        if not events:
+            return 0
         try:
-            await self._redis.xgroup_create(self._keys["events"], GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        tasks: set[asyncio.Task] = set()
-        last = time.monotonic()
-        async with aiohttp.ClientSession() as http:
-            start_id = "0"  # first what this consumer left unacknowledged, then new events
-            backoff_s = 0.5
-            while not stop.is_set():
-                try:
-                    reply = await self._redis.xreadgroup(GROUP, self._consumer,
-                                                         {self._keys["events"]: start_id},
-                                                         count=100, block=500)
-                    backoff_s = 0.5
-                except (RedisConnectionError, RedisTimeoutError) as exc:
-                    log.warning("notifications Redis unavailable (%s); retrying in %.1f s",
-                                exc, backoff_s)
-                    await asyncio.sleep(backoff_s)
-                    backoff_s = min(backoff_s * 2, 30.0)
-                    start_id = "0"  # then re-read what failed meanwhile (still unacknowledged)
-                    continue
-                entries = reply[0][1] if reply else []
-                if start_id != ">":
-                    # Re-reading this consumer's unacknowledged entries: move past each page.
-                    if not entries:
-                        start_id = ">"
-                        continue
-                    start_id = entries[-1][0]
-                for entry_id, fields in entries:
-                    await self._slots.acquire()
-                    task = asyncio.create_task(self._entry(http, entry_id, fields))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                if entries:
-                    last = time.monotonic()
-                elif not tasks and idle_exit_s is not None and time.monotonic() - last >= idle_exit_s:
-                    break
-            await asyncio.gather(*tasks)
-        return self.counts
+            done = await self._redis.hmget(self._outcomes, list(events))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"notifications Redis: {exc}") from exc
+        todo = [e for e, seen in zip(events.values(), done, strict=True) if seen is None]
+        self.counts["skipped"] += len(events) - len(todo)
+        slots = asyncio.Semaphore(self._in_flight_max)
 
-    async def _entry(self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict) -> None:
-        try:
-            event = event_from_fields(fields)
-            wanted = [p for p in self._partners if event["kind"] in p.kinds]
-            done = await self._already(event["notification_id"], wanted)
-            await asyncio.gather(*(self._deliver(http, p, event) for p in wanted
-                                   if p.partner_id not in done))
-            await self._redis.xack(self._keys["events"], GROUP, entry_id)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            # Left unacknowledged: read again once Redis answers (or at the next start).
-            log.warning("event %s left for later: notifications Redis unavailable (%s)",
-                        entry_id.decode(), exc)
-        finally:
-            self._slots.release()
+        async def one(event: dict) -> tuple[dict, Outcome]:
+            async with slots:
+                return event, await self._deliver(event)
 
-    async def _already(self, notification_id: str, partners: list[Partner]) -> set[str]:
-        pipe = self._redis.pipeline(transaction=False)
-        for partner in partners:
-            pipe.hexists(self._keys["outcomes"] + partner.partner_id, notification_id)
-        found = {p.partner_id for p, hit in zip(partners, await pipe.execute(), strict=True) if hit}
-        self.counts["skipped"] += len(found)
-        return found
+        outcomes = await asyncio.gather(*(one(e) for e in todo))
+        await self._record(outcomes)
+        return len(outcomes)
 
-    async def _deliver(self, http: aiohttp.ClientSession, partner: Partner, event: dict) -> None:
+    async def _deliver(self, event: dict) -> Outcome:
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+        partner = self.partner
         outcome = Outcome(False, 0, "")
         for attempt in range(1, partner.max_attempts + 1):
-            outcome = await self._attempt(http, partner, event["notification_id"], body, attempt)
+            outcome = await self._attempt(event["notification_id"], body, attempt)
             self.counts["attempts"] += 1
             if outcome.delivered or outcome.detail.startswith("permanent"):
                 break
@@ -205,10 +210,11 @@ class Deliverer:
                 # "Equal jitter": at least half the exponential step, so retries always back
                 # off, and a random other half, so partners are not hit by every sender at once.
                 await asyncio.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
-        await self._record(partner, event, outcome)
+        return outcome
 
-    async def _attempt(self, http: aiohttp.ClientSession, partner: Partner, notification_id: str,
-                       body: bytes, attempt: int) -> Outcome:
+    async def _attempt(self, notification_id: str, body: bytes, attempt: int) -> Outcome:
+        partner, http = self.partner, self._http
+        assert http is not None
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", "Idempotency-Key": notification_id,
                    "Paystream-Timestamp": str(timestamp),
@@ -217,7 +223,7 @@ class Deliverer:
             async with http.post(partner.url, data=body, headers=headers,
                                  timeout=aiohttp.ClientTimeout(total=partner.timeout_s)) as response:
                 status = response.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(False, attempt, f"timeout after {partner.timeout_s} s")
         except aiohttp.ClientError as exc:
             return Outcome(False, attempt, f"unreachable: {exc}")
@@ -227,20 +233,29 @@ class Deliverer:
             return Outcome(False, attempt, f"HTTP {status}")
         return Outcome(False, attempt, f"permanent: HTTP {status}")
 
-    async def _record(self, partner: Partner, event: dict, outcome: Outcome) -> None:
-        verdict = "delivered" if outcome.delivered else "dead"
-        self.counts[verdict] += 1
+    async def _record(self, outcomes: list[tuple[dict, Outcome]]) -> None:
+        """Every outcome of the batch and its dead letters, in one atomic step."""
+        if not outcomes:
+            return
+        assert self._redis is not None
+        partner, now_ms = self.partner.partner_id, int(time.time() * 1000)
         pipe = self._redis.pipeline(transaction=True)
-        if not outcome.delivered:
-            pipe.xadd(self._keys["dead"], {"notification_id": event["notification_id"],
-                                           "partner_id": partner.partner_id,
-                                           "reason": outcome.detail,
-                                           "attempts": str(outcome.attempts),
-                                           "event": json.dumps(event)})
-            log.warning("notification %s to %s dead-lettered after %d attempts: %s",
-                        event["notification_id"], partner.partner_id, outcome.attempts,
-                        outcome.detail)
-        pipe.hset(self._keys["outcomes"] + partner.partner_id, event["notification_id"],
-                  json.dumps({"outcome": verdict, "attempts": outcome.attempts,
-                              "detail": outcome.detail, "at": int(time.time() * 1000)}))
-        await pipe.execute()
+        for event, outcome in outcomes:
+            verdict = "delivered" if outcome.delivered else "dead"
+            self.counts[verdict] += 1
+            if not outcome.delivered:
+                pipe.xadd(self._keys["dead"], {"notification_id": event["notification_id"],
+                                               "partner_id": partner, "reason": outcome.detail,
+                                               "attempts": str(outcome.attempts),
+                                               "event": json.dumps(event)})
+                log.warning("notification %s to %s dead-lettered after %d attempts: %s",
+                            event["notification_id"], partner, outcome.attempts, outcome.detail)
+            pipe.hset(self._outcomes, event["notification_id"],
+                      json.dumps({"outcome": verdict, "attempts": outcome.attempts,
+                                  "detail": outcome.detail, "at": now_ms}))
+        try:
+            await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # Delivered but not recorded: the batch is read again and re-delivered with the
+            # same Idempotency-Key, which the partner drops.
+            raise StoreUnavailable(f"notifications Redis: {exc}") from exc

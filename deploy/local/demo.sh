@@ -43,7 +43,7 @@ psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SEL
 echo "== what each worker did (totals of its stats lines)"
 for n in 1 2; do
   grep -o "last 5s: .*" "$LOGS/worker-$n.log" | sed 's/last 5s: //' | tr ',' '\n' \
-    | awk -F= -v w="worker $n:" '{gsub(/ /, "", $1); t[$1] += $2}
+    | grep -v "ms:" | awk -F= -v w="worker $n:" '{gsub(/ /, "", $1); t[$1] += $2}
         END {printf "%s", w; for (k in t) printf " %s=%d", k, t[k]; print ""}'
 done
 echo "== a few decisions"

@@ -19,7 +19,8 @@ from streams.settings import Settings
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    return {**os.environ,
+    partners = {"PAYSTREAM_PARTNERS_PATH": settings.partners_path} if settings.partners_path else {}
+    return {**os.environ, **partners,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "REDIS_URL": settings.redis_url,
             "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix,

@@ -1,4 +1,8 @@
-"""Notifications end to end on real Redis and a real local HTTP server standing in for partners."""
+"""Webhook delivery on real Redis and a real local HTTP server standing in for partners.
+
+Each partner's delivery is a sink store (sinks.webhooks.WebhookStore) fed batches of decisions
+and postings, as its own consumer group feeds it in `paystream notify`.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from sinks.notifications import NotificationStore, keys
-from sinks.webhooks import Deliverer, Partner, load_partners, verify_signature
+from sinks.notifications import keys
+from sinks.runner import StoreUnavailable
+from sinks.webhooks import Partner, WebhookStore, load_partners, partner_inputs, verify_signature
 from streams.errors import ConfigError
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
@@ -72,40 +77,54 @@ def prefix(stack_settings: Settings, redis_url: str):  # type: ignore[no-untyped
     clean_redis_namespace(redis_url, stack_settings.topic_prefix)
 
 
+async def serve(partners: Partners) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_post("/hooks/{name}", partners.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/hooks/"
+
+
+ALL_KINDS = frozenset({"DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW"})
+
+
 def test_events_are_signed_retried_dead_lettered_and_never_doubled(prefix: str, redis_url: str) -> None:
     partners = Partners()
 
-    async def run() -> tuple[list[int], dict[str, int], Any, Any]:
-        store = NotificationStore(redis_url, prefix)
-        await store.open()
-        added = [await store.write(records()), await store.write(records())]  # a replay adds nothing
-        await store.close()
-        app = web.Application()
-        app.router.add_post("/hooks/{name}", partners.handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}/hooks/"
-        configured = [Partner(name, url + name, secret, frozenset({"DEBIT", "CREDIT_RECEIVED", "DECLINED",
-                                                                  "UNDER_REVIEW"}), timeout_s=0.3,
-                              max_attempts=4) for name, secret in SECRETS.items()]
+    async def run() -> tuple[dict[str, list[int]], dict[str, float], Any, Any]:
+        server, url = await serve(partners)
+        written: dict[str, list[int]] = {}
+        took: dict[str, float] = {}
+
+        async def deliver(name: str, secret: str) -> None:
+            store = WebhookStore(Partner(name, url + name, secret, ALL_KINDS, timeout_s=0.3,
+                                         max_attempts=4), redis_url, prefix, backoff_base_s=0.05)
+            await store.open()
+            try:
+                started = time.monotonic()
+                first = await store.write(records())
+                took[name] = time.monotonic() - started
+                written[name] = [first, await store.write(records())]  # a replay: nothing again
+            finally:
+                await store.close()
+
         redis = Redis.from_url(redis_url)
         try:
-            deliverer = Deliverer(redis, prefix, configured, "test", backoff_base_s=0.05)
-            counts = await deliverer.run(asyncio.Event(), idle_exit_s=1.5)
-            again = await Deliverer(redis, prefix, configured, "test-2").run(asyncio.Event(), idle_exit_s=1)
+            # The partners' deliveries run side by side, as their groups do in `paystream notify`.
+            await asyncio.gather(*(deliver(name, secret) for name, secret in SECRETS.items()))
             dead = await redis.xrange(keys(prefix)["dead"])
             outcomes = {name: await redis.hgetall(keys(prefix)["outcomes"] + name) for name in SECRETS}
         finally:
             await redis.aclose()
-            await runner.cleanup()
-        return added, counts, (again, dead), outcomes
+            await server.cleanup()
+        return written, took, dead, outcomes
 
-    added, counts, (again, dead), outcomes = asyncio.run(run())
+    written, took, dead, outcomes = asyncio.run(run())
     ids = {"t1:DECLINED:acc-a", "t2:UNDER_REVIEW:acc-a", "t4:DEBIT:acc-a", "t4:CREDIT_RECEIVED:acc-b"}
-    assert added == [4, 0]
+    assert written == {name: [4, 0] for name in SECRETS}
     for name in ("ok", "flaky", "slow"):
         got = partners.received[name]
         # Every copy of an event carries the event's own id as its key, so a receiver that
@@ -126,8 +145,53 @@ def test_events_are_signed_retried_dead_lettered_and_never_doubled(prefix: str, 
     assert {json.loads(v)["outcome"] for v in outcomes["down"].values()} == {"dead"}
     assert sorted(e[1][b"notification_id"].decode() for e in dead) == sorted(ids)
     assert {e[1][b"reason"] for e in dead} == {b"HTTP 500"}
-    assert (counts["delivered"], counts["dead"]) == (12, 4)
-    assert again["delivered"] + again["dead"] == 0  # all acknowledged: nothing re-delivered
+    # A partner that is down holds up only its own deliveries: the one that was fine finished
+    # its batch while the dead one was still retrying.
+    assert took["ok"] < took["down"] / 2, took
+
+
+def test_a_partner_gets_only_its_kinds_and_reads_only_the_topics_they_come_from(
+        prefix: str, redis_url: str) -> None:
+    partners = Partners()
+    declines_only = Partner("ok", "", SECRETS["ok"], frozenset({"DECLINED"}))
+    assert partner_inputs(declines_only) == ("decisions",)
+    assert partner_inputs(Partner("x", "", "s", ALL_KINDS)) == ("decisions", "postings")
+
+    async def run() -> int:
+        server, url = await serve(partners)
+        store = WebhookStore(Partner("ok", url + "ok", SECRETS["ok"], frozenset({"DECLINED"})),
+                             redis_url, prefix)
+        await store.open()
+        try:
+            return await store.write(records())
+        finally:
+            await store.close()
+            await server.cleanup()
+
+    assert asyncio.run(run()) == 1
+    assert [r["event"]["kind"] for r in partners.received["ok"]] == ["DECLINED"]
+
+
+def test_an_outcome_store_that_is_down_is_retriable_and_delivers_nothing_unrecorded(
+        prefix: str) -> None:
+    partners = Partners()
+
+    async def run() -> None:
+        server, url = await serve(partners)
+        # Nothing listens on port 9: the notifications' Redis is "down".
+        store = WebhookStore(Partner("ok", url + "ok", SECRETS["ok"], ALL_KINDS),
+                             "redis://127.0.0.1:9/0", prefix)
+        await store.open()
+        try:
+            with pytest.raises(StoreUnavailable, match="notifications Redis"):
+                await store.write(records())
+        finally:
+            await store.close()
+            await server.cleanup()
+
+    asyncio.run(run())
+    # The outcomes could not be read, so nothing was sent: the runner retries the batch.
+    assert partners.received["ok"] == []
 
 
 def test_partners_file_errors_name_what_to_fix(tmp_path: Path) -> None:
