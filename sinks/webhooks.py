@@ -150,6 +150,7 @@ class WebhookStore:
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
         self._in_flight_max = in_flight_max
+        self._timeout = aiohttp.ClientTimeout(total=partner.timeout_s)
         self._redis: Redis | None = None
         self._http: aiohttp.ClientSession | None = None
         self.counts: dict[str, int] = {"delivered": 0, "dead": 0, "attempts": 0, "skipped": 0}
@@ -186,13 +187,16 @@ class WebhookStore:
             raise StoreUnavailable(f"notifications Redis: {exc}") from exc
         todo = [e for e, seen in zip(events.values(), done, strict=True) if seen is None]
         self.counts["skipped"] += len(events) - len(todo)
-        slots = asyncio.Semaphore(self._in_flight_max)
+        outcomes: list[tuple[dict, Outcome]] = []
+        pending = iter(todo)
 
-        async def one(event: dict) -> tuple[dict, Outcome]:
-            async with slots:
-                return event, await self._deliver(event)
+        async def deliverer() -> None:
+            # A few long-lived coroutines share the batch (no task per event): each takes the
+            # next event when its delivery ended, so at most in_flight_max are on the wire.
+            for event in pending:
+                outcomes.append((event, await self._deliver(event)))
 
-        outcomes = await asyncio.gather(*(one(e) for e in todo))
+        await asyncio.gather(*(deliverer() for _ in range(min(self._in_flight_max, len(todo)))))
         await self._record(outcomes)
         return len(outcomes)
 
@@ -221,7 +225,7 @@ class WebhookStore:
                    "Paystream-Signature": sign(partner.secret, timestamp, body)}
         try:
             async with http.post(partner.url, data=body, headers=headers,
-                                 timeout=aiohttp.ClientTimeout(total=partner.timeout_s)) as response:
+                                 timeout=self._timeout) as response:
                 status = response.status
         except TimeoutError:
             return Outcome(False, attempt, f"timeout after {partner.timeout_s} s")
