@@ -20,7 +20,7 @@ do
   local aj = ai + 2 * n + 2
   local kj = ki + n
   for i = 0, tonumber(ARGV[ai + 2 * n]) - 1 do
-    local fields = tonumber(ARGV[aj]); aj = aj + 1
+    local fields = tonumber(ARGV[aj + 1]); aj = aj + 2
     for _ = 1, fields do
       if ARGV[aj] == 'h' then
         local seen = redis.call('HGET', KEYS[kj + i], 'h')
@@ -41,18 +41,23 @@ ki = ki + n; ai = ai + 2 * n
 -- on a wall clock. Only records outside that index get a TTL: ones settle created without the
 -- authorize fields, and held ones resolved after the window passed them ('k' marks those).
 local m = tonumber(ARGV[ai]); local ttl = tonumber(ARGV[ai + 1]); ai = ai + 2
+-- Per record: 1 if this batch created it and indexed it (no TTL to decide), its field count,
+-- the fields.
 for i = 0, m - 1 do
   local key = KEYS[ki + i]
-  local fields = tonumber(ARGV[ai]); ai = ai + 1
+  local new_indexed = ARGV[ai] == '1'
+  local fields = tonumber(ARGV[ai + 1]); ai = ai + 2
   -- One HSET of all the fields and one HMGET of the three that decide the TTL: each redis.call
-  -- costs the server a command dispatch, and this loop runs for every transaction twice.
+  -- costs the server a command dispatch (and the Lua around it as much again).
   if fields > 0 then redis.call('HSET', key, unpack(ARGV, ai, ai + 2 * fields - 1)) end
   ai = ai + 2 * fields
-  local hks = redis.call('HMGET', key, 'h', 'k', 's')
-  local indexed = hks[1] and not hks[2]
-  local held = hks[3] == 'HELD'
-  if not indexed and not held and redis.call('TTL', key) < 0 then
-    redis.call('EXPIRE', key, ttl)
+  if not new_indexed then
+    local hks = redis.call('HMGET', key, 'h', 'k', 's')
+    local indexed = hks[1] and not hks[2]
+    local held = hks[3] == 'HELD'
+    if not indexed and not held and redis.call('TTL', key) < 0 then
+      redis.call('EXPIRE', key, ttl)
+    end
   end
 end
 ki = ki + m
@@ -80,8 +85,9 @@ for i = 0, p - 1 do
     else
       redis.call('DEL', key)
     end
-    redis.call('ZREM', index_key, tx_id)
   end
+  -- They are the index's lowest-ranked members: one command removes them all.
+  if #old > 0 then redis.call('ZREMRANGEBYRANK', index_key, 0, #old - 1) end
 end
 ki = ki + 2 * p
 

@@ -123,9 +123,12 @@ class RedisStateStore:
             keys.append(self.account_key(name))
             args += [str(view.versions.get(name, 0)), view.accounts[name].encode()]
         args += [len(result.tx_updates), self._tx_ttl_s]
+        # A record this batch creates and indexes by event time needs no TTL decision (the
+        # index prunes it): 1 tells the script to skip reading it back.
+        indexed = {tx_id for _, _, tx_id in result.tx_index}
         for tx_id, fields in result.tx_updates.items():
             keys.append(self.tx_key(tx_id))
-            args.append(len(fields))
+            args += [1 if tx_id in indexed else 0, len(fields)]
             for field, value in fields.items():
                 args += [field, value]
         args.append(len(result.tx_index))

@@ -337,3 +337,23 @@ def test_a_single_credit_message_from_before_batching_still_settles() -> None:
     world.commit(view, settled)
     assert settled.counters["credited"] == 1
     assert world.accounts["acc-2"].balance("EUR") == 500
+
+
+def test_a_credit_with_its_origin_is_deduplicated_without_the_transaction_record() -> None:
+    # The origin mark in the destination's own state is the dedupe: no tx record is needed (the
+    # pipeline reads none for these) and none is written, and a copy of the credit at a new
+    # offset (an outbox re-sent after a crash) is still refused.
+    world = World()
+    record = {"tx_id": "t9", "source_account": "acc-1", "destination_account": "acc-2",
+              "amount": 700, "currency": "EUR", "event_time": NOW_MS - 1_000,
+              "origin": "transactions:3", "origin_offset": 41}
+    first = InputEvent(0, 10, b"acc-2", CODECS.credit.encode(record), NOW_MS)
+    view = world.view()
+    settled = world.settler.apply(world.settler.decode([first]), view)
+    world.commit(view, settled)
+    assert settled.counters["credited"] == 1 and settled.tx_updates == {}
+    copy = InputEvent(0, 11, b"acc-2", CODECS.credit.encode(record), NOW_MS)
+    view = world.view()
+    again = world.settler.apply(world.settler.decode([copy]), view)
+    assert again.counters["duplicate_credit"] == 1 and again.counters["credited"] == 0
+    assert world.accounts["acc-2"].balance("EUR") == 700
