@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud bench-sinks migrate loadtest loadtest-all bench bench-quick
+        train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a
 
 bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, webhook deliveries/s per core; 100k transactions
 	$(PY) -m loadtest.sink_bench --transactions 100000
+
+bench-worker: up  ## one worker draining 100k alone: CPU per transaction of the worker and its Redis (REPO=dir: another checkout's worker)
+	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
+	$(PY) -m loadtest.worker_bench --transactions 100000 $(if $(REPO),--repo $(REPO))
 
 bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 8,000/s offered; loadtest/results/latest.*
 	$(PY) -m loadtest.bench $(BENCH_ARGS)

@@ -58,6 +58,8 @@ class AccountState:
         return self.balances.get(currency, 0)
 
     def held(self, currency: str) -> int:
+        if not self.holds:  # nearly every account, nearly always
+            return 0
         return sum(h.amount for h in self.holds.values() if h.currency == currency)
 
     def available(self, currency: str) -> int:

@@ -1,0 +1,112 @@
+"""One worker draining a backlog alone: CPU per transaction of the worker and of its state store.
+
+Publishes N generated transactions under a fresh topic prefix (before anything is measured),
+then starts one `paystream worker` (authorize and settle in one process) and measures, from
+its first decision until every transaction is decided and every credit settled (the worker
+group's lag on transactions and credits is 0), the CPU of the worker and of the account-state
+Redis from /proc, and the wall rate. No sinks run.
+
+`--repo DIR` runs the worker from another checkout (a git worktree of an older commit), with
+this machine's Python environment: the same backlog and the same measurement for a before/after
+pair in one session. Needs the local stack (`make up`) and a fraud model (`paystream train`).
+
+    python -m loadtest.worker_bench --transactions 100000
+    python -m loadtest.worker_bench --transactions 100000 --repo /tmp/paystream-e6897cf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from loadtest.procstat import REPO, pid_from_file, proc_cpu_s, tree_cpu_s
+
+
+def _consumer(env: dict[str, str], group: str) -> Consumer:
+    return Consumer({"bootstrap.servers": env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+                     "group.id": group, "enable.auto.commit": False})
+
+
+def _count(consumer: Consumer, topic: str) -> int:
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+               for p in partitions)
+
+
+def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    from agents.reconcile import lag
+
+    prefix = env["PAYSTREAM_TOPIC_PREFIX"]
+    worker_env = {**env, "PYTHONPATH": str(repo)}
+    log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)  # noqa: SIM115 - the worker writes it
+    worker = subprocess.Popen([sys.executable, "-m", "paystream", "worker", "--stats-every-s", "60"],
+                              env=worker_env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
+    redis_pid = pid_from_file("redis")
+    watch, group = _consumer(env, f"{prefix}watch"), _consumer(env, f"{prefix}paystream")
+    decisions = f"{prefix}decisions"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while _count(watch, decisions) < 1:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker made no decision (log {log.name})")
+            time.sleep(0.02)
+        worker0, redis0, started = proc_cpu_s(worker.pid), tree_cpu_s(redis_pid), time.monotonic()
+        while (_count(watch, decisions) < count
+               or lag(watch, group, [f"{prefix}transactions", f"{prefix}credits"]) > 0):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not drain the backlog (log {log.name})")
+            time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        worker_s = (proc_cpu_s(worker.pid) or 0.0) - (worker0 or 0.0)
+        redis_s = (tree_cpu_s(redis_pid) or 0.0) - (redis0 or 0.0)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        watch.close()
+        group.close()
+        log.close()
+    per_tx = 1e6 / count
+    return {"repo": str(repo), "transactions": count, "tx_per_s": round(count / elapsed),
+            "worker_cpu_us_per_tx": round(worker_s * per_tx, 1),
+            "redis_cpu_us_per_tx": round(redis_s * per_tx, 1),
+            "total_us_per_tx": round((worker_s + redis_s) * per_tx, 1), "log": log.name,
+            "note": "from the first decision until all decided and all credits settled (the "
+                    "worker's commit interval adds up to ~1 s of wall time to the end)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.worker_bench",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--accounts", type=int, default=50_000)
+    parser.add_argument("--repo", type=Path, default=REPO,
+                        help="Checkout whose worker runs (default: this one).")
+    parser.add_argument("--timeout-s", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    if args.transactions <= 0:
+        parser.error("--transactions must be positive")
+    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-worker-{uuid.uuid4().hex[:8]}.",
+           "PAYSTREAM_MODELS_DIR": os.environ.get("PAYSTREAM_MODELS_DIR", str(REPO / "models"))}
+    paystream = [sys.executable, "-m", "paystream"]
+    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True,
+                   cwd=REPO)
+    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "21",
+                    "--accounts", str(args.accounts), "--json"], env=env, check=True,
+                   capture_output=True, cwd=REPO)
+    result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
