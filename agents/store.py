@@ -22,8 +22,10 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import hiredis
 import msgpack
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
@@ -46,6 +48,25 @@ class RedisStateStore:
         scripts = resources.files("agents")
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
+
+    async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA with the command packed by hiredis (C) rather than redis-py's Python packer:
+        a batch's read and commit carry thousands of arguments, and packing them was ~8% of a
+        worker's CPU (py-spy, 2026-11-30). A server that lost the script gets it loaded by the
+        regular path."""
+        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(packed)
+            return await connection.read_response()
+        except NoScriptError:
+            return await script(keys=keys, args=args)
+        except BaseException:
+            await connection.disconnect()  # a reply may be half-read: never reuse it
+            raise
+        finally:
+            await pool.release(connection)
 
     def account_key(self, account: str) -> str:
         return f"{self._ns}a:{account}"
@@ -82,7 +103,7 @@ class RedisStateStore:
         args: list[Any] = [len(names), len(ids), len(parts)]
         for _, payment in paying:
             args += [payment.since_ms, payment.payer]
-        reply = await self._read(keys=keys, args=args)
+        reply = await self._evalsha(self._read, keys, args)
         view = StateView({}, {}, {}, {}, strict=True)
         for i, name in enumerate(names):
             version, blob = reply[2 * i], reply[2 * i + 1]
@@ -110,7 +131,7 @@ class RedisStateStore:
         """
         outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
         keys, args = self._commit_args(view, result, role, batch_id, outbox)
-        reply = await self._commit(keys=keys, args=args)
+        reply = await self._evalsha(self._commit, keys, args)
         if reply != b"ok":
             raise StateConflictError(f"state changed under the batch: {reply!r}")
         return outbox
