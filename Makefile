@@ -67,7 +67,7 @@ bench-worker: up  ## one worker draining 100k alone: CPU per transaction of the 
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
 	$(PY) -m loadtest.worker_bench --transactions 100000 $(if $(REPO),--repo $(REPO))
 
-bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 8,000/s offered; loadtest/results/latest.*
+bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 70% of that rate; CPU vs the run's floor; loadtest/results/latest.*
 	$(PY) -m loadtest.bench $(BENCH_ARGS)
 
 bench-quick: up  ## the same benchmark as a smoke run (20k transactions, 10 s at 2,000/s): loadtest/results/quick.*

@@ -244,9 +244,13 @@ class WebhookStore:
         assert self._redis is not None
         partner, now_ms = self.partner.partner_id, int(time.time() * 1000)
         pipe = self._redis.pipeline(transaction=True)
+        recorded = {}
         for event, outcome in outcomes:
             verdict = "delivered" if outcome.delivered else "dead"
             self.counts[verdict] += 1
+            recorded[event["notification_id"]] = json.dumps(
+                {"outcome": verdict, "attempts": outcome.attempts, "detail": outcome.detail,
+                 "at": now_ms})
             if not outcome.delivered:
                 pipe.xadd(self._keys["dead"], {"notification_id": event["notification_id"],
                                                "partner_id": partner, "reason": outcome.detail,
@@ -254,9 +258,7 @@ class WebhookStore:
                                                "event": json.dumps(event)})
                 log.warning("notification %s to %s dead-lettered after %d attempts: %s",
                             event["notification_id"], partner, outcome.attempts, outcome.detail)
-            pipe.hset(self._outcomes, event["notification_id"],
-                      json.dumps({"outcome": verdict, "attempts": outcome.attempts,
-                                  "detail": outcome.detail, "at": now_ms}))
+        pipe.hset(self._outcomes, mapping=recorded)  # one command for the whole batch
         try:
             await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
