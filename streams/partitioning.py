@@ -6,6 +6,8 @@ Lets tools answer "which partition, and so which worker, owns this account" with
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -37,6 +39,9 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+#: The workers ask for the same accounts' partitions over and over (every input is checked,
+#: every credit grouped): murmur2 in Python is ~1.7 µs, a cache hit ~0.1. Bounded (~40 MB).
+@lru_cache(maxsize=1 << 18)
 def partition_for(key: str | bytes, partitions: int) -> int:
     """Kafka's default partition for a keyed record: toPositive(murmur2(key)) % partitions."""
     data = key.encode() if isinstance(key, str) else key
