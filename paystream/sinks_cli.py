@@ -143,7 +143,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
     """Deliver notification events to the partner webhooks in PAYSTREAM_PARTNERS_PATH.
 
     Events are derived from the decisions and postings topics as they come; each partner is
-    its own consumer group (paystream-notify-<partner>), so a partner that is slow or down
+    its own consumer group (paystream-sink-notify-<partner>), so a partner that is slow or down
     holds up only its own deliveries. Signed (HMAC-SHA256, Paystream-Signature), with an
     Idempotency-Key per event, retried with exponential backoff and jitter, dead-lettered
     after the partner's max_attempts; outcomes are recorded in the notifications' Redis. Start

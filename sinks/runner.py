@@ -74,7 +74,6 @@ class SinkRunner:
         self.name = name
         self._inputs = inputs
         self._store = store
-        self.store = store
         self._batch_max = batch_max
         self._wait_s = wait_s
         self._stats_every_s = stats_every_s
@@ -92,6 +91,10 @@ class SinkRunner:
             "fetch.wait.max.ms": 100,
             "max.partition.fetch.bytes": 1_048_576,
         })
+
+    @property
+    def store(self) -> Store:
+        return self._store
 
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> SinkStats:
         """Consume until `stop` is set (or, with idle_exit_s, after that long without messages)."""

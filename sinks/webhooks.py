@@ -2,9 +2,9 @@
 
 Events are derived straight from the decisions and postings topics (sinks.notifications), with
 no copy in between: each partner is a sink of its own (sinks.runner, consumer group
-`paystream-notify-<partner>`) whose store is its webhook (`WebhookStore`). So a partner that is
-slow or down stalls only its own group, which catches up when it is back, as a sink does when
-its database is; the others are not held up.
+`paystream-sink-notify-<partner>`) whose store is its webhook (`WebhookStore`). So a partner
+that is slow or down stalls only its own group, which catches up when it is back, as a sink
+does when its database is; the others are not held up.
 
 Each partner (a TOML file, PAYSTREAM_PARTNERS_PATH) has a URL, a secret (read from the
 environment variable the file names; never in the file) and the kinds it wants. A delivery is a
