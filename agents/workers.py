@@ -49,7 +49,7 @@ def _retriable(exc: BaseException) -> bool:
 
 async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[Any]],
                     events: list[InputEvent]) -> None:
-    """Run `handler` on the batch's Faust events until it succeeds; see the module docstring."""
+    """Run `handler` on the batch's input events until it succeeds; see the module docstring."""
     delay_s = RETRY_DELAY_S_MIN
     attempt = 0
     while True:

@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.producer import PRODUCER_DEFAULTS
-from streams.topics import delete_topics
+from streams.topics import delete_topics, message_count
 
 #: Output roles the pipeline writes per transaction, and those two sinks read back.
 OUTPUT_ROLES = ("decisions", "postings", "credits", "dlq")
@@ -73,25 +73,12 @@ def _consumer(bootstrap: str, group: str) -> Consumer:
                      "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    return [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-
-
-def _count(consumer: Consumer, topic: str) -> int:
-    total = 0
-    for tp in _partitions(consumer, topic):
-        low, high = consumer.get_watermark_offsets(tp, timeout=10)
-        total += high - low
-    return total
-
-
 def read_all(bootstrap: str, topic: str, expected: int, limit: int | None = None) -> list[Any]:
     """Read `topic` from the start until `expected` messages (or `limit`) came; keep up to
     `limit` of them (None: keep none, only count)."""
     consumer = _consumer(bootstrap, f"floor-{uuid.uuid4().hex[:8]}")
-    consumer.assign([TopicPartition(tp.topic, tp.partition, 0)
-                     for tp in _partitions(consumer, topic)])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in sorted(partitions)])
     kept: list[Any] = []
     seen = 0
     goal = expected if limit is None else min(expected, limit)
@@ -114,8 +101,8 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
     from confluent_kafka.admin import AdminClient, NewTopic
 
     probe = _consumer(bootstrap, "floor-probe")
-    counts = {role: _count(probe, name) for role, name in topics.items()}
-    inputs = _count(probe, transactions_topic)
+    counts = {role: message_count(probe, name) for role, name in topics.items()}
+    inputs = message_count(probe, transactions_topic)
     probe.close()
     samples = {role: read_all(bootstrap, topics[role], counts[role], SAMPLE_MESSAGES)
                for role in OUTPUT_ROLES if counts[role]}

@@ -27,20 +27,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from loadtest.procstat import REPO, pid_from_file, proc_cpu_s, tree_cpu_s
+from streams.topics import message_count
 
 
 def _consumer(env: dict[str, str], group: str) -> Consumer:
     return Consumer({"bootstrap.servers": env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
                      "group.id": group, "enable.auto.commit": False})
-
-
-def _count(consumer: Consumer, topic: str) -> int:
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-               for p in partitions)
 
 
 def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
@@ -56,12 +51,12 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float) -> dict
     decisions = f"{prefix}decisions"
     try:
         deadline = time.monotonic() + timeout_s
-        while _count(watch, decisions) < 1:
+        while message_count(watch, decisions) < 1:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the worker made no decision (log {log.name})")
             time.sleep(0.02)
         worker0, redis0, started = proc_cpu_s(worker.pid), tree_cpu_s(redis_pid), time.monotonic()
-        while (_count(watch, decisions) < count
+        while (message_count(watch, decisions) < count
                or lag(watch, group, [f"{prefix}transactions", f"{prefix}credits"]) > 0):
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the worker did not drain the backlog (log {log.name})")

@@ -85,6 +85,7 @@ def topics_create(obj: _Context) -> None:
 def topics_list(obj: _Context) -> None:
     """Show paystream's topics with partition counts and message counts."""
     from paystream.bootstrap import admin_client, reading_consumer
+    from streams.topics import message_count
     from streams.topics import topics as topic_specs
 
     settings = obj.settings
@@ -96,19 +97,10 @@ def topics_list(obj: _Context) -> None:
                 click.echo(f"{spec.name:<32} missing (run: paystream topics create)")
                 continue
             partitions = existing[spec.name].partitions
-            total = 0
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(_partition(spec.name, p), timeout=10)
-                total += high - low
+            total = message_count(consumer, spec.name)
             click.echo(f"{spec.name:<32} {len(partitions):>3} partitions {total:>12,} messages")
     finally:
         consumer.close()
-
-
-def _partition(topic: str, partition: int) -> Any:
-    from confluent_kafka import TopicPartition
-
-    return TopicPartition(topic, partition)
 
 
 # --- produce ----------------------------------------------------------------------------------

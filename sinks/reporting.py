@@ -27,18 +27,22 @@ COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "
            "decided_at", "produced_at", "latency_ms")
 
 
+#: Both paths add a batch's sums to a rollup row the same way.
+_ADD_TO_ROLLUP = """
+        ON CONFLICT (bucket, currency, outcome, country, merchant_category) DO UPDATE SET
+            tx_count = r.tx_count + EXCLUDED.tx_count,
+            amount_sum = r.amount_sum + EXCLUDED.amount_sum,
+            score_sum = r.score_sum + EXCLUDED.score_sum,
+            latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum"""
+
+
 def _rollup(table: str, unit: str) -> str:
     return f"""
     {table}_up AS (
         INSERT INTO {table} AS r
         SELECT date_trunc('{unit}', event_time), currency, outcome, country, mcc,
                count(*), sum(amount), sum(score), sum(latency)
-        FROM inserted GROUP BY 1, 2, 3, 4, 5
-        ON CONFLICT (bucket, currency, outcome, country, merchant_category) DO UPDATE SET
-            tx_count = r.tx_count + EXCLUDED.tx_count,
-            amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-            score_sum = r.score_sum + EXCLUDED.score_sum,
-            latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum
+        FROM inserted GROUP BY 1, 2, 3, 4, 5{_ADD_TO_ROLLUP}
     )"""
 
 
@@ -59,16 +63,12 @@ def _upsert_rollup(table: str) -> str:
     INSERT INTO {table} AS r (bucket, currency, outcome, country, merchant_category, tx_count,
                               amount_sum, score_sum, latency_ms_sum)
     SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::bigint[], $7::bigint[], $8::double precision[], $9::bigint[])
-    ON CONFLICT (bucket, currency, outcome, country, merchant_category) DO UPDATE SET
-        tx_count = r.tx_count + EXCLUDED.tx_count,
-        amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-        score_sum = r.score_sum + EXCLUDED.score_sum,
-        latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum"""
+                         $6::bigint[], $7::bigint[], $8::double precision[], $9::bigint[]){_ADD_TO_ROLLUP}"""
 
 
-ROLLUPS = (("report_rollup_minute", MINUTE_MS, _upsert_rollup("report_rollup_minute")),
-           ("report_rollup_hour", HOUR_MS, _upsert_rollup("report_rollup_hour")))
+#: (bucket width, its upsert) for each rollup table.
+ROLLUPS = ((MINUTE_MS, _upsert_rollup("report_rollup_minute")),
+           (HOUR_MS, _upsert_rollup("report_rollup_hour")))
 
 
 def rollup(decisions: list[dict[str, Any]], bucket_ms: int) -> list[list]:
@@ -111,12 +111,13 @@ class ReportingWriter:
 
     async def write(self, decisions: list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups."""
-        unique = {d["tx_id"]: d for d in decisions}  # a re-sent decision may repeat in a batch
-        rows = [row(d) for d in unique.values()]
+        # A re-sent decision may repeat in a batch.
+        unique = list({d["tx_id"]: d for d in decisions}.values())
+        rows = [row(d) for d in unique]
         async with self._db.transaction():
             if await copy_new_rows(self._db, "report_transactions", COLUMNS, rows):
-                for _, bucket_ms, upsert in ROLLUPS:
-                    await self._db.execute(upsert, *rollup(list(unique.values()), bucket_ms))
+                for bucket_ms, upsert in ROLLUPS:
+                    await self._db.execute(upsert, *rollup(unique, bucket_ms))
                 return len(rows)
             if not self._staged:
                 await self._db.execute(

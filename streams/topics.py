@@ -70,6 +70,21 @@ def topics(prefix: str = "", partitions: int = 12) -> Topics:
     )
 
 
+def message_count(consumer: Any, topic: str, timeout_s: float = 10.0) -> int:
+    """Messages a topic holds now, all partitions (high minus low watermark of each).
+
+    `consumer` is a confluent_kafka.Consumer (any group: nothing is consumed or committed).
+    """
+    from confluent_kafka import TopicPartition
+
+    total = 0
+    for partition in consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                   timeout=timeout_s)
+        total += high - low
+    return total
+
+
 @dataclass
 class CreateReport:
     created: list[str] = field(default_factory=list)

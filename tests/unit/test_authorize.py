@@ -81,6 +81,15 @@ class World:
         self.commit(view, settled)
         return settled
 
+    def settle_credit(self, record: dict, offset: int):  # type: ignore[no-untyped-def]
+        """One credit record in a message of its own at `offset` of credits partition 0."""
+        event = InputEvent(0, offset, record["destination_account"].encode(),
+                           CODECS.credit.encode(record), NOW_MS)
+        view = self.view()
+        settled = self.settler.apply(self.settler.decode([event]), view)
+        self.commit(view, settled)
+        return settled
+
 
 def decisions(result) -> list[dict]:  # type: ignore[no-untyped-def]
     return [CODECS.decision.decode(m.value) for ms in result.outputs.values() for m in ms
@@ -331,10 +340,7 @@ def test_a_single_credit_message_from_before_batching_still_settles() -> None:
     record = {"tx_id": "old", "source_account": "acc-1", "destination_account": "acc-2",
               "amount": 500, "currency": "EUR", "event_time": NOW_MS - 1_000,
               "origin": "t0", "origin_offset": 7}
-    event = InputEvent(0, 3, b"acc-2", CODECS.credit.encode(record), NOW_MS)
-    view = world.view()
-    settled = world.settler.apply(world.settler.decode([event]), view)
-    world.commit(view, settled)
+    settled = world.settle_credit(record, offset=3)
     assert settled.counters["credited"] == 1
     assert world.accounts["acc-2"].balance("EUR") == 500
 
@@ -347,13 +353,8 @@ def test_a_credit_with_its_origin_is_deduplicated_without_the_transaction_record
     record = {"tx_id": "t9", "source_account": "acc-1", "destination_account": "acc-2",
               "amount": 700, "currency": "EUR", "event_time": NOW_MS - 1_000,
               "origin": "transactions:3", "origin_offset": 41}
-    first = InputEvent(0, 10, b"acc-2", CODECS.credit.encode(record), NOW_MS)
-    view = world.view()
-    settled = world.settler.apply(world.settler.decode([first]), view)
-    world.commit(view, settled)
+    settled = world.settle_credit(record, offset=10)
     assert settled.counters["credited"] == 1 and settled.tx_updates == {}
-    copy = InputEvent(0, 11, b"acc-2", CODECS.credit.encode(record), NOW_MS)
-    view = world.view()
-    again = world.settler.apply(world.settler.decode([copy]), view)
+    again = world.settle_credit(record, offset=11)
     assert again.counters["duplicate_credit"] == 1 and again.counters["credited"] == 0
     assert world.accounts["acc-2"].balance("EUR") == 700
