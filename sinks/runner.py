@@ -87,8 +87,10 @@ class SinkRunner:
             "client.id": f"paystream-sink-{name}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            # Whole batches: fetch up to 1 MB per partition, wait up to 100 ms to fill it.
-            "fetch.wait.max.ms": 100,
+            # Whole batches: up to 1 MB per partition; a fetch waits at the broker for
+            # fetch_min_bytes or sink_fetch_wait_ms, whichever comes first (few, full requests).
+            "fetch.wait.max.ms": settings.sink_fetch_wait_ms,
+            "fetch.min.bytes": settings.fetch_min_bytes,
             "max.partition.fetch.bytes": 1_048_576,
         })
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from streams.faustbatch import BatchApp
+from streams.faustbatch import BatchApp, FetchLimits
 from streams.settings import Settings
 
 
@@ -40,7 +40,8 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
         "stream_wait_empty": True,
         **overrides,
     }
-    return BatchApp(name, **options)
+    fetch = FetchLimits(settings.worker_fetch_wait_ms, settings.fetch_min_bytes)
+    return BatchApp(name, fetch=fetch, **options)
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

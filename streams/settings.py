@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     model_check_s: float = Field(5.0, gt=0, le=3600)
     #: A model scored and recorded next to the active one but never acted on; empty for none.
     shadow_model: str = Field("", pattern=r"^(|latest|fraud-v\d{4,})$")
+    #: How long a worker's fetch may wait at the broker for `fetch_min_bytes` to accumulate (ms).
+    #: Kafka's broker CPU goes with its request count: a consumer whose fetches return as soon as
+    #: one record is there (the clients' default) sends hundreds per second at moderate load.
+    worker_fetch_wait_ms: int = Field(25, ge=0, le=5000)
+    #: How long a sink's fetch may wait: sinks are off the decision path, so longer.
+    sink_fetch_wait_ms: int = Field(100, ge=0, le=5000)
+    #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
+    fetch_min_bytes: int = Field(262_144, ge=1, le=52_428_800)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

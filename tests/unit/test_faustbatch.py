@@ -147,3 +147,32 @@ def test_acked_batches_become_the_offsets_faust_commits() -> None:
     assert list(consumer._filter_tps_with_pending_acks()) == [tp]
     assert consumer._new_offset(tp) == 120
     assert consumer._filter_committable_offsets([tp]) == {tp: 120}
+
+
+def test_fetch_limits_reach_the_aiokafka_consumer_faust_builds() -> None:
+    """Faust passes no fetch_min_bytes; BatchConsumerThread sets aiokafka's two attributes after
+    Faust builds the consumer, and aiokafka must still read them when it starts its fetcher."""
+    from aiokafka import AIOKafkaConsumer
+
+    from streams.faustbatch import BatchConsumerThread, FetchLimits
+
+    assert "self._fetch_min_bytes = fetch_min_bytes" in inspect.getsource(AIOKafkaConsumer.__init__)
+    start = inspect.getsource(AIOKafkaConsumer.start)
+    assert "fetch_min_bytes=self._fetch_min_bytes" in start
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start
+    assert (inspect.signature(BatchConsumerThread._create_worker_consumer).parameters.keys()
+            == inspect.signature(
+                faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer).parameters.keys())
+
+    async def build() -> tuple[int, int]:
+        app = create_app(Settings(topic_prefix="unit-fetch-", worker_fetch_wait_ms=40,
+                                  fetch_min_bytes=4096))
+        assert app.fetch == FetchLimits(wait_ms=40, min_bytes=4096)
+        consumer = app.consumer
+        assert isinstance(consumer, BatchConsumer)
+        thread = consumer._new_consumer_thread()
+        assert isinstance(thread, BatchConsumerThread)
+        built = thread._create_worker_consumer(app.transport)
+        return built._fetch_min_bytes, built._fetch_max_wait_ms
+
+    assert asyncio.run(build()) == (4096, 40)
