@@ -147,3 +147,42 @@ def test_flagged_means_a_risk_reason_not_only_funds() -> None:
     assert not is_flagged(["insufficient_funds"])
     assert is_flagged(["insufficient_funds", "model:review", "feature:new_device"])
     assert is_flagged(["block:country"]) and is_flagged(["rule:velocity_1m"])
+
+
+def test_the_compiled_trees_score_exactly_as_scikit_learn() -> None:
+    """agents/fraud/trees.py replaces predict_proba on the hot path: same numbers, bit for bit,
+    including missing values (NaN) and values exactly on a split threshold."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from agents.fraud.trees import CompiledTrees
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4000, 6))
+    x[rng.random(x.shape) < 0.05] = np.nan  # trees learn where missing values go
+    y = (np.nan_to_num(x[:, 0]) + np.nan_to_num(x[:, 1]) * np.nan_to_num(x[:, 2])
+         + rng.normal(scale=0.5, size=len(x)) > 0.8).astype(int)
+    estimator = HistGradientBoostingClassifier(max_iter=60, random_state=1).fit(x, y)
+    compiled = CompiledTrees.of(estimator)
+    assert compiled is not None
+
+    probe = rng.normal(size=(500, 6))
+    probe[rng.random(probe.shape) < 0.1] = np.nan
+    probe[:50, 0] = compiled.threshold[compiled.feature == 0][:1]  # on a threshold: goes left
+    assert np.array_equal(compiled.fraud_probability(probe), estimator.predict_proba(probe)[:, 1])
+    assert compiled.fraud_probability(probe[:0]).shape == (0,)
+
+
+def test_models_the_compiled_trees_cannot_reproduce_keep_scikit_learn() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from agents.fraud.trees import CompiledTrees
+
+    rng = np.random.default_rng(3)
+    x, y3 = rng.normal(size=(600, 3)), rng.integers(0, 3, 600)
+    assert CompiledTrees.of(LogisticRegression().fit(x, y3 % 2)) is None
+    assert CompiledTrees.of(HistGradientBoostingClassifier(max_iter=5).fit(x, y3)) is None
+    categorical = np.column_stack([rng.integers(0, 4, 600), x[:, 1:]])
+    fitted = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(
+        categorical, y3 % 2)
+    assert CompiledTrees.of(fitted) is None
