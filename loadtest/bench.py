@@ -392,9 +392,20 @@ def reconcile(env: dict[str, str], logs: Path) -> bool:
     return result.returncode == 0
 
 
-def clean_up(settings: Any) -> None:
+#: Schemas the benches create for one run (bench_<run id>, bench_sink_<run id>): the only ones
+#: clean_up drops.
+BENCH_SCHEMA_PREFIXES = ("bench_",)
+
+
+def bench_schema(settings: Any) -> str | None:
+    """The run's own schema, if it has one: never the default one or a tenant's."""
+    return settings.db_schema if settings.db_schema.startswith(BENCH_SCHEMA_PREFIXES) else None
+
+
+def clean_up(settings: Any, out: IO[str] | None = None) -> None:
     """Remove what the run wrote: its topics, its schema and its Redis keys. A 1M run leaves
-    ~3M PostgreSQL rows, ~3 GB of Kafka logs and ~1.3 GB of Redis, which slow every later run."""
+    ~3M PostgreSQL rows, ~3 GB of Kafka logs and ~1.3 GB of Redis, which slow every later run
+    (and every Redis AOF rewrite copies what is left). The worker and sink benches use it too."""
     from confluent_kafka.admin import AdminClient
 
     from agents.store import bulk_reader, delete_namespace
@@ -403,18 +414,24 @@ def clean_up(settings: Any) -> None:
     from streams.settings import notify_redis_url
     from streams.topics import delete_topics, topics
 
-    print(f"== removing the run's topics, schema {settings.db_schema} and Redis keys "
-          f"(--keep leaves them)", flush=True)
+    if not settings.topic_prefix:
+        raise BenchError("refusing to clean up without a topic prefix: that would remove the "
+                         "unprefixed topics and keys every default deployment uses")
+    out = out or sys.stdout
+    schema = bench_schema(settings)
+    print(f"== removing the run's topics{f', schema {schema}' if schema else ''} and Redis keys "
+          f"(--keep leaves them)", file=out, flush=True)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     names = [spec.name for spec in topics(settings.topic_prefix, settings.partitions).all()]
     try:
         delete_topics(admin, names, timeout_s=60)
     except KafkaError as exc:
-        print(f"  {exc}", flush=True)
+        print(f"  {exc}", file=out, flush=True)
 
     async def drop() -> int:
-        async with connected(settings.database_url, settings.db_schema) as db:
-            await db.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
+        if schema:
+            async with connected(settings.database_url, schema) as db:
+                await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         deleted = 0
         for url in dict.fromkeys((settings.redis_url, notify_redis_url(settings))):
             redis = bulk_reader(url)
@@ -424,8 +441,8 @@ def clean_up(settings: Any) -> None:
                 await redis.aclose()
         return deleted
 
-    print(f"  {len(names)} topics, the schema and {asyncio.run(drop()):,} Redis keys removed",
-          flush=True)
+    print(f"  {len(names)} topics{', the schema' if schema else ''} and "
+          f"{asyncio.run(drop()):,} Redis keys removed", file=out, flush=True)
 
 
 def machine() -> dict[str, Any]:

@@ -9,6 +9,7 @@ CPU (getrusage of the child), and the CPU of the store's server from /proc (Post
 postmaster and its backends, including the ones that exited; Redis: the notifications' server,
 which holds the delivery outcomes). For webhooks also deliveries per second per core of the
 delivering process (deliveries / its CPU seconds); the receiver's CPU is the partner's.
+The run's topics, schema and Redis keys are removed afterwards (loadtest.bench.clean_up).
 
     python -m loadtest.sink_bench --transactions 100000
 """
@@ -28,7 +29,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from loadtest.bench import clean_up
 from loadtest.procstat import pid_from_file, postgres_cpu_s, proc_cpu_s
+from streams.settings import Settings
 
 RECEIVER_PORT = 18099
 SECRET = "bench-only-secret"
@@ -73,17 +76,7 @@ def webhooks_env(env: dict[str, str], logs: Any) -> tuple[dict[str, str], subpro
     return env, receiver
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--transactions", type=int, default=100_000)
-    args = parser.parse_args(argv)
-    run_id = uuid.uuid4().hex[:8]
-    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-sink-{run_id}.",
-           "PAYSTREAM_DB_SCHEMA": f"bench_sink_{run_id}"}
-    paystream = [sys.executable, "-m", "paystream"]
-    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
-    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "7"],
-                   env=env, check=True, capture_output=True)
+def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
     worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -101,6 +94,25 @@ def main(argv: list[str] | None = None) -> int:
         receiver.terminate()
         receiver.wait(timeout=30)
         logs.cleanup()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    run_id = uuid.uuid4().hex[:8]
+    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-sink-{run_id}.",
+           "PAYSTREAM_DB_SCHEMA": f"bench_sink_{run_id}"}
+    paystream = [sys.executable, "-m", "paystream"]
+    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
+    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "7"],
+                   env=env, check=True, capture_output=True)
+    try:
+        results = measure(env, paystream)
+    finally:
+        clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"],
+                          db_schema=env["PAYSTREAM_DB_SCHEMA"]), out=sys.stderr)
     print(json.dumps({"transactions": args.transactions, "date": time.strftime("%Y-%m-%d"),
                       "sinks": results}, indent=2))
     return 0

@@ -29,7 +29,9 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from loadtest.bench import clean_up
 from loadtest.procstat import REPO, pid_from_file, proc_cpu_s, tree_cpu_s
+from streams.settings import Settings
 from streams.topics import message_count
 
 
@@ -101,33 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s)
     finally:
-        clean_up(env)
+        clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"]), out=sys.stderr)
     print(json.dumps(result, indent=2))
     return 0
-
-
-def clean_up(env: dict[str, str]) -> None:
-    """The run's topics and Redis keys: a later run must not pay for them."""
-    import asyncio
-
-    from confluent_kafka.admin import AdminClient
-
-    from agents.store import bulk_reader, delete_namespace
-    from streams.topics import delete_topics, topics
-
-    prefix = env["PAYSTREAM_TOPIC_PREFIX"]
-    admin = AdminClient({"bootstrap.servers": env.get("KAFKA_BOOTSTRAP_SERVERS",
-                                                      "127.0.0.1:19092")})
-    delete_topics(admin, [spec.name for spec in topics(prefix).all()], timeout_s=60)
-
-    async def drop() -> None:
-        redis = bulk_reader(env.get("REDIS_URL", "redis://127.0.0.1:16379/0"))
-        try:
-            await delete_namespace(redis, prefix)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(drop())
 
 
 if __name__ == "__main__":
