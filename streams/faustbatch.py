@@ -12,6 +12,8 @@ extension points it offers: an App subclass picks the Transport, whose `Consumer
 
 - `BatchConsumer._drain_messages` puts each fetch's records, per topic-partition, on the
   `BatchQueue` of their topic; topics without one still go through Faust's per-message path.
+  Back-pressure is per topic: the partitions of a full queue are left out of the next fetch
+  (`_next_records`), so a backlog on one topic never holds up another's records.
 - An agent takes a batch (`BatchQueue.take`), processes it, and acks it with one call per
   topic-partition (`BatchConsumer.ack_batch`): the next offset to commit. Faust's own commit
   timer commits it (`_new_offset`, `_filter_tps_with_pending_acks`).
@@ -51,17 +53,24 @@ class Fetched:
 
 
 class BatchQueue:
-    """Fetched records of one topic waiting for its agent; bounded in records."""
+    """Fetched records of one topic waiting for its agent; bounded in records.
 
-    def __init__(self, topic: str, records_max: int) -> None:
+    The bound is kept by the consumer, which fetches no more of a topic whose queue is `full`
+    (BatchConsumer._next_records): a put never waits, so one topic's backlog never holds up
+    another's records (before, authorize's full queue held settle's credits back for the whole
+    backlog). A put may go past the bound by one fetch.
+    """
+
+    def __init__(self, topic: str, records_max: int, space: asyncio.Event | None = None) -> None:
         assert records_max > 0
         self.topic = topic
         self._records_max = records_max
         self._items: deque[Fetched] = deque()
         self._size = 0
         self._ready = asyncio.Event()  # something to take
-        self._space = asyncio.Event()  # room to put
-        self._space.set()
+        #: Set when records leave (taken or dropped): the consumer waits on it when every
+        #: queue is full. Shared by an app's queues.
+        self._space = space or asyncio.Event()
         #: Offsets of the batch its agent holds (tp -> next offset), until acked.
         self.in_flight: dict[TP, int] = {}
         self._idle = asyncio.Event()
@@ -70,17 +79,15 @@ class BatchQueue:
     def __len__(self) -> int:
         return self._size
 
-    async def put(self, fetched: Fetched, flow_active: Any) -> bool:
-        """Queue a fetch's records; False (dropped) if the flow stopped while waiting for room."""
-        while self._size >= self._records_max:
-            self._space.clear()
-            await self._space.wait()
-            if not flow_active():
-                return False
+    @property
+    def full(self) -> bool:
+        return self._size >= self._records_max
+
+    def put(self, fetched: Fetched) -> None:
+        """Queue a fetch's records (see the class docstring for the bound)."""
         self._items.append(fetched)
         self._size += len(fetched.records)
         self._ready.set()
-        return True
 
     async def take(self, records_max: int) -> list[Fetched]:
         """Wait for records and take up to `records_max` of them, oldest first."""
@@ -172,7 +179,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         fetcher_should_stop = fetcher._stopped.is_set
         try:
             while not (should_stop() or fetcher_should_stop()):
-                records, active = await self._wait_next_records(1.0)
+                records, active = await self._next_records(1.0)
                 await self.sleep(0)
                 if records is None or self.should_stop:
                     continue
@@ -194,6 +201,33 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self.log.exception("Drain messages raised")
             raise
 
+    async def _next_records(self, timeout: float) -> tuple[Mapping[TP, list[Any]] | None,
+                                                            set[TP] | None]:
+        """Faust's `_wait_next_records`, asking only for partitions whose queue has room.
+
+        A full queue's partitions stay in aiokafka's buffer and are not fetched again until
+        their agent takes a batch; every other topic flows on. When every queue is full, wait
+        until one has room (or `timeout`) rather than Faust's one-second sleep.
+        """
+        if not self.flow_active:
+            await self.wait(self.can_resume_flow)
+        self.not_waiting_next_records.set()
+        active = self._get_active_partitions()
+        if not active:
+            await self.sleep(1)
+            return {}, active
+        space = self.app.batch_space
+        space.clear()  # before looking: a take from now on wakes the wait below
+        full = {name for name, queue in self.batch_queues.items() if queue.full}
+        flowing = {tp for tp in active if tp.topic not in full} if full else active
+        if not flowing:
+            try:
+                await asyncio.wait_for(space.wait(), timeout)
+            except TimeoutError:
+                pass
+            return None, None
+        return await self._getmany(active_partitions=flowing, timeout=timeout), flowing
+
     async def _deliver(self, records: Mapping[TP, list[Any]], active: set[TP] | None) -> None:
         generation = self.app.consumer_generation_id
         read_offset = self._read_offset
@@ -210,8 +244,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             queue = self.batch_queues.get(tp.topic)
             if queue is None:
                 await self._deliver_one_by_one(tp, batch)
-            elif not await queue.put(Fetched(tp, batch), lambda: self.flow_active):
-                return
+            else:
+                queue.put(Fetched(tp, batch))
             read_offset[tp] = batch[-1].offset
 
     async def _deliver_one_by_one(self, tp: TP, batch: list[Any]) -> None:
@@ -282,6 +316,8 @@ class BatchApp(faust.App):
     def __init__(self, *args: Any, fetch: FetchLimits | None = None, **kwargs: Any) -> None:
         #: topic name -> the queue its batch agent takes from (read by BatchConsumer)
         self.batch_queues: dict[str, BatchQueue] = {}
+        #: Set whenever records leave any of the queues (BatchConsumer._next_records)
+        self.batch_space = asyncio.Event()
         self.fetch = fetch or FetchLimits()
         super().__init__(*args, **kwargs)
 
@@ -298,7 +334,7 @@ class BatchApp(faust.App):
         topic.__aiter__()
         queue = self.batch_queues.get(name)
         if queue is None:
-            queue = self.batch_queues[name] = BatchQueue(name, records_max)
+            queue = self.batch_queues[name] = BatchQueue(name, records_max, self.batch_space)
         return queue
 
     def ack_batch(self, queue: BatchQueue) -> None:

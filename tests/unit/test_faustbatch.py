@@ -43,6 +43,7 @@ def test_faust_is_the_pinned_version() -> None:
 @pytest.mark.parametrize("name", [
     "_drain_messages", "_wait_next_records", "_new_offset", "_filter_tps_with_pending_acks",
     "wait_empty", "stop_flow", "on_partitions_revoked", "perform_seek", "_to_message",
+    "_getmany", "_get_active_partitions",
 ])
 def test_the_consumer_methods_we_override_or_call_exist_with_their_shapes(name: str) -> None:
     method = getattr(faust_consumer.Consumer, name)
@@ -54,6 +55,13 @@ def test_the_consumer_methods_we_override_or_call_exist_with_their_shapes(name: 
 
 
 def test_faust_state_we_read_is_where_we_read_it() -> None:
+    # BatchConsumer._next_records does what Faust's _wait_next_records does, with fewer
+    # partitions: the same calls, the same flags.
+    waiting = inspect.getsource(faust_consumer.Consumer._wait_next_records)
+    for call in ("self.wait(self.can_resume_flow)", "self.not_waiting_next_records.set()",
+                 "self._get_active_partitions()", "self._getmany(",
+                 "active_partitions=active_partitions"):
+        assert call in waiting, call
     source = inspect.getsource(faust_consumer.Consumer.__init__)
     for attribute in ("_read_offset", "_buffered_partitions", "_acked", "_committed_offset"):
         assert f"self.{attribute}" in source, attribute
@@ -81,8 +89,8 @@ def test_take_splits_at_the_bound_and_keeps_partition_order() -> None:
     async def run() -> None:
         tp = TP("t", 0)
         queue = BatchQueue("t", records_max=100)
-        await queue.put(records(tp, 0, 7), lambda: True)
-        await queue.put(records(TP("t", 1), 0, 3), lambda: True)
+        queue.put(records(tp, 0, 7))
+        queue.put(records(TP("t", 1), 0, 3))
         first = await queue.take(5)
         assert [r.offset for f in first for r in f.records] == [0, 1, 2, 3, 4]
         assert queue.done() == {tp: 5}
@@ -95,19 +103,41 @@ def test_take_splits_at_the_bound_and_keeps_partition_order() -> None:
     asyncio.run(run())
 
 
-def test_put_waits_for_room_and_gives_up_when_the_flow_stops() -> None:
+def test_a_full_topic_is_not_fetched_and_does_not_hold_up_the_others() -> None:
+    """Back-pressure per topic: the consumer asks aiokafka only for the partitions whose queue
+    has room, so a backlog of transactions never holds settle's credits back."""
     async def run() -> None:
-        tp = TP("t", 0)
-        queue = BatchQueue("t", records_max=5)
-        await queue.put(records(tp, 0, 5), lambda: True)
-        flowing = True
-        blocked = asyncio.ensure_future(queue.put(records(tp, 5, 1), lambda: flowing))
+        app = create_app(Settings(topic_prefix="t-fb3."))
+        consumer = app.consumer
+        assert isinstance(consumer, BatchConsumer)
+        transactions = app.batch_queue(raw_topic(app, "t-fb3.transactions"), records_max=5)
+        credits = app.batch_queue(raw_topic(app, "t-fb3.credits"), records_max=5)
+        tx_tp, credit_tp = TP("t-fb3.transactions", 0), TP("t-fb3.credits", 0)
+        asked: list[set[TP]] = []
+
+        async def getmany(active_partitions: set[TP], timeout: float) -> dict:
+            asked.append(set(active_partitions))
+            return {}
+
+        consumer._get_active_partitions = lambda: {tx_tp, credit_tp}  # type: ignore[method-assign]
+        consumer._getmany = getmany  # type: ignore[method-assign]
+        consumer.can_resume_flow.set()
+        consumer.flow_active = True
+
+        await consumer._next_records(0.01)
+        transactions.put(records(tx_tp, 0, 6))  # past the bound: full
+        assert transactions.full and not credits.full
+        await consumer._next_records(0.01)
+        assert asked == [{tx_tp, credit_tp}, {credit_tp}]
+
+        credits.put(records(credit_tp, 0, 5))  # both full: nothing asked, wait for room
+        waiting = asyncio.ensure_future(consumer._next_records(5.0))
         await asyncio.sleep(0.01)
-        assert not blocked.done()  # full: the consumer waits (back-pressure)
-        flowing = False
-        assert queue.drop() == 5  # a rebalance: untaken records are forgotten
-        assert await blocked is False
-        assert len(queue) == 0
+        assert not waiting.done()
+        await transactions.take(3)  # the agent takes a batch: room again
+        assert await waiting == (None, None)
+        await consumer._next_records(0.01)
+        assert asked[-1] == {tx_tp}
 
     asyncio.run(run())
 
@@ -115,8 +145,8 @@ def test_put_waits_for_room_and_gives_up_when_the_flow_stops() -> None:
 def test_drop_of_revoked_partitions_keeps_the_others() -> None:
     async def run() -> None:
         queue = BatchQueue("t", records_max=100)
-        await queue.put(records(TP("t", 0), 0, 4), lambda: True)
-        await queue.put(records(TP("t", 1), 0, 2), lambda: True)
+        queue.put(records(TP("t", 0), 0, 4))
+        queue.put(records(TP("t", 1), 0, 2))
         assert queue.drop([TP("t", 0)]) == 4
         taken = await queue.take(10)
         assert [f.tp.partition for f in taken] == [1]
@@ -127,7 +157,7 @@ def test_drop_of_revoked_partitions_keeps_the_others() -> None:
 def test_wait_idle_waits_for_the_batch_in_flight() -> None:
     async def run() -> None:
         queue = BatchQueue("t", records_max=100)
-        await queue.put(records(TP("t", 0), 0, 2), lambda: True)
+        queue.put(records(TP("t", 0), 0, 2))
         assert await queue.wait_idle(0.01)
         await queue.take(10)
         assert not await queue.wait_idle(0.01)  # held by the agent: a rebalance waits
