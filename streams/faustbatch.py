@@ -185,8 +185,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     continue
                 if records and not self.flow_active:
                     # Fetched while a rebalance stopped the flow: the position moved past
-                    # records nobody will see; go back to the committed offsets (as Faust does).
-                    await self.perform_seek()
+                    # records nobody will see; go back to the committed offsets (as Faust
+                    # does). The assignment may change under the seek (aiokafka then raises
+                    # IllegalStateError for a partition just revoked); the rebalance's own
+                    # seek when it completes covers every partition, so log it and go on, as
+                    # Faust's getmany does, rather than end the worker.
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:  # noqa: BLE001
+                        self.log.warning("seek while the flow is stopped failed (the "
+                                         "rebalance's own seek follows): %r", exc)
                     continue
                 await self._deliver(records, active)
         except self.consumer_stopped_errors:

@@ -206,3 +206,40 @@ def test_fetch_limits_reach_the_aiokafka_consumer_faust_builds() -> None:
         return built._fetch_min_bytes, built._fetch_max_wait_ms
 
     assert asyncio.run(build()) == (4096, 40)
+
+
+def test_a_seek_that_races_a_rebalance_does_not_end_the_worker() -> None:
+    """Records that arrive while a rebalance has stopped the flow send the consumer back to its
+    committed offsets; if the assignment changes under that seek, aiokafka raises for a
+    partition just revoked. Faust's getmany logs it and goes on (the rebalance seeks every
+    partition when it completes); so must our loop. A worker died of this in an e2e run."""
+    from aiokafka.errors import IllegalStateError
+
+    assert "exception performing seek when flow not active" in inspect.getsource(
+        faust_consumer.Consumer.getmany)
+
+    async def run() -> int:
+        app = create_app(Settings(topic_prefix="t-fb4."))
+        consumer = app.consumer
+        assert isinstance(consumer, BatchConsumer)
+        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        seeks = 0
+
+        async def next_records(timeout: float) -> tuple[dict, set]:
+            tp = TP("t-fb4.credits", 4)
+            if seeks:
+                fetcher._stopped.set()
+            return {tp: records(tp, 0, 1).records}, {tp}
+
+        async def perform_seek() -> None:
+            nonlocal seeks
+            seeks += 1
+            raise IllegalStateError("No current assignment for partition")
+
+        consumer._next_records = next_records  # type: ignore[method-assign]
+        consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+        consumer.flow_active = False
+        await consumer._drain_messages(fetcher)
+        return seeks
+
+    assert asyncio.run(run()) >= 1
