@@ -42,7 +42,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # Batching is where the throughput is: ~1 MB batches, up to 50 ms of waiting for them.
     # The broker's CPU goes with its request count: at 3,500 tx/s over 12 partitions, 10 ms
     # made ~450 produce requests a second of a few records each; 50 ms cut the broker's CPU per
-    # transaction by a fifth and the producer's by a third (loadtest/results, 2026-11-30).
+    # transaction by a fifth and the producer's by a third (2026-11-30, exp-c -> exp-d in
+    # loadtest/results/steady-2026-11-30/).
     "linger.ms": 50,
     "batch.size": 1_000_000,
     "queue.buffering.max.messages": 500_000,
@@ -108,8 +109,7 @@ class TransactionProducer:
         up, and when it acknowledged if the producer was built with
         delivery.report.only.error=False (load tests time each produce with it).
         """
-        self.send_encoded(tx.partition_key.encode(), self._codec.encode(tx.to_record()),
-                          on_delivery)
+        self.send_encoded(*self.encode(tx), on_delivery)
 
     def encode(self, tx: Transaction) -> tuple[bytes, bytes]:
         """The (key, value) bytes `send` would publish for `tx`."""

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     #: as one record is there) a worker sent hundreds of fetches a second at moderate load; with
     #: 25 ms an idle worker cost itself and the broker ~9% of a core more than with 100 ms.
     worker_fetch_wait_ms: int = Field(100, ge=0, le=5000)
-    #: How long a sink's fetch may wait: sinks are off the decision path, so longer.
+    #: How long a sink's (and the webhook deliverer's) fetch may wait at the broker (ms).
     sink_fetch_wait_ms: int = Field(100, ge=0, le=5000)
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
     fetch_min_bytes: int = Field(262_144, ge=1, le=52_428_800)
