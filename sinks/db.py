@@ -101,6 +101,16 @@ async def copy_new_rows(connection: asyncpg.Connection, table: str, columns: tup
         return False
 
 
+async def copy_into_stage(connection: asyncpg.Connection, stage: str, table: str,
+                          columns: tuple[str, ...], records: list[tuple]) -> None:
+    """COPY rows into `stage`, a temporary twin of `table` emptied at every commit: the path
+    for a batch that repeats rows (copy_new_rows refused it), rare enough that the table is
+    declared on every use rather than remembered per connection."""
+    await connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+                             f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await connection.copy_records_to_table(stage, records=records, columns=columns)
+
+
 class PostgresStore:
     """A sink store on PostgreSQL: one connection, one writer (LedgerWriter, ReportingWriter)."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from sinks.db import copy_new_rows
+from sinks.db import copy_into_stage, copy_new_rows
 from streams.errors import PaystreamError
 
 GENESIS = "0" * 64
@@ -57,7 +57,6 @@ class Tip:
 class LedgerWriter:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._db = connection
-        self._staged = False
 
     async def write(self, postings: list[dict[str, Any]]) -> int:
         """Append the batch's new postings in one transaction; return how many rows were new.
@@ -73,11 +72,7 @@ class LedgerWriter:
                 return 0
             if await copy_new_rows(self._db, "ledger", COLUMNS, rows):
                 return len(rows)
-            if not self._staged:
-                await self._db.execute("CREATE TEMP TABLE IF NOT EXISTS ledger_stage "
-                                       "(LIKE ledger INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-                self._staged = True
-            await self._db.copy_records_to_table("ledger_stage", records=rows, columns=COLUMNS)
+            await copy_into_stage(self._db, "ledger_stage", "ledger", COLUMNS, rows)
             status = await self._db.execute(
                 f"INSERT INTO ledger ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
                 f"FROM ledger_stage ON CONFLICT DO NOTHING")

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from sinks.db import copy_new_rows
+from sinks.db import copy_into_stage, copy_new_rows
 from sinks.ledger import to_datetime
 
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
@@ -107,7 +107,6 @@ def row(decision: dict[str, Any]) -> tuple:
 class ReportingWriter:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._db = connection
-        self._staged = False
 
     async def write(self, decisions: list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups."""
@@ -119,10 +118,5 @@ class ReportingWriter:
                 for bucket_ms, upsert in ROLLUPS:
                     await self._db.execute(upsert, *rollup(unique, bucket_ms))
                 return len(rows)
-            if not self._staged:
-                await self._db.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS report_stage "
-                    "(LIKE report_transactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-                self._staged = True
-            await self._db.copy_records_to_table("report_stage", records=rows, columns=COLUMNS)
+            await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, rows)
             return int(await self._db.fetchval(_INSERT))
