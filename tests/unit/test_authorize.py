@@ -335,11 +335,16 @@ def test_credits_to_one_partition_travel_in_one_message_and_apply_once() -> None
     assert again.counters["replayed"] == 4
 
 
+def credit_record(tx_id: str, amount: int, origin: str, origin_offset: int) -> dict:
+    """A credit from acc-1 to acc-2, as authorize writes it."""
+    return {"tx_id": tx_id, "source_account": "acc-1", "destination_account": "acc-2",
+            "amount": amount, "currency": "EUR", "event_time": NOW_MS - 1_000,
+            "origin": origin, "origin_offset": origin_offset}
+
+
 def test_a_single_credit_message_from_before_batching_still_settles() -> None:
     world = World()
-    record = {"tx_id": "old", "source_account": "acc-1", "destination_account": "acc-2",
-              "amount": 500, "currency": "EUR", "event_time": NOW_MS - 1_000,
-              "origin": "t0", "origin_offset": 7}
+    record = credit_record("old", 500, "t0", 7)
     settled = world.settle_credit(record, offset=3)
     assert settled.counters["credited"] == 1
     assert world.accounts["acc-2"].balance("EUR") == 500
@@ -350,9 +355,7 @@ def test_a_credit_with_its_origin_is_deduplicated_without_the_transaction_record
     # pipeline reads none for these) and none is written, and a copy of the credit at a new
     # offset (an outbox re-sent after a crash) is still refused.
     world = World()
-    record = {"tx_id": "t9", "source_account": "acc-1", "destination_account": "acc-2",
-              "amount": 700, "currency": "EUR", "event_time": NOW_MS - 1_000,
-              "origin": "transactions:3", "origin_offset": 41}
+    record = credit_record("t9", 700, "transactions:3", 41)
     settled = world.settle_credit(record, offset=10)
     assert settled.counters["credited"] == 1 and settled.tx_updates == {}
     again = world.settle_credit(record, offset=11)
