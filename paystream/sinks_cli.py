@@ -169,22 +169,30 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
     click.echo(json.dumps(asyncio.run(run())))
 
 
-async def sinks_behind(settings: Any, consumer: Any) -> int:
-    """What the sinks and the partners' deliveries have still to read: their groups' lag."""
+def partners_to_check(settings: Any) -> list[Any]:
+    """The partners of PAYSTREAM_PARTNERS_PATH (none when unset), read without their secrets:
+    for the checks, which need only who wants what."""
     from pathlib import Path
 
+    from sinks.webhooks import load_partners
+
+    if not settings.partners_path:
+        return []
+    return load_partners(Path(settings.partners_path), secrets=False)
+
+
+async def sinks_behind(settings: Any, consumer: Any) -> int:
+    """What the sinks and the partners' deliveries have still to read: their groups' lag."""
     from confluent_kafka import Consumer
 
     from agents.reconcile import lag
     from sinks.runner import SINK_INPUTS, group_id
-    from sinks.webhooks import load_partners, partner_inputs, sink_name
+    from sinks.webhooks import partner_inputs, sink_name
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
     groups = dict(SINK_INPUTS)
-    if settings.partners_path:
-        groups |= {sink_name(p): partner_inputs(p)
-                   for p in load_partners(Path(settings.partners_path), secrets=False)}
+    groups |= {sink_name(p): partner_inputs(p) for p in partners_to_check(settings)}
     behind = 0
     for name, roles in groups.items():
         group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -199,16 +207,12 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
 
 def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
                 balances: dict[str, dict[str, int]]) -> Any:
-    from pathlib import Path
-
     from agents.store import bulk_reader
     from sinks.db import connected
     from sinks.reconcile import check_ledger, check_notifications, check_reporting
-    from sinks.webhooks import load_partners
     from streams.settings import notify_redis_url
 
-    partners = (load_partners(Path(settings.partners_path), secrets=False)
-                if settings.partners_path else [])
+    partners = partners_to_check(settings)
 
     async def run() -> Any:
         redis = bulk_reader(notify_redis_url(settings))
