@@ -19,14 +19,15 @@ from typing import Any
 
 import msgpack
 
-from agents.batch import (TX_ACCOUNT, TX_HASH, TX_STATUS, BatchResult, DeadLetter, HoldChange, InputEvent,
+from agents.batch import (BatchResult, DeadLetter, HoldChange, InputEvent,
                           OutputMessage, StateView, claim)
 from agents.fraud.assess import Assessment, Assessor, ModelSource
 from agents.fraud.fanin import Seen
 from agents.fraud.model import FixedModels
 from agents.postings import credit, debit, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules
-from agents.state import AccountState, Hold
+from streams.accounts import (APPROVED, DECLINED, HELD, TX_ACCOUNT, TX_HASH, TX_STATUS, AccountState,
+                              Hold)
 from streams.codec import Codec, encode_all
 from streams.errors import CodecError, ValidationError
 from streams.partitioning import partition_for
@@ -38,7 +39,6 @@ ROLE = "transactions"
 CREDITS_PER_MESSAGE = 1000
 
 #: Transaction record statuses (tx:<id> field s).
-APPROVED, DECLINED, HELD = "APPROVED", "DECLINED", "HELD"
 
 
 @dataclass(slots=True)

@@ -9,12 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from agents.fraud.fanin import Payment, Seen
-from agents.state import AccountState
+from streams.accounts import AccountState
 
-#: Redis hash fields of a transaction record (tx:<tx_id>).
-TX_HASH, TX_STATUS, TX_CREDITED = "h", "s", "c"
-#: Source account of a held transaction, so a reviewer's verdict can be keyed without asking.
-TX_ACCOUNT = "a"
 
 
 @dataclass(slots=True)

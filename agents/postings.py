@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.state import AccountState
+from streams.accounts import AccountState
 
 DEBIT_LEG = "D"
 CREDIT_LEG = "C"

@@ -21,10 +21,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from agents.authorizer import HELD
-from agents.reviewer import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED
-from agents.batch import TX_STATUS
-from agents.state import AccountState
+from streams.accounts import (EXPIRED, HELD, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS,
+                              AccountState)
 from streams.codec import Codec
 from streams.errors import CodecError
 from streams.findings import Findings

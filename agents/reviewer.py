@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer
-from agents.batch import TX_STATUS, BatchResult, HoldChange, claim, InputEvent, StateView
+from agents.batch import BatchResult, HoldChange, claim, InputEvent, StateView
+from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS
 from streams.codec import Codec
 from streams.errors import CodecError
 
 ROLE = "reviews"
-REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED = "REVIEW_APPROVED", "REVIEW_DECLINED", "EXPIRED"
 
 
 class Reviewer:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agents.batch import TX_CREDITED, BatchResult, claim, InputEvent, OutputMessage, StateView
+from agents.batch import BatchResult, claim, InputEvent, OutputMessage, StateView
 from agents.postings import credit
+from streams.accounts import TX_CREDITED
 from streams.codec import Codec
 from streams.errors import CodecError
 

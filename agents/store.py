@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from agents.state import AccountState
+from streams.accounts import AccountState
 from streams.errors import PaystreamError
 
 
@@ -232,44 +232,6 @@ async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> i
     if keys:
         deleted += await redis.unlink(*keys)
     return deleted
-
-
-async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
-    """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
-    prefix = f"ps:{namespace}a:"
-    accounts: dict[str, AccountState] = {}
-    keys: list[bytes] = []
-
-    async def load(batch: list[bytes]) -> None:
-        pipe = redis.pipeline(transaction=False)
-        for key in batch:
-            pipe.hget(key, "s")
-        for key, blob in zip(batch, await pipe.execute(), strict=True):
-            if blob is not None:
-                accounts[key.decode()[len(prefix):]] = AccountState.decode(blob)
-
-    async for key in redis.scan_iter(match=f"{prefix}*", count=chunk):
-        keys.append(key)
-        if len(keys) >= chunk:
-            await load(keys)
-            keys = []
-    if keys:
-        await load(keys)
-    return accounts
-
-
-async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
-                          chunk: int = 5000) -> dict[str, dict[str, str]]:
-    records: dict[str, dict[str, str]] = {}
-    for start in range(0, len(tx_ids), chunk):
-        ids = tx_ids[start:start + chunk]
-        pipe = redis.pipeline(transaction=False)
-        for tx_id in ids:
-            pipe.hgetall(f"ps:{namespace}t:{tx_id}")
-        for tx_id, fields in zip(ids, await pipe.execute(), strict=True):
-            if fields:
-                records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
-    return records
 
 
 async def outbox_pending(redis: Redis, namespace: str) -> int:

@@ -53,8 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.batch import TX_HASH, TX_STATUS, BatchResult
-from agents.state import AccountState
+from agents.batch import BatchResult
+from streams.accounts import TX_HASH, TX_STATUS
+from streams.accounts import AccountState
 from loadtest.procstat import pid_from_file, proc_cpu_s
 from streams.errors import PaystreamError
 from streams.topics import delete_topics
@@ -130,7 +131,8 @@ async def redis_batch(store: Any, batch: list[Tx], number: int) -> None:
 async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict[str, Any]:
     from redis.asyncio import Redis
 
-    from agents.store import RedisStateStore, scan_accounts
+    from agents.store import RedisStateStore
+    from streams.accounts import scan_accounts
 
     redis = Redis.from_url(args.redis_url)
     store = RedisStateStore(redis, f"{run_id}-", tx_ttl_s=3600, window_ms=86_400_000)

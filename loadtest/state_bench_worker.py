@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agents.state import AccountState
+from streams.accounts import AccountState
 from loadtest.procstat import proc_cpu_s
 from loadtest.state_bench import PARTITIONS, BenchError, apply_tx, delta
 from streams.settings import Settings

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
-from agents.state import AccountState
+from streams.accounts import AccountState
 from paystream.wiring import build_pipeline
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for

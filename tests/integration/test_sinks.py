@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from agents.state import AccountState
+from streams.accounts import AccountState
 from agents.postings import credit, debit
 from paystream.sinks_cli import build_runner
 from sinks.db import DatabaseError, PostgresStore, connected

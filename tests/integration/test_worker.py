@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from redis.asyncio import Redis
 
-from agents.store import read_tx_records, scan_accounts
+from streams.accounts import read_tx_records, scan_accounts
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType

@@ -10,7 +10,7 @@ from agents.authorizer import Authorizer, Codecs, needed_accounts, triage
 from agents.batch import InputEvent, StateView
 from agents.rules import Limits, Lists, Rules
 from agents.settler import Settler
-from agents.state import AccountState
+from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType

@@ -1,9 +1,16 @@
-"""One state record per account: balances, holds, posting sequence, applied-input watermarks.
+"""Account state as the workers keep it in Redis: the record, the transaction records, the keys.
 
+The workers (agents/store.py) write it; reconcile, `paystream review` and the analysts' API read
+it through the functions here, so that the layout has one definition and readers never import the
+agents. One state record per account: balances, holds, posting sequence, applied-input watermarks.
 Owned by exactly one partition (the account's partition number on every keyed topic), read and
 written once per batch. Serialised with msgpack as a short list, so the record of a typical
 account is ~60-120 bytes. Bounded: holds are capped by the rules (`max_holds_per_account`);
 everything else is a fixed set of fields per currency held.
+
+Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
+  a:<account>   hash v (version) s (AccountState, msgpack)
+  t:<tx_id>     hash h (body hash) s (status) c (credited) a (held: source) k (kept)
 """
 
 from __future__ import annotations
@@ -11,8 +18,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import msgpack
+from redis.asyncio import Redis
 
 from streams.errors import PaystreamError
+
+#: Redis hash fields of a transaction record (t:<tx_id>).
+TX_HASH, TX_STATUS, TX_CREDITED = "h", "s", "c"
+#: Source account of a held transaction, so a reviewer's verdict can be keyed without asking.
+TX_ACCOUNT = "a"
+#: A transaction record's status: its authorization, then how a hold ended.
+APPROVED, DECLINED, HELD = "APPROVED", "DECLINED", "HELD"
+REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED = "REVIEW_APPROVED", "REVIEW_DECLINED", "EXPIRED"
+
+
+def account_key(namespace: str, account: str) -> str:
+    return f"ps:{namespace}a:{account}"
+
+
+def tx_key(namespace: str, tx_id: str) -> str:
+    return f"ps:{namespace}t:{tx_id}"
 
 #: Layout version; bump when the list below changes, and read the old ones. Format 1 kept
 #: velocity counters where format 2 keeps the fraud profile; format 3 adds credit marks.
@@ -90,3 +114,50 @@ class AccountState:
             profile = b""  # velocity floats of format 1: the profile starts afresh
         marks = rest[0] if fmt >= 3 else {}
         return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile, marks)
+
+async def read_accounts(redis: Redis, namespace: str, accounts: list[str]) -> dict[str, AccountState]:
+    """The stored state of each account that has one (an account never seen has none)."""
+    pipe = redis.pipeline(transaction=False)
+    for account in accounts:
+        pipe.hget(account_key(namespace, account), "s")
+    blobs = await pipe.execute()
+    return {name: AccountState.decode(blob) for name, blob in zip(accounts, blobs, strict=True)
+            if blob is not None}
+
+
+async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
+    """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
+    prefix = account_key(namespace, "")
+    accounts: dict[str, AccountState] = {}
+    keys: list[bytes] = []
+
+    async def load(batch: list[bytes]) -> None:
+        pipe = redis.pipeline(transaction=False)
+        for key in batch:
+            pipe.hget(key, "s")
+        for key, blob in zip(batch, await pipe.execute(), strict=True):
+            if blob is not None:
+                accounts[key.decode()[len(prefix):]] = AccountState.decode(blob)
+
+    async for key in redis.scan_iter(match=f"{prefix}*", count=chunk):
+        keys.append(key)
+        if len(keys) >= chunk:
+            await load(keys)
+            keys = []
+    if keys:
+        await load(keys)
+    return accounts
+
+
+async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
+                          chunk: int = 5000) -> dict[str, dict[str, str]]:
+    records: dict[str, dict[str, str]] = {}
+    for start in range(0, len(tx_ids), chunk):
+        ids = tx_ids[start:start + chunk]
+        pipe = redis.pipeline(transaction=False)
+        for tx_id in ids:
+            pipe.hgetall(tx_key(namespace, tx_id))
+        for tx_id, fields in zip(ids, await pipe.execute(), strict=True):
+            if fields:
+                records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
+    return records
