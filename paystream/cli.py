@@ -471,13 +471,10 @@ def review(obj: _Context, action: str, tx_id: str, reviewer: str) -> None:
     """
     import asyncio
 
-    from confluent_kafka import Producer
     from redis.asyncio import Redis
 
     from streams.accounts import HELD, TX_ACCOUNT, TX_STATUS, read_tx_records
-    from streams.codec import codec_for
-    from streams.producer import PRODUCER_DEFAULTS
-    from streams.topics import topics as topic_specs
+    from streams.reviews import VerdictPublisher, verdict
 
     settings = obj.settings
 
@@ -493,16 +490,11 @@ def review(obj: _Context, action: str, tx_id: str, reviewer: str) -> None:
     if status != HELD:
         raise PaystreamError(f"transaction {tx_id} is not held for review "
                              f"(status: {status or 'unknown'})")
-    topic = topic_specs(settings.topic_prefix, settings.partitions).reviews.name
-    verdict = {"review_id": f"{tx_id}:{action.upper()}", "tx_id": tx_id,
-               "source_account": record[TX_ACCOUNT], "action": action.upper(),
-               "reviewer": reviewer, "decided_at": time.time_ns() // 1_000_000}
-    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": settings.kafka_bootstrap_servers})
-    producer.produce(topic, codec_for("review", topic, settings.schema_registry_url).encode(verdict),
-                     record[TX_ACCOUNT])
-    if producer.flush(30):
-        raise PaystreamError(f"verdict for {tx_id} not acknowledged by Kafka within 30 s")
-    click.echo(f"{action} of {tx_id} (account {record[TX_ACCOUNT]}) published to {topic}")
+    publisher = VerdictPublisher(settings)
+    publisher.publish(verdict(tx_id, record[TX_ACCOUNT], action.upper(), reviewer,
+                              time.time_ns() // 1_000_000))
+    publisher.close()
+    click.echo(f"{action} of {tx_id} (account {record[TX_ACCOUNT]}) published to {publisher.topic}")
 
 
 # --- peek -------------------------------------------------------------------------------------

@@ -12,46 +12,21 @@ starts each account's chain from the newest row in the table, read in the same t
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 
 from sinks.db import copy_into_stage, copy_new_rows
 from streams.errors import PaystreamError
+from streams.ledgerchain import GENESIS, Tip, chain_hash, check_row, to_datetime
 
-GENESIS = "0" * 64
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount", "balance_after",
            "account_seq", "prev_hash", "hash", "event_time", "posted_at")
 
 
 class LedgerGapError(PaystreamError):
     """A posting's sequence number skips ahead of the account's newest row: never chain past it."""
-
-
-def chain_hash(prev_hash: str, posting_id: str, tx_id: str, account: str, currency: str,
-               direction: str, amount: int, balance_after: int, account_seq: int,
-               event_time_ms: int) -> str:
-    body = "|".join((prev_hash, posting_id, tx_id, account, currency, direction, str(amount),
-                     str(balance_after), str(account_seq), str(event_time_ms)))
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def to_datetime(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
-
-
-def to_ms(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-@dataclass
-class Tip:
-    seq: int
-    hash: str
 
 
 class LedgerWriter:
@@ -136,28 +111,10 @@ async def verify(connection: asyncpg.Connection, fetch_rows: int = 10_000) -> Ve
                 account, tip, balances = row["account"], Tip(0, GENESIS), {}
                 report.accounts += 1
             report.rows += 1
-            problem = _check(row, tip, balances)
+            problem = check_row(row, tip, balances)
             if problem:
                 report.broken_at, report.problem = row["posting_id"], problem
                 return report
             tip = Tip(row["account_seq"], row["hash"])
             balances[row["currency"]] = row["balance_after"]
     return report
-
-
-def _check(row: Any, tip: Tip, balances: dict[str, int]) -> str | None:
-    if row["account_seq"] != tip.seq + 1:
-        return f"account {row['account']}: sequence {row['account_seq']} follows {tip.seq}"
-    if row["prev_hash"] != tip.hash:
-        return f"account {row['account']}: prev_hash does not match the previous row's hash"
-    expected = chain_hash(tip.hash, row["posting_id"], row["tx_id"], row["account"],
-                          row["currency"], row["direction"], row["amount"], row["balance_after"],
-                          row["account_seq"], to_ms(row["event_time"]))
-    if row["hash"] != expected:
-        return f"account {row['account']}: the row's content does not match its hash"
-    signed = row["amount"] if row["direction"] == "CREDIT" else -row["amount"]
-    before = balances.get(row["currency"], 0)
-    if row["balance_after"] != before + signed:
-        return (f"account {row['account']}: balance_after {row['balance_after']} is not "
-                f"{before} {'+' if signed > 0 else '-'} {abs(signed)}")
-    return None

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from sinks.notifications import keys, notifications_of
+from streams.notifications import keys, notifications_of
 from sinks.webhooks import Partner
 from streams.findings import Findings
 

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from sinks.db import copy_into_stage, copy_new_rows
-from sinks.ledger import to_datetime
+from streams.ledgerchain import to_datetime
 
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
 

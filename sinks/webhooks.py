@@ -1,6 +1,6 @@
 """Deliver notification events to partner webhooks: signed, retried, dead-lettered, recorded.
 
-Events are derived straight from the decisions and postings topics (sinks.notifications), with
+Events are derived straight from the decisions and postings topics (streams.notifications), with
 no copy in between: each partner is a sink of its own (sinks.runner, consumer group
 `paystream-sink-notify-<partner>`) whose store is its webhook (`WebhookStore`). So a partner
 that is slow or down stalls only its own group, which catches up when it is back, as a sink
@@ -41,7 +41,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sinks.notifications import KINDS, keys, notifications_of
+from streams.notifications import KINDS, keys, notifications_of
 from sinks.runner import StoreUnavailable
 from streams.errors import ConfigError
 

@@ -67,6 +67,25 @@ class Settings(BaseSettings):
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
     fetch_min_bytes: int = Field(262_144, ge=1, le=52_428_800)
 
+    # --- the analysts' API (`paystream api`) ---
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    #: Requests per key, as the `limits` library reads it ("600/minute", "20/second").
+    api_rate_limit: str = Field("600/minute", pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$")
+    #: Redis for the rate limiter's counters; database 1 of the notifications Redis by default,
+    #: away from the account state the workers depend on.
+    api_redis_url: str = Field("redis://127.0.0.1:16380/1")
+    #: Origins allowed to call the API from a browser (comma-separated); empty: CORS off.
+    api_cors_origins: str = ""
+    #: Largest request body accepted (bytes): the API's bodies are a note or a key's name.
+    api_max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    #: How far back the review queue looks (s): no hold outlives the rules' hold_max_age_s.
+    api_review_window_s: int = Field(7 * 86_400, ge=60)
+    #: Longest time range one search, report or export may cover (days).
+    api_max_range_days: int = Field(31, ge=1, le=3660)
+    #: PostgreSQL connections the API keeps.
+    api_pool_size: int = Field(10, ge=1, le=100)
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:
@@ -83,7 +102,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
         return value
 
-    @field_validator("redis_url", "notify_redis_url")
+    @field_validator("redis_url", "notify_redis_url", "api_redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from sinks.notifications import keys
+from streams.notifications import keys
 from sinks.runner import StoreUnavailable
 from sinks.webhooks import Partner, WebhookStore, load_partners, partner_inputs, verify_signature
 from streams.errors import ConfigError

@@ -6,7 +6,8 @@ which is also the webhook idempotency key, and content that only depends on its 
 replay produces the same event. Events are derived where they are delivered, straight from the
 topics (`paystream notify`, sinks.webhooks): no copy of them is stored on the way.
 
-Keys of the delivery records, under `ps:<topic prefix>notify:` (the notifications' Redis)
+Part of the public contract (partners see the ids as Idempotency-Key); the API reads the
+delivery records. Keys of the delivery records, under `ps:<topic prefix>notify:` (the notifications' Redis)
   outcomes:<partner>  hash: event id -> outcome (delivered or dead), attempts, detail, time
   dead                stream of dead-lettered deliveries, with the reason and the event
 """
