@@ -597,3 +597,9 @@ cli.add_command(notify)
 cli.add_command(db)
 cli.add_command(sink)
 cli.add_command(ledger)
+
+# --- analysts' API ------------------------------------------------------------------------------
+
+from paystream.api_cli import api  # noqa: E402
+
+cli.add_command(api)

@@ -1,0 +1,2 @@
+// The interactive docs (Swagger UI, served from the API itself): reads /openapi.json.
+window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});

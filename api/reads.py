@@ -1,0 +1,116 @@
+"""What the API reads from PostgreSQL: the reporting store, the ledger and the audit trail.
+
+Parameterised SQL only. Each query says which index or rollup serves it (migrations 0001-0003);
+`make bench-api` checks them with EXPLAIN on a 10M-row store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from api.models import Bucket, Dimension, SearchFilters
+
+TX_COLUMNS = ("tx_id, type, source_account, destination_account, amount, currency, event_time, "
+              "channel, merchant_id, merchant_category, country, outcome, score, reasons, "
+              "model_version, shadow_score, shadow_model_version, decided_at, produced_at, "
+              "latency_ms")
+POSTING_COLUMNS = ("posting_id, tx_id, account, currency, direction, amount, balance_after, "
+                   "account_seq, prev_hash, hash, event_time, posted_at")
+
+
+def search_sql(filters: SearchFilters, after: tuple[datetime, str] | None,
+               limit: int | None) -> tuple[str, list[Any]]:
+    """Transactions matching `filters`, newest first; served by report_tx_event_time, or by the
+    payer/payee indexes when an account is given (a BitmapOr of the two)."""
+    where, args = ["event_time >= $1", "event_time < $2"], [filters.start, filters.end]
+
+    def add(condition: str, value: Any) -> None:
+        args.append(value)
+        where.append(condition.replace("?", f"${len(args)}"))
+
+    if filters.account is not None:
+        add("(source_account = ? OR destination_account = ?)", filters.account)
+    for column in ("merchant_id", "merchant_category", "country", "currency"):
+        if getattr(filters, column) is not None:
+            add(f"{column} = ?", getattr(filters, column))
+    if filters.outcome is not None:
+        add("outcome = ?", filters.outcome.value)
+    for column, bound in (("amount", "amount_min"), ("score", "score_min")):
+        if getattr(filters, bound) is not None:
+            add(f"{column} >= ?", getattr(filters, bound))
+    for column, bound in (("amount", "amount_max"), ("score", "score_max")):
+        if getattr(filters, bound) is not None:
+            add(f"{column} <= ?", getattr(filters, bound))
+    if after is not None:
+        args += list(after)
+        where.append(f"(event_time, tx_id) < (${len(args) - 1}, ${len(args)})")
+    sql = (f"SELECT {TX_COLUMNS} FROM report_transactions WHERE {' AND '.join(where)} "
+           f"ORDER BY event_time DESC, tx_id DESC")
+    if limit is not None:
+        args.append(limit)
+        sql += f" LIMIT ${len(args)}"
+    return sql, args
+
+
+async def transaction(db: asyncpg.Pool, tx_id: str) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
+    async with db.acquire() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {TX_COLUMNS} FROM report_transactions WHERE tx_id = $1", tx_id)
+        postings = await connection.fetch(  # ledger_tx_id
+            f"SELECT {POSTING_COLUMNS} FROM ledger WHERE tx_id = $1 ORDER BY posting_id", tx_id)
+    return row, postings
+
+
+async def statement(db: asyncpg.Pool, account: str, after_seq: int, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(  # the ledger's UNIQUE (account, account_seq)
+        f"SELECT {POSTING_COLUMNS} FROM ledger WHERE account = $1 AND account_seq > $2 "
+        f"ORDER BY account_seq LIMIT $3", account, after_seq, limit)
+
+
+async def has_ledger(db: asyncpg.Pool, account: str) -> bool:
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM ledger WHERE account = $1)", account))
+
+
+#: Rollup tables by bucket: a day is summed from hours (24 rows per group), never from rows.
+_ROLLUP = {Bucket.minute: ("report_rollup_minute", "bucket"),
+           Bucket.hour: ("report_rollup_hour", "bucket"),
+           Bucket.day: ("report_rollup_hour", "date_trunc('day', bucket)")}
+
+
+async def report(db: asyncpg.Pool, bucket: Bucket, by: Dimension, start: datetime,
+                 end: datetime) -> list[asyncpg.Record]:
+    table, bucket_expr = _ROLLUP[bucket]
+    key = by.value  # an Enum member's value: a column name, never client text
+    group = f"{bucket_expr}, {key}" + ("" if by is Dimension.currency else ", currency")
+    return await db.fetch(
+        f"SELECT {bucket_expr} AS bucket, {key}::text AS key, currency::text AS currency, "
+        f"sum(tx_count)::bigint AS count, sum(amount_sum)::bigint AS amount, "
+        f"coalesce(sum(tx_count) FILTER (WHERE outcome = 'DECLINE'), 0)::bigint AS declined, "
+        f"coalesce(sum(tx_count) FILTER (WHERE outcome = 'REVIEW'), 0)::bigint AS reviewed, "
+        f"sum(score_sum) / nullif(sum(tx_count), 0) AS avg_score, "
+        f"sum(latency_ms_sum)::float8 / nullif(sum(tx_count), 0) AS avg_latency_ms "
+        f"FROM {table} WHERE bucket >= $1 AND bucket < $2 "
+        f"GROUP BY {group} ORDER BY 1, 2, 3", start, end)
+
+
+async def review_candidates(db: asyncpg.Pool, since: datetime, after: tuple[datetime, str] | None,
+                            limit: int) -> list[asyncpg.Record]:
+    """REVIEW decisions since `since`, oldest first, without a verdict from the API yet
+    (report_tx_review); whether each is still held is for the account state to say."""
+    after = after or (since - timedelta(microseconds=1), "")
+    return await db.fetch(
+        "SELECT r.tx_id, r.source_account AS account, r.amount, r.currency, r.score, r.reasons, "
+        "r.event_time, r.decided_at FROM report_transactions r "
+        "WHERE r.outcome = 'REVIEW' AND r.decided_at >= $1 AND (r.decided_at, r.tx_id) > ($2, $3) "
+        "AND NOT EXISTS (SELECT 1 FROM review_verdicts v WHERE v.tx_id = r.tx_id) "
+        "ORDER BY r.decided_at, r.tx_id LIMIT $4", since, after[0], after[1], limit)
+
+
+async def audit(db: asyncpg.Pool, action: str | None, after_id: int | None, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT audit_id, at, actor, role, action, target, client_address, request_id, detail::text "
+        "FROM audit WHERE ($1::text IS NULL OR action = $1) AND audit_id < $2 "
+        "ORDER BY audit_id DESC LIMIT $3", action, after_id or 2**63 - 1, limit)

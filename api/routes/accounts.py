@@ -1,0 +1,79 @@
+"""Accounts: balances and open holds as the workers hold them now, and the ledger statement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from api import cursor, reads
+from api.errors import NotFound
+from api.keys import Principal
+from api.models import Account, Ident, Page, Statement
+from api.security import analyst, services
+from streams.accounts import read_accounts
+from streams.ledgerchain import EPOCH, GENESIS, Tip, check_row
+
+router = APIRouter(tags=["accounts"])
+#: Longest chain a statement request checks; `paystream ledger verify` checks any length.
+CHAIN_CHECK_MAX_ROWS = 100_000
+
+
+@router.get("/accounts/{account}", response_model=Account)
+async def get_account(account: Annotated[Ident, Path()], request: Request,
+                      _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Balance per currency (posted, held for review, available) and the open holds, live from
+    the account state the workers decide with."""
+    svc = services(request)
+    state = (await read_accounts(svc.state, svc.settings.topic_prefix, [account])).get(account)
+    if state is None:
+        raise NotFound(f"no account {account!r}")
+    currencies = sorted(set(state.balances) | {h.currency for h in state.holds.values()})
+    return {"account": account, "postings": state.seq,
+            "balances": [{"currency": c, "balance": state.balance(c), "held": state.held(c),
+                          "available": state.available(c)} for c in currencies],
+            "holds": [{"tx_id": h.tx_id, "destination": h.destination, "amount": h.amount,
+                       "currency": h.currency,
+                       "expires_at": EPOCH + timedelta(milliseconds=h.expires_at_ms)}
+                      for h in sorted(state.holds.values(), key=lambda h: h.expires_at_ms)]}
+
+
+@router.get("/accounts/{account}/statement", response_model=Statement)
+async def get_statement(account: Annotated[Ident, Path()], page: Annotated[Page, Query()],
+                        request: Request, _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Ledger rows in sequence with balance_after, a page at a time, and whether the account's
+    hash chain verifies from its first row."""
+    svc = services(request)
+    after = cursor.decode(page.cursor, (int,))
+    rows = await reads.statement(svc.db, account, after[0] if after else 0, page.limit + 1)
+    if not rows and after is None and not await reads.has_ledger(svc.db, account):
+        raise NotFound(f"no ledger rows for account {account!r}")
+    more = len(rows) > page.limit
+    rows = rows[:page.limit]
+    return {"account": account,
+            "items": [{k: r[k] for k in ("posting_id", "tx_id", "currency", "direction", "amount",
+                                         "balance_after", "account_seq", "event_time", "posted_at")}
+                      for r in rows],
+            "next_cursor": cursor.encode(rows[-1]["account_seq"]) if more else None,
+            "chain": await _check_chain(svc, account)}
+
+
+async def _check_chain(svc: Any, account: str) -> dict[str, Any]:
+    tip, balances, checked = Tip(0, GENESIS), {}, 0
+    async with svc.db.acquire() as connection, connection.transaction(readonly=True):
+        async for row in connection.cursor(
+                f"SELECT {reads.POSTING_COLUMNS} FROM ledger WHERE account = $1 "
+                f"ORDER BY account_seq", account, prefetch=5000):
+            if checked >= CHAIN_CHECK_MAX_ROWS:
+                return {"verified": None, "rows_checked": checked,
+                        "problem": f"longer than {CHAIN_CHECK_MAX_ROWS} rows: "
+                                   f"run `paystream ledger verify`"}
+            row = {**dict(row), "account": account}
+            problem = check_row(row, tip, balances)
+            checked += 1
+            if problem:
+                return {"verified": False, "rows_checked": checked, "problem": problem}
+            tip = Tip(row["account_seq"], row["hash"])
+            balances[row["currency"]] = row["balance_after"]
+    return {"verified": True, "rows_checked": checked, "problem": None}

@@ -1,0 +1,47 @@
+"""Reports from the rollups (never the transactions table): volume, decisions, fraud."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api import reads
+from api.keys import Principal
+from api.models import Dimension, Report, ReportQuery
+from api.routes.common import check_range
+from api.security import analyst, services
+
+router = APIRouter(tags=["reports"])
+
+
+async def _report(request: Request, query: ReportQuery) -> dict[str, Any]:
+    svc = services(request)
+    check_range(query, svc.settings.api_max_range_days, query.bucket)
+    rows = await reads.report(svc.db, query.bucket, query.by, query.start, query.end)
+    return {"bucket": query.bucket, "by": query.by, "rows": [dict(r) for r in rows]}
+
+
+@router.get("/reports/volume", response_model=Report)
+async def volume(query: Annotated[ReportQuery, Query()], request: Request,
+                 _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Counts and amounts per time bucket and dimension (amounts always per currency)."""
+    return await _report(request, query)
+
+
+@router.get("/reports/decisions", response_model=Report)
+async def decisions(query: Annotated[ReportQuery, Query()], request: Request,
+                    _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """The same figures; read them by=outcome for the decision mix, its scores and latency."""
+    if "by" not in request.query_params:
+        query = query.model_copy(update={"by": Dimension.outcome})
+    return await _report(request, query)
+
+
+@router.get("/reports/fraud", response_model=Report)
+async def fraud(query: Annotated[ReportQuery, Query()], request: Request,
+                _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Declined and reviewed counts per bucket and dimension (by merchant category unless asked)."""
+    if "by" not in request.query_params:
+        query = query.model_copy(update={"by": Dimension.merchant_category})
+    return await _report(request, query)
