@@ -37,8 +37,10 @@ class VerdictPublisher:
     def __init__(self, settings: Settings) -> None:
         self.topic = topic_specs(settings.topic_prefix, settings.partitions).reviews.name
         self._codec = codec_for("review", self.topic, settings.schema_registry_url)
-        # A verdict is one small message that someone waits for: no linger.
+        # A verdict is one small message that someone waits for: no linger, and a report of
+        # every delivery (the transaction producer's defaults report only failures).
         self._producer = Producer({**PRODUCER_DEFAULTS, "linger.ms": 0,
+                                   "delivery.report.only.error": False,
                                    "bootstrap.servers": settings.kafka_bootstrap_servers})
         self._lock = threading.Lock()  # poll() from one thread at a time
 
