@@ -89,6 +89,15 @@ class ReportQuery(TimeRange):
     by: Dimension = Dimension.currency
 
 
+class RecentQuery(TimeRange):
+    """A short, recent window: these are read from the rows, not the rollups."""
+
+
+class TopQuery(TimeRange):
+    outcome: Outcome = Outcome.DECLINE
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+
+
 class AuditQuery(Page):
     action: Annotated[str, StringConstraints(max_length=64, pattern=r"^[a-z.]+$")] | None = None
 
@@ -227,6 +236,30 @@ class ReportRow(BaseModel):
     avg_latency_ms: float | None
 
 
+class LatencyRow(BaseModel):
+    bucket: datetime
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class Latency(BaseModel):
+    rows: list[LatencyRow]
+
+
+class MerchantRow(BaseModel):
+    merchant_id: str
+    count: int
+    amount: int
+    currency: str
+
+
+class TopMerchants(BaseModel):
+    outcome: Outcome
+    rows: list[MerchantRow]
+
+
 class Report(BaseModel):
     bucket: Bucket
     by: Dimension
@@ -256,6 +289,12 @@ class VerdictResult(BaseModel):
     reviewer: str
     account: str
     decided_at: datetime
+
+
+class Me(BaseModel):
+    key_id: str
+    name: str
+    role: str
 
 
 class Key(BaseModel):

@@ -114,3 +114,25 @@ async def audit(db: asyncpg.Pool, action: str | None, after_id: int | None, limi
         "SELECT audit_id, at, actor, role, action, target, client_address, request_id, detail::text "
         "FROM audit WHERE ($1::text IS NULL OR action = $1) AND audit_id < $2 "
         "ORDER BY audit_id DESC LIMIT $3", action, after_id or 2**63 - 1, limit)
+
+
+async def latency(db: asyncpg.Pool, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    """Decision latency percentiles per minute (report_tx_event_time; the range is kept short)."""
+    return await db.fetch(
+        "SELECT date_trunc('minute', event_time) AS bucket, count(*) AS count, "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
+        "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95, "
+        "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 "
+        "FROM report_transactions WHERE event_time >= $1 AND event_time < $2 "
+        "AND latency_ms IS NOT NULL GROUP BY 1 ORDER BY 1", start, end)
+
+
+async def top_merchants(db: asyncpg.Pool, outcome: str, start: datetime, end: datetime,
+                        limit: int) -> list[asyncpg.Record]:
+    """Merchants with the most decisions of `outcome` (report_tx_flagged: non-approved rows only)."""
+    return await db.fetch(
+        "SELECT merchant_id, count(*) AS count, sum(amount)::bigint AS amount, "
+        "min(currency)::text AS currency FROM report_transactions "
+        "WHERE outcome = $1 AND event_time >= $2 AND event_time < $3 AND merchant_id IS NOT NULL "
+        "GROUP BY merchant_id ORDER BY count(*) DESC, merchant_id LIMIT $4",
+        outcome, start, end, limit)

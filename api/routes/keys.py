@@ -9,11 +9,17 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from api import audit
 from api.errors import NotFound
 from api.keys import Principal
-from api.models import Key, KeyBody, NewKey
-from api.security import admin, client_address, services
+from api.models import Key, KeyBody, Me, NewKey
+from api.security import admin, analyst, client_address, services
 
 router = APIRouter(tags=["keys"])
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
+
+
+@router.get("/me", response_model=Me)
+async def me(who: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Whose key this is and its role (the console asks at log-in)."""
+    return {"key_id": who.key_id, "name": who.name, "role": who.role}
 
 
 @router.get("/keys", response_model=list[Key])

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from api import reads
+from api.errors import invalid
 from api.keys import Principal
-from api.models import Dimension, Report, ReportQuery
-from api.routes.common import check_range
+from api.models import Dimension, Latency, RecentQuery, Report, ReportQuery, TopMerchants, TopQuery
+from api.routes.common import RECENT_MAX, check_range
 from api.security import analyst, services
 
 router = APIRouter(tags=["reports"])
@@ -45,3 +46,24 @@ async def fraud(query: Annotated[ReportQuery, Query()], request: Request,
     if "by" not in request.query_params:
         query = query.model_copy(update={"by": Dimension.merchant_category})
     return await _report(request, query)
+
+
+@router.get("/reports/latency", response_model=Latency)
+async def latency(query: Annotated[RecentQuery, Query()], request: Request,
+                  _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Produce-to-decision latency percentiles per minute, over at most the last 6 hours' range."""
+    svc = services(request)
+    check_range(query, svc.settings.api_max_range_days, longest=RECENT_MAX)
+    return {"rows": [dict(r) for r in await reads.latency(svc.db, query.start, query.end)]}
+
+
+@router.get("/reports/top-merchants", response_model=TopMerchants)
+async def top_merchants(query: Annotated[TopQuery, Query()], request: Request,
+                        _: Principal = Depends(analyst)) -> dict[str, Any]:
+    """Merchants with the most declined (or held) transactions in a window of at most 6 hours."""
+    svc = services(request)
+    if query.outcome.value == "APPROVE":
+        raise invalid("query", "outcome", "DECLINE or REVIEW (approvals are not ranked)")
+    check_range(query, svc.settings.api_max_range_days, longest=RECENT_MAX)
+    rows = await reads.top_merchants(svc.db, query.outcome.value, query.start, query.end, query.limit)
+    return {"outcome": query.outcome, "rows": [dict(r) for r in rows]}
