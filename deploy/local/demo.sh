@@ -28,6 +28,8 @@ start_workers 2
 start_process sinks sink all
 start_process receiver webhook-receiver --port "${DEMO_RECEIVER_PORT:-18080}"
 start_process notify notify
+API_PORT=${DEMO_API_PORT:-18000}
+start_process api api --port "$API_PORT"
 echo "== publishing $COUNT generated transactions (seed 99, never trained on; 2% labelled fraud)"
 $PAYSTREAM produce --count "$COUNT" --seed 99 --fraud-share 0.02 --labels-out "$LOGS/labels.csv"
 echo "== waiting for workers and sinks, then reconciling topics, balances, ledger, reports, notifications"
@@ -40,6 +42,18 @@ echo "== reporting: decisions by outcome (SQL on schema $PAYSTREAM_DB_SCHEMA)"
 psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SELECT outcome, sum(tx_count) AS transactions, sum(amount_sum) AS amount
   FROM $PAYSTREAM_DB_SCHEMA.report_rollup_hour GROUP BY outcome ORDER BY outcome" 2>/dev/null \
   || echo "(psql not on PATH: the tables are in schema $PAYSTREAM_DB_SCHEMA)"
+echo "== the analysts' API and console: http://127.0.0.1:$API_PORT/ (docs: /docs)"
+KEY=$($PAYSTREAM api keys create --role reviewer --name "demo reviewer" 2>/dev/null | tail -n1)
+api_get() { curl -s --fail-with-body -H "Authorization: Bearer $KEY" "http://127.0.0.1:$API_PORT$1"; echo; }
+FROM=$(date -u -d '-30 days' +%Y-%m-%dT%H:%M:%SZ); TO=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+echo "-- held for review (first 2 of the queue):"
+api_get "/v1/reviews?limit=2"
+echo "-- decisions by outcome, per day (from the rollups):"
+REPORT=$(api_get "/v1/reports/decisions?bucket=day&from=$FROM&to=$TO")
+echo "${REPORT:0:1200}..."
+echo "   a reviewer key for the console (this demo's schema; the API stops with the demo):"
+echo "   $KEY"
+echo "   browse later: PAYSTREAM_DB_SCHEMA=$PAYSTREAM_DB_SCHEMA PAYSTREAM_TOPIC_PREFIX=$PAYSTREAM_TOPIC_PREFIX $PAYSTREAM api"
 echo "== what each worker did (totals of its stats lines)"
 for n in 1 2; do
   grep -o "last 5s: .*" "$LOGS/worker-$n.log" | sed 's/last 5s: //' | tr ',' '\n' \
