@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick
+        train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -88,3 +88,5 @@ loadtest-all: up  ## every Locust scenario in turn, RUN_S each (CSV and HTML in 
 
 demo: up  ## start the stack, train a model if none, run traffic through two workers, reconcile, evaluate
 	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh
+bench-api: up  ## the analysts' API under Locust on a 10M-transaction store (loaded once by COPY, kept in schema bench_api): per-endpoint p95/p99, EXPLAIN of every query; loadtest/results/api-bench.*
+	$(PY) -m loadtest.api_bench $(BENCH_API_ARGS)

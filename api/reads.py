@@ -55,19 +55,23 @@ def search_sql(filters: SearchFilters, after: tuple[datetime, str] | None,
     return sql, args
 
 
+TRANSACTION_SQL = f"SELECT {TX_COLUMNS} FROM report_transactions WHERE tx_id = $1"
+POSTINGS_SQL = f"SELECT {POSTING_COLUMNS} FROM ledger WHERE tx_id = $1 ORDER BY posting_id"  # ledger_tx_id
+#: The ledger's UNIQUE (account, account_seq) serves both.
+STATEMENT_SQL = (f"SELECT {POSTING_COLUMNS} FROM ledger WHERE account = $1 AND account_seq > $2 "
+                 f"ORDER BY account_seq LIMIT $3")
+CHAIN_SQL = f"SELECT {POSTING_COLUMNS} FROM ledger WHERE account = $1 ORDER BY account_seq"
+
+
 async def transaction(db: asyncpg.Pool, tx_id: str) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
     async with db.acquire() as connection:
-        row = await connection.fetchrow(
-            f"SELECT {TX_COLUMNS} FROM report_transactions WHERE tx_id = $1", tx_id)
-        postings = await connection.fetch(  # ledger_tx_id
-            f"SELECT {POSTING_COLUMNS} FROM ledger WHERE tx_id = $1 ORDER BY posting_id", tx_id)
+        row = await connection.fetchrow(TRANSACTION_SQL, tx_id)
+        postings = await connection.fetch(POSTINGS_SQL, tx_id)
     return row, postings
 
 
 async def statement(db: asyncpg.Pool, account: str, after_seq: int, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(  # the ledger's UNIQUE (account, account_seq)
-        f"SELECT {POSTING_COLUMNS} FROM ledger WHERE account = $1 AND account_seq > $2 "
-        f"ORDER BY account_seq LIMIT $3", account, after_seq, limit)
+    return await db.fetch(STATEMENT_SQL, account, after_seq, limit)
 
 
 async def has_ledger(db: asyncpg.Pool, account: str) -> bool:
@@ -80,12 +84,11 @@ _ROLLUP = {Bucket.minute: ("report_rollup_minute", "bucket"),
            Bucket.day: ("report_rollup_hour", "date_trunc('day', bucket)")}
 
 
-async def report(db: asyncpg.Pool, bucket: Bucket, by: Dimension, start: datetime,
-                 end: datetime) -> list[asyncpg.Record]:
+def report_sql(bucket: Bucket, by: Dimension) -> str:
     table, bucket_expr = _ROLLUP[bucket]
     key = by.value  # an Enum member's value: a column name, never client text
     group = f"{bucket_expr}, {key}" + ("" if by is Dimension.currency else ", currency")
-    return await db.fetch(
+    return (
         f"SELECT {bucket_expr} AS bucket, {key}::text AS key, currency::text AS currency, "
         f"sum(tx_count)::bigint AS count, sum(amount_sum)::bigint AS amount, "
         f"coalesce(sum(tx_count) FILTER (WHERE outcome = 'DECLINE'), 0)::bigint AS declined, "
@@ -93,7 +96,12 @@ async def report(db: asyncpg.Pool, bucket: Bucket, by: Dimension, start: datetim
         f"sum(score_sum) / nullif(sum(tx_count), 0) AS avg_score, "
         f"sum(latency_ms_sum)::float8 / nullif(sum(tx_count), 0) AS avg_latency_ms "
         f"FROM {table} WHERE bucket >= $1 AND bucket < $2 "
-        f"GROUP BY {group} ORDER BY 1, 2, 3", start, end)
+        f"GROUP BY {group} ORDER BY 1, 2, 3")
+
+
+async def report(db: asyncpg.Pool, bucket: Bucket, by: Dimension, start: datetime,
+                 end: datetime) -> list[asyncpg.Record]:
+    return await db.fetch(report_sql(bucket, by), start, end)
 
 
 async def review_candidates(db: asyncpg.Pool, since: datetime, after: tuple[datetime, str] | None,
@@ -101,12 +109,15 @@ async def review_candidates(db: asyncpg.Pool, since: datetime, after: tuple[date
     """REVIEW decisions since `since`, oldest first, without a verdict from the API yet
     (report_tx_review); whether each is still held is for the account state to say."""
     after = after or (since - timedelta(microseconds=1), "")
-    return await db.fetch(
+    return await db.fetch(REVIEW_CANDIDATES_SQL, since, after[0], after[1], limit)
+
+
+REVIEW_CANDIDATES_SQL = (
         "SELECT r.tx_id, r.source_account AS account, r.amount, r.currency, r.score, r.reasons, "
         "r.event_time, r.decided_at FROM report_transactions r "
         "WHERE r.outcome = 'REVIEW' AND r.decided_at >= $1 AND (r.decided_at, r.tx_id) > ($2, $3) "
         "AND NOT EXISTS (SELECT 1 FROM review_verdicts v WHERE v.tx_id = r.tx_id) "
-        "ORDER BY r.decided_at, r.tx_id LIMIT $4", since, after[0], after[1], limit)
+        "ORDER BY r.decided_at, r.tx_id LIMIT $4")
 
 
 async def audit(db: asyncpg.Pool, action: str | None, after_id: int | None, limit: int) -> list[asyncpg.Record]:
@@ -118,21 +129,26 @@ async def audit(db: asyncpg.Pool, action: str | None, after_id: int | None, limi
 
 async def latency(db: asyncpg.Pool, start: datetime, end: datetime) -> list[asyncpg.Record]:
     """Decision latency percentiles per minute (report_tx_event_time; the range is kept short)."""
-    return await db.fetch(
+    return await db.fetch(LATENCY_SQL, start, end)
+
+
+LATENCY_SQL = (
         "SELECT date_trunc('minute', event_time) AS bucket, count(*) AS count, "
         "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, "
         "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95, "
         "percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 "
         "FROM report_transactions WHERE event_time >= $1 AND event_time < $2 "
-        "AND latency_ms IS NOT NULL GROUP BY 1 ORDER BY 1", start, end)
+        "AND latency_ms IS NOT NULL GROUP BY 1 ORDER BY 1")
 
 
 async def top_merchants(db: asyncpg.Pool, outcome: str, start: datetime, end: datetime,
                         limit: int) -> list[asyncpg.Record]:
     """Merchants with the most decisions of `outcome` (report_tx_flagged: non-approved rows only)."""
-    return await db.fetch(
+    return await db.fetch(TOP_MERCHANTS_SQL, outcome, start, end, limit)
+
+
+TOP_MERCHANTS_SQL = (
         "SELECT merchant_id, count(*) AS count, sum(amount)::bigint AS amount, "
         "min(currency)::text AS currency FROM report_transactions "
         "WHERE outcome = $1 AND event_time >= $2 AND event_time < $3 AND merchant_id IS NOT NULL "
-        "GROUP BY merchant_id ORDER BY count(*) DESC, merchant_id LIMIT $4",
-        outcome, start, end, limit)
+        "GROUP BY merchant_id ORDER BY count(*) DESC, merchant_id LIMIT $4")

@@ -62,9 +62,7 @@ async def get_statement(account: Annotated[Ident, Path()], page: Annotated[Page,
 async def _check_chain(svc: Any, account: str) -> dict[str, Any]:
     tip, balances, checked = Tip(0, GENESIS), {}, 0
     async with svc.db.acquire() as connection, connection.transaction(readonly=True):
-        async for row in connection.cursor(
-                f"SELECT {reads.POSTING_COLUMNS} FROM ledger WHERE account = $1 "
-                f"ORDER BY account_seq", account, prefetch=5000):
+        async for row in connection.cursor(reads.CHAIN_SQL, account, prefetch=5000):
             if checked >= CHAIN_CHECK_MAX_ROWS:
                 return {"verified": None, "rows_checked": checked,
                         "problem": f"longer than {CHAIN_CHECK_MAX_ROWS} rows: "
