@@ -17,13 +17,12 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from api.models import Key
 from streams.errors import ValidationError
 
 ROLES = ("analyst", "reviewer", "admin")
@@ -44,21 +43,6 @@ class Principal:
     role: str
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRow:
-    key_id: str
-    name: str
-    role: str
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None
-
-    def public(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "name": self.name, "role": self.role,
-                "created_at": self.created_at, "created_by": self.created_by,
-                "revoked_at": self.revoked_at}
-
-
 def new_key() -> tuple[str, str, str]:
     """(key id, secret, the key as shown to its owner)."""
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
@@ -77,7 +61,7 @@ class KeyStore:
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
 
     async def create(self, name: str, role: str, created_by: str,
-                     connection: asyncpg.Connection | None = None) -> tuple[KeyRow, str]:
+                     connection: asyncpg.Connection | None = None) -> tuple[Key, str]:
         """The new key's row and the key itself (shown once, never stored)."""
         if role not in ROLES:
             raise ValidationError("role", role, f"expected one of {', '.join(ROLES)}")
@@ -88,20 +72,20 @@ class KeyStore:
             f"INSERT INTO api_keys (key_id, name, role, secret_hash, created_by) "
             f"VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
             key_id, name, role, secret_hash, created_by)
-        return KeyRow(**dict(row)), key
+        return Key(**dict(row)), key
 
-    async def list(self, include_revoked: bool = True) -> list[KeyRow]:
+    async def list(self, include_revoked: bool = True) -> list[Key]:
         where = "" if include_revoked else "WHERE revoked_at IS NULL"
         rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at, key_id")
-        return [KeyRow(**dict(r)) for r in rows]
+        return [Key(**dict(r)) for r in rows]
 
-    async def revoke(self, key_id: str, connection: asyncpg.Connection | None = None) -> KeyRow | None:
+    async def revoke(self, key_id: str, connection: asyncpg.Connection | None = None) -> Key | None:
         """Revoke the key (a second revoke changes nothing); None when there is no such key."""
         db = connection or self._pool
         row = await db.fetchrow(
             f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1 "
             f"RETURNING {_COLUMNS}", key_id)
-        return KeyRow(**dict(row)) if row else None
+        return Key(**dict(row)) if row else None
 
     async def authenticate(self, presented: str) -> Principal | None:
         """The key's principal, or None for a malformed, unknown, wrong or revoked key."""

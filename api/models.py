@@ -137,9 +137,11 @@ class Transaction(BaseModel):
     latency_ms: int | None
 
 
-class Posting(BaseModel):
+class StatementRow(BaseModel):
+    """A ledger row as an account's statement shows it."""
+
     posting_id: str
-    account: str
+    tx_id: str
     currency: str
     direction: str
     amount: int
@@ -147,6 +149,12 @@ class Posting(BaseModel):
     account_seq: int
     event_time: datetime
     posted_at: datetime
+
+
+class Posting(StatementRow):
+    """A ledger row of a transaction: whose account it is on, too."""
+
+    account: str
 
 
 class Delivery(BaseModel):
@@ -197,18 +205,6 @@ class Account(BaseModel):
     balances: list[Balance]
     holds: list[Hold]
     postings: int = Field(description="Postings on the account so far (its ledger sequence).")
-
-
-class StatementRow(BaseModel):
-    posting_id: str
-    tx_id: str
-    currency: str
-    direction: str
-    amount: int
-    balance_after: int
-    account_seq: int
-    event_time: datetime
-    posted_at: datetime
 
 
 class Chain(BaseModel):

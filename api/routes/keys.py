@@ -24,7 +24,7 @@ async def me(who: Principal = Depends(analyst)) -> dict[str, Any]:
 
 @router.get("/keys", response_model=list[Key])
 async def list_keys(request: Request, _: Principal = Depends(admin)) -> list[dict[str, Any]]:
-    return [k.public() for k in await services(request).keys.list()]
+    return [k.model_dump() for k in await services(request).keys.list()]
 
 
 @router.post("/keys", response_model=NewKey, status_code=201)
@@ -36,7 +36,7 @@ async def create_key(body: Annotated[KeyBody, Body()], request: Request,
         await audit.record(connection, who.key_id, who.role, "key.create", row.key_id,
                            client_address(request), request.state.request_id,
                            {"name": row.name, "role": row.role})
-    return {**row.public(), "key": key}
+    return {**row.model_dump(), "key": key}
 
 
 @router.delete("/keys/{key_id}", response_model=Key)
@@ -49,4 +49,4 @@ async def revoke_key(key_id: KeyId, request: Request, who: Principal = Depends(a
             raise NotFound(f"no key {key_id!r}")
         await audit.record(connection, who.key_id, who.role, "key.revoke", key_id,
                            client_address(request), request.state.request_id, {"name": row.name})
-    return row.public()
+    return row.model_dump()

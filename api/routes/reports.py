@@ -23,6 +23,11 @@ async def _report(request: Request, query: ReportQuery) -> dict[str, Any]:
     return {"bucket": query.bucket, "by": query.by, "rows": [dict(r) for r in rows]}
 
 
+def _by_default(request: Request, query: ReportQuery, by: Dimension) -> ReportQuery:
+    """This report's own default dimension when the client named none."""
+    return query if "by" in request.query_params else query.model_copy(update={"by": by})
+
+
 @router.get("/reports/volume", response_model=Report)
 async def volume(query: Annotated[ReportQuery, Query()], request: Request,
                  _: Principal = Depends(analyst)) -> dict[str, Any]:
@@ -34,18 +39,14 @@ async def volume(query: Annotated[ReportQuery, Query()], request: Request,
 async def decisions(query: Annotated[ReportQuery, Query()], request: Request,
                     _: Principal = Depends(analyst)) -> dict[str, Any]:
     """The same figures; read them by=outcome for the decision mix, its scores and latency."""
-    if "by" not in request.query_params:
-        query = query.model_copy(update={"by": Dimension.outcome})
-    return await _report(request, query)
+    return await _report(request, _by_default(request, query, Dimension.outcome))
 
 
 @router.get("/reports/fraud", response_model=Report)
 async def fraud(query: Annotated[ReportQuery, Query()], request: Request,
                 _: Principal = Depends(analyst)) -> dict[str, Any]:
     """Declined and reviewed counts per bucket and dimension (by merchant category unless asked)."""
-    if "by" not in request.query_params:
-        query = query.model_copy(update={"by": Dimension.merchant_category})
-    return await _report(request, query)
+    return await _report(request, _by_default(request, query, Dimension.merchant_category))
 
 
 @router.get("/reports/latency", response_model=Latency)
