@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from streams.accounts import AccountState
+from streams.accounts import AccountState, holds_key
 from streams.errors import PaystreamError
 
 
@@ -42,6 +42,7 @@ class StateConflictError(PaystreamError):
 class RedisStateStore:
     def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
         self._redis = redis
+        self._namespace = namespace
         self._ns = f"ps:{namespace}"
         self._tx_ttl_s = tx_ttl_s
         self._window_ms = window_ms
@@ -81,7 +82,7 @@ class RedisStateStore:
         return f"{self._ns}tx:{partition}"
 
     def _holds_key(self, partition: int) -> str:
-        return f"{self._ns}holds:{partition}"
+        return holds_key(self._namespace, partition)
 
     def _fan_in_key(self, destination: str) -> str:
         return f"{self._ns}fi:{destination}"
@@ -236,13 +237,3 @@ async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> i
 
 async def outbox_pending(redis: Redis, namespace: str) -> int:
     return len([k async for k in redis.scan_iter(match=f"ps:{namespace}ob:*")])
-
-
-async def read_hold_index(redis: Redis, namespace: str) -> set[tuple[str, str]]:
-    """Every (account, tx_id) in the hold-expiry index, all partitions."""
-    entries: set[tuple[str, str]] = set()
-    async for key in redis.scan_iter(match=f"ps:{namespace}holds:*"):
-        for member in await redis.zrange(key, 0, -1):
-            account, _, tx_id = member.decode().partition("|")
-            entries.add((account, tx_id))
-    return entries

@@ -115,10 +115,10 @@ def queries(samples: dict[str, Any]) -> dict[str, tuple[str, list[Any]]]:
         "search by outcome": search(24, outcome="DECLINE"),
         "search by merchant": search(24 * 7, merchant_id=merchant),
         "statement": (reads.STATEMENT_SQL, [account, 0, 101]),
-        "chain check": (reads.CHAIN_SQL, [account]),
+        "chain check": (reads.CHAIN_RANGE_SQL, [account, 0, 200]),
         "latency": (reads.LATENCY_SQL, [end - timedelta(hours=1), end]),
         "top merchants": (reads.TOP_MERCHANTS_SQL, [Outcome.DECLINE.value, end - timedelta(hours=6), end, 10]),
-        "review queue": (reads.REVIEW_CANDIDATES_SQL, [end - timedelta(days=7), end - timedelta(days=7), "", 500]),
+        "review queue": (reads.HELD_SQL, [samples["tx_ids"][:51]]),
     }
     for bucket in Bucket:
         found[f"report by {bucket.value}"] = (reads.report_sql(bucket, Dimension.country),

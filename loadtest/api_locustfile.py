@@ -1,5 +1,12 @@
 """Locust users of the analysts' API: a realistic mix of its endpoints (`make bench-api`).
 
+The mix, by weight: a transaction by id 25, an account's month of history 20, a day's declines
+or holds 10, a merchant's week 5, an account 10, a statement page 10, reports 14 (a day by hour
+and country, a month by day, the last hour by minute, a day by hour and merchant category), the
+latency and top-merchants panels 5, the review queue 4, a month's CSV export of an account 1.
+Report windows are what a dashboard shows (a day by hour, a month by day); a week by hour and
+country is ~15,000 rows (2.6 MB of JSON) and ~0.2-0.3 s of PostgreSQL alone, not a panel.
+
 Each user asks at a constant rate (--rate-per-user, default 4/s); loadtest.api_bench starts
 enough users for the rate it wants. Ids come from the samples file the store's loader wrote
 (PAYSTREAM_API_BENCH_SAMPLES), so every id exists; requests are named by endpoint template.
@@ -71,16 +78,22 @@ class Analyst(FastHttpUser):
                   "/v1/accounts/{account}/statement", limit=100)
 
     @task(4)
-    def volume_by_hour(self) -> None:
-        self._get("/v1/reports/volume", "/v1/reports/volume", bucket="hour", by="country", **_window(24 * 7))
+    def volume_by_hour(self) -> None:  # a day by hour and country (~15 KB a country)
+        self._get("/v1/reports/volume", "/v1/reports/volume", bucket="hour", by="country", **_window(24))
+
+    @task(2)
+    def decisions_by_day(self) -> None:  # a month by day
+        self._get("/v1/reports/decisions", "/v1/reports/decisions?bucket=day", bucket="day",
+                  **_window(24 * 30))
+
+    @task(2)
+    def decisions_live(self) -> None:  # the console's live chart: the last hour by minute
+        self._get("/v1/reports/decisions", "/v1/reports/decisions?bucket=minute", bucket="minute",
+                  **_window(1))
 
     @task(3)
-    def decisions_by_day(self) -> None:
-        self._get("/v1/reports/decisions", "/v1/reports/decisions", bucket="day", **_window(24 * 30))
-
-    @task(3)
-    def fraud_by_minute(self) -> None:
-        self._get("/v1/reports/fraud", "/v1/reports/fraud", bucket="minute", **_window(6))
+    def fraud_by_hour(self) -> None:  # a day by hour and merchant category
+        self._get("/v1/reports/fraud", "/v1/reports/fraud", bucket="hour", **_window(24))
 
     @task(3)
     def latency(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from streams.accounts import HELD, TX_ACCOUNT, TX_STATUS, AccountState, account_key, tx_key
+from streams.accounts import (HELD, TX_ACCOUNT, TX_STATUS, AccountState, account_key,
+                              holds_key, tx_key)
+from streams.partitioning import partition_for
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.ledgerchain import GENESIS, chain_hash, to_datetime
 from streams.records import Transaction
@@ -35,8 +38,9 @@ TX_COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount"
               "decided_at", "produced_at", "latency_ms")
 LEDGER_COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount",
                   "balance_after", "account_seq", "prev_hash", "hash", "event_time", "posted_at")
-#: Held transactions (status HELD in account state) are the REVIEW decisions of the last day.
-HELD_WINDOW = timedelta(days=1)
+#: Held transactions (status HELD in account state, in the hold index) are the last REVIEW
+#: decisions of the store, as many as a busy day's queue.
+HELD_MAX = 5_000
 REASONS = {"DECLINE": ["model:decline", "feature:new_device"], "REVIEW": ["model:review", "feature:log_amount"],
            "APPROVE": []}
 
@@ -79,7 +83,7 @@ def _decide(rng: random.Random, is_fraud: bool) -> tuple[str, float]:
 
 
 def _rows(transactions: Iterator[tuple[Transaction, Any]], rng: random.Random, chains: _Chains,
-          samples: Samples, held: list[tuple[str, str]], held_after: datetime) -> Iterator[tuple[list, list]]:
+          samples: Samples, held: deque[tuple[str, str, int]]) -> Iterator[tuple[list, list]]:
     tx_rows: list[tuple] = []
     ledger_rows: list[tuple] = []
     for n, (tx, label) in enumerate(transactions, 1):
@@ -94,8 +98,9 @@ def _rows(transactions: Iterator[tuple[Transaction, Any]], rng: random.Random, c
         if outcome == "APPROVE":
             ledger_rows.append(chains.leg(tx, tx.source_account, "DEBIT", decided))
             ledger_rows.append(chains.leg(tx, tx.destination_account, "CREDIT", decided))
-        elif outcome == "REVIEW" and decided >= held_after:
-            held.append((tx.tx_id, tx.source_account))
+        elif outcome == "REVIEW":
+            expires = decided + timedelta(days=1)
+            held.append((tx.tx_id, tx.source_account, int(expires.timestamp() * 1000)))
         if n % 997 == 0:
             samples.tx_ids.append(tx.tx_id)
             if tx.source_account.startswith("acc-"):
@@ -105,7 +110,8 @@ def _rows(transactions: Iterator[tuple[Transaction, Any]], rng: random.Random, c
         if len(tx_rows) >= CHUNK:
             yield tx_rows, ledger_rows
             tx_rows, ledger_rows = [], []
-    yield tx_rows, ledger_rows
+    if tx_rows:
+        yield tx_rows, ledger_rows
 
 
 async def load(database_url: str, schema: str, redis_url: str, namespace: str, transactions: int,
@@ -117,14 +123,15 @@ async def load(database_url: str, schema: str, redis_url: str, namespace: str, t
     start = now - timedelta(days=days, hours=1)
     config = GeneratorConfig(seed=11, accounts=accounts, fraud_share=0.01,
                              start_ms=int(start.timestamp() * 1000))
-    samples, chains, held = Samples(start=start.isoformat(), end=now.isoformat()), _Chains(), []
+    samples, chains = Samples(start=start.isoformat(), end=now.isoformat()), _Chains()
+    held: deque[tuple[str, str, int]] = deque(maxlen=HELD_MAX)
     rng = random.Random(11)
     connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         indexes = await _drop_secondary_indexes(connection, schema)
         started, done = time.monotonic(), 0
         for tx_rows, ledger_rows in _rows(TrafficGenerator(config).generate(transactions), rng,
-                                          chains, samples, held, now - HELD_WINDOW):
+                                          chains, samples, held):
             await connection.copy_records_to_table("report_transactions", records=tx_rows,
                                                    columns=TX_COLUMNS)
             await connection.copy_records_to_table("ledger", records=ledger_rows, columns=LEDGER_COLUMNS)
@@ -134,7 +141,8 @@ async def load(database_url: str, schema: str, redis_url: str, namespace: str, t
         log(f"  building {len(indexes)} indexes and the rollups...")
         for statement in indexes:
             await connection.execute(statement)
-        for table, unit in (("report_rollup_minute", "minute"), ("report_rollup_hour", "hour")):
+        for table, unit in (("report_rollup_minute", "minute"), ("report_rollup_hour", "hour"),
+                            ("report_rollup_day", "day")):
             await connection.execute(
                 f"INSERT INTO {table} SELECT date_trunc('{unit}', event_time), currency, outcome, "
                 f"country, coalesce(merchant_category, ''), count(*), sum(amount), sum(score), "
@@ -159,7 +167,7 @@ async def _drop_secondary_indexes(connection: asyncpg.Connection, schema: str) -
 
 
 async def _account_state(redis_url: str, namespace: str, chains: _Chains,
-                         held: list[tuple[str, str]]) -> None:
+                         held: deque[tuple[str, str, int]], partitions: int = 12) -> None:
     redis = Redis.from_url(redis_url)
     states: dict[str, AccountState] = {}
     for (account, currency), balance in chains.balance.items():
@@ -171,8 +179,10 @@ async def _account_state(redis_url: str, namespace: str, chains: _Chains,
             pipe.hset(account_key(namespace, account), mapping={"v": 1, "s": state.encode()})
             if n % 10_000 == 0:
                 await pipe.execute()
-        for tx_id, account in held:
+        for tx_id, account, expires_ms in held:
             pipe.hset(tx_key(namespace, tx_id), mapping={TX_STATUS: HELD, TX_ACCOUNT: account})
+            pipe.zadd(holds_key(namespace, partition_for(account, partitions)),
+                      {f"{account}|{tx_id}": expires_ms})
         await pipe.execute()
     finally:
         await redis.aclose()

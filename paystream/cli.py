@@ -387,8 +387,8 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
     gc.disable()
 
     from agents.reconcile import check, lag, read_topic
-    from agents.store import bulk_reader, outbox_pending, read_hold_index
-    from streams.accounts import read_tx_records, scan_accounts
+    from agents.store import bulk_reader, outbox_pending
+    from streams.accounts import read_hold_index, read_tx_records, scan_accounts
     from paystream.bootstrap import reading_consumer
     from streams.codec import codec_for
     from streams.topics import topics as topic_specs

@@ -2,7 +2,7 @@
 
 - ledger: exactly the postings' ids; per account and currency the signed sum of its rows equals
   the account's balance; debits equal credits per currency;
-- reporting: exactly the decisions' tx_ids; the minute and hour rollups add up to the rows;
+- reporting: exactly the decisions' tx_ids; the minute, hour and day rollups add up to the rows;
 - notifications: every event the decisions and postings imply for a partner (by the kinds it
   subscribed to) has exactly one outcome there, delivered or dead-lettered, and no other.
 """
@@ -56,7 +56,7 @@ async def check_reporting(db: asyncpg.Connection, decisions: list[dict[str, Any]
     stored = {r["tx_id"] for r in await db.fetch("SELECT tx_id FROM report_transactions")}
     found.counts["reporting_rows"] = len(stored)
     _compare_ids(found, "reporting_row", {d["tx_id"] for d in decisions}, stored)
-    for table in ("report_rollup_minute", "report_rollup_hour"):
+    for table in ("report_rollup_minute", "report_rollup_hour", "report_rollup_day"):
         counted = await db.fetchval(f"SELECT coalesce(sum(tx_count), 0) FROM {table}")
         if counted != len(stored):
             found.problem("rollup_count_mismatch", f"{table}: {counted} counted, {len(stored)} rows")

@@ -1,4 +1,4 @@
-"""The reporting sink: a row per decided transaction, and per-minute and per-hour rollups.
+"""The reporting sink: a row per decided transaction, and per-minute, -hour and -day rollups.
 
 Rollups count only the rows this batch really inserted, so a replayed decision never counts
 twice. A batch is nearly always all new: its rows are COPYed straight into the table and its
@@ -19,7 +19,7 @@ import asyncpg
 from sinks.db import copy_into_stage, copy_new_rows
 from streams.ledgerchain import to_datetime
 
-MINUTE_MS, HOUR_MS = 60_000, 3_600_000
+MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
            "event_time", "channel", "merchant_id", "merchant_category", "country", "outcome",
@@ -53,7 +53,7 @@ WITH inserted AS (
     ON CONFLICT (tx_id) DO NOTHING
     RETURNING event_time, currency, outcome, country, coalesce(merchant_category, '') AS mcc,
               amount, score, coalesce(latency_ms, 0) AS latency
-),{_rollup("report_rollup_minute", "minute")},{_rollup("report_rollup_hour", "hour")}
+),{_rollup("report_rollup_minute", "minute")},{_rollup("report_rollup_hour", "hour")},{_rollup("report_rollup_day", "day")}
 SELECT count(*) FROM inserted
 """
 
@@ -68,7 +68,8 @@ def _upsert_rollup(table: str) -> str:
 
 #: (bucket width, its upsert) for each rollup table.
 ROLLUPS = ((MINUTE_MS, _upsert_rollup("report_rollup_minute")),
-           (HOUR_MS, _upsert_rollup("report_rollup_hour")))
+           (HOUR_MS, _upsert_rollup("report_rollup_hour")),
+           (DAY_MS, _upsert_rollup("report_rollup_day")))
 
 
 def rollup(decisions: list[dict[str, Any]], bucket_ms: int) -> list[list]:

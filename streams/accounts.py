@@ -11,6 +11,7 @@ everything else is a fixed set of fields per currency held.
 Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
   a:<account>   hash v (version) s (AccountState, msgpack)
   t:<tx_id>     hash h (body hash) s (status) c (credited) a (held: source) k (kept)
+  holds:<p>     sorted set "<account>|<tx_id>" by hold expiry (ms), per transactions partition
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def account_key(namespace: str, account: str) -> str:
 
 def tx_key(namespace: str, tx_id: str) -> str:
     return f"ps:{namespace}t:{tx_id}"
+
+
+def holds_key(namespace: str, partition: int) -> str:
+    """The hold-expiry index of a partition: "<account>|<tx_id>" scored by expiry (ms)."""
+    return f"ps:{namespace}holds:{partition}"
 
 #: Layout version; bump when the list below changes, and read the old ones. Format 1 kept
 #: velocity counters where format 2 keeps the fraud profile; format 3 adds credit marks.
@@ -161,3 +167,41 @@ async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
             if fields:
                 records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
     return records
+
+
+async def read_hold_index(redis: Redis, namespace: str) -> set[tuple[str, str]]:
+    """Every (account, tx_id) in the hold-expiry index, all partitions."""
+    entries: set[tuple[str, str]] = set()
+    async for key in redis.scan_iter(match=f"ps:{namespace}holds:*"):
+        for member in await redis.zrange(key, 0, -1):
+            account, _, tx_id = member.decode().partition("|")
+            entries.add((account, tx_id))
+    return entries
+
+
+async def read_holds_page(redis: Redis, namespace: str, partitions: int,
+                          after: tuple[int, str] | None, limit: int) -> list[tuple[int, str, str]]:
+    """Open holds by expiry (the oldest decisions first), `limit` of them after `after` (an
+    (expiry ms, member) a previous page ended on): (expiry ms, account, tx_id). One pipelined
+    ZRANGEBYSCORE per partition, merged; the index can briefly keep a hold that was just decided,
+    so callers check the transaction's status."""
+    pipe = redis.pipeline(transaction=False)
+    for partition in range(partitions):
+        key = holds_key(namespace, partition)
+        if after is None:
+            pipe.zrangebyscore(key, 0, "+inf", start=0, num=limit, withscores=True)
+        else:  # the holds sharing the last page's expiry (one batch's at most), then later ones
+            pipe.zrangebyscore(key, after[0], after[0], withscores=True)
+            pipe.zrangebyscore(key, f"({after[0]}", "+inf", start=0, num=limit, withscores=True)
+    entries = []
+    for members in await pipe.execute():
+        for member, score in members:
+            entry = (int(score), member.decode())
+            if after is None or entry > after:
+                entries.append(entry)
+    entries.sort()
+    page = []
+    for expires_ms, member in entries[:limit]:
+        account, _, tx_id = member.partition("|")
+        page.append((expires_ms, account, tx_id))
+    return page

@@ -79,8 +79,6 @@ class Settings(BaseSettings):
     api_cors_origins: str = ""
     #: Largest request body accepted (bytes): the API's bodies are a note or a key's name.
     api_max_body_bytes: int = Field(16_384, ge=1024, le=1_048_576)
-    #: How far back the review queue looks (s): no hold outlives the rules' hold_max_age_s.
-    api_review_window_s: int = Field(7 * 86_400, ge=60)
     #: Longest time range one search, report or export may cover (days).
     api_max_range_days: int = Field(31, ge=1, le=3660)
     #: PostgreSQL connections the API keeps.

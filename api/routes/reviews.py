@@ -9,7 +9,7 @@ verdict, or one on a transaction that is not held, is a 409.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -20,53 +20,48 @@ from api.keys import Principal
 from api.models import Ident, Page, ReviewPage, VerdictBody, VerdictResult
 from api.security import analyst, client_address, reviewer, services
 from api.services import Services
-from streams.accounts import (
-    HELD,
-    REVIEW_APPROVED,
-    REVIEW_DECLINED,
-    TX_ACCOUNT,
-    TX_STATUS,
-    read_tx_records,
-)
+from streams.accounts import (HELD, REVIEW_APPROVED, REVIEW_DECLINED, TX_ACCOUNT, TX_STATUS,
+                              read_holds_page, read_tx_records)
 from streams.errors import KafkaError
 from streams.reviews import verdict
 
 router = APIRouter(tags=["reviews"])
-#: Rows read per look when filling a page (most REVIEW decisions of the window are decided).
-CANDIDATES_PER_LOOK = 500
-LOOKS_MAX = 20
+#: Index pages read at most to fill one page (holds decided a moment ago are skipped).
+LOOKS_MAX = 5
 _ENDED_BY = {"APPROVE": REVIEW_APPROVED, "DECLINE": REVIEW_DECLINED}
 
 
 @router.get("/reviews", response_model=ReviewPage)
 async def queue(page: Annotated[Page, Query()], request: Request,
                 _: Principal = Depends(analyst)) -> dict[str, Any]:
-    """Transactions held for review, oldest first, with their reasons."""
+    """Transactions held for review, oldest first, with their reasons.
+
+    Read from the workers' hold index (every open hold, by expiry, so by decision time), then
+    the decisions of the page from the reporting store; a hold decided a moment ago, or one
+    with a verdict published and not yet applied, is left out."""
     svc = services(request)
-    since = datetime.now(timezone.utc) - timedelta(seconds=svc.settings.api_review_window_s)
-    after = cursor.decode(page.cursor, (datetime, str))
-    items: list[dict[str, Any]] = []
-    last, exhausted = after, False
+    namespace, partitions = svc.settings.topic_prefix, svc.settings.partitions
+    last = cursor.decode(page.cursor, (int, str))
+    items: list[tuple[tuple[int, str], dict[str, Any]]] = []
     for _look in range(LOOKS_MAX):
-        rows = await reads.review_candidates(svc.db, since, last, CANDIDATES_PER_LOOK)
-        status = await read_tx_records(svc.state, svc.settings.topic_prefix, [r["tx_id"] for r in rows])
-        for row in rows:
-            last = (row["decided_at"], row["tx_id"])
-            if status.get(row["tx_id"], {}).get(TX_STATUS) == HELD:
-                items.append(dict(row))
-                if len(items) > page.limit:
-                    break
-        if len(items) > page.limit:
+        holds = await read_holds_page(svc.state, namespace, partitions, last, page.limit + 1)
+        if not holds:
             break
-        if len(rows) < CANDIDATES_PER_LOOK:
-            exhausted = True
+        status = await read_tx_records(svc.state, namespace, [tx_id for _, _, tx_id in holds])
+        held = [h for h in holds if status.get(h[2], {}).get(TX_STATUS) == HELD]
+        details = await reads.held_transactions(svc.db, [tx_id for _, _, tx_id in held])
+        for expires_ms, account, tx_id in held:
+            if tx_id in details:
+                items.append(((expires_ms, f"{account}|{tx_id}"), details[tx_id]))
+        expires_ms, account, tx_id = holds[-1]
+        last = (expires_ms, f"{account}|{tx_id}")
+        if len(items) > page.limit or len(holds) <= page.limit:
             break
-    if len(items) > page.limit:
-        items = items[:page.limit]
-        next_key = (items[-1]["decided_at"], items[-1]["tx_id"])
-    else:  # the window is read to its end, or this request's look budget is: go on from there
-        next_key = None if exhausted else last
-    return {"items": items, "next_cursor": cursor.encode(*next_key) if next_key else None}
+    more = len(items) > page.limit
+    items = items[:page.limit]
+    next_key = items[-1][0] if more else None
+    return {"items": [item for _, item in items],
+            "next_cursor": cursor.encode(*next_key) if next_key else None}
 
 
 @router.post("/reviews/{tx_id}/approve", response_model=VerdictResult)

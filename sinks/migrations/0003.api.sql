@@ -50,6 +50,3 @@ CREATE TABLE review_verdicts (
     decided_at timestamptz NOT NULL,
     request_id text NOT NULL
 );
-
--- The review queue: held transactions are REVIEW decisions of the last hold lifetime.
-CREATE INDEX report_tx_review ON report_transactions (decided_at, tx_id) WHERE outcome = 'REVIEW';
