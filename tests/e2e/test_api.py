@@ -436,7 +436,8 @@ def test_a_reviewer_approves_in_the_console(api: Api, tmp_path: Path) -> None:
             page.click("#login-form button")
             expect(page.locator("#who")).to_have_text("test reviewer (reviewer)")
             expect(page.locator("#chart-tps")).to_be_visible()
-            page.wait_for_function("document.getElementById('live-status').textContent.length > 0")
+            # a locator, not wait_for_function: the console's CSP forbids evaluating strings
+            expect(page.locator("#live-status")).to_contain_text("Updated")
             page.screenshot(path=str(tmp_path / "console-live.png"))
             page.click("#tabs button[data-tab=reviews]")
             row = page.locator("#reviews-table tbody tr[data-tx='api-held-3']")
