@@ -128,20 +128,23 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
     env = {"PAYSTREAM_RULES_PATH": str(rules)}
     workers = [Worker(settings, directory, name, ("--hold-sweep-s", "1"), env)
                for name in ("w1", "w2")]
-    for worker in workers:
-        worker.start()
-    pipeline = Pipeline(settings)
-    deadline = time.monotonic() + 90
-    while len(set(pipeline.owners().values())) < 2 or len(pipeline.owners()) < settings.partitions:
-        assert time.monotonic() < deadline, "two workers never shared the partitions"
-        assert all(w.alive() for w in workers), f"a worker died; logs in {directory}"
-        time.sleep(0.5)
-    pipeline.send(deposit("fund-a", "acc-a", 1_000_000))
-    pipeline.wait_status("fund-a", "APPROVED")
-    yield pipeline
-    for worker in workers:
-        worker.stop()
-    delete_topics(admin, [s.name for s in specs])
+    try:  # a setup that fails must not leave the workers running (two did, for hours)
+        for worker in workers:
+            worker.start()
+        pipeline = Pipeline(settings)
+        deadline = time.monotonic() + 90
+        while len(set(pipeline.owners().values())) < 2 or len(pipeline.owners()) < settings.partitions:
+            assert time.monotonic() < deadline, "two workers never shared the partitions"
+            assert all(w.alive() for w in workers), f"a worker died; logs in {directory}"
+            time.sleep(0.5)
+        pipeline.send(deposit("fund-a", "acc-a", 1_000_000))
+        pipeline.wait_status("fund-a", "APPROVED")
+        yield pipeline
+    finally:
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.stop()
+        delete_topics(admin, [s.name for s in specs])
 
     clean_redis_namespace(redis_url, prefix)
 
