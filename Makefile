@@ -88,5 +88,6 @@ loadtest-all: up  ## every Locust scenario in turn, RUN_S each (CSV and HTML in 
 
 demo: up  ## start the stack, train a model if none, run traffic through two workers, reconcile, evaluate
 	DEMO_COUNT=$(DEMO_COUNT) PAYSTREAM=$(PAYSTREAM) deploy/local/demo.sh
+
 bench-api: up  ## the analysts' API under Locust on a 10M-transaction store (loaded once by COPY, kept in schema bench_api): per-endpoint p95/p99, EXPLAIN of every query; loadtest/results/api-bench.*
 	$(PY) -m loadtest.api_bench $(BENCH_API_ARGS)

@@ -38,8 +38,6 @@ ROLE = "transactions"
 #: Most credits in one message (~90 bytes each: far below Kafka's 1 MB message limit).
 CREDITS_PER_MESSAGE = 1000
 
-#: Transaction record statuses (tx:<id> field s).
-
 
 @dataclass(slots=True)
 class Valid:

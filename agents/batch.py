@@ -12,7 +12,6 @@ from agents.fraud.fanin import Payment, Seen
 from streams.accounts import AccountState
 
 
-
 @dataclass(slots=True)
 class InputEvent:
     """One Kafka message as the agent received it."""

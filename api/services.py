@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 import asyncpg
@@ -15,9 +14,6 @@ from redis.asyncio import Redis
 from api.keys import KeyStore
 from streams.reviews import VerdictPublisher
 from streams.settings import Settings, notify_redis_url
-
-log = logging.getLogger("paystream.api")
-
 
 @dataclass
 class Services:

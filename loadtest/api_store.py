@@ -24,6 +24,8 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
+from sinks.ledger import COLUMNS as LEDGER_COLUMNS
+from sinks.reporting import COLUMNS as TX_COLUMNS
 from streams.accounts import (HELD, TX_ACCOUNT, TX_STATUS, AccountState, account_key,
                               holds_key, tx_key)
 from streams.partitioning import partition_for
@@ -32,12 +34,6 @@ from streams.ledgerchain import GENESIS, chain_hash, to_datetime
 from streams.records import Transaction
 
 CHUNK = 100_000
-TX_COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
-              "event_time", "channel", "merchant_id", "merchant_category", "country", "outcome",
-              "score", "reasons", "model_version", "shadow_score", "shadow_model_version",
-              "decided_at", "produced_at", "latency_ms")
-LEDGER_COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount",
-                  "balance_after", "account_seq", "prev_hash", "hash", "event_time", "posted_at")
 #: Held transactions (status HELD in account state, in the hold index) are the last REVIEW
 #: decisions of the store, as many as a busy day's queue.
 HELD_MAX = 5_000

@@ -44,6 +44,7 @@ def holds_key(namespace: str, partition: int) -> str:
     """The hold-expiry index of a partition: "<account>|<tx_id>" scored by expiry (ms)."""
     return f"ps:{namespace}holds:{partition}"
 
+
 #: Layout version; bump when the list below changes, and read the old ones. Format 1 kept
 #: velocity counters where format 2 keeps the fraud profile; format 3 adds credit marks.
 STATE_FORMAT = 3
@@ -120,6 +121,7 @@ class AccountState:
             profile = b""  # velocity floats of format 1: the profile starts afresh
         marks = rest[0] if fmt >= 3 else {}
         return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile, marks)
+
 
 async def read_accounts(redis: Redis, namespace: str, accounts: list[str]) -> dict[str, AccountState]:
     """The stored state of each account that has one (an account never seen has none)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import cursor, reads
@@ -86,7 +86,7 @@ async def _check_chain(svc: Any, account: str, page: list[Any], after_seq: int) 
             return {"verified": False, "rows_checked": row["account_seq"], "problem": problem}
         tip = Tip(row["account_seq"], row["hash"])
         balances[row["currency"]] = row["balance_after"]
-    CHECKED.put(account, CheckedChain(tip.seq, tip.hash, balances))
+    CHECKED[account] = CheckedChain(tip.seq, tip.hash, balances)
     return {"verified": True, "rows_checked": tip.seq, "problem": None}
 
 
@@ -97,25 +97,6 @@ class CheckedChain:
     balances: dict[str, int]
 
 
-class _Checked:
-    """The chain tips this process has checked, least recently used dropped first (bounded)."""
-
-    def __init__(self, size_max: int) -> None:
-        self._tips: OrderedDict[str, CheckedChain] = OrderedDict()
-        self._size_max = size_max
-
-    def get(self, account: str) -> CheckedChain | None:
-        found = self._tips.get(account)
-        if found is not None:
-            self._tips.move_to_end(account)
-        return found
-
-    def put(self, account: str, checked: CheckedChain) -> None:
-        self._tips[account] = checked
-        self._tips.move_to_end(account)
-        if len(self._tips) > self._size_max:
-            self._tips.popitem(last=False)
-
-
-#: ~100 bytes an account.
-CHECKED = _Checked(100_000)
+#: The chain tips this process has checked, least recently used dropped first; ~100 bytes an
+#: account.
+CHECKED: LRUCache[str, CheckedChain] = LRUCache(maxsize=100_000)

@@ -244,7 +244,7 @@ cmd_install() {
   fi
   if ! find_java; then pkgs+=(openjdk-17-jre-headless); fi
   if ! command -v mvn >/dev/null 2>&1; then pkgs+=(maven); fi
-  # chromium: the console's browser test drives it with Playwright (tests/e2e/test_console.py)
+  # chromium: the console's browser test drives it with Playwright (tests/e2e/test_api.py)
   if ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium); fi
 
   if [ "${#pkgs[@]}" -gt 0 ]; then
