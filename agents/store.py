@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from streams.accounts import AccountState, holds_key
+from streams.accounts import AccountState, account_key, holds_key, tx_key
 from streams.errors import PaystreamError
 
 
@@ -44,6 +44,9 @@ class RedisStateStore:
         self._redis = redis
         self._namespace = namespace
         self._ns = f"ps:{namespace}"
+        # the readers' layout (streams.accounts), as prefixes: a key is one concatenation
+        self._account_prefix = account_key(namespace, "")
+        self._tx_prefix = tx_key(namespace, "")
         self._tx_ttl_s = tx_ttl_s
         self._window_ms = window_ms
         scripts = resources.files("agents")
@@ -70,10 +73,10 @@ class RedisStateStore:
             await pool.release(connection)
 
     def account_key(self, account: str) -> str:
-        return f"{self._ns}a:{account}"
+        return self._account_prefix + account
 
     def tx_key(self, tx_id: str) -> str:
-        return f"{self._ns}t:{tx_id}"
+        return self._tx_prefix + tx_id
 
     def _event_time_key(self, partition: int) -> str:
         return f"{self._ns}et:{partition}"
