@@ -3,9 +3,12 @@
 A key reads `psk_<key_id>_<secret>`: the key id finds the row, the secret is checked against its
 argon2id hash (argon2-cffi: a memory-hard hash, the OWASP recommendation for stored secrets).
 Checking costs ~50 ms of CPU by design, so a process remembers which presented keys it has
-verified (by their SHA-256, bounded); the row is still read on every request, so a revoked key
-stops working at once. An unknown key id is checked against a dummy hash, so a wrong key takes
-as long whether or not its id exists.
+verified (by their SHA-256, bounded). It also remembers whom an authenticated key names, so a
+request does not read the key's row: every change to a key row is announced by PostgreSQL
+(NOTIFY, migration 0005) and each process drops that key at once. While the listening
+connection is down, nothing is remembered and every request reads the row again, so a revoked
+key stops working at once either way. An unknown key id is checked against a dummy hash, so a
+wrong key takes as long whether or not its id exists.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
-from cachetools import LRUCache
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import LRUCache, TTLCache
 
 from api.models import Key
 from streams.errors import ValidationError
@@ -29,6 +34,15 @@ ROLES = ("analyst", "reviewer", "admin")
 KEY_PATTERN = re.compile(r"^psk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 #: Verified keys remembered per process (SHA-256 of the key -> key id).
 VERIFIED_MAX = 10_000
+#: PostgreSQL's channel for key changes (migration 0005's trigger), payload the key id.
+CHANNEL = "paystream_api_keys"
+#: How long a remembered principal is trusted without reading its row again: revokes arrive by
+#: NOTIFY within milliseconds; this only bounds what a lost notification could cost.
+PRINCIPAL_TTL_S = 60.0
+#: Seconds between attempts to listen again after the listening connection was lost.
+RELISTEN_S = (1.0, 30.0)
+
+log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
@@ -56,6 +70,12 @@ class KeyStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._verified: LRUCache[bytes, str] = LRUCache(maxsize=VERIFIED_MAX)
+        #: SHA-256 of a presented key -> its principal; used only while listening for changes.
+        self._principals: TTLCache[bytes, Principal] = TTLCache(VERIFIED_MAX, PRINCIPAL_TTL_S)
+        self._listener: asyncpg.Connection | None = None
+        self._relisten: asyncio.Task[None] | None = None
+        #: Key changes announced so far: a row read while one arrived is not remembered.
+        self._changes = 0
         #: Checks under way: concurrent requests with the same key wait for one argon2 check
         #: (25 clients starting at once made 25 checks and a 3 s stall in `make bench-api`).
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
@@ -89,18 +109,85 @@ class KeyStore:
 
     async def authenticate(self, presented: str) -> Principal | None:
         """The key's principal, or None for a malformed, unknown, wrong or revoked key."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        known = self._principals.get(digest) if self._listener is not None else None
+        if known is not None:
+            return known
         match = KEY_PATTERN.match(presented)
         key_id, secret = match.groups() if match else ("", "")
+        changes, listening = self._changes, self._listener is not None
         row = await self._pool.fetchrow(
             "SELECT name, role, secret_hash, revoked_at FROM api_keys WHERE key_id = $1",
             key_id) if key_id else None
-        digest = hashlib.sha256(presented.encode()).digest()
         if not await self._secret_matches(digest, key_id, secret,
                                           row["secret_hash"] if row else _DUMMY_HASH):
             return None
         if row is None or row["revoked_at"] is not None:
             return None
-        return Principal(key_id, row["name"], row["role"])
+        principal = Principal(key_id, row["name"], row["role"])
+        if listening and self._listener is not None and changes == self._changes:
+            self._principals[digest] = principal
+        return principal
+
+    async def listen(self, database_url: str) -> None:
+        """Start listening for key changes (PostgreSQL NOTIFY on a connection of its own); until
+        it listens, and whenever that connection is lost, every request reads its key's row."""
+        problem = await self._connect_listener(database_url)
+        if problem:
+            log.warning("not listening for API key changes (%s): every request reads its key "
+                        "until it is", problem)
+            self._relisten_later(database_url)
+
+    async def _connect_listener(self, database_url: str) -> str | None:
+        """None once listening, else what went wrong."""
+        try:
+            connection = await asyncpg.connect(database_url)
+            await connection.add_listener(CHANNEL, self._changed)
+        except (OSError, asyncpg.PostgresError) as exc:
+            return str(exc) or type(exc).__name__
+        connection.add_termination_listener(lambda _: self._lost(database_url))
+        self._principals.clear()  # changes may have been missed while not listening
+        self._listener = connection
+        return None
+
+    def _changed(self, _connection: Any, _pid: int, _channel: str, key_id: str) -> None:
+        self.forget(key_id)
+
+    def forget(self, key_id: str) -> None:
+        """Drop what this process remembers of the key: called when its change is announced, and
+        by a revoke in this process as soon as it commits (not waiting for the announcement)."""
+        self._changes += 1
+        for digest, principal in list(self._principals.items()):
+            if principal.key_id == key_id:
+                del self._principals[digest]
+
+    def _lost(self, database_url: str) -> None:
+        if self._listener is None:
+            return
+        log.warning("lost the connection listening for API key changes: every request reads its "
+                    "key until it is back")
+        self._listener = None
+        self._principals.clear()
+        self._relisten_later(database_url)
+
+    def _relisten_later(self, database_url: str) -> None:
+        async def again() -> None:
+            pause = RELISTEN_S[0]
+            while self._listener is None:
+                await asyncio.sleep(pause)
+                if await self._connect_listener(database_url) is None:
+                    log.info("listening for API key changes again")
+                pause = min(pause * 2, RELISTEN_S[1])
+
+        if self._relisten is None or self._relisten.done():
+            self._relisten = asyncio.get_running_loop().create_task(again())
+
+    async def close(self) -> None:
+        if self._relisten is not None:
+            self._relisten.cancel()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
 
     async def _secret_matches(self, digest: bytes, key_id: str, secret: str, stored: str) -> bool:
         known = self._verified.get(digest)

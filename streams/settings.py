@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     api_max_range_days: int = Field(31, ge=1, le=3660)
     #: PostgreSQL connections the API keeps.
     api_pool_size: int = Field(10, ge=1, le=100)
+    #: Seconds a settled report bucket is kept in the API's memory (api/reportcache.py; 0: not
+    #: kept): how long a report of past buckets may lag a late-arriving transaction.
+    api_report_cache_s: float = Field(60.0, ge=0, le=86_400)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -49,4 +49,5 @@ async def revoke_key(key_id: KeyId, request: Request, who: Principal = Depends(a
             raise NotFound(f"no key {key_id!r}")
         await audit.record(connection, who.key_id, who.role, "key.revoke", key_id,
                            client_address(request), request.state.request_id, {"name": row.name})
+    svc.keys.forget(key_id)  # other processes hear of it from PostgreSQL (api.keys)
     return row.model_dump()

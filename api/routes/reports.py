@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api import reads
 from api.errors import invalid
 from api.keys import Principal
-from api.models import Dimension, Latency, RecentQuery, Report, ReportQuery, TopMerchants, TopQuery
+from api.models import (
+    Dimension,
+    Latency,
+    RecentQuery,
+    Report,
+    ReportQuery,
+    TopMerchants,
+    TopQuery,
+)
 from api.routes.common import RECENT_MAX, check_range
 from api.security import analyst, services
 
@@ -18,11 +26,11 @@ router = APIRouter(tags=["reports"])
 
 
 async def _report(request: Request, query: ReportQuery) -> Response:
-    """The report as JSON put together from PostgreSQL's own (api.reads.report_json); its shape
-    is the Report model's, which the schemathesis test checks."""
+    """The report as JSON put together from PostgreSQL's own, bucket by bucket (api.reportcache);
+    its shape is the Report model's, which the schemathesis test checks."""
     svc = services(request)
     check_range(query, svc.settings.api_max_range_days, query.bucket)
-    rows = await reads.report_json(svc.db, query.bucket, query.by, query.start, query.end)
+    rows = await svc.reports.json(query.bucket, query.by, query.start, query.end)
     head = json.dumps({"bucket": query.bucket.value, "by": query.by.value})[:-1]
     return Response(f'{head}, "rows": {rows}}}', media_type="application/json")
 

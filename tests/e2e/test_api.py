@@ -325,6 +325,20 @@ def test_keys_over_http_work_at_once_and_stop_at_once(api: Api) -> None:
     assert listed[key_id]["revoked_at"] is not None and "secret_hash" not in listed[key_id]
 
 
+def test_a_key_revoked_from_the_command_line_stops_working_in_the_running_api(api: Api) -> None:
+    made = cli(api.settings, "api", "keys", "create", "--role", "analyst", "--name", "cli revoke")
+    key = made.stdout.strip().splitlines()[-1]
+    key_id = key.split("_")[1]
+    with_key = {"Authorization": f"Bearer {key}"}
+    for _ in range(3):  # authenticated, then remembered by the API process
+        assert httpx.get(api.url + "/v1/accounts/api-a", headers=with_key).status_code == 200
+    revoked = cli(api.settings, "api", "keys", "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    # Announced by PostgreSQL to the API process: gone within moments, not after a cache expiry.
+    until(lambda: httpx.get(api.url + "/v1/accounts/api-a", headers=with_key).status_code == 401,
+          2, "the revoked key refused")
+
+
 def test_bad_requests_are_4xx_naming_what_is_wrong(api: Api) -> None:
     unknown = api.get("/v1/transactions", colour="red", **{"from": FROM, "to": TO})
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["query", "colour"]
