@@ -241,6 +241,7 @@ class Authorizer:
         if status == HELD:
             result.set_tx(tx.tx_id, **{TX_ACCOUNT: tx.source_account})
         result.counters[outcome] += 1
+        result.decided.append((tx.type.value, outcome, tx.event_time, event.timestamp_ms))
         decision = decision_record(tx, event, outcome, reasons, assessment, now_ms)
         result.emit(event.partition, OutputMessage(
             "decisions", tx.partition_key.encode(), self._codecs.decision.encode(decision)))

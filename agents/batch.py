@@ -88,6 +88,8 @@ class BatchResult:
     #: in batches (Authorizer.seal_credits) rather than one message each.
     credits: dict[int, list[tuple[str, dict]]] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
+    #: (type, outcome, event time ms, produce time ms) of each transaction decided, for metrics.
+    decided: list[tuple[str, str, int, int]] = field(default_factory=list)
 
     def emit(self, partition: int, message: OutputMessage) -> None:
         self.outputs.setdefault(partition, []).append(message)

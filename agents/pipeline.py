@@ -47,17 +47,28 @@ class _StageClock:
         self._counters = counters
         self._prefix = f"ms:{role}:"  # whole milliseconds, summed over the batches
         self._last = time.perf_counter()
+        #: This batch's stages in seconds (a retried stage adds up), for the metrics.
+        self.laps: dict[str, float] = {}
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self._counters[self._prefix + stage] += (now - self._last) * 1000
+        took = now - self._last
+        self._counters[self._prefix + stage] += took * 1000
+        self.laps[stage] = self.laps.get(stage, 0.0) + took
         self._last = now
+
+
+#: Told of each batch done: role, input events, stage laps (s), the batch's counters, its
+#: decisions (type, outcome, event ms, produce ms), and when Kafka confirmed its outputs (ms).
+BatchObserver = Callable[[str, int, dict[str, float], Counter[str], list[tuple[str, str, int, int]], int], None]
 
 
 class BatchPipeline:
     def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
-                 max_clock_skew_ms: int, partitions: int) -> None:
+                 max_clock_skew_ms: int, partitions: int,
+                 observer: BatchObserver | None = None) -> None:
+        self._observer = observer
         self._reviewer = reviewer
         self._partitions = partitions
         self._store = store
@@ -82,7 +93,8 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._authorizer.apply(valid, dead, view)
 
-        return await self._run("transactions", partitions, accounts, tx_ids, compute, payments)
+        return await self._run("transactions", partitions, accounts, tx_ids, compute, payments,
+                               events=len(events))
 
     async def settle(self, events: list[InputEvent]) -> BatchResult:
         credits = self._settler.decode(events)
@@ -95,17 +107,22 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._settler.apply(credits, view)
 
-        return await self._run("credits", partitions, accounts, tx_ids, compute)
+        return await self._run("credits", partitions, accounts, tx_ids, compute, events=len(events))
 
     @property
     def rules_source(self) -> str:
         return self._authorizer.rules.source
 
-    def models_in_use(self) -> str:
+    def model_versions(self) -> tuple[str | None, str | None]:
+        """The active and the shadow model's versions (None: no such model)."""
         models = self._authorizer.assessor.models
         active, shadow = models.active(), models.shadow()
-        text = active.version if active else "none (rules only; run `paystream train`)"
-        return text + (f", shadow {shadow.version}" if shadow else "")
+        return (active.version if active else None, shadow.version if shadow else None)
+
+    def models_in_use(self) -> str:
+        active, shadow = self.model_versions()
+        text = active or "none (rules only; run `paystream train`)"
+        return text + (f", shadow {shadow}" if shadow else "")
 
     async def review(self, events: list[InputEvent]) -> BatchResult:
         reviews, bad = self._reviewer.decode(events)
@@ -126,7 +143,7 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._reviewer.apply(reviews, view)
 
-        return await self._run("reviews", partitions, accounts, set(), compute)
+        return await self._run("reviews", partitions, accounts, set(), compute, events=len(events))
 
     async def expire_holds(self, partition: int, limit: int = 1000) -> BatchResult:
         """Release this partition's holds that are past their expiry."""
@@ -146,7 +163,7 @@ class BatchPipeline:
 
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult],
-                   payments: dict[str, Payment] | None = None) -> BatchResult:
+                   payments: dict[str, Payment] | None = None, events: int = 0) -> BatchResult:
         clock = _StageClock(self.counters, role)
         async with self._lock:
             clock.lap("wait")
@@ -179,6 +196,9 @@ class BatchPipeline:
             clock.lap("done")
             self.counters.update(result.counters)
             self.counters[f"batches:{role}"] += 1
+            if self._observer is not None:
+                self._observer(role, events, clock.laps, result.counters, result.decided,
+                               time.time_ns() // 1_000_000)
             return result
 
     async def resend_leftovers(self, partitions: list[int]) -> int:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 #: The console and the docs load only what the API serves itself.
@@ -59,8 +62,12 @@ class RequestGuard:
                 raise BodyTooLarge
             return message
 
+        started, status = time.perf_counter(), 500
+
         async def with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 extra = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
                 if not any(k == b"cache-control" for k, _ in message.get("headers", [])):
                     extra.append((b"cache-control", b"no-store"))
@@ -70,7 +77,12 @@ class RequestGuard:
         try:
             await self.app(scope, guarded_receive, with_headers)
         except BodyTooLarge:
+            status = 413
             await _refuse(send, request_id, self.max_body_bytes)
+        finally:
+            route = scope.get("route")
+            metrics.record(getattr(route, "path", "unmatched"), scope["method"], status,
+                           time.perf_counter() - started)
 
 
 async def _refuse(send: Send, request_id: str, limit: int) -> None:

@@ -329,16 +329,23 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     from streams.app import create_app
     from streams.topics import topics as topic_specs
 
+    from agents import metrics
+    from streams.metrics import serve
+
     settings = obj.settings
-    pipeline = build_pipeline(settings)  # loads and checks the rules before anything starts
+    # Loads and checks the rules before anything starts.
+    pipeline = build_pipeline(settings, observer=metrics.record_batch)
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
     register(app, pipeline, names, batch_size, hold_sweep_s)
+    serve(settings.metrics_port, "worker")
+    metrics.record_models(*pipeline.model_versions())
 
     last: dict[str, int] = {}
 
     @app.timer(stats_every_s)
     async def report() -> None:
+        metrics.record_models(*pipeline.model_versions())
         now = dict(pipeline.counters)
         delta = {k: v - last.get(k, 0) for k, v in now.items() if v != last.get(k, 0)}
         last.update(now)

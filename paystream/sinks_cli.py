@@ -96,11 +96,13 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
+    from streams.metrics import serve
 
     settings = obj.settings
     chosen = SINKS if name == "all" else (name,)
     migrate(settings.database_url, settings.db_schema)
     runners = [build_runner(n, settings) for n in chosen]
+    serve(settings.metrics_port, f"sink {name}")
 
     async def run() -> None:
         stop = stop_event()
@@ -153,6 +155,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
 
     from sinks.webhooks import load_partners
     from streams.errors import ConfigError
+    from streams.metrics import serve
 
     settings = obj.settings
     if not settings.partners_path:
@@ -160,6 +163,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
                           "file ([partners.<id>] url, secret_env, kinds)")
     partners = load_partners(Path(settings.partners_path))
     runners = [build_notify_runner(p, settings, backoff_base_s) for p in partners]
+    serve(settings.metrics_port, "notify")
 
     async def run() -> dict[str, dict[str, int]]:
         stop = stop_event()

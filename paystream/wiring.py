@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from agents.authorizer import Authorizer, Codecs
 from agents.fraud.model import ModelRegistry
 from agents.outbox import OutputSender
-from agents.pipeline import BatchPipeline
+from agents.pipeline import BatchObserver, BatchPipeline
 from agents.rules import Rules, load_rules
 from agents.reviewer import Reviewer
 from agents.settler import Settler
@@ -26,7 +26,7 @@ def now_ms() -> int:
 
 
 def build_pipeline(settings: Settings, rules: Rules | None = None,
-                   redis: Redis | None = None) -> BatchPipeline:
+                   redis: Redis | None = None, observer: BatchObserver | None = None) -> BatchPipeline:
     names = topics(settings.topic_prefix, settings.partitions)
     registry = settings.schema_registry_url
     codecs = Codecs(
@@ -60,4 +60,4 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
-                         settings.max_clock_skew_ms, settings.partitions)
+                         settings.max_clock_skew_ms, settings.partitions, observer)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException
 
+from sinks import metrics
 from streams.codec import Codec
 from streams.errors import CodecError, PaystreamError
 from streams.settings import Settings
@@ -122,6 +123,7 @@ class SinkRunner:
         return self.stats
 
     async def _handle(self, messages: list[Any]) -> None:
+        started = time.perf_counter()
         batch = []
         for message in messages:
             role, codec = self._inputs[message.topic()]
@@ -137,6 +139,7 @@ class SinkRunner:
         self.stats.batches += 1
         self.stats.messages += len(messages)
         self.stats.rows += rows
+        metrics.record_batch(self.name, len(messages), rows, time.perf_counter() - started)
 
     async def _write_with_retry(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
         delay = BACKOFF_S_MIN
@@ -148,6 +151,7 @@ class SinkRunner:
                 return await self._store.write(batch)
             except StoreUnavailable as exc:
                 self.stats.retries += 1
+                metrics.RETRIES.labels(self.name).inc()
                 log.warning("sink %s: store unavailable (%s); retrying in about %.1f s, nothing "
                             "committed", self.name, exc, delay)
                 self._open = False

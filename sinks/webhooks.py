@@ -42,6 +42,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.notifications import KINDS, keys, notifications_of
+from sinks import metrics
 from sinks.runner import StoreUnavailable
 from streams.errors import ConfigError
 
@@ -207,6 +208,7 @@ class WebhookStore:
         for attempt in range(1, partner.max_attempts + 1):
             outcome = await self._attempt(event["notification_id"], body, attempt)
             self.counts["attempts"] += 1
+            metrics.ATTEMPT_RESULTS.labels(partner.partner_id, metrics.attempt_result(outcome.detail)).inc()
             if outcome.delivered or outcome.detail.startswith("permanent"):
                 break
             if attempt < partner.max_attempts:
@@ -265,3 +267,6 @@ class WebhookStore:
             # Delivered but not recorded: the batch is read again and re-delivered with the
             # same Idempotency-Key, which the partner drops.
             raise StoreUnavailable(f"notifications Redis: {exc}") from exc
+        for _, outcome in outcomes:  # counted once recorded, as reconcile counts them
+            metrics.DELIVERIES.labels(partner, "delivered" if outcome.delivered else "dead").inc()
+            metrics.ATTEMPTS.labels(partner).observe(outcome.attempts)

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
     fetch_min_bytes: int = Field(262_144, ge=1, le=52_428_800)
 
+    #: Where a long-running process (worker, sink, deliverer, API) serves Prometheus metrics on
+    #: 127.0.0.1 (0: a free port; the port is logged at start either way).
+    metrics_port: int = Field(0, ge=0, le=65535)
+
     # --- the analysts' API (`paystream api`) ---
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

@@ -1,0 +1,98 @@
+"""Every long-running process serves Prometheus metrics, and they agree with reconcile.
+
+A worker, the sinks and the webhook deliverer run over generated traffic; after `reconcile
+--sinks` passes, each process's /metrics is scraped (its port read from its log) and its
+counters are checked against what reconcile counted from the topics and the stores.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.settings import Settings
+from tests.conftest import clean_redis_namespace
+from tests.e2e.harness import Worker, publish_generated, reconcile
+
+pytestmark = pytest.mark.e2e
+TRANSACTIONS = 20_000
+METRICS_LINE = re.compile(rb"metrics on http://127\.0\.0\.1:(\d+)/metrics")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(process: Worker, log_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The process's samples by (name, sorted labels), its port found in its log."""
+    deadline = time.monotonic() + 60
+    while not (found := METRICS_LINE.search((log_dir / f"{process.name}-1.log").read_bytes())):
+        assert time.monotonic() < deadline, f"{process.name} logged no metrics port:\n{process.log_tail()}"
+        time.sleep(0.5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{int(found.group(1))}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def total(samples: dict, name: str, **labels: str) -> float:
+    return sum(v for (n, ls), v in samples.items()
+               if n == name and all((k, want) in ls for k, want in labels.items()))
+
+
+def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis_url: str,
+                                                    notify_redis_url: str, tmp_path: Path) -> None:
+    port, secret = free_port(), {"PARTNER_WEBHOOK_SECRET": "metrics-test-secret"}
+    partners = tmp_path / "partners.toml"
+    partners.write_text(f'[partners.merchants]\nurl = "http://127.0.0.1:{port}/hooks"\n'
+                        f'secret_env = "PARTNER_WEBHOOK_SECRET"\n'
+                        f'kinds = ["DECLINED", "UNDER_REVIEW"]\n')
+    settings = db_settings.model_copy(update={"redis_url": redis_url,
+                                              "notify_redis_url": notify_redis_url,
+                                              "partners_path": str(partners)})
+    publish_generated(settings, TRANSACTIONS, seed=11, accounts=2_000)
+    worker = Worker(settings, tmp_path, "worker")
+    sinks = Worker(settings, tmp_path, "sinks", command=("sink", "all"))
+    receiver = Worker(settings, tmp_path, "receiver", env=secret,
+                      command=("webhook-receiver", "--port", str(port)))
+    notify = Worker(settings, tmp_path, "notify", command=("notify",), env=secret)
+    processes = (receiver, worker, sinks, notify)
+    for process in processes:
+        process.start()
+    try:
+        code, summary = reconcile(settings, 300, "--sinks")
+        assert code == 0, summary
+        worked, sunk, delivered = (scrape(p, tmp_path) for p in (worker, sinks, notify))
+    finally:
+        for process in processes:
+            process.stop()
+        clean_redis_namespace(redis_url, settings.topic_prefix)
+
+    decided = total(worked, "paystream_worker_transactions_total")
+    assert decided == summary["decisions"] == TRANSACTIONS - summary["dead_lettered"]
+    for outcome in ("APPROVE", "DECLINE", "REVIEW"):
+        assert total(worked, "paystream_worker_transactions_total", outcome=outcome) > 0, outcome
+    assert total(worked, "paystream_worker_dead_letters_total") == summary["dead_lettered"]
+    for since in ("event_time", "produce_time"):
+        assert total(worked, "paystream_worker_decision_latency_seconds_count", since=since) == decided
+    assert total(worked, "paystream_worker_batch_events_sum", role="transactions") == TRANSACTIONS
+    assert total(worked, "paystream_worker_state_store_call_duration_seconds_count", call="commit") > 0
+    assert total(worked, "paystream_worker_fraud_model_info") == 1
+
+    assert total(sunk, "paystream_sink_rows_written_total", sink="ledger") == summary["ledger_rows"]
+    assert total(sunk, "paystream_sink_rows_written_total", sink="reporting") == summary["reporting_rows"]
+    assert total(sunk, "paystream_sink_messages_total", sink="reporting") == summary["decisions"]
+
+    ended = total(delivered, "paystream_webhook_deliveries_total", partner="merchants")
+    assert ended == summary["notification_deliveries"] > 0
+    assert total(delivered, "paystream_webhook_deliveries_total", result="delivered") == ended
+    assert total(delivered, "paystream_webhook_delivery_attempts_count") == ended
+    assert total(delivered, "paystream_webhook_attempts_total", result="2xx") >= ended
