@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import signal
 import socket
+import sys
 import uuid
 from typing import Any
 
@@ -36,10 +38,15 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     bound = _socket(host or settings.api_host, settings.api_port if port is None else port)
     address, chosen = bound.getsockname()[:2]
     click.echo(f"paystream API on http://{address}:{chosen}/ (docs: /docs)", err=True)
-    metrics_port = serve(settings.metrics_port, "api")
-    click.echo(f"paystream API metrics on http://127.0.0.1:{metrics_port}/metrics", err=True)
+    metrics_port = serve(settings.metrics_port, "api", settings.metrics_targets_dir,
+                         settings.metrics_host)
+    click.echo(f"paystream API metrics on http://{settings.metrics_host}:{metrics_port}/metrics",
+               err=True)
     config = uvicorn.Config(create_app(settings), log_level="info", access_log=False,
                             server_header=False, proxy_headers=False)
+    # uvicorn re-raises the SIGTERM it shut down on, with the handler it found installed: this
+    # one makes that a normal exit, so exit hooks run (the metrics target file is removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.Server(config).run(sockets=[bound])
 
 

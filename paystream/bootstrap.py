@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.settings import Settings
+from streams.settings import Settings, kafka_client_config
 
 
 def admin_client(settings: Settings) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    return AdminClient(kafka_client_config(settings))
 
 
 def reading_consumer(settings: Settings, client_id: str) -> Any:
@@ -18,7 +18,7 @@ def reading_consumer(settings: Settings, client_id: str) -> Any:
     from confluent_kafka import Consumer
 
     return Consumer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **kafka_client_config(settings),
         "group.id": f"paystream-{client_id}",
         "client.id": client_id,
         "enable.auto.commit": False,

@@ -18,7 +18,7 @@ import click
 
 from streams.errors import ConfigError, PaystreamError, ValidationError
 from streams.records import Transaction
-from streams.settings import Settings, load_settings
+from streams.settings import Settings, kafka_client_config, load_settings
 
 log = logging.getLogger("paystream")
 
@@ -330,7 +330,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     from streams.topics import topics as topic_specs
 
     from agents import metrics
-    from streams.metrics import serve
+    from streams.metrics import ConsumerLag, serve
 
     settings = obj.settings
     # Loads and checks the rules before anything starts.
@@ -338,7 +338,10 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
     register(app, pipeline, names, batch_size, hold_sweep_s)
-    serve(settings.metrics_port, "worker")
+    ConsumerLag(kafka_client_config(settings),
+                {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name]})
+    serve(settings.metrics_port, "worker", settings.metrics_targets_dir,
+          settings.metrics_host)
     metrics.record_models(*pipeline.model_versions())
 
     last: dict[str, int] = {}
@@ -404,7 +407,7 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
     names = topic_specs(settings.topic_prefix, settings.partitions)
     consumer = reading_consumer(settings, f"reconcile-{time.time_ns()}")
     # Joins nothing: only reads the committed offsets of the workers' group.
-    group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+    group = Consumer({**kafka_client_config(settings),
                       "group.id": f"{settings.topic_prefix}{app_id}", "enable.auto.commit": False})
 
     async def pending_work() -> tuple[int, int]:

@@ -96,13 +96,16 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
-    from streams.metrics import serve
+    from streams.metrics import ConsumerLag, serve
+    from streams.settings import kafka_client_config
 
     settings = obj.settings
     chosen = SINKS if name == "all" else (name,)
     migrate(settings.database_url, settings.db_schema)
     runners = [build_runner(n, settings) for n in chosen]
-    serve(settings.metrics_port, f"sink {name}")
+    ConsumerLag(kafka_client_config(settings), {r.group: r.topics for r in runners})
+    serve(settings.metrics_port, f"sink {name}", settings.metrics_targets_dir,
+          settings.metrics_host)
 
     async def run() -> None:
         stop = stop_event()
@@ -155,7 +158,8 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
 
     from sinks.webhooks import load_partners
     from streams.errors import ConfigError
-    from streams.metrics import serve
+    from streams.metrics import ConsumerLag, serve
+    from streams.settings import kafka_client_config
 
     settings = obj.settings
     if not settings.partners_path:
@@ -163,7 +167,9 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
                           "file ([partners.<id>] url, secret_env, kinds)")
     partners = load_partners(Path(settings.partners_path))
     runners = [build_notify_runner(p, settings, backoff_base_s) for p in partners]
-    serve(settings.metrics_port, "notify")
+    ConsumerLag(kafka_client_config(settings), {r.group: r.topics for r in runners})
+    serve(settings.metrics_port, "notify", settings.metrics_targets_dir,
+          settings.metrics_host)
 
     async def run() -> dict[str, dict[str, int]]:
         stop = stop_event()
@@ -191,6 +197,7 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
 
     from agents.reconcile import lag
     from sinks.runner import SINK_INPUTS, group_id
+    from streams.settings import kafka_client_config
     from sinks.webhooks import partner_inputs, sink_name
     from streams.topics import topics
 
@@ -199,7 +206,7 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
     groups |= {sink_name(p): partner_inputs(p) for p in partners_to_check(settings)}
     behind = 0
     for name, roles in groups.items():
-        group = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+        group = Consumer({**kafka_client_config(settings),
                           "group.id": group_id(settings.topic_prefix, name),
                           "enable.auto.commit": False})
         try:

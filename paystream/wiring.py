@@ -17,7 +17,7 @@ from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore
 from streams.codec import codec_for
-from streams.settings import Settings
+from streams.settings import Settings, kafka_security
 from streams.topics import topics
 
 
@@ -46,7 +46,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     sender = OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name,
-    })
+    }, config=kafka_security(settings))
     # One worker process per core: scikit-learn's OpenMP (and BLAS) threads would only compete
     # with the other worker and the servers, and their spin-waits after each predict cost CPU
     # (loadtest/fraud_bench.py). A limit only reaches libraries already loaded: load them first.

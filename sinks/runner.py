@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaException
 from sinks import metrics
 from streams.codec import Codec
 from streams.errors import CodecError, PaystreamError
-from streams.settings import Settings
+from streams.settings import Settings, kafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,14 @@ class SinkRunner:
         self._stats_every_s = stats_every_s
         self._open = False
         self.stats = SinkStats()
+        #: The consumer group this sink commits in, and the topics it reads (for the lag metric).
+        self.group = group or group_id(settings.topic_prefix, name)
+        self.topics = list(inputs)
         self._consumer = Consumer({
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **kafka_client_config(settings),
             # A sink of its own name reads on from where it stopped; another group (a rebuilt
             # table) reads everything again, and the idempotent writers add nothing twice.
-            "group.id": group or group_id(settings.topic_prefix, name),
+            "group.id": self.group,
             "client.id": f"paystream-sink-{name}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -35,6 +35,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -84,6 +85,22 @@ class Partner:
     max_attempts: int = 6
 
 
+def _secret(env: Any, name: str | None, where: str) -> str:
+    """The variable's value, or the content of the file `<name>_FILE` names (how compose and
+    Kubernetes hand over secrets: mounted files, never the environment)."""
+    if name and env.get(name):
+        return str(env[name])
+    if name and env.get(f"{name}_FILE"):
+        try:
+            secret = Path(env[f"{name}_FILE"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}.secret_env: {name}_FILE: {exc.strerror}") from None
+        if secret:
+            return secret
+    raise ConfigError(f"{where}.secret_env: set the environment variable {name or '<name>'} "
+                      f"(or {name or '<name>'}_FILE, a file holding it) to the partner's webhook secret")
+
+
 def load_partners(path: Path, environ: dict[str, str] | None = None,
                   secrets: bool = True) -> list[Partner]:
     """The partners' file; `secrets=False` for readers that only need who wants what
@@ -105,13 +122,11 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url must be http(s)://..., got {url!r}")
         secret_env = entry.get("secret_env")
-        if secrets and (not secret_env or not env.get(secret_env)):
-            raise ConfigError(f"{where}.secret_env: set the environment variable "
-                              f"{secret_env or '<name>'} to the partner's webhook secret")
+        secret = _secret(env, secret_env, where) if secrets else ""
         kinds = frozenset(entry.get("kinds", KINDS))
         if not kinds <= set(KINDS):
             raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
-        partners.append(Partner(partner_id, url, env[secret_env] if secrets else "", kinds,
+        partners.append(Partner(partner_id, url, secret, kinds,
                                 float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6))))
     if not partners:
         raise ConfigError(f"{path}: no [partners.<id>] table")

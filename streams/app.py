@@ -10,6 +10,7 @@ owned by one worker.
 
 from __future__ import annotations
 
+import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,25 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
         "stream_wait_empty": True,
         **overrides,
     }
+    credentials = _credentials(settings)
+    if credentials is not None:
+        options.setdefault("broker_credentials", credentials)
     fetch = FetchLimits(settings.worker_fetch_wait_ms, settings.fetch_min_bytes)
     return BatchApp(name, fetch=fetch, **options)
+
+
+def _credentials(settings: Settings) -> faust.auth.Credentials | None:
+    """The workers' Kafka security (aiokafka under Faust), from the same settings as every
+    confluent-kafka client (streams.settings.kafka_security)."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=settings.kafka_sasl_username,
+                                     password=settings.kafka_sasl_password.get_secret_value(),
+                                     mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 def raw_topic(app: faust.App, name: str) -> Any:

@@ -12,24 +12,47 @@ value) and is exposed as an ordinary Prometheus histogram.
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client import REGISTRY, start_http_server
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
 
-def serve(port: int, what: str) -> int:
-    """Serve the default registry on 127.0.0.1:`port` (0: a free one); return the port."""
-    server, _ = start_http_server(port, addr="127.0.0.1")
+def serve(port: int, what: str, targets_dir: str = "", host: str = "127.0.0.1") -> int:
+    """Serve the default registry on `host`:`port` (0: a free one); return the port.
+
+    With `targets_dir` (PAYSTREAM_METRICS_TARGETS_DIR), also write a Prometheus file_sd target
+    there naming this process, removed when the process exits (a killed one leaves its file,
+    and Prometheus shows the target down until it is deleted)."""
+    server, _ = start_http_server(port, addr=host)
     bound = int(server.server_port)
-    log.info("%s metrics on http://127.0.0.1:%d/metrics", what, bound)
+    log.info("%s metrics on http://%s:%d/metrics", what, host, bound)
+    if targets_dir:
+        _register_target(Path(targets_dir), bound, what)
     return bound
+
+
+def _register_target(directory: Path, port: int, what: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    kind = what.split()[0]
+    target = directory / f"{kind}-{os.getpid()}.json"
+    labels = {"kind": kind, "process": f"{what} (pid {os.getpid()})"}
+    written = directory / f".{target.name}.tmp"
+    written.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": labels}]))
+    written.replace(target)  # Prometheus never reads half a file
+    atexit.register(target.unlink, missing_ok=True)
 
 
 class BatchHistogram(Collector):
@@ -76,3 +99,65 @@ class BatchHistogram(Collector):
 
 def _bound(value: float) -> str:
     return repr(float(value))
+
+
+class ConsumerLag(Collector):
+    """`paystream_consumer_lag_messages{group, topic, partition}`: each partition's high
+    watermark minus the offset the group committed, read from Kafka at scrape time.
+
+    An admin client of its own, three requests per group per scrape (metadata, the group's
+    committed offsets, the partitions' latest offsets), nothing on the processing path. Every
+    process reports the groups it consumes in; a partition the group has not committed yet
+    counts from the low watermark."""
+
+    NAME = "paystream_consumer_lag_messages"
+    DOC = "Messages the group has not committed yet, per partition."
+
+    def __init__(self, kafka_config: dict[str, str], groups: dict[str, list[str]],
+                 timeout_s: float = 5.0, registry=REGISTRY) -> None:  # noqa: ANN001
+        """`kafka_config`: streams.settings.kafka_client_config (servers and security)."""
+        self._groups = groups  # group -> topics
+        self._timeout_s = timeout_s
+        self._admin = AdminClient({**kafka_config, "client.id": "paystream-lag-metrics"})
+        self._lock = threading.Lock()
+        if registry is not None:
+            registry.register(self)
+
+    def lags(self) -> dict[tuple[str, str, int], int]:
+        found: dict[tuple[str, str, int], int] = {}
+        with self._lock:
+            try:
+                metadata = self._admin.list_topics(timeout=self._timeout_s)
+                for group, topic_names in self._groups.items():
+                    found.update(self._group_lags(group, topic_names, metadata))
+            except (KafkaException, TimeoutError) as exc:
+                log.warning("consumer lag not read: %s", exc)
+        return found
+
+    def _group_lags(self, group: str, topic_names: list[str], metadata: object) -> dict[tuple[str, str, int], int]:
+        partitions = [TopicPartition(t, p) for t in topic_names if t in metadata.topics  # type: ignore[attr-defined]
+                      for p in metadata.topics[t].partitions]  # type: ignore[attr-defined]
+        if not partitions:
+            return {}
+        request = ConsumerGroupTopicPartitions(group, partitions)
+        answer = self._admin.list_consumer_group_offsets([request])[group].result(timeout=self._timeout_s)
+        committed = {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions}
+        high = self._offsets(partitions, OffsetSpec.latest())
+        uncommitted = [tp for tp in partitions if committed.get((tp.topic, tp.partition), -1) < 0]
+        low = self._offsets(uncommitted, OffsetSpec.earliest()) if uncommitted else {}
+        return {(group, *key): max(0, end - (low[key] if key in low else committed[key]))
+                for key, end in high.items()}
+
+    def _offsets(self, partitions: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
+        futures = self._admin.list_offsets({tp: spec for tp in partitions})
+        return {(tp.topic, tp.partition): f.result(timeout=self._timeout_s).offset
+                for tp, f in futures.items()}
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self.DOC, labels=["group", "topic", "partition"])
+        for (group, topic, partition), lag in sorted(self.lags().items()):
+            family.add_metric([group, topic, str(partition)], lag)
+        yield family
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.NAME, self.DOC, labels=["group", "topic", "partition"])

@@ -29,7 +29,7 @@ from confluent_kafka import KafkaException, Producer
 from streams.codec import Codec, codec_for
 from streams.errors import ConfigError, KafkaError
 from streams.records import Transaction
-from streams.settings import Settings
+from streams.settings import Settings, kafka_security
 from streams.topics import topics
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,23 @@ class TransactionProducer:
     def from_settings(cls, settings: Settings, config: dict[str, Any] | None = None) -> TransactionProducer:
         topic = topics(settings.topic_prefix, settings.partitions).transactions.name
         codec = codec_for("transaction", topic, settings.schema_registry_url)
-        return cls(settings.kafka_bootstrap_servers, topic, codec, config)
+        return cls(settings.kafka_bootstrap_servers, topic, codec,
+                   {**kafka_security(settings), **dict(config or {})})
+
+    def check_topic(self, timeout_s: float = 10.0) -> None:
+        """Fail at once, naming the topic, when it does not exist: librdkafka would otherwise
+        hold every message for message.timeout.ms (30 s) and then fail each one with
+        UNKNOWN_TOPIC_OR_PART. An unreachable broker is reported the same way, at once."""
+        try:
+            metadata = self._producer.list_topics(self.topic, timeout=timeout_s)
+        except KafkaException as exc:
+            raise KafkaError(f"cannot read topic {self.topic!r} from Kafka: {exc}") from exc
+        found = metadata.topics.get(self.topic)
+        if found is None or found.error is not None:
+            why = found.error.str() if found is not None and found.error is not None else "missing"
+            raise ConfigError(f"topic {self.topic!r} does not exist ({why}): create the topics with "
+                              f"`paystream topics create` (same PAYSTREAM_TOPIC_PREFIX and "
+                              f"KAFKA_BOOTSTRAP_SERVERS)")
 
     def _on_error(self, error: RdKafkaError) -> None:
         if error.fatal():
@@ -245,6 +261,7 @@ def publish(producer: TransactionProducer,
 
     Transactions are records to encode, or (key, value) pairs already encoded (`read_encoded`).
     """
+    producer.check_topic()
     cpu_start, start = _process_cpu_s(), time.monotonic()
     pacer = Pacer(rate, producer.poll)
     count = 0

@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 from streams.codec import codec_for
 from streams.errors import KafkaError, ValidationError
 from streams.producer import PRODUCER_DEFAULTS
-from streams.settings import Settings
+from streams.settings import Settings, kafka_client_config
 from streams.topics import topics as topic_specs
 
 ACTIONS = ("APPROVE", "DECLINE")
@@ -41,7 +41,7 @@ class VerdictPublisher:
         # every delivery (the transaction producer's defaults report only failures).
         self._producer = Producer({**PRODUCER_DEFAULTS, "linger.ms": 0,
                                    "delivery.report.only.error": False,
-                                   "bootstrap.servers": settings.kafka_bootstrap_servers})
+                                   **kafka_client_config(settings)})
         self._lock = threading.Lock()  # poll() from one thread at a time
 
     def publish(self, record: dict[str, Any], timeout_s: float = ACK_TIMEOUT_S) -> None:

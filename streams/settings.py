@@ -7,9 +7,12 @@ are prefixed PAYSTREAM_. A bad value stops the program at start, naming the vari
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (AliasChoices, Field, SecretStr, ValidationError, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import ConfigError
@@ -26,6 +29,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL"),
     )
     redis_url: str = Field("redis://127.0.0.1:16379/0", validation_alias=AliasChoices("REDIS_URL"))
+    #: How every Kafka client of paystream connects (librdkafka's and Kafka's own names):
+    #: PLAINTEXT locally; SASL_SSL with SCRAM in production (docs/operations.md).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL"))
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM"))
+    kafka_sasl_username: str = Field("", validation_alias=AliasChoices("KAFKA_SASL_USERNAME"))
+    #: A secret: never printed (SecretStr), best given as a file (PAYSTREAM_SECRETS_DIR).
+    kafka_sasl_password: SecretStr = Field(SecretStr(""),
+                                           validation_alias=AliasChoices("KAFKA_SASL_PASSWORD"))
+    #: The CA that signed the brokers' certificates (PEM); empty: the system's CAs.
+    kafka_ssl_ca_location: str = Field("", validation_alias=AliasChoices("KAFKA_SSL_CA_LOCATION"))
     #: When set, messages use the Confluent wire format and this registry; else single-object Avro.
     schema_registry_url: str | None = Field(
         None, validation_alias=AliasChoices("SCHEMA_REGISTRY_URL")
@@ -70,6 +85,11 @@ class Settings(BaseSettings):
     #: Where a long-running process (worker, sink, deliverer, API) serves Prometheus metrics on
     #: 127.0.0.1 (0: a free port; the port is logged at start either way).
     metrics_port: int = Field(0, ge=0, le=65535)
+    #: The address it listens on: loopback here; 0.0.0.0 in a container, for Prometheus.
+    metrics_host: str = "127.0.0.1"
+    #: A folder where each such process also writes a Prometheus file_sd target naming its port
+    #: (empty: none); the local stack's `env` points it at its Prometheus' folder.
+    metrics_targets_dir: str = ""
 
     # --- the analysts' API (`paystream api`) ---
     api_host: str = "127.0.0.1"
@@ -104,15 +124,51 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url_scheme(cls, value: str) -> str:
         if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"expected postgresql://user@host:port/db, got {value!r}")
+            raise ValueError(f"expected postgresql://user@host:port/db, got {_redacted(value)!r}")
         return value
 
     @field_validator("redis_url", "notify_redis_url", "api_redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+            raise ValueError(f"expected redis://host:port/db, got {_redacted(value)!r}")
         return value
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        return self
+
+
+def _redacted(url: str) -> str:
+    """A URL with its password (if any) hidden, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def kafka_security(settings: Settings) -> dict[str, str]:
+    """librdkafka's security settings for every confluent-kafka client (nothing for PLAINTEXT)."""
+    config: dict[str, str] = {}
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        config["security.protocol"] = settings.kafka_security_protocol
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config.update({"sasl.mechanism": settings.kafka_sasl_mechanism,
+                       "sasl.username": settings.kafka_sasl_username,
+                       "sasl.password": settings.kafka_sasl_password.get_secret_value()})
+    if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_location:
+        config["ssl.ca.location"] = settings.kafka_ssl_ca_location
+    return config
+
+
+def kafka_client_config(settings: Settings) -> dict[str, str]:
+    """bootstrap.servers and the security settings: the base of every confluent-kafka client."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **kafka_security(settings)}
 
 
 _ENV_NAMES = {
@@ -121,6 +177,11 @@ _ENV_NAMES = {
     "redis_url": "REDIS_URL",
     "schema_registry_url": "SCHEMA_REGISTRY_URL",
     "notify_redis_url": "NOTIFY_REDIS_URL",
+    "kafka_security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "kafka_sasl_username": "KAFKA_SASL_USERNAME",
+    "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
+    "kafka_ssl_ca_location": "KAFKA_SSL_CA_LOCATION",
 }
 
 
@@ -136,14 +197,23 @@ def env_name(field: str) -> str:
 
 
 def load_settings() -> Settings:
-    """Read settings from the environment, or raise ConfigError naming each bad variable."""
+    """Read settings from the environment, or raise ConfigError naming each bad variable.
+
+    With PAYSTREAM_SECRETS_DIR (e.g. /run/secrets, where compose and Kubernetes mount secrets),
+    a file there named after a variable in lower case (`database_url`) gives its value, so a
+    password never has to sit in the environment; the environment still wins."""
+    secrets_dir = os.environ.get("PAYSTREAM_SECRETS_DIR") or None
+    if secrets_dir is not None and not os.path.isdir(secrets_dir):
+        raise ConfigError(f"PAYSTREAM_SECRETS_DIR: {secrets_dir!r} is not a directory")
     try:
-        return Settings()
+        return Settings(_secrets_dir=secrets_dir)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            problems.append(f"{env_name(field)}: {error['msg']}")
+            if not error["loc"]:  # a rule across settings: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
+            problems.append(f"{env_name(str(error['loc'][0]))}: {error['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
 
 

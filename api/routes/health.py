@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.security import services
+from streams.settings import kafka_client_config
 
 router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_S = 3.0
@@ -24,7 +25,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> Any:
     svc = services(request)
     checks = {"postgresql": await _check(svc.db.fetchval("SELECT 1")),
-              "kafka": await _check(asyncio.to_thread(_kafka, svc.settings.kafka_bootstrap_servers))}
+              "kafka": await _check(asyncio.to_thread(_kafka, kafka_client_config(svc.settings)))}
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
@@ -38,5 +39,5 @@ async def _check(probe: Any) -> str:
     return "ok"
 
 
-def _kafka(bootstrap: str) -> None:
-    AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=PROBE_TIMEOUT_S)
+def _kafka(config: dict[str, str]) -> None:
+    AdminClient(config).list_topics(timeout=PROBE_TIMEOUT_S)

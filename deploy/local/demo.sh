@@ -10,6 +10,9 @@ LOGS=.local/demo/${PAYSTREAM_TOPIC_PREFIX%.}
 mkdir -p "$LOGS"
 
 source deploy/local/workers.sh
+# The stack's addresses, and PAYSTREAM_METRICS_TARGETS_DIR: every process below registers its
+# metrics port with the stack's Prometheus.
+eval "$(deploy/local/stack.sh env)"
 
 ensure_model
 echo "== topics (prefix $PAYSTREAM_TOPIC_PREFIX)"
@@ -60,6 +63,19 @@ for n in 1 2; do
     | grep -v "ms:" | awk -F= -v w="worker $n:" '{gsub(/ /, "", $1); t[$1] += $2}
         END {printf "%s", w; for (k in t) printf " %s=%d", k, t[k]; print ""}'
 done
+echo "== Prometheus ($PROMETHEUS_URL), scraping every process above: peak decisions/s by outcome"
+PROMQL='max_over_time((sum by (outcome) (rate(paystream_worker_transactions_total[10s])))[10m:2s])'
+echo "   $PROMQL"
+curl -s --get --data-urlencode "query=$PROMQL" "$PROMETHEUS_URL/api/v1/query" | python3 -c '
+import json, sys
+answer = json.load(sys.stdin)
+rows = answer.get("data", {}).get("result", [])
+for row in sorted(rows, key=lambda r: r["metric"].get("outcome", "")):
+    print("   %-8s %10.0f decisions/s" % (row["metric"].get("outcome", "?"), float(row["value"][1])))
+if not rows:
+    print("   (no samples: %s)" % (answer.get("error") or "the workers were not scraped"))
+' || echo "   (Prometheus did not answer at $PROMETHEUS_URL)"
+echo "   dashboard: deploy/grafana/paystream.json; metrics of each process: docs/operations.md"
 echo "== a few decisions"
 $PAYSTREAM peek decisions --max 3
 echo "== fraud detection against the generator's labels: the stream's decisions vs an offline replay"

@@ -24,6 +24,7 @@ KAFKA_CONTROLLER_PORT=${PAYSTREAM_KAFKA_CONTROLLER_PORT:-19093}
 PG_PORT=${PAYSTREAM_PG_PORT:-15432}
 REDIS_PORT=${PAYSTREAM_REDIS_PORT:-16379}
 NOTIFY_REDIS_PORT=${PAYSTREAM_NOTIFY_REDIS_PORT:-16380}   # notifications: a failure domain of its own
+PROM_PORT=${PAYSTREAM_PROMETHEUS_PORT:-19090}
 HOST=127.0.0.1
 WAIT_SECS=${PAYSTREAM_WAIT_SECS:-90}       # bound for each server to become ready
 STOP_SECS=${PAYSTREAM_STOP_SECS:-30}       # bound for each server to stop before SIGKILL
@@ -58,6 +59,13 @@ PG_PIDFILE=$RUN_DIR/postgres.pid           # informational copy; the truth is da
 PG_OS_USER=postgres
 
 REDIS_CONF_IN=$SCRIPT_DIR/redis.conf.in
+
+PROM_CONF_IN=$SCRIPT_DIR/prometheus.yml.in
+PROM_HOME=$STATE_DIR/prometheus
+PROM_CONF=$PROM_HOME/prometheus.yml
+PROM_TARGETS=$PROM_HOME/targets
+PROM_LOG=$PROM_HOME/prometheus.log
+PROM_PIDFILE=$RUN_DIR/prometheus.pid
 STATE_REDIS_PORT=$REDIS_PORT
 
 redis_instance() {  # redis_instance redis|redis-notify: point the REDIS_* variables at one server
@@ -77,6 +85,7 @@ KAFKA_BOOTSTRAP_SERVERS="$HOST:$KAFKA_PORT"
 DATABASE_URL="postgresql://paystream@$HOST:$PG_PORT/paystream"
 REDIS_URL="redis://$HOST:$REDIS_PORT/0"
 NOTIFY_REDIS_URL="redis://$HOST:$NOTIFY_REDIS_PORT/0"
+PROMETHEUS_URL="http://$HOST:$PROM_PORT"
 
 # ----------------------------------------------------------------------------------------------
 # helpers
@@ -246,6 +255,8 @@ cmd_install() {
   if ! command -v mvn >/dev/null 2>&1; then pkgs+=(maven); fi
   # chromium: the console's browser test drives it with Playwright (tests/e2e/test_api.py)
   if ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium); fi
+  # prometheus: scrapes every paystream process the demo starts (deploy/local/prometheus.yml.in)
+  if ! command -v prometheus >/dev/null 2>&1; then pkgs+=(prometheus); fi
 
   if [ "${#pkgs[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get: install them by hand"
@@ -253,14 +264,23 @@ cmd_install() {
     say "install: apt-get install ${pkgs[*]} (apt may also start system-wide redis/postgres services on their default ports; they are not used by this stack)..."
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
       || die "apt-get update failed; check network access / apt sources and retry"
+    # Packages with a system service (prometheus, redis, postgres) would start it on their
+    # default ports, prometheus on every address: a policy-rc.d that denies starts keeps them
+    # down while they install (the stack runs its own instances on 127.0.0.1).
+    local guard=no
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d' && guard=yes
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${pkgs[@]}" \
-      || die "apt-get install ${pkgs[*]} failed; see the apt output above"
+      || { [ "$guard" = no ] || as_root rm -f /usr/sbin/policy-rc.d; die "apt-get install ${pkgs[*]} failed; see the apt output above"; }
+    [ "$guard" = no ] || as_root rm -f /usr/sbin/policy-rc.d
     say "install: packages installed in $(elapsed "$t0")"
   fi
   find_pg_bin || die "postgres: no /usr/lib/postgresql/<version>/bin/initdb after installing 'postgresql'"
   find_java || die "java: no Java >= 17 found after installing openjdk-17-jre-headless; set JAVA_HOME"
   command -v redis-server >/dev/null 2>&1 || die "redis: redis-server not found after installing 'redis-server'"
+  command -v prometheus >/dev/null 2>&1 || die "prometheus: not found after installing 'prometheus'"
 
   # Kafka jars from Maven Central, unless the same pom/version was already copied.
   local want; want=$(kafka_marker_text)
@@ -719,6 +739,63 @@ redis_stop() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# prometheus
+
+is_our_prometheus() {  # live prometheus running our rendered config
+  local cmd; cmd=$(proc_cmdline "$1") || return 1
+  case "$cmd" in *prometheus*"--config.file=$PROM_CONF"*) return 0;; *) return 1;; esac
+}
+
+prom_pid() {
+  local pid
+  if pid=$(read_pid "$PROM_PIDFILE") && is_our_prometheus "$pid"; then printf '%s' "$pid"; return 0; fi
+  return 1
+}
+
+prom_answers() { timeout 3 "$PYTHON_BIN" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$PROMETHEUS_URL/-/ready" >/dev/null 2>&1; }
+
+prom_up() {
+  local t0 pid deadline
+  t0=$(now)
+  mkdir -p "$PROM_TARGETS" "$RUN_DIR"
+  render "$PROM_CONF_IN" "$PROM_CONF" "TARGETS=$PROM_TARGETS"
+  if pid=$(prom_pid); then
+    say "prometheus: already running at $PROMETHEUS_URL (pid $pid)"
+    return 0
+  fi
+  if port_open "$PROM_PORT"; then
+    die "prometheus: port $HOST:$PROM_PORT is already in use by another process (not started by this stack). Stop it or choose another port with PAYSTREAM_PROMETHEUS_PORT."
+  fi
+  rotate_log "$PROM_LOG"
+  say "prometheus: starting..."
+  # As Kafka's: the child shell writes its own pid, then execs prometheus in its own session.
+  (
+    cd "$PROM_HOME"
+    exec setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PROM_PIDFILE" \
+      prometheus "--config.file=$PROM_CONF" "--storage.tsdb.path=$PROM_HOME/data" \
+      "--storage.tsdb.retention.time=2d" "--web.listen-address=$HOST:$PROM_PORT"
+  ) </dev/null >>"$PROM_LOG" 2>&1 9>&- &
+  local waited=0
+  until [ -s "$PROM_PIDFILE" ] || [ "$waited" -ge 50 ]; do sleep 0.1; waited=$(( waited + 1 )); done
+  deadline=$(( SECONDS + WAIT_SECS ))
+  until prom_answers; do
+    if ! pid=$(prom_pid); then
+      show_log_tail prometheus "$PROM_LOG"
+      die "prometheus: exited during startup (log: $PROM_LOG)"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "prometheus: not ready at $PROMETHEUS_URL within ${WAIT_SECS}s (log: $PROM_LOG)"
+    sleep 0.2
+  done
+  say "prometheus: ready at $PROMETHEUS_URL (pid $(prom_pid)) in $(elapsed "$t0")"
+}
+
+prom_stop() {
+  local pid
+  if pid=$(prom_pid); then stop_pid prometheus "$pid"; else say "prometheus: not running"; fi
+  rm -f "$PROM_PIDFILE"
+}
+
+# ----------------------------------------------------------------------------------------------
 # commands
 
 print_env() {
@@ -726,6 +803,8 @@ print_env() {
   printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export REDIS_URL=%s\n' "$REDIS_URL"
   printf 'export NOTIFY_REDIS_URL=%s\n' "$NOTIFY_REDIS_URL"
+  printf 'export PROMETHEUS_URL=%s\n' "$PROMETHEUS_URL"
+  printf 'export PAYSTREAM_METRICS_TARGETS_DIR=%s\n' "$PROM_TARGETS"
 }
 
 cmd_up() {
@@ -736,6 +815,7 @@ cmd_up() {
   pg_up                # ... while PostgreSQL and Redis start
   redis_instance redis; redis_up
   redis_instance redis-notify; redis_up
+  prom_up
   kafka_wait
   say ""
   say "paystream local stack is up ($(elapsed "$t0")); state in $STATE_DIR"
@@ -743,12 +823,14 @@ cmd_up() {
   say "  postgres  $HOST:$PG_PORT  (log $PG_LOG)"
   say "  redis     $HOST:$STATE_REDIS_PORT  (account state; log $STATE_DIR/redis/redis.log)"
   say "  redis     $HOST:$NOTIFY_REDIS_PORT  (notifications; log $STATE_DIR/redis-notify/redis.log)"
+  say "  prometheus $PROMETHEUS_URL  (scrapes the processes registered in $PROM_TARGETS)"
   say "Environment (eval \"\$($SCRIPT_PATH env)\"):"
   print_env | sed 's/^/  /'
   trap - EXIT
 }
 
 cmd_down() {
+  prom_stop
   kafka_stop
   redis_instance redis-notify; redis_stop
   redis_instance redis; redis_stop
@@ -761,7 +843,8 @@ cmd_one() {  # cmd_one stop|start SERVER
     kafka)    if [ "$1" = stop ]; then kafka_stop; else kafka_start; kafka_wait; fi ;;
     postgres) if [ "$1" = stop ]; then pg_stop; else pg_up; fi ;;
     redis|redis-notify) redis_instance "$2"; if [ "$1" = stop ]; then redis_stop; else redis_up; fi ;;
-    *) die "$1 what? one of: kafka, postgres, redis, redis-notify" ;;
+    prometheus) if [ "$1" = stop ]; then prom_stop; else prom_up; fi ;;
+    *) die "$1 what? one of: kafka, postgres, redis, redis-notify, prometheus" ;;
   esac
 }
 
@@ -782,23 +865,27 @@ cmd_status() {
       say "$instance: running (pid $pid) at $HOST:$REDIS_PORT$note"
     else say "$instance: stopped"; all=3; fi
   done
+  if pid=$(prom_pid); then say "prometheus: running (pid $pid) at $PROMETHEUS_URL"
+  else say "prometheus: stopped"; all=3; fi
   return "$all"
 }
 
 usage() {
   cat <<EOF
 usage: $0 {install|up|down|status|env}
-  install  install what is missing (postgresql, redis-server, Java 17, Maven, Kafka jars)
-  up       install, then start Kafka, PostgreSQL and Redis if not running; wait until ready
+  install  install what is missing (postgresql, redis-server, Java 17, Maven, chromium,
+           prometheus, Kafka jars)
+  up       install, then start Kafka, PostgreSQL, Redis and Prometheus if not running; wait until ready
   down     stop the servers started by 'up'
-  status   show each server; exit 0 if all three run, 3 otherwise
+  status   show each server; exit 0 if all run, 3 otherwise
   env      print export lines: eval "\$($0 env)"
-  stop S   stop one server S (kafka, postgres, redis, redis-notify): outage tests
+  stop S   stop one server S (kafka, postgres, redis, redis-notify, prometheus): outage tests
   start S  start one server S again
 state: $STATE_DIR (PAYSTREAM_STATE_DIR)
 ports: kafka $KAFKA_PORT, controller $KAFKA_CONTROLLER_PORT, postgres $PG_PORT, redis $STATE_REDIS_PORT,
-       redis-notify $NOTIFY_REDIS_PORT (PAYSTREAM_KAFKA_PORT, PAYSTREAM_KAFKA_CONTROLLER_PORT,
-       PAYSTREAM_PG_PORT, PAYSTREAM_REDIS_PORT, PAYSTREAM_NOTIFY_REDIS_PORT)
+       redis-notify $NOTIFY_REDIS_PORT, prometheus $PROM_PORT (PAYSTREAM_KAFKA_PORT,
+       PAYSTREAM_KAFKA_CONTROLLER_PORT, PAYSTREAM_PG_PORT, PAYSTREAM_REDIS_PORT,
+       PAYSTREAM_NOTIFY_REDIS_PORT, PAYSTREAM_PROMETHEUS_PORT)
 EOF
 }
 
@@ -808,6 +895,7 @@ main() {
   validate_port PAYSTREAM_PG_PORT "$PG_PORT"
   validate_port PAYSTREAM_REDIS_PORT "$REDIS_PORT"
   validate_port PAYSTREAM_NOTIFY_REDIS_PORT "$NOTIFY_REDIS_PORT"
+  validate_port PAYSTREAM_PROMETHEUS_PORT "$PROM_PORT"
   case "${1:-}" in
     install) acquire_lock; cmd_install; say "install: done (nothing else missing)" ;;
     up)      acquire_lock; cmd_up ;;

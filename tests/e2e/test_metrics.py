@@ -2,11 +2,14 @@
 
 A worker, the sinks and the webhook deliverer run over generated traffic; after `reconcile
 --sinks` passes, each process's /metrics is scraped (its port read from its log) and its
-counters are checked against what reconcile counted from the topics and the stores.
+counters are checked against what reconcile counted from the topics and the stores. Then the
+API is started and scraped too, and every metric the Grafana dashboard's queries name must be
+one these processes really export.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -22,6 +25,9 @@ from tests.e2e.harness import Worker, publish_generated, reconcile
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 20_000
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "paystream.json"
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",),
+            "info": ("_info",), "summary": ("", "_count", "_sum")}
 METRICS_LINE = re.compile(rb"metrics on http://127\.0\.0\.1:(\d+)/metrics")
 
 
@@ -32,15 +38,19 @@ def free_port() -> int:
 
 
 def scrape(process: Worker, log_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The process's samples by (name, sorted labels), its port found in its log."""
+    """The process's samples by (name, sorted labels), its port found in its log; and, under
+    ("#names", ()), the sample names it exports, those of metrics without samples yet too."""
     deadline = time.monotonic() + 60
     while not (found := METRICS_LINE.search((log_dir / f"{process.name}-1.log").read_bytes())):
         assert time.monotonic() < deadline, f"{process.name} logged no metrics port:\n{process.log_tail()}"
         time.sleep(0.5)
     with urllib.request.urlopen(f"http://127.0.0.1:{int(found.group(1))}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    families = list(text_string_to_metric_families(text))
+    samples: dict = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                     for family in families for s in family.samples}
+    samples[("#names", ())] = {f.name + suffix for f in families for suffix in SUFFIXES.get(f.type, ("",))}
+    return samples
 
 
 def total(samples: dict, name: str, **labels: str) -> float:
@@ -67,12 +77,17 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     processes = (receiver, worker, sinks, notify)
     for process in processes:
         process.start()
+    api_port = free_port()
+    api = Worker(settings, tmp_path, "api", command=("api", "--port", str(api_port)))
     try:
         code, summary = reconcile(settings, 300, "--sinks")
         assert code == 0, summary
         worked, sunk, delivered = (scrape(p, tmp_path) for p in (worker, sinks, notify))
+        api.start()  # after the sinks migrated the schema it checks
+        answered = _get_when_up(f"http://127.0.0.1:{api_port}/healthz")
+        served = scrape(api, tmp_path)
     finally:
-        for process in processes:
+        for process in (*processes, api):
             process.stop()
         clean_redis_namespace(redis_url, settings.topic_prefix)
 
@@ -87,6 +102,11 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     assert total(worked, "paystream_worker_state_store_call_duration_seconds_count", call="commit") > 0
     assert total(worked, "paystream_worker_fraud_model_info") == 1
 
+    # Reconcile waited for every group to catch up: each partition the scrape saw is at lag 0.
+    for process in (worked, sunk):
+        lags = [v for (n, _), v in process.items() if n == "paystream_consumer_lag_messages"]
+        assert lags and not any(lags), lags
+
     assert total(sunk, "paystream_sink_rows_written_total", sink="ledger") == summary["ledger_rows"]
     assert total(sunk, "paystream_sink_rows_written_total", sink="reporting") == summary["reporting_rows"]
     assert total(sunk, "paystream_sink_messages_total", sink="reporting") == summary["decisions"]
@@ -96,3 +116,22 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     assert total(delivered, "paystream_webhook_deliveries_total", result="delivered") == ended
     assert total(delivered, "paystream_webhook_delivery_attempts_count") == ended
     assert total(delivered, "paystream_webhook_attempts_total", result="2xx") >= ended
+
+    assert answered == 200
+    assert total(served, "paystream_api_requests_total", route="/healthz", status="200") >= 1
+    exported = set().union(*(p[("#names", ())] for p in (worked, sunk, delivered, served)))
+    dashboard = json.loads(DASHBOARD.read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\b(?:paystream|process)_[a-z_]+\b", target["expr"])}
+    assert len(queried) >= 10 and queried <= exported, sorted(queried - exported)
+
+
+def _get_when_up(url: str) -> int:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer"
+            time.sleep(0.5)

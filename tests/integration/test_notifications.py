@@ -201,6 +201,12 @@ def test_partners_file_errors_name_what_to_fix(tmp_path: Path) -> None:
         load_partners(path, environ={})
     [acme] = load_partners(path, environ={"ACME_SECRET": "x"})
     assert acme.kinds == frozenset({"DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW"})
+    mounted = tmp_path / "acme-secret"  # as compose and Kubernetes hand a secret over
+    mounted.write_text("from-a-file\n")
+    [acme] = load_partners(path, environ={"ACME_SECRET_FILE": str(mounted)})
+    assert acme.secret == "from-a-file"
+    with pytest.raises(ConfigError, match="ACME_SECRET_FILE"):
+        load_partners(path, environ={"ACME_SECRET_FILE": str(tmp_path / "absent")})
     path.write_text('[partners.acme]\nurl = "ftp://x"\nsecret_env = "S"\n')
     with pytest.raises(ConfigError, match="url"):
         load_partners(path, environ={"S": "x"})

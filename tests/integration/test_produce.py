@@ -158,3 +158,15 @@ def test_topics_create_restores_a_drifted_config(stack_settings: Settings) -> No
     assert report.reconfigured == [dlq.name]
     assert admin.describe_configs([resource])[resource].result()["retention.ms"].value == \
         dlq.config["retention.ms"]
+
+
+def test_producing_to_topics_that_do_not_exist_fails_at_once_naming_the_topic(
+        stack_settings: Settings) -> None:
+    missing = stack_settings.model_copy(update={"topic_prefix": f"nosuch{os.getpid()}."})
+    started = time.monotonic()
+    result = _cli(missing, "produce", "--count", "10")
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20, "waited for message.timeout.ms instead of failing"
+    topic = topics(missing.topic_prefix).transactions.name
+    assert f"topic '{topic}' does not exist" in result.stderr
+    assert "paystream topics create" in result.stderr

@@ -39,3 +39,18 @@ def test_topic_names_carry_the_prefix() -> None:
     assert names == ["t1.transactions", "t1.transactions.dlq", "t1.decisions", "t1.postings",
                      "t1.credits", "t1.reviews"]
     assert all(spec.partitions == 3 for spec in topics("t1.", 3).all())
+
+
+def test_secrets_come_from_mounted_files_and_the_environment_still_wins(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "database_url").write_text("postgresql://app:from-a-file@db:5432/paystream")
+    (tmp_path / "redis_url").write_text("redis://:from-a-file@redis:6379/0")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("PAYSTREAM_SECRETS_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.database_url == "postgresql://app:from-a-file@db:5432/paystream"
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"
+    monkeypatch.setenv("PAYSTREAM_SECRETS_DIR", str(tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="PAYSTREAM_SECRETS_DIR"):
+        load_settings()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Random passwords for deploy/compose, written once into deploy/compose/secrets/ (git-ignored);
+# an existing file is kept, so running it again changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")"
+umask 077
+mkdir -p secrets
+put() { [ -s "secrets/$1" ] || printf '%s' "$2" > "secrets/$1"; }
+random() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+put postgres_password "$(random)"
+put redis_password "$(random)"
+put partner_webhook_secret "$(random)"
+put grafana_admin_password "$(random)"
+pg=$(<secrets/postgres_password) rd=$(<secrets/redis_password)
+put database_url "postgresql://paystream:$pg@postgres:5432/paystream"
+put redis_url "redis://:$rd@redis:6379/0"
+put notify_redis_url "redis://:$rd@redis-notify:6379/0"
+put api_redis_url "redis://:$rd@redis-notify:6379/1"
+echo "secrets in $(pwd)/secrets (Grafana: admin / $(<secrets/grafana_admin_password))"
