@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
+        validate-deploy train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,8 +33,31 @@ down:  ## stop what `make up` started
 status:  ## show what runs
 	$(STACK) status
 
-test: up  ## run every test against the local stack
+# Offline checks of deploy/compose and deploy/k8s: schemas (vendored, deploy/schemas) and checkov.
+# kustomize comes from the Go module proxy, checkov from PyPI into a venv of its own (its pins
+# would fight ours), both under .local/tools.
+KUSTOMIZE := .local/tools/bin/kustomize
+CHECKOV   := .local/tools/checkov/bin/checkov
+GO        ?= $(shell command -v go || echo /usr/local/go/bin/go)
+
+$(KUSTOMIZE):
+	@test -x "$(GO)" || { echo "validate-deploy: needs Go (go install of kustomize); none at $(GO)"; exit 1; }
+	GOBIN=$(CURDIR)/.local/tools/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+
+$(CHECKOV):
+	$(PYTHON_BASE) -m venv .local/tools/checkov
+	.local/tools/checkov/bin/pip install --quiet "checkov==3.2.*"
+
+test: up validate-deploy  ## run every test against the local stack (and validate-deploy)
 	$(PY) -m pytest -q --durations=10 tests
+
+validate-deploy: $(INSTALLED) $(KUSTOMIZE) $(CHECKOV)  ## compose and Kubernetes files against their schemas, then checkov
+	$(PY) deploy/validate.py
+	rm -rf .local/tools/rendered && mkdir -p .local/tools/rendered
+	for overlay in deploy/k8s/overlays/*/; do \
+	  $(KUSTOMIZE) build $$overlay > .local/tools/rendered/$$(basename $$overlay).yaml || exit 1; done
+	cp Dockerfile .local/tools/rendered/
+	$(CHECKOV) --config-file deploy/checkov.yaml -d .local/tools/rendered
 
 test-unit: $(INSTALLED)  ## unit tests only (no servers)
 	$(PY) -m pytest -q tests/unit

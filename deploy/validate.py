@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
+from k8s_check import k8s_problems  # deploy/k8s_check.py, beside this file
+
 DEPLOY = Path(__file__).resolve().parent
 SCHEMAS = DEPLOY / "schemas"
 
@@ -70,10 +72,7 @@ def _compose_rules(path: Path, document: dict[str, Any]) -> Iterator[str]:
 
 def main() -> int:
     problems = list(compose_problems(DEPLOY / "compose" / "compose.yaml"))
-    k8s = DEPLOY / "k8s"
-    if k8s.exists():
-        from k8s_check import k8s_problems  # noqa: PLC0415 - only when there are manifests
-        problems += list(k8s_problems(k8s, SCHEMAS))
+    problems += list(k8s_problems(DEPLOY / "k8s", SCHEMAS))
     for problem in problems:
         print(problem)
     print(f"validate-deploy: {'ok' if not problems else f'{len(problems)} problem(s)'}")

@@ -37,3 +37,40 @@ def test_the_compose_check_names_what_is_wrong(tmp_path: Path) -> None:
     assert "services/api" in problems and "helthcheck" in problems
     assert "services/grafana: port '3000:3000' is published on every address" in problems
     assert "services/sinks: a paystream container must be read_only" in problems
+
+
+def test_the_kubernetes_check_names_what_is_wrong(tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from k8s_check import k8s_problems, kustomize
+
+    try:
+        kustomize()
+    except SystemExit:
+        pytest.skip("kustomize not installed (make validate-deploy installs it; make test does)")
+    copy = tmp_path / "k8s"
+    shutil.copytree(ROOT / "deploy" / "k8s", copy)
+    kafka = copy / "base" / "kafka.yaml"
+    kafka.write_text(kafka.read_text().replace("    listeners:", "    listenrs:"))          # CRD typo
+    api = copy / "base" / "api.yaml"
+    api.write_text(api.read_text().replace("  replicas: 2", "  replica: 2", 1)              # core typo
+                   .replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", 1))
+    problems = "\n".join(k8s_problems(copy, ROOT / "deploy" / "schemas"))
+    assert "Kafka/paystream" in problems and "listenrs" in problems
+    assert "Deployment/api" in problems and "replica" in problems
+    assert "container api: readOnlyRootFilesystem must be true" in problems
+
+
+def test_the_kafka_topics_of_the_manifests_are_paystreams_topics() -> None:
+    from streams.topics import topics
+
+    declared = {d["spec"]["topicName"]: d["spec"] for d in yaml.safe_load_all(
+        (ROOT / "deploy" / "k8s" / "base" / "topics.yaml").read_text())}
+    for spec in topics("").all():
+        assert spec.name in declared, spec.name
+        assert declared[spec.name]["partitions"] == spec.partitions
+        for key, value in spec.config.items():
+            assert str(declared[spec.name]["config"][key]) == value, (spec.name, key)
+    assert len(declared) == len(topics("").all())
