@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -114,3 +115,23 @@ def publish_generated(settings: Settings, count: int, seed: int, accounts: int) 
     report = publish(TransactionProducer.from_settings(settings),
                      (tx for tx, _ in generator.generate(count)))
     assert report.sent == count, report
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def with_partner(settings: Settings, redis_url: str, notify_redis_url: str, directory: Path,
+                 secret: str) -> tuple[Settings, int, dict[str, str]]:
+    """Settings with one webhook partner (`merchants`, declines and reviews) on a free local
+    port: (settings, the receiver's port, the environment carrying the partner's secret)."""
+    port = free_port()
+    partners = directory / "partners.toml"
+    partners.write_text(f'[partners.merchants]\nurl = "http://127.0.0.1:{port}/hooks"\n'
+                        f'secret_env = "PARTNER_WEBHOOK_SECRET"\n'
+                        f'kinds = ["DECLINED", "UNDER_REVIEW"]\n')
+    updated = settings.model_copy(update={"redis_url": redis_url, "notify_redis_url": notify_redis_url,
+                                          "partners_path": str(partners)})
+    return updated, port, {"PARTNER_WEBHOOK_SECRET": secret}

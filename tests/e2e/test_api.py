@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings, load_settings
 from streams.topics import create_topics, delete_topics, topics
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import Worker, environment, reconcile
+from tests.e2e.harness import Worker, environment, free_port, reconcile
 
 pytestmark = pytest.mark.e2e
 RULES = """
@@ -83,12 +82,6 @@ class Api:
 
     def _auth(self, role: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

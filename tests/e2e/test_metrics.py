@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import Worker, publish_generated, reconcile
+from tests.e2e.harness import Worker, free_port, publish_generated, reconcile, with_partner
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 20_000
@@ -29,12 +28,6 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "paystr
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",),
             "info": ("_info",), "summary": ("", "_count", "_sum")}
 METRICS_LINE = re.compile(rb"metrics on http://127\.0\.0\.1:(\d+)/metrics")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(process: Worker, log_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -60,14 +53,8 @@ def total(samples: dict, name: str, **labels: str) -> float:
 
 def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis_url: str,
                                                     notify_redis_url: str, tmp_path: Path) -> None:
-    port, secret = free_port(), {"PARTNER_WEBHOOK_SECRET": "metrics-test-secret"}
-    partners = tmp_path / "partners.toml"
-    partners.write_text(f'[partners.merchants]\nurl = "http://127.0.0.1:{port}/hooks"\n'
-                        f'secret_env = "PARTNER_WEBHOOK_SECRET"\n'
-                        f'kinds = ["DECLINED", "UNDER_REVIEW"]\n')
-    settings = db_settings.model_copy(update={"redis_url": redis_url,
-                                              "notify_redis_url": notify_redis_url,
-                                              "partners_path": str(partners)})
+    settings, port, secret = with_partner(db_settings, redis_url, notify_redis_url, tmp_path,
+                                          "metrics-test-secret")
     publish_generated(settings, TRANSACTIONS, seed=11, accounts=2_000)
     worker = Worker(settings, tmp_path, "worker")
     sinks = Worker(settings, tmp_path, "sinks", command=("sink", "all"))

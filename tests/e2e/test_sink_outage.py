@@ -9,7 +9,6 @@ only against the local stack, not throwaway containers.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,19 +18,14 @@ import pytest
 from streams.settings import Settings
 from streams.topics import topics
 from tests.conftest import USE_CONTAINERS, clean_redis_namespace
-from tests.e2e.harness import Worker, messages_in, publish_generated, reconcile, wait_for
+from tests.e2e.harness import (Worker, messages_in, publish_generated, reconcile, wait_for,
+                               with_partner)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(USE_CONTAINERS, reason="stops a server of the local stack")]
 TRANSACTIONS = 100_000
 OUTAGE_S = 30
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def stack(action: str, server: str) -> None:
@@ -41,14 +35,8 @@ def stack(action: str, server: str) -> None:
 @pytest.mark.parametrize("server", ["postgres", "redis-notify"])
 def test_a_sink_store_outage_stalls_only_that_sink(server: str, db_settings: Settings, redis_url: str,
                                                    notify_redis_url: str, tmp_path: Path) -> None:
-    port, secret = free_port(), {"PARTNER_WEBHOOK_SECRET": "outage-test-secret"}
-    partners = tmp_path / "partners.toml"
-    partners.write_text(f'[partners.merchants]\nurl = "http://127.0.0.1:{port}/hooks"\n'
-                        f'secret_env = "PARTNER_WEBHOOK_SECRET"\n'
-                        f'kinds = ["DECLINED", "UNDER_REVIEW"]\n')
-    settings = db_settings.model_copy(update={"redis_url": redis_url,
-                                              "notify_redis_url": notify_redis_url,
-                                              "partners_path": str(partners)})
+    settings, port, secret = with_partner(db_settings, redis_url, notify_redis_url, tmp_path,
+                                          "outage-test-secret")
     publish_generated(settings, TRANSACTIONS, seed=5, accounts=10_000)
     decisions = topics(settings.topic_prefix).decisions.name
     workers = [Worker(settings, tmp_path, f"worker-{n}") for n in (1, 2)]
