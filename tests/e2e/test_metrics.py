@@ -5,13 +5,20 @@ A worker, the sinks and the webhook deliverer run over generated traffic; after 
 counters are checked against what reconcile counted from the topics and the stores. Then the
 API is started and scraped too, and every metric the Grafana dashboard's queries name must be
 one these processes really export.
+
+The run carries secrets the way production does (a password in DATABASE_URL, the partner's
+webhook secret as a mounted file, API keys used right and wrong), and none of them may appear in
+any process's log or metrics.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import Worker, free_port, publish_generated, reconcile, with_partner
+from tests.e2e.harness import (Worker, environment, free_port, publish_generated, reconcile,
+                               with_partner)
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 20_000
@@ -28,6 +36,12 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "paystr
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",),
             "info": ("_info",), "summary": ("", "_count", "_sum")}
 METRICS_LINE = re.compile(rb"metrics on http://127\.0\.0\.1:(\d+)/metrics")
+
+
+#: What must never be written anywhere: made up per run, so a hit cannot be a coincidence.
+DB_PASSWORD = f"db-pw-{time.time_ns()}"
+WEBHOOK_SECRET = f"webhook-secret-{time.time_ns()}"
+SCRAPED: list[str] = []  # every /metrics text this test read
 
 
 def scrape(process: Worker, log_dir: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -39,6 +53,7 @@ def scrape(process: Worker, log_dir: Path) -> dict[tuple[str, tuple[tuple[str, s
         time.sleep(0.5)
     with urllib.request.urlopen(f"http://127.0.0.1:{int(found.group(1))}/metrics", timeout=10) as response:
         text = response.read().decode()
+    SCRAPED.append(text)
     families = list(text_string_to_metric_families(text))
     samples: dict = {(s.name, tuple(sorted(s.labels.items()))): s.value
                      for family in families for s in family.samples}
@@ -54,13 +69,21 @@ def total(samples: dict, name: str, **labels: str) -> float:
 def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis_url: str,
                                                     notify_redis_url: str, tmp_path: Path) -> None:
     settings, port, secret = with_partner(db_settings, redis_url, notify_redis_url, tmp_path,
-                                          "metrics-test-secret")
+                                          WEBHOOK_SECRET)
+    if "@" in settings.database_url and ":" not in settings.database_url.split("://")[1].split("@")[0]:
+        # The local stack trusts loopback, so a password is accepted and ignored: still a secret
+        # every process holds in its environment.
+        settings = settings.model_copy(update={"database_url": settings.database_url.replace(
+            "@", f":{DB_PASSWORD}@", 1)})
+    mounted = tmp_path / "webhook-secret"
+    mounted.write_text(WEBHOOK_SECRET)
     publish_generated(settings, TRANSACTIONS, seed=11, accounts=2_000)
     worker = Worker(settings, tmp_path, "worker")
     sinks = Worker(settings, tmp_path, "sinks", command=("sink", "all"))
     receiver = Worker(settings, tmp_path, "receiver", env=secret,
                       command=("webhook-receiver", "--port", str(port)))
-    notify = Worker(settings, tmp_path, "notify", command=("notify",), env=secret)
+    notify = Worker(settings, tmp_path, "notify", command=("notify",),
+                    env={"PARTNER_WEBHOOK_SECRET_FILE": str(mounted)})
     processes = (receiver, worker, sinks, notify)
     for process in processes:
         process.start()
@@ -72,6 +95,11 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
         worked, sunk, delivered = (scrape(p, tmp_path) for p in (worker, sinks, notify))
         api.start()  # after the sinks migrated the schema it checks
         answered = _get_when_up(f"http://127.0.0.1:{api_port}/healthz")
+        key = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
+                              "analyst", "--name", "metrics test"], env=environment(settings),
+                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        statuses = [_status(f"http://127.0.0.1:{api_port}/v1/me", key),
+                    _status(f"http://127.0.0.1:{api_port}/v1/me", key[:-6] + "abcdef")]
         served = scrape(api, tmp_path)
     finally:
         for process in (*processes, api):
@@ -104,7 +132,16 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     assert total(delivered, "paystream_webhook_delivery_attempts_count") == ended
     assert total(delivered, "paystream_webhook_attempts_total", result="2xx") >= ended
 
-    assert answered == 200
+    assert answered == 200 and statuses == [200, 401]
+    secrets = [WEBHOOK_SECRET, key.split("_", 2)[2]]  # psk_<key id>_<secret>
+    if DB_PASSWORD in settings.database_url:
+        secrets.append(DB_PASSWORD)
+    written = [(path.name, path.read_text(errors="replace")) for path in tmp_path.glob("*.log")]
+    assert len(written) >= 5
+    for secret in secrets:
+        leaks = [name for name, text in written if secret in text]
+        leaks += ["a /metrics page" for text in SCRAPED if secret in text]
+        assert not leaks, f"a secret ({secret[:6]}...) was written in {leaks}"
     assert total(served, "paystream_api_requests_total", route="/healthz", status="200") >= 1
     exported = set().union(*(p[("#names", ())] for p in (worked, sunk, delivered, served)))
     dashboard = json.loads(DASHBOARD.read_text())
@@ -122,3 +159,12 @@ def _get_when_up(url: str) -> int:
         except OSError:
             assert time.monotonic() < deadline, f"{url} did not answer"
             time.sleep(0.5)
+
+
+def _status(url: str, key: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
