@@ -22,14 +22,15 @@ TRANSACTIONS = Counter("paystream_worker_transactions_total",
 DEAD_LETTERS = Counter("paystream_worker_dead_letters_total",
                        "Input messages put on the dead-letter topic, by reason.", ["reason"])
 EVENTS = Counter("paystream_worker_events_total",
-                 "Everything else a worker counts: credits applied, duplicates skipped, replays, "
-                 "review verdicts, expired holds, state conflicts, outbox re-sends.", ["event"])
+                 "Everything else a worker's batches count: credits applied, duplicates skipped, "
+                 "replays, review verdicts, expired holds, state conflicts.", ["event"])
 BATCH_SIZE = Histogram("paystream_worker_batch_events",
                        "Input events per batch, by role.", ["role"],
                        # Powers of ~2.5 up to the largest --batch-size (20,000).
                        buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000))
 BATCH_DURATION = Histogram("paystream_worker_batch_duration_seconds",
-                           "Wall time of a batch from taking the lock to its outputs confirmed.",
+                           "Wall time of a batch from taking the lock to its outputs confirmed "
+                           "(the wait for the lock apart).",
                            ["role"], buckets=DURATION_BUCKETS)
 STORE_CALLS = Histogram("paystream_worker_state_store_call_duration_seconds",
                         "Wall time of the state store's calls per batch (read includes re-sending "
@@ -50,8 +51,9 @@ def record_batch(role: str, events: int, stages: dict[str, float], counters: Tal
                  decided: list[tuple[str, str, int, int]], confirmed_ms: int) -> None:
     """One batch: `stages` in seconds (agents.pipeline's clock), `decided` as (type, outcome,
     event time ms, produce time ms) per transaction, `confirmed_ms` when Kafka had the outputs."""
-    BATCH_SIZE.labels(role).observe(events)
-    BATCH_DURATION.labels(role).observe(sum(stages.values()))
+    if events:  # the hold-expiry sweep runs with no input events
+        BATCH_SIZE.labels(role).observe(events)
+    BATCH_DURATION.labels(role).observe(sum(v for stage, v in stages.items() if stage != "wait"))
     for stage, call in _STORE_STAGES.items():
         if stage in stages:
             STORE_CALLS.labels(role, call).observe(stages[stage])

@@ -169,6 +169,7 @@ class BatchPipeline:
             clock.lap("wait")
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+            conflicts = 0
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
                 view = await self._store.read(accounts, tx_ids, partitions, payments)
                 # After the read: every batch whose effects this one builds on (a crashed run's,
@@ -184,7 +185,7 @@ class BatchPipeline:
                     clock.lap("commit")
                     break
                 except StateConflictError as exc:
-                    self.counters["state_conflict"] += 1
+                    conflicts += 1
                     log.warning("%s batch recomputed (attempt %d): %s", role, attempt, exc)
             else:
                 raise StateConflictError(f"{role} batch kept conflicting; is another worker "
@@ -194,6 +195,8 @@ class BatchPipeline:
             clock.lap("send")
             await self._store.outbox_done(role, batch_id, list(outbox))
             clock.lap("done")
+            if conflicts:
+                result.counters["state_conflict"] += conflicts
             self.counters.update(result.counters)
             self.counters[f"batches:{role}"] += 1
             if self._observer is not None:

@@ -6,8 +6,9 @@ Checking costs ~50 ms of CPU by design, so a process remembers which presented k
 verified (by their SHA-256, bounded). It also remembers whom an authenticated key names, so a
 request does not read the key's row: every change to a key row is announced by PostgreSQL
 (NOTIFY, migration 0005) and each process drops that key at once. While the listening
-connection is down, nothing is remembered and every request reads the row again, so a revoked
-key stops working at once either way. An unknown key id is checked against a dummy hash, so a
+connection is down, nothing is remembered and every request reads the row again. A connection
+that dies without a word is noticed by a ping within 10 s (PING_EVERY_S + PING_TIMEOUT_S): that
+is the longest a revoked key may still work in a process cut off from PostgreSQL's notices. An unknown key id is checked against a dummy hash, so a
 wrong key takes as long whether or not its id exists.
 """
 
@@ -41,6 +42,9 @@ CHANNEL = "paystream_api_keys"
 PRINCIPAL_TTL_S = 60.0
 #: Seconds between attempts to listen again after the listening connection was lost.
 RELISTEN_S = (1.0, 30.0)
+#: How often the listening connection is asked whether it is alive, and how long it may take:
+#: a connection lost without a word is noticed within their sum.
+PING_EVERY_S, PING_TIMEOUT_S = 5.0, 5.0
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class KeyStore:
         self._principals: TTLCache[bytes, Principal] = TTLCache(VERIFIED_MAX, PRINCIPAL_TTL_S)
         self._listener: asyncpg.Connection | None = None
         self._relisten: asyncio.Task[None] | None = None
+        self._pinging: asyncio.Task[None] | None = None
         #: Key changes announced so far: a row read while one arrived is not remembered.
         self._changes = 0
         #: Checks under way: concurrent requests with the same key wait for one argon2 check
@@ -140,15 +145,35 @@ class KeyStore:
 
     async def _connect_listener(self, database_url: str) -> str | None:
         """None once listening, else what went wrong."""
+        connection = None
         try:
-            connection = await asyncpg.connect(database_url)
+            connection = await asyncpg.connect(database_url, timeout=PING_TIMEOUT_S)
             await connection.add_listener(CHANNEL, self._changed)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure: not listening, try again later
+            if connection is not None:
+                connection.terminate()
             return str(exc) or type(exc).__name__
         connection.add_termination_listener(lambda _: self._lost(database_url))
+        self._changes += 1  # a row read while not listening is not remembered
         self._principals.clear()  # changes may have been missed while not listening
         self._listener = connection
+        if self._pinging is None or self._pinging.done():
+            self._pinging = asyncio.get_running_loop().create_task(self._ping(database_url))
         return None
+
+    async def _ping(self, database_url: str) -> None:
+        """A connection that dies without a word (a half-open TCP connection) fires no
+        termination callback: ask it something every PING_EVERY_S, and count no answer as lost."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            listener = self._listener
+            if listener is None:
+                continue
+            try:
+                await listener.fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - whatever it was, it is not listening
+                self._lost(database_url)
+                listener.terminate()
 
     def _changed(self, _connection: Any, _pid: int, _channel: str, key_id: str) -> None:
         self.forget(key_id)
@@ -167,6 +192,7 @@ class KeyStore:
         log.warning("lost the connection listening for API key changes: every request reads its "
                     "key until it is back")
         self._listener = None
+        self._changes += 1  # a row read before this moment is not remembered
         self._principals.clear()
         self._relisten_later(database_url)
 
@@ -183,8 +209,9 @@ class KeyStore:
             self._relisten = asyncio.get_running_loop().create_task(again())
 
     async def close(self) -> None:
-        if self._relisten is not None:
-            self._relisten.cancel()
+        for task in (self._relisten, self._pinging):
+            if task is not None:
+                task.cancel()
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.close()

@@ -51,6 +51,7 @@ class RequestGuard:
         length = headers.get(b"content-length", b"")
         if length and (not length.isdigit() or int(length) > self.max_body_bytes):
             await _refuse(send, request_id, self.max_body_bytes)
+            metrics.record("unmatched", scope["method"], 413, 0.0)
             return
         received = 0
 

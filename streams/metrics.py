@@ -103,25 +103,39 @@ def _bound(value: float) -> str:
 
 class ConsumerLag(Collector):
     """`paystream_consumer_lag_messages{group, topic, partition}`: each partition's high
-    watermark minus the offset the group committed, read from Kafka at scrape time.
+    watermark minus the offset the group committed, read from Kafka every `every_s` seconds.
 
-    An admin client of its own, three requests per group per scrape (metadata, the group's
-    committed offsets, the partitions' latest offsets), nothing on the processing path. Every
-    process reports the groups it consumes in; a partition the group has not committed yet
-    counts from the low watermark."""
+    An admin client of its own in a thread of its own (metadata, the group's committed offsets,
+    the partitions' latest offsets), nothing on the processing path; a scrape serves the last
+    reading, so /metrics answers at once even when Kafka is slow (probes use it). Every process
+    reports the groups it consumes in; a partition the group has not committed yet counts from
+    the low watermark."""
 
     NAME = "paystream_consumer_lag_messages"
     DOC = "Messages the group has not committed yet, per partition."
 
     def __init__(self, kafka_config: dict[str, str], groups: dict[str, list[str]],
-                 timeout_s: float = 5.0, registry=REGISTRY) -> None:  # noqa: ANN001
+                 timeout_s: float = 5.0, every_s: float = 10.0, registry=REGISTRY) -> None:  # noqa: ANN001
         """`kafka_config`: streams.settings.kafka_client_config (servers and security)."""
         self._groups = groups  # group -> topics
         self._timeout_s = timeout_s
         self._admin = AdminClient({**kafka_config, "client.id": "paystream-lag-metrics"})
         self._lock = threading.Lock()
+        self._last: dict[tuple[str, str, int], int] = {}
+        self._stop = threading.Event()
         if registry is not None:
             registry.register(self)
+        if every_s > 0:
+            threading.Thread(target=self._refresh, args=(every_s,), name="consumer-lag",
+                             daemon=True).start()
+
+    def _refresh(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            self.lags()
+            self._stop.wait(every_s)
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def lags(self) -> dict[tuple[str, str, int], int]:
         found: dict[tuple[str, str, int], int] = {}
@@ -132,6 +146,8 @@ class ConsumerLag(Collector):
                     found.update(self._group_lags(group, topic_names, metadata))
             except (KafkaException, TimeoutError) as exc:
                 log.warning("consumer lag not read: %s", exc)
+                return dict(self._last)
+            self._last = found
         return found
 
     def _group_lags(self, group: str, topic_names: list[str], metadata: object) -> dict[tuple[str, str, int], int]:
@@ -155,7 +171,7 @@ class ConsumerLag(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.NAME, self.DOC, labels=["group", "topic", "partition"])
-        for (group, topic, partition), lag in sorted(self.lags().items()):
+        for (group, topic, partition), lag in sorted(self._last.items()):
             family.add_metric([group, topic, str(partition)], lag)
         yield family
 

@@ -3,9 +3,12 @@
 # an existing file is kept, so running it again changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
-umask 077
+# The folder keeps other users of this host out; the files themselves must be readable by the
+# containers' own users (paystream 10001, postgres, grafana 472, redis), because compose without
+# Swarm bind-mounts a file secret with the host file's owner and mode.
 mkdir -p secrets
-put() { [ -s "secrets/$1" ] || printf '%s' "$2" > "secrets/$1"; }
+chmod 700 secrets
+put() { [ -s "secrets/$1" ] || printf '%s' "$2" > "secrets/$1"; chmod 644 "secrets/$1"; }
 random() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 put postgres_password "$(random)"
 put redis_password "$(random)"

@@ -270,11 +270,13 @@ cmd_install() {
     local guard=no
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       as_root sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d' && guard=yes
+      # Interrupted, the guard must not stay behind: it would block every service start here.
+      trap 'as_root rm -f /usr/sbin/policy-rc.d' INT TERM
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${pkgs[@]}" \
       || { [ "$guard" = no ] || as_root rm -f /usr/sbin/policy-rc.d; die "apt-get install ${pkgs[*]} failed; see the apt output above"; }
-    [ "$guard" = no ] || as_root rm -f /usr/sbin/policy-rc.d
+    [ "$guard" = no ] || { as_root rm -f /usr/sbin/policy-rc.d; trap - INT TERM; }
     say "install: packages installed in $(elapsed "$t0")"
   fi
   find_pg_bin || die "postgres: no /usr/lib/postgresql/<version>/bin/initdb after installing 'postgresql'"

@@ -92,7 +92,10 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     try:
         code, summary = reconcile(settings, 300, "--sinks")
         assert code == 0, summary
-        worked, sunk, delivered = (scrape(p, tmp_path) for p in (worker, sinks, notify))
+        # Lag is read from Kafka every 10 s (streams.metrics.ConsumerLag): wait for a reading
+        # taken after reconcile saw every group caught up.
+        worked, sunk = (_scrape_until_caught_up(p, tmp_path) for p in (worker, sinks))
+        delivered = scrape(notify, tmp_path)
         api.start()  # after the sinks migrated the schema it checks
         answered = _get_when_up(f"http://127.0.0.1:{api_port}/healthz")
         key = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
@@ -119,7 +122,7 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
 
     # Reconcile waited for every group to catch up: each partition the scrape saw is at lag 0.
     for process in (worked, sunk):
-        lags = [v for (n, _), v in process.items() if n == "paystream_consumer_lag_messages"]
+        lags = _lags(process)
         assert lags and not any(lags), lags
 
     assert total(sunk, "paystream_sink_rows_written_total", sink="ledger") == summary["ledger_rows"]
@@ -168,3 +171,17 @@ def _status(url: str, key: str) -> int:
             return response.status
     except urllib.error.HTTPError as refused:
         return refused.code
+
+
+def _lags(samples: dict) -> list[float]:
+    return [v for (n, _), v in samples.items() if n == "paystream_consumer_lag_messages"]
+
+
+def _scrape_until_caught_up(process: Worker, log_dir: Path) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        samples = scrape(process, log_dir)
+        lags = _lags(samples)
+        if (lags and not any(lags)) or time.monotonic() > deadline:
+            return samples
+        time.sleep(1)
