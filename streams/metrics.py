@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -103,13 +104,15 @@ def _bound(value: float) -> str:
 
 class ConsumerLag(Collector):
     """`paystream_consumer_lag_messages{group, topic, partition}`: each partition's high
-    watermark minus the offset the group committed, read from Kafka every `every_s` seconds.
+    watermark minus the offset the group committed, as read from Kafka at most `every_s` ago.
 
-    An admin client of its own in a thread of its own (metadata, the group's committed offsets,
-    the partitions' latest offsets), nothing on the processing path; a scrape serves the last
-    reading, so /metrics answers at once even when Kafka is slow (probes use it). Every process
-    reports the groups it consumes in; a partition the group has not committed yet counts from
-    the low watermark."""
+    An admin client of its own (metadata, the group's committed offsets, the partitions' latest
+    offsets), nothing on the processing path. A scrape serves the last reading at once and, when
+    it is older than `every_s`, starts a new one in a thread of its own (one at a time), so
+    /metrics never waits on Kafka (probes use it). Nothing is read before the first scrape: a
+    reading thread started with the process, on a broker just formatted, stalled a sink's first
+    fetches in `.ci/run` (test_api's fixture, f43935d). Every process reports the groups it
+    consumes in; a partition the group has not committed yet counts from the low watermark."""
 
     NAME = "paystream_consumer_lag_messages"
     DOC = "Messages the group has not committed yet, per partition."
@@ -122,20 +125,19 @@ class ConsumerLag(Collector):
         self._admin = AdminClient({**kafka_config, "client.id": "paystream-lag-metrics"})
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str, int], int] = {}
-        self._stop = threading.Event()
+        self._every_s = every_s
+        self._read_at = float("-inf")  # monotonic time the last reading started
+        self._reading: threading.Thread | None = None
         if registry is not None:
             registry.register(self)
-        if every_s > 0:
-            threading.Thread(target=self._refresh, args=(every_s,), name="consumer-lag",
-                             daemon=True).start()
 
-    def _refresh(self, every_s: float) -> None:
-        while not self._stop.is_set():
-            self.lags()
-            self._stop.wait(every_s)
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _refresh_if_old(self) -> None:
+        now = time.monotonic()
+        if now - self._read_at < self._every_s or (self._reading and self._reading.is_alive()):
+            return
+        self._read_at = now
+        self._reading = threading.Thread(target=self.lags, name="consumer-lag", daemon=True)
+        self._reading.start()
 
     def lags(self) -> dict[tuple[str, str, int], int]:
         found: dict[tuple[str, str, int], int] = {}
@@ -171,6 +173,7 @@ class ConsumerLag(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.NAME, self.DOC, labels=["group", "topic", "partition"])
+        self._refresh_if_old()
         for (group, topic, partition), lag in sorted(self._last.items()):
             family.add_metric([group, topic, str(partition)], lag)
         yield family
