@@ -8,8 +8,9 @@ request does not read the key's row: every change to a key row is announced by P
 (NOTIFY, migration 0005) and each process drops that key at once. While the listening
 connection is down, nothing is remembered and every request reads the row again. A connection
 that dies without a word is noticed by a ping within 10 s (PING_EVERY_S + PING_TIMEOUT_S): that
-is the longest a revoked key may still work in a process cut off from PostgreSQL's notices. An unknown key id is checked against a dummy hash, so a
-wrong key takes as long whether or not its id exists.
+is the longest a revoked key may still work in a process cut off from PostgreSQL's notices. An
+unknown key id is checked against a dummy hash, so a wrong key takes as long whether or not its
+id exists.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ DURATION = Histogram("paystream_api_request_duration_seconds",
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0,
                               2.5, 5.0, 10.0))
 
-NAMES = ("paystream_api_requests_total", "paystream_api_request_duration_seconds")
 
 
 def record(route: str, method: str, status: int, seconds: float) -> None:

@@ -45,7 +45,7 @@ class ReportCache:
         self._clock = clock
         self._kept: TTLCache[tuple[Bucket, Dimension, int], str] | None = TTLCache(
             MAX_BYTES, keep_s, timer=clock, getsizeof=lambda rows: len(rows) + 1) if keep_s > 0 else None
-        #: Buckets answered from memory and from PostgreSQL, for the logs and the bench.
+        #: Buckets answered from memory and from PostgreSQL since start (the tests read them).
         self.hits = self.misses = 0
 
     async def json(self, bucket: Bucket, by: Dimension, start: datetime, end: datetime) -> str:

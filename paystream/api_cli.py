@@ -31,15 +31,14 @@ def api(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.app import create_app
-    from streams.metrics import serve
+    from streams.metrics import start as start_metrics
 
     settings = ctx.obj.settings
     _check_schema(settings)
     bound = _socket(host or settings.api_host, settings.api_port if port is None else port)
     address, chosen = bound.getsockname()[:2]
     click.echo(f"paystream API on http://{address}:{chosen}/ (docs: /docs)", err=True)
-    metrics_port = serve(settings.metrics_port, "api", settings.metrics_targets_dir,
-                         settings.metrics_host)
+    metrics_port = start_metrics(settings, "api")
     click.echo(f"paystream API metrics on http://{settings.metrics_host}:{metrics_port}/metrics",
                err=True)
     config = uvicorn.Config(create_app(settings), log_level="info", access_log=False,

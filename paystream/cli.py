@@ -330,7 +330,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     from streams.topics import topics as topic_specs
 
     from agents import metrics
-    from streams.metrics import ConsumerLag, serve
+    from streams.metrics import start as start_metrics
 
     settings = obj.settings
     # Loads and checks the rules before anything starts.
@@ -338,10 +338,8 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
     register(app, pipeline, names, batch_size, hold_sweep_s)
-    ConsumerLag(kafka_client_config(settings),
-                {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name]})
-    serve(settings.metrics_port, "worker", settings.metrics_targets_dir,
-          settings.metrics_host)
+    start_metrics(settings, "worker",
+                  {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name]})
     metrics.record_models(*pipeline.model_versions())
 
     last: dict[str, int] = {}

@@ -96,16 +96,13 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate
-    from streams.metrics import ConsumerLag, serve
-    from streams.settings import kafka_client_config
+    from streams.metrics import start as start_metrics
 
     settings = obj.settings
     chosen = SINKS if name == "all" else (name,)
     migrate(settings.database_url, settings.db_schema)
     runners = [build_runner(n, settings) for n in chosen]
-    ConsumerLag(kafka_client_config(settings), {r.group: r.topics for r in runners})
-    serve(settings.metrics_port, f"sink {name}", settings.metrics_targets_dir,
-          settings.metrics_host)
+    start_metrics(settings, f"sink {name}", {r.group: r.topics for r in runners})
 
     async def run() -> None:
         stop = stop_event()
@@ -158,8 +155,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
 
     from sinks.webhooks import load_partners
     from streams.errors import ConfigError
-    from streams.metrics import ConsumerLag, serve
-    from streams.settings import kafka_client_config
+    from streams.metrics import start as start_metrics
 
     settings = obj.settings
     if not settings.partners_path:
@@ -167,9 +163,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
                           "file ([partners.<id>] url, secret_env, kinds)")
     partners = load_partners(Path(settings.partners_path))
     runners = [build_notify_runner(p, settings, backoff_base_s) for p in partners]
-    ConsumerLag(kafka_client_config(settings), {r.group: r.topics for r in runners})
-    serve(settings.metrics_port, "notify", settings.metrics_targets_dir,
-          settings.metrics_host)
+    start_metrics(settings, "notify", {r.group: r.topics for r in runners})
 
     async def run() -> dict[str, dict[str, int]]:
         stop = stop_event()
@@ -197,8 +191,8 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
 
     from agents.reconcile import lag
     from sinks.runner import SINK_INPUTS, group_id
-    from streams.settings import kafka_client_config
     from sinks.webhooks import partner_inputs, sink_name
+    from streams.settings import kafka_client_config
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)

@@ -32,10 +32,6 @@ ATTEMPT_RESULTS = Counter("paystream_webhook_attempts_total",
                           "HTTP attempts by partner and what came back (2xx, 4xx, 5xx, timeout, "
                           "unreachable).", ["partner", "result"])
 
-NAMES = ("paystream_sink_messages_total", "paystream_sink_rows_written_total",
-         "paystream_sink_store_retries_total", "paystream_sink_batch_messages",
-         "paystream_sink_batch_duration_seconds", "paystream_webhook_deliveries_total",
-         "paystream_webhook_delivery_attempts", "paystream_webhook_attempts_total")
 
 
 def record_batch(sink: str, messages: int, rows: int, seconds: float) -> None:

@@ -28,6 +28,8 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.settings import Settings, kafka_client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +45,15 @@ def serve(port: int, what: str, targets_dir: str = "", host: str = "127.0.0.1") 
     if targets_dir:
         _register_target(Path(targets_dir), bound, what)
     return bound
+
+
+def start(settings: Settings, what: str, lag_groups: dict[str, list[str]] | None = None) -> int:
+    """What every long-running process does at start: the consumer-lag metric of the groups it
+    consumes in (group -> topics; none for the API), and /metrics served where the settings say
+    (PAYSTREAM_METRICS_PORT, _HOST, _TARGETS_DIR); returns the port."""
+    if lag_groups:
+        ConsumerLag(kafka_client_config(settings), lag_groups)
+    return serve(settings.metrics_port, what, settings.metrics_targets_dir, settings.metrics_host)
 
 
 def _register_target(directory: Path, port: int, what: str) -> None:
@@ -136,10 +147,11 @@ class ConsumerLag(Collector):
         if now - self._read_at < self._every_s or (self._reading and self._reading.is_alive()):
             return
         self._read_at = now
-        self._reading = threading.Thread(target=self.lags, name="consumer-lag", daemon=True)
+        self._reading = threading.Thread(target=self._read, name="consumer-lag", daemon=True)
         self._reading.start()
 
-    def lags(self) -> dict[tuple[str, str, int], int]:
+    def _read(self) -> None:
+        """A new reading; on failure the last one stays."""
         found: dict[tuple[str, str, int], int] = {}
         with self._lock:
             try:
@@ -148,9 +160,8 @@ class ConsumerLag(Collector):
                     found.update(self._group_lags(group, topic_names, metadata))
             except (KafkaException, TimeoutError) as exc:
                 log.warning("consumer lag not read: %s", exc)
-                return dict(self._last)
+                return
             self._last = found
-        return found
 
     def _group_lags(self, group: str, topic_names: list[str], metadata: object) -> dict[tuple[str, str, int], int]:
         partitions = [TopicPartition(t, p) for t in topic_names if t in metadata.topics  # type: ignore[attr-defined]
