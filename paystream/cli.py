@@ -611,3 +611,9 @@ cli.add_command(ledger)
 from paystream.api_cli import api  # noqa: E402
 
 cli.add_command(api)
+
+# --- credentials and rights ---------------------------------------------------------------------
+
+from paystream.access_cli import access  # noqa: E402
+
+cli.add_command(access)

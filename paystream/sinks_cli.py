@@ -19,15 +19,17 @@ def db() -> None:
 @db.command("migrate")
 @click.pass_obj
 def db_migrate(obj: Any) -> None:
-    """Apply the migrations not applied yet to PAYSTREAM_DB_SCHEMA (idempotent)."""
-    from sinks.db import migrate
+    """Apply the migrations not applied yet to PAYSTREAM_DB_SCHEMA, then grant it to paystream's
+    roles that exist (sinks/roles.py). Idempotent; run as the schema's owner."""
+    from sinks.db import grant, migrate
 
     settings = obj.settings
     applied = migrate(settings.database_url, settings.db_schema)
     if applied:
         click.echo(f"schema {settings.db_schema}: applied {', '.join(applied)}")
     else:
-        click.echo(f"schema {settings.db_schema}: up to date")
+        granted = grant(settings.database_url, settings.db_schema)
+        click.echo(f"schema {settings.db_schema}: up to date ({len(granted)} grants)")
 
 
 SINKS = ("ledger", "reporting")  # sinks.runner.SINK_INPUTS, without importing it

@@ -45,10 +45,18 @@ def check_schema(schema: str) -> str:
 
 
 def migrate(database_url: str, schema: str) -> list[str]:
-    """Apply the migrations not applied yet; return their ids (empty when up to date)."""
+    """Apply the migrations not applied yet, then grant the schema to paystream's roles (sinks/
+    roles.py); return the ids applied (empty when up to date).
+
+    A schema already up to date is only read, so a process connecting as a role of least
+    privilege (which may not create anything) starts on a migrated schema; migrating is then the
+    owner's job (`paystream db migrate`)."""
     from yoyo import get_backend, read_migrations
 
     check_schema(schema)
+    migrations = read_migrations(str(resources.files("sinks").joinpath("migrations")))
+    if {m.id for m in migrations} <= _applied(database_url, schema):
+        return []
     url = urlsplit(database_url)
     yoyo_url = urlunsplit(("postgresql+psycopg", url.netloc, url.path, f"schema={schema}", ""))
     import psycopg
@@ -57,13 +65,50 @@ def migrate(database_url: str, schema: str) -> list[str]:
         with psycopg.connect(database_url, autocommit=True) as connection:
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         backend = get_backend(yoyo_url)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise DatabaseError(f"schema {schema!r} needs migrations and this role may not apply "
+                            f"them: run `paystream db migrate` as the schema's owner ({exc})") from exc
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot reach PostgreSQL at {url.hostname}:{url.port}: {exc}") from exc
-    migrations = read_migrations(str(resources.files("sinks").joinpath("migrations")))
     with backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
+    grant(database_url, schema)
     return [m.id for m in pending]
+
+
+def _applied(database_url: str, schema: str) -> set[str]:
+    """The ids of the migrations recorded in `schema` (none if it has no record yet)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as connection:
+            rows = connection.execute(f'SELECT migration_id FROM "{schema}"._yoyo_migrations').fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
+            psycopg.errors.InsufficientPrivilege):
+        return set()
+    except psycopg.OperationalError as exc:
+        url = urlsplit(database_url)
+        raise DatabaseError(f"cannot reach PostgreSQL at {url.hostname}:{url.port}: {exc}") from exc
+    return {row[0] for row in rows}
+
+
+def grant(database_url: str, schema: str) -> list[str]:
+    """Grant `schema` to those of paystream's roles that exist; return the statements run."""
+    import psycopg
+
+    from sinks.roles import ROLES, grant_statements
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        roles = {row[0] for row in connection.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(ROLES),))}
+        tables = {row[0] for row in connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
+        statements = grant_statements(check_schema(schema), roles, tables)
+        with connection.transaction():
+            for statement in statements:
+                connection.execute(statement)
+    return statements
 
 
 async def connect(database_url: str, schema: str) -> asyncpg.Connection:

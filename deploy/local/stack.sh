@@ -21,9 +21,12 @@ STATE_DIR=$(realpath -m "${PAYSTREAM_STATE_DIR:-$REPO_ROOT/.local}")
 
 KAFKA_PORT=${PAYSTREAM_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${PAYSTREAM_KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_SASL_PORT=${PAYSTREAM_KAFKA_SASL_PORT:-19094}         # SASL_SSL (SCRAM-SHA-512) listener
 PG_PORT=${PAYSTREAM_PG_PORT:-15432}
 REDIS_PORT=${PAYSTREAM_REDIS_PORT:-16379}
 NOTIFY_REDIS_PORT=${PAYSTREAM_NOTIFY_REDIS_PORT:-16380}   # notifications: a failure domain of its own
+REDIS_TLS_PORT=${PAYSTREAM_REDIS_TLS_PORT:-16389}           # the same servers over TLS
+NOTIFY_REDIS_TLS_PORT=${PAYSTREAM_NOTIFY_REDIS_TLS_PORT:-16390}
 PROM_PORT=${PAYSTREAM_PROMETHEUS_PORT:-19090}
 HOST=127.0.0.1
 WAIT_SECS=${PAYSTREAM_WAIT_SECS:-90}       # bound for each server to become ready
@@ -31,6 +34,10 @@ STOP_SECS=${PAYSTREAM_STOP_SECS:-30}       # bound for each server to stop befor
 PYTHON_BIN=${PYTHON:-$REPO_ROOT/.venv/bin/python}
 
 RUN_DIR=$STATE_DIR/run
+# The stack's CA and server certificate (every server's TLS) and each role's passwords (one file
+# per user and system, 0600): made once by tls_ensure and `paystream access ... --generate`.
+TLS_DIR=$STATE_DIR/tls
+SECRETS_DIR=$STATE_DIR/secrets
 
 KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
 KAFKA_PROPS_IN=$SCRIPT_DIR/kafka/server.properties.in
@@ -55,6 +62,7 @@ if [ $(( ${#PG_SOCK_DIR} + 16 )) -gt 107 ]; then   # unix socket paths are limit
   PG_SOCK_DIR=/tmp/paystream-pg-$(printf '%s' "$STATE_DIR" | sha256sum | cut -c1-12)
 fi
 PG_CONF_SRC=$SCRIPT_DIR/postgresql.conf
+PG_HBA_SRC=$SCRIPT_DIR/pg_hba.conf
 PG_PIDFILE=$RUN_DIR/postgres.pid           # informational copy; the truth is data/postmaster.pid
 PG_OS_USER=postgres
 
@@ -71,8 +79,10 @@ STATE_REDIS_PORT=$REDIS_PORT
 redis_instance() {  # redis_instance redis|redis-notify: point the REDIS_* variables at one server
   REDIS_NAME=$1
   case "$1" in
-    redis)        REDIS_PORT=$STATE_REDIS_PORT; REDIS_HOME=$STATE_DIR/redis ;;
-    redis-notify) REDIS_PORT=$NOTIFY_REDIS_PORT; REDIS_HOME=$STATE_DIR/redis-notify ;;
+    redis)        REDIS_PORT=$STATE_REDIS_PORT; REDIS_TLS=$REDIS_TLS_PORT; REDIS_ROLE=state
+                  REDIS_HOME=$STATE_DIR/redis ;;
+    redis-notify) REDIS_PORT=$NOTIFY_REDIS_PORT; REDIS_TLS=$NOTIFY_REDIS_TLS_PORT; REDIS_ROLE=notify
+                  REDIS_HOME=$STATE_DIR/redis-notify ;;
     *) die "no redis instance named $1" ;;
   esac
   REDIS_CONF=$REDIS_HOME/redis.conf
@@ -146,6 +156,38 @@ render() {
   if [ ! -f "$out" ] || [ "$(<"$out")" != "$content" ]; then
     printf '%s\n' "$content" >"$out.tmp" && mv -f "$out.tmp" "$out"
   fi
+}
+
+# The stack's own CA and one server certificate for 127.0.0.1/localhost (Kafka, PostgreSQL and
+# Redis all present it), made once with openssl; Kafka reads it from a PKCS12 keystore.
+tls_ensure() {
+  [ -s "$TLS_DIR/kafka.p12" ] && [ -s "$SECRETS_DIR/kafka-keystore" ] && return 0
+  say "tls: making the stack's CA and server certificate in $TLS_DIR..."
+  mkdir -p "$TLS_DIR" "$SECRETS_DIR"; chmod 700 "$SECRETS_DIR"
+  local log=$TLS_DIR/openssl.log
+  (
+    set -e; cd "$TLS_DIR"; umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=paystream local CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout ca.key -out ca.crt
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" \
+      "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile server.ext -out server.crt
+    openssl rand -hex 24 >"$SECRETS_DIR/kafka-keystore"
+    openssl pkcs12 -export -in server.crt -inkey server.key -certfile ca.crt -name kafka \
+      -passout "file:$SECRETS_DIR/kafka-keystore" -out kafka.p12
+    chmod 644 ca.crt server.crt
+  ) >"$log" 2>&1 || { show_log_tail tls "$log"; die "tls: making certificates failed (log: $log)"; }
+}
+
+# `paystream access ...` as the stack's admin, with the stack's (plaintext) endpoints.
+paystream_access() {
+  KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS KAFKA_SECURITY_PROTOCOL=PLAINTEXT \
+    PAYSTREAM_TOPIC_PREFIX="" PAYSTREAM_DB_SCHEMA=paystream \
+    DATABASE_URL="postgresql://postgres@$HOST:$PG_PORT/paystream" \
+    "$PYTHON_BIN" -m paystream --log-level warning access "$@"
 }
 
 # Rotate a plain log file when it is larger than ~50 MB (keeps one old copy).
@@ -380,14 +422,17 @@ kafka_start() {  # launches the broker if needed; readiness is awaited by kafka_
     rm -f "$KAFKA_PIDFILE"
   fi
   local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT"; do
     if port_open "$p"; then
       die "kafka: port $HOST:$p is already in use by another process (not started by this stack). Stop it (see 'ss -ltnp | grep :$p') or choose other ports with PAYSTREAM_KAFKA_PORT / PAYSTREAM_KAFKA_CONTROLLER_PORT."
     fi
   done
   mkdir -p "$KAFKA_DATA" "$KAFKA_LOGS"
-  render "$KAFKA_PROPS_IN" "$KAFKA_PROPS" \
-    "KAFKA_PORT=$KAFKA_PORT" "CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" "DATA_DIR=$KAFKA_DATA"
+  tls_ensure
+  ( umask 077; render "$KAFKA_PROPS_IN" "$KAFKA_PROPS" \
+    "KAFKA_PORT=$KAFKA_PORT" "CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" "DATA_DIR=$KAFKA_DATA" \
+    "SASL_PORT=$KAFKA_SASL_PORT" "KEYSTORE=$TLS_DIR/kafka.p12" \
+    "KEYSTORE_PASSWORD=$(cat "$SECRETS_DIR/kafka-keystore")" )
 
   # Cluster id: generated once, kept in a file; the data dir's meta.properties wins if present.
   local cid=""
@@ -453,6 +498,8 @@ kafka_wait() {
   else
     say "kafka: already running at $KAFKA_BOOTSTRAP_SERVERS (pid $pid)"
   fi
+  paystream_access kafka --passwords-dir "$SECRETS_DIR/kafka" --generate \
+    || die "kafka: giving the roles their SCRAM users and ACLs failed (above)"
 }
 
 kafka_stop() {
@@ -561,6 +608,17 @@ pg_prepare() {
     cp "$PG_CONF_SRC" "$PG_DATA/paystream.conf"
     if is_root; then chown "$PG_OS_USER:" "$PG_DATA/paystream.conf"; fi
   fi
+  # TLS with the stack's certificate (PostgreSQL wants its key private to its own user), and
+  # who may connect how (deploy/local/pg_hba.conf).
+  tls_ensure
+  local f
+  for f in server.crt server.key pg_hba.conf; do
+    local src=$TLS_DIR/$f; [ "$f" = pg_hba.conf ] && src=$PG_HBA_SRC
+    if ! cmp -s "$src" "$PG_DATA/$f"; then
+      install -m 600 "$src" "$PG_DATA/$f"
+      if is_root; then chown "$PG_OS_USER:" "$PG_DATA/$f"; fi
+    fi
+  done
   if ! grep -q "^include_if_exists = 'paystream.conf'" "$PG_DATA/postgresql.conf"; then
     printf "\n# paystream local stack settings (deploy/local/postgresql.conf)\ninclude_if_exists = 'paystream.conf'\n" \
       >>"$PG_DATA/postgresql.conf"
@@ -621,6 +679,8 @@ pg_up() {
     sleep 0.3
   done
   pg_bootstrap_roles || { show_log_tail postgres "$PG_LOG"; die "postgres: creating role/database 'paystream' failed"; }
+  paystream_access postgres --passwords-dir "$SECRETS_DIR/postgres" --generate \
+    || die "postgres: creating the roles of least privilege failed (above)"
   local out=""
   until out=$(psql_q "$DATABASE_URL" -A -t -c 'select 1' 2>&1) && [ "$out" = 1 ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
@@ -689,12 +749,17 @@ redis_up() {
       say "$REDIS_NAME: removing stale pid file $REDIS_PIDFILE (pid $(read_pid "$REDIS_PIDFILE" || echo '?') is not our server)"
       rm -f "$REDIS_PIDFILE"
     fi
-    if port_open "$REDIS_PORT"; then
+    if port_open "$REDIS_PORT" || port_open "$REDIS_TLS"; then
       die "$REDIS_NAME: port $HOST:$REDIS_PORT is already in use by another process (not started by this stack). Stop it (see 'ss -ltnp | grep :$REDIS_PORT') or choose another port with PAYSTREAM_REDIS_PORT."
     fi
     mkdir -p "$REDIS_HOME"
+    tls_ensure
+    paystream_access redis-acl --server "$REDIS_ROLE" --passwords-dir "$SECRETS_DIR/redis" \
+      --generate --out "$REDIS_HOME/users.acl" >/dev/null \
+      || die "$REDIS_NAME: writing its ACL file failed (above)"
     render "$REDIS_CONF_IN" "$REDIS_CONF" \
-      "PORT=$REDIS_PORT" "DIR=$REDIS_HOME" "PIDFILE=$REDIS_PIDFILE" "LOGFILE=$REDIS_LOG"
+      "PORT=$REDIS_PORT" "DIR=$REDIS_HOME" "PIDFILE=$REDIS_PIDFILE" "LOGFILE=$REDIS_LOG" \
+      "TLS_PORT=$REDIS_TLS" "TLS_DIR=$TLS_DIR" "ACLFILE=$REDIS_HOME/users.acl"
     rotate_log "$REDIS_LOG"
     say "$REDIS_NAME: starting..."
     # daemonize yes: redis-server forks, detaches (setsid) and writes its pid file itself.
@@ -822,9 +887,11 @@ cmd_up() {
   say ""
   say "paystream local stack is up ($(elapsed "$t0")); state in $STATE_DIR"
   say "  kafka     $KAFKA_BOOTSTRAP_SERVERS  (KRaft controller $HOST:$KAFKA_CONTROLLER_PORT, logs $KAFKA_LOGS)"
-  say "  postgres  $HOST:$PG_PORT  (log $PG_LOG)"
+  say "            $HOST:$KAFKA_SASL_PORT SASL_SSL, SCRAM users per role (passwords in $SECRETS_DIR/kafka, CA $TLS_DIR/ca.crt)"
+  say "  postgres  $HOST:$PG_PORT  (log $PG_LOG; roles of least privilege over TLS, passwords in $SECRETS_DIR/postgres)"
   say "  redis     $HOST:$STATE_REDIS_PORT  (account state; log $STATE_DIR/redis/redis.log)"
   say "  redis     $HOST:$NOTIFY_REDIS_PORT  (notifications; log $STATE_DIR/redis-notify/redis.log)"
+  say "            TLS on $REDIS_TLS_PORT and $NOTIFY_REDIS_TLS_PORT, ACL users per role (passwords in $SECRETS_DIR/redis)"
   say "  prometheus $PROMETHEUS_URL  (scrapes the processes registered in $PROM_TARGETS)"
   say "Environment (eval \"\$($SCRIPT_PATH env)\"):"
   print_env | sed 's/^/  /'
@@ -884,10 +951,13 @@ usage: $0 {install|up|down|status|env}
   stop S   stop one server S (kafka, postgres, redis, redis-notify, prometheus): outage tests
   start S  start one server S again
 state: $STATE_DIR (PAYSTREAM_STATE_DIR)
-ports: kafka $KAFKA_PORT, controller $KAFKA_CONTROLLER_PORT, postgres $PG_PORT, redis $STATE_REDIS_PORT,
-       redis-notify $NOTIFY_REDIS_PORT, prometheus $PROM_PORT (PAYSTREAM_KAFKA_PORT,
-       PAYSTREAM_KAFKA_CONTROLLER_PORT, PAYSTREAM_PG_PORT, PAYSTREAM_REDIS_PORT,
-       PAYSTREAM_NOTIFY_REDIS_PORT, PAYSTREAM_PROMETHEUS_PORT)
+ports: kafka $KAFKA_PORT, controller $KAFKA_CONTROLLER_PORT, kafka SASL_SSL $KAFKA_SASL_PORT,
+       postgres $PG_PORT, redis $STATE_REDIS_PORT (TLS $REDIS_TLS_PORT), redis-notify
+       $NOTIFY_REDIS_PORT (TLS $NOTIFY_REDIS_TLS_PORT), prometheus $PROM_PORT (PAYSTREAM_KAFKA_PORT,
+       PAYSTREAM_KAFKA_CONTROLLER_PORT, PAYSTREAM_KAFKA_SASL_PORT, PAYSTREAM_PG_PORT,
+       PAYSTREAM_REDIS_PORT, PAYSTREAM_REDIS_TLS_PORT, PAYSTREAM_NOTIFY_REDIS_PORT,
+       PAYSTREAM_NOTIFY_REDIS_TLS_PORT, PAYSTREAM_PROMETHEUS_PORT)
+tls and credentials: $TLS_DIR (CA ca.crt), $SECRETS_DIR/{kafka,postgres,redis}/<user>
 EOF
 }
 
@@ -897,6 +967,9 @@ main() {
   validate_port PAYSTREAM_PG_PORT "$PG_PORT"
   validate_port PAYSTREAM_REDIS_PORT "$REDIS_PORT"
   validate_port PAYSTREAM_NOTIFY_REDIS_PORT "$NOTIFY_REDIS_PORT"
+  validate_port PAYSTREAM_KAFKA_SASL_PORT "$KAFKA_SASL_PORT"
+  validate_port PAYSTREAM_REDIS_TLS_PORT "$REDIS_TLS_PORT"
+  validate_port PAYSTREAM_NOTIFY_REDIS_TLS_PORT "$NOTIFY_REDIS_TLS_PORT"
   validate_port PAYSTREAM_PROMETHEUS_PORT "$PROM_PORT"
   case "${1:-}" in
     install) acquire_lock; cmd_install; say "install: done (nothing else missing)" ;;
