@@ -83,7 +83,7 @@ def _applied(database_url: str, schema: str) -> set[str]:
 
     try:
         with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as connection:
-            rows = connection.execute(f'SELECT migration_id FROM "{schema}"._yoyo_migrations').fetchall()
+            rows = connection.execute(f'SELECT migration_id FROM "{schema}"._yoyo_migration').fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
             psycopg.errors.InsufficientPrivilege):
         return set()

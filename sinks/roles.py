@@ -4,8 +4,9 @@ The schema's owner (who runs `paystream db migrate`) creates the tables; the pro
 as these roles (created with passwords by `paystream access postgres`):
   paystream_sink      the ledger and reporting sinks: read and insert; the rollups are upserted,
                       so they alone may be updated
-  paystream_api       the analysts' API: reads everything it serves; writes only its audit trail
-                      and the verdicts it published (their idempotency record)
+  paystream_api       the analysts' API: reads everything it serves; writes its audit trail, the
+                      verdicts it published (their idempotency record) and, for its admins,
+                      new keys and a key's revocation time (no other column)
   paystream_analyst   analysts' SQL: the reporting tables, read-only
 Nobody is granted UPDATE, DELETE or TRUNCATE on the ledger or the audit trail, and their
 triggers refuse those to the owner too (migrations 0001, 0003).
@@ -21,10 +22,11 @@ _REPORTING = ("report_transactions", "report_rollup_minute", "report_rollup_hour
 _ROLLUPS = _REPORTING[1:]
 #: (role, privileges, tables): every grant a schema gets; what is not here is refused.
 GRANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (SINK, "SELECT, INSERT", ("ledger", *_REPORTING, "_yoyo_migrations")),
+    (SINK, "SELECT, INSERT", ("ledger", *_REPORTING, "_yoyo_migration")),
     (SINK, "UPDATE", _ROLLUPS),
-    (API, "SELECT", ("ledger", *_REPORTING, "api_keys", "_yoyo_migrations")),
+    (API, "SELECT", ("ledger", *_REPORTING, "api_keys", "_yoyo_migration")),
     (API, "SELECT, INSERT", ("audit", "review_verdicts")),
+    (API, "INSERT, UPDATE (revoked_at)", ("api_keys",)),
     (ANALYST, "SELECT", _REPORTING),
 )
 
