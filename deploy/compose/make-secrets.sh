@@ -14,8 +14,11 @@ put postgres_password "$(random)"
 put redis_password "$(random)"
 put partner_webhook_secret "$(random)"
 put grafana_admin_password "$(random)"
+for role in sink api analyst; do put "pg_${role}_password" "$(random)"; done
 pg=$(<secrets/postgres_password) rd=$(<secrets/redis_password)
-put database_url "postgresql://paystream:$pg@postgres:5432/paystream"
+put database_url "postgresql://paystream:$pg@postgres:5432/paystream"   # the owner: init only
+put database_url_sink "postgresql://paystream_sink:$(<secrets/pg_sink_password)@postgres:5432/paystream"
+put database_url_api "postgresql://paystream_api:$(<secrets/pg_api_password)@postgres:5432/paystream"
 put redis_url "redis://:$rd@redis:6379/0"
 put notify_redis_url "redis://:$rd@redis-notify:6379/0"
 put api_redis_url "redis://:$rd@redis-notify:6379/1"
