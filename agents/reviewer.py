@@ -2,7 +2,9 @@
 
 APPROVE posts the held transaction (debit here, credit via `credits` or the withdrawal's shard);
 DECLINE and expiry release the hold and move no money. A verdict for a hold that is already gone
-(decided before, or expired) changes nothing and is counted.
+(decided before, or expired) changes nothing and is counted. A verdict applied is also a fraud
+label (source REVIEW: declined is fraud, approved is legitimate), emitted to fraud-labels in the
+same batch as the state change, so every applied verdict is labelled once and no other is.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import time
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer
-from agents.batch import BatchResult, HoldChange, claim, InputEvent, StateView
+from agents.batch import BatchResult, HoldChange, claim, InputEvent, OutputMessage, StateView
 from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS
 from streams.codec import Codec
 from streams.errors import CodecError
+from streams.labels import label
 
 ROLE = "reviews"
 
 
 class Reviewer:
-    def __init__(self, review_codec: Codec, authorizer: Authorizer,
+    def __init__(self, review_codec: Codec, authorizer: Authorizer, label_codec: Codec,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self._reviews = review_codec
+        self._labels = label_codec
         self._authorizer = authorizer
         self._clock_ms = clock_ms
 
@@ -59,6 +63,10 @@ class Reviewer:
             else:
                 result.set_tx(hold.tx_id, **{TX_STATUS: REVIEW_DECLINED})
                 result.counters["review_declined"] += 1
+            verdict = label(hold.tx_id, review["action"] == "DECLINE", "REVIEW",
+                            review["decided_at"], f"review {review['review_id']} by {review['reviewer']}")
+            result.emit(event.partition, OutputMessage("labels", hold.tx_id.encode(),
+                                                       self._labels.encode(verdict)))
         self._authorizer.seal_credits(result)
         return result
 

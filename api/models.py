@@ -173,11 +173,20 @@ class Review(BaseModel):
     verdict: dict[str, Any] | None = None
 
 
+class Label(BaseModel):
+    source: str = Field(description="CHARGEBACK, ANALYST, CUSTOMER_REPORT or REVIEW.")
+    is_fraud: bool
+    reported_at: datetime = Field(description="When it became known.")
+    note: str | None
+
+
 class TransactionDetail(BaseModel):
     transaction: Transaction
     postings: list[Posting]
     notifications: list[Delivery]
     review: Review | None
+    labels: list[Label] = Field(description="What became known after the decision, one per "
+                                            "source (the latest report), oldest first.")
 
 
 class TransactionPage(BaseModel):

@@ -589,10 +589,11 @@ def main() -> None:
 
 # --- fraud model --------------------------------------------------------------------------------
 
-from paystream.fraud_cli import evaluate, train  # noqa: E402  (commands live in their own module)
+from paystream.fraud_cli import evaluate, label, train  # noqa: E402  (commands in their own module)
 
 cli.add_command(train)
 cli.add_command(evaluate)
+cli.add_command(label)
 
 # --- sinks --------------------------------------------------------------------------------------
 

@@ -31,10 +31,43 @@ from streams.errors import ConfigError
                    "newest is the hold-out that compares models and sets thresholds.")
 @click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write the new version. Default: PAYSTREAM_MODELS_DIR (models).")
+@click.option("--transactions", "transactions_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Train on your own history instead: JSON lines, the `produce --input` format.")
+@click.option("--labels", "labels_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --transactions: CSV tx_id,is_fraud[,reported_at][,scenario] (other "
+                   "columns ignored). Unlabelled transactions count as legitimate.")
+@click.option("--train-from", default=None, help="With --transactions: start of the training "
+              "period (ISO-8601). Default: the first transaction.")
+@click.option("--train-to", default=None, help="With --transactions: end of the training period "
+              "(ISO-8601). Default: 70% of the way to the last transaction, before the gap.")
+@click.option("--delay-days", type=click.FloatRange(min=0), default=7.0,
+              help="With --transactions: how late labels arrive. The test period starts this "
+                   "long after --train-to, and a label without reported_at is known this long "
+                   "after its transaction.")
+@click.option("--top-k", type=click.IntRange(min=1), default=100,
+              help="With --transactions: accounts investigators review per day (precision@k).")
 @click.pass_obj
 def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, review_fpr: float,
-          decline_fpr: float, runs: int, models_dir: Path | None) -> None:
-    """Train a fraud model on generated labelled traffic; write it as a new version.
+          decline_fpr: float, runs: int, models_dir: Path | None, transactions_path: Path | None,
+          labels_path: Path | None, train_from: str | None, train_to: str | None,
+          delay_days: float, top_k: int) -> None:
+    """Train a fraud model on generated labelled traffic, or with --transactions and --labels
+    on your own history; write it as a new version.
+
+    \b
+    Examples:
+      paystream train                                   # generated traffic (the demo's)
+      paystream train --transactions txs.jsonl --labels chargebacks.csv --delay-days 7
+      paystream train --transactions txs.jsonl --labels labels.csv \\
+          --train-from 2026-04-01 --train-to 2026-06-01
+
+    On your history: the transactions are replayed in event-time order through the workers'
+    feature code; the model learns from the training period with the labels known by then, and
+    is tested on what comes after the delay gap (ROC AUC, average precision, recall at the
+    review false-positive rate, precision among the top-k accounts per day, recall per
+    scenario).
 
     Replays the traffic through the workers' own feature code, fits a HistGradientBoosting and
     a logistic regression on the older streams, keeps the one with the better PR-AUC on the
@@ -51,6 +84,12 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     from streams.generator import GeneratorConfig
 
     settings = obj.settings
+    if (transactions_path is None) != (labels_path is None):
+        raise click.UsageError("--transactions and --labels go together")
+    if transactions_path is not None:
+        _train_on_history(settings, transactions_path, labels_path, train_from, train_to,
+                          delay_days, top_k, review_fpr, decline_fpr, seed, models_dir)
+        return
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
                               count=count, runs=runs, review_fpr=review_fpr,
                               decline_fpr=decline_fpr)
@@ -67,6 +106,103 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
                f"{result.seconds['total']:.0f} s)")
 
 
+def _train_on_history(settings: Any, transactions_path: Path, labels_path: Any,
+                      train_from: str | None, train_to: str | None, delay_days: float, top_k: int,
+                      review_fpr: float, decline_fpr: float, seed: int,
+                      models_dir: Path | None) -> None:
+    from rich.console import Console
+
+    from agents.fraud.history import HistoryOptions, train_on_history
+    from agents.fraud.model import file_sha256
+    from agents.rules import load_rules
+    from streams.errors import ValidationError
+    from streams.labels import parse_time_ms
+
+    def when(value: str | None, option: str) -> int | None:
+        try:
+            return None if value is None else parse_time_ms(value)
+        except ValidationError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
+
+    options = HistoryOptions(when(train_from, "--train-from"), when(train_to, "--train-to"),
+                             delay_days, review_fpr, decline_fpr, top_k, seed)
+    transactions = _read_transactions(transactions_path)
+    labels = _read_history_labels(labels_path)
+    console = Console(stderr=True)
+    console.print(f"training on {len(transactions):,} transactions and {len(labels):,} labels...")
+    rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
+    result = train_on_history(transactions, labels, options, rules,
+                              models_dir or Path(settings.models_dir), {
+                                  "source": "history", "transactions_file": str(transactions_path),
+                                  "transactions_sha256": file_sha256(transactions_path),
+                                  "labels_file": str(labels_path),
+                                  "labels_sha256": file_sha256(labels_path)})
+    console.print(_metrics_table(result))
+    click.echo(json.dumps({"version": result.version, "chosen": result.chosen,
+                           "test": result.holdout}, indent=2))
+    click.echo(f"wrote {result.folder} ({result.chosen}; review at score >= "
+               f"{result.thresholds.review:.4f}, decline >= {result.thresholds.decline:.4f}; "
+               f"{result.seconds['total']:.0f} s)")
+
+
+def _read_transactions(path: Path) -> list[Any]:
+    """Every transaction of a JSON-lines file, or a ConfigError naming the first bad lines."""
+    from streams.errors import ValidationError
+    from streams.jsonlines import parse_line
+
+    out, bad = [], []
+    with path.open() as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(parse_line(line))
+            except ValidationError as exc:
+                bad.append(f"line {number}: {exc}")
+    if bad:
+        raise ConfigError(f"{path}: {len(bad)} bad lines, fix them first: " + "; ".join(bad[:5]))
+    return out
+
+
+def _read_history_labels(path: Path) -> dict[str, Any]:
+    """tx_id -> KnownLabel; several labels of one transaction: fraud if any says so, known from
+    the earliest report of the verdict kept."""
+    from agents.fraud.history import KnownLabel
+    from streams.errors import ValidationError
+    from streams.labels import parse_is_fraud, parse_time_ms
+
+    out: dict[str, KnownLabel] = {}
+    bad = []
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"tx_id", "is_fraud"} <= set(reader.fieldnames):
+            raise ConfigError(f"{path}: expected a CSV with at least the columns tx_id,is_fraud")
+        for row in reader:
+            try:
+                is_fraud = parse_is_fraud(row["is_fraud"] or "")
+                reported = (row.get("reported_at") or "").strip()
+                label = KnownLabel(is_fraud, (row.get("scenario") or "").strip()
+                                   or ("fraud" if is_fraud else "legit"),
+                                   parse_time_ms(reported) if reported else None)
+            except ValidationError as exc:
+                bad.append(f"line {reader.line_num}: {exc}")
+                continue
+            before = out.get(row["tx_id"])
+            if before is None or _outranks(label, before):
+                out[row["tx_id"]] = label
+    if bad:
+        raise ConfigError(f"{path}: {len(bad)} bad lines, fix them first: " + "; ".join(bad[:5]))
+    return out
+
+
+def _outranks(new: Any, old: Any) -> bool:
+    """Fraud wins over legitimate; within one verdict, the earliest known report."""
+    if new.is_fraud != old.is_fraud:
+        return bool(new.is_fraud)
+    never = float("inf")
+    return (new.reported_at_ms or never) < (old.reported_at_ms or never)
+
+
 def _metrics_table(result: Any) -> Any:
     from rich.table import Table
 
@@ -77,8 +213,15 @@ def _metrics_table(result: Any) -> Any:
         marker = " (kept)" if name == result.chosen else ""
         table.add_row(f"PR-AUC {name}{marker}", f"{pr_auc:.4f}")
     held = result.holdout
-    for key in ("transactions", "fraud", "flagged", "precision", "recall", "false_positive_rate"):
+    for key in ("transactions", "fraud", "flagged", "precision", "recall", "false_positive_rate",
+                "pr_auc", "roc_auc"):
         table.add_row(key, str(held[key]))
+    if "recall_at_fpr" in held:
+        table.add_row(f"recall at FPR {held['recall_at_fpr']['fpr']} (score alone)",
+                      str(held["recall_at_fpr"]["recall"]))
+        top = held["precision_top_k_accounts_per_day"]
+        table.add_row(f"precision, top {top['k']} accounts per day ({top['days']} days)",
+                      str(top["precision"]))
     for scenario, figures in held["per_scenario"].items():
         table.add_row(f"recall {scenario}", f"{figures['recall']} of {figures['transactions']}")
     return table
@@ -145,7 +288,8 @@ def _difference_pp(stream: dict[str, Any], offline: dict[str, Any]) -> dict[str,
         return None if a is None or b is None else round(100 * (a - b), 2)
 
     out: dict[str, Any] = {key: pp(stream[key], offline[key])
-                           for key in ("precision", "recall", "false_positive_rate", "pr_auc")}
+                           for key in ("precision", "recall", "false_positive_rate", "pr_auc",
+                                       "roc_auc")}
     out["recall_per_scenario"] = {
         name: pp(figures["recall"], offline["per_scenario"].get(name, {}).get("recall"))
         for name, figures in stream["per_scenario"].items()}
@@ -164,7 +308,7 @@ def _evaluation_table(report: dict[str, Any]) -> Any:
     if "difference_pp" in report:
         table.add_column("difference (pp)", justify="right")
     rows = [(key, key) for key in ("transactions", "fraud", "flagged", "precision", "recall",
-                                   "false_positive_rate", "pr_auc")]
+                                   "false_positive_rate", "pr_auc", "roc_auc")]
     scenarios = sorted({s for figures in columns.values() for s in figures["per_scenario"]})
     for key, label in rows:
         cells = [str(figures[key]) for figures in columns.values()]
@@ -252,3 +396,53 @@ def _versions(version: str, scored: list[bool]) -> dict[str, int]:
     """As the stream records it: deposits carry no model version."""
     counts = {version: sum(scored), "none": len(scored) - sum(scored)}
     return {name: n for name, n in counts.items() if n}
+
+
+@click.command()
+@click.option("--input", "input_file", type=click.File("r"), required=True,
+              help="CSV with a header: tx_id,is_fraud[,reported_at][,source][,note] ('-' for "
+                   "stdin; other columns are ignored, so `produce --labels-out` files work).")
+@click.option("--source", type=click.Choice(["CHARGEBACK", "ANALYST", "CUSTOMER_REPORT", "REVIEW"]),
+              default="CHARGEBACK", help="Who said so, for lines without a source column.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def label(obj: Any, input_file: Any, source: str, as_json: bool) -> None:
+    """Publish fraud labels (chargebacks, analysts' and customers' reports) to fraud-labels.
+
+    \b
+    is_fraud: 1/0, true/false. reported_at: when the label became known, ISO-8601 (UTC unless
+    it says otherwise) or epoch milliseconds; default now. A label may be counted only for
+    transactions after its reported_at, so give the real one when you have it.
+    Examples:
+      paystream label --input chargebacks.csv
+      paystream label --input verdicts.csv --source ANALYST
+
+    Bad lines are reported by line number on stderr and the rest is still sent. A label is
+    idempotent per (tx_id, source): sending the same file twice changes nothing. Exit status 1
+    if any line was bad or any label was not delivered.
+    """
+    import time
+
+    from streams.codec import codec_for
+    from streams.labels import read_csv
+    from streams.producer import TransactionProducer, publish
+    from streams.settings import kafka_security
+    from streams.topics import topics
+
+    settings = obj.settings
+    labels, bad, _ = read_csv(input_file, source, time.time_ns() // 1_000_000)
+    sent = failed = 0
+    if labels is not None:
+        topic = topics(settings.topic_prefix, settings.partitions).labels.name
+        codec = codec_for("fraud_label", topic, settings.schema_registry_url)
+        producer = TransactionProducer(settings.kafka_bootstrap_servers, topic, codec,
+                                       kafka_security(settings))
+        report = publish(producer, ((item["tx_id"].encode(), codec.encode(item)) for item in labels))
+        sent, failed = report.sent, report.failed + report.undelivered
+    for line in bad:
+        click.echo(f"line {line.line}: {line.problem}", err=True)
+    summary = {"sent": sent, "failed": failed, "bad_lines": len(bad)}
+    click.echo(json.dumps(summary) if as_json else
+               f"labels: {sent:,} sent, {failed:,} not delivered, {len(bad):,} bad lines")
+    if bad or failed:
+        sys.exit(1)

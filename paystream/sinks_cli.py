@@ -32,7 +32,7 @@ def db_migrate(obj: Any) -> None:
         click.echo(f"schema {settings.db_schema}: up to date ({len(granted)} grants)")
 
 
-SINKS = ("ledger", "reporting")  # sinks.runner.SINK_INPUTS, without importing it
+SINKS = ("ledger", "reporting", "labels")  # sinks.runner.SINK_INPUTS, without importing it
 
 
 def stop_event() -> asyncio.Event:
@@ -50,7 +50,7 @@ def _inputs(settings: Any, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
-    records = {"postings": "posting", "decisions": "decision"}
+    records = {"postings": "posting", "decisions": "decision", "labels": "fraud_label"}
     return {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
                                                         settings.schema_registry_url))
             for role in roles}
@@ -58,6 +58,7 @@ def _inputs(settings: Any, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]
 
 def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     from sinks.db import PostgresStore
+    from sinks.labels import LabelsWriter
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
     from sinks.runner import SINK_INPUTS, SinkRunner
@@ -65,7 +66,7 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
 
     if name not in SINK_INPUTS:
         raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
-    writer = LedgerWriter if name == "ledger" else ReportingWriter
+    writer = {"ledger": LedgerWriter, "reporting": ReportingWriter, "labels": LabelsWriter}[name]
     store = PostgresStore(settings.database_url, settings.db_schema, writer)
     return SinkRunner(name, settings, _inputs(settings, SINK_INPUTS[name]), store, group=group)
 
@@ -90,11 +91,12 @@ def build_notify_runner(partner: Any, settings: Any, backoff_base_s: float = 0.5
               help="Exit after this long without new messages (for batch runs and tests).")
 @click.pass_obj
 def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
-    """Run a sink: ledger (postings -> ledger table) or reporting (decisions -> reporting
-    tables). Notifications are delivered by `paystream notify`, straight from the topics.
+    """Run a sink: ledger (postings -> ledger table), reporting (decisions -> reporting tables)
+    or labels (fraud-labels -> labels table). Notifications are delivered by `paystream
+    notify`, straight from the topics.
 
     Each sink is its own consumer group, so a slow or dead database stalls only that sink;
-    `all` runs both in this process. They apply missing migrations first. Stops on SIGTERM or
+    `all` runs them all in this process. They apply missing migrations first. Stops on SIGTERM or
     Ctrl-C after the batch in hand is written.
     """
     from sinks.db import migrate

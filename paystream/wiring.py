@@ -45,7 +45,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
                             window_ms=settings.dedupe_window_ms)
     sender = OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
-        "credits": names.credits.name, "dlq": names.dlq.name,
+        "credits": names.credits.name, "dlq": names.dlq.name, "labels": names.labels.name,
     }, config=kafka_security(settings))
     # One worker process per core: scikit-learn's OpenMP (and BLAS) threads would only compete
     # with the other worker and the servers, and their spin-waits after each predict cost CPU
@@ -58,6 +58,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
                             models=models, partitions=settings.partitions)
     settler = Settler(codecs.credit, codecs.posting, now_ms)
-    reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer, now_ms)
+    reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer,
+                        codec_for("fraud_label", names.labels.name, registry), now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
                          settings.max_clock_skew_ms, settings.partitions, observer)

@@ -23,11 +23,12 @@ _ROLLUPS = _REPORTING[1:]
 #: (role, privileges, tables): every grant a schema gets; what is not here is refused.
 GRANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (SINK, "SELECT, INSERT", ("ledger", *_REPORTING, "_yoyo_migration")),
+    (SINK, "SELECT, INSERT, UPDATE", ("labels",)),   # the latest report per source wins
     (SINK, "UPDATE", _ROLLUPS),
-    (API, "SELECT", ("ledger", *_REPORTING, "api_keys", "_yoyo_migration")),
+    (API, "SELECT", ("ledger", *_REPORTING, "labels", "api_keys", "_yoyo_migration")),
     (API, "SELECT, INSERT", ("audit", "review_verdicts")),
     (API, "INSERT, UPDATE (revoked_at)", ("api_keys",)),
-    (ANALYST, "SELECT", _REPORTING),
+    (ANALYST, "SELECT", (*_REPORTING, "labels")),
 )
 
 

@@ -59,6 +59,7 @@ class SinkStats:
 SINK_INPUTS: dict[str, tuple[str, ...]] = {
     "ledger": ("postings",),
     "reporting": ("decisions",),
+    "labels": ("labels",),
 }
 
 

@@ -34,13 +34,15 @@ def kafka_acls(prefix: str = "") -> dict[str, list[KafkaAcl]]:
 
     idempotent = KafkaAcl("cluster", "", "literal", ("IdempotentWrite",))
     return {
-        PRODUCER: [topic("transactions", "Write"), idempotent],
+        # upstream also reports chargebacks and customers' reports (`paystream label`)
+        PRODUCER: [topic("transactions", "Write"), topic("fraud-labels", "Write"), idempotent],
         WORKER: [topic("transactions", "Read"), topic("reviews", "Read"),
                  topic("credits", "Read", "Write"), topic("decisions", "Write"),
                  topic("postings", "Write"), topic("transactions.dlq", "Write"),
+                 topic("fraud-labels", "Write"),
                  KafkaAcl("group", prefix + "paystream", "literal", ("Read", "Describe")),
                  idempotent],
-        SINKS: [topic("decisions", "Read"), topic("postings", "Read"),
+        SINKS: [topic("decisions", "Read"), topic("postings", "Read"), topic("fraud-labels", "Read"),
                 KafkaAcl("group", prefix + "paystream-sink-", "prefix", ("Read", "Describe"))],
         API: [topic("reviews", "Write"), idempotent],
     }

@@ -39,9 +39,11 @@ class Topics:
     postings: TopicSpec
     credits: TopicSpec
     reviews: TopicSpec
+    labels: TopicSpec
 
     def all(self) -> list[TopicSpec]:
-        return [self.transactions, self.dlq, self.decisions, self.postings, self.credits, self.reviews]
+        return [self.transactions, self.dlq, self.decisions, self.postings, self.credits,
+                self.reviews, self.labels]
 
 
 def topics(prefix: str = "", partitions: int = 12) -> Topics:
@@ -67,6 +69,9 @@ def topics(prefix: str = "", partitions: int = 12) -> Topics:
                      "Credits to apply in the destination's partition; key = destination account."),
         reviews=spec("reviews", "reviews", 7,
                      "Reviewer approve/decline of held transactions; key = source account."),
+        # A year: labels are what the next model is trained on, and they arrive for months.
+        labels=spec("labels", "fraud-labels", 365,
+                    "Avro FraudLabel (chargebacks, analysts', reviewers'); key = tx_id."),
     )
 
 

@@ -38,7 +38,8 @@ EXPORT_CHUNK_ROWS = 2000
 @router.get("/transactions/{tx_id}", response_model=TransactionDetail)
 async def get_transaction(tx_id: Annotated[Ident, Path()], request: Request,
                           _: Principal = Depends(analyst)) -> dict[str, Any]:
-    """The transaction, its decision, its postings and its notifications' delivery state."""
+    """The transaction, its decision, its postings, its notifications' delivery state and the
+    fraud labels received for it."""
     svc = services(request)
     row, postings = await reads.transaction(svc.db, tx_id)
     if row is None:
@@ -50,8 +51,11 @@ async def get_transaction(tx_id: Annotated[Ident, Path()], request: Request,
         verdict = await svc.db.fetchrow(
             "SELECT action, note, reviewer, decided_at FROM review_verdicts WHERE tx_id = $1", tx_id)
         review = {"status": status.get(TX_STATUS), "verdict": dict(verdict) if verdict else None}
+    labels = await svc.db.fetch("SELECT source, is_fraud, reported_at, note FROM labels "
+                                "WHERE tx_id = $1 ORDER BY reported_at, source", tx_id)
     return {"transaction": tx, "postings": [dict(p) for p in postings],
-            "notifications": await _deliveries(svc, tx, postings), "review": review}
+            "notifications": await _deliveries(svc, tx, postings), "review": review,
+            "labels": [dict(label) for label in labels]}
 
 
 async def _deliveries(svc: Services, tx: dict[str, Any], postings: list[Any]) -> list[dict[str, Any]]:

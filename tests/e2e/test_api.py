@@ -250,6 +250,10 @@ def test_a_reviewer_approves_over_http_and_the_pipeline_posts_it(api: Api) -> No
     assert code == 0, summary
     actions = {(r["action"], r["target"]) for r in api.get("/v1/audit", role="admin").json()["items"]}
     assert {("review.approve", "api-held-1"), ("review.decline", "api-held-2")} <= actions
+    # Each verdict the worker applied became a fraud label, landed by the labels sink.
+    for tx_id, is_fraud in (("api-held-1", False), ("api-held-2", True)):
+        labels = api.get(f"/v1/transactions/{tx_id}").json()["labels"]
+        assert [(l["source"], l["is_fraud"]) for l in labels] == [("REVIEW", is_fraud)], labels
 
 
 # --- who may do what ------------------------------------------------------------------------------

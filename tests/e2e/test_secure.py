@@ -83,7 +83,7 @@ def secured(db_settings: Settings) -> Settings:
     result = subprocess.run(
         [sys.executable, "-m", "paystream", "access", "kafka", "--passwords-dir",
          str(STATE_DIR / "secrets" / "kafka"), "--prefix", db_settings.topic_prefix],
-        env=environment(db_settings), capture_output=True, text=True, timeout=120)
+        env=environment(db_settings), capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     return db_settings
 
@@ -208,8 +208,8 @@ def test_postgresql_refuses_no_password_a_wrong_one_plaintext_and_writes_a_role_
         assert sink.execute("SELECT count(*) FROM ledger").fetchone() == (0,)
         for statement in ("UPDATE ledger SET amount = 0", "DELETE FROM ledger",
                           "TRUNCATE ledger", "SELECT * FROM api_keys",
-                          "INSERT INTO audit (actor, role, action, target, request_id) "
-                          "VALUES ('a', 'b', 'c', 'd', 'e')"):
+                          ("INSERT INTO audit (actor, role, action, target, request_id) "
+                           "VALUES ('a', 'b', 'c', 'd', 'e')")):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 sink.execute(statement)
     with psycopg.connect(database_url("paystream_api"), autocommit=True) as api:

@@ -244,12 +244,19 @@ def test_shipped_rules_load() -> None:
     assert load_rules(None).limits.review_amount == 500_000
 
 
+LABELS = SingleObjectCodec(load_versions("fraud_label"))
+
+
+def _labels(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [LABELS.decode(m.value) for ms in result.outputs.values() for m in ms if m.role == "labels"]
+
+
 def _review_world() -> tuple[World, object]:
     from agents.reviewer import Reviewer
 
     world = World(Rules(Limits(review_amount=2_000, decline_amount=8_000, hold_max_age_s=60)))
     reviewer = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
-                        clock_ms=lambda: NOW_MS)
+                        LABELS, clock_ms=lambda: NOW_MS)
     world.authorize(events(tx("held", amount=3_000)))
     return world, reviewer
 
@@ -270,7 +277,9 @@ def test_review_then_approve_posts_the_held_transaction() -> None:
     world, reviewer = _review_world()
     result = _verdict(reviewer, world, "APPROVE")
     assert [p["posting_id"] for p in postings(result)] == ["held:D"]
-    assert [m.role for ms in result.outputs.values() for m in ms] == ["postings", "credits"]
+    assert [m.role for ms in result.outputs.values() for m in ms] == ["postings", "labels", "credits"]
+    assert _labels(result) == [{"tx_id": "held", "is_fraud": False, "source": "REVIEW",
+                                "reported_at": NOW_MS, "note": "review held:APPROVE by alice"}]
     acc = world.accounts["acc-1"]
     assert acc.holds == {} and acc.balance("EUR") == 7_000
     assert world.tx["held"]["s"] == "REVIEW_APPROVED"
@@ -278,12 +287,14 @@ def test_review_then_approve_posts_the_held_transaction() -> None:
     assert world.accounts["acc-2"].balance("EUR") == 3_000
     again = _verdict(reviewer, world, "APPROVE", offset=1)  # a second verdict changes nothing
     assert again.counters["review_without_hold"] == 1 and postings(again) == []
+    assert _labels(again) == []  # only a verdict applied is a label
 
 
 def test_review_then_decline_releases_the_hold() -> None:
     world, reviewer = _review_world()
     result = _verdict(reviewer, world, "DECLINE")
-    assert result.outputs == {}
+    assert [label["is_fraud"] for label in _labels(result)] == [True]
+    assert [m.role for ms in result.outputs.values() for m in ms] == ["labels"]  # no money moves
     acc = world.accounts["acc-1"]
     assert acc.holds == {} and acc.available("EUR") == 10_000
     assert world.tx["held"]["s"] == "REVIEW_DECLINED"
@@ -293,9 +304,9 @@ def test_expired_hold_is_released_and_a_fresh_one_is_not() -> None:
     from agents.reviewer import Reviewer
 
     world, _ = _review_world()
-    later = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
+    later = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer, LABELS,
                      clock_ms=lambda: NOW_MS + 61_000)
-    too_early = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer,
+    too_early = Reviewer(SingleObjectCodec(load_versions("review")), world.authorizer, LABELS,
                          clock_ms=lambda: NOW_MS + 59_000)
     view = world.view()
     p = partition_for("acc-1", PARTITIONS)

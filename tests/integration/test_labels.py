@@ -1,0 +1,69 @@
+"""`paystream label` to the fraud-labels topic, and the labels sink into PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+from tests.e2e.harness import environment
+from tests.integration.test_sinks import with_db
+
+pytestmark = pytest.mark.integration
+
+
+def _label(settings: Settings, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "paystream", "label", "--input", str(path), *args],
+                          env=environment(settings), capture_output=True, text=True, timeout=120, check=False)
+
+
+def _sink(settings: Settings) -> None:
+    result = subprocess.run([sys.executable, "-m", "paystream", "sink", "labels", "--idle-exit-s", "3"],
+                            env=environment(settings), capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def _rows(settings: Settings) -> list[tuple]:
+    async def read(connection) -> list[tuple]:  # type: ignore[no-untyped-def]
+        rows = await connection.fetch("SELECT tx_id, source, is_fraud, "
+                                      "(extract(epoch FROM reported_at) * 1000)::bigint, note "
+                                      "FROM labels ORDER BY tx_id, source")
+        return [tuple(r) for r in rows]
+
+    return with_db(settings, read)
+
+
+def test_labels_land_once_per_source_the_latest_report_winning(db_settings: Settings,
+                                                              tmp_path: Path) -> None:
+    first = tmp_path / "chargebacks.csv"
+    first.write_text("tx_id,is_fraud,reported_at,scenario\n"
+                     "tx-1,1,2026-11-01T10:00:00Z,card\n"
+                     "tx-2,0,1793527200000,\n"
+                     "tx-3,perhaps,,\n"
+                     "tx-4,1,last tuesday,\n")
+    sent = _label(db_settings, first)
+    assert sent.returncode == 1  # two bad lines: reported, the rest sent
+    assert "line 4: is_fraud='perhaps'" in sent.stderr and "line 5: reported_at=" in sent.stderr
+    assert "2 sent" in sent.stdout
+    analyst = tmp_path / "analyst.csv"
+    analyst.write_text("tx_id,is_fraud,reported_at,note\ntx-1,1,2026-11-02T00:00:00Z,case 9\n")
+    assert _label(db_settings, analyst, "--source", "ANALYST").returncode == 0
+    _sink(db_settings)
+    expected = [("tx-1", "ANALYST", True, 1793577600000, "case 9"),
+                ("tx-1", "CHARGEBACK", True, 1793527200000, None),
+                ("tx-2", "CHARGEBACK", False, 1793527200000, None)]
+    assert _rows(db_settings) == expected
+
+    # The same file again changes nothing; an older report of the same source neither; a newer
+    # one (the chargeback reversed) replaces it.
+    assert _label(db_settings, analyst, "--source", "ANALYST").returncode == 0
+    reversal = tmp_path / "reversal.csv"
+    reversal.write_text("tx_id,is_fraud,reported_at\ntx-2,1,2026-10-01T00:00:00Z\n"
+                        "tx-1,0,2026-11-20T00:00:00Z\n")
+    assert _label(db_settings, reversal).returncode == 0
+    _sink(db_settings)
+    expected[1] = ("tx-1", "CHARGEBACK", False, 1795132800000, None)
+    assert _rows(db_settings) == expected
