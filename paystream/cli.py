@@ -595,6 +595,10 @@ cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(label)
 
+from paystream.model_cli import model  # noqa: E402
+
+cli.add_command(model)
+
 # --- sinks --------------------------------------------------------------------------------------
 
 from paystream.sinks_cli import (db, ledger, notify, sink,  # noqa: E402  (in their own module)

@@ -65,12 +65,13 @@ class Settings(BaseSettings):
     rules_path: str = ""
     #: Folder of fraud model versions (`paystream train` writes them there).
     models_dir: str = "models"
-    #: The model that decides: "latest" (a newer version is picked up without a restart) or a
-    #: version such as fraud-v0003.
+    #: The model that decides: "latest" (the version `paystream model promote` named last, else
+    #: the newest; a change is picked up without a restart) or a version such as fraud-v0003.
     model: str = Field("latest", pattern=r"^(latest|fraud-v\d{4,})$")
     #: How often a worker looks for a newer model version (seconds).
     model_check_s: float = Field(5.0, gt=0, le=3600)
-    #: A model scored and recorded next to the active one but never acted on; empty for none.
+    #: A model scored and recorded next to the active one but never acted on; empty for none
+    #: ("latest": the newest version, whatever is promoted).
     shadow_model: str = Field("", pattern=r"^(|latest|fraud-v\d{4,})$")
     #: How long a worker's fetch may wait at the broker for `fetch_min_bytes` to accumulate (ms).
     #: Kafka's broker CPU goes with its request count: with the clients' default (return as soon

@@ -7,7 +7,9 @@ a reader sees a whole model or none. joblib files are pickles: load models only 
 you trust, as you would code; the checksum catches a truncated or swapped file, not an attacker.
 
 The registry picks up a newer version without a restart: it lists the folder at most every
-`check_every_s` seconds, and loads a new version between batches.
+`check_every_s` seconds, and loads a new version between batches. Which version is active when
+the settings say `latest`: the one `paystream model promote` named last (PROMOTED_FILE, written
+atomically, every promotion also appended to PROMOTIONS_LOG with who and when), else the newest.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 VERSION_PATTERN = re.compile(r"^fraud-v(\d{4,})$")
 MODEL_FILE, MANIFEST_FILE = "model.joblib", "manifest.json"
+PROMOTED_FILE, PROMOTIONS_LOG = "promoted.json", "promotions.jsonl"
 LATEST = "latest"
 #: How many features to name as the drivers of a flagged score.
 DRIVERS_MAX = 3
@@ -118,6 +121,33 @@ def versions(directory: Path) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
+def promoted(directory: Path) -> str | None:
+    """The version last promoted in `directory`, if any (and still there)."""
+    try:
+        version = json.loads((directory / PROMOTED_FILE).read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if (directory / version / MANIFEST_FILE).exists() else None
+
+
+def promote(directory: Path, version: str, by: str, now_s: float | None = None) -> dict[str, Any]:
+    """Make `version` the active one for every registry following `latest` (they pick it up at
+    their next check, without a restart); record who and when. The model is loaded first, so a
+    broken or incompatible version is refused rather than promoted."""
+    if not VERSION_PATTERN.match(version):
+        raise ConfigError(f"{version!r}: expected a version such as fraud-v0003")
+    load_model(directory / version)  # raises ModelError naming what is wrong
+    record = {"version": version, "previous": promoted(directory) or (versions(directory) or [None])[-1],
+              "promoted_by": by,
+              "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_s))}
+    staging = directory / f".{PROMOTED_FILE}.tmp"
+    staging.write_text(json.dumps(record) + "\n")
+    staging.replace(directory / PROMOTED_FILE)
+    with (directory / PROMOTIONS_LOG).open("a") as log_file:
+        log_file.write(json.dumps(record) + "\n")
+    return record
+
+
 def next_version(directory: Path) -> str:
     existing = versions(directory)
     number = int(VERSION_PATTERN.match(existing[-1])[1]) + 1 if existing else 1  # type: ignore[index]
@@ -134,7 +164,10 @@ class _Slot:
     def refresh(self) -> None:
         if self.wanted == LATEST:
             found = versions(self.directory)
-            name = found[-1] if found else None
+            # The shadow's `latest` is the newest (the candidate being watched); the active
+            # one's is the promoted version when there is one.
+            chosen = promoted(self.directory) if self.role == "active" else None
+            name = chosen or (found[-1] if found else None)
         else:
             name = self.wanted
         if name is None or (self.model is not None and self.model.version == name):

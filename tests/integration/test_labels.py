@@ -67,3 +67,35 @@ def test_labels_land_once_per_source_the_latest_report_winning(db_settings: Sett
     _sink(db_settings)
     expected[1] = ("tx-1", "CHARGEBACK", False, 1795132800000, None)
     assert _rows(db_settings) == expected
+
+
+def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_settings: Settings,
+                                                                         tmp_path: Path) -> None:
+    import json
+    import time
+
+    from sinks.reporting import ReportingWriter
+    from tests.integration.test_sinks import decision
+    from tests.unit.test_model_promotion import _version
+
+    models = tmp_path / "models"
+    active, shadow = _version(models, review=0.5), _version(models, review=0.7)
+    now = time.time_ns() // 1_000_000 - 3_600_000
+    decisions = [decision(f"c{i}", now + i, score=0.9 if i < 2 else 0.1, model_version=active,
+                          shadow_score=0.8 if 2 <= i < 5 else 0.1, shadow_model_version=shadow)
+                 for i in range(50)]
+    decisions.append(decision("old", now - 30 * 86_400_000, shadow_score=0.9,
+                              model_version=active, shadow_model_version=shadow))
+    with_db(db_settings, lambda connection: ReportingWriter(connection).write(decisions))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("tx_id,is_fraud\n" + "".join(f"c{i},1\n" for i in range(5)))
+    assert _label(db_settings, labels).returncode == 0
+    _sink(db_settings)
+    result = subprocess.run([sys.executable, "-m", "paystream", "model", "compare", "--models-dir",
+                             str(models)], env=environment(db_settings), capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["transactions"] == 50 and report["labelled_fraud"] == 5  # the old one is out
+    assert (report["active"]["recall"], report["shadow"]["recall"]) == (0.4, 0.6)
+    assert report["active"]["versions"] == {active: 50} and report["agreement"] == 0.9
