@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from agents.fraud.fanin import Payment, Seen
+from agents.fraud.labelrisk import Entry
 from streams.accounts import AccountState
 
 
@@ -52,6 +53,8 @@ class StateView:
     strict: bool = False
     #: What the fan-in sets held for each payment of the batch, by tx_id (authorize only).
     fan_in: dict[str, Seen] = field(default_factory=dict)
+    #: The fraud labels held for the payments' payers and destinations, by account.
+    label_risk: dict[str, list[Entry]] = field(default_factory=dict)
 
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)

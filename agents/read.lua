@@ -1,10 +1,13 @@
 -- Read what one batch needs in a single call: for each account its version and state, for each
--- transaction record all its fields, for each partition its event-time mark, for each payment
--- what its destination's fan-in set holds. One command with many keys costs the client far less
--- than thousands of pipelined commands.
--- KEYS: accounts..., tx records..., event-time keys..., fan-in keys (one per payment)...
--- ARGV: #accounts, #tx records, #event-time keys, then per payment: since_ms, payer
+-- transaction record all its fields, for each partition its event-time mark, for each account a
+-- payment names (payer or destination) its label-risk set, for each payment what its
+-- destination's fan-in set holds. One command with many keys costs the client far less than
+-- thousands of pipelined commands.
+-- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., fan-in keys (one per
+--       payment)...
+-- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, then per payment: since_ms, payer
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local risks = tonumber(ARGV[4])
 local out = {}
 for i = 1, accounts do
   local vs = redis.call('HMGET', KEYS[i], 'v', 's')
@@ -17,8 +20,12 @@ end
 for i = accounts + records + 1, accounts + records + marks do
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
 end
-local ai = 4
-for i = accounts + records + marks + 1, #KEYS do
+local first = accounts + records + marks + 1
+for i = first, first + risks - 1 do
+  out[#out + 1] = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+end
+local ai = 5
+for i = first + risks, #KEYS do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
   out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
   ai = ai + 2

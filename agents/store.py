@@ -15,6 +15,9 @@ Keys, under `ps:<topic prefix>`:
   ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
   fi:<account>       sorted set of payer -> last payment time: the fan-in set of a destination
                      (agents/fraud/fanin.py), at most FAN_IN_CAP members, expires when idle
+  lr:<account>       sorted set of the fraud labels naming the account as destination or payer,
+                     by the transaction's event time (agents/fraud/labelrisk.py; written by the
+                     labels sink, read here)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
+from agents.fraud.labelrisk import Entry
 from streams.accounts import AccountState, account_key, holds_key, tx_key
 from streams.errors import PaystreamError
 
@@ -90,6 +94,9 @@ class RedisStateStore:
     def _fan_in_key(self, destination: str) -> str:
         return f"{self._ns}fi:{destination}"
 
+    def label_risk_key(self, account: str) -> str:
+        return label_risk_key(self._namespace, account)
+
     def outbox_key(self, role: str, partition: int) -> str:
         return f"{self._ns}ob:{role}:{partition}"
 
@@ -97,14 +104,17 @@ class RedisStateStore:
                    payments: dict[str, Payment] | None = None) -> StateView:
         """Everything a batch needs, in one round trip and one command (agents/read.lua).
 
-        `payments` (by tx_id) are the batch's payments whose fan-in the authorizer needs.
+        `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer and
+        destination) the authorizer needs.
         """
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
+        named = sorted({a for _, p in paying for a in (p.payer, p.destination)})
         keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
                 + [self._event_time_key(p) for p in parts]
+                + [self.label_risk_key(a) for a in named]
                 + [self._fan_in_key(p.destination) for _, p in paying])
-        args: list[Any] = [len(names), len(ids), len(parts)]
+        args: list[Any] = [len(names), len(ids), len(parts), len(named)]
         for _, payment in paying:
             args += [payment.since_ms, payment.payer]
         reply = await self._evalsha(self._read, keys, args)
@@ -123,6 +133,11 @@ class RedisStateStore:
         for partition, value in zip(parts, reply[offset:offset + len(parts)], strict=True):
             view.partition_event_time[partition] = int(value)
         offset += len(parts)
+        for account, flat in zip(named, reply[offset:offset + len(named)], strict=True):
+            if flat:
+                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
+                                            for j in range(0, len(flat), 2)]
+        offset += len(named)
         for i, (tx_id, _) in enumerate(paying):
             view.fan_in[tx_id] = Seen(int(reply[offset + 2 * i]), int(float(reply[offset + 2 * i + 1])))
         return view
@@ -200,6 +215,11 @@ class RedisStateStore:
         members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
                                                   start=0, num=limit)
         return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+
+
+def label_risk_key(namespace: str, account: str) -> str:
+    """The label-risk set of an account (agents/fraud/labelrisk.py); the labels sink writes it."""
+    return f"ps:{namespace}lr:{account}"
 
 
 def encode_outputs(messages: list[OutputMessage]) -> bytes:

@@ -1,8 +1,15 @@
-"""The labels sink: fraud labels (topic fraud-labels) into the `labels` table.
+"""The labels sink: fraud labels (topic fraud-labels) into the `labels` table, and into the
+label-risk sets the workers' features read (agents/fraud/labelrisk.py).
 
 One row per (tx_id, source), the latest report winning (migration 0006): a replayed batch, or
 the same file sent twice by `paystream label`, changes nothing. Labels are few (a chargeback
 per thousand payments or so), so one INSERT ... ON CONFLICT per batch is plenty.
+
+Then every transaction with a label not yet applied, and already in the reporting store (which
+knows its payer, destination and event time), gets its label-risk entries set: a fraud if any
+source's latest report says so, known from the earliest such report; otherwise its entries are
+removed (a chargeback reversed). Redis is written inside the PostgreSQL transaction that marks
+the labels applied, so a failure of either leaves them unapplied and the batch is retried.
 """
 
 from __future__ import annotations
@@ -10,7 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from agents.fraud.labelrisk import LABEL_RISK_CAP, LABEL_RISK_TTL_MS, entries_of
+from agents.store import label_risk_key
+from sinks.runner import StoreUnavailable
 from streams.ledgerchain import to_datetime
 
 COLUMNS = ("tx_id", "source", "is_fraud", "reported_at", "note")
@@ -20,25 +32,75 @@ INSERT INTO labels AS l ({', '.join(COLUMNS)})
 SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[])
 ON CONFLICT (tx_id, source) DO UPDATE SET
     is_fraud = EXCLUDED.is_fraud, reported_at = EXCLUDED.reported_at, note = EXCLUDED.note,
-    received_at = now()
+    received_at = now(), applied = false
 WHERE EXCLUDED.reported_at > l.reported_at
+"""
+
+_TO_APPLY = """
+SELECT l.tx_id, bool_or(l.is_fraud) AS fraud,
+       (extract(epoch FROM min(l.reported_at) FILTER (WHERE l.is_fraud)) * 1000)::bigint AS reported_ms,
+       r.source_account, r.destination_account,
+       (extract(epoch FROM r.event_time) * 1000)::bigint AS event_ms
+FROM labels l JOIN report_transactions r USING (tx_id)
+WHERE l.tx_id IN (SELECT tx_id FROM labels WHERE NOT applied LIMIT 10000)
+GROUP BY l.tx_id, r.source_account, r.destination_account, r.event_time
 """
 
 
 class LabelsWriter:
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: asyncpg.Connection, redis: Redis, namespace: str) -> None:
         self._db = connection
+        self._redis = redis
+        self._namespace = namespace
 
     async def write(self, labels: list[dict[str, Any]]) -> int:
-        """Insert or update the batch's labels; return the rows that changed."""
+        """Insert or update the batch's labels, apply what can be; return the rows that changed."""
         latest: dict[tuple[str, str], dict[str, Any]] = {}
         for item in labels:  # a batch may hold several reports of one (tx_id, source)
             key = (item["tx_id"], item["source"])
             if key not in latest or item["reported_at"] > latest[key]["reported_at"]:
                 latest[key] = item
         rows = list(latest.values())
-        status = await self._db.execute(
-            _UPSERT, [r["tx_id"] for r in rows], [r["source"] for r in rows],
-            [r["is_fraud"] for r in rows], [to_datetime(r["reported_at"]) for r in rows],
-            [r.get("note") for r in rows])
+        async with self._db.transaction():
+            status = await self._db.execute(
+                _UPSERT, [r["tx_id"] for r in rows], [r["source"] for r in rows],
+                [r["is_fraud"] for r in rows], [to_datetime(r["reported_at"]) for r in rows],
+                [r.get("note") for r in rows])
+            applied = await self._apply(await self._db.fetch(_TO_APPLY))
+            if applied:
+                await self._db.execute("UPDATE labels SET applied = true WHERE tx_id = ANY($1)",
+                                       applied)
         return int(status.rsplit(" ", 1)[1])
+
+    async def _apply(self, found: list[Any]) -> list[str]:
+        """Set each transaction's entries in its payer's and destination's sets."""
+        if not found:
+            return []
+        writes = {}  # (key, tx_id) -> (score, member) or None to remove
+        for row in found:
+            for account, entry in entries_of(row["tx_id"], row["source_account"],
+                                             row["destination_account"], row["event_ms"],
+                                             row["reported_ms"] or 0):
+                key = label_risk_key(self._namespace, account)
+                writes[(key, row["tx_id"], entry.role)] = ((entry.event_ms, entry.member)
+                                                           if row["fraud"] else None)
+        keys = sorted({key for key, _, _ in writes})
+        try:
+            reading = self._redis.pipeline(transaction=False)
+            for key in keys:
+                reading.zrange(key, 0, -1)
+            held = dict(zip(keys, await reading.execute(), strict=True))
+            pipe = self._redis.pipeline(transaction=False)
+            for (key, tx_id, role), write in writes.items():
+                stale = [m for m in held[key] if m.decode().startswith(f"{role}|{tx_id}|")]
+                if stale:
+                    pipe.zrem(key, *stale)
+                if write is not None:
+                    pipe.zadd(key, {write[1]: write[0]})
+            for key in keys:
+                pipe.zremrangebyrank(key, 0, -LABEL_RISK_CAP - 1)
+                pipe.pexpire(key, LABEL_RISK_TTL_MS)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"label-risk sets in Redis: {exc}") from exc
+        return [row["tx_id"] for row in found]

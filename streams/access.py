@@ -53,6 +53,8 @@ def kafka_acls(prefix: str = "") -> dict[str, list[KafkaAcl]]:
 #: FLUSHALL, KEYS, CONFIG, DEBUG and the like: nobody but an admin needs them.
 STATE_REDIS_USERS = {
     "paystream-worker": "~ps:* +@all -@dangerous",
+    # the labels sink writes the label-risk sets (agents/fraud/labelrisk.py), nothing else
+    "paystream-sinks": "~ps:*lr:* +@all -@dangerous",
     "paystream-api": "%R~ps:* +@read +@connection -@dangerous",
 }
 NOTIFY_REDIS_USERS = {

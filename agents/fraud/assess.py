@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.fraud.fanin import Payment, Seen, fan_in
 from agents.fraud.features import INDEX, extract
+from agents.fraud.labelrisk import Entry
 from agents.fraud.model import Model
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules, screen
 from streams.records import Transaction
@@ -60,10 +61,11 @@ class Assessor:
         self.models = models
 
     def assess(self, txs: Sequence[Transaction], profiles: dict[str, bytes],
-               seen: list[Seen]) -> BatchAssessment:
-        """Assess payments (not deposits) in order; `seen` is the fan-in store's view of each."""
+               seen: list[Seen], label_risk: dict[str, list[Entry]] | None = None) -> BatchAssessment:
+        """Assess payments (not deposits) in order; `seen` is the fan-in store's view of each,
+        `label_risk` the labels held for their payers and destinations."""
         payments = [Payment.of(tx) for tx in txs]
-        rows, new_profiles = extract(txs, profiles, fan_in(payments, seen))
+        rows, new_profiles = extract(txs, profiles, fan_in(payments, seen), label_risk)
         model, shadow = self.models.active(), self.models.shadow()
         scores = model.score(rows) if model is not None else np.zeros(len(txs))
         shadow_scores = shadow.score(rows) if shadow is not None else None

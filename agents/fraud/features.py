@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from agents.fraud import labelrisk
 from agents.fraud.localtime import country_numbers, local_hour
 from streams.records import Channel, Transaction, TransactionType
 
@@ -59,6 +60,7 @@ FEATURES: tuple[str, ...] = (
     "is_transfer", "is_payment", "is_withdrawal",
     "channel_web", "channel_mobile", "channel_pos", "channel_atm", "channel_api",
     "has_device",
+    *labelrisk.FEATURES,
 )
 INDEX = {name: i for i, name in enumerate(FEATURES)}
 _TYPES = (TransactionType.TRANSFER, TransactionType.PAYMENT, TransactionType.WITHDRAWAL)
@@ -91,12 +93,15 @@ class Columns:
                 self.onehot[i, len(_TYPES) + _CHANNELS.index(tx.channel)] = 1.0
 
 
-def extract(txs: Sequence[Transaction], profiles: dict[str, bytes],
-            fan_in: np.ndarray) -> tuple[np.ndarray, dict[str, bytes]]:
+def extract(txs: Sequence[Transaction], profiles: dict[str, bytes], fan_in: np.ndarray,
+            label_risk: dict[str, list[labelrisk.Entry]] | None = None
+            ) -> tuple[np.ndarray, dict[str, bytes]]:
     """Feature rows (len(txs) x len(FEATURES), float32), in order, and every payer's new profile.
 
     `profiles` holds the stored profile of each source account (missing or b"": none yet);
-    `fan_in` the destination's distinct payers for each transaction (agents.fraud.fanin).
+    `fan_in` the destination's distinct payers for each transaction (agents.fraud.fanin);
+    `label_risk` the fraud labels held for the batch's payers and destinations
+    (agents.fraud.labelrisk).
     """
     names = list(dict.fromkeys(t.source_account for t in txs))
     row_of = {name: i for i, name in enumerate(names)}
@@ -111,6 +116,7 @@ def extract(txs: Sequence[Transaction], profiles: dict[str, bytes],
     out[:, INDEX["fan_in_24h"]] = fan_in
     out[:, INDEX["is_transfer"]:INDEX["has_device"]] = cols.onehot
     out[:, INDEX["has_device"]] = cols.has_device
+    out[:, INDEX[labelrisk.FEATURES[0]]:] = labelrisk.features(txs, label_risk or {})
     for picked in _rounds(rows):
         state = table[rows[picked]]
         out[picked] = _step(state, cols, picked, out[picked])

@@ -27,6 +27,7 @@ from sklearn.metrics import average_precision_score
 
 from agents.fraud.assess import Assessor
 from agents.fraud.features import FEATURES
+from agents.fraud.labelrisk import LabelRiskMemory, entries_of
 from agents.fraud.metrics import detection_metrics, ranking_metrics
 from agents.fraud.model import FixedModels
 from agents.fraud.replay import replay
@@ -58,6 +59,9 @@ class HistoryOptions:
     #: Accounts an investigation team can review in a day (precision among the top k).
     top_k: int = 100
     seed: int = 1
+    #: Whether features see the labels as they become known (agents/fraud/labelrisk.py); off,
+    #: to measure what they add.
+    label_feedback: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.decline_fpr <= self.review_fpr < 0.5:
@@ -102,9 +106,16 @@ def train_on_history(transactions: Iterable[Transaction], labels: dict[str, Know
     delay_ms = int(options.delay_days * DAY_MS)
     times = split(ordered[0].event_time, ordered[-1].event_time, options)
     legit = KnownLabel(False, "legit", None)
+    # The fraud labels as serving learns of them: each at its reported_at (or event + delay).
+    known_fraud = [entry for tx in ordered if (label := labels.get(tx.tx_id)) and label.is_fraud
+                   for entry in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
+                                           tx.event_time, label.reported_at_ms
+                                           if label.reported_at_ms is not None
+                                           else tx.event_time + delay_ms)]
     replayed = replay(((tx, FraudLabel(tx.tx_id, labels.get(tx.tx_id, legit).is_fraud,
                                        labels.get(tx.tx_id, legit).scenario)) for tx in ordered),
-                      Assessor(rules, FixedModels(None)), progress=progress)
+                      Assessor(rules, FixedModels(None)), progress=progress,
+                      label_risk=LabelRiskMemory(known_fraud if options.label_feedback else ()))
     replayed_at = time.perf_counter()
 
     scored = np.asarray(replayed.scored)
@@ -156,6 +167,7 @@ def train_on_history(transactions: Iterable[Transaction], labels: dict[str, Know
             "train_fraud_known": int(y_train.sum()), "test_payments": int(test.sum()),
             "train_from": _iso(times.train_from_ms), "train_to": _iso(times.train_to_ms),
             "test_from": _iso(times.test_from_ms), "delay_days": options.delay_days,
+            "label_feedback": options.label_feedback,
             "data_sha256": data_hash(rows[train], y_train), "rules": rules.source,
         },
         "metrics": {"pr_auc_holdout": pr_auc, "holdout": report},

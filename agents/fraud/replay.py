@@ -18,6 +18,7 @@ import numpy as np
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import FanInMemory, Payment
 from agents.fraud.features import FEATURES
+from agents.fraud.labelrisk import LabelRiskMemory
 from agents.fraud.metrics import detection_metrics
 from streams.records import FraudLabel, Transaction, TransactionType
 
@@ -51,29 +52,38 @@ class Replayed:
 
 def replay(items: Iterable[tuple[Transaction, FraudLabel]], assessor: Assessor,
            batch_size: int = BATCH_SIZE,
-           progress: Callable[[int], None] | None = None) -> Replayed:
+           progress: Callable[[int], None] | None = None,
+           label_risk: LabelRiskMemory | None = None) -> Replayed:
+    """`label_risk`: the fraud labels as they become known (agents.fraud.labelrisk); each
+    batch sees those reported by its last transaction's time, as the labels sink would have
+    applied them by then."""
     profiles: dict[str, bytes] = {}
     fan_in = FanInMemory()
+    risk = label_risk or LabelRiskMemory()
     out = Replayed()
     batch: list[tuple[Transaction, FraudLabel]] = []
     for item in items:
         batch.append(item)
         if len(batch) >= batch_size:
-            _one_batch(batch, assessor, profiles, fan_in, out)
+            _one_batch(batch, assessor, profiles, fan_in, risk, out)
             if progress is not None:
                 progress(len(batch))
             batch = []
     if batch:
-        _one_batch(batch, assessor, profiles, fan_in, out)
+        _one_batch(batch, assessor, profiles, fan_in, risk, out)
         if progress is not None:
             progress(len(batch))
     return out
 
 
 def _one_batch(batch: list[tuple[Transaction, FraudLabel]], assessor: Assessor,
-               profiles: dict[str, bytes], fan_in: FanInMemory, out: Replayed) -> None:
+               profiles: dict[str, bytes], fan_in: FanInMemory, risk: LabelRiskMemory,
+               out: Replayed) -> None:
     paying = [tx for tx, _ in batch if tx.type is not TransactionType.DEPOSIT]
-    assessed = assessor.assess(paying, profiles, fan_in.lookup([Payment.of(tx) for tx in paying]))
+    risk.advance(max(tx.event_time for tx, _ in batch))
+    held = risk.lookup({a for tx in paying for a in (tx.source_account, tx.destination_account)})
+    assessed = assessor.assess(paying, profiles, fan_in.lookup([Payment.of(tx) for tx in paying]),
+                               held)
     profiles.update(assessed.profiles)
     fan_in.apply(assessed.payments)
     out.feature_rows.append(assessed.features)

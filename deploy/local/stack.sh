@@ -739,11 +739,25 @@ redis_pid() {  # pid of our redis-server (pid file, else found by name + cwd), o
 
 redis_answers() { [ "$(timeout 3 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
+redis_acl_file() {  # the instance's ACL users (streams/access.py) with the stack's passwords
+  paystream_access redis-acl --server "$REDIS_ROLE" --passwords-dir "$SECRETS_DIR/redis" \
+    --generate --out "$REDIS_HOME/users.acl" >/dev/null \
+    || die "$REDIS_NAME: writing its ACL file failed (above)"
+}
+
 redis_up() {
   local t0 pid started=no deadline
   t0=$(now)
   if pid=$(redis_pid); then
     adopt_pid "$REDIS_NAME" "$REDIS_PIDFILE" "$pid"
+    # Users added since it started (streams/access.py): rewrite its ACL file and reload it.
+    local before; before=$(cat "$REDIS_HOME/users.acl" 2>/dev/null || true)
+    redis_acl_file
+    if [ "$(cat "$REDIS_HOME/users.acl")" != "$before" ]; then
+      timeout 5 redis-cli -h "$HOST" -p "$REDIS_PORT" ACL LOAD >/dev/null \
+        || die "$REDIS_NAME: ACL LOAD of $REDIS_HOME/users.acl failed"
+      say "$REDIS_NAME: ACL users reloaded"
+    fi
   else
     if [ -f "$REDIS_PIDFILE" ]; then
       say "$REDIS_NAME: removing stale pid file $REDIS_PIDFILE (pid $(read_pid "$REDIS_PIDFILE" || echo '?') is not our server)"
@@ -754,9 +768,7 @@ redis_up() {
     fi
     mkdir -p "$REDIS_HOME"
     tls_ensure
-    paystream_access redis-acl --server "$REDIS_ROLE" --passwords-dir "$SECRETS_DIR/redis" \
-      --generate --out "$REDIS_HOME/users.acl" >/dev/null \
-      || die "$REDIS_NAME: writing its ACL file failed (above)"
+    redis_acl_file
     render "$REDIS_CONF_IN" "$REDIS_CONF" \
       "PORT=$REDIS_PORT" "DIR=$REDIS_HOME" "PIDFILE=$REDIS_PIDFILE" "LOGFILE=$REDIS_LOG" \
       "TLS_PORT=$REDIS_TLS" "TLS_DIR=$TLS_DIR" "ACLFILE=$REDIS_HOME/users.acl"

@@ -100,7 +100,8 @@ def test_the_pipeline_runs_over_tls_with_each_roles_credentials(
     worker = Worker(settings, tmp_path, "worker", env={
         **kafka_env("paystream-worker"), "REDIS_URL": redis_url("state", "paystream-worker")})
     sinks = Worker(settings, tmp_path, "sinks", command=("sink", "all"), env={
-        **kafka_env("paystream-sinks"), "DATABASE_URL": database_url("paystream_sink")})
+        **kafka_env("paystream-sinks"), "DATABASE_URL": database_url("paystream_sink"),
+        "REDIS_URL": redis_url("state", "paystream-sinks")})  # the label-risk sets
     notify = Worker(settings, tmp_path, "notify", command=("notify",), env={
         **kafka_env("paystream-sinks"), **secret,
         "NOTIFY_REDIS_URL": redis_url("notify", "paystream-deliverer")})
@@ -238,16 +239,19 @@ def test_redis_refuses_a_wrong_password_and_what_a_role_may_not_do() -> None:
     worker = redis.Redis.from_url(redis_url("state", "paystream-worker"))
     api = redis.Redis.from_url(redis_url("state", "paystream-api"))
     deliverer = redis.Redis.from_url(redis_url("notify", "paystream-deliverer"))
+    sinks = redis.Redis.from_url(redis_url("state", "paystream-sinks"))
     try:
         key = f"ps:secure-test-{os.getpid()}"
         assert worker.set(key, "1") and api.get(key) == b"1"
         refused = [lambda: worker.flushall(), lambda: worker.set("not-paystream", 1),
                    lambda: worker.keys("*"), lambda: api.set(key, "2"), lambda: api.delete(key),
-                   lambda: deliverer.config_get("*"), lambda: deliverer.flushdb()]
+                   lambda: deliverer.config_get("*"), lambda: deliverer.flushdb(),
+                   lambda: sinks.get(key), lambda: sinks.set(key, "3")]  # label-risk sets only
         for attempt in refused:
             with pytest.raises(redis.exceptions.NoPermissionError):
                 attempt()
+        assert sinks.zadd(f"{key}lr:test", {"m": 1}) == 1 and sinks.delete(f"{key}lr:test") == 1
         assert worker.delete(key) == 1
     finally:
-        for client in (worker, api, deliverer):
+        for client in (worker, api, deliverer, sinks):
             client.close()

@@ -1,7 +1,9 @@
-"""The authorize path (real Redis: profiles and fan-in sets) scores exactly as the offline replay.
+"""The authorize path (real Redis: profiles, fan-in and label-risk sets) scores exactly as the
+offline replay.
 
 This is the no-skew property without Kafka's timing in the way: same traffic, same batches,
-same order, so every score must be identical, to the last bit.
+same order, same fraud labels (held in Redis's label-risk sets as the labels sink writes them,
+fed in reported-at order to the replay), so every score must be identical, to the last bit.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from agents.authorizer import Authorizer, Codecs, needed_accounts, triage
 from agents.batch import InputEvent
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import Payment
+from agents.fraud.labelrisk import Entry, LabelRiskMemory, entries_of
 from agents.fraud.model import FixedModels, Model, Thresholds
 from agents.fraud.replay import replay
 from agents.rules import Rules
-from agents.store import RedisStateStore
+from agents.store import RedisStateStore, label_risk_key
 from streams.codec import SingleObjectCodec, load_versions
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.partitioning import partition_for
@@ -55,16 +58,25 @@ def namespace(stack_settings: Settings, redis_url: str):  # type: ignore[no-unty
 def test_stream_scores_equal_offline_scores(namespace: str, redis_url: str) -> None:
     traffic = list(TrafficGenerator(GeneratorConfig(seed=11, accounts=400, fraud_share=0.05))
                    .generate(8_000))
-    unscored = replay(traffic, Assessor(Rules(), FixedModels(None)))
+    # Every fraud of the first half is labelled two hours after it happened.
+    half = traffic[len(traffic) // 2][0].event_time
+    labelled = [entry for tx, label in traffic if label.is_fraud and tx.event_time < half
+                for entry in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
+                                        tx.event_time, tx.event_time + 2 * 3_600_000)]
+    unscored = replay(traffic, Assessor(Rules(), FixedModels(None)),
+                      label_risk=LabelRiskMemory(labelled))
     rows, y = unscored.features(), np.asarray(unscored.is_fraud)[unscored.scored]
+    assert rows[:, -5:].any(axis=1).sum() > 100  # the label features are not all zero
     estimator = LogisticRegression(max_iter=1000).fit(rows, y)
     model = Model("fraud-v9999", estimator, Thresholds(review=0.3, decline=0.8),
                   np.median(rows, axis=0), {})
-    offline = replay(traffic, Assessor(Rules(), FixedModels(model)), batch_size=BATCH)
+    offline = replay(traffic, Assessor(Rules(), FixedModels(model)), batch_size=BATCH,
+                     label_risk=LabelRiskMemory(labelled))
     expected = dict(zip(offline.tx_ids, zip(offline.scores, offline.flagged, strict=True), strict=True))
 
     now_ms = max(t.event_time for t, _ in traffic) + 60_000
-    streamed = asyncio.run(_authorize_all([t for t, _ in traffic], model, namespace, redis_url, now_ms))
+    streamed = asyncio.run(_authorize_all([t for t, _ in traffic], model, namespace, redis_url,
+                                          now_ms, labelled))
 
     assert streamed.keys() == expected.keys()
     differing = [t for t in expected if streamed[t] != expected[t]]
@@ -74,8 +86,10 @@ def test_stream_scores_equal_offline_scores(namespace: str, redis_url: str) -> N
 
 
 async def _authorize_all(txs: list, model: Model, namespace: str, redis_url: str,
-                         now_ms: int) -> dict[str, tuple[float, bool]]:
+                         now_ms: int, labelled: list[tuple[str, Entry]]) -> dict[str, tuple[float, bool]]:
     redis = Redis.from_url(redis_url)
+    for account, entry in labelled:  # all there from the start: reported_at hides the future ones
+        await redis.zadd(label_risk_key(namespace, account), {entry.member: entry.event_ms})
     store = RedisStateStore(redis, namespace, tx_ttl_s=DAY_MS // 1000, window_ms=DAY_MS)
     authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: now_ms,
                             models=FixedModels(model), partitions=12)

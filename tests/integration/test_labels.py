@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from redis import Redis
+
+from agents.fraud.labelrisk import Entry
+from agents.store import label_risk_key
 from streams.settings import Settings
+from tests.conftest import clean_redis_namespace
 from tests.e2e.harness import environment
 from tests.integration.test_sinks import with_db
 
@@ -91,11 +96,30 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
     labels.write_text("tx_id,is_fraud\n" + "".join(f"c{i},1\n" for i in range(5)))
     assert _label(db_settings, labels).returncode == 0
     _sink(db_settings)
+    # The labels sink also gave the workers' features their label-risk entries: the destination's
+    # and the payer's (agents/fraud/labelrisk.py), and removes them when a fraud is reversed.
+    redis = Redis.from_url(db_settings.redis_url)
+    try:
+        destination = label_risk_key(db_settings.topic_prefix, "shop-1")
+        payer = label_risk_key(db_settings.topic_prefix, "acc-a")
+        held = [Entry.parse(m.decode(), s) for m, s in redis.zrange(destination, 0, -1, withscores=True)]
+        assert sorted(e.tx_id for e in held) == [f"c{i}" for i in range(5)]
+        assert {e.role for e in held} == {"d"} and {e.payer for e in held} == {"acc-a"}
+        assert all(e.event_ms == now + int(e.tx_id[1:]) for e in held)
+        assert redis.zcard(payer) == 5 and redis.pttl(destination) > 80 * 86_400_000
+        reversed_ = tmp_path / "reversed.csv"
+        reversed_.write_text(f"tx_id,is_fraud,reported_at\nc0,0,{time.time_ns() // 1_000_000 + 1000}\n")
+        assert _label(db_settings, reversed_).returncode == 0
+        _sink(db_settings)
+        assert redis.zcard(destination) == 4 and redis.zcard(payer) == 4
+    finally:
+        redis.close()
+        clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)
     result = subprocess.run([sys.executable, "-m", "paystream", "model", "compare", "--models-dir",
                              str(models)], env=environment(db_settings), capture_output=True,
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["transactions"] == 50 and report["labelled_fraud"] == 5  # the old one is out
-    assert (report["active"]["recall"], report["shadow"]["recall"]) == (0.4, 0.6)
+    assert report["transactions"] == 50 and report["labelled_fraud"] == 4  # c0 reversed; old: out
+    assert (report["active"]["recall"], report["shadow"]["recall"]) == (0.25, 0.75)
     assert report["active"]["versions"] == {active: 50} and report["agreement"] == 0.9

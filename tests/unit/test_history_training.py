@@ -31,15 +31,21 @@ def test_a_model_trained_on_other_traffic_is_written_with_its_report(tmp_path: P
     txs, fraud = simulate(SimConfig(days=40, customers=600, terminals=1_500, seed=3))
     transactions = [parse_line(json.dumps(tx)) for tx in txs]
     labels = {f["tx_id"]: KnownLabel(True, f["scenario"], f["reported_at"]) for f in fraud}
+    blind = train_on_history(transactions, labels, HistoryOptions(delay_days=7, top_k=20,
+                                                                  label_feedback=False),
+                             load_rules(None), tmp_path / "blind", {"source": "test"}).holdout
     result = train_on_history(transactions, labels, HistoryOptions(delay_days=7, top_k=20),
                               load_rules(None), tmp_path, {"source": "test"})
     report = result.holdout
     # Compromised cards (large payments among the owner's usual ones) are learnt from the
-    # operator's own labels (0.80 of 250 when written); compromised terminals are not, yet:
-    # nothing in today's features knows a terminal's labelled past (issue 13's next step).
-    assert report["per_scenario"]["card"]["recall"] > 0.6
-    assert report["per_scenario"]["terminal"]["recall"] < 0.2
-    assert report["roc_auc"] > 0.6 and report["pr_auc"] > 0.3
+    # operator's labels either way; compromised terminals only once features see the labels
+    # that came back about a terminal. When written: average precision 0.42 -> 0.60, ROC AUC
+    # 0.70 -> 0.88, terminal recall 0.03 -> 0.33 of 360 (card recall 0.80 -> 0.41: the same
+    # 0.9% false-positive budget now goes where the ranking is better).
+    assert blind["per_scenario"]["card"]["recall"] > 0.6 and report["per_scenario"]["card"]["recall"] > 0.3
+    assert blind["per_scenario"]["terminal"]["recall"] < 0.1
+    assert report["per_scenario"]["terminal"]["recall"] > blind["per_scenario"]["terminal"]["recall"] + 0.2
+    assert report["pr_auc"] > blind["pr_auc"] + 0.1 and report["roc_auc"] > blind["roc_auc"] + 0.1
     assert report["false_positive_rate"] <= 0.0095
     assert 0 <= report["precision_top_k_accounts_per_day"]["precision"] <= 1
     manifest = json.loads((result.folder / "manifest.json").read_text())

@@ -1,0 +1,105 @@
+"""Label risk: what the fraud labels received say about an account, as features.
+
+A confirmed fraud taints the payment's destination (a merchant or terminal that was compromised
+yesterday is where today's fraud happens) and its payer (a card used for fraud once is likely
+to be again). The labels sink (sinks/labels.py) writes each fraud label, once its transaction is
+known, as an entry in a small sorted set per account, `lr:<account>`: score = the transaction's
+event time, member = "<d|p>|<tx_id>|<payer>|<reported_at ms>" (d: the account was the
+destination, p: the payer). At most LABEL_RISK_CAP entries per account, the latest by event
+time, and the set expires when no label came for LABEL_RISK_TTL_MS: O(1) state per account.
+
+No leakage: a label counts for a transaction's features only if its reported_at is at or before
+that transaction's event time, so training (LabelRiskMemory fed in reported-at order) sees what
+serving saw. The batch read fetches the sets of the batch's payers and destinations with the
+rest (agents/read.lua); the features come from the entries here, one function for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from streams.records import Transaction
+
+DAY_MS = 86_400_000
+LABEL_RISK_CAP = 64
+LABEL_RISK_TTL_MS = 90 * DAY_MS
+FEATURES = ("dest_fraud_1d", "dest_fraud_7d", "dest_fraud_30d", "dest_fraud_payers_30d",
+            "payer_fraud_90d")
+_DEST_WINDOWS_MS = (DAY_MS, 7 * DAY_MS, 30 * DAY_MS)
+_PAYER_WINDOW_MS = 90 * DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    role: str  # "d" (the account was the destination) or "p" (the payer)
+    tx_id: str
+    payer: str
+    reported_ms: int
+    event_ms: int
+
+    @property
+    def member(self) -> str:
+        return f"{self.role}|{self.tx_id}|{self.payer}|{self.reported_ms}"
+
+    @classmethod
+    def parse(cls, member: str, score: float) -> Entry:
+        # ids never hold "|" (streams.validation.ID_PATTERN)
+        role, tx_id, payer, reported = member.split("|")
+        return cls(role, tx_id, payer, int(reported), int(score))
+
+
+def entries_of(tx_id: str, payer: str, destination: str, event_ms: int,
+               reported_ms: int) -> list[tuple[str, Entry]]:
+    """(account, entry) pairs a confirmed fraud adds: one for its destination, one for its payer."""
+    return [(destination, Entry("d", tx_id, payer, reported_ms, event_ms)),
+            (payer, Entry("p", tx_id, payer, reported_ms, event_ms))]
+
+
+def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]]) -> np.ndarray:
+    """One row of FEATURES per transaction, from the entries held for its destination and payer
+    (only those reported by the transaction's event time)."""
+    out = np.zeros((len(txs), len(FEATURES)), dtype=np.float32)
+    if not risk:
+        return out
+    for i, tx in enumerate(txs):
+        t = tx.event_time
+        dest = [e for e in risk.get(tx.destination_account, ()) if e.role == "d" and e.reported_ms <= t]
+        for j, window in enumerate(_DEST_WINDOWS_MS):
+            out[i, j] = sum(1 for e in dest if t - window < e.event_ms <= t)
+        out[i, 3] = len({e.payer for e in dest if t - _DEST_WINDOWS_MS[2] < e.event_ms <= t})
+        out[i, 4] = sum(1 for e in risk.get(tx.source_account, ())
+                        if e.role == "p" and e.reported_ms <= t and t - _PAYER_WINDOW_MS < e.event_ms <= t)
+    return out
+
+
+def trim(entries: Iterable[Entry]) -> list[Entry]:
+    """The LABEL_RISK_CAP latest by event time (ties by member, as Redis orders a sorted set)."""
+    ranked = sorted({e.member: e for e in entries}.values(), key=lambda e: (e.event_ms, e.member))
+    return ranked[-LABEL_RISK_CAP:]
+
+
+class LabelRiskMemory:
+    """The Redis sets' behaviour in a dict, for offline replays: entries are applied in
+    reported-at order, as the labels sink applies them when they arrive."""
+
+    def __init__(self, pending: Iterable[tuple[str, Entry]] = ()) -> None:
+        self._sets: dict[str, list[Entry]] = {}
+        self._pending = sorted(pending, key=lambda item: item[1].reported_ms)
+        self._next = 0
+
+    def advance(self, until_ms: int) -> None:
+        """Apply every pending entry reported at or before `until_ms`."""
+        touched: set[str] = set()
+        while self._next < len(self._pending) and self._pending[self._next][1].reported_ms <= until_ms:
+            account, entry = self._pending[self._next]
+            self._sets.setdefault(account, []).append(entry)
+            touched.add(account)
+            self._next += 1
+        for account in touched:
+            self._sets[account] = trim(self._sets[account])
+
+    def lookup(self, accounts: Iterable[str]) -> dict[str, list[Entry]]:
+        return {a: self._sets[a] for a in accounts if a in self._sets}
