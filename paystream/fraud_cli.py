@@ -48,11 +48,14 @@ from streams.errors import ConfigError
                    "after its transaction.")
 @click.option("--top-k", type=click.IntRange(min=1), default=100,
               help="With --transactions: accounts investigators review per day (precision@k).")
+@click.option("--no-label-feedback", is_flag=True,
+              help="With --transactions: features do not see the labels as they come back (to "
+                   "measure what they add; serving always does).")
 @click.pass_obj
 def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, review_fpr: float,
           decline_fpr: float, runs: int, models_dir: Path | None, transactions_path: Path | None,
           labels_path: Path | None, train_from: str | None, train_to: str | None,
-          delay_days: float, top_k: int) -> None:
+          delay_days: float, top_k: int, no_label_feedback: bool) -> None:
     """Train a fraud model on generated labelled traffic, or with --transactions and --labels
     on your own history; write it as a new version.
 
@@ -88,7 +91,8 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
         raise click.UsageError("--transactions and --labels go together")
     if transactions_path is not None:
         _train_on_history(settings, transactions_path, labels_path, train_from, train_to,
-                          delay_days, top_k, review_fpr, decline_fpr, seed, models_dir)
+                          delay_days, top_k, review_fpr, decline_fpr, seed, models_dir,
+                          not no_label_feedback)
         return
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
                               count=count, runs=runs, review_fpr=review_fpr,
@@ -109,7 +113,7 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
 def _train_on_history(settings: Any, transactions_path: Path, labels_path: Any,
                       train_from: str | None, train_to: str | None, delay_days: float, top_k: int,
                       review_fpr: float, decline_fpr: float, seed: int,
-                      models_dir: Path | None) -> None:
+                      models_dir: Path | None, label_feedback: bool) -> None:
     from rich.console import Console
 
     from agents.fraud.history import HistoryOptions, train_on_history
@@ -125,7 +129,7 @@ def _train_on_history(settings: Any, transactions_path: Path, labels_path: Any,
             raise click.BadParameter(str(exc), param_hint=option) from None
 
     options = HistoryOptions(when(train_from, "--train-from"), when(train_to, "--train-to"),
-                             delay_days, review_fpr, decline_fpr, top_k, seed)
+                             delay_days, review_fpr, decline_fpr, top_k, seed, label_feedback)
     transactions = _read_transactions(transactions_path)
     labels = _read_history_labels(labels_path)
     console = Console(stderr=True)
