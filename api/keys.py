@@ -71,6 +71,10 @@ def new_key() -> tuple[str, str, str]:
 _COLUMNS = "key_id, name, role, created_at, created_by, revoked_at"
 
 
+#: What a TRUNCATE of api_keys announces (migration 0008): no key id is '*'.
+EVERY_KEY = "*"
+
+
 class KeyStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -181,8 +185,12 @@ class KeyStore:
 
     def forget(self, key_id: str) -> None:
         """Drop what this process remembers of the key: called when its change is announced, and
-        by a revoke in this process as soon as it commits (not waiting for the announcement)."""
+        by a revoke in this process as soon as it commits (not waiting for the announcement).
+        EVERY_KEY ('*', announced on a TRUNCATE) drops them all."""
         self._changes += 1
+        if key_id == EVERY_KEY:
+            self._principals.clear()
+            return
         for digest, principal in list(self._principals.items()):
             if principal.key_id == key_id:
                 del self._principals[digest]

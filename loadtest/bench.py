@@ -56,6 +56,7 @@ from loadtest.procstat import REPO, CpuMeter, stack_pids, tree_cpu_s
 from loadtest.profile import per_tx_us
 from sinks.runner import SINK_INPUTS, group_id
 from streams.generator import GeneratorConfig
+from streams.settings import kafka_client_config
 
 RESULTS = REPO / "loadtest" / "results"
 TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
@@ -421,7 +422,7 @@ def clean_up(settings: Any, out: IO[str] | None = None) -> None:
     schema = bench_schema(settings)
     print(f"== removing the run's topics{f', schema {schema}' if schema else ''} and Redis keys "
           f"(--keep leaves them)", file=out, flush=True)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(kafka_client_config(settings))
     names = [spec.name for spec in topics(settings.topic_prefix, settings.partitions).all()]
     try:
         delete_topics(admin, names, timeout_s=60)

@@ -35,7 +35,7 @@ from streams.codec import codec_for
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.producer import TransactionProducer
 from streams.records import Transaction, TransactionType
-from streams.settings import load_settings
+from streams.settings import kafka_client_config, load_settings
 from streams.topics import topics
 
 SCENARIOS = ("steady", "ramp", "spike", "hot_accounts", "fraud_burst")
@@ -130,7 +130,7 @@ class DecisionListener(User):
         self.timeout_s = environment.parsed_options.e2e_timeout_s
         topic = topics(settings.topic_prefix, settings.partitions).decisions.name
         self.codec = codec_for("decision", topic, settings.schema_registry_url)
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+        self.consumer = Consumer({**kafka_client_config(settings),  # its security settings too
                                   "group.id": f"locust-{RUN_ID}-{uuid.uuid4().hex[:6]}",
                                   "auto.offset.reset": "latest", "enable.auto.commit": False})
         self.consumer.subscribe([topic])
