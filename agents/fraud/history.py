@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.metrics import average_precision_score
 
 from agents.fraud.assess import Assessor
-from agents.fraud.features import FEATURES
 from agents.fraud.labelrisk import LabelRiskMemory, entries_of
 from agents.fraud.metrics import detection_metrics, ranking_metrics
 from agents.fraud.model import FixedModels
 from agents.fraud.replay import replay
-from agents.fraud.train import TrainingResult, candidates, data_hash, pick_thresholds, write_artifact
+from agents.fraud.train import (TrainingResult, data_hash, fit_and_choose, manifest,
+                                pick_thresholds, write_artifact)
 from agents.rules import Rules
 from streams.errors import ConfigError
 from streams.records import FraudLabel, Transaction
@@ -137,14 +135,8 @@ def train_on_history(transactions: Iterable[Transaction], labels: dict[str, Know
                           f"{int(truth[test].sum())} in the test period (at least {MIN_FRAUD} "
                           f"each); widen the periods or check the labels' tx_ids")
 
-    pr_auc, fitted = {}, {}
-    for name, estimator in candidates(options.seed).items():
-        model = clone(estimator).fit(rows[train], y_train)
-        fitted[name] = model
-        pr_auc[name] = round(float(average_precision_score(
-            truth[test], model.predict_proba(rows[test])[:, 1])), 4)
-    chosen = max(pr_auc, key=lambda n: pr_auc[n])
-    model = fitted[chosen]
+    chosen, model, pr_auc = fit_and_choose(rows[train], y_train, rows[test], truth[test],
+                                           options.seed)
     fitted_at = time.perf_counter()
 
     scores = model.predict_proba(rows[test])[:, 1]
@@ -154,24 +146,16 @@ def train_on_history(transactions: Iterable[Transaction], labels: dict[str, Know
     report = {**detection_metrics(truth[test], list(scenarios[test]), scores, flagged),
               **ranking_metrics(truth[test], scores, event[test], accounts[test],
                                 options.review_fpr, options.top_k)}
-    baseline = np.median(rows[train][~y_train], axis=0)
-    version = write_artifact(models_dir, model, {
-        "kind": type(model).__name__ if chosen != "logistic_regression" else "LogisticRegression",
-        "candidate": chosen,
-        "features": list(FEATURES),
-        "thresholds": asdict(thresholds),
-        "target_fpr": {"review": options.review_fpr, "decline": options.decline_fpr},
-        "baseline": [float(v) for v in baseline],
-        "training": {
+    version = write_artifact(models_dir, model, manifest(
+        model, chosen, thresholds, (options.review_fpr, options.decline_fpr),
+        np.median(rows[train][~y_train], axis=0), {
             **source, "payments": int(scored.sum()), "train_payments": int(train.sum()),
             "train_fraud_known": int(y_train.sum()), "test_payments": int(test.sum()),
             "train_from": _iso(times.train_from_ms), "train_to": _iso(times.train_to_ms),
             "test_from": _iso(times.test_from_ms), "delay_days": options.delay_days,
             "label_feedback": options.label_feedback,
             "data_sha256": data_hash(rows[train], y_train), "rules": rules.source,
-        },
-        "metrics": {"pr_auc_holdout": pr_auc, "holdout": report},
-    })
+        }, {"pr_auc_holdout": pr_auc, "holdout": report}))
     seconds = {"replay": round(replayed_at - started, 1), "fit": round(fitted_at - replayed_at, 1),
                "total": round(time.perf_counter() - started, 1)}
     return TrainingResult(version, models_dir / version, chosen, pr_auc, thresholds, report, seconds)

@@ -130,13 +130,8 @@ def train(options: TrainingOptions, rules: Rules, models_dir: Path,
         raise ConfigError(f"too little fraud to train on ({int(y.sum())} of {len(y)} payments); "
                           f"raise --count or --fraud-share")
 
-    pr_auc, fitted = {}, {}
-    for name, estimator in candidates(options.generator.seed).items():
-        model = clone(estimator).fit(rows[:cut], y[:cut])
-        fitted[name] = model
-        pr_auc[name] = round(float(average_precision_score(y[cut:], model.predict_proba(rows[cut:])[:, 1])), 4)
-    chosen = max(pr_auc, key=lambda n: pr_auc[n])
-    model = fitted[chosen]
+    chosen, model, pr_auc = fit_and_choose(rows[:cut], y[:cut], rows[cut:], y[cut:],
+                                           options.generator.seed)
     fitted_at = time.perf_counter()
 
     held_scores = model.predict_proba(rows[cut:])[:, 1]
@@ -144,25 +139,45 @@ def train(options: TrainingOptions, rules: Rules, models_dir: Path,
                                  options.decline_fpr)
     flagged = rule_flag[cut:] | (held_scores >= thresholds.review)
     holdout = detection_metrics(y[cut:], scenarios[cut:], held_scores, flagged)
-    baseline = np.median(rows[:cut][~y[:cut]], axis=0)
-    version = write_artifact(models_dir, model, {
-        "kind": type(model).__name__ if chosen != "logistic_regression" else "LogisticRegression",
-        "candidate": chosen,
-        "features": list(FEATURES),
-        "thresholds": asdict(thresholds),
-        "target_fpr": {"review": options.review_fpr, "decline": options.decline_fpr},
-        "baseline": [float(v) for v in baseline],
-        "training": {
+    version = write_artifact(models_dir, model, manifest(
+        model, chosen, thresholds, (options.review_fpr, options.decline_fpr),
+        np.median(rows[:cut][~y[:cut]], axis=0), {
             "generator": asdict(options.generator), "transactions": options.count,
             "runs": options.runs, "payments": int(len(rows)), "fraud": int(y.sum()),
             "holdout_payments": int(len(rows) - cut),
             "data_sha256": data_hash(rows, y), "rules": rules.source,
-        },
-        "metrics": {"pr_auc_holdout": pr_auc, "holdout": holdout},
-    })
+        }, {"pr_auc_holdout": pr_auc, "holdout": holdout}))
     seconds = {"replay": round(replayed_at - started, 1), "fit": round(fitted_at - replayed_at, 1),
                "total": round(time.perf_counter() - started, 1)}
     return TrainingResult(version, models_dir / version, chosen, pr_auc, thresholds, holdout, seconds)
+
+
+def fit_and_choose(rows: np.ndarray, y: np.ndarray, held_rows: np.ndarray, held_y: np.ndarray,
+                   seed: int) -> tuple[str, Any, dict[str, float]]:
+    """Fit every candidate on (rows, y); keep the best average precision on the held-out rows:
+    (its name, the fitted model, every candidate's figure)."""
+    pr_auc, fitted = {}, {}
+    for name, estimator in candidates(seed).items():
+        fitted[name] = clone(estimator).fit(rows, y)
+        pr_auc[name] = round(float(average_precision_score(
+            held_y, fitted[name].predict_proba(held_rows)[:, 1])), 4)
+    chosen = max(pr_auc, key=lambda n: pr_auc[n])
+    return chosen, fitted[chosen], pr_auc
+
+
+def manifest(model: Any, chosen: str, thresholds: Thresholds, target_fpr: tuple[float, float],
+             baseline: np.ndarray, training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a version's manifest.json says besides its name, date and checksum."""
+    return {
+        "kind": type(model).__name__ if chosen != "logistic_regression" else "LogisticRegression",
+        "candidate": chosen,
+        "features": list(FEATURES),
+        "thresholds": asdict(thresholds),
+        "target_fpr": {"review": target_fpr[0], "decline": target_fpr[1]},
+        "baseline": [float(v) for v in baseline],
+        "training": training,
+        "metrics": metrics,
+    }
 
 
 def pick_thresholds(scores: np.ndarray, is_fraud: np.ndarray, rule_flagged: np.ndarray,
