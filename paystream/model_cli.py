@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,29 @@ def model_list(obj: Any, models_dir: Path | None) -> None:
                    f"{source:<10} pr_auc {held.get('pr_auc')}  roc_auc {held.get('roc_auc')}{marker}")
     if not found:
         click.echo(f"no model in {folder}: `paystream train` makes one")
+
+
+@model.command("check")
+@_MODELS_DIR
+@click.pass_obj
+def model_check(obj: Any, models_dir: Path | None) -> None:
+    """Exit 0 if the version a worker would run (PAYSTREAM_MODEL: the promoted one, else the
+    newest) loads with this build; else say why and exit 1 (none yet, corrupt, trained on other
+    features: `paystream train` makes a usable one)."""
+    from agents.fraud.model import LATEST, ModelError, load_model, promoted, versions
+
+    folder = _folder(obj, models_dir)
+    wanted = obj.settings.model
+    name = (promoted(folder) or (versions(folder) or [None])[-1]) if wanted == LATEST else wanted
+    if name is None:
+        click.echo(f"no model in {folder}", err=True)
+        sys.exit(1)
+    try:
+        model = load_model(folder / name)
+    except ModelError as exc:
+        click.echo(f"{name} does not load: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{model.version} loads ({type(model.estimator).__name__})")
 
 
 @model.command("promote")

@@ -100,9 +100,14 @@ def load_model(folder: Path) -> Model:
         manifest = json.loads((folder / MANIFEST_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{folder}: no readable {MANIFEST_FILE}: {exc}") from exc
-    if tuple(manifest.get("features", ())) != FEATURES:
-        raise ModelError(f"{folder}: trained on features {manifest.get('features')}, this build "
-                         f"computes {list(FEATURES)}; retrain with `paystream train`")
+    trained_on = tuple(manifest.get("features", ()))
+    if trained_on != FEATURES:
+        added = [f for f in FEATURES if f not in trained_on]
+        dropped = [f for f in trained_on if f not in FEATURES]
+        raise ModelError(f"{folder}: trained on {len(trained_on)} features, this build computes "
+                         f"{len(FEATURES)} (new: {', '.join(added) or 'none'}; gone: "
+                         f"{', '.join(dropped) or 'none'}{'' if added or dropped else '; order differs'})"
+                         f"; retrain with `paystream train`")
     model_path = folder / MODEL_FILE
     if not model_path.exists() or file_sha256(model_path) != manifest.get("model_sha256"):
         raise ModelError(f"{folder}: {MODEL_FILE} is missing or does not match the manifest's "

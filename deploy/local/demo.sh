@@ -57,6 +57,15 @@ echo "${REPORT:0:1200}..."
 echo "   a reviewer key for the console (this demo's schema; the API stops with the demo):"
 echo "   $KEY"
 echo "   browse later: PAYSTREAM_DB_SCHEMA=$PAYSTREAM_DB_SCHEMA PAYSTREAM_TOPIC_PREFIX=$PAYSTREAM_TOPIC_PREFIX $PAYSTREAM api"
+echo "== fraud labels come back: a chargeback for each fraud of the traffic (paystream label)"
+awk -F, 'NR == 1 || $2 == 1' "$LOGS/labels.csv" > "$LOGS/chargebacks.csv"
+$PAYSTREAM label --input "$LOGS/chargebacks.csv"
+$PAYSTREAM reconcile --sinks --wait-s 120 >/dev/null   # returns once the labels sink has them all
+psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SELECT source,
+  count(*) AS labels, count(*) FILTER (WHERE applied) AS feeding_the_features
+  FROM $PAYSTREAM_DB_SCHEMA.labels GROUP BY source" 2>/dev/null \
+  || echo "(psql not on PATH: the labels are in $PAYSTREAM_DB_SCHEMA.labels)"
+echo "   (each now counts in its destination's and payer's label-risk features for later payments)"
 echo "== what each worker did (totals of its stats lines)"
 for n in 1 2; do
   grep -o "last 5s: .*" "$LOGS/worker-$n.log" | sed 's/last 5s: //' | tr ',' '\n' \

@@ -22,10 +22,10 @@ start_workers() {  # start_workers N
   done
 }
 
-ensure_model() {  # train one when the models folder holds none (about 25 s)
-  local dir=${PAYSTREAM_MODELS_DIR:-models}
-  if ! ls -d "$dir"/fraud-v[0-9]*/manifest.json >/dev/null 2>&1; then
-    echo "== no fraud model in $dir: training one (paystream train, seeds 1-4)"
+ensure_model() {  # train one when no model the workers can load is there (about 25 s)
+  local why
+  if ! why=$($PAYSTREAM model check 2>&1 >/dev/null); then
+    echo "== $why: training one (paystream train, seeds 1-4)"
     $PAYSTREAM train
   fi
 }
