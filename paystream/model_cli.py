@@ -34,11 +34,11 @@ _MODELS_DIR = click.option("--models-dir", type=click.Path(file_okay=False, path
 def model_list(obj: Any, models_dir: Path | None) -> None:
     """Every version, newest last: when and how it was trained, its hold-out figures, and which
     one a worker following `latest` runs."""
-    from agents.fraud.model import MANIFEST_FILE, promoted, versions
+    from agents.fraud.model import MANIFEST_FILE, resolve_latest, versions
 
     folder = _folder(obj, models_dir)
     found = versions(folder)
-    active = promoted(folder) or (found[-1] if found else None)
+    active = resolve_latest(folder)
     for version in found:
         manifest = json.loads((folder / version / MANIFEST_FILE).read_text())
         held = manifest.get("metrics", {}).get("holdout", {})
@@ -57,11 +57,11 @@ def model_check(obj: Any, models_dir: Path | None) -> None:
     """Exit 0 if the version a worker would run (PAYSTREAM_MODEL: the promoted one, else the
     newest) loads with this build; else say why and exit 1 (none yet, corrupt, trained on other
     features: `paystream train` makes a usable one)."""
-    from agents.fraud.model import LATEST, ModelError, load_model, promoted, versions
+    from agents.fraud.model import LATEST, ModelError, load_model, resolve_latest
 
     folder = _folder(obj, models_dir)
     wanted = obj.settings.model
-    name = (promoted(folder) or (versions(folder) or [None])[-1]) if wanted == LATEST else wanted
+    name = resolve_latest(folder) if wanted == LATEST else wanted
     if name is None:
         click.echo(f"no model in {folder}", err=True)
         sys.exit(1)

@@ -44,6 +44,15 @@ def detection_metrics(is_fraud: Sequence[bool], scenarios: Sequence[str], scores
     }
 
 
+def threshold_for(descending: np.ndarray, budget: int) -> float:
+    """A threshold that at most `budget` of these scores reach (score >= threshold flags)."""
+    if budget <= 0 or len(descending) == 0:
+        return 1.0 + 1e-9 if len(descending) == 0 else float(np.nextafter(descending[0], 2.0))
+    if budget >= len(descending):
+        return 0.0
+    return float(np.nextafter(descending[budget], 2.0))
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -59,8 +68,8 @@ def ranking_metrics(is_fraud: Sequence[bool], scores: Sequence[float], event_ms:
     truth = np.asarray(is_fraud, dtype=bool)
     score = np.asarray(scores, dtype=np.float64)
     legit = np.sort(score[~truth])[::-1]
-    budget = int(fpr * len(legit))
-    threshold = float(np.nextafter(legit[budget], 2.0)) if budget < len(legit) else 0.0
+    # pick_thresholds' rule (agents/fraud/train.py); with no legitimate payment, no threshold
+    threshold = threshold_for(legit, int(fpr * len(legit))) if len(legit) else 0.0
     recall = _ratio(int((score[truth] >= threshold).sum()), int(truth.sum()))
     best: dict[tuple[int, str], list] = {}
     for day, account, value, fraud in zip(np.asarray(event_ms) // DAY_MS, accounts, score, truth,

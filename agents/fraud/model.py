@@ -135,6 +135,14 @@ def promoted(directory: Path) -> str | None:
     return version if (directory / version / MANIFEST_FILE).exists() else None
 
 
+def resolve_latest(directory: Path, role: str = "active") -> str | None:
+    """The version `latest` names in `directory`: for the active model the promoted one when
+    there is one, else the newest; for the shadow always the newest (the candidate watched)."""
+    found = versions(directory)
+    chosen = promoted(directory) if role == "active" else None
+    return chosen or (found[-1] if found else None)
+
+
 def promote(directory: Path, version: str, by: str, now_s: float | None = None) -> dict[str, Any]:
     """Make `version` the active one for every registry following `latest` (they pick it up at
     their next check, without a restart); record who and when. The model is loaded first, so a
@@ -142,7 +150,7 @@ def promote(directory: Path, version: str, by: str, now_s: float | None = None) 
     if not VERSION_PATTERN.match(version):
         raise ConfigError(f"{version!r}: expected a version such as fraud-v0003")
     load_model(directory / version)  # raises ModelError naming what is wrong
-    record = {"version": version, "previous": promoted(directory) or (versions(directory) or [None])[-1],
+    record = {"version": version, "previous": resolve_latest(directory),
               "promoted_by": by,
               "promoted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_s))}
     staging = directory / f".{PROMOTED_FILE}.tmp"
@@ -167,14 +175,7 @@ class _Slot:
         self.model: Model | None = None
 
     def refresh(self) -> None:
-        if self.wanted == LATEST:
-            found = versions(self.directory)
-            # The shadow's `latest` is the newest (the candidate being watched); the active
-            # one's is the promoted version when there is one.
-            chosen = promoted(self.directory) if self.role == "active" else None
-            name = chosen or (found[-1] if found else None)
-        else:
-            name = self.wanted
+        name = resolve_latest(self.directory, self.role) if self.wanted == LATEST else self.wanted
         if name is None or (self.model is not None and self.model.version == name):
             return
         try:

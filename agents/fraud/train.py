@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 
 from agents.fraud.assess import Assessor
 from agents.fraud.features import FEATURES
-from agents.fraud.metrics import detection_metrics
+from agents.fraud.metrics import detection_metrics, threshold_for
 from agents.fraud.model import (MANIFEST_FILE, MODEL_FILE, FixedModels, Thresholds, file_sha256,
                                 next_version)
 from agents.fraud.replay import Replayed, replay
@@ -192,18 +192,9 @@ def pick_thresholds(scores: np.ndarray, is_fraud: np.ndarray, rule_flagged: np.n
     n_legit = int(legit.sum())
     review_budget = int(review_fpr * n_legit) - int((rule_flagged & legit).sum())
     unflagged = np.sort(scores[legit & ~rule_flagged])[::-1]
-    review = _threshold_for(unflagged, review_budget)
-    decline = _threshold_for(np.sort(scores[legit])[::-1], int(decline_fpr * n_legit))
+    review = threshold_for(unflagged, review_budget)
+    decline = threshold_for(np.sort(scores[legit])[::-1], int(decline_fpr * n_legit))
     return Thresholds(review=review, decline=max(decline, review))
-
-
-def _threshold_for(descending: np.ndarray, budget: int) -> float:
-    """A threshold that at most `budget` of these scores reach (score >= threshold flags)."""
-    if budget <= 0 or len(descending) == 0:
-        return 1.0 + 1e-9 if len(descending) == 0 else float(np.nextafter(descending[0], 2.0))
-    if budget >= len(descending):
-        return 0.0
-    return float(np.nextafter(descending[budget], 2.0))
 
 
 def data_hash(rows: np.ndarray, labels: np.ndarray) -> str:
