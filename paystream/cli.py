@@ -8,11 +8,12 @@ import json
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -20,10 +21,14 @@ from streams.errors import ConfigError, PaystreamError, ValidationError
 from streams.records import Transaction
 from streams.settings import Settings, kafka_client_config, load_settings
 
+if TYPE_CHECKING:
+    from streams.producer import LabelPublisher
+
 log = logging.getLogger("paystream")
 
 #: Generated traffic ends this long before "now": the generator's span is an estimate.
 GENERATED_END_MARGIN_MS = 3_600_000
+DAY_MS = 86_400_000
 
 
 class _Context:
@@ -117,8 +122,17 @@ def topics_list(obj: _Context) -> None:
 @click.option("--fraud-share", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Approximate fraction of generated transactions that are fraud.")
 @click.option("--labels-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              default=None, help="Write tx_id,is_fraud,scenario CSV for generated traffic (and "
-              "its generator config next to it, for `paystream evaluate --offline`).")
+              default=None, help="Write tx_id,is_fraud,scenario,reported_at CSV for generated "
+              "traffic (and its generator config next to it, for `paystream evaluate "
+              "--offline`).")
+@click.option("--label-delay-days", type=click.FloatRange(0, 365), default=1.0, show_default=True,
+              help="Generated traffic: how long after a fraud its label (a chargeback) is "
+              "reported: the reported_at of --labels-out and of --publish-labels.")
+@click.option("--publish-labels", is_flag=True,
+              help="Generated traffic: publish each fraud's label to fraud-labels as a "
+              "CHARGEBACK once the traffic's clock passes its reported_at, so the workers' "
+              "label-risk features learn from it as the traffic goes on (the labels and "
+              "reporting sinks must run).")
 @click.option("--start", "start_iso", default=None,
               help="Simulated clock start (ISO-8601). Default: so the traffic ends now.")
 @click.option("--input", "input_path", type=click.File("r"), default=None,
@@ -133,7 +147,8 @@ def topics_list(obj: _Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
 @click.pass_obj
 def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: int,
-            fraud_share: float, labels_out: Path | None, start_iso: str | None,
+            fraud_share: float, labels_out: Path | None, label_delay_days: float,
+            publish_labels: bool, start_iso: str | None,
             input_path: IO[str] | None, encode_to: Path | None, replay: Path | None,
             as_json: bool) -> None:
     """Publish transactions to the transactions topic: generated traffic or JSON lines.
@@ -142,6 +157,7 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
     Examples:
       paystream produce --count 1000000 --seed 1
       paystream produce --count 50000 --rate 2000 --fraud-share 0.02 --labels-out labels.csv
+      paystream produce --count 100000 --rate 500 --labels-out labels.csv --publish-labels
       paystream produce --input transactions.jsonl      # one JSON object per line
       cat txs.jsonl | paystream produce --input -
       paystream produce --count 300000 --encode-to load.bin && paystream produce --replay load.bin
@@ -150,15 +166,21 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
     the rest still goes. Exit status is 1 if any line was invalid or any message was not
     delivered.
     """
-    from streams.producer import TransactionProducer, publish, read_encoded, write_encoded
+    from streams.producer import (LabelPublisher, TransactionProducer, publish, read_encoded,
+                                  write_encoded)
 
     settings = obj.settings
-    if input_path is not None and labels_out is not None:
-        raise click.UsageError("--labels-out only applies to generated traffic, not --input")
+    if (input_path is not None or replay is not None) and (labels_out or publish_labels):
+        raise click.UsageError("--labels-out and --publish-labels only apply to generated "
+                               "traffic, not --input or --replay")
+    if publish_labels and encode_to is not None:
+        raise click.UsageError("--publish-labels publishes as the traffic goes: not with "
+                               "--encode-to")
     if replay is not None and (input_path is not None or encode_to is not None):
         raise click.UsageError("--replay publishes a file as it is: not with --input or "
                                "--encode-to")
     invalid: list[int] = []
+    chargebacks = None
     with ExitStack() as stack:
         if replay is not None:
             source: Any = read_encoded(replay)
@@ -172,8 +194,12 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
             if labels_out is not None:
                 labels = stack.enter_context(labels_out.open("w", newline=""))
                 labels_sidecar(labels_out).write_text(json.dumps(
-                    {"count": count, "generator": dataclasses.asdict(config)}, indent=2) + "\n")
-            source = _generated(config, count, labels)
+                    {"count": count, "generator": dataclasses.asdict(config),
+                     "label_delay_days": label_delay_days, "labels_published": publish_labels},
+                    indent=2) + "\n")
+            chargebacks = (stack.enter_context(LabelPublisher.from_settings(settings))
+                           if publish_labels else None)
+            source = _generated(config, count, labels, int(label_delay_days * DAY_MS), chargebacks)
             total = count
         producer = TransactionProducer.from_settings(settings)
         if encode_to is not None:
@@ -188,6 +214,7 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
     summary = {
         "topic": producer.topic,
         "sent": report.sent,
+        **({"labels_published": chargebacks.sent} if chargebacks is not None else {}),
         "failed": report.failed + report.undelivered,
         "invalid_lines": len(invalid),
         "elapsed_s": round(report.elapsed_s, 3),
@@ -212,9 +239,19 @@ def generator_config(count: int, seed: int, accounts: int, fraud_share: float,
     if start_iso is None:
         probe = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts,
                                                  fraud_share=fraud_share))
-        # The span is estimated; end an hour early so no event lands in the future.
+        # The span is estimated (random arrivals, thin nights: off by an hour either way at
+        # 100k), so the traffic is generated once to see where it really ends (~1 s per 100k)
+        # and moved back by any overshoot; it ends an hour early so no event lands in the future.
         end_ms = int(time.time() * 1000) - GENERATED_END_MARGIN_MS
         start_ms = end_ms - probe.span_ms(count, end_ms=end_ms)
+        for _ in range(5):  # a move shifts the daily rhythm under the arrivals: look again
+            config = GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share,
+                                     start_ms=start_ms)
+            last_ms = max((tx.event_time for tx, _ in TrafficGenerator(config).generate(count)),
+                          default=start_ms)
+            if last_ms <= end_ms:
+                break
+            start_ms -= last_ms - end_ms
     else:
         start_ms = _parse_iso_ms(start_iso)
     return GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share, start_ms=start_ms)
@@ -225,16 +262,26 @@ def labels_sidecar(labels: Path) -> Path:
     return labels.with_name(labels.name + ".generator.json")
 
 
-def _generated(config: Any, count: int, labels: IO[str] | None) -> Iterator[Transaction]:
+def _generated(config: Any, count: int, labels: IO[str] | None, delay_ms: int,
+               chargebacks: LabelPublisher | None) -> Iterator[Transaction]:
+    """The generated transactions; their labels written (reported delay_ms after each) and,
+    with `chargebacks`, each fraud's published once the traffic's clock reaches its report."""
     from streams.generator import TrafficGenerator
 
     generator = TrafficGenerator(config)
     writer = csv.writer(labels) if labels is not None else None
     if writer is not None:
-        writer.writerow(["tx_id", "is_fraud", "scenario"])
+        writer.writerow(["tx_id", "is_fraud", "scenario", "reported_at"])
+    due: deque[tuple[int, str]] = deque()  # (reported at, tx_id): in order, the delay being fixed
     for tx, label in generator.generate(count):
         if writer is not None:
-            writer.writerow([label.tx_id, int(label.is_fraud), label.scenario])
+            writer.writerow([label.tx_id, int(label.is_fraud), label.scenario,
+                             tx.event_time + delay_ms])
+        if chargebacks is not None:
+            while due and due[0][0] <= tx.event_time:
+                chargebacks.chargeback(*due.popleft())
+            if label.is_fraud:
+                due.append((tx.event_time + delay_ms, tx.tx_id))
         yield tx
 
 

@@ -14,7 +14,7 @@ from streams.errors import ConfigError
 
 
 @click.command()
-@click.option("--count", "-n", type=click.IntRange(min=20_000), default=400_000,
+@click.option("--count", "-n", type=click.IntRange(min=20_000), default=800_000,
               help="Labelled transactions to generate and replay.")
 @click.option("--seed", type=click.IntRange(min=0), default=1,
               help="Generator seed of the training traffic (evaluate on another one).")
@@ -42,20 +42,21 @@ from streams.errors import ConfigError
               "period (ISO-8601). Default: the first transaction.")
 @click.option("--train-to", default=None, help="With --transactions: end of the training period "
               "(ISO-8601). Default: 70% of the way to the last transaction, before the gap.")
-@click.option("--delay-days", type=click.FloatRange(min=0), default=7.0,
-              help="With --transactions: how late labels arrive. The test period starts this "
-                   "long after --train-to, and a label without reported_at is known this long "
-                   "after its transaction.")
+@click.option("--delay-days", type=click.FloatRange(min=0, max=365), default=None,
+              help="How late labels arrive. With --transactions (default 7): the test period "
+                   "starts this long after --train-to, and a label without reported_at is known "
+                   "this long after its transaction. Generated traffic (default 1: its days are "
+                   "compressed): each fraud's label reaches the features this long after it.")
 @click.option("--top-k", type=click.IntRange(min=1), default=100,
               help="With --transactions: accounts investigators review per day (precision@k).")
 @click.option("--no-label-feedback", is_flag=True,
-              help="With --transactions: features do not see the labels as they come back (to "
-                   "measure what they add; serving always does).")
+              help="Features do not see the labels as they come back (to measure what they add; "
+                   "serving always does).")
 @click.pass_obj
 def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, review_fpr: float,
           decline_fpr: float, runs: int, models_dir: Path | None, transactions_path: Path | None,
           labels_path: Path | None, train_from: str | None, train_to: str | None,
-          delay_days: float, top_k: int, no_label_feedback: bool) -> None:
+          delay_days: float | None, top_k: int, no_label_feedback: bool) -> None:
     """Train a fraud model on generated labelled traffic, or with --transactions and --labels
     on your own history; write it as a new version.
 
@@ -72,6 +73,8 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     review false-positive rate, precision among the top-k accounts per day, recall per
     scenario).
 
+    Generated traffic: each fraud's label comes back --delay-days after it (a chargeback) and
+    feeds the label-risk features from then on, as the labels sink does in serving.
     Replays the traffic through the workers' own feature code, fits a HistGradientBoosting and
     a logistic regression on the older streams, keeps the one with the better PR-AUC on the
     newest stream (the hold-out), sets the REVIEW / DECLINE score thresholds there for the asked
@@ -91,12 +94,14 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
         raise click.UsageError("--transactions and --labels go together")
     if transactions_path is not None:
         _train_on_history(settings, transactions_path, labels_path, train_from, train_to,
-                          delay_days, top_k, review_fpr, decline_fpr, seed, models_dir,
+                          7.0 if delay_days is None else delay_days, top_k, review_fpr, decline_fpr, seed, models_dir,
                           not no_label_feedback)
         return
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
                               count=count, runs=runs, review_fpr=review_fpr,
-                              decline_fpr=decline_fpr)
+                              decline_fpr=decline_fpr,
+                              label_delay_days=1.0 if delay_days is None else delay_days,
+                              label_feedback=not no_label_feedback)
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     folder = models_dir or Path(settings.models_dir)
     console = Console(stderr=True)
@@ -249,9 +254,14 @@ def _metrics_table(result: Any) -> Any:
               help="With --offline: the model version to use. Default: PAYSTREAM_MODEL.")
 @click.option("--timeout-s", type=click.FloatRange(min=1), default=120.0,
               help="How long to read the decisions topic for.")
+@click.option("--label-feedback/--no-label-feedback", default=None,
+              help="With --offline or --compare: whether the replay's label-risk features see "
+                   "each fraud's label from its reported_at. Default: as the traffic was "
+                   "produced (yes when `produce --publish-labels` sent them to the workers).")
 @click.pass_obj
 def evaluate(obj: Any, labels_path: Path, offline: bool, compare: bool, table: bool,
-             json_out: Path | None, model_name: str | None, timeout_s: float) -> None:
+             json_out: Path | None, model_name: str | None, timeout_s: float,
+             label_feedback: bool | None) -> None:
     """Detection quality against the generator's labels, as JSON.
 
     Joins the decisions (by tx_id) with the labels and prints precision, recall, false-positive
@@ -262,12 +272,12 @@ def evaluate(obj: Any, labels_path: Path, offline: bool, compare: bool, table: b
     labels = _read_labels(labels_path)
     if compare:
         streamed = _streamed(obj.settings, labels, timeout_s)
-        replayed = _offline(obj.settings, labels_path, labels, model_name)
+        replayed = _offline(obj.settings, labels_path, labels, model_name, label_feedback)
         report = {"stream": streamed, "offline": replayed,
                   "difference_pp": _difference_pp(streamed, replayed)}
         missing = streamed["missing_decisions"]
     elif offline:
-        report = _offline(obj.settings, labels_path, labels, model_name)
+        report = _offline(obj.settings, labels_path, labels, model_name, label_feedback)
         missing = 0
     else:
         report = _streamed(obj.settings, labels, timeout_s)
@@ -368,8 +378,9 @@ def _streamed(settings: Any, labels: dict[str, tuple[bool, str]], timeout_s: flo
 
 
 def _offline(settings: Any, labels_path: Path, labels: dict[str, tuple[bool, str]],
-             model_name: str | None) -> dict[str, Any]:
+             model_name: str | None, label_feedback: bool | None) -> dict[str, Any]:
     from agents.fraud.assess import Assessor
+    from agents.fraud.labelrisk import DAY_MS, LabelRiskMemory, reported_after
     from agents.fraud.model import FixedModels, ModelRegistry
     from agents.fraud.replay import replay
     from agents.rules import load_rules
@@ -386,12 +397,21 @@ def _offline(settings: Any, labels_path: Path, labels: dict[str, tuple[bool, str
     registry = ModelRegistry(Path(settings.models_dir), model_name or settings.model)
     model = registry.active()
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
-    replayed = replay(TrafficGenerator(config).generate(saved["count"]),
-                      Assessor(rules, FixedModels(model)))
+    items = list(TrafficGenerator(config).generate(saved["count"]))
+    # Labels reach the features as they reached the workers: from produce --publish-labels,
+    # each fraud's label_delay_days after it (files of older versions: none were published).
+    if label_feedback is None:
+        label_feedback = bool(saved.get("labels_published", False))
+    delay_ms = int(saved.get("label_delay_days", 1.0) * DAY_MS)
+    known = (reported_after(((tx, label.is_fraud) for tx, label in items), delay_ms)
+             if label_feedback else [])
+    replayed = replay(items, Assessor(rules, FixedModels(model)),
+                      label_risk=LabelRiskMemory(known))
     if set(replayed.tx_ids) != set(labels):
         raise ConfigError(f"{labels_path}: the rebuilt traffic's tx_ids differ from the labels'; "
                           f"was the labels file edited, or the generator changed since?")
     return {"source": f"offline replay ({sidecar.name})", **replayed.metrics(),
+            "label_feedback": label_feedback,
             "missing_decisions": 0,
             "model_versions": _versions(model.version if model else "none", replayed.scored)}
 

@@ -174,6 +174,39 @@ class TransactionProducer:
         self.flush()
 
 
+class LabelPublisher:
+    """Publishes fraud labels (schemas/fraud_label.avsc) to fraud-labels, keyed by tx_id, with
+    the same producer settings as transactions; `sent` counts what was queued, failures are
+    the producer's."""
+
+    def __init__(self, producer: TransactionProducer, codec: Codec) -> None:
+        self.producer = producer
+        self._codec = codec
+        self.sent = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LabelPublisher:
+        topic = topics(settings.topic_prefix, settings.partitions).labels.name
+        codec = codec_for("fraud_label", topic, settings.schema_registry_url)
+        return cls(TransactionProducer(settings.kafka_bootstrap_servers, topic, codec,
+                                       kafka_security(settings)), codec)
+
+    def send(self, record: dict[str, Any]) -> None:
+        self.producer.send_encoded(record["tx_id"].encode(), self._codec.encode(record))
+        self.sent += 1
+
+    def chargeback(self, reported_at_ms: int, tx_id: str) -> None:
+        """A confirmed fraud, as a card scheme's chargeback reports it."""
+        self.send({"tx_id": tx_id, "is_fraud": True, "source": "CHARGEBACK",
+                   "reported_at": reported_at_ms, "note": None})
+
+    def __enter__(self) -> LabelPublisher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.producer.flush()
+
+
 class Pacer:
     """Spreads sends evenly at `rate` per second, serving producer callbacks while it waits."""
 

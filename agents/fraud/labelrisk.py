@@ -58,6 +58,14 @@ def entries_of(tx_id: str, payer: str, destination: str, event_ms: int,
             (payer, Entry("p", tx_id, payer, reported_ms, event_ms))]
 
 
+def reported_after(items: Iterable[tuple[Transaction, bool]], delay_ms: int) -> list[tuple[str, Entry]]:
+    """The entries of every fraud among `items` (transaction, is_fraud), each reported `delay_ms`
+    after its event time: generated traffic's labels as serving would receive them."""
+    return [pair for tx, is_fraud in items if is_fraud
+            for pair in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
+                                   tx.event_time, tx.event_time + delay_ms)]
+
+
 def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]]) -> np.ndarray:
     """One row of FEATURES per transaction, from the entries held for its destination and payer
     (only those reported by the transaction's event time)."""

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,20 @@ from sklearn.preprocessing import StandardScaler
 
 from agents.fraud.assess import Assessor
 from agents.fraud.features import FEATURES
+from agents.fraud.labelrisk import LabelRiskMemory, reported_after
 from agents.fraud.metrics import detection_metrics, threshold_for
-from agents.fraud.model import (MANIFEST_FILE, MODEL_FILE, FixedModels, Thresholds, file_sha256,
-                                next_version)
+from agents.fraud.model import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    FixedModels,
+    Thresholds,
+    file_sha256,
+    next_version,
+)
 from agents.fraud.replay import Replayed, replay
 from agents.rules import Rules
 from streams.errors import ConfigError
 from streams.generator import GeneratorConfig, TrafficGenerator
-from streams.records import FraudLabel, Transaction
 
 DAY_MS = 86_400_000
 
@@ -62,13 +68,18 @@ def candidates(seed: int) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TrainingOptions:
     generator: GeneratorConfig
-    count: int = 400_000
+    count: int = 800_000
     #: Independent streams the count is split into; the newest is the hold-out.
     runs: int = 4
     #: Share of legitimate transactions that rules and model together may flag (REVIEW or worse).
     review_fpr: float = 0.009
     #: Share of legitimate transactions the model may DECLINE outright.
     decline_fpr: float = 0.001
+    #: When a fraud's label comes back (a chargeback, a customer's report), after the payment:
+    #: the replay feeds it to the label-risk features from then on, as the labels sink would.
+    label_delay_days: float = 1.0
+    #: False: train without label-risk features (they stay 0), to measure what labels add.
+    label_feedback: bool = True
 
     def __post_init__(self) -> None:
         if not 2 <= self.runs <= 20:
@@ -76,6 +87,8 @@ class TrainingOptions:
         if not 0.0 < self.decline_fpr <= self.review_fpr < 0.5:
             raise ConfigError(f"need 0 < decline_fpr ({self.decline_fpr}) <= review_fpr "
                               f"({self.review_fpr}) < 0.5")
+        if not 0.0 <= self.label_delay_days <= 365.0:
+            raise ConfigError(f"label_delay_days={self.label_delay_days}: must be in [0, 365]")
         if self.count < 20_000:
             raise ConfigError(f"count={self.count}: train on at least 20000 transactions")
 
@@ -93,23 +106,20 @@ class TrainingResult:
 
 def replay_runs(options: TrainingOptions, rules: Rules,
                 progress: Callable[[int], None] | None = None) -> list[Replayed]:
-    """Each run from empty state, starting a day after the previous one ended."""
+    """Each run from empty state, starting a day after the previous one ended; each run's fraud
+    labels come back `label_delay_days` after the payment (none with label_feedback off)."""
     out = []
     start_ms = options.generator.start_ms
     per_run = options.count // options.runs
+    delay_ms = int(options.label_delay_days * DAY_MS)
     for run in range(options.runs):
         config = replace(options.generator, seed=options.generator.seed + run, start_ms=start_ms)
-        ended_ms = start_ms
-
-        def timed(items: Iterator[tuple[Transaction, FraudLabel]]) -> Iterator[tuple[Transaction, FraudLabel]]:
-            nonlocal ended_ms
-            for tx, label in items:
-                ended_ms = max(ended_ms, tx.event_time)
-                yield tx, label
-
-        out.append(replay(timed(TrafficGenerator(config).generate(per_run)),
-                          Assessor(rules, FixedModels(None)), progress=progress))
-        start_ms = ended_ms + DAY_MS
+        items = list(TrafficGenerator(config).generate(per_run))
+        known = (reported_after(((tx, label.is_fraud) for tx, label in items), delay_ms)
+                 if options.label_feedback else [])
+        out.append(replay(items, Assessor(rules, FixedModels(None)), progress=progress,
+                          label_risk=LabelRiskMemory(known)))
+        start_ms = max((tx.event_time for tx, _ in items), default=start_ms) + DAY_MS
     return out
 
 
@@ -143,7 +153,8 @@ def train(options: TrainingOptions, rules: Rules, models_dir: Path,
         model, chosen, thresholds, (options.review_fpr, options.decline_fpr),
         np.median(rows[:cut][~y[:cut]], axis=0), {
             "generator": asdict(options.generator), "transactions": options.count,
-            "runs": options.runs, "payments": int(len(rows)), "fraud": int(y.sum()),
+            "runs": options.runs, "payments": len(rows), "fraud": int(y.sum()),
+            "label_delay_days": options.label_delay_days, "label_feedback": options.label_feedback,
             "holdout_payments": int(len(rows) - cut),
             "data_sha256": data_hash(rows, y), "rules": rules.source,
         }, {"pr_auc_holdout": pr_auc, "holdout": holdout}))

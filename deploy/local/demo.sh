@@ -58,7 +58,8 @@ echo "   a reviewer key for the console (this demo's schema; the API stops with 
 echo "   $KEY"
 echo "   browse later: PAYSTREAM_DB_SCHEMA=$PAYSTREAM_DB_SCHEMA PAYSTREAM_TOPIC_PREFIX=$PAYSTREAM_TOPIC_PREFIX $PAYSTREAM api"
 echo "== fraud labels come back: a chargeback for each fraud of the traffic (paystream label)"
-awk -F, 'NR == 1 || $2 == 1' "$LOGS/labels.csv" > "$LOGS/chargebacks.csv"
+# tx_id,is_fraud only: reported now (the labels file's reported_at is a day after each payment)
+awk -F, -v OFS=, 'NR == 1 || $2 == 1 {print $1, $2}' "$LOGS/labels.csv" > "$LOGS/chargebacks.csv"
 $PAYSTREAM label --input "$LOGS/chargebacks.csv"
 $PAYSTREAM reconcile --sinks --wait-s 120 >/dev/null   # returns once the labels sink has them all
 psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SELECT source,

@@ -22,7 +22,7 @@ start_workers() {  # start_workers N
   done
 }
 
-ensure_model() {  # train one when no model the workers can load is there (about 25 s)
+ensure_model() {  # train one when no model the workers can load is there (about a minute)
   local why
   if ! why=$($PAYSTREAM model check 2>&1 >/dev/null); then
     echo "== $why: training one (paystream train, seeds 1-4)"

@@ -15,7 +15,7 @@ from streams.generator.arrivals import Arrivals
 from streams.generator.config import GeneratorConfig
 from streams.generator.legit import BURST_EXTRA_PER_ARRIVAL, DRAIN_SCALE, Draft, LegitTraffic
 from streams.generator.population import build_merchants, build_population
-from streams.generator.scenarios import FraudScenarios
+from streams.generator.scenarios import RELABELLED_SHARE_OF_FRAUD, FraudScenarios
 from streams.generator.state import AccountState
 from streams.records import FraudLabel, Transaction
 
@@ -70,7 +70,8 @@ class TrafficGenerator:
         start_ms = end_ms - span_ms(count, end_ms=end_ms) ends there (within minutes to an
         hour: arrivals are random).
         """
-        arrivals = count * (1.0 - self.config.fraud_share) / (1.0 + BURST_EXTRA_PER_ARRIVAL)
+        extra_fraud = self.config.fraud_share * (1.0 - RELABELLED_SHARE_OF_FRAUD)
+        arrivals = count * (1.0 - extra_fraud) / (1.0 + BURST_EXTRA_PER_ARRIVAL)
         if end_ms is None:
             return self._arrivals.time_to_cover_ms(arrivals, self.config.start_ms, backwards=False)
         return self._arrivals.time_to_cover_ms(arrivals, end_ms, backwards=True)
@@ -86,6 +87,7 @@ class TrafficGenerator:
         # fraud stays at fraud_share of the stream however episodes vary.
         credit, threshold = 0.0, fraud.threshold()
         counter = 0
+        compromised = fraud.compromised  # a dict: falsy (one check) while no terminal is
         while True:
             times, accounts = self._arrivals.next_batch()
             for t, i in zip(times, accounts, strict=True):
@@ -95,11 +97,18 @@ class TrafficGenerator:
                         draft = _drain(draft, balance[draft[1]])
                     counter += 1
                     credit += share
+                    if scenario == "legit" and compromised and fraud.is_compromised(draft[9], when):
+                        credit -= 1.0
+                        scenario = "compromised_terminal"
                     yield _emit(prefix + str(counter), when, draft, scenario, settle)
                 draft = next_legit(i, t)
                 counter += 1
                 credit += share
-                yield _emit(prefix + str(counter), t, draft, "legit", settle)
+                scenario = "legit"
+                if compromised and fraud.is_compromised(draft[9], t):
+                    credit -= 1.0  # fraud too: it counts against the share like an episode's
+                    scenario = "compromised_terminal"
+                yield _emit(prefix + str(counter), t, draft, scenario, settle)
                 if credit >= threshold:
                     scenario, episode = fraud.plan(t)
                     if episode:

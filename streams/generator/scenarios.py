@@ -16,22 +16,44 @@ from streams.generator.legit import (
     DRAIN_SCALE,
     MOBILE,
     PAYMENT,
+    POS,
     TRANSFER,
     WEB,
     Draft,
     auth_method,
     foreign_country,
 )
-from streams.generator.population import Merchants, Population, derive, random_ip
-from streams.generator.reference import COUNTRIES, COUNTRY_INDEX, ONLINE_HUBS, PRICE_LEVEL
+from streams.generator.population import (
+    DAY_MS,
+    Merchants,
+    Population,
+    derive,
+    random_ip,
+)
+from streams.generator.reference import (
+    COUNTRIES,
+    COUNTRY_INDEX,
+    ONLINE_HUBS,
+    PRICE_LEVEL,
+)
 from streams.generator.state import AccountState
 from streams.records import TransactionType
 
-SCENARIOS = ("card_testing", "account_takeover", "mule_fan_in", "velocity_abuse")
-#: Episodes come from shuffled decks of ten, so every scenario shows up within any 20 episodes.
-_DECK = ("card_testing",) * 3 + ("account_takeover",) * 4 + ("mule_fan_in",) + ("velocity_abuse",) * 2
+SCENARIOS = ("card_testing", "account_takeover", "mule_fan_in", "velocity_abuse", "compromised_terminal")
+#: Episodes come from shuffled decks of eleven, so every scenario shows up within any 22 episodes.
+_DECK = (("card_testing",) * 3 + ("account_takeover",) * 4 + ("mule_fan_in",) + ("velocity_abuse",) * 2
+         + ("compromised_terminal",))
 #: Mean transactions per episode: paces episodes so that fraud is fraud_share of the stream.
-MEAN_SIZE = {"card_testing": 19.0, "account_takeover": 2.5, "mule_fan_in": 25.0, "velocity_abuse": 27.5}
+MEAN_SIZE = {"card_testing": 19.0, "account_takeover": 2.5, "mule_fan_in": 25.0, "velocity_abuse": 27.5,
+             "compromised_terminal": 62.5}
+#: How long a compromised terminal keeps being used, in days. Longer than the label delay the
+#: generator's users pick (a day by default), so the labels of its first frauds can catch the rest.
+COMPROMISE_DAYS_MIN, COMPROMISE_DAYS_MAX = 1.5, 4.0
+#: Customers' own payments at a compromised terminal that turn fraud before it is replaced.
+_RELABELLED = (20, 80)
+#: Share of all fraud that is such relabelled legit traffic rather than extra transactions
+#: (measured: ~18% on seeds 1-4 and 99 at 2% fraud); the engine's time-span estimate needs it.
+RELABELLED_SHARE_OF_FRAUD = 0.18
 #: Proxy exits that card testers rotate through; shared across episodes, as in real rings.
 _PROXIES = 24
 _TRIES_PER_EPISODE = 5
@@ -52,16 +74,33 @@ class FraudScenarios:
         self._devices_made = 0
         self._failures = 0
         self._deck: list[str] = []
+        #: Compromised terminals: shop id -> [from ms, until ms, payments left]; every payment
+        #: there in between is fraud, up to a budget (the engine asks `is_compromised`).
+        self.compromised: dict[str, list[int]] = {}
+        self._ever_compromised: set[str] = set()
         self._planners: dict[str, Callable[[int], Episode]] = {
             "card_testing": self._card_testing,
             "account_takeover": self._account_takeover,
             "mule_fan_in": self._mule_fan_in,
             "velocity_abuse": self._velocity_abuse,
+            "compromised_terminal": self._compromised_terminal,
         }
         self._scenario = self._draw()
         hosting = [COUNTRY_INDEX[code] for code in ONLINE_HUBS]
         proxies = [hosting[rnd.randrange(len(hosting))] for _ in range(_PROXIES)]
         self._proxies = [(c, random_ip(c, rnd.getrandbits(32))) for c in proxies]
+
+    def is_compromised(self, shop_id: str | None, t: int) -> bool:
+        """Whether a payment at `shop_id` at `t` is fraud; counts it against the terminal's
+        budget (a busy shop is found out sooner: the fraud it yields stays bounded)."""
+        window = self.compromised.get(shop_id) if shop_id is not None else None
+        if window is None or t < window[0]:
+            return False
+        if t >= window[1] or window[2] <= 0:
+            del self.compromised[shop_id]  # over: forget it (any later payment there is legit)
+            return False
+        window[2] -= 1
+        return True
 
     def threshold(self) -> float:
         """Fraud credit (transactions owed to fraud) at which the next episode starts."""
@@ -233,6 +272,55 @@ class FraudScenarios:
             episode.append((start + int(rnd.random() * duration), (
                 kind, victim, payee, pop.ids[victim], payee_id, amount, currency, channel, country, shop_id, mcc,
                 device, ip, auth)))
+        return episode
+
+    def _compromised_terminal(self, t: int) -> Episode:
+        """A shop's card terminal is compromised: for 1.5-4 days every payment at it is fraud (the
+        engine relabels its customers' own payments there, up to 20-80: `compromised`), and 5-20 cloned
+        cards of local customers pay at it too, each once, as ordinary in-person purchases.
+
+        Nothing in one payment gives it away (its own customer's country, the usual channel, amount
+        and authentication, a shop people visit); what does is that the terminal already had
+        confirmed fraud: the label-risk features (agents/fraud/labelrisk.py), once the first
+        payments' labels come back.
+        """
+        rnd, pop, shops, state = self._rnd, self._pop, self._shops, self._state
+        anchor = self._victim(min_units=0.0)
+        if anchor < 0:
+            return []
+        country, currency = pop.country[anchor], pop.currency[anchor]
+        if not shops.physical[country]:
+            return []
+        # Any shop, not the most visited: how much legit traffic turns fraud varies less. A
+        # terminal is compromised once at most (then it is replaced).
+        shop = shops.physical[country][rnd.randrange(len(shops.physical[country]))]
+        if shops.ids[shop] in self._ever_compromised:
+            return []
+        self._ever_compromised.add(shops.ids[shop])
+        n = rnd.randint(5, 20)
+        funded = state.funded_by_currency[currency]
+        victims: list[int] = []
+        for _ in range(20 * n):  # bounded search for distinct funded customers of that country
+            if len(victims) == n:
+                break
+            s = funded[rnd.randrange(len(funded))]
+            if (pop.country[s] == country and not pop.is_mule[s] and s not in victims
+                    and state.balance[s] >= 20 * 100 * pop.price[s]):
+                victims.append(s)
+        if len(victims) < 5:
+            return []
+        start = t + rnd.randrange(600_000)
+        span_ms = rnd.uniform(COMPROMISE_DAYS_MIN, COMPROMISE_DAYS_MAX) * DAY_MS
+        self.compromised[shops.ids[shop]] = [start, start + int(span_ms), rnd.randint(*_RELABELLED)]
+        episode: Episode = []
+        for s in victims:
+            wanted = math.exp(rnd.gauss(pop.mu_payment[s], pop.sigma_payment[s])) * shops.amount_factor[shop]
+            amount = max(50, min(int(wanted * rnd.uniform(1.0, 2.5)), state.balance[s] // 2))
+            auth = auth_method(POS, amount / (100.0 * pop.price[s]), rnd.random())
+            auth = "PIN" if auth == "BIOMETRIC" else auth  # a cloned card, not the customer's phone
+            episode.append((start + int(rnd.random() * span_ms), (
+                PAYMENT, s, -1, pop.ids[s], shops.ids[shop], amount, currency, POS,
+                COUNTRIES[country].code, shops.ids[shop], shops.mcc[shop], None, None, auth)))
         return episode
 
     def _victim(self, min_units: float) -> int:

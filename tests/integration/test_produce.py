@@ -80,6 +80,30 @@ def test_cli_produce_reports_and_writes_labels(stack_settings: Settings, tmp_pat
     assert not any(b"fraud" in m.value() or b"scenario" in m.value() for m in messages)
 
 
+def test_cli_produce_publishes_each_fraud_label_once_the_traffic_reaches_its_report(
+        stack_settings: Settings, tmp_path: Path) -> None:
+    """--publish-labels: a chargeback per fraud, sent when the traffic's clock passed its
+    reported_at (event time + --label-delay-days), so a worker sees it before later payments."""
+    labels = tmp_path / "labels.csv"
+    result = _cli(stack_settings, "produce", "--count", "6000", "--seed", "5",
+                  "--fraud-share", "0.05", "--labels-out", str(labels), "--label-delay-days",
+                  "0.05", "--publish-labels", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(labels.open()))
+    last_event = max(int(row["reported_at"]) for row in rows) - int(0.05 * 86_400_000)
+    due = {row["tx_id"]: int(row["reported_at"]) for row in rows
+           if row["is_fraud"] == "1" and int(row["reported_at"]) <= last_event}
+    assert json.loads(result.stdout)["labels_published"] == len(due) > 20
+    codec = SingleObjectCodec(load_versions("fraud_label"))
+    messages = read_messages(stack_settings.kafka_bootstrap_servers,
+                             topics(stack_settings.topic_prefix).labels.name, len(due))
+    published = {m.key().decode(): codec.decode(m.value()) for m in messages}
+    assert {tx_id: label["reported_at"] for tx_id, label in published.items()} == due
+    assert all(label["is_fraud"] and label["source"] == "CHARGEBACK" for label in published.values())
+    sidecar = json.loads(labels.with_name(labels.name + ".generator.json").read_text())
+    assert sidecar["labels_published"] is True and sidecar["label_delay_days"] == 0.05
+
+
 def test_produced_message_decodes_with_plain_fastavro_and_the_schema_file(
         stack_settings: Settings) -> None:
     """Follows the single-object encoding spec by hand: no paystream code reads the bytes."""

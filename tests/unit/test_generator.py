@@ -387,6 +387,34 @@ def test_mule_fan_in_is_many_first_time_payers_into_one_account(stream: list[Ite
             assert tx.destination_account not in history_before(debits, tx.source_account, index, "destination_account")
 
 
+def test_a_compromised_terminal_turns_the_payments_at_it_fraud_for_days(
+        stream: list[Item], home: dict[str, str]) -> None:
+    at_terminal: dict[str, list[tuple[Transaction, FraudLabel]]] = defaultdict(list)
+    for tx, label in stream:
+        if tx.merchant_id is not None:
+            at_terminal[tx.merchant_id].append((tx, label))
+    terminals = {merchant for merchant, rows in at_terminal.items()
+                 if any(label.scenario == "compromised_terminal" for _, label in rows)}
+    assert len(terminals) >= 2
+    cloned_cards = 0
+    for merchant in terminals:
+        frauds = [tx for tx, label in at_terminal[merchant] if label.scenario == "compromised_terminal"]
+        first, last = frauds[0].event_time, frauds[-1].event_time
+        assert last - first <= 4 * 24 * 60 * MINUTE_MS + 10 * MINUTE_MS
+        # in person, in the shop's country, by customers of that country, nothing else unusual
+        assert all(tx.type is TransactionType.PAYMENT and tx.channel is Channel.POS for tx in frauds)
+        assert len({tx.country for tx in frauds}) == 1
+        cloned_cards += sum(1 for tx in frauds if tx.device_id is None
+                            and home.get(tx.source_account) == tx.country)
+        # from its first fraud until it is found out, every payment there is fraud: a long run
+        run = longest = 0
+        for _, label in at_terminal[merchant]:
+            run = run + 1 if label.is_fraud else 0
+            longest = max(longest, run)
+        assert longest >= 10, merchant
+    assert cloned_cards >= 5 * len(terminals) // 2
+
+
 def test_velocity_abuse_is_many_transactions_within_twenty_minutes(stream: list[Item]) -> None:
     sprees = episodes(stream, "velocity_abuse", "source_account", gap_ms=20 * MINUTE_MS)
     assert len(sprees) >= 5
