@@ -424,13 +424,21 @@ def _versions(version: str, scored: list[bool]) -> dict[str, int]:
 
 @click.command()
 @click.option("--input", "input_file", type=click.File("r"), required=True,
-              help="CSV with a header: tx_id,is_fraud[,reported_at][,source][,note] ('-' for "
-                   "stdin; other columns are ignored, so `produce --labels-out` files work).")
+              help="CSV with a header: tx_id,is_fraud[,reported_at][,source][,note]"
+                   "[,source_account,destination_account,event_time] ('-' for stdin; other "
+                   "columns are ignored, so `produce --labels-out` files work).")
 @click.option("--source", type=click.Choice(["CHARGEBACK", "ANALYST", "CUSTOMER_REPORT", "REVIEW"]),
               default="CHARGEBACK", help="Who said so, for lines without a source column.")
+@click.option("--transactions", "transactions_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines of the labelled transactions (the `produce --input` format, e.g. "
+                   "the history `train --transactions` read): each label takes its "
+                   "transaction's payer, destination and time from it, so labels of payments "
+                   "paystream never decided feed the features too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-def label(obj: Any, input_file: Any, source: str, as_json: bool) -> None:
+def label(obj: Any, input_file: Any, source: str, transactions_path: Path | None,
+          as_json: bool) -> None:
     """Publish fraud labels (chargebacks, analysts' and customers' reports) to fraud-labels.
 
     \b
@@ -440,6 +448,11 @@ def label(obj: Any, input_file: Any, source: str, as_json: bool) -> None:
     Examples:
       paystream label --input chargebacks.csv
       paystream label --input verdicts.csv --source ANALYST
+      paystream label --input labels.csv --transactions history.jsonl
+
+    A label feeds the features (its payer's and destination's label risk) once paystream knows
+    its transaction: from the reporting store when the workers decided it, else from the
+    label itself (columns source_account,destination_account,event_time, or --transactions).
 
     Bad lines are reported by line number on stderr and the rest is still sent. A label is
     idempotent per (tx_id, source): sending the same file twice changes nothing. Exit status 1
@@ -456,6 +469,9 @@ def label(obj: Any, input_file: Any, source: str, as_json: bool) -> None:
     settings = obj.settings
     labels, bad, _ = read_csv(input_file, source, time.time_ns() // 1_000_000)
     sent = failed = 0
+    found: int | None = None
+    if labels is not None and transactions_path is not None:
+        labels, found = _with_transactions(list(labels), transactions_path)
     if labels is not None:
         topic = topics(settings.topic_prefix, settings.partitions).labels.name
         codec = codec_for("fraud_label", topic, settings.schema_registry_url)
@@ -465,8 +481,35 @@ def label(obj: Any, input_file: Any, source: str, as_json: bool) -> None:
         sent, failed = report.sent, report.failed + report.undelivered
     for line in bad:
         click.echo(f"line {line.line}: {line.problem}", err=True)
-    summary = {"sent": sent, "failed": failed, "bad_lines": len(bad)}
+    summary = {"sent": sent, "failed": failed, "bad_lines": len(bad),
+               **({"found_in_transactions": found} if found is not None else {})}
     click.echo(json.dumps(summary) if as_json else
-               f"labels: {sent:,} sent, {failed:,} not delivered, {len(bad):,} bad lines")
+               f"labels: {sent:,} sent, {failed:,} not delivered, {len(bad):,} bad lines"
+               + (f", {found:,} with their transaction from {transactions_path}"
+                  if found is not None else ""))
     if bad or failed:
         sys.exit(1)
+
+
+def _with_transactions(labels: list[dict], path: Path) -> tuple[list[dict], int]:
+    """The labels, each with its transaction's payer, destination and time where `path` holds
+    it (a line that does not parse is skipped: `produce --input` reports those)."""
+    from streams.errors import ValidationError
+    from streams.jsonlines import parse_line
+
+    wanted = {item["tx_id"] for item in labels if item.get("source_account") is None}
+    known: dict[str, tuple[str, str, int]] = {}
+    with path.open() as lines:
+        for line in lines:
+            try:
+                if json.loads(line).get("tx_id") not in wanted:
+                    continue
+                tx = parse_line(line)
+            except (ValueError, AttributeError, ValidationError):
+                continue
+            known[tx.tx_id] = (tx.source_account, tx.destination_account, tx.event_time)
+    for item in labels:
+        if item["tx_id"] in known and item.get("source_account") is None:
+            item["source_account"], item["destination_account"], item["event_time"] = known[item["tx_id"]]
+    return labels, sum(1 for item in labels if item["tx_id"] in known)
+

@@ -66,15 +66,20 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
 
     if name not in SINK_INPUTS:
         raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
+    sweep = None
     if name == "labels":  # the label-risk sets live beside the account state the workers read
         from redis.asyncio import Redis
 
+        from sinks.labels import LABELS_SWEEP_S
+
         redis = Redis.from_url(settings.redis_url, socket_timeout=10)
         writer: Any = lambda connection: LabelsWriter(connection, redis, settings.topic_prefix)
+        sweep = LABELS_SWEEP_S
     else:
         writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]
     store = PostgresStore(settings.database_url, settings.db_schema, writer)
-    return SinkRunner(name, settings, _inputs(settings, SINK_INPUTS[name]), store, group=group)
+    return SinkRunner(name, settings, _inputs(settings, SINK_INPUTS[name]), store, group=group,
+                      sweep_every_s=sweep)
 
 
 def build_notify_runner(partner: Any, settings: Any, backoff_base_s: float = 0.5) -> Any:

@@ -6,7 +6,9 @@ the same file sent twice by `paystream label`, changes nothing. Labels are few (
 per thousand payments or so), so one INSERT ... ON CONFLICT per batch is plenty.
 
 Then every transaction with a label not yet applied, and already in the reporting store (which
-knows its payer, destination and event time), gets its label-risk entries set: a fraud if any
+knows its payer, destination and event time) or labelled with them (a label of history from
+before paystream ran: FraudLabel v2), gets its label-risk entries set (also every
+LABELS_SWEEP_S while no label comes, for labels that arrived before their transaction): a fraud if any
 source's latest report says so, known from the earliest such report; otherwise its entries are
 removed (a chargeback reversed). Redis is written inside the PostgreSQL transaction that marks
 the labels applied, so a failure of either leaves them unapplied and the batch is retried.
@@ -25,24 +27,42 @@ from agents.store import label_risk_key
 from sinks.runner import StoreUnavailable
 from streams.ledgerchain import to_datetime
 
-COLUMNS = ("tx_id", "source", "is_fraud", "reported_at", "note")
+#: How often an idle labels sink looks for labels whose transaction has reached the reporting
+#: store since (one indexed query on the unapplied labels).
+LABELS_SWEEP_S = 2.0
+
+COLUMNS = ("tx_id", "source", "is_fraud", "reported_at", "note", "source_account",
+           "destination_account", "event_time")
 
 _UPSERT = f"""
 INSERT INTO labels AS l ({', '.join(COLUMNS)})
-SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[])
+SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[], $5::text[],
+                     $6::text[], $7::text[], $8::timestamptz[])
 ON CONFLICT (tx_id, source) DO UPDATE SET
     is_fraud = EXCLUDED.is_fraud, reported_at = EXCLUDED.reported_at, note = EXCLUDED.note,
+    source_account = coalesce(EXCLUDED.source_account, l.source_account),
+    destination_account = coalesce(EXCLUDED.destination_account, l.destination_account),
+    event_time = coalesce(EXCLUDED.event_time, l.event_time),
     received_at = now(), applied = false
 WHERE EXCLUDED.reported_at > l.reported_at
 """
 
+# The transaction's payer, destination and time: the reporting store's row when the workers
+# decided it, else what a label brought (the history's).
 _TO_APPLY = """
 SELECT l.tx_id, bool_or(l.is_fraud) AS fraud,
        (extract(epoch FROM min(l.reported_at) FILTER (WHERE l.is_fraud)) * 1000)::bigint AS reported_ms,
-       r.source_account, r.destination_account,
-       (extract(epoch FROM r.event_time) * 1000)::bigint AS event_ms
-FROM labels l JOIN report_transactions r USING (tx_id)
-WHERE l.tx_id IN (SELECT tx_id FROM labels WHERE NOT applied LIMIT 10000)
+       coalesce(r.source_account, max(l.source_account)) AS source_account,
+       coalesce(r.destination_account, max(l.destination_account)) AS destination_account,
+       (extract(epoch FROM coalesce(r.event_time, max(l.event_time))) * 1000)::bigint AS event_ms
+FROM labels l LEFT JOIN report_transactions r USING (tx_id)
+WHERE l.tx_id IN (
+    -- only what can be applied, so labels still waiting for their transaction (or for ever:
+    -- one paystream never decided, sent without it) never fill the batch's window
+    SELECT u.tx_id FROM labels u
+    WHERE NOT u.applied AND (u.source_account IS NOT NULL
+                             OR EXISTS (SELECT 1 FROM report_transactions k WHERE k.tx_id = u.tx_id))
+    LIMIT 10000)
 GROUP BY l.tx_id, r.source_account, r.destination_account, r.event_time
 """
 
@@ -62,10 +82,15 @@ class LabelsWriter:
                 latest[key] = item
         rows = list(latest.values())
         async with self._db.transaction():
-            status = await self._db.execute(
-                _UPSERT, [r["tx_id"] for r in rows], [r["source"] for r in rows],
-                [r["is_fraud"] for r in rows], [to_datetime(r["reported_at"]) for r in rows],
-                [r.get("note") for r in rows])
+            status = "INSERT 0 0"  # an empty batch is the runner's sweep: only apply what can be
+            if rows:
+                status = await self._db.execute(
+                    _UPSERT, [r["tx_id"] for r in rows], [r["source"] for r in rows],
+                    [r["is_fraud"] for r in rows], [to_datetime(r["reported_at"]) for r in rows],
+                    [r.get("note") for r in rows], [r.get("source_account") for r in rows],
+                    [r.get("destination_account") for r in rows],
+                    [to_datetime(r["event_time"]) if r.get("event_time") is not None else None
+                     for r in rows])
             applied = await self._apply(await self._db.fetch(_TO_APPLY))
             if applied:
                 await self._db.execute("UPDATE labels SET applied = true WHERE tx_id = ANY($1)",

@@ -71,8 +71,13 @@ def group_id(topic_prefix: str, sink: str) -> str:
 class SinkRunner:
     def __init__(self, name: str, settings: Settings, inputs: dict[str, tuple[str, Codec]],
                  store: Store, batch_max: int = 5000, wait_s: float = 0.5,
-                 stats_every_s: float = 10.0, group: str | None = None) -> None:
-        """`inputs`: topic -> (role, codec) for every topic this sink reads."""
+                 stats_every_s: float = 10.0, group: str | None = None,
+                 sweep_every_s: float | None = None) -> None:
+        """`inputs`: topic -> (role, codec) for every topic this sink reads. `sweep_every_s`:
+        while no message comes, the store is given an empty batch this often, for work that
+        waits on something else than a message (the labels sink's labels whose transaction
+        reached the reporting store since)."""
+        self._sweep_every_s = sweep_every_s
         self.name = name
         self._inputs = inputs
         self._store = store
@@ -106,17 +111,20 @@ class SinkRunner:
     async def run(self, stop: asyncio.Event, idle_exit_s: float | None = None) -> SinkStats:
         """Consume until `stop` is set (or, with idle_exit_s, after that long without messages)."""
         self._consumer.subscribe(list(self._inputs))
-        last_report, last_message = time.monotonic(), time.monotonic()
+        last_report = last_message = last_write = time.monotonic()
         try:
             while not stop.is_set():
                 messages = await asyncio.to_thread(self._consumer.consume, self._batch_max, self._wait_s)
                 messages = [m for m in messages if not m.error()]
                 now = time.monotonic()
                 if messages:
-                    last_message = now
+                    last_message = last_write = now
                     await self._handle(messages)
                 elif idle_exit_s is not None and now - last_message >= idle_exit_s:
                     break
+                elif self._sweep_every_s is not None and now - last_write >= self._sweep_every_s:
+                    last_write = now
+                    await self._write_with_retry([])
                 if now - last_report >= self._stats_every_s:
                     last_report = now
                     self._report()

@@ -4,7 +4,7 @@ A label says a transaction was fraud or legitimate, who said so (a chargeback, a
 customer's report, a reviewer's verdict) and when it became known (`reported_at`): a feature
 may count it only for transactions after that time, or a model would learn from the future.
 One label counts per (tx_id, source); a later report from the same source replaces an earlier
-one. Records are dicts in the shape of schemas/fraud_label.avsc.
+one. Records are dicts in the shape of schemas/fraud_label.v2.avsc.
 """
 
 from __future__ import annotations
@@ -30,14 +30,32 @@ class BadLine:
     problem: str
 
 
+#: What a label may say of its transaction (schema v2), so that the label of a transaction
+#: paystream never decided can still feed the features: all three or none.
+TRANSACTION_FIELDS = ("source_account", "destination_account", "event_time")
+
+
 def label(tx_id: str, is_fraud: bool, source: str, reported_at_ms: int,
-          note: str | None = None) -> dict:
+          note: str | None = None, transaction: tuple[str, str, int] | None = None) -> dict:
+    """`transaction`: the labelled transaction's (payer, destination, event time ms)."""
     if source not in SOURCES:
         raise ValidationError("source", source, f"expected one of {', '.join(SOURCES)}")
     if not tx_id:
         raise ValidationError("tx_id", tx_id, "required")
+    payer, destination, event_ms = transaction or (None, None, None)
     return {"tx_id": tx_id, "is_fraud": is_fraud, "source": source,
-            "reported_at": reported_at_ms, "note": note or None}
+            "reported_at": reported_at_ms, "note": note or None, "source_account": payer,
+            "destination_account": destination, "event_time": event_ms}
+
+
+def _transaction(row: dict) -> tuple[str, str, int] | None:
+    given = [(row.get(name) or "").strip() for name in TRANSACTION_FIELDS]
+    if not any(given):
+        return None
+    if not all(given):
+        missing = [n for n, v in zip(TRANSACTION_FIELDS, given, strict=True) if not v]
+        raise ValidationError(missing[0], "", f"give all of {', '.join(TRANSACTION_FIELDS)} or none")
+    return given[0], given[1], parse_time_ms(given[2], "event_time")
 
 
 def parse_is_fraud(value: str) -> bool:
@@ -49,17 +67,17 @@ def parse_is_fraud(value: str) -> bool:
     raise ValidationError("is_fraud", value, "expected 1/0 or true/false")
 
 
-def parse_time_ms(value: str) -> int:
+def parse_time_ms(value: str, field: str = "reported_at") -> int:
     """ISO-8601 (a time without a zone is UTC) or epoch milliseconds."""
     text = value.strip()
     if text.isdigit():
         if int(text) < _MIN_EPOCH_MS:
-            raise ValidationError("reported_at", value, "epoch milliseconds expected (13 digits)")
+            raise ValidationError(field, value, "epoch milliseconds expected (13 digits)")
         return int(text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError("reported_at", value, "expected ISO-8601 or epoch milliseconds") from None
+        raise ValidationError(field, value, "expected ISO-8601 or epoch milliseconds") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
@@ -68,7 +86,8 @@ def parse_time_ms(value: str) -> int:
 def read_csv(lines: Iterable[str], default_source: str, now_ms: int
              ) -> tuple[Iterator[dict] | None, list[BadLine], list[str]]:
     """Labels from CSV text with a header naming at least tx_id and is_fraud (reported_at,
-    source and note are read when present; other columns are ignored).
+    source, note and the transaction's source_account, destination_account and event_time are
+    read when present; other columns are ignored).
 
     Returns (labels, bad lines, the header) where labels is a generator: iterate it fully
     before reading the bad lines, which it fills as it meets them. A header without the
@@ -87,7 +106,7 @@ def read_csv(lines: Iterable[str], default_source: str, now_ms: int
                 yield label((row["tx_id"] or "").strip(), parse_is_fraud(row["is_fraud"] or ""),
                             (row.get("source") or default_source).strip().upper(),
                             parse_time_ms(reported) if reported.strip() else now_ms,
-                            (row.get("note") or "").strip() or None)
+                            (row.get("note") or "").strip() or None, _transaction(row))
             except ValidationError as exc:
                 bad.append(BadLine(reader.line_num, str(exc)))
 

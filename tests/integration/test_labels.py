@@ -123,3 +123,72 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
     assert report["transactions"] == 50 and report["labelled_fraud"] == 4  # c0 reversed; old: out
     assert (report["active"]["recall"], report["shadow"]["recall"]) == (0.25, 0.75)
     assert report["active"]["versions"] == {active: 50} and report["agreement"] == 0.9
+
+
+def test_a_label_that_came_before_its_transaction_is_applied_once_the_transaction_is_known(
+        db_settings: Settings, tmp_path: Path) -> None:
+    import time
+
+    from sinks.reporting import ReportingWriter
+    from tests.integration.test_sinks import decision
+
+    early = tmp_path / "early.csv"
+    early.write_text("tx_id,is_fraud\nearly-1,1\n")
+    assert _label(db_settings, early).returncode == 0
+    _sink(db_settings)  # lands, but nothing knows its payer and destination yet
+    destination = label_risk_key(db_settings.topic_prefix, "shop-1")
+    redis = Redis.from_url(db_settings.redis_url)
+    try:
+        assert redis.zcard(destination) == 0
+        at = time.time_ns() // 1_000_000 - 60_000
+        with_db(db_settings, lambda connection: ReportingWriter(connection).write([decision("early-1", at)]))
+        _sink(db_settings)  # no new label: the idle sink's sweep applies it
+        assert [Entry.parse(m.decode(), s).tx_id for m, s in redis.zrange(destination, 0, -1, withscores=True)] \
+            == ["early-1"]
+    finally:
+        redis.close()
+        clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)
+
+
+def test_labels_of_history_paystream_never_decided_feed_the_features(db_settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    """The operator's own history: labels of transactions from before paystream ran take their
+    payer, destination and time from the history file (--transactions) or from their own
+    columns, and reach the label-risk sets with no reporting row."""
+    import json
+
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(
+        {"tx_id": f"h{i}", "type": "PAYMENT", "source_account": f"card-{i}",
+         "destination_account": "terminal-7", "amount": 1200, "currency": "EUR",
+         "event_time": 1_790_000_000_000 + i, "country": "FR", "channel": "POS"}) + "\n"
+        for i in range(3)) + "not json\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("tx_id,is_fraud,reported_at\nh0,1,1790600000000\nh1,1,1790600000000\n"
+                      "unknown,1,1790600000000\n")
+    sent = subprocess.run([sys.executable, "-m", "paystream", "label", "--input", str(labels),
+                           "--transactions", str(history), "--json"], env=environment(db_settings),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout) == {"sent": 3, "failed": 0, "bad_lines": 0,
+                                       "found_in_transactions": 2}
+    own = tmp_path / "own.csv"  # the transaction's fields in the label file itself
+    own.write_text("tx_id,is_fraud,source_account,destination_account,event_time\n"
+                   "h2,1,card-2,terminal-7,2026-09-21T12:00:00Z\n"
+                   "h3,1,card-3,,2026-09-21T12:00:00Z\n")
+    partial = _label(db_settings, own)
+    assert partial.returncode == 1 and "line 3: destination_account" in partial.stderr
+    _sink(db_settings)
+    redis = Redis.from_url(db_settings.redis_url)
+    try:
+        terminal = label_risk_key(db_settings.topic_prefix, "terminal-7")
+        held = {e.tx_id: e for e in (Entry.parse(m.decode(), s) for m, s
+                                     in redis.zrange(terminal, 0, -1, withscores=True))}
+        assert sorted(held) == ["h0", "h1", "h2"]  # "unknown" waits for its transaction
+        assert (held["h1"].payer, held["h1"].event_ms, held["h1"].reported_ms) == \
+            ("card-1", 1_790_000_000_001, 1_790_600_000_000)
+        assert held["h2"].event_ms == 1_789_992_000_000  # 2026-09-21T12:00:00Z
+        assert redis.zcard(label_risk_key(db_settings.topic_prefix, "card-0")) == 1
+    finally:
+        redis.close()
+        clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)

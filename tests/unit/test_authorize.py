@@ -279,7 +279,10 @@ def test_review_then_approve_posts_the_held_transaction() -> None:
     assert [p["posting_id"] for p in postings(result)] == ["held:D"]
     assert [m.role for ms in result.outputs.values() for m in ms] == ["postings", "labels", "credits"]
     assert _labels(result) == [{"tx_id": "held", "is_fraud": False, "source": "REVIEW",
-                                "reported_at": NOW_MS, "note": "review held:APPROVE by alice"}]
+                                "reported_at": NOW_MS, "note": "review held:APPROVE by alice",
+                                # the reporting store knows the transaction: the label need not
+                                "source_account": None, "destination_account": None,
+                                "event_time": None}]
     acc = world.accounts["acc-1"]
     assert acc.holds == {} and acc.balance("EUR") == 7_000
     assert world.tx["held"]["s"] == "REVIEW_APPROVED"

@@ -35,8 +35,21 @@ def test_good_lines_are_sent_and_bad_ones_reported_by_line_number() -> None:
 def test_a_source_and_note_column_win_over_the_default() -> None:
     labels, bad = _read("tx_id,is_fraud,source,note\nx,1,analyst,case 7\ny,1,police,\n")
     assert labels == [{"tx_id": "x", "is_fraud": True, "source": "ANALYST", "reported_at": NOW,
-                       "note": "case 7"}]
+                       "note": "case 7", "source_account": None, "destination_account": None,
+                       "event_time": None}]
     assert bad[0].line == 3 and "source" in bad[0].problem
+
+
+def test_a_label_may_name_its_transaction_all_three_fields_or_none() -> None:
+    labels, bad = _read("tx_id,is_fraud,source_account,destination_account,event_time\n"
+                        "x,1,card-1,terminal-9,2026-11-01T10:00:00Z\n"
+                        "y,1,,,\n"
+                        "z,1,card-3,,1790000000000\n"
+                        "w,1,card-4,terminal-9,soon\n")
+    assert [(l["tx_id"], l["source_account"], l["destination_account"], l["event_time"])
+            for l in labels] == [("x", "card-1", "terminal-9", 1793527200000), ("y", None, None, None)]
+    assert [(b.line, b.problem.split("=")[0]) for b in bad] == [(4, "destination_account"),
+                                                                (5, "event_time")]
 
 
 def test_a_header_without_the_required_columns_sends_nothing() -> None:
