@@ -92,7 +92,7 @@ class RedisStateStore:
         return holds_key(self._namespace, partition)
 
     def _fan_in_key(self, destination: str) -> str:
-        return f"{self._ns}fi:{destination}"
+        return fan_in_key(self._namespace, destination)
 
     def label_risk_key(self, account: str) -> str:
         return label_risk_key(self._namespace, account)
@@ -215,6 +215,11 @@ class RedisStateStore:
         members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
                                                   start=0, num=limit)
         return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+
+
+def fan_in_key(namespace: str, destination: str) -> str:
+    """The fan-in set of a destination (agents/fraud/fanin.py); authorize's commit writes it."""
+    return f"ps:{namespace}fi:{destination}"
 
 
 def label_risk_key(namespace: str, account: str) -> str:

@@ -636,11 +636,12 @@ def main() -> None:
 
 # --- fraud model --------------------------------------------------------------------------------
 
-from paystream.fraud_cli import evaluate, label, train  # noqa: E402  (commands in their own module)
+from paystream.fraud_cli import evaluate, label, train, warm  # noqa: E402  (commands in their own module)
 
 cli.add_command(train)
 cli.add_command(evaluate)
 cli.add_command(label)
+cli.add_command(warm)
 
 from paystream.model_cli import model  # noqa: E402
 

@@ -265,7 +265,10 @@ def evaluate(obj: Any, labels_path: Path, offline: bool, compare: bool, table: b
     """Detection quality against the generator's labels, as JSON.
 
     Joins the decisions (by tx_id) with the labels and prints precision, recall, false-positive
-    rate, PR-AUC of the score and recall per fraud scenario. A transaction counts as flagged
+    rate, PR-AUC of the score and recall per fraud scenario. A labels file listing every
+    transaction (produce --labels-out) must find a decision for each; one listing frauds only
+    (chargebacks; columns tx_id,is_fraud[,scenario]) scores every decided payment, those
+    without a label as legitimate, and ignores frauds of periods the workers did not see. A transaction counts as flagged
     when its decision names a risk (rule:, block: or model: reasons), whatever the funds.
     `--offline` prints the same shape from a replay, to compare the two (they should agree).
     """
@@ -338,12 +341,21 @@ def _evaluation_table(report: dict[str, Any]) -> Any:
 
 
 def _read_labels(path: Path) -> dict[str, tuple[bool, str]]:
+    """tx_id -> (is_fraud, scenario); without a scenario column, "fraud" or "legit"."""
+    from streams.errors import ValidationError
+    from streams.labels import parse_is_fraud
+
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"tx_id", "is_fraud", "scenario"} <= set(reader.fieldnames):
-            raise ConfigError(f"{path}: expected a CSV with columns tx_id,is_fraud,scenario "
-                              f"(from paystream produce --labels-out)")
-        return {row["tx_id"]: (row["is_fraud"] == "1", row["scenario"]) for row in reader}
+        if reader.fieldnames is None or not {"tx_id", "is_fraud"} <= set(reader.fieldnames):
+            raise ConfigError(f"{path}: expected a CSV with columns tx_id,is_fraud[,scenario] "
+                              f"(paystream produce --labels-out writes one)")
+        try:
+            return {row["tx_id"]: (fraud := parse_is_fraud(row["is_fraud"]),
+                                   row.get("scenario") or ("fraud" if fraud else "legit"))
+                    for row in reader}
+        except ValidationError as exc:
+            raise ConfigError(f"{path} line {reader.line_num}: {exc}") from None
 
 
 def _streamed(settings: Any, labels: dict[str, tuple[bool, str]], timeout_s: float) -> dict[str, Any]:
@@ -363,17 +375,26 @@ def _streamed(settings: Any, labels: dict[str, tuple[bool, str]], timeout_s: flo
         messages = read_topic(consumer, topic, timeout_s)
     finally:
         consumer.close()
+    # A file of frauds only (chargebacks, an outside simulator's labels) cannot name the
+    # legitimate payments: then every decision without a label is legitimate, and frauds
+    # the workers never saw (another period's) are outside the evaluation, not missing.
+    frauds_only = all(fraud for fraud, _ in labels.values())
     decided: dict[str, tuple[float, bool]] = {}
     versions: Counter[str] = Counter()
     for message in messages:
         decision = codec.decode(message.value())
-        if decision["tx_id"] in labels:
+        if decision["tx_id"] in labels or (frauds_only and decision["type"] != "DEPOSIT"):
             decided[decision["tx_id"]] = (decision["score"], is_flagged(decision["reasons"]))
             versions[decision["model_version"] or "none"] += 1
-    joined = [tx_id for tx_id in labels if tx_id in decided]
-    report = detection_metrics([labels[t][0] for t in joined], [labels[t][1] for t in joined],
+    legit = (False, "legit")
+    joined = list(decided) if frauds_only else [tx_id for tx_id in labels if tx_id in decided]
+    truth = [labels.get(t, legit) for t in joined]
+    report = detection_metrics([fraud for fraud, _ in truth], [name for _, name in truth],
                                [decided[t][0] for t in joined], [decided[t][1] for t in joined])
-    return {"source": f"stream ({topic})", **report, "missing_decisions": len(labels) - len(joined),
+    unseen = sum(1 for tx_id in labels if tx_id not in decided)
+    return {"source": f"stream ({topic})", **report,
+            "missing_decisions": 0 if frauds_only else unseen,
+            **({"labels_without_decision": unseen} if frauds_only else {}),
             "model_versions": dict(versions)}
 
 
@@ -513,3 +534,69 @@ def _with_transactions(labels: list[dict], path: Path) -> tuple[list[dict], int]
             item["source_account"], item["destination_account"], item["event_time"] = known[item["tx_id"]]
     return labels, sum(1 for item in labels if item["tx_id"] in known)
 
+
+
+@click.command()
+@click.option("--transactions", "transactions_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines of the history (the `produce --input` format, as `train "
+                   "--transactions` reads it).")
+@click.option("--until", "until_iso", default=None,
+              help="Replay the history up to here (ISO-8601, excluded): where the workers' "
+                   "traffic starts. Default: all of it.")
+@click.pass_obj
+def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
+    """Start the workers' fraud state from your history, as if paystream had run through it.
+
+    \b
+    Examples:
+      paystream warm --transactions history.jsonl
+      paystream warm --transactions history.jsonl --until 2026-05-24
+
+    Replays the history in event-time order through the workers' feature code and writes each
+    payer's profile into its account state (version-checked; balances and holds untouched) and
+    each destination's fan-in set. Run it before the workers take the traffic that follows the
+    history, so a model trained on it (`train --transactions`) sees the features it learned
+    from rather than every payer new. Labels come with `label --transactions`.
+    """
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from agents.fraud.assess import Assessor
+    from agents.fraud.fanin import FanInMemory
+    from agents.fraud.model import FixedModels
+    from agents.fraud.replay import replay
+    from agents.rules import load_rules
+    from agents.warm import write_fan_in, write_profiles
+    from streams.errors import ValidationError
+    from streams.labels import parse_time_ms
+    from streams.records import FraudLabel
+
+    settings = obj.settings
+    try:
+        until_ms = None if until_iso is None else parse_time_ms(until_iso, "until")
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--until") from None
+    history = sorted((tx for tx in _read_transactions(transactions_path)
+                      if until_ms is None or tx.event_time < until_ms),
+                     key=lambda tx: (tx.event_time, tx.tx_id))
+    if not history:
+        raise ConfigError(f"{transactions_path}: no transactions before {until_iso}")
+    rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
+    profiles: dict[str, bytes] = {}
+    fan_in = FanInMemory()
+    replay(((tx, FraudLabel(tx.tx_id, False, "history")) for tx in history),
+           Assessor(rules, FixedModels(None)), profiles=profiles, fan_in=fan_in)
+
+    async def write() -> tuple[int, int]:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+        try:
+            return (await write_profiles(redis, settings.topic_prefix, profiles),
+                    await write_fan_in(redis, settings.topic_prefix, fan_in.sets()))
+        finally:
+            await redis.aclose()
+
+    accounts, destinations = asyncio.run(write())
+    click.echo(json.dumps({"transactions": len(history), "profiles": accounts,
+                           "fan_in_sets": destinations}))

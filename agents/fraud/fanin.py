@@ -72,6 +72,10 @@ class FanInMemory:
     def __init__(self) -> None:
         self._sets: dict[str, dict[str, int]] = {}
 
+    def sets(self) -> dict[str, dict[str, int]]:
+        """Each destination's payers and their newest payment time (ms)."""
+        return self._sets
+
     def lookup(self, payments: list[Payment]) -> list[Seen]:
         out = []
         for payment in payments:

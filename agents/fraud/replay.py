@@ -53,12 +53,15 @@ class Replayed:
 def replay(items: Iterable[tuple[Transaction, FraudLabel]], assessor: Assessor,
            batch_size: int = BATCH_SIZE,
            progress: Callable[[int], None] | None = None,
-           label_risk: LabelRiskMemory | None = None) -> Replayed:
+           label_risk: LabelRiskMemory | None = None,
+           profiles: dict[str, bytes] | None = None,
+           fan_in: FanInMemory | None = None) -> Replayed:
     """`label_risk`: the fraud labels as they become known (agents.fraud.labelrisk); each
     batch sees those reported by its last transaction's time, as the labels sink would have
-    applied them by then."""
-    profiles: dict[str, bytes] = {}
-    fan_in = FanInMemory()
+    applied them by then. `profiles` and `fan_in`: the state the replay starts from and leaves
+    behind (default: empty, kept to itself), for a caller that wants it (agents/warm.py)."""
+    profiles = {} if profiles is None else profiles
+    fan_in = FanInMemory() if fan_in is None else fan_in
     risk = label_risk or LabelRiskMemory()
     out = Replayed()
     batch: list[tuple[Transaction, FraudLabel]] = []

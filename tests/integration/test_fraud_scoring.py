@@ -85,6 +85,45 @@ def test_stream_scores_equal_offline_scores(namespace: str, redis_url: str) -> N
     assert len({score for score, _ in expected.values()}) > 1000
 
 
+def test_warm_started_workers_score_as_if_they_had_run_through_the_history(
+        namespace: str, redis_url: str, stack_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`paystream warm` on the first half (history), then the authorize path on the second half:
+    the scores the offline replay of the whole traffic gives, to the bit; cold, they differ."""
+    import subprocess
+    import sys
+
+    from streams.jsonlines import to_line
+    from tests.e2e.harness import environment
+
+    traffic = list(TrafficGenerator(GeneratorConfig(seed=12, accounts=300, fraud_share=0.05))
+                   .generate(6_000))
+    cut = 10 * BATCH  # batch boundaries as the replay's
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(to_line(tx) + "\n" for tx, _ in traffic[:cut]))
+    unscored = replay(traffic, Assessor(Rules(), FixedModels(None)))
+    estimator = LogisticRegression(max_iter=1000).fit(unscored.features(),
+                                                      np.asarray(unscored.is_fraud)[unscored.scored])
+    model = Model("fraud-v9999", estimator, Thresholds(review=0.3, decline=0.8),
+                  np.median(unscored.features(), axis=0), {})
+    offline = replay(traffic, Assessor(Rules(), FixedModels(model)), batch_size=BATCH)
+    before = {tx.tx_id for tx, _ in traffic[:cut]}
+    expected = {t: s for t, s in zip(offline.tx_ids, offline.scores, strict=True) if t not in before}
+    now_ms = max(t.event_time for t, _ in traffic) + 60_000
+    rest = [t for t, _ in traffic[cut:]]
+
+    cold = asyncio.run(_authorize_all(rest, model, namespace, redis_url, now_ms, []))
+    assert sum(cold[t][0] != expected[t] for t in expected) > len(expected) // 4
+    clean_redis_namespace(redis_url, namespace)
+
+    warmed = subprocess.run([sys.executable, "-m", "paystream", "warm", "--transactions",
+                             str(history)], env={**environment(stack_settings), "REDIS_URL": redis_url},
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert warmed.returncode == 0, warmed.stderr
+    assert '"transactions": 4000' in warmed.stdout
+    warm = asyncio.run(_authorize_all(rest, model, namespace, redis_url, now_ms, []))
+    assert [t for t in expected if warm[t][0] != expected[t]] == []
+
+
 async def _authorize_all(txs: list, model: Model, namespace: str, redis_url: str,
                          now_ms: int, labelled: list[tuple[str, Entry]]) -> dict[str, tuple[float, bool]]:
     redis = Redis.from_url(redis_url)

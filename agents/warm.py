@@ -1,0 +1,71 @@
+"""Warm start: the fraud state a deployment would have built had it run through the operator's
+history, written where the workers read it.
+
+A model trained on history (`paystream train --transactions`) learned from payers' profiles and
+destinations' fan-in sets as the replay built them over months. Workers starting on a fresh
+store see every payer as new instead, so their first weeks of features are not the ones the
+model learned from. `warm` replays the history through the same feature code (agents.fraud.replay)
+and writes, per payer, its profile into its account state (version-checked: nothing else about
+the account changes), and per destination its fan-in set. Labels are not state here: `paystream
+label --transactions` gives them to the labels sink. Balances are not touched.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
+from agents.store import fan_in_key
+from streams.accounts import AccountState, account_key
+
+CHUNK = 1000
+
+#: Set each account's profile if its version is still the one read; return the keys whose
+#: version moved (a worker wrote them meanwhile: read again).
+_SET_PROFILES = """
+local moved = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HGET', key, 'v') or '0'
+  if v == ARGV[2 * i - 1] then
+    redis.call('HSET', key, 'v', tonumber(v) + 1, 's', ARGV[2 * i])
+  else
+    moved[#moved + 1] = key
+  end
+end
+return moved
+"""
+
+
+async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes]) -> int:
+    """Give each account its profile, keeping the rest of its state; return accounts written."""
+    script = redis.register_script(_SET_PROFILES)
+    names = sorted(profiles)
+    for start in range(0, len(names), CHUNK):
+        pending = names[start:start + CHUNK]
+        while pending:
+            keys = [account_key(namespace, n) for n in pending]
+            pipe = redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, "v", "s")
+            args: list[bytes | str] = []
+            for name, (version, blob) in zip(pending, await pipe.execute(), strict=True):
+                state = AccountState.decode(blob) if blob else AccountState()
+                state.profile = profiles[name]
+                args += [(version or b"0").decode(), state.encode()]
+            moved = {key.decode() for key in await script(keys=keys, args=args)}
+            pending = [n for n, key in zip(pending, keys, strict=True) if key in moved]
+    return len(names)
+
+
+async def write_fan_in(redis: Redis, namespace: str, sets: dict[str, dict[str, int]]) -> int:
+    """Each destination's fan-in set as the workers keep it (ZADD GT: never moves a time back)."""
+    items = list(sets.items())
+    for start in range(0, len(items), CHUNK):
+        pipe = redis.pipeline(transaction=False)
+        for destination, members in items[start:start + CHUNK]:
+            key = fan_in_key(namespace, destination)
+            pipe.zadd(key, dict(members), gt=True)
+            pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
+            pipe.pexpire(key, FAN_IN_WINDOW_MS)
+        await pipe.execute()
+    return len(items)
