@@ -11,7 +11,7 @@ INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
 .PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
-        validate-deploy train evaluate bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
+        validate-deploy train evaluate evaluate-history bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ train: $(INSTALLED)  ## train a fraud model on generated traffic (seeds 1-4), wr
 
 evaluate: up  ## held-out traffic (seed 99) through two workers at 500/s: stream vs offline detection
 	PAYSTREAM=$(PAYSTREAM) deploy/local/evaluate.sh
+
+evaluate-history: up  ## another simulator's 60 days as your history: train, warm, label, stream its test period, score
+	PAYSTREAM=$(PAYSTREAM) PY=$(PY) deploy/local/evaluate_history.sh
 
 bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a worker (model on/off)
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
