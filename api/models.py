@@ -25,8 +25,21 @@ Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 PageSize = Annotated[int, Field(ge=1, le=500)]
 
 
+#: What a moment may be: payments happen in this range, and converting year 1 or 9999 with an
+#: offset to UTC leaves the calendar (Python and asyncpg raise: a 500 before this check).
+MOMENT_MIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MOMENT_MAX = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        inside = MOMENT_MIN <= aware <= MOMENT_MAX
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise ValueError(f"must be between {MOMENT_MIN.isoformat()} and {MOMENT_MAX.isoformat()}")
+    return aware
 
 
 #: ISO-8601; without an offset, UTC.

@@ -73,3 +73,14 @@ def test_the_chain_check_finds_a_changed_amount_a_gap_and_a_wrong_balance() -> N
     assert "hash" in check_row({**second, "amount": 1}, Tip(1, first["hash"]), {"EUR": 500})
     assert "sequence 2 follows 0" in check_row(second, Tip(0, GENESIS), {})
     assert "balance_after" in check_row(second, Tip(1, first["hash"]), {"EUR": 400})
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00.0+01:01", "9999-12-31T23:59:59-01:00",
+                                    "1969-12-31T23:59:59Z"])
+def test_a_moment_off_the_calendar_is_a_422_naming_the_parameter_not_a_500(moment: str) -> None:
+    """schemathesis found year 1 with an offset: converting it to UTC raised (a 500)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        TimeRange.model_validate({"from": moment, "to": "2026-01-01T00:00:00Z"})
+    assert raised.value.errors()[0]["loc"] == ("from",)
