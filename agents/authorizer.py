@@ -223,7 +223,7 @@ class Authorizer:
         txs = [item.tx for item, _ in payments]
         profiles = {item.tx.source_account: owner.profile for item, owner in payments}
         seen = [view.fan_in.get(tx.tx_id, NOT_SEEN) for tx in txs]
-        batch = self.assessor.assess(txs, profiles, seen, view.label_risk)
+        batch = self.assessor.assess(txs, profiles, seen, view.label_risk, view.payment_days)
         for tx, (_, owner) in zip(txs, payments, strict=True):
             owner.profile = batch.profiles[tx.source_account]
         result.fan_in.extend(batch.payments)

@@ -55,6 +55,8 @@ class StateView:
     fan_in: dict[str, Seen] = field(default_factory=dict)
     #: The fraud labels held for the payments' payers and destinations, by account.
     label_risk: dict[str, list[Entry]] = field(default_factory=dict)
+    #: Payments per day of the accounts with label-risk entries, as destinations.
+    payment_days: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)

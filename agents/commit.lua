@@ -105,13 +105,20 @@ ki = ki + h
 -- Fan-in sets (agents/fraud/fanin.py): each payer's newest payment time per destination (ZADD GT
 -- never moves a time back, so replays and other workers' batches cannot undo it), then payers
 -- older than the window and all but the newest `cap` are dropped.
+-- Each payment also counts in its destination's payments per day (the fraud rates'
+-- denominators, agents/fraud/labelrisk.py): KEYS holds those hashes after the fan-in sets, one
+-- per payment. A day older than the kept span goes when the destination is paid again.
 local f = tonumber(ARGV[ai]); local fan_window = tonumber(ARGV[ai + 1]); local cap = tonumber(ARGV[ai + 2])
-ai = ai + 3
-local newest = {}
+local days_kept = tonumber(ARGV[ai + 3])
+ai = ai + 4
+local newest, latest_day = {}, {}
 for i = 0, f - 1 do
   local key, t = KEYS[ki + i], tonumber(ARGV[ai + 1])
   redis.call('ZADD', key, 'GT', t, ARGV[ai])
   if not newest[key] or t > newest[key] then newest[key] = t end
+  local days_key, day = KEYS[ki + f + i], math.floor(t / 86400000)
+  redis.call('HINCRBY', days_key, day, 1)
+  if not latest_day[days_key] or day > latest_day[days_key] then latest_day[days_key] = day end
   ai = ai + 2
 end
 for key, t in pairs(newest) do
@@ -119,7 +126,11 @@ for key, t in pairs(newest) do
   redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
   redis.call('PEXPIRE', key, fan_window)
 end
-ki = ki + f
+for key, day in pairs(latest_day) do
+  redis.call('HDEL', key, day - days_kept)
+  redis.call('PEXPIRE', key, days_kept * 86400000)
+end
+ki = ki + 2 * f
 
 local o = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, o - 1 do

@@ -3,8 +3,10 @@
 -- payment names (payer or destination) its label-risk set, for each payment what its
 -- destination's fan-in set holds. One command with many keys costs the client far less than
 -- thousands of pipelined commands.
--- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., fan-in keys (one per
---       payment)...
+-- For an account whose label-risk set holds entries, also its payments per day as a destination
+-- (the fraud rates' denominators; for any other account a rate is 0, so they are not read).
+-- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., payments-per-day keys
+--       (one per label-risk key, same order)..., fan-in keys (one per payment)...
 -- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, then per payment: since_ms, payer
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local risks = tonumber(ARGV[4])
@@ -22,10 +24,12 @@ for i = accounts + records + 1, accounts + records + marks do
 end
 local first = accounts + records + marks + 1
 for i = first, first + risks - 1 do
-  out[#out + 1] = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  out[#out + 1] = entries
+  out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
 end
 local ai = 5
-for i = first + risks, #KEYS do
+for i = first + 2 * risks, #KEYS do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
   out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
   ai = ai + 2

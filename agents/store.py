@@ -15,6 +15,8 @@ Keys, under `ps:<topic prefix>`:
   ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
   fi:<account>       sorted set of payer -> last payment time: the fan-in set of a destination
                      (agents/fraud/fanin.py), at most FAN_IN_CAP members, expires when idle
+  pd:<account>       hash day (of event time) -> payments to the account as destination, the last
+                     PAYMENT_DAYS_KEPT days (the fraud rates' denominators)
   lr:<account>       sorted set of the fraud labels naming the account as destination or payer,
                      by the transaction's event time (agents/fraud/labelrisk.py; written by the
                      labels sink, read here)
@@ -32,7 +34,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from agents.fraud.labelrisk import Entry
+from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from streams.accounts import AccountState, account_key, holds_key, tx_key
 from streams.errors import PaystreamError
 
@@ -113,6 +115,7 @@ class RedisStateStore:
         keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
                 + [self._event_time_key(p) for p in parts]
                 + [self.label_risk_key(a) for a in named]
+                + [payment_days_key(self._namespace, a) for a in named]
                 + [self._fan_in_key(p.destination) for _, p in paying])
         args: list[Any] = [len(names), len(ids), len(parts), len(named)]
         for _, payment in paying:
@@ -133,11 +136,15 @@ class RedisStateStore:
         for partition, value in zip(parts, reply[offset:offset + len(parts)], strict=True):
             view.partition_event_time[partition] = int(value)
         offset += len(parts)
-        for account, flat in zip(named, reply[offset:offset + len(named)], strict=True):
+        for k, account in enumerate(named):
+            flat, days = reply[offset + 2 * k], reply[offset + 2 * k + 1]
             if flat:
                 view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
                                             for j in range(0, len(flat), 2)]
-        offset += len(named)
+            if days:
+                view.payment_days[account] = {int(days[j]): int(days[j + 1])
+                                              for j in range(0, len(days), 2)}
+        offset += 2 * len(named)
         for i, (tx_id, _) in enumerate(paying):
             view.fan_in[tx_id] = Seen(int(reply[offset + 2 * i]), int(float(reply[offset + 2 * i + 1])))
         return view
@@ -184,10 +191,11 @@ class RedisStateStore:
             keys.append(self._holds_key(change.partition))
             member = f"{change.account}|{change.tx_id}"
             args += [member, "" if change.expires_at_ms is None else change.expires_at_ms]
-        args += [len(result.fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP]
+        args += [len(result.fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
         for payment in result.fan_in:
             keys.append(self._fan_in_key(payment.destination))
             args += [payment.payer, payment.time_ms]
+        keys += [payment_days_key(self._namespace, p.destination) for p in result.fan_in]
         args.append(len(outbox))
         for partition, blob in outbox.items():
             keys.append(self.outbox_key(role, partition))
@@ -215,6 +223,11 @@ class RedisStateStore:
         members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
                                                   start=0, num=limit)
         return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+
+
+def payment_days_key(namespace: str, destination: str) -> str:
+    """A destination's payments per day (agents/fraud/labelrisk.py); authorize's commit counts."""
+    return f"ps:{namespace}pd:{destination}"
 
 
 def fan_in_key(namespace: str, destination: str) -> str:

@@ -6,7 +6,7 @@ destinations' fan-in sets as the replay built them over months. Workers starting
 store see every payer as new instead, so their first weeks of features are not the ones the
 model learned from. `warm` replays the history through the same feature code (agents.fraud.replay)
 and writes, per payer, its profile into its account state (version-checked: nothing else about
-the account changes), and per destination its fan-in set. Labels are not state here: `paystream
+the account changes), and per destination its fan-in set and payments per day. Labels are not state here: `paystream
 label --transactions` gives them to the labels sink. Balances are not touched.
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
-from agents.store import fan_in_key
+from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT
+from agents.store import fan_in_key, payment_days_key
 from streams.accounts import AccountState, account_key
 
 CHUNK = 1000
@@ -67,5 +68,18 @@ async def write_fan_in(redis: Redis, namespace: str, sets: dict[str, dict[str, i
             pipe.zadd(key, dict(members), gt=True)
             pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
             pipe.pexpire(key, FAN_IN_WINDOW_MS)
+        await pipe.execute()
+    return len(items)
+
+
+async def write_payment_days(redis: Redis, namespace: str, days: dict[str, dict[int, int]]) -> int:
+    """Each destination's payments per day (those of the kept span), as authorize counts them."""
+    items = list(days.items())
+    for start in range(0, len(items), CHUNK):
+        pipe = redis.pipeline(transaction=False)
+        for destination, counts in items[start:start + CHUNK]:
+            key = payment_days_key(namespace, destination)
+            pipe.hset(key, mapping={str(day): n for day, n in counts.items()})
+            pipe.pexpire(key, PAYMENT_DAYS_KEPT * DAY_MS)
         await pipe.execute()
     return len(items)

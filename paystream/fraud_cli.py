@@ -555,7 +555,7 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
 
     Replays the history in event-time order through the workers' feature code and writes each
     payer's profile into its account state (version-checked; balances and holds untouched) and
-    each destination's fan-in set. Run it before the workers take the traffic that follows the
+    each destination's fan-in set and payments per day. Run it before the workers take the traffic that follows the
     history, so a model trained on it (`train --transactions`) sees the features it learned
     from rather than every payer new. Labels come with `label --transactions`.
     """
@@ -565,10 +565,11 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
 
     from agents.fraud.assess import Assessor
     from agents.fraud.fanin import FanInMemory
+    from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT, PaymentDaysMemory
     from agents.fraud.model import FixedModels
     from agents.fraud.replay import replay
     from agents.rules import load_rules
-    from agents.warm import write_fan_in, write_profiles
+    from agents.warm import write_fan_in, write_payment_days, write_profiles
     from streams.errors import ValidationError
     from streams.labels import parse_time_ms
     from streams.records import FraudLabel
@@ -585,18 +586,20 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
         raise ConfigError(f"{transactions_path}: no transactions before {until_iso}")
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     profiles: dict[str, bytes] = {}
-    fan_in = FanInMemory()
+    fan_in, days = FanInMemory(), PaymentDaysMemory()
     replay(((tx, FraudLabel(tx.tx_id, False, "history")) for tx in history),
-           Assessor(rules, FixedModels(None)), profiles=profiles, fan_in=fan_in)
+           Assessor(rules, FixedModels(None)), profiles=profiles, fan_in=fan_in, payment_days=days)
+    recent = days.recent(history[-1].event_time // DAY_MS - PAYMENT_DAYS_KEPT + 1)
 
-    async def write() -> tuple[int, int]:
+    async def write() -> tuple[int, int, int]:
         redis = Redis.from_url(settings.redis_url, socket_timeout=60)
         try:
             return (await write_profiles(redis, settings.topic_prefix, profiles),
-                    await write_fan_in(redis, settings.topic_prefix, fan_in.sets()))
+                    await write_fan_in(redis, settings.topic_prefix, fan_in.sets()),
+                    await write_payment_days(redis, settings.topic_prefix, recent))
         finally:
             await redis.aclose()
 
-    accounts, destinations = asyncio.run(write())
+    accounts, destinations, paid = asyncio.run(write())
     click.echo(json.dumps({"transactions": len(history), "profiles": accounts,
-                           "fan_in_sets": destinations}))
+                           "fan_in_sets": destinations, "payment_days": paid}))

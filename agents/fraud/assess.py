@@ -61,11 +61,14 @@ class Assessor:
         self.models = models
 
     def assess(self, txs: Sequence[Transaction], profiles: dict[str, bytes],
-               seen: list[Seen], label_risk: dict[str, list[Entry]] | None = None) -> BatchAssessment:
+               seen: list[Seen], label_risk: dict[str, list[Entry]] | None = None,
+               payment_days: dict[str, dict[int, int]] | None = None) -> BatchAssessment:
         """Assess payments (not deposits) in order; `seen` is the fan-in store's view of each,
-        `label_risk` the labels held for their payers and destinations."""
+        `label_risk` the labels held for their payers and destinations, `payment_days` those
+        destinations' payments per day."""
         payments = [Payment.of(tx) for tx in txs]
-        rows, new_profiles = extract(txs, profiles, fan_in(payments, seen), label_risk)
+        rows, new_profiles = extract(txs, profiles, fan_in(payments, seen), label_risk,
+                                     payment_days)
         model, shadow = self.models.active(), self.models.shadow()
         scores = model.score(rows) if model is not None else np.zeros(len(txs))
         shadow_scores = shadow.score(rows) if shadow is not None else None

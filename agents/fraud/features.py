@@ -94,14 +94,15 @@ class Columns:
 
 
 def extract(txs: Sequence[Transaction], profiles: dict[str, bytes], fan_in: np.ndarray,
-            label_risk: dict[str, list[labelrisk.Entry]] | None = None
+            label_risk: dict[str, list[labelrisk.Entry]] | None = None,
+            payment_days: dict[str, dict[int, int]] | None = None
             ) -> tuple[np.ndarray, dict[str, bytes]]:
     """Feature rows (len(txs) x len(FEATURES), float32), in order, and every payer's new profile.
 
     `profiles` holds the stored profile of each source account (missing or b"": none yet);
     `fan_in` the destination's distinct payers for each transaction (agents.fraud.fanin);
     `label_risk` the fraud labels held for the batch's payers and destinations
-    (agents.fraud.labelrisk).
+    (agents.fraud.labelrisk), `payment_days` those destinations' payments per day.
     """
     names = list(dict.fromkeys(t.source_account for t in txs))
     row_of = {name: i for i, name in enumerate(names)}
@@ -116,7 +117,7 @@ def extract(txs: Sequence[Transaction], profiles: dict[str, bytes], fan_in: np.n
     out[:, INDEX["fan_in_24h"]] = fan_in
     out[:, INDEX["is_transfer"]:INDEX["has_device"]] = cols.onehot
     out[:, INDEX["has_device"]] = cols.has_device
-    out[:, INDEX[labelrisk.FEATURES[0]]:] = labelrisk.features(txs, label_risk or {})
+    out[:, INDEX[labelrisk.FEATURES[0]]:] = labelrisk.features(txs, label_risk or {}, payment_days)
     for picked in _rounds(rows):
         state = table[rows[picked]]
         out[picked] = _step(state, cols, picked, out[picked])

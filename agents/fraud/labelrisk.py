@@ -21,13 +21,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.fraud.fanin import Payment
 from streams.records import Transaction
 
 DAY_MS = 86_400_000
 LABEL_RISK_CAP = 64
 LABEL_RISK_TTL_MS = 90 * DAY_MS
+#: The fraud rates: known frauds per payment at the destination in each of the last four weeks
+#: (week 0: the 7 days up to the payment's day; week 1: the 7 before; ...). Which week says the
+#: most depends on how late the labels come (a week late: week 1, week 0 is still unknown), so
+#: the model learns it from the operator's own data rather than being told a delay.
+RATE_WEEKS = 4
 FEATURES = ("dest_fraud_1d", "dest_fraud_7d", "dest_fraud_30d", "dest_fraud_payers_30d",
-            "payer_fraud_90d")
+            "payer_fraud_90d", *(f"dest_fraud_rate_week{k}" for k in range(RATE_WEEKS)))
+#: Payments per destination per UTC day of their event time, the rates' denominators: kept for
+#: the days the longest window reads (authorize's commit counts each payment; agents/read.lua
+#: returns a destination's days only when it has label-risk entries, the only time a rate is
+#: not 0).
+PAYMENT_DAYS_KEPT = 31
 _DEST_WINDOWS_MS = (DAY_MS, 7 * DAY_MS, 30 * DAY_MS)
 _PAYER_WINDOW_MS = 90 * DAY_MS
 
@@ -66,12 +77,15 @@ def reported_after(items: Iterable[tuple[Transaction, bool]], delay_ms: int) -> 
                                    tx.event_time, tx.event_time + delay_ms)]
 
 
-def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]]) -> np.ndarray:
+def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]],
+             payment_days: dict[str, dict[int, int]] | None = None) -> np.ndarray:
     """One row of FEATURES per transaction, from the entries held for its destination and payer
-    (only those reported by the transaction's event time)."""
+    (only those reported by the transaction's event time), and for the rates the destination's
+    payments per day (`payment_days`: destination -> day -> payments, days of event time)."""
     out = np.zeros((len(txs), len(FEATURES)), dtype=np.float32)
     if not risk:
         return out
+    days_of = payment_days or {}
     for i, tx in enumerate(txs):
         t = tx.event_time
         dest = [e for e in risk.get(tx.destination_account, ()) if e.role == "d" and e.reported_ms <= t]
@@ -80,6 +94,15 @@ def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]]) -> np.nda
         out[i, 3] = len({e.payer for e in dest if t - _DEST_WINDOWS_MS[2] < e.event_ms <= t})
         out[i, 4] = sum(1 for e in risk.get(tx.source_account, ())
                         if e.role == "p" and e.reported_ms <= t and t - _PAYER_WINDOW_MS < e.event_ms <= t)
+        days = days_of.get(tx.destination_account)
+        if dest and days:
+            today = t // DAY_MS
+            fraud_days = [e.event_ms // DAY_MS for e in dest]
+            for week in range(RATE_WEEKS):
+                last = today - 7 * week
+                paid = sum(days.get(day, 0) for day in range(last - 6, last + 1))
+                frauds = sum(1 for day in fraud_days if last - 6 <= day <= last)
+                out[i, 5 + week] = frauds / paid if paid else 0.0
     return out
 
 
@@ -87,6 +110,31 @@ def trim(entries: Iterable[Entry]) -> list[Entry]:
     """The LABEL_RISK_CAP latest by event time (ties by member, as Redis orders a sorted set)."""
     ranked = sorted({e.member: e for e in entries}.values(), key=lambda e: (e.event_ms, e.member))
     return ranked[-LABEL_RISK_CAP:]
+
+
+class PaymentDaysMemory:
+    """The payments-per-day hashes' behaviour in a dict, for offline replays (and `warm`)."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, dict[int, int]] = {}
+
+    def apply(self, payments: Iterable[Payment]) -> None:
+        for payment in payments:
+            days = self._days.setdefault(payment.destination, {})
+            day = payment.time_ms // DAY_MS
+            days[day] = days.get(day, 0) + 1
+
+    def lookup(self, destinations: Iterable[str]) -> dict[str, dict[int, int]]:
+        return {d: self._days[d] for d in destinations if d in self._days}
+
+    def recent(self, kept_from_day: int) -> dict[str, dict[int, int]]:
+        """Each destination's days from `kept_from_day` on (what the store would still hold)."""
+        out = {}
+        for destination, days in self._days.items():
+            kept = {day: n for day, n in days.items() if day >= kept_from_day}
+            if kept:
+                out[destination] = kept
+        return out
 
 
 class LabelRiskMemory:

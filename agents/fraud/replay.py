@@ -18,7 +18,7 @@ import numpy as np
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import FanInMemory, Payment
 from agents.fraud.features import FEATURES
-from agents.fraud.labelrisk import LabelRiskMemory
+from agents.fraud.labelrisk import LabelRiskMemory, PaymentDaysMemory
 from agents.fraud.metrics import detection_metrics
 from streams.records import FraudLabel, Transaction, TransactionType
 
@@ -55,25 +55,27 @@ def replay(items: Iterable[tuple[Transaction, FraudLabel]], assessor: Assessor,
            progress: Callable[[int], None] | None = None,
            label_risk: LabelRiskMemory | None = None,
            profiles: dict[str, bytes] | None = None,
-           fan_in: FanInMemory | None = None) -> Replayed:
+           fan_in: FanInMemory | None = None,
+           payment_days: PaymentDaysMemory | None = None) -> Replayed:
     """`label_risk`: the fraud labels as they become known (agents.fraud.labelrisk); each
     batch sees those reported by its last transaction's time, as the labels sink would have
-    applied them by then. `profiles` and `fan_in`: the state the replay starts from and leaves
+    applied them by then. `profiles`, `fan_in` and `payment_days`: the state the replay starts from and leaves
     behind (default: empty, kept to itself), for a caller that wants it (agents/warm.py)."""
     profiles = {} if profiles is None else profiles
     fan_in = FanInMemory() if fan_in is None else fan_in
+    days = PaymentDaysMemory() if payment_days is None else payment_days
     risk = label_risk or LabelRiskMemory()
     out = Replayed()
     batch: list[tuple[Transaction, FraudLabel]] = []
     for item in items:
         batch.append(item)
         if len(batch) >= batch_size:
-            _one_batch(batch, assessor, profiles, fan_in, risk, out)
+            _one_batch(batch, assessor, profiles, fan_in, risk, days, out)
             if progress is not None:
                 progress(len(batch))
             batch = []
     if batch:
-        _one_batch(batch, assessor, profiles, fan_in, risk, out)
+        _one_batch(batch, assessor, profiles, fan_in, risk, days, out)
         if progress is not None:
             progress(len(batch))
     return out
@@ -81,14 +83,15 @@ def replay(items: Iterable[tuple[Transaction, FraudLabel]], assessor: Assessor,
 
 def _one_batch(batch: list[tuple[Transaction, FraudLabel]], assessor: Assessor,
                profiles: dict[str, bytes], fan_in: FanInMemory, risk: LabelRiskMemory,
-               out: Replayed) -> None:
+               days: PaymentDaysMemory, out: Replayed) -> None:
     paying = [tx for tx, _ in batch if tx.type is not TransactionType.DEPOSIT]
     risk.advance(max(tx.event_time for tx, _ in batch))
     held = risk.lookup({a for tx in paying for a in (tx.source_account, tx.destination_account)})
     assessed = assessor.assess(paying, profiles, fan_in.lookup([Payment.of(tx) for tx in paying]),
-                               held)
+                               held, days.lookup(held))
     profiles.update(assessed.profiles)
     fan_in.apply(assessed.payments)
+    days.apply(assessed.payments)
     out.feature_rows.append(assessed.features)
     results = iter(assessed.assessments)
     for tx, label in batch:

@@ -19,6 +19,8 @@ from agents.authorizer import Authorizer, Codecs, needed_accounts, triage
 from agents.batch import InputEvent
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import Payment
+from agents.fraud.features import FEATURES
+from agents.fraud.labelrisk import FEATURES as labelrisk_features
 from agents.fraud.labelrisk import Entry, LabelRiskMemory, entries_of
 from agents.fraud.model import FixedModels, Model, Thresholds
 from agents.fraud.replay import replay
@@ -66,7 +68,9 @@ def test_stream_scores_equal_offline_scores(namespace: str, redis_url: str) -> N
     unscored = replay(traffic, Assessor(Rules(), FixedModels(None)),
                       label_risk=LabelRiskMemory(labelled))
     rows, y = unscored.features(), np.asarray(unscored.is_fraud)[unscored.scored]
-    assert rows[:, -5:].any(axis=1).sum() > 100  # the label features are not all zero
+    label_columns = [FEATURES.index(name) for name in labelrisk_features]
+    assert rows[:, label_columns].any(axis=1).sum() > 100  # the label features are not all zero
+    assert (rows[:, FEATURES.index("dest_fraud_rate_week0")] > 0).sum() > 20  # nor the rates
     estimator = LogisticRegression(max_iter=1000).fit(rows, y)
     model = Model("fraud-v9999", estimator, Thresholds(review=0.3, decline=0.8),
                   np.median(rows, axis=0), {})

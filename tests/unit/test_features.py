@@ -209,3 +209,22 @@ def test_fan_in_counts_payers_already_seen_with_a_later_event_time() -> None:
     store.apply([Payment("mule", "fast-1", t + 3_600_000), Payment("mule", "fast-2", t + 7_200_000)])
     slow = [Payment("mule", "slow", t)]
     assert fan_in(slow, store.lookup(slow)).tolist() == [3]
+
+
+def test_a_destinations_fraud_rate_is_its_known_frauds_per_payment_week_by_week() -> None:
+    from agents.fraud.labelrisk import DAY_MS, Entry, PaymentDaysMemory, features
+
+    now = tx(0, destination_account="shop-9")
+    # frauds at the shop reported by now: 3 this week, 1 last week; one more not reported yet
+    risk = {"shop-9": [Entry("d", f"f{i}", f"card-{i}", now.event_time - 1, now.event_time - i * DAY_MS)
+                       for i in (1, 2, 3, 9)]
+            + [Entry("d", "late", "card-7", now.event_time + 1, now.event_time - DAY_MS)]}
+    paid = PaymentDaysMemory()
+    paid.apply([Payment("shop-9", "card-x", now.event_time - k * DAY_MS) for k in range(30)
+                for _ in range(2)])  # two payments a day for 30 days
+    row = dict(zip(FEATURES[-9:], features([now], risk, paid.lookup(["shop-9"]))[0], strict=True))
+    assert row["dest_fraud_7d"] == 3 and row["dest_fraud_30d"] == 4
+    assert [row[f"dest_fraud_rate_week{k}"] for k in range(4)] == [approx(3 / 14), approx(1 / 14), 0, 0]
+    # no known fraud, no rate, however many payments; no payments counted: 0, not a division
+    assert not features([now], {"shop-9": risk["shop-9"][4:]}, paid.lookup(["shop-9"]))[0, -4:].any()
+    assert not features([now], risk, {})[0, -4:].any()
