@@ -12,6 +12,9 @@ label --transactions` gives them to the labels sink. Balances are not touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from redis.asyncio import Redis
 
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
@@ -60,26 +63,32 @@ async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes
 
 async def write_fan_in(redis: Redis, namespace: str, sets: dict[str, dict[str, int]]) -> int:
     """Each destination's fan-in set as the workers keep it (ZADD GT: never moves a time back)."""
-    items = list(sets.items())
-    for start in range(0, len(items), CHUNK):
-        pipe = redis.pipeline(transaction=False)
-        for destination, members in items[start:start + CHUNK]:
-            key = fan_in_key(namespace, destination)
-            pipe.zadd(key, dict(members), gt=True)
-            pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
-            pipe.pexpire(key, FAN_IN_WINDOW_MS)
-        await pipe.execute()
-    return len(items)
+    def queue(pipe: Any, destination: str, members: dict[str, int]) -> None:
+        key = fan_in_key(namespace, destination)
+        pipe.zadd(key, dict(members), gt=True)
+        pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
+        pipe.pexpire(key, FAN_IN_WINDOW_MS)
+
+    return await _pipelined(redis, sets, queue)
 
 
 async def write_payment_days(redis: Redis, namespace: str, days: dict[str, dict[int, int]]) -> int:
     """Each destination's payments per day (those of the kept span), as authorize counts them."""
-    items = list(days.items())
+    def queue(pipe: Any, destination: str, counts: dict[int, int]) -> None:
+        key = payment_days_key(namespace, destination)
+        pipe.hset(key, mapping={str(day): n for day, n in counts.items()})
+        pipe.pexpire(key, PAYMENT_DAYS_KEPT * DAY_MS)
+
+    return await _pipelined(redis, days, queue)
+
+
+async def _pipelined(redis: Redis, by_key: dict[str, Any],
+                     queue: Callable[[Any, str, Any], None]) -> int:
+    """`queue` the commands of every entry, CHUNK entries per round trip; return the entries."""
+    items = list(by_key.items())
     for start in range(0, len(items), CHUNK):
         pipe = redis.pipeline(transaction=False)
-        for destination, counts in items[start:start + CHUNK]:
-            key = payment_days_key(namespace, destination)
-            pipe.hset(key, mapping={str(day): n for day, n in counts.items()})
-            pipe.pexpire(key, PAYMENT_DAYS_KEPT * DAY_MS)
+        for name, value in items[start:start + CHUNK]:
+            queue(pipe, name, value)
         await pipe.execute()
     return len(items)
