@@ -4,10 +4,11 @@ history, written where the workers read it.
 A model trained on history (`paystream train --transactions`) learned from payers' profiles and
 destinations' fan-in sets as the replay built them over months. Workers starting on a fresh
 store see every payer as new instead, so their first weeks of features are not the ones the
-model learned from. `warm` replays the history through the same feature code (agents.fraud.replay)
-and writes, per payer, its profile into its account state (version-checked: nothing else about
-the account changes), and per destination its fan-in set and payments per day. Labels are not state here: `paystream
-label --transactions` gives them to the labels sink. Balances are not touched.
+model learned from. `warm` replays the history through the same feature code
+(agents.fraud.replay) and writes, per payer, its profile into its account state
+(version-checked: nothing else about the account changes), and per destination its fan-in set
+and payments per day. Labels are not state here: `paystream label --transactions` gives them to
+the labels sink. Balances are not touched.
 """
 
 from __future__ import annotations

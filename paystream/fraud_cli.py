@@ -481,11 +481,8 @@ def label(obj: Any, input_file: Any, source: str, transactions_path: Path | None
     """
     import time
 
-    from streams.codec import codec_for
     from streams.labels import read_csv
-    from streams.producer import TransactionProducer, publish
-    from streams.settings import kafka_security
-    from streams.topics import topics
+    from streams.producer import LabelPublisher, publish
 
     settings = obj.settings
     labels, bad, _ = read_csv(input_file, source, time.time_ns() // 1_000_000)
@@ -494,11 +491,8 @@ def label(obj: Any, input_file: Any, source: str, transactions_path: Path | None
     if labels is not None and transactions_path is not None:
         labels, found = _with_transactions(list(labels), transactions_path)
     if labels is not None:
-        topic = topics(settings.topic_prefix, settings.partitions).labels.name
-        codec = codec_for("fraud_label", topic, settings.schema_registry_url)
-        producer = TransactionProducer(settings.kafka_bootstrap_servers, topic, codec,
-                                       kafka_security(settings))
-        report = publish(producer, ((item["tx_id"].encode(), codec.encode(item)) for item in labels))
+        publisher = LabelPublisher.from_settings(settings)
+        report = publish(publisher.producer, map(publisher.encode, labels))
         sent, failed = report.sent, report.failed + report.undelivered
     for line in bad:
         click.echo(f"line {line.line}: {line.problem}", err=True)
@@ -555,9 +549,10 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
 
     Replays the history in event-time order through the workers' feature code and writes each
     payer's profile into its account state (version-checked; balances and holds untouched) and
-    each destination's fan-in set and payments per day. Run it before the workers take the traffic that follows the
-    history, so a model trained on it (`train --transactions`) sees the features it learned
-    from rather than every payer new. Labels come with `label --transactions`.
+    each destination's fan-in set and payments per day. Run it before the workers take the
+    traffic that follows the history, so a model trained on it (`train --transactions`) sees
+    the features it learned from rather than every payer new. Labels come with `label
+    --transactions`.
     """
     import asyncio
 

@@ -28,6 +28,7 @@ from confluent_kafka import KafkaException, Producer
 
 from streams.codec import Codec, codec_for
 from streams.errors import ConfigError, KafkaError
+from streams.labels import label
 from streams.records import Transaction
 from streams.settings import Settings, kafka_security
 from streams.topics import topics
@@ -175,9 +176,9 @@ class TransactionProducer:
 
 
 class LabelPublisher:
-    """Publishes fraud labels (schemas/fraud_label.avsc) to fraud-labels, keyed by tx_id, with
-    the same producer settings as transactions; `sent` counts what was queued, failures are
-    the producer's."""
+    """Publishes fraud labels (schemas/fraud_label.v2.avsc) to fraud-labels, keyed by tx_id,
+    with the same producer settings as transactions; `sent` counts what `send` queued, failures
+    are the producer's."""
 
     def __init__(self, producer: TransactionProducer, codec: Codec) -> None:
         self.producer = producer
@@ -191,14 +192,17 @@ class LabelPublisher:
         return cls(TransactionProducer(settings.kafka_bootstrap_servers, topic, codec,
                                        kafka_security(settings)), codec)
 
+    def encode(self, record: dict[str, Any]) -> tuple[bytes, bytes]:
+        """The (key, value) a label record (streams.labels.label) is published as."""
+        return record["tx_id"].encode(), self._codec.encode(record)
+
     def send(self, record: dict[str, Any]) -> None:
-        self.producer.send_encoded(record["tx_id"].encode(), self._codec.encode(record))
+        self.producer.send_encoded(*self.encode(record))
         self.sent += 1
 
     def chargeback(self, reported_at_ms: int, tx_id: str) -> None:
         """A confirmed fraud, as a card scheme's chargeback reports it."""
-        self.send({"tx_id": tx_id, "is_fraud": True, "source": "CHARGEBACK",
-                   "reported_at": reported_at_ms, "note": None})
+        self.send(label(tx_id, True, "CHARGEBACK", reported_at_ms))
 
     def __enter__(self) -> LabelPublisher:
         return self

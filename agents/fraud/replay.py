@@ -59,8 +59,9 @@ def replay(items: Iterable[tuple[Transaction, FraudLabel]], assessor: Assessor,
            payment_days: PaymentDaysMemory | None = None) -> Replayed:
     """`label_risk`: the fraud labels as they become known (agents.fraud.labelrisk); each
     batch sees those reported by its last transaction's time, as the labels sink would have
-    applied them by then. `profiles`, `fan_in` and `payment_days`: the state the replay starts from and leaves
-    behind (default: empty, kept to itself), for a caller that wants it (agents/warm.py)."""
+    applied them by then. `profiles`, `fan_in` and `payment_days`: the state the replay starts
+    from and leaves behind (default: empty, kept to itself), for a caller that wants it
+    (`paystream warm`)."""
     profiles = {} if profiles is None else profiles
     fan_in = FanInMemory() if fan_in is None else fan_in
     days = PaymentDaysMemory() if payment_days is None else payment_days
