@@ -319,5 +319,5 @@ def decision_record(tx: Transaction, event: InputEvent, outcome: str, reasons: l
         "country": tx.country, "outcome": outcome, "score": scored.score, "reasons": reasons,
         "model_version": scored.model_version, "shadow_score": scored.shadow_score,
         "shadow_model_version": scored.shadow_model_version, "decided_at": now_ms,
-        "produced_at": event.timestamp_ms,
+        "produced_at": event.timestamp_ms, "device_id": tx.device_id,
     }

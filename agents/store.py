@@ -19,7 +19,7 @@ Keys, under `ps:<topic prefix>`:
                      PAYMENT_DAYS_KEPT days (the fraud rates' denominators)
   lr:<account>       sorted set of the fraud labels naming the account as destination or payer,
                      by the transaction's event time (agents/fraud/labelrisk.py; written by the
-                     labels sink, read here)
+                     labels sink, read here); lr:device|<device id> the same for a device
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from redis.exceptions import NoScriptError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
+from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry, device_name
 from streams.accounts import AccountState, account_key, holds_key, tx_key
 from streams.errors import PaystreamError
 
@@ -106,12 +106,13 @@ class RedisStateStore:
                    payments: dict[str, Payment] | None = None) -> StateView:
         """Everything a batch needs, in one round trip and one command (agents/read.lua).
 
-        `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer and
-        destination) the authorizer needs.
+        `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer,
+        destination and device) the authorizer needs.
         """
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
-        named = sorted({a for _, p in paying for a in (p.payer, p.destination)})
+        named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
+                       | {device_name(p.device) for _, p in paying if p.device})
         keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
                 + [self._event_time_key(p) for p in parts]
                 + [self.label_risk_key(a) for a in named]

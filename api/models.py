@@ -148,6 +148,7 @@ class Transaction(BaseModel):
     decided_at: datetime
     produced_at: datetime | None
     latency_ms: int | None
+    device_id: str | None = None
 
 
 class StatementRow(BaseModel):

@@ -16,7 +16,7 @@ from api.models import Bucket, Dimension, SearchFilters
 TX_COLUMNS = ("tx_id, type, source_account, destination_account, amount, currency, event_time, "
               "channel, merchant_id, merchant_category, country, outcome, score, reasons, "
               "model_version, shadow_score, shadow_model_version, decided_at, produced_at, "
-              "latency_ms")
+              "latency_ms, device_id")
 POSTING_COLUMNS = ("posting_id, tx_id, account, currency, direction, amount, balance_after, "
                    "account_seq, prev_hash, hash, event_time, posted_at")
 

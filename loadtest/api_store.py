@@ -90,7 +90,7 @@ def _rows(transactions: Iterator[tuple[Transaction, Any]], rng: random.Random, c
         tx_rows.append((tx.tx_id, tx.type.value, tx.source_account, tx.destination_account,
                         tx.amount, tx.currency, event, tx.channel.value, tx.merchant_id,
                         tx.merchant_category, tx.country, outcome, score, REASONS[outcome],
-                        "fraud-v0001", None, None, decided, event, latency_ms))
+                        "fraud-v0001", None, None, decided, event, latency_ms, tx.device_id))
         if outcome == "APPROVE":
             ledger_rows.append(chains.leg(tx, tx.source_account, "DEBIT", decided))
             ledger_rows.append(chains.leg(tx, tx.destination_account, "CREDIT", decided))

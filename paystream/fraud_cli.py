@@ -38,6 +38,13 @@ from streams.errors import ConfigError
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="With --transactions: CSV tx_id,is_fraud[,reported_at][,scenario] (other "
                    "columns ignored). Unlabelled transactions count as legitimate.")
+@click.option("--from-reporting", is_flag=True,
+              help="Train on the reporting store's decided transactions (--since, --until) and "
+                   "the labels received for them, instead of files.")
+@click.option("--since", default=None, help="With --from-reporting: the first event time to "
+              "read (ISO-8601).")
+@click.option("--until", default=None, help="With --from-reporting: read event times before "
+              "this (ISO-8601). Default: now.")
 @click.option("--train-from", default=None, help="With --transactions: start of the training "
               "period (ISO-8601). Default: the first transaction.")
 @click.option("--train-to", default=None, help="With --transactions: end of the training period "
@@ -55,8 +62,9 @@ from streams.errors import ConfigError
 @click.pass_obj
 def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, review_fpr: float,
           decline_fpr: float, runs: int, models_dir: Path | None, transactions_path: Path | None,
-          labels_path: Path | None, train_from: str | None, train_to: str | None,
-          delay_days: float | None, top_k: int, no_label_feedback: bool) -> None:
+          labels_path: Path | None, from_reporting: bool, since: str | None, until: str | None,
+          train_from: str | None, train_to: str | None, delay_days: float | None, top_k: int,
+          no_label_feedback: bool) -> None:
     """Train a fraud model on generated labelled traffic, or with --transactions and --labels
     on your own history; write it as a new version.
 
@@ -66,8 +74,10 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
       paystream train --transactions txs.jsonl --labels chargebacks.csv --delay-days 7
       paystream train --transactions txs.jsonl --labels labels.csv \\
           --train-from 2026-04-01 --train-to 2026-06-01
+      paystream train --from-reporting --since 2026-09-01   # what paystream decided since
 
-    On your history: the transactions are replayed in event-time order through the workers'
+    On your history (files, or the reporting store with the labels it received; --train-from
+    and --train-to apply to both): the transactions are replayed in event-time order through the workers'
     feature code; the model learns from the training period with the labels known by then, and
     is tested on what comes after the delay gap (ROC AUC, average precision, recall at the
     review false-positive rate, precision among the top-k accounts per day, recall per
@@ -84,6 +94,7 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from agents.fraud.history import HistoryOptions
     from agents.fraud.train import TrainingOptions
     from agents.fraud.train import train as run_training
     from agents.rules import load_rules
@@ -92,10 +103,22 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     settings = obj.settings
     if (transactions_path is None) != (labels_path is None):
         raise click.UsageError("--transactions and --labels go together")
-    if transactions_path is not None:
-        _train_on_history(settings, transactions_path, labels_path, train_from, train_to,
-                          7.0 if delay_days is None else delay_days, top_k, review_fpr, decline_fpr, seed, models_dir,
-                          not no_label_feedback)
+    if from_reporting and transactions_path is not None:
+        raise click.UsageError("--from-reporting or --transactions, not both")
+    if (since is not None or until is not None) and not from_reporting:
+        raise click.UsageError("--since and --until go with --from-reporting")
+    if from_reporting and since is None:
+        raise click.UsageError("--from-reporting needs --since (the first event time to read)")
+    if from_reporting or transactions_path is not None:
+        options = HistoryOptions(_when(train_from, "--train-from"), _when(train_to, "--train-to"),
+                                 7.0 if delay_days is None else delay_days, review_fpr,
+                                 decline_fpr, top_k, seed, not no_label_feedback)
+        if from_reporting:
+            history = _reporting_history(settings, _when(since, "--since"),
+                                         _when(until, "--until"))
+        else:
+            history = _file_history(transactions_path, labels_path)
+        _train_on_history(settings, *history, options, models_dir)
         return
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
                               count=count, runs=runs, review_fpr=review_fpr,
@@ -115,37 +138,77 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
                f"{result.seconds['total']:.0f} s)")
 
 
-def _train_on_history(settings: Any, transactions_path: Path, labels_path: Any,
-                      train_from: str | None, train_to: str | None, delay_days: float, top_k: int,
-                      review_fpr: float, decline_fpr: float, seed: int,
-                      models_dir: Path | None, label_feedback: bool) -> None:
-    from rich.console import Console
-
-    from agents.fraud.history import HistoryOptions, train_on_history
-    from agents.fraud.model import file_sha256
-    from agents.rules import load_rules
+def _when(value: str | None, option: str) -> int | None:
+    """An ISO-8601 (or epoch ms) option as epoch ms, or a usage error naming the option."""
     from streams.errors import ValidationError
     from streams.labels import parse_time_ms
 
-    def when(value: str | None, option: str) -> int | None:
-        try:
-            return None if value is None else parse_time_ms(value)
-        except ValidationError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from None
+    try:
+        return None if value is None else parse_time_ms(value)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
-    options = HistoryOptions(when(train_from, "--train-from"), when(train_to, "--train-to"),
-                             delay_days, review_fpr, decline_fpr, top_k, seed, label_feedback)
-    transactions = _read_transactions(transactions_path)
-    labels = _read_history_labels(labels_path)
+
+def _file_history(transactions_path: Path, labels_path: Path) -> tuple[list, dict, dict]:
+    """(transactions, tx_id -> KnownLabel, where they came from) of --transactions/--labels."""
+    from agents.fraud.model import file_sha256
+
+    return (_read_transactions(transactions_path), _read_history_labels(labels_path), {
+        "source": "history", "transactions_file": str(transactions_path),
+        "transactions_sha256": file_sha256(transactions_path), "labels_file": str(labels_path),
+        "labels_sha256": file_sha256(labels_path)})
+
+
+def _reporting_history(settings: Any, since_ms: int | None, until_ms: int | None
+                       ) -> tuple[list, dict, dict]:
+    """The same, from the reporting store: its transactions of [since, until) and their labels."""
+    import asyncio
+    import time
+
+    from agents.fraud.history import KnownLabel
+    from sinks.db import connected
+    from sinks.history import read_history
+
+    assert since_ms is not None
+    end_ms = until_ms if until_ms is not None else time.time_ns() // 1_000_000
+    if end_ms <= since_ms:
+        raise click.BadParameter("--until must be after --since")
+
+    async def read() -> tuple[list, list]:
+        async with connected(settings.database_url, settings.db_schema) as connection:
+            return await read_history(connection, since_ms, end_ms)
+
+    transactions, stored = asyncio.run(read())
+    if not transactions:
+        raise ConfigError(f"the reporting store holds no decided transaction between "
+                          f"{_iso(since_ms)} and {_iso(end_ms)}: run the reporting sink beside "
+                          f"the workers, or pick another --since/--until")
+    labels: dict[str, KnownLabel] = {}
+    for item in stored:
+        _keep(labels, item.tx_id, KnownLabel(item.is_fraud, "fraud" if item.is_fraud else "legit",
+                                             item.reported_ms))
+    return transactions, labels, {"source": "reporting", "since": _iso(since_ms),
+                                  "until": _iso(end_ms), "labels_received": len(stored)}
+
+
+def _iso(ms: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def _train_on_history(settings: Any, transactions: list, labels: dict, source: dict,
+                      options: Any, models_dir: Path | None) -> None:
+    from rich.console import Console
+
+    from agents.fraud.history import train_on_history
+    from agents.rules import load_rules
+
     console = Console(stderr=True)
     console.print(f"training on {len(transactions):,} transactions and {len(labels):,} labels...")
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
     result = train_on_history(transactions, labels, options, rules,
-                              models_dir or Path(settings.models_dir), {
-                                  "source": "history", "transactions_file": str(transactions_path),
-                                  "transactions_sha256": file_sha256(transactions_path),
-                                  "labels_file": str(labels_path),
-                                  "labels_sha256": file_sha256(labels_path)})
+                              models_dir or Path(settings.models_dir), source)
     console.print(_metrics_table(result))
     click.echo(json.dumps({"version": result.version, "chosen": result.chosen,
                            "test": result.holdout}, indent=2))
@@ -196,12 +259,17 @@ def _read_history_labels(path: Path) -> dict[str, Any]:
             except ValidationError as exc:
                 bad.append(f"line {reader.line_num}: {exc}")
                 continue
-            before = out.get(row["tx_id"])
-            if before is None or _outranks(label, before):
-                out[row["tx_id"]] = label
+            _keep(out, row["tx_id"], label)
     if bad:
         raise ConfigError(f"{path}: {len(bad)} bad lines, fix them first: " + "; ".join(bad[:5]))
     return out
+
+
+def _keep(labels: dict[str, Any], tx_id: str, label: Any) -> None:
+    """Keep `label` for tx_id unless the one held outranks it."""
+    before = labels.get(tx_id)
+    if before is None or _outranks(label, before):
+        labels[tx_id] = label
 
 
 def _outranks(new: Any, old: Any) -> bool:
@@ -446,7 +514,8 @@ def _versions(version: str, scored: list[bool]) -> dict[str, int]:
 @click.command()
 @click.option("--input", "input_file", type=click.File("r"), required=True,
               help="CSV with a header: tx_id,is_fraud[,reported_at][,source][,note]"
-                   "[,source_account,destination_account,event_time] ('-' for stdin; other "
+                   "[,source_account,destination_account,event_time][,device_id] ('-' for "
+                   "stdin; other "
                    "columns are ignored, so `produce --labels-out` files work).")
 @click.option("--source", type=click.Choice(["CHARGEBACK", "ANALYST", "CUSTOMER_REPORT", "REVIEW"]),
               default="CHARGEBACK", help="Who said so, for lines without a source column.")
@@ -454,7 +523,7 @@ def _versions(version: str, scored: list[bool]) -> dict[str, int]:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON lines of the labelled transactions (the `produce --input` format, e.g. "
                    "the history `train --transactions` read): each label takes its "
-                   "transaction's payer, destination and time from it, so labels of payments "
+                   "transaction's payer, destination, time and device from it, so labels of payments "
                    "paystream never decided feed the features too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
@@ -507,13 +576,13 @@ def label(obj: Any, input_file: Any, source: str, transactions_path: Path | None
 
 
 def _with_transactions(labels: list[dict], path: Path) -> tuple[list[dict], int]:
-    """The labels, each with its transaction's payer, destination and time where `path` holds
+    """The labels, each with its transaction's payer, destination, time and device where `path` holds
     it (a line that does not parse is skipped: `produce --input` reports those)."""
     from streams.errors import ValidationError
     from streams.jsonlines import parse_line
 
     wanted = {item["tx_id"] for item in labels if item.get("source_account") is None}
-    known: dict[str, tuple[str, str, int]] = {}
+    known: dict[str, tuple[str, str, int, str | None]] = {}
     with path.open() as lines:
         for line in lines:
             try:
@@ -522,10 +591,12 @@ def _with_transactions(labels: list[dict], path: Path) -> tuple[list[dict], int]
                 tx = parse_line(line)
             except (ValueError, AttributeError, ValidationError):
                 continue
-            known[tx.tx_id] = (tx.source_account, tx.destination_account, tx.event_time)
+            known[tx.tx_id] = (tx.source_account, tx.destination_account, tx.event_time,
+                               tx.device_id)
     for item in labels:
         if item["tx_id"] in known and item.get("source_account") is None:
-            item["source_account"], item["destination_account"], item["event_time"] = known[item["tx_id"]]
+            (item["source_account"], item["destination_account"], item["event_time"],
+             item["device_id"]) = known[item["tx_id"]]
     return labels, sum(1 for item in labels if item["tx_id"] in known)
 
 

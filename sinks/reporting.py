@@ -24,7 +24,7 @@ MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
            "event_time", "channel", "merchant_id", "merchant_category", "country", "outcome",
            "score", "reasons", "model_version", "shadow_score", "shadow_model_version",
-           "decided_at", "produced_at", "latency_ms")
+           "decided_at", "produced_at", "latency_ms", "device_id")
 
 
 #: Both paths add a batch's sums to a rollup row the same way.
@@ -102,7 +102,8 @@ def row(decision: dict[str, Any]) -> tuple:
             decision["score"], decision["reasons"], decision["model_version"],
             decision.get("shadow_score"), decision.get("shadow_model_version"),
             to_datetime(decision["decided_at"]),
-            to_datetime(produced) if produced is not None else None, latency)
+            to_datetime(produced) if produced is not None else None, latency,
+            decision.get("device_id"))
 
 
 class ReportingWriter:

@@ -4,7 +4,7 @@ A label says a transaction was fraud or legitimate, who said so (a chargeback, a
 customer's report, a reviewer's verdict) and when it became known (`reported_at`): a feature
 may count it only for transactions after that time, or a model would learn from the future.
 One label counts per (tx_id, source); a later report from the same source replaces an earlier
-one. Records are dicts in the shape of schemas/fraud_label.v2.avsc.
+one. Records are dicts in the shape of schemas/fraud_label.v3.avsc.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ TRANSACTION_FIELDS = ("source_account", "destination_account", "event_time")
 
 
 def label(tx_id: str, is_fraud: bool, source: str, reported_at_ms: int,
-          note: str | None = None, transaction: tuple[str, str, int] | None = None) -> dict:
-    """`transaction`: the labelled transaction's (payer, destination, event time ms)."""
+          note: str | None = None, transaction: tuple[str, str, int] | None = None,
+          device_id: str | None = None) -> dict:
+    """`transaction`: the labelled transaction's (payer, destination, event time ms);
+    `device_id` its device (schema v3), when the label must say it."""
     if source not in SOURCES:
         raise ValidationError("source", source, f"expected one of {', '.join(SOURCES)}")
     if not tx_id:
@@ -45,7 +47,8 @@ def label(tx_id: str, is_fraud: bool, source: str, reported_at_ms: int,
     payer, destination, event_ms = transaction or (None, None, None)
     return {"tx_id": tx_id, "is_fraud": is_fraud, "source": source,
             "reported_at": reported_at_ms, "note": note or None, "source_account": payer,
-            "destination_account": destination, "event_time": event_ms}
+            "destination_account": destination, "event_time": event_ms,
+            "device_id": device_id or None}
 
 
 def _transaction(row: dict) -> tuple[str, str, int] | None:
@@ -86,8 +89,8 @@ def parse_time_ms(value: str, field: str = "reported_at") -> int:
 def read_csv(lines: Iterable[str], default_source: str, now_ms: int
              ) -> tuple[Iterator[dict] | None, list[BadLine], list[str]]:
     """Labels from CSV text with a header naming at least tx_id and is_fraud (reported_at,
-    source, note and the transaction's source_account, destination_account and event_time are
-    read when present; other columns are ignored).
+    source, note and the transaction's source_account, destination_account, event_time and
+    device_id are read when present; other columns are ignored).
 
     Returns (labels, bad lines, the header) where labels is a generator: iterate it fully
     before reading the bad lines, which it fills as it meets them. A header without the
@@ -106,7 +109,8 @@ def read_csv(lines: Iterable[str], default_source: str, now_ms: int
                 yield label((row["tx_id"] or "").strip(), parse_is_fraud(row["is_fraud"] or ""),
                             (row.get("source") or default_source).strip().upper(),
                             parse_time_ms(reported) if reported.strip() else now_ms,
-                            (row.get("note") or "").strip() or None, _transaction(row))
+                            (row.get("note") or "").strip() or None, _transaction(row),
+                            (row.get("device_id") or "").strip() or None)
             except ValidationError as exc:
                 bad.append(BadLine(reader.line_num, str(exc)))
 

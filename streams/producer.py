@@ -176,7 +176,7 @@ class TransactionProducer:
 
 
 class LabelPublisher:
-    """Publishes fraud labels (schemas/fraud_label.v2.avsc) to fraud-labels, keyed by tx_id,
+    """Publishes fraud labels (schemas/fraud_label.v3.avsc) to fraud-labels, keyed by tx_id,
     with the same producer settings as transactions; `sent` counts what `send` queued, failures
     are the producer's."""
 

@@ -36,10 +36,12 @@ class Payment:
     destination: str
     payer: str
     time_ms: int
+    #: The payer's device, for the device's label risk (agents.fraud.labelrisk) read beside.
+    device: str | None = None
 
     @classmethod
     def of(cls, tx: Transaction) -> Payment:
-        return cls(tx.destination_account, tx.source_account, tx.event_time)
+        return cls(tx.destination_account, tx.source_account, tx.event_time, tx.device_id)
 
     @property
     def since_ms(self) -> int:

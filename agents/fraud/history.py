@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from agents.fraud.assess import Assessor
-from agents.fraud.labelrisk import LabelRiskMemory, entries_of
+from agents.fraud.labelrisk import LabelRiskMemory, entries_of_transaction
 from agents.fraud.metrics import detection_metrics, ranking_metrics
 from agents.fraud.model import FixedModels
 from agents.fraud.replay import replay
@@ -106,10 +106,9 @@ def train_on_history(transactions: Iterable[Transaction], labels: dict[str, Know
     legit = KnownLabel(False, "legit", None)
     # The fraud labels as serving learns of them: each at its reported_at (or event + delay).
     known_fraud = [entry for tx in ordered if (label := labels.get(tx.tx_id)) and label.is_fraud
-                   for entry in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
-                                           tx.event_time, label.reported_at_ms
-                                           if label.reported_at_ms is not None
-                                           else tx.event_time + delay_ms)]
+                   for entry in entries_of_transaction(tx, label.reported_at_ms
+                                                       if label.reported_at_ms is not None
+                                                       else tx.event_time + delay_ms)]
     replayed = replay(((tx, FraudLabel(tx.tx_id, labels.get(tx.tx_id, legit).is_fraud,
                                        labels.get(tx.tx_id, legit).scenario)) for tx in ordered),
                       Assessor(rules, FixedModels(None)), progress=progress,

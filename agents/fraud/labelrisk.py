@@ -1,12 +1,15 @@
 """Label risk: what the fraud labels received say about an account, as features.
 
 A confirmed fraud taints the payment's destination (a merchant or terminal that was compromised
-yesterday is where today's fraud happens) and its payer (a card used for fraud once is likely
-to be again). The labels sink (sinks/labels.py) writes each fraud label, once its transaction is
-known, as an entry in a small sorted set per account, `lr:<account>`: score = the transaction's
-event time, member = "<d|p>|<tx_id>|<payer>|<reported_at ms>" (d: the account was the
-destination, p: the payer). At most LABEL_RISK_CAP entries per account, the latest by event
-time, and the set expires when no label came for LABEL_RISK_TTL_MS: O(1) state per account.
+yesterday is where today's fraud happens), its payer (a card used for fraud once is likely
+to be again) and its device (fraud rings work many victims' accounts from the same few phones
+and browsers). The labels sink (sinks/labels.py) writes each fraud label, once its transaction
+is known, as an entry in a small sorted set per account and per device, `lr:<name>` (a
+device's name is DEVICE_PREFIX + its id: no account id holds "|", so the two never meet):
+score = the transaction's event time, member = "<d|p|v>|<tx_id>|<payer>|<reported_at ms>" (d:
+the account was the destination, p: the payer, v: the device). At most LABEL_RISK_CAP entries
+per set, the latest by event time, and the set expires when no label came for
+LABEL_RISK_TTL_MS: O(1) state per account and device.
 
 No leakage: a label counts for a transaction's features only if its reported_at is at or before
 that transaction's event time, so training (LabelRiskMemory fed in reported-at order) sees what
@@ -33,7 +36,10 @@ LABEL_RISK_TTL_MS = 90 * DAY_MS
 #: the model learns it from the operator's own data rather than being told a delay.
 RATE_WEEKS = 4
 FEATURES = ("dest_fraud_1d", "dest_fraud_7d", "dest_fraud_30d", "dest_fraud_payers_30d",
-            "payer_fraud_90d", *(f"dest_fraud_rate_week{k}" for k in range(RATE_WEEKS)))
+            "payer_fraud_90d", *(f"dest_fraud_rate_week{k}" for k in range(RATE_WEEKS)),
+            "device_fraud_1d", "device_fraud_7d", "device_fraud_30d", "device_fraud_payers_30d")
+#: A device's set is `lr:<DEVICE_PREFIX><device id>`; "|" is in no id (streams.validation).
+DEVICE_PREFIX = "device|"
 #: Payments per destination per UTC day of their event time, the rates' denominators: kept for
 #: the days the longest window reads (authorize's commit counts each payment; agents/read.lua
 #: returns a destination's days only when it has label-risk entries, the only time a rate is
@@ -41,6 +47,7 @@ FEATURES = ("dest_fraud_1d", "dest_fraud_7d", "dest_fraud_30d", "dest_fraud_paye
 PAYMENT_DAYS_KEPT = 31
 _DEST_WINDOWS_MS = (DAY_MS, 7 * DAY_MS, 30 * DAY_MS)
 _PAYER_WINDOW_MS = 90 * DAY_MS
+_DEVICE = FEATURES.index("device_fraud_1d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +69,47 @@ class Entry:
         return cls(role, tx_id, payer, int(reported), int(score))
 
 
-def entries_of(tx_id: str, payer: str, destination: str, event_ms: int,
-               reported_ms: int) -> list[tuple[str, Entry]]:
-    """(account, entry) pairs a confirmed fraud adds: one for its destination, one for its payer."""
-    return [(destination, Entry("d", tx_id, payer, reported_ms, event_ms)),
-            (payer, Entry("p", tx_id, payer, reported_ms, event_ms))]
+def device_name(device_id: str) -> str:
+    """The name a device's label-risk set goes by beside the accounts'."""
+    return DEVICE_PREFIX + device_id
+
+
+def entries_of(tx_id: str, payer: str, destination: str, event_ms: int, reported_ms: int,
+               device_id: str | None = None) -> list[tuple[str, Entry]]:
+    """(set name, entry) pairs a confirmed fraud adds: one for its destination, one for its
+    payer, one for its device if it names one."""
+    pairs = [(destination, Entry("d", tx_id, payer, reported_ms, event_ms)),
+             (payer, Entry("p", tx_id, payer, reported_ms, event_ms))]
+    if device_id:
+        pairs.append((device_name(device_id), Entry("v", tx_id, payer, reported_ms, event_ms)))
+    return pairs
+
+
+def entries_of_transaction(tx: Transaction, reported_ms: int) -> list[tuple[str, Entry]]:
+    return entries_of(tx.tx_id, tx.source_account, tx.destination_account, tx.event_time,
+                      reported_ms, tx.device_id)
 
 
 def reported_after(items: Iterable[tuple[Transaction, bool]], delay_ms: int) -> list[tuple[str, Entry]]:
     """The entries of every fraud among `items` (transaction, is_fraud), each reported `delay_ms`
     after its event time: generated traffic's labels as serving would receive them."""
     return [pair for tx, is_fraud in items if is_fraud
-            for pair in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
-                                   tx.event_time, tx.event_time + delay_ms)]
+            for pair in entries_of_transaction(tx, tx.event_time + delay_ms)]
+
+
+def names_of(tx: Transaction) -> tuple[str, ...]:
+    """The sets a transaction's features read: its payer's, its destination's, its device's."""
+    if tx.device_id:
+        return tx.source_account, tx.destination_account, device_name(tx.device_id)
+    return tx.source_account, tx.destination_account
 
 
 def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]],
              payment_days: dict[str, dict[int, int]] | None = None) -> np.ndarray:
-    """One row of FEATURES per transaction, from the entries held for its destination and payer
-    (only those reported by the transaction's event time), and for the rates the destination's
-    payments per day (`payment_days`: destination -> day -> payments, days of event time)."""
+    """One row of FEATURES per transaction, from the entries held for its destination, payer
+    and device (only those reported by the transaction's event time), and for the rates the
+    destination's payments per day (`payment_days`: destination -> day -> payments, days of
+    event time)."""
     out = np.zeros((len(txs), len(FEATURES)), dtype=np.float32)
     if not risk:
         return out
@@ -103,6 +131,13 @@ def features(txs: Sequence[Transaction], risk: dict[str, list[Entry]],
                 paid = sum(days.get(day, 0) for day in range(last - 6, last + 1))
                 frauds = sum(1 for day in fraud_days if last - 6 <= day <= last)
                 out[i, 5 + week] = frauds / paid if paid else 0.0
+        if tx.device_id:
+            used = [e for e in risk.get(device_name(tx.device_id), ())
+                    if e.role == "v" and e.reported_ms <= t]
+            for j, window in enumerate(_DEST_WINDOWS_MS):
+                out[i, _DEVICE + j] = sum(1 for e in used if t - window < e.event_ms <= t)
+            out[i, _DEVICE + 3] = len({e.payer for e in used
+                                       if t - _DEST_WINDOWS_MS[2] < e.event_ms <= t})
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import FanInMemory, Payment
 from agents.fraud.features import FEATURES
-from agents.fraud.labelrisk import LabelRiskMemory, PaymentDaysMemory
+from agents.fraud.labelrisk import LabelRiskMemory, PaymentDaysMemory, names_of
 from agents.fraud.metrics import detection_metrics
 from streams.records import FraudLabel, Transaction, TransactionType
 
@@ -87,7 +87,7 @@ def _one_batch(batch: list[tuple[Transaction, FraudLabel]], assessor: Assessor,
                days: PaymentDaysMemory, out: Replayed) -> None:
     paying = [tx for tx, _ in batch if tx.type is not TransactionType.DEPOSIT]
     risk.advance(max(tx.event_time for tx, _ in batch))
-    held = risk.lookup({a for tx in paying for a in (tx.source_account, tx.destination_account)})
+    held = risk.lookup({name for tx in paying for name in names_of(tx)})
     assessed = assessor.assess(paying, profiles, fan_in.lookup([Payment.of(tx) for tx in paying]),
                                held, days.lookup(held))
     profiles.update(assessed.profiles)

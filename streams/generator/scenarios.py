@@ -56,6 +56,17 @@ _RELABELLED = (20, 80)
 RELABELLED_SHARE_OF_FRAUD = 0.18
 #: Proxy exits that card testers rotate through; shared across episodes, as in real rings.
 _PROXIES = 24
+#: Fraud rings work many victims from a few devices (emulators, farmed phones): this share of
+#: the episodes that bring their own device use one of a ring's _RING_DEVICES, each replaced by
+#: a fresh one after _RING_DEVICE_USES episodes (rings rotate devices once they get blocked).
+#: Only the labels of earlier frauds can tell (agents/fraud/labelrisk.py, device risk): to each
+#: victim the device is as new as any other.
+RING_DEVICE_SHARE = 0.5
+_RING_DEVICES = 8
+_RING_DEVICE_USES = 12
+#: Drawn from hashes rather than the scenarios' random stream, so the rest of the traffic is as
+#: it was.
+_RING_SALT = 0x5EED_D0
 _TRIES_PER_EPISODE = 5
 MINUTE_MS = 60_000
 
@@ -72,6 +83,8 @@ class FraudScenarios:
         self._rnd = rnd
         self._key = key
         self._devices_made = 0
+        self._attacks = 0
+        self._ring_uses = [0] * _RING_DEVICES
         self._failures = 0
         self._deck: list[str] = []
         #: Compromised terminals: shop id -> [from ms, until ms, payments left]; every payment
@@ -138,7 +151,7 @@ class FraudScenarios:
         if victim < 0:
             return []
         n = rnd.randint(8, 30)
-        device = self._new_device()
+        device = self._attacker_device()
         channel = WEB if rnd.random() < 0.7 else API
         if rnd.random() < 0.4:
             country = pop.country[victim]  # a residential proxy in the card holder's country
@@ -170,7 +183,7 @@ class FraudScenarios:
             return []
         country = foreign_country(pop.country[victim], rnd)
         ip = random_ip(country, rnd.getrandbits(32))
-        device = self._new_device()
+        device = self._attacker_device()
         channel = WEB if rnd.random() < 0.6 else MOBILE
         currency, price = pop.currency[victim], pop.price[victim]
         start = t + rnd.randrange(120_000)
@@ -248,7 +261,7 @@ class FraudScenarios:
         if own_device:
             device, ip = pop.device_id(victim, 0, state.device_generation[victim]), pop.home_ip(victim, 0)
         else:
-            device, ip = self._new_device(), random_ip(pop.country[victim], rnd.getrandbits(32))
+            device, ip = self._attacker_device(), random_ip(pop.country[victim], rnd.getrandbits(32))
         currency, price, median = pop.currency[victim], pop.price[victim], math.exp(pop.mu_payment[victim])
         payees = pop.by_currency[currency]
         n = rnd.randint(15, 40)
@@ -344,3 +357,14 @@ class FraudScenarios:
     def _new_device(self) -> str:
         self._devices_made += 1
         return f"dev-{derive(self._key, self._devices_made):012x}"
+
+    def _attacker_device(self) -> str:
+        """The device an episode's fraudster brings: a ring's (RING_DEVICE_SHARE) or a new one."""
+        self._attacks += 1
+        mix = derive(self._key ^ _RING_SALT, self._attacks)
+        if (mix & 0xFFFF) / 65536 >= RING_DEVICE_SHARE:
+            return self._new_device()
+        slot = (mix >> 16) % _RING_DEVICES
+        generation = self._ring_uses[slot] // _RING_DEVICE_USES
+        self._ring_uses[slot] += 1
+        return f"dev-{derive(self._key, -1 - slot - _RING_DEVICES * generation):012x}"

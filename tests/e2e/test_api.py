@@ -59,7 +59,7 @@ def transfer(tx_id: str, source: str, destination: str, amount: int, **changes: 
 TRANSACTIONS = [
     transfer("api-fund-a", "sys:settlement:EUR", "api-a", 1_000_000, type=TransactionType.DEPOSIT,
              channel=Channel.API),
-    transfer("api-ok-1", "api-a", "api-b", 1_500),
+    transfer("api-ok-1", "api-a", "api-b", 1_500, device_id="phone-a"),
     transfer("api-ok-2", "api-a", "api-b", 2_500),
     transfer("api-kp-1", "api-a", "api-b", 700, country="KP"),
     transfer("api-held-1", "api-a", "api-c", 60_000),
@@ -165,6 +165,7 @@ def test_a_transaction_with_its_decision_and_postings(api: Api) -> None:
     body = api.get("/v1/transactions/api-ok-1").json()
     assert body["transaction"]["outcome"] == "APPROVE"
     assert body["transaction"]["amount"] == 1_500
+    assert body["transaction"]["device_id"] == "phone-a"  # Decision v3 carries it to reporting
     legs = {(p["account"], p["direction"], p["amount"]) for p in body["postings"]}
     assert ("api-a", "DEBIT", 1_500) in legs and ("api-b", "CREDIT", 1_500) in legs
     declined = api.get("/v1/transactions/api-kp-1").json()

@@ -21,7 +21,7 @@ from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import Payment
 from agents.fraud.features import FEATURES
 from agents.fraud.labelrisk import FEATURES as labelrisk_features
-from agents.fraud.labelrisk import Entry, LabelRiskMemory, entries_of
+from agents.fraud.labelrisk import Entry, LabelRiskMemory, entries_of_transaction
 from agents.fraud.model import FixedModels, Model, Thresholds
 from agents.fraud.replay import replay
 from agents.rules import Rules
@@ -63,14 +63,14 @@ def test_stream_scores_equal_offline_scores(namespace: str, redis_url: str) -> N
     # Every fraud of the first half is labelled two hours after it happened.
     half = traffic[len(traffic) // 2][0].event_time
     labelled = [entry for tx, label in traffic if label.is_fraud and tx.event_time < half
-                for entry in entries_of(tx.tx_id, tx.source_account, tx.destination_account,
-                                        tx.event_time, tx.event_time + 2 * 3_600_000)]
+                for entry in entries_of_transaction(tx, tx.event_time + 2 * 3_600_000)]
     unscored = replay(traffic, Assessor(Rules(), FixedModels(None)),
                       label_risk=LabelRiskMemory(labelled))
     rows, y = unscored.features(), np.asarray(unscored.is_fraud)[unscored.scored]
     label_columns = [FEATURES.index(name) for name in labelrisk_features]
     assert rows[:, label_columns].any(axis=1).sum() > 100  # the label features are not all zero
     assert (rows[:, FEATURES.index("dest_fraud_rate_week0")] > 0).sum() > 20  # nor the rates
+    assert (rows[:, FEATURES.index("device_fraud_30d")] > 0).sum() > 3  # nor the devices
     estimator = LogisticRegression(max_iter=1000).fit(rows, y)
     model = Model("fraud-v9999", estimator, Thresholds(review=0.3, decline=0.8),
                   np.median(rows, axis=0), {})

@@ -10,7 +10,7 @@ import pytest
 
 from redis import Redis
 
-from agents.fraud.labelrisk import Entry
+from agents.fraud.labelrisk import Entry, device_name
 from agents.store import label_risk_key
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
@@ -87,7 +87,8 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
     active, shadow = _version(models, review=0.5), _version(models, review=0.7)
     now = time.time_ns() // 1_000_000 - 3_600_000
     decisions = [decision(f"c{i}", now + i, score=0.9 if i < 2 else 0.1, model_version=active,
-                          shadow_score=0.8 if 2 <= i < 5 else 0.1, shadow_model_version=shadow)
+                          shadow_score=0.8 if 2 <= i < 5 else 0.1, shadow_model_version=shadow,
+                          device_id="dev-ring" if i < 3 else None)
                  for i in range(50)]
     decisions.append(decision("old", now - 30 * 86_400_000, shadow_score=0.9,
                               model_version=active, shadow_model_version=shadow))
@@ -96,8 +97,9 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
     labels.write_text("tx_id,is_fraud\n" + "".join(f"c{i},1\n" for i in range(5)))
     assert _label(db_settings, labels).returncode == 0
     _sink(db_settings)
-    # The labels sink also gave the workers' features their label-risk entries: the destination's
-    # and the payer's (agents/fraud/labelrisk.py), and removes them when a fraud is reversed.
+    # The labels sink also gave the workers' features their label-risk entries: the destination's,
+    # the payer's and the device's (agents/fraud/labelrisk.py; the device from the reporting
+    # row, Decision v3), and removes them when a fraud is reversed.
     redis = Redis.from_url(db_settings.redis_url)
     try:
         destination = label_risk_key(db_settings.topic_prefix, "shop-1")
@@ -107,11 +109,14 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
         assert {e.role for e in held} == {"d"} and {e.payer for e in held} == {"acc-a"}
         assert all(e.event_ms == now + int(e.tx_id[1:]) for e in held)
         assert redis.zcard(payer) == 5 and redis.pttl(destination) > 80 * 86_400_000
+        device = label_risk_key(db_settings.topic_prefix, device_name("dev-ring"))
+        used = [Entry.parse(m.decode(), s) for m, s in redis.zrange(device, 0, -1, withscores=True)]
+        assert sorted(e.tx_id for e in used) == ["c0", "c1", "c2"] and {e.role for e in used} == {"v"}
         reversed_ = tmp_path / "reversed.csv"
         reversed_.write_text(f"tx_id,is_fraud,reported_at\nc0,0,{time.time_ns() // 1_000_000 + 1000}\n")
         assert _label(db_settings, reversed_).returncode == 0
         _sink(db_settings)
-        assert redis.zcard(destination) == 4 and redis.zcard(payer) == 4
+        assert redis.zcard(destination) == 4 and redis.zcard(payer) == 4 and redis.zcard(device) == 2
     finally:
         redis.close()
         clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)
@@ -161,7 +166,8 @@ def test_labels_of_history_paystream_never_decided_feed_the_features(db_settings
     history.write_text("".join(json.dumps(
         {"tx_id": f"h{i}", "type": "PAYMENT", "source_account": f"card-{i}",
          "destination_account": "terminal-7", "amount": 1200, "currency": "EUR",
-         "event_time": 1_790_000_000_000 + i, "country": "FR", "channel": "POS"}) + "\n"
+         "event_time": 1_790_000_000_000 + i, "country": "FR", "channel": "POS",
+         "device_id": f"pos-{i}"}) + "\n"
         for i in range(3)) + "not json\n")
     labels = tmp_path / "labels.csv"
     labels.write_text("tx_id,is_fraud,reported_at\nh0,1,1790600000000\nh1,1,1790600000000\n"
@@ -173,9 +179,9 @@ def test_labels_of_history_paystream_never_decided_feed_the_features(db_settings
     assert json.loads(sent.stdout) == {"sent": 3, "failed": 0, "bad_lines": 0,
                                        "found_in_transactions": 2}
     own = tmp_path / "own.csv"  # the transaction's fields in the label file itself
-    own.write_text("tx_id,is_fraud,source_account,destination_account,event_time\n"
-                   "h2,1,card-2,terminal-7,2026-09-21T12:00:00Z\n"
-                   "h3,1,card-3,,2026-09-21T12:00:00Z\n")
+    own.write_text("tx_id,is_fraud,source_account,destination_account,event_time,device_id\n"
+                   "h2,1,card-2,terminal-7,2026-09-21T12:00:00Z,phone-2\n"
+                   "h3,1,card-3,,2026-09-21T12:00:00Z,\n")
     partial = _label(db_settings, own)
     assert partial.returncode == 1 and "line 3: destination_account" in partial.stderr
     _sink(db_settings)
@@ -189,6 +195,9 @@ def test_labels_of_history_paystream_never_decided_feed_the_features(db_settings
             ("card-1", 1_790_000_000_001, 1_790_600_000_000)
         assert held["h2"].event_ms == 1_789_992_000_000  # 2026-09-21T12:00:00Z
         assert redis.zcard(label_risk_key(db_settings.topic_prefix, "card-0")) == 1
+        for device, tx_id in (("pos-1", "h1"), ("phone-2", "h2")):  # FraudLabel v3's device
+            key = label_risk_key(db_settings.topic_prefix, device_name(device))
+            assert [m.decode().split("|")[1] for m in redis.zrange(key, 0, -1)] == [tx_id]
     finally:
         redis.close()
         clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)

@@ -282,7 +282,7 @@ def test_review_then_approve_posts_the_held_transaction() -> None:
                                 "reported_at": NOW_MS, "note": "review held:APPROVE by alice",
                                 # the reporting store knows the transaction: the label need not
                                 "source_account": None, "destination_account": None,
-                                "event_time": None}]
+                                "event_time": None, "device_id": None}]
     acc = world.accounts["acc-1"]
     assert acc.holds == {} and acc.balance("EUR") == 7_000
     assert world.tx["held"]["s"] == "REVIEW_APPROVED"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agents.fraud.fanin import FAN_IN_CAP, FanInMemory, Payment, Seen, fan_in
+from agents.fraud.labelrisk import FEATURES as LABEL_FEATURES
 from agents.fraud.features import (DEVICE_SLOTS, EW_ALPHA_MIN, FEATURES, INDEX, NO_HISTORY_S,
                                    PROFILE_BYTES, VAR_FLOOR, extract)
 from streams.generator import GeneratorConfig, TrafficGenerator
@@ -222,9 +223,29 @@ def test_a_destinations_fraud_rate_is_its_known_frauds_per_payment_week_by_week(
     paid = PaymentDaysMemory()
     paid.apply([Payment("shop-9", "card-x", now.event_time - k * DAY_MS) for k in range(30)
                 for _ in range(2)])  # two payments a day for 30 days
-    row = dict(zip(FEATURES[-9:], features([now], risk, paid.lookup(["shop-9"]))[0], strict=True))
+    row = dict(zip(LABEL_FEATURES, features([now], risk, paid.lookup(["shop-9"]))[0], strict=True))
     assert row["dest_fraud_7d"] == 3 and row["dest_fraud_30d"] == 4
     assert [row[f"dest_fraud_rate_week{k}"] for k in range(4)] == [approx(3 / 14), approx(1 / 14), 0, 0]
     # no known fraud, no rate, however many payments; no payments counted: 0, not a division
-    assert not features([now], {"shop-9": risk["shop-9"][4:]}, paid.lookup(["shop-9"]))[0, -4:].any()
-    assert not features([now], risk, {})[0, -4:].any()
+    rates = [LABEL_FEATURES.index(f"dest_fraud_rate_week{k}") for k in range(4)]
+    assert not features([now], {"shop-9": risk["shop-9"][4:]}, paid.lookup(["shop-9"]))[0, rates].any()
+    assert not features([now], risk, {})[0, rates].any()
+
+
+def test_a_devices_known_frauds_count_across_the_accounts_it_paid_from() -> None:
+    from agents.fraud.labelrisk import DAY_MS, Entry, device_name, entries_of_transaction, features
+
+    now = tx(0, device_id="dev-ring")
+    earlier = [tx(i, source_account=f"victim-{i}", device_id="dev-ring",
+                  event_time=now.event_time - i * DAY_MS + 3_600_000) for i in (1, 3, 10, 40)]
+    # each earlier fraud reported an hour after it; one more reported only after `now`
+    held = [e for t in earlier for name, e in entries_of_transaction(t, t.event_time + 3_600_000)
+            if name == device_name("dev-ring")]
+    held.append(Entry("v", "late", "victim-9", now.event_time + 1, now.event_time - DAY_MS))
+    row = dict(zip(LABEL_FEATURES, features([now], {device_name("dev-ring"): held})[0], strict=True))
+    assert (row["device_fraud_1d"], row["device_fraud_7d"], row["device_fraud_30d"]) == (1, 2, 3)
+    assert row["device_fraud_payers_30d"] == 3
+    # the device's frauds say nothing of the payer or the destination, nor of another device
+    assert row["payer_fraud_90d"] == 0 and row["dest_fraud_30d"] == 0
+    other = tx(0, device_id="dev-mine")
+    assert not features([other], {device_name("dev-ring"): held})[0].any()

@@ -36,7 +36,7 @@ def test_a_source_and_note_column_win_over_the_default() -> None:
     labels, bad = _read("tx_id,is_fraud,source,note\nx,1,analyst,case 7\ny,1,police,\n")
     assert labels == [{"tx_id": "x", "is_fraud": True, "source": "ANALYST", "reported_at": NOW,
                        "note": "case 7", "source_account": None, "destination_account": None,
-                       "event_time": None}]
+                       "event_time": None, "device_id": None}]
     assert bad[0].line == 3 and "source" in bad[0].problem
 
 
