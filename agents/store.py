@@ -1,6 +1,6 @@
 """Account state in Redis: one read script and one atomic Lua write per batch.
 
-Why Redis (measured, see README "Where account state lives"): workers stay stateless, a batch's
+Why Redis (measured, see docs/design.md "Where account state lives"): workers stay stateless, a batch's
 state, transaction records and outputs (the outbox) commit in one atomic step, tx_id dedupe is
 global rather than per partition, and the API can read balances directly.
 
