@@ -31,10 +31,13 @@ from streams.accounts import (APPROVED, DECLINED, HELD, TX_ACCOUNT, TX_HASH, TX_
 from streams.codec import Codec, encode_all
 from streams.errors import CodecError, ValidationError
 from streams.partitioning import partition_for
+from streams.quotes import EMPTY, QuoteFile, QuoteTable
 from streams.records import Transaction, TransactionType
 from streams.validation import validate
 
 ROLE = "transactions"
+#: A PAYOUT held until its receive partner answers (docs/send-money.md); never a review.
+PENDING = "PENDING"
 #: Most credits in one message (~90 bytes each: far below Kafka's 1 MB message limit).
 CREDITS_PER_MESSAGE = 1000
 
@@ -55,8 +58,13 @@ class Codecs:
 
 
 def body_hash(tx: Transaction) -> str:
-    """Fingerprint of the transaction's content, whichever schema version carried it."""
-    return hashlib.blake2b(msgpack.packb(tx.to_record()), digest_size=12).hexdigest()
+    """Fingerprint of the transaction's content, whichever schema version carried it. A
+    transaction without payout details hashes without the field, as before schema v3: the
+    dedupe records written before it still match their retries."""
+    record = tx.to_record()
+    if record["payout"] is None:
+        del record["payout"]
+    return hashlib.blake2b(msgpack.packb(record), digest_size=12).hexdigest()
 
 
 def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> OutputMessage:
@@ -126,8 +134,11 @@ NOT_SEEN = Seen(0, -1)
 class Authorizer:
     def __init__(self, rules: Rules, codecs: Codecs, source_topic: str, dedupe_window_ms: int,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                 models: ModelSource | None = None, *, partitions: int) -> None:
+                 models: ModelSource | None = None, *, partitions: int,
+                 quotes: QuoteTable | QuoteFile = EMPTY) -> None:
         self.assessor = Assessor(rules, models or FixedModels(None))
+        self._quotes = quotes
+        self._table = quotes.table()
         self._codecs = codecs
         self._partitions = partitions
         self._source_topic = source_topic
@@ -146,6 +157,7 @@ class Authorizer:
     def apply(self, valid: list[Valid], dead: list[DeadLetter], view: StateView) -> BatchResult:
         now_ms = self._clock_ms()
         result = BatchResult()
+        self._table = self._quotes.table()  # the quotes as of this batch
         for letter in dead:
             result.emit(letter.event.partition,
                         dead_letter_message(letter, self._source_topic, now_ms))
@@ -264,18 +276,28 @@ class Authorizer:
                result: BatchResult, now_ms: int) -> tuple[str, str, list[str]]:
         tx, p = item.tx, item.event.partition
         outcome, reasons = assessment.outcome, assessment.reasons
+        payout = tx.type is TransactionType.PAYOUT
+        if payout and tx.payout is not None:
+            refusal = self._table.refusal(tx.payout, tx.amount, tx.currency, tx.event_time)
+            if refusal is not None:
+                return DECLINED, DECLINE, [refusal, *reasons]
         if outcome == DECLINE:
             return DECLINED, DECLINE, reasons
+        if payout and outcome == REVIEW:
+            # Money that left through a partner cannot be called back: a payout the checks
+            # doubt is declined, not parked for a reviewer while its quote runs out.
+            return DECLINED, DECLINE, ["payout:review", *reasons]
         if owner.available(tx.currency) < tx.amount:
             return DECLINED, DECLINE, ["insufficient_funds", *reasons]
-        if outcome == REVIEW:
+        if outcome == REVIEW or payout:
             if len(owner.holds) >= self.rules.limits.max_holds_per_account:
                 return DECLINED, DECLINE, ["too_many_holds", *reasons]
-            expires = now_ms + self.rules.limits.hold_max_age_s * 1000
+            limits = self.rules.limits
+            expires = now_ms + (limits.payout_deadline_s if payout else limits.hold_max_age_s) * 1000
             owner.holds[tx.tx_id] = Hold(tx.tx_id, tx.destination_account, tx.amount, tx.currency,
                                          tx.event_time, expires, tx.type.value)
             result.holds.append(HoldChange(tx.tx_id, tx.source_account, p, expires))
-            return HELD, REVIEW, reasons
+            return HELD, PENDING if payout else REVIEW, reasons
         self.move(result, view, p, owner, tx.tx_id, tx.source_account, tx.destination_account,
                   tx.amount, tx.currency, tx.event_time, tx.type.value, now_ms,
                   origin=(f"t{p}", item.event.offset))

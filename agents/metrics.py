@@ -45,7 +45,7 @@ MODEL = Info("paystream_worker_fraud_model", "The fraud model versions in use (e
 
 _STORE_STAGES = {"read": "read", "commit": "commit", "done": "outbox_done"}
 #: Counted per type by TRANSACTIONS from `decided`, so not again as events.
-_OUTCOMES = frozenset({"APPROVE", "DECLINE", "REVIEW"})
+_OUTCOMES = frozenset({"APPROVE", "DECLINE", "REVIEW", "PENDING"})
 
 
 def record_batch(role: str, events: int, stages: dict[str, float], counters: Tally[str],

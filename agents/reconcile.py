@@ -7,7 +7,7 @@ Reads every message of the input and output topics and every account state, then
 - for every currency, debits equal credits;
 - every account's balance equals the sum of its postings, and its posting sequence has no gap;
 - no customer balance is negative;
-- every REVIEW is held (its hold present) or was resolved;
+- every REVIEW, and every PENDING payout, is held (its hold present) or was resolved;
 - every decision has exactly the postings its outcome implies (a debit and a credit when money
   moved, none when declined, released or still held);
 - every open hold is in the hold index (or it would never expire), and nothing else is.
@@ -30,6 +30,9 @@ from streams.records import is_system_account
 
 #: Where a REVIEW may stand: still held, or resolved one of these ways.
 REVIEW_ENDINGS = (HELD, REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED)
+#: Decisions that leave a hold: a REVIEW, and a PAYOUT waiting for its partner (PENDING; no
+#: partner outcome is applied yet: such a hold ends held or EXPIRED, docs/send-money.md).
+HOLDING = ("REVIEW", "PENDING")
 
 
 def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[Any]:
@@ -111,17 +114,17 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         for name, tx_id in sorted(hold_index - held):
             found.problem("hold_index_orphan", f"{name} {tx_id}")
     for tx_id, outcome in outcome_of.items():
-        if outcome != "REVIEW":
+        if outcome not in HOLDING:
             continue
         status = tx_records.get(tx_id, {}).get(TX_STATUS)
         if status in REVIEW_ENDINGS:
-            found.counts[f"reviews_{status.lower()}"] += 1
+            found.counts[f"{'reviews' if outcome == 'REVIEW' else 'payouts'}_{status.lower()}"] += 1
         else:
             found.problem("review_unaccounted", f"{tx_id} status {status}")
     held = {tx_id for state in accounts.values() for tx_id in state.holds}
     for tx_id, outcome in outcome_of.items():
         is_held = tx_records.get(tx_id, {}).get(TX_STATUS) == HELD
-        if outcome == "REVIEW" and is_held != (tx_id in held):
+        if outcome in HOLDING and is_held != (tx_id in held):
             found.problem("hold_mismatch", f"{tx_id}: status HELD={is_held}, hold present={tx_id in held}")
     return found
 

@@ -48,10 +48,14 @@ class Reviewer:
             state = claim(view, result, name, ROLE, event.offset)
             if state is None:
                 continue
-            hold = state.holds.pop(review["tx_id"], None)
+            hold = state.holds.get(review["tx_id"])
             if hold is None:
                 result.counters["review_without_hold"] += 1
                 continue
+            if hold.tx_type == "PAYOUT":  # its receive partner decides it, never a reviewer
+                result.counters["review_of_payout_refused"] += 1
+                continue
+            del state.holds[review["tx_id"]]
             result.holds.append(HoldChange(hold.tx_id, name, event.partition, None))
             if review["action"] == "APPROVE":
                 self._authorizer.move(result, view, event.partition, state, hold.tx_id, name,

@@ -30,6 +30,9 @@ class Limits:
     max_holds_per_account: int = 20
     #: A hold no reviewer decided within this time is released.
     hold_max_age_s: int = 86_400
+    #: A PAYOUT whose receive partner has not answered within this time expires, its hold
+    #: released (docs/send-money.md).
+    payout_deadline_s: int = 3_600
 
 
 @dataclass(frozen=True)

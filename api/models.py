@@ -50,6 +50,7 @@ class Outcome(str, Enum):
     APPROVE = "APPROVE"
     DECLINE = "DECLINE"
     REVIEW = "REVIEW"
+    PENDING = "PENDING"  # a PAYOUT held until its receive partner answers
 
 
 class Strict(BaseModel):

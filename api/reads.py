@@ -132,6 +132,7 @@ async def held_transactions(db: asyncpg.Pool, tx_ids: list[str]) -> dict[str, di
 HELD_SQL = (
     "SELECT r.tx_id, r.source_account AS account, r.amount, r.currency, r.score, r.reasons, "
     "r.event_time, r.decided_at FROM report_transactions r WHERE r.tx_id = ANY($1::text[]) "
+    "AND r.outcome = 'REVIEW' "  # a PENDING payout's hold waits for its partner, not a reviewer
     "AND NOT EXISTS (SELECT 1 FROM review_verdicts v WHERE v.tx_id = r.tx_id)")
 
 

@@ -17,6 +17,7 @@ from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore
 from streams.codec import codec_for
+from streams.quotes import quote_source
 from streams.settings import Settings, kafka_security
 from streams.topics import topics
 
@@ -56,7 +57,8 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     models = ModelRegistry(Path(settings.models_dir), settings.model, settings.shadow_model or None,
                            check_every_s=settings.model_check_s)
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
-                            models=models, partitions=settings.partitions)
+                            models=models, partitions=settings.partitions,
+                            quotes=quote_source(settings.quotes_path))
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer,
                         codec_for("fraud_label", names.labels.name, registry), now_ms)

@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from streams.errors import ValidationError
-from streams.records import Channel, Transaction, TransactionType
+from streams.records import Channel, Payout, Transaction, TransactionType
 
 _REQUIRED = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
              "event_time", "country")
 _OPTIONAL_STRINGS = ("merchant_id", "merchant_category", "device_id", "ip", "auth_method")
-_KNOWN = frozenset(_REQUIRED + _OPTIONAL_STRINGS + ("channel", "metadata"))
+_KNOWN = frozenset(_REQUIRED + _OPTIONAL_STRINGS + ("channel", "metadata", "payout"))
+_PAYOUT_STRINGS = ("send_partner", "receive_partner", "beneficiary", "payout_currency", "fx_rate",
+                   "quote_id")
 
 
 def parse_line(line: str) -> Transaction:
@@ -45,8 +47,31 @@ def parse_line(line: str) -> Transaction:
         channel=_enum(Channel, obj, "channel") if obj.get("channel") is not None else Channel.OTHER,
         country=_string(obj, "country"),
         metadata=_metadata(obj.get("metadata")),
+        payout=_payout(obj.get("payout")),
         **{name: _optional_string(obj, name) for name in _OPTIONAL_STRINGS},
     )
+
+
+def _payout(value: Any) -> Payout | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError("payout", value, "must be an object")
+    unknown = sorted(set(value) - set(_PAYOUT_STRINGS) - {"payout_amount"})
+    if unknown:
+        raise ValidationError(f"payout.{unknown[0]}", value[unknown[0]], "unknown field")
+    for name in (*_PAYOUT_STRINGS, "payout_amount"):
+        if value.get(name) is None:
+            raise ValidationError(f"payout.{name}", None, "required")
+    strings = {}
+    for name in _PAYOUT_STRINGS:
+        if not isinstance(value[name], str):
+            raise ValidationError(f"payout.{name}", value[name], "must be a string")
+        strings[name] = value[name]
+    amount = value["payout_amount"]
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError("payout.payout_amount", amount, "must be an integer number of minor units")
+    return Payout(payout_amount=amount, **strings)
 
 
 def _string(obj: dict[str, Any], name: str) -> str:
@@ -100,4 +125,7 @@ def _metadata(value: Any) -> dict[str, str]:
 
 def to_line(tx: Transaction) -> str:
     """The JSON line for `tx` (the inverse of parse_line)."""
-    return json.dumps(tx.to_record(), separators=(",", ":"))
+    record = tx.to_record()
+    if record["payout"] is None:
+        del record["payout"]  # only payouts carry it
+    return json.dumps(record, separators=(",", ":"))

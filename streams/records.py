@@ -19,6 +19,7 @@ class TransactionType(str, enum.Enum):
     PAYMENT = "PAYMENT"
     DEPOSIT = "DEPOSIT"
     WITHDRAWAL = "WITHDRAWAL"
+    PAYOUT = "PAYOUT"  # schema v3: out through a receive partner (docs/send-money.md)
 
 
 class Channel(str, enum.Enum):
@@ -33,6 +34,36 @@ class Channel(str, enum.Enum):
 
 def is_system_account(account: str) -> bool:
     return account.startswith(SYSTEM_ACCOUNT_PREFIX)
+
+
+def partner_account(partner: str) -> str:
+    """A receive partner's settlement account: where the payouts it makes are posted."""
+    return f"{SYSTEM_ACCOUNT_PREFIX}partner:{partner}"
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """What a PAYOUT pays and through whom (schema io.paystream.Payout, Transaction v3)."""
+
+    send_partner: str
+    receive_partner: str
+    beneficiary: str
+    payout_amount: int
+    payout_currency: str
+    fx_rate: str
+    quote_id: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"send_partner": self.send_partner, "receive_partner": self.receive_partner,
+                "beneficiary": self.beneficiary, "payout_amount": self.payout_amount,
+                "payout_currency": self.payout_currency, "fx_rate": self.fx_rate,
+                "quote_id": self.quote_id}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Payout:
+        return cls(record["send_partner"], record["receive_partner"], record["beneficiary"],
+                   record["payout_amount"], record["payout_currency"], record["fx_rate"],
+                   record["quote_id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +85,7 @@ class Transaction:
     ip: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     auth_method: str | None = None
+    payout: Payout | None = None
 
     @property
     def partition_key(self) -> str:
@@ -84,6 +116,7 @@ class Transaction:
             "ip": self.ip,
             "metadata": self.metadata,
             "auth_method": self.auth_method,
+            "payout": self.payout.to_record() if self.payout is not None else None,
         }
 
     @classmethod
@@ -105,6 +138,7 @@ class Transaction:
             ip=record.get("ip"),
             metadata=record.get("metadata") or {},
             auth_method=record.get("auth_method"),
+            payout=Payout.from_record(record["payout"]) if record.get("payout") else None,
         )
 
 

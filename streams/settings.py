@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     db_schema: str = Field("paystream", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     #: Rules file (TOML); empty means the shipped agents/rules.toml.
     rules_path: str = ""
+    #: FX quotes for payouts (TOML, streams/quotes.py); empty: none, every PAYOUT is declined.
+    quotes_path: str = ""
     #: Folder of fraud model versions (`paystream train` writes them there).
     models_dir: str = "models"
     #: The model that decides: "latest" (the version `paystream model promote` named last, else

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from decimal import Decimal, InvalidOperation
 
 import pycountry
 
 from streams.errors import ValidationError
-from streams.records import Transaction, TransactionType, is_system_account
+from streams.records import Transaction, TransactionType, is_system_account, partner_account
 
 #: Ids are what Kafka keys, Redis keys and SQL rows can carry without escaping.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -54,6 +55,7 @@ def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
             "event_time", tx.event_time, f"more than {max_clock_skew_ms} ms in the future"
         )
     _check_accounts_for_type(tx)
+    _check_payout(tx)
     if tx.merchant_category is not None and not MERCHANT_CATEGORY_PATTERN.match(
         tx.merchant_category
     ):
@@ -65,6 +67,34 @@ def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
             raise ValidationError("ip", tx.ip, "not an IPv4 or IPv6 address") from None
     if tx.auth_method is not None and tx.auth_method not in AUTH_METHODS:
         raise ValidationError("auth_method", tx.auth_method, f"not one of {sorted(AUTH_METHODS)}")
+
+
+def _check_payout(tx: Transaction) -> None:
+    payout = tx.payout
+    if tx.type is not TransactionType.PAYOUT:
+        if payout is not None:
+            raise ValidationError("payout", "set", f"only a PAYOUT carries it, not a {tx.type.value}")
+        return
+    if payout is None:
+        raise ValidationError("payout", None, "a PAYOUT needs its payout details")
+    for name in ("send_partner", "receive_partner", "beneficiary", "quote_id"):
+        _check_id(f"payout.{name}", getattr(payout, name))
+    if tx.destination_account != partner_account(payout.receive_partner):
+        raise ValidationError("destination_account", tx.destination_account,
+                              f"a PAYOUT goes to its receive partner's account "
+                              f"{partner_account(payout.receive_partner)}")
+    if payout.payout_currency not in CURRENCIES:
+        raise ValidationError("payout.payout_currency", payout.payout_currency,
+                              "not an ISO-4217 currency code")
+    if isinstance(payout.payout_amount, bool) or not 0 < payout.payout_amount <= AMOUNT_MAX:
+        raise ValidationError("payout.payout_amount", payout.payout_amount,
+                              f"must be > 0 and <= {AMOUNT_MAX}")
+    try:
+        rate = Decimal(payout.fx_rate)
+    except InvalidOperation:
+        rate = Decimal(0)
+    if not rate.is_finite() or rate <= 0:
+        raise ValidationError("payout.fx_rate", payout.fx_rate, "must be a positive decimal")
 
 
 def _check_accounts_for_type(tx: Transaction) -> None:
@@ -80,6 +110,9 @@ def _check_accounts_for_type(tx: Transaction) -> None:
             raise ValidationError("destination_account", tx.destination_account, "a WITHDRAWAL goes to a sys: account")
         if source_is_system:
             raise ValidationError("source_account", tx.source_account, "a WITHDRAWAL debits a customer account")
+    elif tx.type is TransactionType.PAYOUT:
+        if source_is_system:
+            raise ValidationError("source_account", tx.source_account, "a PAYOUT debits a customer account")
     else:
         if source_is_system:
             raise ValidationError("source_account", tx.source_account, f"a {tx.type.value} cannot debit a sys: account")

@@ -92,6 +92,8 @@ async def _decide(request: Request, who: Principal, tx_id: str, action: str, not
         return recorded
     if status != HELD and status != _ENDED_BY[action]:
         raise Conflict(f"transaction {tx_id} is not held for review (status: {status or 'unknown'})")
+    if await svc.db.fetchval("SELECT type FROM report_transactions WHERE tx_id = $1", tx_id) == "PAYOUT":
+        raise Conflict(f"transaction {tx_id} is a payout: its receive partner decides it, not a reviewer")
     decided_at = datetime.now(timezone.utc)
     account = record.get(TX_ACCOUNT) or await svc.db.fetchval(
         "SELECT source_account FROM report_transactions WHERE tx_id = $1", tx_id)

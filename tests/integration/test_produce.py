@@ -112,7 +112,7 @@ def test_produced_message_decodes_with_plain_fastavro_and_the_schema_file(
     message = read_messages(stack_settings.kafka_bootstrap_servers,
                             topics(stack_settings.topic_prefix).transactions.name, 1)[0]
     data = message.value()
-    schema = json.loads((SCHEMAS / "transaction.v2.avsc").read_text())
+    schema = json.loads((SCHEMAS / "transaction.v3.avsc").read_text())
     fingerprint = fastavro.schema.fingerprint(
         fastavro.schema.to_parsing_canonical_form(schema), "CRC-64-AVRO")
     assert data[:2] == b"\xc3\x01", "single-object marker"

@@ -35,6 +35,7 @@ RULES = f"""
 review_amount = 50000
 decline_amount = 900000
 hold_max_age_s = {HOLD_AGE_S}
+payout_deadline_s = {HOLD_AGE_S}
 [lists]
 block_countries = ["KP"]
 """
@@ -118,6 +119,9 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
     directory = tmp_path_factory.mktemp("workers")
     rules = directory / "rules.toml"
     rules.write_text(RULES)
+    quotes = directory / "quotes.toml"
+    quotes.write_text(f'version = "test"\n[[quote]]\nid = "q-eur-kes"\nsell = "EUR"\nbuy = "KES"\n'
+                      f'rate = "140.25"\nexpires_at = {now_ms() + 3_600_000}\n')
     prefix = f"tw{time.time_ns() % 10**9}."
     settings = load_settings().model_copy(update={
         "kafka_bootstrap_servers": kafka_bootstrap, "redis_url": redis_url, "topic_prefix": prefix,
@@ -125,7 +129,7 @@ def running(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
     admin = Admin({"bootstrap.servers": kafka_bootstrap})
     specs = topics(prefix, settings.partitions).all()
     create_topics(admin, specs)
-    env = {"PAYSTREAM_RULES_PATH": str(rules)}
+    env = {"PAYSTREAM_RULES_PATH": str(rules), "PAYSTREAM_QUOTES_PATH": str(quotes)}
     workers = [Worker(settings, directory, name, ("--hold-sweep-s", "1"), env)
                for name in ("w1", "w2")]
     try:  # a setup that fails must not leave the workers running (two did, for hours)
@@ -217,6 +221,22 @@ def test_hold_nobody_decides_expires(running: Pipeline) -> None:
     running.send(transfer("rv-late", "acc-a", "acc-c", 55_000))
     running.wait_status("rv-late", "HELD")
     running.wait_status("rv-late", "EXPIRED", timeout_s=HOLD_AGE_S + 30)
+
+
+def test_a_payout_waits_for_its_partner_and_expires_unanswered(running: Pipeline) -> None:
+    from streams.records import Payout
+
+    def payout(tx_id: str, quote: str) -> Transaction:
+        return transfer(tx_id, "acc-a", "sys:partner:mpesa-ke", 2_000, type=TransactionType.PAYOUT,
+                        payout=Payout("wallet-fr", "mpesa-ke", "ben-1", 280_500, "KES", "140.25", quote))
+
+    running.send(payout("po-ok", "q-eur-kes"), payout("po-unquoted", "q-none"))
+    assert decision_of(running, "po-ok")["outcome"] == "PENDING"
+    assert decision_of(running, "po-unquoted")["reasons"] == ["payout:quote_unknown"]
+    running.wait_status("po-ok", "HELD")
+    refused = _cli(running, "review", "approve", "po-ok")  # no reviewer can post a payout
+    running.wait_status("po-ok", "EXPIRED", timeout_s=HOLD_AGE_S + 30)
+    assert running.tx_records("po-ok")["po-ok"]["s"] == "EXPIRED", refused.stderr
 
 
 def test_duplicate_conflict_and_stale(running: Pipeline) -> None:

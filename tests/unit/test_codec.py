@@ -29,17 +29,23 @@ from streams.errors import (
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 VERSIONS = load_versions("transaction")
-V1, V2 = VERSIONS
+V1, V2, V3 = VERSIONS
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TEXT = st.text(max_size=40)
 OPTIONAL_TEXT = st.none() | TEXT
 
 
-def transaction_records(with_v2_field: bool = True) -> st.SearchStrategy[dict]:
+PAYOUTS = st.fixed_dictionaries({
+    "send_partner": TEXT, "receive_partner": TEXT, "beneficiary": TEXT, "payout_amount": INT64,
+    "payout_currency": TEXT, "fx_rate": TEXT, "quote_id": TEXT})
+
+
+def transaction_records(with_v2_field: bool = True, with_v3_field: bool = True) -> st.SearchStrategy[dict]:
+    types = ["TRANSFER", "PAYMENT", "DEPOSIT", "WITHDRAWAL"] + (["PAYOUT"] if with_v3_field else [])
     fields = {
         "tx_id": TEXT,
-        "type": st.sampled_from(["TRANSFER", "PAYMENT", "DEPOSIT", "WITHDRAWAL"]),
+        "type": st.sampled_from(types),
         "source_account": TEXT,
         "destination_account": TEXT,
         "amount": INT64,
@@ -55,6 +61,8 @@ def transaction_records(with_v2_field: bool = True) -> st.SearchStrategy[dict]:
     }
     if with_v2_field:
         fields["auth_method"] = OPTIONAL_TEXT
+    if with_v3_field:
+        fields["payout"] = st.none() | PAYOUTS
     return st.fixed_dictionaries(fields)
 
 
@@ -69,14 +77,23 @@ def test_round_trip_newest_version(record: dict) -> None:
     assert codec.decode(codec.encode(record)) == record
 
 
-@given(record=transaction_records(with_v2_field=False))
+@given(record=transaction_records(with_v2_field=False, with_v3_field=False))
 def test_v1_written_v2_read_gets_the_new_fields_default(record: dict) -> None:
     writer = SingleObjectCodec(VERSIONS, writer_version=1)
     reader = SingleObjectCodec(VERSIONS, reader_version=2)
     assert reader.decode(writer.encode(record)) == {**record, "auth_method": None}
+    newest = SingleObjectCodec(VERSIONS)
+    assert newest.decode(writer.encode(record)) == {**record, "auth_method": None, "payout": None}
 
 
-@given(record=transaction_records())
+@given(record=transaction_records(with_v3_field=False))
+def test_v3_adds_payouts_and_v2_readers_still_read_everything_else(record: dict) -> None:
+    writer = SingleObjectCodec(VERSIONS)
+    reader = SingleObjectCodec(VERSIONS, reader_version=2)
+    assert reader.decode(writer.encode({**record, "payout": None})) == record
+
+
+@given(record=transaction_records(with_v3_field=False))
 def test_v2_written_v1_read_drops_the_new_field(record: dict) -> None:
     writer = SingleObjectCodec(VERSIONS, writer_version=2)
     reader = SingleObjectCodec(VERSIONS, reader_version=1)
@@ -92,7 +109,7 @@ def test_header_is_magic_then_little_endian_crc64_fingerprint(codec: SingleObjec
     )
     data = codec.encode(_valid_record())
     assert data[:2] == b"\xc3\x01"
-    assert data[2:10] == V2.fingerprint
+    assert data[2:10] == V3.fingerprint
 
 
 def test_timestamps_stay_integer_millis(codec: SingleObjectCodec) -> None:
@@ -159,7 +176,7 @@ def test_garbage_after_a_valid_header_raises_only_codec_errors(body: bytes) -> N
 
 
 def test_record_that_does_not_fit_the_schema_is_refused(codec: SingleObjectCodec) -> None:
-    with pytest.raises(SchemaMismatchError, match="transaction v2"):
+    with pytest.raises(SchemaMismatchError, match="transaction v3"):
         codec.encode({**_valid_record(), "type": "REFUND"})
 
 
@@ -175,11 +192,11 @@ def _registry():  # type: ignore[no-untyped-def]
 def test_confluent_round_trip_and_evolution() -> None:
     registry = _registry()
     v1_writer = ConfluentCodec(VERSIONS, registry, "tx-value", writer_version=1)
-    v2_reader = ConfluentCodec(VERSIONS, registry, "tx-value")
-    record = {k: v for k, v in _valid_record().items() if k != "auth_method"}
+    v3_reader = ConfluentCodec(VERSIONS, registry, "tx-value")
+    record = {k: v for k, v in _valid_record().items() if k not in ("auth_method", "payout")}
     data = v1_writer.encode(record)
     assert data[0] == 0 and len(data) > 5
-    assert v2_reader.decode(data) == {**record, "auth_method": None}
+    assert v3_reader.decode(data) == {**record, "auth_method": None, "payout": None}
 
 
 def test_confluent_codec_reads_single_object_messages_too() -> None:
@@ -200,7 +217,7 @@ def test_confluent_unknown_id_and_short_header() -> None:
 
 def test_single_object_message_decodes_with_plain_fastavro_and_the_schema_file() -> None:
     data = SingleObjectCodec(VERSIONS).encode(_valid_record())
-    schema = json.loads((SCHEMAS / "transaction.v2.avsc").read_text())
+    schema = json.loads((SCHEMAS / "transaction.v3.avsc").read_text())
     canonical = fastavro.schema.to_parsing_canonical_form(schema)
     assert data[:2] == b"\xc3\x01"
     assert data[2:10].hex() == fastavro.schema.fingerprint(canonical, "CRC-64-AVRO")
@@ -214,7 +231,7 @@ def _valid_record() -> dict:
         "destination_account": "mer-7", "amount": 12_345, "currency": "EUR",
         "event_time": 1_767_225_600_123, "channel": "WEB", "merchant_id": "mer-7",
         "merchant_category": "5411", "country": "DE", "device_id": "dev-1", "ip": "10.0.0.1",
-        "metadata": {"order": "42"}, "auth_method": "THREE_DS",
+        "metadata": {"order": "42"}, "auth_method": "THREE_DS", "payout": None,
     }
 
 

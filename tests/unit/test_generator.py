@@ -19,7 +19,7 @@ from streams.errors import ConfigError
 from streams.generator import SCENARIOS, GeneratorConfig, TrafficGenerator
 from streams.records import SYSTEM_ACCOUNT_PREFIX, Channel, FraudLabel, Transaction, TransactionType
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "transaction.v2.avsc"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "transaction.v3.avsc"
 ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 CUSTOMER_RE = re.compile(r"^acc-\d{8}$")
 MINUTE_MS = 60_000

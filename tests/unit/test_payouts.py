@@ -1,0 +1,189 @@
+"""Payouts, the first part (docs/send-money.md): the PAYOUT record, quotes, the hold at authorize."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from agents.authorizer import Authorizer
+from agents.batch import InputEvent
+from agents.reviewer import Reviewer
+from agents.rules import Limits, Rules
+from streams.codec import SingleObjectCodec, load_versions
+from streams.errors import ConfigError, ValidationError
+from streams.jsonlines import parse_line, to_line
+from streams.partitioning import partition_for
+from streams.quotes import QUOTE_EXPIRED, QUOTE_MISMATCH, QUOTE_UNKNOWN, load_quotes
+from streams.records import Payout, TransactionType
+from streams.validation import validate
+from tests.unit.test_authorize import (CODECS, DAY_MS, NOW_MS, PARTITIONS, World, decisions, events,
+                                       postings, tx)
+
+QUOTES = f"""
+version = "2026-12-01.1"
+[[quote]]
+id = "q-eur-kes"
+sell = "EUR"
+buy = "KES"
+rate = "140.25"
+expires_at = {NOW_MS + 600_000}
+[[quote]]
+id = "q-eur-jpy"
+sell = "EUR"
+buy = "JPY"
+rate = "161.5"
+expires_at = "2026-01-01T00:30:00Z"
+[[quote]]
+id = "q-old"
+sell = "EUR"
+buy = "KES"
+rate = "139"
+expires_at = {NOW_MS - 10_000}  # before the payouts' event time
+"""
+
+
+def payout(tx_id: str = "po-1", amount: int = 1_000, paid: int = 140_250, quote: str = "q-eur-kes",
+           **changes: object):  # type: ignore[no-untyped-def]
+    details = Payout("wallet-fr", "mpesa-ke", "ben-254700000001", paid, "KES", "140.25", quote)
+    return tx(tx_id, type=TransactionType.PAYOUT, destination_account="sys:partner:mpesa-ke",
+              amount=amount, payout=dataclasses.replace(details, **changes))
+
+
+@pytest.fixture
+def quotes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "quotes.toml"
+    path.write_text(QUOTES)
+    return path
+
+
+def world_with_quotes(path: Path, rules: Rules | None = None) -> World:
+    world = World(rules)
+    world.authorizer = Authorizer(rules or Rules(), CODECS, "transactions", DAY_MS,
+                                  clock_ms=lambda: NOW_MS, partitions=PARTITIONS,
+                                  quotes=load_quotes(path))
+    return world
+
+
+def test_a_quote_pays_the_debited_amount_at_its_rate_in_the_payout_currencys_minor_units(
+        quotes_file: Path) -> None:
+    table = load_quotes(quotes_file)
+    assert table.version == "2026-12-01.1"
+    assert table.quotes["q-eur-kes"].pays(1_000) == 140_250       # 10.00 EUR -> 1,402.50 KES
+    assert table.quotes["q-eur-jpy"].pays(1_000) == 1_615         # JPY has no minor unit
+    assert table.quotes["q-eur-jpy"].pays(1) == 2                 # 1.615 JPY: half-even up
+    assert table.quotes["q-eur-jpy"].expires_at_ms == 1_767_227_400_000
+
+
+def test_a_bad_quotes_file_names_the_quote_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "q.toml"
+    for text, expected in (
+            ('[[quote]]\nid = "a"', "needs a version"),
+            ('version = "1"\n[[quote]]\nid = "a"\nsell = "EUR"\nbuy = "KES"\nexpires_at = 1790000000000',
+             "quote 1: rate"),
+            ('version = "1"\n[[quote]]\nid = "a"\nsell = "EUR"\nbuy = "XYZ"\nrate = "1"\n'
+             'expires_at = 1790000000000', "quote 1: buy"),
+            ('version = "1"\n[[quote]]\nid = "a"\nsell = "EUR"\nbuy = "KES"\nrate = "1"', "missing expires_at"),
+            ('version = "1"\n[[quote]]\nid = "a"\nsell = "EUR"\nbuy = "KES"\nrate = "-2"\n'
+             'expires_at = 1790000000000', "positive decimal")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=expected):
+            load_quotes(path)
+
+
+def test_a_payout_is_validated_as_one() -> None:
+    validate(payout(), NOW_MS, 3_600_000)
+    for bad, field in ((payout(receive_partner="other"), "destination_account"),
+                       (payout(fx_rate="abc"), "payout.fx_rate"),
+                       (payout(payout_currency="KESS"), "payout.payout_currency"),
+                       (payout(payout_amount=0), "payout.payout_amount"),
+                       (dataclasses.replace(payout(), payout=None), "payout"),
+                       (dataclasses.replace(tx(), payout=payout().payout), "payout"),
+                       (dataclasses.replace(payout(), source_account="sys:settlement:EUR"),
+                        "source_account")):
+        with pytest.raises(ValidationError) as caught:
+            validate(bad, NOW_MS, 3_600_000)
+        assert caught.value.field == field
+
+
+def test_a_payout_travels_in_avro_and_json_lines() -> None:
+    record = payout().to_record()
+    assert CODECS.transaction.decode(CODECS.transaction.encode(record)) == record
+    assert parse_line(to_line(payout())) == payout()
+    assert "payout" not in to_line(tx())  # only payouts carry the field
+    with pytest.raises(ValidationError, match="payout.payout_amount"):
+        parse_line(to_line(payout()).replace('"payout_amount":140250', '"payout_amount":1.5'))
+
+
+def test_a_payout_is_held_until_its_partner_answers(quotes_file: Path) -> None:
+    world = world_with_quotes(quotes_file, Rules(limits=Limits(payout_deadline_s=900)))
+    result = world.authorize(events(payout()))
+    [decision] = decisions(result)
+    assert (decision["outcome"], decision["type"]) == ("PENDING", "PAYOUT")
+    assert postings(result) == []  # nothing posted until the partner says SUCCESS
+    hold = world.accounts["acc-1"].holds["po-1"]
+    assert (hold.amount, hold.destination, hold.expires_at_ms) == (1_000, "sys:partner:mpesa-ke",
+                                                                  NOW_MS + 900_000)
+    assert world.accounts["acc-1"].available("EUR") == 9_000
+    assert world.tx["po-1"]["s"] == "HELD" and world.tx["po-1"]["a"] == "acc-1"
+    assert [h.expires_at_ms for h in result.holds] == [NOW_MS + 900_000]
+
+
+def test_a_payout_whose_quote_does_not_hold_is_declined_with_why(quotes_file: Path) -> None:
+    world = world_with_quotes(quotes_file)
+    batch = [payout("po-unknown", quote="q-none"), payout("po-old", quote="q-old", fx_rate="139",
+                                                          payout_amount=139_000),
+             payout("po-price", payout_amount=140_251), payout("po-rate", fx_rate="140.2500001"),
+             payout("po-funds", amount=20_000, payout_amount=2_805_000)]
+    outcomes = {d["tx_id"]: (d["outcome"], d["reasons"][0]) for d in decisions(world.authorize(events(*batch)))}
+    assert outcomes == {"po-unknown": ("DECLINE", QUOTE_UNKNOWN), "po-old": ("DECLINE", QUOTE_EXPIRED),
+                        "po-price": ("DECLINE", QUOTE_MISMATCH), "po-rate": ("DECLINE", QUOTE_MISMATCH),
+                        "po-funds": ("DECLINE", "insufficient_funds")}
+    assert world.accounts["acc-1"].holds == {}
+    assert decisions(World().authorize(events(payout())))[0]["reasons"][0] == QUOTE_UNKNOWN  # no table
+
+
+def test_a_payout_the_checks_doubt_is_declined_not_parked_for_review(quotes_file: Path) -> None:
+    world = world_with_quotes(quotes_file, Rules(limits=Limits(review_amount=500)))
+    [decision] = decisions(world.authorize(events(payout())))
+    assert decision["outcome"] == "DECLINE" and decision["reasons"][0] == "payout:review"
+
+
+def test_a_reviewer_cannot_post_a_payout_and_an_unanswered_one_expires(quotes_file: Path) -> None:
+    labels = SingleObjectCodec(load_versions("fraud_label"))
+    world = world_with_quotes(quotes_file)
+    world.authorize(events(payout()))
+    codec = SingleObjectCodec(load_versions("review"))
+    record = {"review_id": "r1", "tx_id": "po-1", "source_account": "acc-1", "action": "APPROVE",
+              "reviewer": "mallory", "decided_at": NOW_MS}
+    reviewer = Reviewer(codec, world.authorizer, labels, clock_ms=lambda: NOW_MS)
+    p = partition_for("acc-1", PARTITIONS)
+    view = world.view()
+    result = reviewer.apply([(InputEvent(p, 0, b"acc-1", codec.encode(record), NOW_MS), record)], view)
+    world.commit(view, result)
+    assert result.counters["review_of_payout_refused"] == 1 and postings(result) == []
+    assert "po-1" in world.accounts["acc-1"].holds
+    late = Reviewer(codec, world.authorizer, labels, clock_ms=lambda: NOW_MS + 3_601_000)
+    view = world.view()
+    expired = late.expire(p, [("acc-1", "po-1")], view)
+    world.commit(view, expired)
+    assert world.accounts["acc-1"].holds == {} and world.tx["po-1"]["s"] == "EXPIRED"
+    assert world.accounts["acc-1"].available("EUR") == 10_000
+
+
+def test_a_running_worker_follows_a_new_quotes_file_and_keeps_the_last_good_one(
+        quotes_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from streams.quotes import QuoteFile
+
+    now = [0.0]
+    source = QuoteFile(quotes_file, check_s=2.0, clock=lambda: now[0])
+    assert source.table().version == "2026-12-01.1"
+    quotes_file.write_text(QUOTES.replace("2026-12-01.1", "2026-12-01.2") + "\n# changed\n")
+    now[0] = 1.0
+    assert source.table().version == "2026-12-01.1"  # not looked at yet
+    now[0] = 2.5
+    assert source.table().version == "2026-12-01.2"
+    quotes_file.write_text("version = \n")  # a broken edit
+    now[0] = 5.0
+    assert source.table().version == "2026-12-01.2" and "keeping version 2026-12-01.2" in caplog.text
