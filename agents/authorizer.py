@@ -12,6 +12,7 @@ can store them as bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from agents.fraud.fanin import Seen
 from agents.fraud.model import FixedModels
 from agents.postings import credit, debit, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules
-from streams.accounts import (APPROVED, DECLINED, HELD, TX_ACCOUNT, TX_HASH, TX_STATUS, AccountState,
-                              Hold)
+from streams.accounts import (APPROVED, DECLINED, HELD, TX_ACCOUNT, TX_HASH, TX_PAYOUT, TX_STATUS,
+                              AccountState, Hold)
 from streams.codec import Codec, encode_all
 from streams.errors import CodecError, ValidationError
 from streams.partitioning import partition_for
@@ -252,6 +253,8 @@ class Authorizer:
         result.tx_index.append((event.partition, tx.event_time, tx.tx_id))
         if status == HELD:
             result.set_tx(tx.tx_id, **{TX_ACCOUNT: tx.source_account})
+            if tx.payout is not None:  # what settling it needs when the partner answers
+                result.set_tx(tx.tx_id, **{TX_PAYOUT: json.dumps(tx.payout.to_record())})
         result.counters[outcome] += 1
         result.decided.append((tx.type.value, outcome, tx.event_time, event.timestamp_ms))
         decision = decision_record(tx, event, outcome, reasons, assessment, now_ms)

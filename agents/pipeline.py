@@ -26,6 +26,7 @@ from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
 from agents.fraud.fanin import Payment
 from agents.outbox import OutputSender
+from agents.payouts import SUCCESS, PayoutSettler, accounts_to_post, details_of
 from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Bound on recomputing a batch whose accounts changed under it (another agent or worker).
 CONFLICT_RETRIES_MAX = 5
-OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry")
+OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry", "payout_outcomes")
 
 
 class _StageClock:
@@ -67,8 +68,10 @@ class BatchPipeline:
     def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
                  max_clock_skew_ms: int, partitions: int,
-                 observer: BatchObserver | None = None) -> None:
+                 observer: BatchObserver | None = None,
+                 payouts: PayoutSettler | None = None) -> None:
         self._observer = observer
+        self._payouts = payouts
         self._reviewer = reviewer
         self._partitions = partitions
         self._store = store
@@ -145,6 +148,34 @@ class BatchPipeline:
 
         return await self._run("reviews", partitions, accounts, set(), compute, events=len(events))
 
+    async def settle_payouts(self, events: list[InputEvent]) -> BatchResult:
+        """Apply receive partners' outcomes to their held payouts (agents.payouts)."""
+        if self._payouts is None:
+            raise RuntimeError("this pipeline was built without payouts")
+        payouts = self._payouts
+        outcomes, bad = payouts.decode(events)
+        if bad:
+            log.warning("dropped %d payout outcome messages that do not decode", bad)
+            self.counters["payout_outcome_undecodable"] += bad
+        accounts = {outcome["source_account"] for _, outcome in outcomes}
+        tx_ids = {outcome["tx_id"] for _, outcome in outcomes}
+        partitions = {e.partition for e in events}
+        # A SUCCESS posts to this partition's system shards (FX, the partner's settlement
+        # account): which ones, the held payouts say; find them before the batch reads.
+        first = await self._store.read(accounts, tx_ids, set())
+        for event, outcome in outcomes:
+            holder = first.accounts.get(outcome["source_account"])
+            hold = holder.holds.get(outcome["tx_id"]) if holder else None
+            details = details_of(first.tx_records.get(outcome["tx_id"], {}))
+            if outcome["status"] == SUCCESS and hold is not None and details is not None:
+                accounts.update(accounts_to_post(hold.currency, details, event.partition))
+
+        def compute(view: StateView) -> BatchResult:
+            return payouts.apply(outcomes, view)
+
+        return await self._run("payout_outcomes", partitions, accounts, tx_ids, compute,
+                               events=len(events))
+
     async def expire_holds(self, partition: int, limit: int = 1000) -> BatchResult:
         """Release this partition's holds that are past their expiry."""
         expired = await self._store.expired_holds(partition, self._now_ms(), limit)
@@ -159,7 +190,8 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._reviewer.expire(partition, expired, view)
 
-        return await self._run("expiry", {partition}, accounts, set(), compute)
+        # the records too: an expired payout's ending carries its details (agents.payouts)
+        return await self._run("expiry", {partition}, accounts, {t for _, t in expired}, compute)
 
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult],

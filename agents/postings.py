@@ -44,13 +44,18 @@ def _leg(state: AccountState, *, leg: str, tx_id: str, account: str, currency: s
     }
 
 
+#: The second pair of a movement across currencies (a payout's FX legs): debit and credit in
+#: the currency paid out, beside the D and C in the currency debited.
+FX_DEBIT_LEG, FX_CREDIT_LEG = "XD", "XC"
+
+
 def debit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
-          event_time: int, now_ms: int) -> dict[str, Any]:
-    return _leg(state, leg=DEBIT_LEG, tx_id=tx_id, account=account, currency=currency,
+          event_time: int, now_ms: int, leg: str = DEBIT_LEG) -> dict[str, Any]:
+    return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
                 direction="DEBIT", amount=amount, event_time=event_time, now_ms=now_ms)
 
 
 def credit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
-           event_time: int, now_ms: int) -> dict[str, Any]:
-    return _leg(state, leg=CREDIT_LEG, tx_id=tx_id, account=account, currency=currency,
+           event_time: int, now_ms: int, leg: str = CREDIT_LEG) -> dict[str, Any]:
+    return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
                 direction="CREDIT", amount=amount, event_time=event_time, now_ms=now_ms)

@@ -21,8 +21,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.accounts import (EXPIRED, HELD, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS,
-                              AccountState)
+from streams.accounts import (EXPIRED, HELD, PAYOUT_FAILED, PAYOUT_SUCCEEDED, REVIEW_APPROVED,
+                              REVIEW_DECLINED, TX_STATUS, AccountState)
 from streams.codec import Codec
 from streams.errors import CodecError
 from streams.findings import Findings
@@ -30,9 +30,10 @@ from streams.records import is_system_account
 
 #: Where a REVIEW may stand: still held, or resolved one of these ways.
 REVIEW_ENDINGS = (HELD, REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED)
-#: Decisions that leave a hold: a REVIEW, and a PAYOUT waiting for its partner (PENDING; no
-#: partner outcome is applied yet: such a hold ends held or EXPIRED, docs/send-money.md).
+#: Decisions that leave a hold: a REVIEW, and a PAYOUT waiting for its partner (PENDING: its hold
+#: ends on the partner's word, or EXPIRED; docs/send-money.md).
 HOLDING = ("REVIEW", "PENDING")
+PAYOUT_ENDINGS = (HELD, PAYOUT_SUCCEEDED, PAYOUT_FAILED, EXPIRED)
 
 
 def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[Any]:
@@ -104,6 +105,10 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         moved = outcome == "APPROVE" or (outcome == "REVIEW" and status == REVIEW_APPROVED)
         # A debit and its credit when money moved; nothing when declined, released or held.
         expected = {f"{tx_id}:D", f"{tx_id}:C"} if moved else set()
+        if outcome == "PENDING" and status == PAYOUT_SUCCEEDED:  # and, across currencies, FX legs
+            expected = {f"{tx_id}:D", f"{tx_id}:C"}
+            if legs.get(tx_id, set()) == expected | {f"{tx_id}:XD", f"{tx_id}:XC"}:
+                expected = legs[tx_id]
         if legs.get(tx_id, set()) != expected:
             found.problem("postings_do_not_match_decision",
                           f"{tx_id} {outcome}/{status}: {sorted(legs.get(tx_id, set()))}")
@@ -117,7 +122,7 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         if outcome not in HOLDING:
             continue
         status = tx_records.get(tx_id, {}).get(TX_STATUS)
-        if status in REVIEW_ENDINGS:
+        if status in (REVIEW_ENDINGS if outcome == "REVIEW" else PAYOUT_ENDINGS):
             found.counts[f"{'reviews' if outcome == 'REVIEW' else 'payouts'}_{status.lower()}"] += 1
         else:
             found.problem("review_unaccounted", f"{tx_id} status {status}")

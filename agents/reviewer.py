@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from agents.authorizer import Authorizer
 from agents.batch import BatchResult, HoldChange, claim, InputEvent, OutputMessage, StateView
+from agents.payouts import details_of, ended
 from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS
 from streams.codec import Codec
 from streams.errors import CodecError
@@ -24,8 +25,10 @@ ROLE = "reviews"
 
 class Reviewer:
     def __init__(self, review_codec: Codec, authorizer: Authorizer, label_codec: Codec,
-                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+                 payout_results: Codec | None = None) -> None:
         self._reviews = review_codec
+        self._payout_results = payout_results
         self._labels = label_codec
         self._authorizer = authorizer
         self._clock_ms = clock_ms
@@ -75,7 +78,8 @@ class Reviewer:
         return result
 
     def expire(self, partition: int, expired: list[tuple[str, str]], view: StateView) -> BatchResult:
-        """Release holds whose time ran out; `expired` is (account, tx_id) from the hold index."""
+        """Release holds whose time ran out; `expired` is (account, tx_id) from the hold index.
+        A payout's expiry is its ending: its send partner is told (agents.payouts)."""
         now_ms = self._clock_ms()
         result = BatchResult()
         for name, tx_id in expired:
@@ -90,4 +94,8 @@ class Reviewer:
             result.dirty.add(name)
             result.set_tx(tx_id, **{TX_STATUS: EXPIRED})
             result.counters["hold_expired"] += 1
+            details = details_of(view.tx_records.get(tx_id, {}))
+            if hold.tx_type == "PAYOUT" and details and self._payout_results is not None:
+                ended(result, self._payout_results, partition, name, tx_id, hold, details,
+                      EXPIRED, now_ms, reason="the receive partner did not answer in time")
         return result

@@ -1,4 +1,4 @@
-"""The Faust agents: authorize (transactions), settle (credits) and review, batched.
+"""The Faust agents: authorize (transactions), settle (credits), review and payout, batched.
 
 Each agent takes what its consumer fetched, up to `batch_size` records, straight from its
 `BatchQueue` (streams/faustbatch.py: no Faust event per record) and hands it to the batch
@@ -75,7 +75,8 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
              hold_sweep_s: float = 5.0) -> None:
     agents = {"authorize": (names.transactions.name, pipeline.authorize),
               "settle": (names.credits.name, pipeline.settle),
-              "review": (names.reviews.name, pipeline.review)}
+              "review": (names.reviews.name, pipeline.review),
+              "payout": (names.payout_outcomes.name, pipeline.settle_payouts)}
     for name, (topic_name, handler) in agents.items():
         _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size)
 

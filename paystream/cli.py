@@ -386,7 +386,8 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     names = topic_specs(settings.topic_prefix, settings.partitions)
     register(app, pipeline, names, batch_size, hold_sweep_s)
     start_metrics(settings, "worker",
-                  {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name]})
+                  {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name,
+                                 names.payout_outcomes.name]})
     metrics.record_models(*pipeline.model_versions())
 
     last: dict[str, int] = {}
@@ -459,7 +460,7 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
         redis = bulk_reader(settings.redis_url)
         try:
             behind = lag(consumer, group, [names.transactions.name, names.credits.name,
-                                           names.reviews.name])
+                                           names.reviews.name, names.payout_outcomes.name])
             if with_sinks:
                 from paystream.sinks_cli import sinks_behind
 

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from agents.authorizer import Authorizer, Codecs
 from agents.fraud.model import ModelRegistry
 from agents.outbox import OutputSender
+from agents.payouts import PayoutSettler
 from agents.pipeline import BatchObserver, BatchPipeline
 from agents.rules import Rules, load_rules
 from agents.reviewer import Reviewer
@@ -47,6 +48,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     sender = OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name, "labels": names.labels.name,
+        "payout_results": names.payout_results.name,
     }, config=kafka_security(settings))
     # One worker process per core: scikit-learn's OpenMP (and BLAS) threads would only compete
     # with the other worker and the servers, and their spin-waits after each predict cost CPU
@@ -60,7 +62,11 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
                             models=models, partitions=settings.partitions,
                             quotes=quote_source(settings.quotes_path))
     settler = Settler(codecs.credit, codecs.posting, now_ms)
+    payout_results = codec_for("payout_result", names.payout_results.name, registry)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer,
-                        codec_for("fraud_label", names.labels.name, registry), now_ms)
+                        codec_for("fraud_label", names.labels.name, registry), now_ms,
+                        payout_results=payout_results)
+    payouts = PayoutSettler(codec_for("payout_outcome", names.payout_outcomes.name, registry),
+                            payout_results, codecs.posting, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
-                         settings.max_clock_skew_ms, settings.partitions, observer)
+                         settings.max_clock_skew_ms, settings.partitions, observer, payouts)

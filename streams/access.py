@@ -37,6 +37,7 @@ def kafka_acls(prefix: str = "") -> dict[str, list[KafkaAcl]]:
         # upstream also reports chargebacks and customers' reports (`paystream label`)
         PRODUCER: [topic("transactions", "Write"), topic("fraud-labels", "Write"), idempotent],
         WORKER: [topic("transactions", "Read"), topic("reviews", "Read"),
+                 topic("payout-outcomes", "Read"), topic("payout-results", "Write"),
                  topic("credits", "Read", "Write"), topic("decisions", "Write"),
                  topic("postings", "Write"), topic("transactions.dlq", "Write"),
                  topic("fraud-labels", "Write"),
@@ -44,7 +45,7 @@ def kafka_acls(prefix: str = "") -> dict[str, list[KafkaAcl]]:
                  idempotent],
         SINKS: [topic("decisions", "Read"), topic("postings", "Read"), topic("fraud-labels", "Read"),
                 KafkaAcl("group", prefix + "paystream-sink-", "prefix", ("Read", "Describe"))],
-        API: [topic("reviews", "Write"), idempotent],
+        API: [topic("reviews", "Write"), topic("payout-outcomes", "Write"), idempotent],
     }
 
 

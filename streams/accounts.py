@@ -11,6 +11,7 @@ everything else is a fixed set of fields per currency held.
 Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
   a:<account>   hash v (version) s (AccountState, msgpack)
   t:<tx_id>     hash h (body hash) s (status) c (credited) a (held: source) k (kept)
+                p (a payout's details) x (a payout's late success recorded)
   holds:<p>     sorted set "<account>|<tx_id>" by hold expiry (ms), per transactions partition
 """
 
@@ -30,6 +31,11 @@ TX_ACCOUNT = "a"
 #: A transaction record's status: its authorization, then how a hold ended.
 APPROVED, DECLINED, HELD = "APPROVED", "DECLINED", "HELD"
 REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED = "REVIEW_APPROVED", "REVIEW_DECLINED", "EXPIRED"
+#: How a payout's hold ended on its receive partner's word (docs/send-money.md).
+PAYOUT_SUCCEEDED, PAYOUT_FAILED = "PAYOUT_SUCCEEDED", "PAYOUT_FAILED"
+#: A held PAYOUT's details (JSON of its payout record), for settling it when the partner answers;
+#: and the mark of a SUCCESS that came after it expired (recorded once).
+TX_PAYOUT, TX_LATE_SUCCESS = "p", "x"
 
 
 def account_key(namespace: str, account: str) -> str:

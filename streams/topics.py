@@ -40,10 +40,12 @@ class Topics:
     credits: TopicSpec
     reviews: TopicSpec
     labels: TopicSpec
+    payout_outcomes: TopicSpec
+    payout_results: TopicSpec
 
     def all(self) -> list[TopicSpec]:
         return [self.transactions, self.dlq, self.decisions, self.postings, self.credits,
-                self.reviews, self.labels]
+                self.reviews, self.labels, self.payout_outcomes, self.payout_results]
 
 
 def topics(prefix: str = "", partitions: int = 12) -> Topics:
@@ -72,6 +74,12 @@ def topics(prefix: str = "", partitions: int = 12) -> Topics:
         # A year: labels are what the next model is trained on, and they arrive for months.
         labels=spec("labels", "fraud-labels", 365,
                     "Avro FraudLabel (chargebacks, analysts', reviewers'); key = tx_id."),
+        payout_outcomes=spec("payout_outcomes", "payout-outcomes", 30,
+                             "Avro PayoutOutcome: receive partners' callbacks, as the API "
+                             "verified them; key = sender account."),
+        payout_results=spec("payout_results", "payout-results", 30,
+                            "Avro PayoutResult: how each payout ended (SUCCESS, FAILURE, "
+                            "EXPIRED; LATE_SUCCESS exceptions); key = sender account."),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from redis.asyncio import Redis
 
@@ -29,6 +29,8 @@ from tests.integration.kafka_reader import read_messages
 pytestmark = pytest.mark.integration
 TX = SingleObjectCodec(load_versions("transaction"))
 DECISION = SingleObjectCodec(load_versions("decision"))
+OUTCOME = SingleObjectCodec(load_versions("payout_outcome"))
+RESULT = SingleObjectCodec(load_versions("payout_result"))
 HOLD_AGE_S = 20  # long enough for two CLI start-ups on a loaded machine
 RULES = f"""
 [limits]
@@ -82,15 +84,23 @@ class Pipeline:
                 await redis.aclose()
         return asyncio.run(read())
 
-    def balances(self) -> dict[str, int]:
+    def balances(self, currency: str = "EUR") -> dict[str, int]:
         async def read() -> dict[str, int]:
             redis = Redis.from_url(self.settings.redis_url)
             try:
                 accounts = await scan_accounts(redis, self.settings.topic_prefix)
             finally:
                 await redis.aclose()
-            return {name: state.balance("EUR") for name, state in accounts.items()}
+            return {name: state.balance(currency) for name, state in accounts.items()}
         return asyncio.run(read())
+
+    def outcome(self, tx_id: str, status: str) -> None:
+        """A receive partner's answer, as the API would publish it."""
+        record = {"callback_id": f"cb-{tx_id}-{status}", "tx_id": tx_id, "source_account": "acc-a",
+                  "partner": "mpesa-ke", "status": status, "partner_reference": None,
+                  "reason": None, "received_at": now_ms()}
+        self._producer.produce(self.names.payout_outcomes.name, OUTCOME.encode(record), b"acc-a")
+        assert self._producer.flush(30) == 0
 
     def wait_status(self, tx_id: str, status: str, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -223,13 +233,14 @@ def test_hold_nobody_decides_expires(running: Pipeline) -> None:
     running.wait_status("rv-late", "EXPIRED", timeout_s=HOLD_AGE_S + 30)
 
 
-def test_a_payout_waits_for_its_partner_and_expires_unanswered(running: Pipeline) -> None:
+def payout(tx_id: str, quote: str = "q-eur-kes") -> Transaction:
     from streams.records import Payout
 
-    def payout(tx_id: str, quote: str) -> Transaction:
-        return transfer(tx_id, "acc-a", "sys:partner:mpesa-ke", 2_000, type=TransactionType.PAYOUT,
-                        payout=Payout("wallet-fr", "mpesa-ke", "ben-1", 280_500, "KES", "140.25", quote))
+    return transfer(tx_id, "acc-a", "sys:partner:mpesa-ke", 2_000, type=TransactionType.PAYOUT,
+                    payout=Payout("wallet-fr", "mpesa-ke", "ben-1", 280_500, "KES", "140.25", quote))
 
+
+def test_a_payout_waits_for_its_partner_and_expires_unanswered(running: Pipeline) -> None:
     running.send(payout("po-ok", "q-eur-kes"), payout("po-unquoted", "q-none"))
     assert decision_of(running, "po-ok")["outcome"] == "PENDING"
     assert decision_of(running, "po-unquoted")["reasons"] == ["payout:quote_unknown"]
@@ -237,6 +248,36 @@ def test_a_payout_waits_for_its_partner_and_expires_unanswered(running: Pipeline
     refused = _cli(running, "review", "approve", "po-ok")  # no reviewer can post a payout
     running.wait_status("po-ok", "EXPIRED", timeout_s=HOLD_AGE_S + 30)
     assert running.tx_records("po-ok")["po-ok"]["s"] == "EXPIRED", refused.stderr
+
+
+def test_a_payout_settles_on_its_partners_word_once(running: Pipeline) -> None:
+    from agents.reconcile import read_topic
+
+    running.send(payout("po-yes"), payout("po-no"))
+    running.wait_status("po-yes", "HELD")
+    running.wait_status("po-no", "HELD")
+    for tx_id, status in (("po-yes", "SUCCESS"), ("po-no", "FAILURE"), ("po-yes", "SUCCESS"),
+                          ("po-no", "SUCCESS")):  # a repeat, and a SUCCESS after the FAILURE
+        running.outcome(tx_id, status)
+    running.wait_status("po-yes", "PAYOUT_SUCCEEDED")
+    running.wait_status("po-no", "PAYOUT_FAILED")
+    consumer = Consumer({"bootstrap.servers": running.settings.kafka_bootstrap_servers,
+                         "group.id": "test-payout-results", "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            ended = [RESULT.decode(m.value()) for m in read_topic(consumer, running.names.payout_results.name)]
+            ends = sorted((r["tx_id"], r["status"]) for r in ended if r["tx_id"] in ("po-yes", "po-no"))
+            if len(ends) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+    assert ends == [("po-no", "FAILURE"), ("po-yes", "SUCCESS")]  # each told once
+    p = partition_for("acc-a", running.settings.partitions)
+    balances = running.balances("KES")
+    assert balances[f"sys:partner:mpesa-ke:p{p:02d}"] == 280_500  # only po-yes's
+    assert balances[f"sys:fx:KES:p{p:02d}"] == -280_500
 
 
 def test_duplicate_conflict_and_stale(running: Pipeline) -> None:

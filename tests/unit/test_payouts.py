@@ -187,3 +187,105 @@ def test_a_running_worker_follows_a_new_quotes_file_and_keeps_the_last_good_one(
     quotes_file.write_text("version = \n")  # a broken edit
     now[0] = 5.0
     assert source.table().version == "2026-12-01.2" and "keeping version 2026-12-01.2" in caplog.text
+
+
+# --- settling on the partner's word (agents/payouts.py) ----------------------------------------
+
+OUTCOMES = SingleObjectCodec(load_versions("payout_outcome"))
+RESULTS = SingleObjectCodec(load_versions("payout_result"))
+
+
+class Partner:
+    """A world with one held payout and the settler its partner's answers go to."""
+
+    def __init__(self, quotes_file: Path, held: object = None) -> None:
+        from agents.payouts import PayoutSettler
+
+        self.world = world_with_quotes(quotes_file)
+        self.world.authorize(events(held or payout()))
+        self.settler = PayoutSettler(OUTCOMES, RESULTS, CODECS.posting, clock_ms=lambda: NOW_MS)
+        self.offset = 0
+
+    def answer(self, status: str, partner: str = "mpesa-ke", tx_id: str = "po-1"):  # type: ignore[no-untyped-def]
+        record = {"callback_id": f"cb-{self.offset}", "tx_id": tx_id, "source_account": "acc-1",
+                  "partner": partner, "status": status, "partner_reference": "MP123",
+                  "reason": None if status == "SUCCESS" else "beneficiary wallet closed",
+                  "received_at": NOW_MS}
+        event = InputEvent(partition_for("acc-1", PARTITIONS), self.offset, b"acc-1",
+                           OUTCOMES.encode(record), NOW_MS)
+        self.offset += 1
+        view = self.world.view()
+        result = self.settler.apply([(event, record)], view)
+        self.world.commit(view, result)
+        return result
+
+
+def results(result) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [RESULTS.decode(m.value) for ms in result.outputs.values() for m in ms
+            if m.role == "payout_results"]
+
+
+def test_a_success_posts_the_hold_with_its_fx_legs_each_currency_balanced(quotes_file: Path) -> None:
+    partner = Partner(quotes_file)
+    result = partner.answer("SUCCESS")
+    p = partition_for("acc-1", PARTITIONS)
+    legs = {(x["posting_id"], x["account"], x["direction"], x["amount"], x["currency"])
+            for x in postings(result)}
+    assert legs == {("po-1:D", "acc-1", "DEBIT", 1_000, "EUR"),
+                    ("po-1:C", f"sys:fx:EUR:p{p:02d}", "CREDIT", 1_000, "EUR"),
+                    ("po-1:XD", f"sys:fx:KES:p{p:02d}", "DEBIT", 140_250, "KES"),
+                    ("po-1:XC", f"sys:partner:mpesa-ke:p{p:02d}", "CREDIT", 140_250, "KES")}
+    accounts = partner.world.accounts
+    assert accounts["acc-1"].holds == {} and accounts["acc-1"].balance("EUR") == 9_000
+    assert accounts[f"sys:partner:mpesa-ke:p{p:02d}"].balance("KES") == 140_250
+    assert partner.world.tx["po-1"]["s"] == "PAYOUT_SUCCEEDED"
+    [ending] = results(result)
+    assert (ending["status"], ending["send_partner"], ending["payout_amount"],
+            ending["partner_reference"]) == ("SUCCESS", "wallet-fr", 140_250, "MP123")
+    assert [h.expires_at_ms for h in result.holds] == [None]  # out of the expiry index
+    again = partner.answer("SUCCESS")  # the partner's retry
+    assert again.counters["payout_outcome_after_end"] == 1 and postings(again) == []
+
+
+def test_a_same_currency_payout_posts_two_legs_straight_to_the_partner(tmp_path: Path) -> None:
+    path = tmp_path / "q.toml"
+    path.write_text(f'version = "1"\n[[quote]]\nid = "q-eur"\nsell = "EUR"\nbuy = "EUR"\n'
+                    f'rate = "1"\nexpires_at = {NOW_MS + 60_000}\n')
+    partner = Partner(path, payout(quote="q-eur", payout_currency="EUR", fx_rate="1",
+                                   payout_amount=1_000))
+    legs = {(x["posting_id"], x["account"].rsplit(":", 1)[0]) for x in postings(partner.answer("SUCCESS"))}
+    assert legs == {("po-1:D", "acc-1"), ("po-1:C", "sys:partner:mpesa-ke")}
+
+
+def test_a_failure_releases_the_hold_and_tells_the_sender(quotes_file: Path) -> None:
+    partner = Partner(quotes_file)
+    result = partner.answer("FAILURE")
+    assert postings(result) == [] and partner.world.accounts["acc-1"].available("EUR") == 10_000
+    assert partner.world.tx["po-1"]["s"] == "PAYOUT_FAILED"
+    assert [(r["status"], r["reason"]) for r in results(result)] == [("FAILURE", "beneficiary wallet closed")]
+    late = partner.answer("SUCCESS")  # out of order: the FAILURE came first and stands
+    assert late.counters["payout_outcome_after_end"] == 1 and postings(late) == []
+
+
+def test_answers_from_another_partner_or_about_no_payout_change_nothing(quotes_file: Path) -> None:
+    partner = Partner(quotes_file)
+    assert partner.answer("SUCCESS", partner="someone-else").counters["payout_outcome_wrong_partner"] == 1
+    assert partner.answer("SUCCESS", tx_id="t-unknown").counters["payout_outcome_unknown_payout"] == 1
+    assert "po-1" in partner.world.accounts["acc-1"].holds
+
+
+def test_an_expired_payout_tells_its_sender_and_a_late_success_is_an_exception(quotes_file: Path) -> None:
+    partner = Partner(quotes_file)
+    labels = SingleObjectCodec(load_versions("fraud_label"))
+    reviews = SingleObjectCodec(load_versions("review"))
+    late = Reviewer(reviews, partner.world.authorizer, labels, clock_ms=lambda: NOW_MS + 3_601_000,
+                    payout_results=RESULTS)
+    view = partner.world.view()
+    expired = late.expire(partition_for("acc-1", PARTITIONS), [("acc-1", "po-1")], view)
+    partner.world.commit(view, expired)
+    assert [(r["status"], r["amount"]) for r in results(expired)] == [("EXPIRED", 1_000)]
+    success = partner.answer("SUCCESS")
+    assert postings(success) == [] and success.counters["payout_late_success"] == 1
+    assert [r["status"] for r in results(success)] == ["LATE_SUCCESS"]
+    assert partner.world.accounts["acc-1"].balance("EUR") == 10_000  # never a second posting
+    assert partner.answer("SUCCESS").counters["payout_outcome_after_end"] == 1  # recorded once

@@ -37,7 +37,8 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
 def test_topic_names_carry_the_prefix() -> None:
     names = [spec.name for spec in topics("t1.", 3).all()]
     assert names == ["t1.transactions", "t1.transactions.dlq", "t1.decisions", "t1.postings",
-                     "t1.credits", "t1.reviews", "t1.fraud-labels"]
+                     "t1.credits", "t1.reviews", "t1.fraud-labels", "t1.payout-outcomes",
+                     "t1.payout-results"]
     assert all(spec.partitions == 3 for spec in topics("t1.", 3).all())
 
 
