@@ -345,4 +345,5 @@ def decision_record(tx: Transaction, event: InputEvent, outcome: str, reasons: l
         "model_version": scored.model_version, "shadow_score": scored.shadow_score,
         "shadow_model_version": scored.shadow_model_version, "decided_at": now_ms,
         "produced_at": event.timestamp_ms, "device_id": tx.device_id,
+        "payout": tx.payout.to_record() if tx.payout is not None else None,
     }

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.middleware import RequestGuard
-from api.routes import accounts, audit, health, keys, reports, reviews, transactions
+from api.routes import accounts, audit, health, keys, partners, reports, reviews, transactions
 from api.services import Services
 from streams.settings import Settings
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
     v1 = APIRouter(prefix="/v1")
-    for module in (transactions, accounts, reports, reviews, keys, audit):
+    for module in (transactions, accounts, reports, reviews, keys, audit, partners):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

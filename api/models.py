@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -118,6 +118,22 @@ class AuditQuery(Page):
 
 class VerdictBody(Strict):
     note: Note = Field(description="Why; kept with the verdict and in the audit trail.")
+
+
+class PartnerCallback(Strict):
+    """A receive partner's answer about one payout."""
+
+    callback_id: Ident = Field(description="The partner's id of this callback; a retry repeats it.")
+    tx_id: Ident = Field(description="The payout, as the instruction named it.")
+    status: Literal["SUCCESS", "FAILURE"]
+    partner_reference: Ident | None = Field(None, description="The partner's own id of the payment.")
+    reason: Note | None = Field(None, description="Why it failed.")
+
+
+class CallbackAccepted(BaseModel):
+    tx_id: str
+    status: str
+    accepted: bool
 
 
 class KeyBody(Strict):

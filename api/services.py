@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,6 +16,8 @@ from redis.asyncio import Redis
 from api import reads
 from api.keys import KeyStore
 from api.reportcache import ReportCache
+from streams.partners import Partner, load_partners
+from streams.producer import AckedPublisher
 from streams.reviews import VerdictPublisher
 from streams.settings import Settings, notify_redis_url
 
@@ -28,6 +31,8 @@ class Services:
     keys: KeyStore
     limiter: MovingWindowRateLimiter
     publisher: VerdictPublisher
+    outcomes: AckedPublisher   # receive partners' callbacks, to payout-outcomes
+    partners: dict[str, Partner]  # whose callbacks are accepted (PAYSTREAM_PARTNERS_PATH)
     rate_limit: RateLimitItem  # per key
     reports: ReportCache
 
@@ -53,11 +58,15 @@ class Services:
                    Redis.from_url(notify_redis_url(settings), socket_timeout=5),
                    keys, MovingWindowRateLimiter(storage),
                    await asyncio.to_thread(VerdictPublisher, settings),
+                   await asyncio.to_thread(AckedPublisher, settings, "payout_outcomes", "payout_outcome"),
+                   {p.partner_id: p for p in (load_partners(Path(settings.partners_path))
+                                              if settings.partners_path else [])},
                    parse(settings.api_rate_limit),
                    ReportCache(partial(reads.report_fragments, db), settings.api_report_cache_s))
 
     async def close(self) -> None:
         await asyncio.to_thread(self.publisher.close)
+        await asyncio.to_thread(self.outcomes.close)
         await self.state.aclose()
         await self.notify.aclose()
         await self.keys.close()

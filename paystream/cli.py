@@ -476,11 +476,12 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
         behind, outboxes = asyncio.run(pending_work())
     codecs = {r: codec_for(r, getattr(names, t).name, settings.schema_registry_url)
               for r, t in (("transaction", "transactions"), ("decision", "decisions"),
-                           ("posting", "postings"))}
+                           ("posting", "postings"), ("payout_result", "payout_results"))}
     inputs = read_topic(consumer, names.transactions.name)
     dead = read_topic(consumer, names.dlq.name)
     decisions = read_topic(consumer, names.decisions.name)
     postings = read_topic(consumer, names.postings.name)
+    payout_results = read_topic(consumer, names.payout_results.name) if with_sinks else []
 
     async def state() -> tuple[dict, dict, set]:
         redis = bulk_reader(settings.redis_url)
@@ -501,7 +502,8 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
 
         findings.merge(check_sinks(settings, [codecs["decision"].decode(m.value()) for m in decisions],
                                    [codecs["posting"].decode(m.value()) for m in postings],
-                                   {name: state.balances for name, state in accounts.items()}))
+                                   {name: state.balances for name, state in accounts.items()},
+                                   [codecs["payout_result"].decode(m.value()) for m in payout_results]))
     summary = findings.summary()
     summary["pending"] = {"lag": behind, "outbox_entries": outboxes}
     if behind or outboxes:
@@ -650,10 +652,11 @@ cli.add_command(model)
 
 # --- sinks --------------------------------------------------------------------------------------
 
-from paystream.sinks_cli import (db, ledger, notify, sink,  # noqa: E402  (in their own module)
-                                 webhook_receiver)
+from paystream.sinks_cli import (db, ledger, notify, partner_sim,  # noqa: E402  (own module)
+                                 sink, webhook_receiver)
 
 cli.add_command(webhook_receiver)
+cli.add_command(partner_sim)
 
 cli.add_command(notify)
 cli.add_command(db)

@@ -50,7 +50,8 @@ def _inputs(settings: Any, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]
     from streams.topics import topics
 
     names = topics(settings.topic_prefix, settings.partitions)
-    records = {"postings": "posting", "decisions": "decision", "labels": "fraud_label"}
+    records = {"postings": "posting", "decisions": "decision", "labels": "fraud_label",
+               "payout_results": "payout_result"}
     return {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
                                                         settings.schema_registry_url))
             for role in roles}
@@ -226,7 +227,7 @@ async def sinks_behind(settings: Any, consumer: Any) -> int:
 
 
 def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
-                balances: dict[str, dict[str, int]]) -> Any:
+                balances: dict[str, dict[str, int]], payout_results: list[dict] | None = None) -> Any:
     from agents.store import bulk_reader
     from sinks.db import connected
     from sinks.reconcile import check_ledger, check_notifications, check_reporting
@@ -241,7 +242,7 @@ def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
                 found = await check_ledger(db, postings, balances)
                 found.merge(await check_reporting(db, decisions))
             found.merge(await check_notifications(redis, settings.topic_prefix, decisions,
-                                                  postings, partners))
+                                                  postings, partners, payout_results or []))
             if not partners:
                 found.counts["notification_delivery_unchecked"] = 1  # no PAYSTREAM_PARTNERS_PATH
             return found
@@ -269,3 +270,39 @@ def webhook_receiver(port: int, secret_env: str) -> None:
     if not secret:
         raise ConfigError(f"set {secret_env} to the webhook secret shared with paystream")
     web.run_app(receiver_app(secret), host="127.0.0.1", port=port, print=None)
+
+
+@click.command("partner-sim")
+@click.option("--partner", "partner_id", default="mpesa-ke", show_default=True,
+              help="The receive partner simulated (its id in PAYSTREAM_PARTNERS_PATH).")
+@click.option("--port", type=click.IntRange(1, 65535), default=18090, show_default=True)
+@click.option("--secret-env", default="PARTNER_WEBHOOK_SECRET", show_default=True,
+              help="Environment variable holding the partner's secret (the partners file's).")
+@click.option("--api-url", default="http://127.0.0.1:8000", show_default=True,
+              help="Where paystream's API takes the callbacks.")
+@click.option("--latency-s", type=click.FloatRange(0, 3600), default=0.5, show_default=True,
+              help="Mean time from instruction to callback (uniform 0.5x-1.5x).")
+@click.option("--fail-share", type=click.FloatRange(0, 1), default=0.2, show_default=True)
+@click.option("--duplicate-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Answers sent twice.")
+@click.option("--contradict-share", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Answers followed by the opposite one (the first must stand).")
+@click.option("--never-share", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+              help="Payouts never answered (they must expire).")
+@click.option("--seed", type=int, default=7, show_default=True)
+def partner_sim(partner_id: str, port: int, secret_env: str, api_url: str, latency_s: float,
+                fail_share: float, duplicate_share: float, contradict_share: float,
+                never_share: float, seed: int) -> None:
+    """Run a simulated receive partner on 127.0.0.1 (POST /payouts, GET /stats, GET /answers):
+    it takes payout instructions from `paystream notify` and calls the API back, late, twice,
+    contradicting itself, or never, as configured (docs/send-money.md)."""
+    import os
+
+    from sinks.partner_sim import Behaviour, run
+    from streams.errors import ConfigError
+
+    secret = os.environ.get(secret_env)
+    if not secret:
+        raise ConfigError(f"set {secret_env} to the secret paystream shares with {partner_id}")
+    run(partner_id, secret, api_url, port, Behaviour(latency_s, fail_share, duplicate_share,
+                                                     contradict_share, never_share, seed))

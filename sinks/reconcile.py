@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from streams.notifications import keys, notifications_of
+from streams.notifications import for_partner, keys, notifications_of
 from sinks.webhooks import Partner
 from streams.findings import Findings
 
@@ -65,16 +65,19 @@ async def check_reporting(db: asyncpg.Connection, decisions: list[dict[str, Any]
 
 async def check_notifications(redis: Redis, prefix: str, decisions: Iterable[dict[str, Any]],
                               postings: Iterable[dict[str, Any]],
-                              partners: list[Partner]) -> Findings:
+                              partners: list[Partner],
+                              payout_results: Iterable[dict[str, Any]] = ()) -> Findings:
     found = Findings()
     names = keys(prefix)
-    expected = {e["notification_id"]: e["kind"] for role, records in (("decisions", decisions),
-                                                                     ("postings", postings))
+    expected = {e["notification_id"]: e for role, records in (("decisions", decisions),
+                                                              ("postings", postings),
+                                                              ("payout_results", payout_results))
                 for record in records for e in notifications_of(role, record)}
     found.counts["notifications"] = len(expected)
     for partner in partners:
         outcomes = {k.decode() for k in await redis.hkeys(names["outcomes"] + partner.partner_id)}
-        wanted = {i for i, kind in expected.items() if kind in partner.kinds}
+        wanted = {i for i, e in expected.items()
+                  if for_partner(e, partner.partner_id, partner.kinds)}
         for missing in sorted(wanted - outcomes):
             found.problem("notification_not_delivered_nor_dead", f"{missing} to {partner.partner_id}")
         for extra in sorted(outcomes - wanted):

@@ -25,16 +25,11 @@ of it ended.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import os
 import random
 import time
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,95 +37,18 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from streams.notifications import KINDS, keys, notifications_of
 from sinks import metrics
 from sinks.runner import StoreUnavailable
-from streams.errors import ConfigError
+from streams.notifications import for_partner, keys, notifications_of
+from streams.partners import Partner, load_partners, sign, verify_signature  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 #: The topic roles each kind of event comes from: a partner reads only what it needs.
 SOURCES = {"DECLINED": "decisions", "UNDER_REVIEW": "decisions", "DEBIT": "postings",
-           "CREDIT_RECEIVED": "postings"}
+           "CREDIT_RECEIVED": "postings", "PAYOUT_INSTRUCTION": "decisions",
+           "PAYOUT_RESULT": "payout_results"}
 RETRY_STATUSES = frozenset({408, 429})
-SIGNATURE_TOLERANCE_S = 300
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify_signature(secret: str, header: str, body: bytes, now_s: float | None = None,
-                     tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
-    """For receivers: the signature matches the body and is recent (replay protection)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    now = time.time() if now_s is None else now_s
-    if abs(now - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body).split("v1=")[1], parts.get("v1", ""))
-
-
-@dataclass(frozen=True)
-class Partner:
-    partner_id: str
-    url: str
-    secret: str
-    kinds: frozenset[str]
-    timeout_s: float = 5.0
-    max_attempts: int = 6
-
-
-def _secret(env: Any, name: str | None, where: str) -> str:
-    """The variable's value, or the content of the file `<name>_FILE` names (how compose and
-    Kubernetes hand over secrets: mounted files, never the environment)."""
-    if name and env.get(name):
-        return str(env[name])
-    if name and env.get(f"{name}_FILE"):
-        try:
-            secret = Path(env[f"{name}_FILE"]).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"{where}.secret_env: {name}_FILE: {exc.strerror}") from None
-        if secret:
-            return secret
-    raise ConfigError(f"{where}.secret_env: set the environment variable {name or '<name>'} "
-                      f"(or {name or '<name>'}_FILE, a file holding it) to the partner's webhook secret")
-
-
-def load_partners(path: Path, environ: dict[str, str] | None = None,
-                  secrets: bool = True) -> list[Partner]:
-    """The partners' file; `secrets=False` for readers that only need who wants what
-    (reconcile): their secrets are then neither required nor read."""
-    env = os.environ if environ is None else environ
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"partners file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"partners file {path}: not valid TOML: {exc}") from None
-    partners = []
-    for partner_id, entry in data.get("partners", {}).items():
-        where = f"{path}: partners.{partner_id}"
-        unknown = set(entry) - {"url", "secret_env", "kinds", "timeout_s", "max_attempts"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}")
-        url = entry.get("url", "")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.url must be http(s)://..., got {url!r}")
-        secret_env = entry.get("secret_env")
-        secret = _secret(env, secret_env, where) if secrets else ""
-        kinds = frozenset(entry.get("kinds", KINDS))
-        if not kinds <= set(KINDS):
-            raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
-        partners.append(Partner(partner_id, url, secret, kinds,
-                                float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6))))
-    if not partners:
-        raise ConfigError(f"{path}: no [partners.<id>] table")
-    return partners
 
 
 @dataclass
@@ -192,9 +110,9 @@ class WebhookStore:
         """Deliver the batch's events for this partner; return how many ended (delivered or
         dead) now. Raises StoreUnavailable when the outcomes cannot be read or recorded."""
         assert self._redis is not None and self._http is not None, "open() first"
-        kinds = self.partner.kinds
+        partner_id, kinds = self.partner.partner_id, self.partner.kinds
         events = {e["notification_id"]: e for role, record in batch
-                  for e in notifications_of(role, record) if e["kind"] in kinds}
+                  for e in notifications_of(role, record) if for_partner(e, partner_id, kinds)}
         if not events:
             return 0
         try:
@@ -221,7 +139,8 @@ class WebhookStore:
         partner = self.partner
         outcome = Outcome(False, 0, "")
         for attempt in range(1, partner.max_attempts + 1):
-            outcome = await self._attempt(event["notification_id"], body, attempt)
+            outcome = await self._attempt(event["notification_id"], partner.url_for(event["kind"]),
+                                          body, attempt)
             self.counts["attempts"] += 1
             metrics.ATTEMPT_RESULTS.labels(partner.partner_id, metrics.attempt_result(outcome.detail)).inc()
             if outcome.delivered or outcome.detail.startswith("permanent"):
@@ -233,7 +152,7 @@ class WebhookStore:
                 await asyncio.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
         return outcome
 
-    async def _attempt(self, notification_id: str, body: bytes, attempt: int) -> Outcome:
+    async def _attempt(self, notification_id: str, url: str, body: bytes, attempt: int) -> Outcome:
         partner, http = self.partner, self._http
         assert http is not None
         timestamp = int(time.time())
@@ -241,7 +160,7 @@ class WebhookStore:
                    "Paystream-Timestamp": str(timestamp),
                    "Paystream-Signature": sign(partner.secret, timestamp, body)}
         try:
-            async with http.post(partner.url, data=body, headers=headers,
+            async with http.post(url, data=body, headers=headers,
                                  timeout=self._timeout) as response:
                 status = response.status
         except TimeoutError:

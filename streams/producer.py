@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import threading
 import struct
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from streams.codec import Codec, codec_for
 from streams.errors import ConfigError, KafkaError
 from streams.labels import label
 from streams.records import Transaction
-from streams.settings import Settings, kafka_security
+from streams.settings import Settings, kafka_client_config, kafka_security
 from streams.topics import topics
 
 log = logging.getLogger(__name__)
@@ -325,3 +326,49 @@ def publish(producer: TransactionProducer,
         cpu_s=_process_cpu_s() - cpu_start,
         errors=dict(stats.errors),
     )
+
+
+#: How long an acknowledged publish waits for Kafka before it is reported as failed.
+ACK_TIMEOUT_S = 30.0
+
+
+class AckedPublisher:
+    """One idempotent producer for records someone waits for (a reviewer's verdict, a
+    partner's callback): `publish` returns once Kafka has acknowledged the record, keyed by its
+    source_account (the partition that holds the money)."""
+
+    def __init__(self, settings: Settings, role: str, record: str) -> None:
+        self.topic = getattr(topics(settings.topic_prefix, settings.partitions), role).name
+        self._codec = codec_for(record, self.topic, settings.schema_registry_url)
+        # One small message that someone waits for: no linger, and a report of every delivery
+        # (the transaction producer's defaults report only failures).
+        self._producer = Producer({**PRODUCER_DEFAULTS, "linger.ms": 0,
+                                   "delivery.report.only.error": False,
+                                   **kafka_client_config(settings)})
+        self._lock = threading.Lock()  # poll() from one thread at a time
+
+    def publish(self, record: dict[str, Any], timeout_s: float = ACK_TIMEOUT_S) -> None:
+        """Blocking (call it from a thread in async code)."""
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            outcome.append(error)
+            done.set()
+
+        self._producer.produce(self.topic, self._codec.encode(record), record["source_account"],
+                               on_delivery=delivered)
+        waited = 0.0
+        while not done.is_set() and waited < timeout_s:
+            with self._lock:
+                self._producer.poll(0.1)
+            waited += 0.1
+        if not done.is_set():
+            raise KafkaError(f"{self.topic} record for {record['tx_id']} not acknowledged by "
+                             f"Kafka within {timeout_s:.0f} s", retriable=True)
+        if outcome[0] is not None:
+            raise KafkaError(f"{self.topic} record for {record['tx_id']} refused by Kafka: "
+                             f"{outcome[0]}", retriable=bool(outcome[0].retriable()))
+
+    def close(self) -> None:
+        self._producer.flush(5)

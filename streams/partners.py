@@ -1,0 +1,129 @@
+"""Partners: who they are, their secrets, what they want, and how messages to and from them are
+signed. Shared by the webhook deliverer (sinks/webhooks.py), the API's partner callbacks and the
+partner simulator, so the contract has one definition.
+
+A partners file (TOML, PAYSTREAM_PARTNERS_PATH):
+
+    [partners.mpesa-ke]
+    url = "https://partner.example/paystream/events"   # notification events (kinds)
+    payout_url = "https://partner.example/payouts"     # payout instructions (default: url)
+    secret_env = "MPESA_KE_SECRET"                     # signs both ways; never in the file
+    kinds = ["PAYOUT_INSTRUCTION"]                     # default: every kind
+    callback_allow = ["203.0.113.7"]                   # where its callbacks may come from (default: anywhere)
+
+Signature (both directions): header `Paystream-Signature: t=<unix seconds>,v1=<hex
+HMAC-SHA256(secret, "<t>.<body>")>`, accepted within SIGNATURE_TOLERANCE_S of now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streams.errors import ConfigError
+from streams.notifications import KINDS
+
+SIGNATURE_TOLERANCE_S = 300
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, now_s: float | None = None,
+                     tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
+    """For receivers: the signature matches the body and is recent (replay protection)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    now = time.time() if now_s is None else now_s
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body).split("v1=")[1], parts.get("v1", ""))
+
+
+@dataclass(frozen=True)
+class Partner:
+    partner_id: str
+    url: str
+    secret: str
+    kinds: frozenset[str]
+    timeout_s: float = 5.0
+    max_attempts: int = 6
+    payout_url: str = ""
+    callback_allow: frozenset[str] = frozenset()
+
+    def url_for(self, kind: str) -> str:
+        return (self.payout_url or self.url) if kind == "PAYOUT_INSTRUCTION" else self.url
+
+    def may_call_from(self, address: str | None) -> bool:
+        return not self.callback_allow or (address or "") in self.callback_allow
+
+
+def _secret(env: Any, name: str | None, where: str) -> str:
+    """The variable's value, or the content of the file `<name>_FILE` names (how compose and
+    Kubernetes hand over secrets: mounted files, never the environment)."""
+    if name and env.get(name):
+        return str(env[name])
+    if name and env.get(f"{name}_FILE"):
+        try:
+            secret = Path(env[f"{name}_FILE"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}.secret_env: {name}_FILE: {exc.strerror}") from None
+        if secret:
+            return secret
+    raise ConfigError(f"{where}.secret_env: set the environment variable {name or '<name>'} "
+                      f"(or {name or '<name>'}_FILE, a file holding it) to the partner's webhook secret")
+
+
+def load_partners(path: Path, environ: dict[str, str] | None = None,
+                  secrets: bool = True) -> list[Partner]:
+    """The partners' file; `secrets=False` for readers that only need who wants what
+    (reconcile): their secrets are then neither required nor read."""
+    env = os.environ if environ is None else environ
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"partners file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"partners file {path}: not valid TOML: {exc}") from None
+    partners = []
+    for partner_id, entry in data.get("partners", {}).items():
+        where = f"{path}: partners.{partner_id}"
+        unknown = set(entry) - {"url", "secret_env", "kinds", "timeout_s", "max_attempts",
+                                "payout_url", "callback_allow"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}")
+        url = entry.get("url", "")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url must be http(s)://..., got {url!r}")
+        secret_env = entry.get("secret_env")
+        secret = _secret(env, secret_env, where) if secrets else ""
+        kinds = frozenset(entry.get("kinds", KINDS))
+        if not kinds <= set(KINDS):
+            raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
+        payout_url = entry.get("payout_url", "")
+        if payout_url and not payout_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.payout_url must be http(s)://..., got {payout_url!r}")
+        allow = entry.get("callback_allow", [])
+        for address in allow:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(f"{where}.callback_allow: {address!r} is not an IP address") from None
+        partners.append(Partner(partner_id, url, secret, kinds,
+                                float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6)),
+                                payout_url, frozenset(allow)))
+    if not partners:
+        raise ConfigError(f"{path}: no [partners.<id>] table")
+    return partners
