@@ -7,7 +7,8 @@ Reads every message of the input and output topics and every account state, then
 - for every currency, debits equal credits;
 - every account's balance equals the sum of its postings, and its posting sequence has no gap;
 - no customer balance is negative;
-- every REVIEW, and every PENDING payout, is held (its hold present) or was resolved;
+- every REVIEW, and every PENDING payout, is held (its hold present) or was resolved, and a
+  payout still held is within its deadline;
 - every decision has exactly the postings its outcome implies (a debit and a credit when money
   moved, none when declined, released or still held);
 - every open hold is in the hold index (or it would never expire), and nothing else is.
@@ -22,7 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from streams.accounts import (EXPIRED, HELD, PAYOUT_FAILED, PAYOUT_SUCCEEDED, REVIEW_APPROVED,
-                              REVIEW_DECLINED, TX_STATUS, AccountState)
+                              REVIEW_DECLINED, TX_ACCOUNT, TX_STATUS, AccountState)
 from streams.codec import Codec
 from streams.errors import CodecError
 from streams.findings import Findings
@@ -34,6 +35,8 @@ REVIEW_ENDINGS = (HELD, REVIEW_APPROVED, REVIEW_DECLINED, EXPIRED)
 #: ends on the partner's word, or EXPIRED; docs/send-money.md).
 HOLDING = ("REVIEW", "PENDING")
 PAYOUT_ENDINGS = (HELD, PAYOUT_SUCCEEDED, PAYOUT_FAILED, EXPIRED)
+#: How long past its deadline a held payout may still be waiting for the expiry sweep.
+EXPIRY_GRACE_MS = 60_000
 
 
 def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[Any]:
@@ -123,14 +126,22 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
             continue
         status = tx_records.get(tx_id, {}).get(TX_STATUS)
         if status in (REVIEW_ENDINGS if outcome == "REVIEW" else PAYOUT_ENDINGS):
-            found.counts[f"{'reviews' if outcome == 'REVIEW' else 'payouts'}_{status.lower()}"] += 1
+            ending = status.lower().removeprefix("payout_")  # payouts_succeeded, reviews_expired...
+            found.counts[f"{'reviews' if outcome == 'REVIEW' else 'payouts'}_{ending}"] += 1
         else:
             found.problem("review_unaccounted", f"{tx_id} status {status}")
     held = {tx_id for state in accounts.values() for tx_id in state.holds}
+    now_ms = time.time_ns() // 1_000_000
     for tx_id, outcome in outcome_of.items():
-        is_held = tx_records.get(tx_id, {}).get(TX_STATUS) == HELD
+        record = tx_records.get(tx_id, {})
+        is_held = record.get(TX_STATUS) == HELD
         if outcome in HOLDING and is_held != (tx_id in held):
             found.problem("hold_mismatch", f"{tx_id}: status HELD={is_held}, hold present={tx_id in held}")
+        # A payout still held must be within its deadline (the expiry sweep runs every few s).
+        hold = accounts.get(record.get(TX_ACCOUNT, ""), AccountState()).holds.get(tx_id)
+        if outcome == "PENDING" and is_held and hold and hold.expires_at_ms < now_ms - EXPIRY_GRACE_MS:
+            found.problem("payout_past_deadline", f"{tx_id}: held {now_ms - hold.expires_at_ms} ms "
+                                                  f"past its deadline")
     return found
 
 

@@ -20,19 +20,35 @@ $PAYSTREAM topics create
 echo "== two workers, the sinks, webhook delivery and a sample partner (logs in $LOGS)"
 export PAYSTREAM_DB_SCHEMA=${PAYSTREAM_DB_SCHEMA:-$(echo "${PAYSTREAM_TOPIC_PREFIX%.}" | tr -c 'a-z0-9\n' _)}
 export PARTNER_WEBHOOK_SECRET=demo-only-secret   # shared by the demo's sender and receiver
+API_PORT=${DEMO_API_PORT:-18000}
+PARTNER_PORT=${DEMO_PARTNER_PORT:-18090}
+PAYOUTS=${DEMO_PAYOUTS:-300}
+# demo: a merchant-facing partner; mpesa-ke: a receive partner paying out (simulated);
+# wallet-fr: the send partner told how each payout ended (docs/send-money.md)
 cat > "$LOGS/partners.toml" <<TOML
 [partners.demo]
 url = "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/hooks"
 secret_env = "PARTNER_WEBHOOK_SECRET"
+kinds = ["DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW"]
+[partners.mpesa-ke]
+url = "http://127.0.0.1:$PARTNER_PORT/payouts"
+secret_env = "PARTNER_WEBHOOK_SECRET"
+kinds = ["PAYOUT_INSTRUCTION"]
+[partners.wallet-fr]
+url = "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/hooks"
+secret_env = "PARTNER_WEBHOOK_SECRET"
+kinds = ["PAYOUT_RESULT"]
 TOML
 export PAYSTREAM_PARTNERS_PATH=$LOGS/partners.toml
+.venv/bin/python -m loadtest.payouts --count "$PAYOUTS" --out "$LOGS/payouts"
+export PAYSTREAM_QUOTES_PATH=$LOGS/payouts/quotes.toml
 $PAYSTREAM db migrate
 start_workers 2
 start_process sinks sink all
 start_process receiver webhook-receiver --port "${DEMO_RECEIVER_PORT:-18080}"
 start_process notify notify
-API_PORT=${DEMO_API_PORT:-18000}
 start_process api api --port "$API_PORT"
+start_process partner partner-sim --port "$PARTNER_PORT" --api-url "http://127.0.0.1:$API_PORT"
 echo "== publishing $COUNT generated transactions (seed 99, never trained on; 2% labelled fraud)"
 $PAYSTREAM produce --count "$COUNT" --seed 99 --fraud-share 0.02 --labels-out "$LOGS/labels.csv"
 echo "== waiting for workers and sinks, then reconciling topics, balances, ledger, reports, notifications"
@@ -86,6 +102,25 @@ if not rows:
     print("   (no samples: %s)" % (answer.get("error") or "the workers were not scraped"))
 ' || echo "   (Prometheus did not answer at $PROMETHEUS_URL)"
 echo "   dashboard: deploy/grafana/paystream.json; metrics of each process: docs/operations.md"
+echo "== partner payouts: $PAYOUTS through a simulated receive partner that answers late, fails 20%,"
+echo "   repeats 10%, contradicts itself 5% and never answers 2% (docs/send-money.md)"
+$PAYSTREAM produce --input "$LOGS/payouts/payouts.jsonl" > "$LOGS/produce-payouts.log" 2>&1
+for _ in $(seq 1 120); do  # until the partner has every instruction and has answered them all
+  STATS=$(curl -s "http://127.0.0.1:$PARTNER_PORT/stats" || echo '{}')
+  python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s.get("instructions",0) >= int(sys.argv[2]) and s.get("in_flight",1) == 0 else 1)' "$STATS" "$PAYOUTS" && break
+  sleep 1
+done
+$PAYSTREAM reconcile --sinks --wait-s 120 > "$LOGS/reconcile-payouts.json" || true
+python3 - "$LOGS/reconcile-payouts.json" "$STATS" "$(curl -s "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/stats")" <<'PY'
+import json, sys
+summary, partner, told = json.load(open(sys.argv[1])), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+ended = {k[len("payouts_"):]: v for k, v in summary.items() if k.startswith("payouts_")}
+print("   how they ended (reconcile):", ", ".join(f"{k} {v}" for k, v in sorted(ended.items())) or "none yet")
+print("   (held: never answered, released when the deadline passes: payout_deadline_s, 1 h by default)")
+print("   the partner:", ", ".join(f"{k} {v}" for k, v in sorted(partner.items())))
+print("   the send partner was told", told.get("PAYOUT_RESULT", 0), "endings; reconcile",
+      "passed" if summary.get("ok") else f"found problems: {summary.get('problems')}")
+PY
 echo "== a few decisions"
 $PAYSTREAM peek decisions --max 3
 echo "== fraud detection against the generator's labels: the stream's decisions vs an offline replay"

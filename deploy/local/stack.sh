@@ -837,7 +837,7 @@ prom_up() {
   local t0 pid deadline
   t0=$(now)
   mkdir -p "$PROM_TARGETS" "$RUN_DIR"
-  render "$PROM_CONF_IN" "$PROM_CONF" "TARGETS=$PROM_TARGETS"
+  render "$PROM_CONF_IN" "$PROM_CONF" "TARGETS=$PROM_TARGETS" "ALERTS=$SCRIPT_DIR/alerts.yml"
   if pid=$(prom_pid); then
     say "prometheus: already running at $PROMETHEUS_URL (pid $pid)"
     return 0

@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from loadtest import payouts as payout_traffic
 from streams.accounts import read_tx_records, scan_accounts
 from streams.partners import sign
 from streams.producer import TransactionProducer, publish
-from streams.quotes import Quote
-from streams.records import Channel, Payout, Transaction, TransactionType
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 from tests.e2e.harness import Worker, free_port, reconcile, wait_for
@@ -34,25 +32,6 @@ SENDERS = 200
 DEADLINE_S = 60
 RECEIVE_SECRET, SEND_SECRET = "mpesa-secret-e2e", "wallet-secret-e2e"
 FINAL = {"PAYOUT_SUCCEEDED", "PAYOUT_FAILED", "EXPIRED"}
-
-
-def _payouts(now_ms: int) -> list[Transaction]:
-    def tx(tx_id: str, kind: TransactionType, source: str, destination: str, amount: int,
-           payout: Payout | None = None) -> Transaction:
-        return Transaction(tx_id, kind, source, destination, amount, "EUR", now_ms, Channel.API,
-                           "FR", payout=payout)
-
-    funding = [tx(f"fund-{s}", TransactionType.DEPOSIT, "sys:settlement:EUR", f"sender-{s}",
-                  10_000_000) for s in range(SENDERS)]
-    quote = Quote("q-1", "EUR", "KES", Decimal("140.25"), now_ms + 86_400_000)
-    payouts = []
-    for i in range(PAYOUTS):
-        amount = 1_000 + (i * 37) % 4_000
-        paid = quote.pays(amount)  # what the quote gives, to the minor unit, as the sender's app shows
-        payouts.append(tx(f"po-{i}", TransactionType.PAYOUT, f"sender-{i % SENDERS}",
-                          "sys:partner:mpesa-ke", amount,
-                          Payout("wallet-fr", "mpesa-ke", f"ben-{i}", paid, "KES", "140.25", "q-1")))
-    return funding + payouts
 
 
 def _records(settings: Settings, ids: list[str]) -> dict[str, dict[str, str]]:
@@ -75,9 +54,10 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
         f'callback_allow = ["127.0.0.1"]\n'
         f'[partners.wallet-fr]\nurl = "http://127.0.0.1:{receiver_port}/hooks"\n'
         f'secret_env = "WALLET_SECRET"\nkinds = ["PAYOUT_RESULT"]\n')
+    now_ms = time.time_ns() // 1_000_000
+    quote = payout_traffic.quote(now_ms)
     quotes = tmp_path / "quotes.toml"
-    quotes.write_text(f'version = "e2e"\n[[quote]]\nid = "q-1"\nsell = "EUR"\nbuy = "KES"\n'
-                      f'rate = "140.25"\nexpires_at = {time.time_ns() // 1_000_000 + 86_400_000}\n')
+    quotes.write_text(payout_traffic.quotes_file(quote))
     rules = tmp_path / "rules.toml"
     rules.write_text(f"[limits]\nreview_amount = 100000000\ndecline_amount = 1000000000\n"
                      f"max_tx_per_minute = 100000.0\nmax_tx_per_hour = 100000.0\n"
@@ -113,7 +93,7 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
             assert time.monotonic() < deadline, f"the API never answered:\n{others[2].log_tail()}"
             time.sleep(0.5)
         report = publish(TransactionProducer.from_settings(settings),
-                         iter(_payouts(time.time_ns() // 1_000_000 - 1_000)))
+                         iter(payout_traffic.traffic(PAYOUTS, SENDERS, quote, now_ms - 1_000)))
         assert report.sent == PAYOUTS + SENDERS
         wait_for(settings, f"{settings.topic_prefix}payout-results", PAYOUTS // 4, 300, workers)
         workers[0].kill()  # mid-run: its partitions and their holds move to the other worker
@@ -160,11 +140,11 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
     # exactly its succeeded payouts.
     assert told.get("PAYOUT_RESULT") == PAYOUTS, told
     assert all(not s.holds for s in state.values())
-    amounts = {f"po-{i}": 1_000 + (i * 37) % 4_000 for i in range(PAYOUTS)}
+    amounts = {f"po-{i}": payout_traffic.amount_of(i) for i in range(PAYOUTS)}
     for s in range(SENDERS):
         paid = sum(amounts[i] for i, r in ended.items() if r["s"] == "PAYOUT_SUCCEEDED"
                    and int(i[3:]) % SENDERS == s)
-        assert state[f"sender-{s}"].balance("EUR") == 10_000_000 - paid, f"sender-{s}"
+        assert state[f"sender-{s}"].balance("EUR") == payout_traffic.FUNDING - paid, f"sender-{s}"
     assert forged == {"wrong_signature": 401, "unknown_partner": 404, "unknown_payout": 404,
                       "other_partners_payout": 404}
     print(f"{PAYOUTS} payouts: {statuses.count('PAYOUT_SUCCEEDED')} succeeded, "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -289,3 +291,15 @@ def test_an_expired_payout_tells_its_sender_and_a_late_success_is_an_exception(q
     assert [r["status"] for r in results(success)] == ["LATE_SUCCESS"]
     assert partner.world.accounts["acc-1"].balance("EUR") == 10_000  # never a second posting
     assert partner.answer("SUCCESS").counters["payout_outcome_after_end"] == 1  # recorded once
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool comes with `make up`'s Prometheus")
+def test_the_late_success_alert_is_a_valid_rule_on_a_metric_the_worker_exports() -> None:
+    rules = Path(__file__).resolve().parents[2] / "deploy" / "local" / "alerts.yml"
+    checked = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from agents.metrics import EVENTS
+
+    assert 'paystream_worker_events_total{event="payout_late_success"}' in rules.read_text()
+    assert EVENTS._name == "paystream_worker_events"  # prometheus_client drops the _total suffix
