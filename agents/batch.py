@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from agents.fraud.fanin import Payment, Seen
 from agents.fraud.labelrisk import Entry
 from streams.accounts import AccountState
+from streams.codec import Codec
+from streams.errors import CodecError
 
 
 @dataclass(slots=True)
@@ -120,3 +122,16 @@ def claim(view: StateView, result: BatchResult, account: str, role: str,
     state.mark_applied(role, offset)
     result.dirty.add(account)
     return state
+
+
+def decode_each(codec: Codec, events: list[InputEvent]) -> tuple[list[tuple[InputEvent, dict]], int]:
+    """(event, record) of each event that decodes, and how many did not: for inputs whose bad
+    messages are dropped and counted (a verdict or partner outcome that cannot be read has
+    nothing to undo)."""
+    decoded, bad = [], 0
+    for event in events:
+        try:
+            decoded.append((event, codec.decode(event.value)))
+        except CodecError:
+            bad += 1
+    return decoded, bad

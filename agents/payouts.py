@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agents.batch import BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim
+from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
+                          decode_each)
 from agents.postings import FX_CREDIT_LEG, FX_DEBIT_LEG, credit, debit, system_shard
 from streams.accounts import (EXPIRED, PAYOUT_FAILED, PAYOUT_SUCCEEDED, TX_LATE_SUCCESS, TX_PAYOUT,
                               TX_STATUS, Hold)
 from streams.codec import Codec
-from streams.errors import CodecError
 from streams.records import SYSTEM_ACCOUNT_PREFIX, partner_account
 
 ROLE = "payout_outcomes"
@@ -90,13 +90,7 @@ class PayoutSettler:
     def decode(self, events: list[InputEvent]) -> tuple[list[tuple[InputEvent, dict]], int]:
         """Outcomes that decode; one that does not is dropped and counted (the API wrote it
         with this very schema, so it is not a partner's input gone wrong)."""
-        decoded, bad = [], 0
-        for event in events:
-            try:
-                decoded.append((event, self._outcomes.decode(event.value)))
-            except CodecError:
-                bad += 1
-        return decoded, bad
+        return decode_each(self._outcomes, events)
 
     def apply(self, outcomes: list[tuple[InputEvent, dict]], view: StateView) -> BatchResult:
         now_ms = self._clock_ms()

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer
-from agents.batch import BatchResult, HoldChange, claim, InputEvent, OutputMessage, StateView
+from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
+                          decode_each)
 from agents.payouts import details_of, ended
 from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS
 from streams.codec import Codec
-from streams.errors import CodecError
 from streams.labels import label
 
 ROLE = "reviews"
@@ -35,13 +35,7 @@ class Reviewer:
 
     def decode(self, events: list[InputEvent]) -> tuple[list[tuple[InputEvent, dict]], int]:
         """Verdicts that decode; a malformed one is dropped and counted (nothing to undo)."""
-        decoded, bad = [], 0
-        for event in events:
-            try:
-                decoded.append((event, self._reviews.decode(event.value)))
-            except CodecError:
-                bad += 1
-        return decoded, bad
+        return decode_each(self._reviews, events)
 
     def apply(self, reviews: list[tuple[InputEvent, dict]], view: StateView) -> BatchResult:
         now_ms = self._clock_ms()
