@@ -87,8 +87,11 @@ class Columns:
                                  count=n)
         self.onehot = np.zeros((n, len(_TYPES) + len(_CHANNELS)), dtype=np.float32)
         for i, tx in enumerate(txs):
-            if tx.type in _TYPES:
-                self.onehot[i, _TYPES.index(tx.type)] = 1.0
+            # A payout leaves the platform to an outside party, as a withdrawal does: the model
+            # has learnt withdrawals (to a system account whose fan-in is everyone), not payouts.
+            kind = TransactionType.WITHDRAWAL if tx.type is TransactionType.PAYOUT else tx.type
+            if kind in _TYPES:
+                self.onehot[i, _TYPES.index(kind)] = 1.0
             if tx.channel in _CHANNELS:
                 self.onehot[i, len(_TYPES) + _CHANNELS.index(tx.channel)] = 1.0
 

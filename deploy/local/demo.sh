@@ -40,7 +40,9 @@ secret_env = "PARTNER_WEBHOOK_SECRET"
 kinds = ["PAYOUT_RESULT"]
 TOML
 export PAYSTREAM_PARTNERS_PATH=$LOGS/partners.toml
-.venv/bin/python -m loadtest.payouts --count "$PAYOUTS" --out "$LOGS/payouts"
+# two payouts per sender: more within a minute would trip the velocity rule (a payout it doubts
+# is declined: payout:review)
+.venv/bin/python -m loadtest.payouts --count "$PAYOUTS" --senders $(( (PAYOUTS + 1) / 2 )) --out "$LOGS/payouts"
 export PAYSTREAM_QUOTES_PATH=$LOGS/payouts/quotes.toml
 $PAYSTREAM db migrate
 start_workers 2
@@ -105,11 +107,18 @@ echo "   dashboard: deploy/grafana/paystream.json; metrics of each process: docs
 echo "== partner payouts: $PAYOUTS through a simulated receive partner that answers late, fails 20%,"
 echo "   repeats 10%, contradicts itself 5% and never answers 2% (docs/send-money.md)"
 $PAYSTREAM produce --input "$LOGS/payouts/payouts.jsonl" > "$LOGS/produce-payouts.log" 2>&1
-for _ in $(seq 1 120); do  # until the partner has every instruction and has answered them all
+last=-1; steady=0
+for _ in $(seq 1 180); do  # until the partner has answered all it got and no new instruction came for 5 s
   STATS=$(curl -s "http://127.0.0.1:$PARTNER_PORT/stats" || echo '{}')
-  python3 -c 'import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s.get("instructions",0) >= int(sys.argv[2]) and s.get("in_flight",1) == 0 else 1)' "$STATS" "$PAYOUTS" && break
+  got=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print(s.get("instructions", 0) if s.get("in_flight", 1) == 0 else -1)' "$STATS")
+  if [ "$got" -gt 0 ] && [ "$got" = "$last" ]; then steady=$((steady + 1)); else steady=0; fi
+  last=$got
+  [ "$steady" -ge 5 ] && break
   sleep 1
 done
+psql "${DATABASE_URL:-postgresql://paystream@127.0.0.1:15432/paystream}" -c "SELECT outcome, reasons[1] AS reason,
+  count(*) AS payouts FROM $PAYSTREAM_DB_SCHEMA.report_transactions WHERE type = 'PAYOUT' GROUP BY 1, 2
+  ORDER BY 3 DESC" 2>/dev/null || echo "(psql not on PATH: decisions in $PAYSTREAM_DB_SCHEMA.report_transactions)"
 $PAYSTREAM reconcile --sinks --wait-s 120 > "$LOGS/reconcile-payouts.json" || true
 python3 - "$LOGS/reconcile-payouts.json" "$STATS" "$(curl -s "http://127.0.0.1:${DEMO_RECEIVER_PORT:-18080}/stats")" <<'PY'
 import json, sys
