@@ -136,8 +136,11 @@ class Authorizer:
     def __init__(self, rules: Rules, codecs: Codecs, source_topic: str, dedupe_window_ms: int,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
                  models: ModelSource | None = None, *, partitions: int,
-                 quotes: QuoteTable | QuoteFile = EMPTY) -> None:
+                 quotes: QuoteTable | QuoteFile = EMPTY,
+                 payout_deadlines: dict[str, int] | None = None) -> None:
         self.assessor = Assessor(rules, models or FixedModels(None))
+        #: Receive partner -> seconds its payouts are held (others: the rules' payout_deadline_s).
+        self._deadlines = payout_deadlines or {}
         self._quotes = quotes
         self._table = quotes.table()
         self._codecs = codecs
@@ -296,7 +299,9 @@ class Authorizer:
             if len(owner.holds) >= self.rules.limits.max_holds_per_account:
                 return DECLINED, DECLINE, ["too_many_holds", *reasons]
             limits = self.rules.limits
-            expires = now_ms + (limits.payout_deadline_s if payout else limits.hold_max_age_s) * 1000
+            wait_s = (self._deadlines.get(tx.payout.receive_partner, limits.payout_deadline_s)
+                      if payout and tx.payout is not None else limits.hold_max_age_s)
+            expires = now_ms + wait_s * 1000
             owner.holds[tx.tx_id] = Hold(tx.tx_id, tx.destination_account, tx.amount, tx.currency,
                                          tx.event_time, expires, tx.type.value)
             result.holds.append(HoldChange(tx.tx_id, tx.source_account, p, expires))

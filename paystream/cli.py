@@ -653,10 +653,11 @@ cli.add_command(model)
 # --- sinks --------------------------------------------------------------------------------------
 
 from paystream.sinks_cli import (db, ledger, notify, partner_sim,  # noqa: E402  (own module)
-                                 sink, webhook_receiver)
+                                 payout_watch, sink, webhook_receiver)
 
 cli.add_command(webhook_receiver)
 cli.add_command(partner_sim)
+cli.add_command(payout_watch)
 
 cli.add_command(notify)
 cli.add_command(db)

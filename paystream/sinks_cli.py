@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
+
+from streams.errors import ConfigError
+
+log = logging.getLogger("paystream")
 
 
 @click.group()
@@ -289,11 +295,13 @@ def webhook_receiver(port: int, secret_env: str) -> None:
               help="Answers followed by the opposite one (the first must stand).")
 @click.option("--never-share", type=click.FloatRange(0, 1), default=0.02, show_default=True,
               help="Payouts never answered (they must expire).")
+@click.option("--lost-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Payouts paid whose callback is lost (only a status query tells).")
 @click.option("--seed", type=int, default=7, show_default=True)
 def partner_sim(partner_id: str, port: int, secret_env: str, api_url: str, latency_s: float,
                 fail_share: float, duplicate_share: float, contradict_share: float,
-                never_share: float, seed: int) -> None:
-    """Run a simulated receive partner on 127.0.0.1 (POST /payouts, GET /stats, GET /answers):
+                never_share: float, lost_share: float, seed: int) -> None:
+    """Run a simulated receive partner on 127.0.0.1 (POST /payouts, GET /status, /stats, /answers):
     it takes payout instructions from `paystream notify` and calls the API back, late, twice,
     contradicting itself, or never, as configured (docs/send-money.md)."""
     import os
@@ -305,4 +313,40 @@ def partner_sim(partner_id: str, port: int, secret_env: str, api_url: str, laten
     if not secret:
         raise ConfigError(f"set {secret_env} to the secret paystream shares with {partner_id}")
     run(partner_id, secret, api_url, port, Behaviour(latency_s, fail_share, duplicate_share,
-                                                     contradict_share, never_share, seed))
+                                                     contradict_share, never_share, lost_share,
+                                                     seed))
+
+
+@click.command("payout-watch")
+@click.option("--every-s", type=click.FloatRange(0.2, 3600), default=5.0, show_default=True,
+              help="How often to look for payouts close to their deadline.")
+@click.option("--lead-s", type=click.FloatRange(1, 86400), default=60.0, show_default=True,
+              help="Ask about a payout this long before its deadline (and not again sooner).")
+@click.pass_obj
+def payout_watch(obj: Any, every_s: float, lead_s: float) -> None:
+    """Ask receive partners that offer a status query (status_url in PAYSTREAM_PARTNERS_PATH)
+    how a payout stands when its deadline nears and no callback came; publish a SUCCESS or
+    FAILURE they give as their callback would have been (docs/send-money.md)."""
+    from sinks.payout_watch import PayoutWatch, run
+    from streams.partners import load_partners
+    from streams.producer import AckedPublisher
+
+    settings = obj.settings
+    if not settings.partners_path:
+        raise ConfigError("PAYSTREAM_PARTNERS_PATH is not set: the partners file names each "
+                          "receive partner's status_url and secret")
+    partners = {p.partner_id: p for p in load_partners(Path(settings.partners_path))}
+    asking = sorted(p for p, partner in partners.items() if partner.status_url)
+    publisher = AckedPublisher(settings, "payout_outcomes", "payout_outcome")
+    watch = PayoutWatch(settings.topic_prefix, settings.partitions, partners, publisher, lead_s)
+    log.info("payout watch: asking %s %.0f s before a payout's deadline, every %.1f s",
+             ", ".join(asking) or "nobody (no partner has a status_url)", lead_s, every_s)
+
+    async def main() -> None:
+        await run(watch, settings.redis_url, every_s, stop_event())
+
+    try:
+        asyncio.run(main())
+    finally:
+        publisher.close()
+        log.info("payout watch stopped: %s", dict(watch.counts))

@@ -60,7 +60,8 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
                            check_every_s=settings.model_check_s)
     authorizer = Authorizer(rules, codecs, names.transactions.name, settings.dedupe_window_ms, now_ms,
                             models=models, partitions=settings.partitions,
-                            quotes=quote_source(settings.quotes_path))
+                            quotes=quote_source(settings.quotes_path),
+                            payout_deadlines=payout_deadlines(settings))
     settler = Settler(codecs.credit, codecs.posting, now_ms)
     payout_results = codec_for("payout_result", names.payout_results.name, registry)
     reviewer = Reviewer(codec_for("review", names.reviews.name, registry), authorizer,
@@ -70,3 +71,14 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
                             payout_results, codecs.posting, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
                          settings.max_clock_skew_ms, settings.partitions, observer, payouts)
+
+
+def payout_deadlines(settings: Settings) -> dict[str, int]:
+    """Receive partners' own payout deadlines, from the partners file (read without secrets)."""
+    if not settings.partners_path:
+        return {}
+    from streams.partners import load_partners
+
+    return {p.partner_id: p.payout_deadline_s
+            for p in load_partners(Path(settings.partners_path), secrets=False)
+            if p.payout_deadline_s is not None}

@@ -6,8 +6,10 @@ with the partner's secret: 401 otherwise; a repeated Idempotency-Key is acknowle
 twice). The payout is then "made": after `latency_s` (uniform 0.5x-1.5x), the simulator calls
 back `POST {api}/v1/partners/{partner}/callbacks`, signed, with SUCCESS or, for `fail_share` of
 them, FAILURE. Of the answers, `duplicate_share` are sent twice, `contradict_share` are followed
-by the opposite answer (which paystream must ignore: the first one stands), and `never_share` of
-the payouts get no answer at all (paystream must expire them). A callback the API does not
+by the opposite answer (which paystream must ignore: the first one stands), `never_share` of
+the payouts get no answer at all (paystream must expire them), and `lost_share` are paid but
+their callback is lost: GET /status?tx_id= (signed, answered signed) says SUCCESS, which
+`paystream payout-watch` finds before the deadline. A callback the API does not
 accept (5xx, unreachable) is retried with backoff, as a partner would. GET /stats counts it all;
 GET /answers lists each payout's first answer (what the e2e test compares with paystream).
 """
@@ -37,6 +39,8 @@ class Behaviour:
     duplicate_share: float = 0.1
     contradict_share: float = 0.05
     never_share: float = 0.02
+    #: Paid, but the callback is lost: only a status query (GET /status) tells.
+    lost_share: float = 0.0
     seed: int = 7
 
 
@@ -48,7 +52,8 @@ class PartnerSim:
         self._behaviour = behaviour
         self._random = random.Random(behaviour.seed)
         self.counts: Counter[str] = Counter()
-        self.answers: dict[str, str] = {}  # tx_id -> the first status sent ("NONE": never)
+        self.answers: dict[str, str] = {}  # tx_id -> the first status sent ("NONE": never, "LOST": paid, callback lost)
+        self._status: dict[str, str] = {}  # tx_id -> how the payout stands, for status queries
         self._seen: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
@@ -56,6 +61,7 @@ class PartnerSim:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/payouts", self._instruction)
+        app.router.add_get("/status", self._status_query)
         app.router.add_get("/stats", self._stats)
         app.router.add_get("/answers", self._answers)
         app.on_startup.append(self._open)
@@ -97,10 +103,15 @@ class PartnerSim:
             self.answers[tx_id] = "NONE"
             self.counts["never_answered"] += 1
             return
+        if rnd.random() < b.lost_share:
+            self.answers[tx_id], self._status[tx_id] = "LOST", "SUCCESS"
+            self.counts["callbacks_lost"] += 1
+            return
         status = "FAILURE" if rnd.random() < b.fail_share else "SUCCESS"
         self.answers[tx_id] = status
         duplicate, contradict = rnd.random() < b.duplicate_share, rnd.random() < b.contradict_share
         await asyncio.sleep(b.latency_s * rnd.uniform(0.5, 1.5))
+        self._status[tx_id] = status
         await self._call_back(tx_id, status, f"{tx_id}:1")
         if duplicate:
             await self._call_back(tx_id, status, f"{tx_id}:1")  # the same callback again
@@ -133,6 +144,18 @@ class PartnerSim:
             delay = min(delay * 2, 5.0)
         self.counts["callback_given_up"] += 1
         log.warning("gave up calling back about %s", tx_id)
+
+    async def _status_query(self, request: web.Request) -> web.Response:
+        tx_id = request.query.get("tx_id", "")
+        signed = f"tx_id={tx_id}".encode()
+        if not verify_signature(self._secret, request.headers.get("Paystream-Signature", ""), signed):
+            self.counts["status_bad_signature"] += 1
+            return web.Response(status=401, text="bad or stale signature")
+        self.counts["status_queries"] += 1
+        body = json.dumps({"tx_id": tx_id, "status": self._status.get(tx_id, "UNKNOWN"),
+                           "partner_reference": f"{self.partner_id}-{tx_id}"}).encode()
+        return web.Response(body=body, content_type="application/json", headers={
+            "Paystream-Signature": sign(self._secret, int(time.time()), body)})
 
     async def _stats(self, _: web.Request) -> web.Response:
         return web.json_response({**self.counts, "in_flight": len(self._tasks)})

@@ -10,6 +10,8 @@ A partners file (TOML, PAYSTREAM_PARTNERS_PATH):
     secret_env = "MPESA_KE_SECRET"                     # signs both ways; never in the file
     kinds = ["PAYOUT_INSTRUCTION"]                     # default: every kind
     callback_allow = ["203.0.113.7"]                   # where its callbacks may come from (default: anywhere)
+    status_url = "https://partner.example/payouts/status"  # GET ?tx_id=: how a payout stands (optional)
+    payout_deadline_s = 900                            # its payouts' deadline (default: the rules')
 
 Signature (both directions): header `Paystream-Signature: t=<unix seconds>,v1=<hex
 HMAC-SHA256(secret, "<t>.<body>")>`, accepted within SIGNATURE_TOLERANCE_S of now.
@@ -62,6 +64,12 @@ class Partner:
     max_attempts: int = 6
     payout_url: str = ""
     callback_allow: frozenset[str] = frozenset()
+    #: Where paystream may ask how a payout stands when no callback came (empty: the partner
+    #: offers no such query, and an unanswered payout expires at its deadline).
+    status_url: str = ""
+    #: How long a payout through this receive partner is held for its answer (None: the
+    #: rules' payout_deadline_s).
+    payout_deadline_s: int | None = None
 
     def url_for(self, kind: str) -> str:
         return (self.payout_url or self.url) if kind == "PAYOUT_INSTRUCTION" else self.url
@@ -101,7 +109,7 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
     for partner_id, entry in data.get("partners", {}).items():
         where = f"{path}: partners.{partner_id}"
         unknown = set(entry) - {"url", "secret_env", "kinds", "timeout_s", "max_attempts",
-                                "payout_url", "callback_allow"}
+                                "payout_url", "callback_allow", "status_url", "payout_deadline_s"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}")
         url = entry.get("url", "")
@@ -112,9 +120,13 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
         kinds = frozenset(entry.get("kinds", KINDS))
         if not kinds <= set(KINDS):
             raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
-        payout_url = entry.get("payout_url", "")
-        if payout_url and not payout_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.payout_url must be http(s)://..., got {payout_url!r}")
+        payout_url, status_url = entry.get("payout_url", ""), entry.get("status_url", "")
+        for name, value in (("payout_url", payout_url), ("status_url", status_url)):
+            if value and not value.startswith(("http://", "https://")):
+                raise ConfigError(f"{where}.{name} must be http(s)://..., got {value!r}")
+        deadline = entry.get("payout_deadline_s")
+        if deadline is not None and (not isinstance(deadline, int) or deadline < 1):
+            raise ConfigError(f"{where}.payout_deadline_s must be a whole number of seconds >= 1")
         allow = entry.get("callback_allow", [])
         for address in allow:
             try:
@@ -123,7 +135,7 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
                 raise ConfigError(f"{where}.callback_allow: {address!r} is not an IP address") from None
         partners.append(Partner(partner_id, url, secret, kinds,
                                 float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6)),
-                                payout_url, frozenset(allow)))
+                                payout_url, frozenset(allow), status_url, deadline))
     if not partners:
         raise ConfigError(f"{path}: no [partners.<id>] table")
     return partners

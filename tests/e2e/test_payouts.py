@@ -1,5 +1,6 @@
 """Payouts end to end (docs/send-money.md): workers, `paystream notify`, the API and a simulated
-receive partner that answers late, twice, contradicting itself or never, and a worker killed once.
+receive partner that answers late, twice, contradicting itself, never, or pays but loses its
+callback (found by `paystream payout-watch`'s status query), and a worker killed once.
 
 Every payout must end in one final state, the one its partner's first answer says (or EXPIRED
 when it never answered), the send partner must hear of each ending once, reconcile (sinks
@@ -51,7 +52,8 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
     partners.write_text(
         f'[partners.mpesa-ke]\nurl = "http://127.0.0.1:{sim_port}/payouts"\n'
         f'secret_env = "MPESA_SECRET"\nkinds = ["PAYOUT_INSTRUCTION"]\n'
-        f'callback_allow = ["127.0.0.1"]\n'
+        f'callback_allow = ["127.0.0.1"]\nstatus_url = "http://127.0.0.1:{sim_port}/status"\n'
+        f'payout_deadline_s = {DEADLINE_S}\n'
         f'[partners.wallet-fr]\nurl = "http://127.0.0.1:{receiver_port}/hooks"\n'
         f'secret_env = "WALLET_SECRET"\nkinds = ["PAYOUT_RESULT"]\n')
     now_ms = time.time_ns() // 1_000_000
@@ -61,7 +63,7 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
     rules = tmp_path / "rules.toml"
     rules.write_text(f"[limits]\nreview_amount = 100000000\ndecline_amount = 1000000000\n"
                      f"max_tx_per_minute = 100000.0\nmax_tx_per_hour = 100000.0\n"
-                     f"max_holds_per_account = 1000\npayout_deadline_s = {DEADLINE_S}\n")
+                     f"max_holds_per_account = 1000\npayout_deadline_s = 3600\n")  # the partner's applies
     settings = db_settings.model_copy(update={"redis_url": redis_url,
                                               "notify_redis_url": notify_redis_url,
                                               "partners_path": str(partners)})
@@ -75,7 +77,10 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
                      env={**secrets, "PAYSTREAM_API_RATE_LIMIT": "1000000/minute"}),
               Worker(settings, tmp_path, "partner", env={"PARTNER_WEBHOOK_SECRET": RECEIVE_SECRET},
                      command=("partner-sim", "--port", str(sim_port), "--api-url",
-                              f"http://127.0.0.1:{api_port}", "--latency-s", "0.3")),
+                              f"http://127.0.0.1:{api_port}", "--latency-s", "0.3",
+                              "--lost-share", "0.02")),
+              Worker(settings, tmp_path, "watch", env=secrets,
+                     command=("payout-watch", "--every-s", "2", "--lead-s", "40")),
               Worker(settings, tmp_path, "receiver", env={"PARTNER_WEBHOOK_SECRET": SEND_SECRET},
                      command=("webhook-receiver", "--port", str(receiver_port)))]
     ids = [f"po-{i}" for i in range(PAYOUTS)]
@@ -128,14 +133,19 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
     assert code == 0
     # Each payout ended as its partner's first answer said; a payout answered only after its
     # deadline (a backlog behind the killed worker) may have expired first, never a second time.
-    expected = {"SUCCESS": {"PAYOUT_SUCCEEDED"}, "FAILURE": {"PAYOUT_FAILED"}, "NONE": {"EXPIRED"}}
+    # A payout whose callback was lost is found by the status query before its deadline.
+    expected = {"SUCCESS": {"PAYOUT_SUCCEEDED"}, "FAILURE": {"PAYOUT_FAILED"}, "NONE": {"EXPIRED"},
+                "LOST": {"PAYOUT_SUCCEEDED"}}
     wrong = {i: (answers.get(i), r["s"]) for i, r in ended.items()
-             if r["s"] not in expected[answers.get(i, "NONE")] | {"EXPIRED"}}
+             if r["s"] not in expected[answers.get(i, "NONE")] | ({"EXPIRED"} if answers.get(i) != "LOST" else set())}
     assert wrong == {}, list(wrong.items())[:10]
     statuses = [r["s"] for r in ended.values()]
     assert statuses.count("PAYOUT_SUCCEEDED") > PAYOUTS * 0.7 and statuses.count("PAYOUT_FAILED") > PAYOUTS * 0.15
     assert statuses.count("EXPIRED") >= sum(1 for a in answers.values() if a == "NONE") > 0
     assert sim_stats["duplicates_sent"] > 0 and sim_stats["contradictions_sent"] > 0
+    lost = [i for i, a in answers.items() if a == "LOST"]
+    assert lost and all(ended[i]["s"] == "PAYOUT_SUCCEEDED" for i in lost), \
+        {i: ended[i]["s"] for i in lost if ended[i]["s"] != "PAYOUT_SUCCEEDED"}
     # The send partner heard of every ending once; nobody holds money; each sender was debited
     # exactly its succeeded payouts.
     assert told.get("PAYOUT_RESULT") == PAYOUTS, told

@@ -303,3 +303,12 @@ def test_the_late_success_alert_is_a_valid_rule_on_a_metric_the_worker_exports()
 
     assert 'paystream_worker_events_total{event="payout_late_success"}' in rules.read_text()
     assert EVENTS._name == "paystream_worker_events"  # prometheus_client drops the _total suffix
+
+
+def test_a_receive_partner_may_have_its_own_deadline(quotes_file: Path) -> None:
+    world = world_with_quotes(quotes_file, Rules(limits=Limits(payout_deadline_s=900)))
+    world.authorizer = Authorizer(Rules(limits=Limits(payout_deadline_s=900)), CODECS, "transactions",
+                                  DAY_MS, clock_ms=lambda: NOW_MS, partitions=PARTITIONS,
+                                  quotes=load_quotes(quotes_file), payout_deadlines={"mpesa-ke": 120})
+    world.authorize(events(payout()))
+    assert world.accounts["acc-1"].holds["po-1"].expires_at_ms == NOW_MS + 120_000

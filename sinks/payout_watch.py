@@ -1,0 +1,118 @@
+"""Ask receive partners how an unanswered payout stands before its deadline (docs/send-money.md).
+
+`paystream payout-watch` looks every `every_s` at the payouts whose deadline falls within the
+next `lead_s` (the workers' hold index, read-only), and asks each one's receive partner, if the
+partner offers a status query (`status_url` in the partners file) and was not asked about it in
+the last `lead_s`: `GET <status_url>?tx_id=<id>`, signed over `tx_id=<id>` with the partner's
+secret. An answer of SUCCESS or FAILURE, signed by the partner over its body, is published to
+payout-outcomes exactly as the partner's callback would have been, and the worker that holds the
+money applies it if the payout is still held (the first answer stands, whichever path it came
+by). PENDING, UNKNOWN, no answer or a bad signature change nothing: the payout expires at its
+deadline. Like the API, this process acts only by publishing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from streams.accounts import HELD, TX_ACCOUNT, TX_PAYOUT, TX_STATUS, holds_key, read_tx_records
+from streams.errors import PaystreamError
+from streams.partners import Partner, sign, verify_signature
+from streams.producer import AckedPublisher
+
+log = logging.getLogger(__name__)
+ANSWERS = ("SUCCESS", "FAILURE")
+
+
+class PayoutWatch:
+    def __init__(self, namespace: str, partitions: int, partners: dict[str, Partner],
+                 publisher: AckedPublisher, lead_s: float) -> None:
+        self._namespace = namespace
+        self._partitions = partitions
+        self._partners = partners
+        self._publisher = publisher
+        self._lead_ms = int(lead_s * 1000)
+        self._asked: dict[str, int] = {}  # tx_id -> when last asked (ms)
+        self.counts: Counter[str] = Counter()
+
+    async def once(self, redis: Redis, http: aiohttp.ClientSession) -> None:
+        """One look at the payouts due soon, and the questions their partners take."""
+        now_ms = time.time_ns() // 1_000_000
+        due: list[str] = []
+        for partition in range(self._partitions):
+            members = await redis.zrangebyscore(holds_key(self._namespace, partition), now_ms,
+                                                now_ms + self._lead_ms)
+            due += [m.decode().split("|", 1)[1] for m in members]
+        fresh = [t for t in due if now_ms - self._asked.get(t, 0) >= self._lead_ms]
+        records = await read_tx_records(redis, self._namespace, fresh)
+        for tx_id in fresh:
+            record = records.get(tx_id, {})
+            details = json.loads(record[TX_PAYOUT]) if record.get(TX_PAYOUT) else None
+            if details is None or record.get(TX_STATUS) != HELD:
+                continue
+            partner = self._partners.get(details["receive_partner"])
+            if partner is None or not partner.status_url:
+                continue
+            self._asked[tx_id] = now_ms
+            answer = await self._ask(http, partner, tx_id)
+            self.counts[f"answer:{answer.get('status', 'none')}"] += 1
+            if answer.get("status") in ANSWERS:
+                try:
+                    await asyncio.to_thread(self._publisher.publish, {
+                        "callback_id": f"{tx_id}:status-query", "tx_id": tx_id,
+                        "source_account": record[TX_ACCOUNT], "partner": partner.partner_id,
+                        "status": answer["status"], "partner_reference": answer.get("partner_reference"),
+                        "reason": answer.get("reason"), "received_at": time.time_ns() // 1_000_000})
+                except PaystreamError as exc:
+                    del self._asked[tx_id]  # ask again next time
+                    log.warning("payout %s: the partner's answer could not be published: %s", tx_id, exc)
+                    continue
+                log.info("payout %s: %s from %s's status query", tx_id, answer["status"],
+                         partner.partner_id)
+        self._asked = {t: at for t, at in self._asked.items() if now_ms - at < 10 * self._lead_ms}
+
+    async def _ask(self, http: aiohttp.ClientSession, partner: Partner, tx_id: str) -> dict[str, Any]:
+        query = f"tx_id={tx_id}".encode()
+        headers = {"Paystream-Signature": sign(partner.secret, int(time.time()), query)}
+        try:
+            async with http.get(partner.status_url, params={"tx_id": tx_id}, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=partner.timeout_s)) as reply:
+                body = await reply.read()
+                signature = reply.headers.get("Paystream-Signature", "")
+                if reply.status != 200:
+                    return {"status": f"http-{reply.status}"}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("status query of %s to %s failed: %s", tx_id, partner.partner_id, exc)
+            return {}
+        if not verify_signature(partner.secret, signature, body):
+            log.warning("status answer about %s from %s is not signed by it: ignored", tx_id,
+                        partner.partner_id)
+            return {"status": "bad-signature"}
+        answer = json.loads(body)
+        return answer if answer.get("tx_id") == tx_id else {"status": "other-payout"}
+
+
+async def run(watch: PayoutWatch, redis_url: str, every_s: float, stop: asyncio.Event) -> None:
+    redis = Redis.from_url(redis_url, socket_timeout=10)
+    try:
+        async with aiohttp.ClientSession() as http:
+            while not stop.is_set():
+                try:
+                    await watch.once(redis, http)
+                except (RedisError, OSError) as exc:  # Redis away: look again next time
+                    log.warning("payout watch: %s", exc)
+                try:
+                    await asyncio.wait_for(stop.wait(), every_s)
+                except TimeoutError:
+                    pass
+    finally:
+        await redis.aclose()
