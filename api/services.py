@@ -59,7 +59,9 @@ class Services:
                    keys, MovingWindowRateLimiter(storage),
                    await asyncio.to_thread(VerdictPublisher, settings),
                    await asyncio.to_thread(AckedPublisher, settings, "payout_outcomes", "payout_outcome"),
-                   {p.partner_id: p for p in (load_partners(Path(settings.partners_path))
+                   # receive partners only: their callbacks are the only ones the API takes
+                   {p.partner_id: p for p in (load_partners(Path(settings.partners_path),
+                                                            kind="PAYOUT_INSTRUCTION")
                                               if settings.partners_path else [])},
                    parse(settings.api_rate_limit),
                    ReportCache(partial(reads.report_fragments, db), settings.api_report_cache_s))

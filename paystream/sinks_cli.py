@@ -335,7 +335,8 @@ def payout_watch(obj: Any, every_s: float, lead_s: float) -> None:
     if not settings.partners_path:
         raise ConfigError("PAYSTREAM_PARTNERS_PATH is not set: the partners file names each "
                           "receive partner's status_url and secret")
-    partners = {p.partner_id: p for p in load_partners(Path(settings.partners_path))}
+    partners = {p.partner_id: p for p in load_partners(Path(settings.partners_path),
+                                                        kind="PAYOUT_INSTRUCTION")}
     asking = sorted(p for p, partner in partners.items() if partner.status_url)
     publisher = AckedPublisher(settings, "payout_outcomes", "payout_outcome")
     watch = PayoutWatch(settings.topic_prefix, settings.partitions, partners, publisher, lead_s)

@@ -20,8 +20,10 @@ from typing import Any
 
 from streams.records import is_system_account
 
-KINDS = ("DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW", "PAYOUT_INSTRUCTION",
-         "PAYOUT_RESULT")
+#: What a partner gets when its entry names no kinds: the customer events. Payout events go to
+#: the partner a payout names, which must subscribe to them by name.
+DEFAULT_KINDS = ("DEBIT", "CREDIT_RECEIVED", "DECLINED", "UNDER_REVIEW")
+KINDS = (*DEFAULT_KINDS, "PAYOUT_INSTRUCTION", "PAYOUT_RESULT")
 
 
 def for_partner(event: dict[str, Any], partner_id: str, kinds: frozenset[str]) -> bool:

@@ -8,7 +8,7 @@ A partners file (TOML, PAYSTREAM_PARTNERS_PATH):
     url = "https://partner.example/paystream/events"   # notification events (kinds)
     payout_url = "https://partner.example/payouts"     # payout instructions (default: url)
     secret_env = "MPESA_KE_SECRET"                     # signs both ways; never in the file
-    kinds = ["PAYOUT_INSTRUCTION"]                     # default: every kind
+    kinds = ["PAYOUT_INSTRUCTION"]                     # default: the customer events (not payouts)
     callback_allow = ["203.0.113.7"]                   # where its callbacks may come from (default: anywhere)
     status_url = "https://partner.example/payouts/status"  # GET ?tx_id=: how a payout stands (optional)
     payout_deadline_s = 900                            # its payouts' deadline (default: the rules')
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.errors import ConfigError
-from streams.notifications import KINDS
+from streams.notifications import DEFAULT_KINDS, KINDS
 
 SIGNATURE_TOLERANCE_S = 300
 
@@ -95,9 +95,11 @@ def _secret(env: Any, name: str | None, where: str) -> str:
 
 
 def load_partners(path: Path, environ: dict[str, str] | None = None,
-                  secrets: bool = True) -> list[Partner]:
+                  secrets: bool = True, kind: str | None = None) -> list[Partner]:
     """The partners' file; `secrets=False` for readers that only need who wants what
-    (reconcile): their secrets are then neither required nor read."""
+    (reconcile): their secrets are then neither required nor read. `kind`: only the partners
+    subscribed to it, the only ones whose secrets are then needed (the API and payout-watch
+    deal with receive partners alone: PAYOUT_INSTRUCTION)."""
     env = os.environ if environ is None else environ
     try:
         data = tomllib.loads(path.read_text())
@@ -115,11 +117,13 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
         url = entry.get("url", "")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url must be http(s)://..., got {url!r}")
-        secret_env = entry.get("secret_env")
-        secret = _secret(env, secret_env, where) if secrets else ""
-        kinds = frozenset(entry.get("kinds", KINDS))
+        kinds = frozenset(entry.get("kinds", DEFAULT_KINDS))
         if not kinds <= set(KINDS):
             raise ConfigError(f"{where}.kinds: unknown {sorted(kinds - set(KINDS))}; known {KINDS}")
+        if kind is not None and kind not in kinds:
+            continue
+        secret_env = entry.get("secret_env")
+        secret = _secret(env, secret_env, where) if secrets else ""
         payout_url, status_url = entry.get("payout_url", ""), entry.get("status_url", "")
         for name, value in (("payout_url", payout_url), ("status_url", status_url)):
             if value and not value.startswith(("http://", "https://")):
@@ -136,6 +140,6 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
         partners.append(Partner(partner_id, url, secret, kinds,
                                 float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6)),
                                 payout_url, frozenset(allow), status_url, deadline))
-    if not partners:
+    if not partners and kind is None:
         raise ConfigError(f"{path}: no [partners.<id>] table")
     return partners

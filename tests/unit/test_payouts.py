@@ -312,3 +312,16 @@ def test_a_receive_partner_may_have_its_own_deadline(quotes_file: Path) -> None:
                                   quotes=load_quotes(quotes_file), payout_deadlines={"mpesa-ke": 120})
     world.authorize(events(payout()))
     assert world.accounts["acc-1"].holds["po-1"].expires_at_ms == NOW_MS + 120_000
+
+
+def test_the_api_and_the_watch_need_the_secrets_of_receive_partners_only(tmp_path: Path) -> None:
+    from streams.partners import load_partners
+
+    path = tmp_path / "partners.toml"
+    path.write_text('[partners.merchants]\nurl = "http://127.0.0.1:1/hooks"\nsecret_env = "M"\n'
+                    'kinds = ["DECLINED"]\n[partners.mpesa-ke]\nurl = "http://127.0.0.1:2/p"\n'
+                    'secret_env = "K"\nkinds = ["PAYOUT_INSTRUCTION"]\n')
+    [receive] = load_partners(path, {"K": "k-secret"}, kind="PAYOUT_INSTRUCTION")
+    assert (receive.partner_id, receive.secret) == ("mpesa-ke", "k-secret")
+    with pytest.raises(ConfigError, match="set the environment variable K"):
+        load_partners(path, {"M": "m-secret"}, kind="PAYOUT_INSTRUCTION")
