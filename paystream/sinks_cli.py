@@ -338,7 +338,10 @@ def payout_watch(obj: Any, every_s: float, lead_s: float) -> None:
     partners = {p.partner_id: p for p in load_partners(Path(settings.partners_path),
                                                         kind="PAYOUT_INSTRUCTION")}
     asking = sorted(p for p, partner in partners.items() if partner.status_url)
+    from streams.metrics import start as start_metrics
+
     publisher = AckedPublisher(settings, "payout_outcomes", "payout_outcome")
+    start_metrics(settings, "payout-watch")
     watch = PayoutWatch(settings.topic_prefix, settings.partitions, partners, publisher, lead_s)
     log.info("payout watch: asking %s %.0f s before a payout's deadline, every %.1f s",
              ", ".join(asking) or "nobody (no partner has a status_url)", lead_s, every_s)

@@ -1,4 +1,4 @@
-"""The sinks' and the webhook deliverer's Prometheus metrics, all of them (one per batch, or one
+"""The sinks', the webhook deliverer's and the payout watch's Prometheus metrics, all of them (one per batch, or one
 per delivery: never on the workers' hot path)."""
 
 from __future__ import annotations
@@ -49,3 +49,7 @@ def attempt_result(detail: str) -> str:
         return "unreachable"
     status = detail.rsplit(" ", 1)[-1]
     return f"{status[0]}xx" if status[:1].isdigit() else "other"
+STATUS_ANSWERS = Counter("paystream_payout_status_answers_total",
+                         "Receive partners' answers to payout-watch's status queries (SUCCESS and "
+                         "FAILURE are published; none: no answer), by partner.",
+                         ["partner", "answer"])

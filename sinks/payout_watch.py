@@ -24,6 +24,7 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from sinks import metrics
 from streams.accounts import HELD, TX_ACCOUNT, TX_PAYOUT, TX_STATUS, holds_key, read_tx_records
 from streams.errors import PaystreamError
 from streams.partners import Partner, sign, verify_signature
@@ -65,6 +66,7 @@ class PayoutWatch:
             self._asked[tx_id] = now_ms
             answer = await self._ask(http, partner, tx_id)
             self.counts[f"answer:{answer.get('status', 'none')}"] += 1
+            metrics.STATUS_ANSWERS.labels(partner.partner_id, answer.get("status", "none")).inc()
             if answer.get("status") in ANSWERS:
                 try:
                     await asyncio.to_thread(self._publisher.publish, {
