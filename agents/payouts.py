@@ -21,7 +21,6 @@ one too (agents/reviewer.py calls `ended`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +28,8 @@ from typing import Any
 from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
                           decode_each)
 from agents.postings import FX_CREDIT_LEG, FX_DEBIT_LEG, credit, debit, system_shard
-from streams.accounts import (EXPIRED, PAYOUT_FAILED, PAYOUT_SUCCEEDED, TX_LATE_SUCCESS, TX_PAYOUT,
-                              TX_STATUS, Hold)
+from streams.accounts import (EXPIRED, PAYOUT_FAILED, PAYOUT_SUCCEEDED, TX_LATE_SUCCESS, TX_STATUS, Hold,
+                              payout_details)
 from streams.codec import Codec
 from streams.records import SYSTEM_ACCOUNT_PREFIX, partner_account
 
@@ -41,12 +40,6 @@ SUCCESS, FAILURE, LATE_SUCCESS = "SUCCESS", "FAILURE", "LATE_SUCCESS"
 def fx_account(currency: str) -> str:
     """The platform's FX position in `currency`: where a payout's currencies meet."""
     return f"{SYSTEM_ACCOUNT_PREFIX}fx:{currency}"
-
-
-def details_of(record: dict[str, str]) -> dict[str, Any] | None:
-    """A payout's details from its transaction record (None: not a payout)."""
-    raw = record.get(TX_PAYOUT)
-    return json.loads(raw) if raw else None
 
 
 def accounts_to_post(hold_currency: str, details: dict[str, Any], partition: int) -> list[str]:
@@ -101,7 +94,7 @@ class PayoutSettler:
             if state is None:
                 continue
             record = view.tx_records.get(tx_id, {})
-            details = details_of(record)
+            details = payout_details(record)
             hold = state.holds.get(tx_id)
             if details is None or (hold is not None and hold.tx_type != "PAYOUT"):
                 result.counters["payout_outcome_unknown_payout"] += 1

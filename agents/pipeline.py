@@ -26,11 +26,12 @@ from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
 from agents.fraud.fanin import Payment
 from agents.outbox import OutputSender
-from agents.payouts import SUCCESS, PayoutSettler, accounts_to_post, details_of
+from agents.payouts import SUCCESS, PayoutSettler, accounts_to_post
 from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
 from agents.store import RedisStateStore, StateConflictError, decode_outputs
+from streams.accounts import payout_details
 from streams.records import TransactionType
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class BatchPipeline:
         for event, outcome in outcomes:
             holder = first.accounts.get(outcome["source_account"])
             hold = holder.holds.get(outcome["tx_id"]) if holder else None
-            details = details_of(first.tx_records.get(outcome["tx_id"], {}))
+            details = payout_details(first.tx_records.get(outcome["tx_id"], {}))
             if outcome["status"] == SUCCESS and hold is not None and details is not None:
                 accounts.update(accounts_to_post(hold.currency, details, event.partition))
 

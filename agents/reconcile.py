@@ -138,8 +138,11 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         if outcome in HOLDING and is_held != (tx_id in held):
             found.problem("hold_mismatch", f"{tx_id}: status HELD={is_held}, hold present={tx_id in held}")
         # A payout still held must be within its deadline (the expiry sweep runs every few s).
-        hold = accounts.get(record.get(TX_ACCOUNT, ""), AccountState()).holds.get(tx_id)
-        if outcome == "PENDING" and is_held and hold and hold.expires_at_ms < now_ms - EXPIRY_GRACE_MS:
+        if outcome != "PENDING" or not is_held:
+            continue
+        holder = accounts.get(record.get(TX_ACCOUNT, ""))
+        hold = holder.holds.get(tx_id) if holder else None
+        if hold and hold.expires_at_ms < now_ms - EXPIRY_GRACE_MS:
             found.problem("payout_past_deadline", f"{tx_id}: held {now_ms - hold.expires_at_ms} ms "
                                                   f"past its deadline")
     return found

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from agents.authorizer import Authorizer
 from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
                           decode_each)
-from agents.payouts import details_of, ended
-from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS
+from agents.payouts import ended
+from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS, payout_details
 from streams.codec import Codec
 from streams.labels import label
 
@@ -88,7 +88,7 @@ class Reviewer:
             result.dirty.add(name)
             result.set_tx(tx_id, **{TX_STATUS: EXPIRED})
             result.counters["hold_expired"] += 1
-            details = details_of(view.tx_records.get(tx_id, {}))
+            details = payout_details(view.tx_records.get(tx_id, {}))
             if hold.tx_type == "PAYOUT" and details and self._payout_results is not None:
                 ended(result, self._payout_results, partition, name, tx_id, hold, details,
                       EXPIRED, now_ms, reason="the receive partner did not answer in time")

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from sinks import metrics
-from streams.accounts import HELD, TX_ACCOUNT, TX_PAYOUT, TX_STATUS, holds_key, read_tx_records
+from streams.accounts import HELD, TX_ACCOUNT, TX_STATUS, holds_key, payout_details, read_tx_records
 from streams.errors import PaystreamError
 from streams.partners import Partner, sign, verify_signature
 from streams.producer import AckedPublisher
@@ -57,7 +57,7 @@ class PayoutWatch:
         records = await read_tx_records(redis, self._namespace, fresh)
         for tx_id in fresh:
             record = records.get(tx_id, {})
-            details = json.loads(record[TX_PAYOUT]) if record.get(TX_PAYOUT) else None
+            details = payout_details(record)
             if details is None or record.get(TX_STATUS) != HELD:
                 continue
             partner = self._partners.get(details["receive_partner"])

@@ -30,7 +30,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis

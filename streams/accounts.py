@@ -17,7 +17,9 @@ Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
@@ -36,6 +38,12 @@ PAYOUT_SUCCEEDED, PAYOUT_FAILED = "PAYOUT_SUCCEEDED", "PAYOUT_FAILED"
 #: A held PAYOUT's details (JSON of its payout record), for settling it when the partner answers;
 #: and the mark of a SUCCESS that came after it expired (recorded once).
 TX_PAYOUT, TX_LATE_SUCCESS = "p", "x"
+
+
+def payout_details(record: dict[str, str]) -> dict[str, Any] | None:
+    """A held payout's details from its transaction record (None: the record is no payout's)."""
+    raw = record.get(TX_PAYOUT)
+    return json.loads(raw) if raw else None
 
 
 def account_key(namespace: str, account: str) -> str:

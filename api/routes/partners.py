@@ -12,7 +12,6 @@ checked before the body is read as JSON, so a forger learns nothing of the forma
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from pydantic import ValidationError
 from api.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from api.models import CallbackAccepted, Ident, PartnerCallback
 from api.security import client_address, services
-from streams.accounts import TX_ACCOUNT, TX_PAYOUT, read_tx_records
+from streams.accounts import TX_ACCOUNT, payout_details, read_tx_records
 from streams.errors import KafkaError
 from streams.partners import verify_signature
 
@@ -51,7 +50,7 @@ async def callback(partner: Annotated[Ident, Path()], request: Request) -> dict[
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     record = (await read_tx_records(svc.state, svc.settings.topic_prefix, [answer.tx_id])).get(answer.tx_id, {})
-    details = json.loads(record[TX_PAYOUT]) if record.get(TX_PAYOUT) else None
+    details = payout_details(record)
     if details is None or details["receive_partner"] != partner or not record.get(TX_ACCOUNT):
         raise NotFound(f"no payout {answer.tx_id} was sent to partner {partner}")
     outcome = {"callback_id": answer.callback_id, "tx_id": answer.tx_id,
