@@ -36,6 +36,11 @@ class OutputSender:
             **dict(config or {}),
             "bootstrap.servers": bootstrap_servers,
             "error_cb": self._on_error,
+            # flush() tells how many are still unacknowledged; only a failed delivery needs a
+            # report. A report per message cost ~1.1-1.4 µs of Python each (2026-12-01,
+            # 100k produces, with and without), ~3 messages per transaction.
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
         })
 
     def _on_error(self, error: RdKafkaError) -> None:
@@ -53,7 +58,7 @@ class OutputSender:
             while True:
                 try:
                     self._producer.produce(topic, message.value, message.key,
-                                           headers=message.headers, on_delivery=self._on_delivery)
+                                           headers=message.headers)
                     break
                 except BufferError:
                     self._producer.poll(0.05)

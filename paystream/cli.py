@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from streams.errors import ConfigError, PaystreamError, ValidationError
+from streams.gctuning import tune_for_batches
 from streams.records import Transaction
 from streams.settings import Settings, kafka_client_config, load_settings
 
@@ -411,6 +412,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     # (faust/worker.py _setup_spinner_handler): every library debug call would then build a
     # record, ~6-50 us per event. We never want it.
     runner.spinner = None
+    tune_for_batches()
     runner.execute_from_commandline()
 
 

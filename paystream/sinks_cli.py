@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from streams.errors import ConfigError
+from streams.gctuning import tune_for_batches
 
 log = logging.getLogger("paystream")
 
@@ -130,6 +131,7 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
         stop = stop_event()
         await asyncio.gather(*(r.run(stop, idle_exit_s) for r in runners))
 
+    tune_for_batches()
     asyncio.run(run())
 
 
@@ -192,6 +194,7 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
         await asyncio.gather(*(r.run(stop, idle_exit_s) for r in runners))
         return {r.name: r.store.counts for r in runners}
 
+    tune_for_batches()
     click.echo(json.dumps(asyncio.run(run())))
 
 

@@ -93,6 +93,9 @@ CAVRO_OPTIONS = cavro.Options(record_decodes_to_dict=True, coerce_values_to_int=
 _RESOLVERS: dict[tuple[bytes, bytes], Any] = {}
 #: One byte: after a body, reading it must hit the end, or bytes trail the body.
 _ONE_BYTE = cavro.Schema({"type": "fixed", "name": "one_byte", "size": 1})
+#: The rest of a single-object header (magic and fingerprint) after its first byte.
+_HEADER_REST = cavro.Schema({"type": "fixed", "name": "header_rest",
+                             "size": SINGLE_OBJECT_HEADER_SIZE - 1})
 
 
 def _without_timestamp_types(node: Any) -> Any:
@@ -246,7 +249,27 @@ class SingleObjectCodec:
         return _read_body(data, start, writer, self.reader)
 
     def decode_all(self, data: bytes) -> list[dict[str, Any]]:
-        return _read_all(data, self.writer_at, self.reader)
+        records = self._read_all_fast(data)
+        return records if records is not None else _read_all(data, self.writer_at, self.reader)
+
+    def _read_all_fast(self, data: bytes) -> list[dict[str, Any]] | None:
+        """cavro reading framed records back to back (a credits batch: ~2x fastavro's speed);
+        None if anything is off, and fastavro reads the message again to say what."""
+        body = cavro.MemoryReader(data)
+        records = []
+        try:
+            while True:
+                try:  # one byte first: at the very end of the message this is EOF
+                    first = _ONE_BYTE.binary_read(body)
+                except EOFError:
+                    return records or None
+                header = first + _HEADER_REST.binary_read(body)
+                writer = self.known.get(header[2:])
+                if header[:2] != SINGLE_OBJECT_MAGIC or writer is None:
+                    return None
+                records.append(writer.resolver_to(self.reader).binary_read(body))
+        except Exception:  # noqa: BLE001 - fastavro classifies what is wrong
+            return None
 
     def writer_at(self, data: bytes, offset: int) -> tuple[SchemaVersion, int]:
         """The writer schema of the record framed at `offset`, and where its body starts."""
