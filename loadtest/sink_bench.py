@@ -11,12 +11,18 @@ which holds the delivery outcomes). For webhooks also deliveries per second per 
 delivering process (deliveries / its CPU seconds); the receiver's CPU is the partner's.
 The run's topics, schema and Redis keys are removed afterwards (loadtest.bench.clean_up).
 
+`--against DIR` makes a pair instead: one sink of this checkout and of DIR (a git worktree of
+another commit) run in turn over the same decided backlog, each run into a schema of its own
+from the start of the topics.
+
     python -m loadtest.sink_bench --transactions 100000
+    python -m loadtest.sink_bench --transactions 100000 --sink ledger --against /tmp/base --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -30,21 +36,22 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.bench import clean_up
-from loadtest.procstat import pid_from_file, postgres_cpu_s, proc_cpu_s
-from streams.settings import Settings
+from loadtest.procstat import REPO, pid_from_file, postgres_cpu_s, proc_cpu_s
+from streams.settings import Settings, kafka_client_config
 
 RECEIVER_PORT = 18099
 SECRET = "bench-only-secret"
 
 
-def run_sink(name: str, env: dict[str, str]) -> dict[str, Any]:
+def run_sink(name: str, env: dict[str, str], cwd: Path = REPO) -> dict[str, Any]:
     server_cpu = postgres_cpu_s if name != "webhooks" else (
         lambda: proc_cpu_s(pid_from_file("redis-notify")) or 0.0)
     command = ["sink", name] if name != "webhooks" else ["notify"]
     before_server = server_cpu()
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-m", "paystream", *command, "--idle-exit-s", "3"],
-                            env=env, capture_output=True, text=True, check=True)
+                            env={**env, "PYTHONPATH": str(cwd)}, cwd=cwd, capture_output=True,
+                            text=True, check=True)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_s = server_cpu() - before_server
     process_s = ((after_children.ru_utime - before_children.ru_utime)
@@ -97,9 +104,56 @@ def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
     return results
 
 
+def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
+         runs: int) -> list[dict[str, Any]]:
+    """One sink of two checkouts over the same decided backlog, alternating, `runs` each: every
+    run in its own schema (dropped after it) and from the start of the topics."""
+    from confluent_kafka.admin import AdminClient
+
+    from sinks.runner import group_id
+
+    worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        subprocess.run([*paystream, "reconcile", "--wait-s", "600"], env=env, check=True,
+                       capture_output=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
+    admin = AdminClient(kafka_client_config(settings))
+    results = []
+    for run in range(1, runs + 1):
+        for side, repo in (("against", against), ("this", REPO)):
+            schema = f"{env['PAYSTREAM_DB_SCHEMA']}_{side}{run}"
+            side_env = {**env, "PAYSTREAM_DB_SCHEMA": schema}
+            admin.delete_consumer_groups([group_id(settings.topic_prefix, sink)])[
+                group_id(settings.topic_prefix, sink)].exception()  # none yet on the first run
+            try:
+                figures = run_sink(sink, side_env, cwd=repo)
+            finally:
+                asyncio.run(drop_schema(settings.database_url, schema))
+            results.append({"side": side, "repo": str(repo), "run": run, **figures})
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    from sinks.db import connected
+
+    async with connected(database_url, schema) as db:
+        await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="A pair: the --sink of this checkout and of DIR (a git worktree of "
+                             "another commit), alternating over one decided backlog.")
+    parser.add_argument("--sink", choices=("ledger", "reporting"), default="ledger",
+                        help="The sink a pair runs (with --against).")
+    parser.add_argument("--runs", type=int, default=3, help="Runs of each side in a pair.")
     args = parser.parse_args(argv)
     run_id = uuid.uuid4().hex[:8]
     env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-sink-{run_id}.",
@@ -109,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "7"],
                    env=env, check=True, capture_output=True)
     try:
-        results = measure(env, paystream)
+        results = (pair(env, paystream, args.sink, args.against.resolve(), args.runs)
+                   if args.against else measure(env, paystream))
     finally:
         clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"],
                           db_schema=env["PAYSTREAM_DB_SCHEMA"]), out=sys.stderr)
