@@ -24,25 +24,40 @@ Keys, under `ps:<topic prefix>`:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
 import hiredis
 import msgpack
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry, device_name
 from streams.accounts import AccountState, account_key, holds_key, tx_key
-from streams.errors import PaystreamError
+from streams.errors import ConfigError, PaystreamError, StateStoreError
 
 
 class StateConflictError(PaystreamError):
     """An account changed between a batch's read and its write; the batch must be recomputed."""
 
     retriable = True
+
+
+@contextmanager
+def _unavailable_is_retriable() -> Iterator[None]:
+    """Redis unreachable, restarting or slow becomes StateStoreError (retriable): the worker
+    decides from `retriable` alone (agents/workers.py), without knowing redis-py's errors.
+    Anything else Redis says (a script error, out of memory) stays what it is: not retriable."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: TimeoutError too
+        raise StateStoreError(f"account-state store unavailable: {exc!r}") from exc
 
 
 class RedisStateStore:
@@ -66,17 +81,18 @@ class RedisStateStore:
         regular path."""
         packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         pool = self._redis.connection_pool
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(packed)
-            return await connection.read_response()
-        except NoScriptError:
-            return await script(keys=keys, args=args)
-        except BaseException:
-            await connection.disconnect()  # a reply may be half-read: never reuse it
-            raise
-        finally:
-            await pool.release(connection)
+        with _unavailable_is_retriable():
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(packed)
+                return await connection.read_response()
+            except NoScriptError:
+                return await script(keys=keys, args=args)
+            except BaseException:
+                await connection.disconnect()  # a reply may be half-read: never reuse it
+                raise
+            finally:
+                await pool.release(connection)
 
     def account_key(self, account: str) -> str:
         return self._account_prefix + account
@@ -207,7 +223,8 @@ class RedisStateStore:
         pipe = self._redis.pipeline(transaction=False)
         for partition in partitions:
             pipe.hdel(self.outbox_key(role, partition), batch_id)
-        await pipe.execute()
+        with _unavailable_is_retriable():
+            await pipe.execute()
 
     async def pending_outbox(self, roles: tuple[str, ...],
                              partitions: list[int]) -> list[tuple[str, int, str, bytes]]:
@@ -216,13 +233,16 @@ class RedisStateStore:
         pipe = self._redis.pipeline(transaction=False)
         for partition, role in pairs:
             pipe.hgetall(self.outbox_key(role, partition))
+        with _unavailable_is_retriable():
+            replies = await pipe.execute()
         return [(batch_id.decode(), partition, role, blob)
-                for (partition, role), entries in zip(pairs, await pipe.execute(), strict=True)
+                for (partition, role), entries in zip(pairs, replies, strict=True)
                 for batch_id, blob in entries.items()]
 
     async def expired_holds(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
-        members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
-                                                  start=0, num=limit)
+        with _unavailable_is_retriable():
+            members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
+                                                      start=0, num=limit)
         return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
 
 
@@ -265,7 +285,7 @@ def bulk_reader(url: str) -> Redis:
 async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> int:
     """Delete every key paystream wrote under topic prefix `namespace`; return how many."""
     if not namespace:
-        raise ValueError("refusing to delete the keys of every namespace (empty topic prefix)")
+        raise ConfigError("refusing to delete the keys of every namespace (empty topic prefix)")
     deleted, keys = 0, []
     async for key in redis.scan_iter(match=f"ps:{namespace}*", count=chunk):
         keys.append(key)

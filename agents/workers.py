@@ -18,9 +18,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
 from streams.app import raw_topic
@@ -41,10 +38,9 @@ def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
 
 
 def _retriable(exc: BaseException) -> bool:
-    if isinstance(exc, PaystreamError):
-        return exc.retriable
-    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError,
-                            asyncio.TimeoutError, OSError))
+    """What may succeed if tried again says so itself: the state store and the output sender
+    wrap what they cannot reach as a retriable PaystreamError (agents/store.py, agents/outbox.py)."""
+    return isinstance(exc, PaystreamError) and exc.retriable
 
 
 async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[Any]],

@@ -35,9 +35,8 @@ import asyncpg
 from api import reads
 from api.models import Bucket, Dimension, Outcome, SearchFilters
 from loadtest import api_store
-from loadtest.bench import machine
+from loadtest.bench import BenchError, machine
 from loadtest.procstat import postgres_cpu_s, proc_cpu_s
-from streams.errors import PaystreamError
 from streams.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,10 +45,6 @@ SAMPLES_DIR = ROOT / ".local" / "api-bench"
 #: The targets of the issue, per endpoint.
 P95_MS_MAX, P99_MS_MAX, RATE_MIN = 200, 500, 200
 BIG_TABLES = {"report_transactions", "ledger"}
-
-
-class ApiBenchError(PaystreamError):
-    """The API benchmark could not run."""
 
 
 def environment(settings: Settings, port: int) -> dict[str, str]:
@@ -165,7 +160,7 @@ def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run
     made = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
                            "analyst", "--name", "api bench"], env=env, capture_output=True, text=True)
     if made.returncode:
-        raise ApiBenchError(f"could not create a key: {made.stderr}")
+        raise BenchError(f"could not create a key: {made.stderr}")
     key = made.stdout.strip().splitlines()[-1]
     samples_path = workdir / "samples.json"
     samples_path.write_text(json.dumps(samples))
@@ -188,7 +183,7 @@ def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run
             cwd=workdir, capture_output=True, text=True, timeout=run_s + 180)
         after = (proc_cpu_s(api.pid) or 0.0, postgres_cpu_s(), time.monotonic())
         if not (workdir / "api_stats.csv").exists():
-            raise ApiBenchError(f"Locust wrote no stats: {locust.stderr[-2000:]}")
+            raise BenchError(f"Locust wrote no stats: {locust.stderr[-2000:]}")
     finally:
         api.terminate()
         api.wait(timeout=30)
@@ -202,13 +197,13 @@ def _wait_healthy(url: str, api: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if api.poll() is not None:
-            raise ApiBenchError(f"the API exited with {api.returncode}")
+            raise BenchError(f"the API exited with {api.returncode}")
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
                 return
         except OSError:
             time.sleep(0.5)
-    raise ApiBenchError("the API did not answer within 60 s")
+    raise BenchError("the API did not answer within 60 s")
 
 
 def _stats(path: Path) -> list[dict[str, Any]]:

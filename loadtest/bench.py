@@ -55,6 +55,7 @@ from loadtest import benchstats
 from loadtest.procstat import REPO, CpuMeter, stack_pids, tree_cpu_s
 from loadtest.profile import per_tx_us
 from sinks.runner import SINK_INPUTS, group_id
+from streams.errors import PaystreamError
 from streams.generator import GeneratorConfig
 from streams.settings import kafka_client_config
 
@@ -67,8 +68,9 @@ LATENCY_LOAD_SHARE = 0.7
 WORKER_GROUP = "paystream"
 
 
-class BenchError(Exception):
-    """The run cannot go on (the stack is down, a process died, a phase never caught up)."""
+class BenchError(PaystreamError):
+    """A benchmark cannot go on (the stack is down, a process died, a phase never caught up):
+    the one error of every bench here (bench, state_bench, api_bench)."""
 
 
 @dataclass

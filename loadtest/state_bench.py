@@ -56,8 +56,8 @@ from typing import Any
 from agents.batch import BatchResult
 from streams.accounts import TX_HASH, TX_STATUS
 from streams.accounts import AccountState
+from loadtest.bench import BenchError
 from loadtest.procstat import pid_from_file, proc_cpu_s
-from streams.errors import PaystreamError
 from streams.topics import delete_topics
 from streams.settings import Settings
 
@@ -68,10 +68,6 @@ CURRENCY = "EUR"
 BODY_HASH = "0" * 24  # what the authorizer stores per tx (a blake2b-12 hex digest)
 REPO = Path(__file__).resolve().parent.parent
 WORKER_STOP_S = 30.0
-
-
-class BenchError(PaystreamError):
-    """The benchmark could not run an option to the end."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,13 @@ class SchemaMismatchError(CodecError):
     code = "schema_mismatch"
 
 
+class StateStoreError(PaystreamError):
+    """The account-state store (Redis) could not be reached or did not answer in time; a batch
+    waits and is tried again."""
+
+    retriable = True
+
+
 class KafkaError(PaystreamError):
     """Kafka refused or failed an operation; `retriable` follows librdkafka's verdict."""
 

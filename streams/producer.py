@@ -217,7 +217,7 @@ class Pacer:
 
     def __init__(self, rate: float | None, wait: Callable[[float], None]) -> None:
         if rate is not None and rate <= 0:
-            raise ValueError(f"rate must be > 0, got {rate}")
+            raise ConfigError(f"rate must be > 0, got {rate}")
         self._rate = rate
         self._wait = wait
         self._start = time.monotonic()
