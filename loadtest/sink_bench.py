@@ -83,7 +83,8 @@ def webhooks_env(env: dict[str, str], logs: Any) -> tuple[dict[str, str], subpro
     return env, receiver
 
 
-def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
+def decide(env: dict[str, str], paystream: list[str]) -> None:
+    """One worker decides the published backlog (reconcile waits until it has), then stops."""
     worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -92,6 +93,10 @@ def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
+
+
+def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
+    decide(env, paystream)
     results = [run_sink(name, env) for name in ("ledger", "reporting")]
     logs = tempfile.TemporaryDirectory()
     hooks_env, receiver = webhooks_env(env, Path(logs.name))
@@ -112,14 +117,7 @@ def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
 
     from sinks.runner import group_id
 
-    worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        subprocess.run([*paystream, "reconcile", "--wait-s", "600"], env=env, check=True,
-                       capture_output=True)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+    decide(env, paystream)
     settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
     admin = AdminClient(kafka_client_config(settings))
     results = []
