@@ -405,6 +405,14 @@ def bench_schema(settings: Any) -> str | None:
     return settings.db_schema if settings.db_schema.startswith(BENCH_SCHEMA_PREFIXES) else None
 
 
+async def drop_schema(database_url: str, schema: str) -> None:
+    """Remove a run's PostgreSQL schema and everything in it."""
+    from sinks.db import connected
+
+    async with connected(database_url, schema) as db:
+        await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def clean_up(settings: Any, out: IO[str] | None = None) -> None:
     """Remove what the run wrote: its topics, its schema and its Redis keys. A 1M run leaves
     ~3M PostgreSQL rows, ~3 GB of Kafka logs and ~1.3 GB of Redis, which slow every later run
@@ -412,7 +420,6 @@ def clean_up(settings: Any, out: IO[str] | None = None) -> None:
     from confluent_kafka.admin import AdminClient
 
     from agents.store import bulk_reader, delete_namespace
-    from sinks.db import connected
     from streams.errors import KafkaError
     from streams.settings import notify_redis_url
     from streams.topics import delete_topics, topics
@@ -433,8 +440,7 @@ def clean_up(settings: Any, out: IO[str] | None = None) -> None:
 
     async def drop() -> int:
         if schema:
-            async with connected(settings.database_url, schema) as db:
-                await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await drop_schema(settings.database_url, schema)
         deleted = 0
         for url in dict.fromkeys((settings.redis_url, notify_redis_url(settings))):
             redis = bulk_reader(url)

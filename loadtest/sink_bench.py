@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench import clean_up
+from loadtest.bench import clean_up, drop_schema
 from loadtest.procstat import REPO, pid_from_file, postgres_cpu_s, proc_cpu_s
 from streams.settings import Settings, kafka_client_config
 
@@ -120,13 +120,14 @@ def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
     decide(env, paystream)
     settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
     admin = AdminClient(kafka_client_config(settings))
+    group = group_id(settings.topic_prefix, sink)
     results = []
     for run in range(1, runs + 1):
         for side, repo in (("against", against), ("this", REPO)):
             schema = f"{env['PAYSTREAM_DB_SCHEMA']}_{side}{run}"
             side_env = {**env, "PAYSTREAM_DB_SCHEMA": schema}
-            admin.delete_consumer_groups([group_id(settings.topic_prefix, sink)])[
-                group_id(settings.topic_prefix, sink)].exception()  # none yet on the first run
+            # From the start of the topics: the group's offsets go (none yet on the first run).
+            admin.delete_consumer_groups([group], request_timeout=30)[group].exception(timeout=60)
             try:
                 figures = run_sink(sink, side_env, cwd=repo)
             finally:
@@ -134,13 +135,6 @@ def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
             results.append({"side": side, "repo": str(repo), "run": run, **figures})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    from sinks.db import connected
-
-    async with connected(database_url, schema) as db:
-        await db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
         worker_s = (proc_cpu_s(worker.pid) or 0.0) - (worker0 or 0.0)
         redis_s = (tree_cpu_s(redis_pid) or 0.0) - (redis0 or 0.0)
         commands = command_costs(state.info("commandstats"), count)
+        state.close()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
             profiler.wait(timeout=60)

@@ -4,9 +4,10 @@ CPython runs a young-generation pass each time 700 more container objects are al
 the last pass. A batch of a thousand transactions keeps tens of thousands alive at once
 (records, dicts, account states, output messages), so with the defaults a worker ran ~100
 passes a second, each promoting the live batch's objects, until full passes over the whole heap
-followed every few seconds: 19% of a worker's CPU (2026-12-01, `gc.callbacks` timing the passes
-while one worker drained 100k transactions, loadtest/worker_bench.py). Nearly all of it finds
-nothing: what a batch makes is freed by reference counting when the batch ends.
+followed every few seconds (2026-12-01, `gc.callbacks` timing the passes while one worker
+drained 100k transactions: up to 19% of its wall time, an upper bound on a busy 2-vCPU machine;
+the measured pair, loadtest/results/worker-bench/gc-2026-12-01/: worker CPU 6% less). Nearly all
+of it finds nothing: what a batch makes is freed by reference counting when the batch ends.
 
 So, once a process has started: `freeze()` moves what start-up built (modules, the fraud model,
 Faust's and the clients' objects) out of every later pass, and the young threshold is raised so
