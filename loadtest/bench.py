@@ -86,6 +86,8 @@ class Phase:
     started_ms: int = 0
     last_sink_row_ms: int = 0
     cpu_s: dict[str, float] = field(default_factory=dict)
+    #: Wall time the CPU figures cover: the phase's start until everything caught up.
+    wall_s: float = 0.0
     produce_report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -338,6 +340,7 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
         print(f"  py-spy failed (see {processes.logs / 'py-spy.log'})", flush=True)
     meter.record("load-generator", generator_cpu_s)
     phase.cpu_s = meter.seconds()
+    phase.wall_s = time.monotonic() - started
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
     out.close()
     print(f"  caught up after {time.monotonic() - started:,.0f} s", flush=True)
@@ -507,6 +510,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             "tps": benchstats.sustained_tps(phase.transactions, first_ms, phase.last_sink_row_ms),
             **benchstats.latency_ms(chosen),
             "cpu_us_per_tx": benchstats.cpu_us_per_tx(phase.cpu_s, phase.transactions),
+            "busy_share": benchstats.busy_share(phase.cpu_s, phase.wall_s, os.cpu_count() or 1),
             "load_generator": phase.produce_report,
         }
     profile = {}

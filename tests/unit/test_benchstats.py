@@ -9,6 +9,7 @@ import pytest
 
 from loadtest.benchstats import (
     Decisions,
+    busy_share,
     cpu_us_per_tx,
     latency_by_second,
     latency_ms,
@@ -90,8 +91,17 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     text = markdown({"date": "2026-11-21", "machine": {"cores": 2, "cpu": "EPYC",
                                                        "memory_gib": 23.5},
                      "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
-                     "phases": {"max_rate": phase, "fixed_rate": {**phase, "offered_tps": 8000}}})
+                     "phases": {"max_rate": {**phase, "busy_share": 0.98},
+                                "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
+                                               "cpu_us_per_tx": {"worker-1": 210.0,
+                                                                 "total": 210.0}}}})
     assert "Reconciled: **true**" in text
     assert "| max rate | 1,000 | as fast as Kafka takes | 2,500 | 40 ms | 90 ms | 12.50 s |" in text
     assert "| fixed rate | 1,000 | 8,000/s |" in text
-    assert "| worker-1 | 150.0 |" in text
+    assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
+    assert "90% of the machine was busy at that rate (98% at the max rate)" in text
+
+
+def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
+    assert busy_share({"worker-1": 3.0, "kafka": 1.0}, wall_s=4.0, cores=2) == 0.5
+    assert busy_share({"worker-1": 3.0}, wall_s=0.0, cores=2) is None
