@@ -213,20 +213,29 @@ class LabelPublisher:
 
 
 class Pacer:
-    """Spreads sends evenly at `rate` per second, serving producer callbacks while it waits."""
+    """Spreads sends evenly at `rate` per second, serving producer callbacks while it waits.
 
-    def __init__(self, rate: float | None, wait: Callable[[float], None]) -> None:
+    Sends go out in bursts of `burst_s` worth of the rate, then it waits. Waiting whenever 1 ms
+    ahead cost the generator 35-49 µs of CPU per message at 2,000/s (median 47 of 4 runs;
+    ~8 unpaced), CPU the pipeline it measures loses; 5 ms bursts: 28-45 (median 39),
+    alternated runs, 2026-12-01. A 5 ms burst is far inside the producer's own linger (50 ms):
+    the broker sees the same requests.
+    """
+
+    def __init__(self, rate: float | None, wait: Callable[[float], None],
+                 burst_s: float = 0.005) -> None:
         if rate is not None and rate <= 0:
             raise ConfigError(f"rate must be > 0, got {rate}")
         self._rate = rate
         self._wait = wait
+        self._burst_s = burst_s
         self._start = time.monotonic()
 
     def pace(self, sent: int) -> None:
         if self._rate is None:
             return
         ahead_s = self._start + sent / self._rate - time.monotonic()
-        if ahead_s > 0.001:
+        if ahead_s > self._burst_s:
             self._wait(ahead_s)
 
 
