@@ -74,3 +74,36 @@ def test_the_kafka_topics_of_the_manifests_are_paystreams_topics() -> None:
         for key, value in spec.config.items():
             assert str(declared[spec.name]["config"][key]) == value, (spec.name, key)
     assert len(declared) == len(topics("").all())
+
+
+def _k8s_documents() -> list[dict]:
+    return [d for path in sorted((ROOT / "deploy" / "k8s" / "base").glob("*.yaml"))
+            for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_kubernetes_runs_every_long_running_process_compose_runs() -> None:
+    """What compose starts as a paystream service (worker, sinks, notify, payout-watch, api)
+    has a Deployment running the same command, so no part of the system exists in one
+    deployment and not the other."""
+    compose = yaml.safe_load((ROOT / "deploy" / "compose" / "compose.yaml").read_text())
+    # (the one-shot set-up is a shell line, not a command word: the migrate Job does it here)
+    long_running = {service["command"][0] for service in compose["services"].values()
+                    if service.get("image", "").startswith("paystream")
+                    and " " not in service["command"][0]}
+    deployed = {c["args"][0] for d in _k8s_documents() if d["kind"] == "Deployment"
+                for c in d["spec"]["template"]["spec"]["containers"] if c.get("args")}
+    assert {"worker", "sink", "notify", "payout-watch", "api"} <= long_running
+    assert long_running <= deployed, long_running - deployed
+
+
+def test_the_workers_get_the_quotes_file_their_settings_name() -> None:
+    docs = _k8s_documents()
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "paystream")
+    path = Path(config["data"]["PAYSTREAM_QUOTES_PATH"])
+    worker = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "worker")
+    pod = worker["spec"]["template"]["spec"]
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == str(path.parent))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    quotes = next(d for d in docs if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"] == volume["configMap"]["name"])
+    assert path.name in quotes["data"]
