@@ -131,10 +131,10 @@ def markdown(result: dict[str, Any]) -> str:
                        f"{result['tps_vs_baseline']:.2f}x.")]
     budget = machine["cores"] * 1_000_000 // 10_000
     lines += ["", (f"CPU per transaction (µs; 10,000 tps on {machine['cores']} cores leaves "
-                   f"{budget:,} µs for everything). The fixed rate's column is why its tail "
-                   f"latency is long: smaller batches cost more per transaction, so "
-                   f"{_busy(rate)} of the machine was busy at that rate "
-                   f"({_busy(top)} at the max rate):"), "",
+                   f"{budget:,} µs for everything). At the fixed rate batches are smaller and "
+                   f"each transaction costs more: {_busy(rate)} of the machine was busy at that "
+                   f"rate ({_busy(top)} at the max rate), and the latency's tail queues for it:"),
+              "",
               "| process | max rate | fixed rate |", "| --- | ---: | ---: |"]
     fixed = rate["cpu_us_per_tx"]
     lines += [f"| {name} | {us:,.1f} | {fixed.get(name, math.nan):,.1f} |"
