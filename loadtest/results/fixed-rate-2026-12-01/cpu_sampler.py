@@ -1,5 +1,9 @@
 """Per-second CPU per process (by cmdline head), for spotting what competes during a phase."""
-import os, sys, time, json
+import json
+import os
+import sys
+import time
+
 HZ = os.sysconf("SC_CLK_TCK")
 def snap():
     out = {}

@@ -1,5 +1,8 @@
-import json,sys
-rows=[json.loads(l) for l in open(sys.argv[1])]
+import json
+import sys
+from pathlib import Path
+
+rows=[json.loads(line) for line in Path(sys.argv[1]).read_text().splitlines()]
 def group(k):
     c=k.split(" ",1)[1]
     if "java" in c: return "kafka"

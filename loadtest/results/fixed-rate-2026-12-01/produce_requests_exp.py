@@ -1,14 +1,21 @@
 """Broker CPU per transaction's outputs: confluent-kafka (one ProduceRequest per partition) vs
 aiokafka send_batch (one request per broker carrying every ready partition). Outputs of a
 100 ms batch of `rate/10` transactions, 3 messages each over 12 partitions of 3 topics."""
-import asyncio, os, sys, time, random
+import asyncio
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
 BOOT = "127.0.0.1:19092"
-KPID = int(open("/work/main/.local/run/kafka.pid").read())
+KPID = int(Path("/work/main/.local/run/kafka.pid").read_text())
 HZ = os.sysconf("SC_CLK_TCK")
 def kcpu():
-    s = open(f"/proc/{KPID}/stat").read(); r = s[s.rfind(")")+2:].split()
+    s = Path(f"/proc/{KPID}/stat").read_text(); r = s[s.rfind(")")+2:].split()
     return (int(r[11]) + int(r[12])) / HZ
 def pcpu(): t = os.times(); return t.user + t.system
 mode, rate, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -17,6 +24,7 @@ topics = [f"{prefix}.{n}" for n in ("decisions", "postings", "credits")]
 ADMIN = AdminClient({"bootstrap.servers": BOOT})
 for f in ADMIN.create_topics([NewTopic(t, 12, 1) for t in topics]).values(): f.result()
 from confluent_kafka import Consumer
+
 _c = Consumer({"bootstrap.servers": BOOT, "group.id": "preq"})
 while True:
     md = _c.list_topics(timeout=5).topics
