@@ -620,11 +620,16 @@ def main(argv: list[str] | None = None) -> int:
     from loadtest.benchchart import draw
 
     origin_ms = int(decisions.produced_ms.min())
+    cores = benchstats.cores_by_second(meter.samples, origin_ms)
+    # Who was busy when, second by second from the first produce: bursts (an AOF rewrite, a
+    # checkpoint) that a phase's total hides.
+    result["cpu_cores_by_second"] = {name: [round(float(v), 2) for v in series]
+                                     for name, series in cores.items()}
     draw(args.out / f"{args.name}.png",
          f"paystream bench {result['date']}: {result['machine']['cores']} cores, "
          f"{result['transactions']:,} transactions, reconciled {reconciled}",
          decisions, origin_ms, asyncio.run(sink_rows_ms(settings)),
-         {"fixed rate": phases["fixed_rate"].started_ms})
+         {"fixed rate": phases["fixed_rate"].started_ms}, cores)
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     summary = benchstats.markdown(result)
     (args.out / f"{args.name}.md").write_text(summary)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,31 @@ def busy_share(cpu_s: dict[str, float], wall_s: float, cores: int) -> float | No
     if wall_s <= 0:
         return None
     return round(sum(cpu_s.values()) / (wall_s * cores), 3)
+
+
+def cores_by_second(samples: list[tuple[float, dict[str, float]]],
+                    origin_ms: int) -> dict[str, np.ndarray]:
+    """Each process's CPU, in cores, per second since `origin_ms`, from cumulative readings
+    (`CpuMeter.samples`): every second an interval between two readings covers gets that
+    interval's average (a long interval, between phases, is spread, not put in one second)."""
+    if len(samples) < 2:
+        return {}
+    last_s = int((samples[-1][0] - origin_ms) // 1000)
+    if last_s < 0:
+        return {}
+    out: dict[str, np.ndarray] = {}
+    for (t0, before), (t1, after) in pairwise(samples):
+        if t1 <= t0:
+            continue
+        first, end = int((t0 - origin_ms) // 1000) + 1, int((t1 - origin_ms) // 1000)
+        seconds = slice(max(0, min(first, end)), end + 1)
+        if end < 0:
+            continue
+        for name, value in after.items():
+            if name in before:
+                series = out.setdefault(name, np.zeros(last_s + 1))
+                series[seconds] = max(0.0, value - before[name]) / ((t1 - t0) / 1000)
+    return out
 
 
 def sustained_tps(transactions: int, first_produce_ms: int, last_sink_row_ms: int) -> float:

@@ -8,6 +8,7 @@ and the children it has already reaped (a backend that exited during the run): s
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -86,11 +87,16 @@ class CpuMeter:
     """
 
     def __init__(self, pids: Mapping[str, int],
-                 reader: Callable[[int | None], float | None] = tree_cpu_s) -> None:
+                 reader: Callable[[int | None], float | None] = tree_cpu_s,
+                 clock_ms: Callable[[], float] = lambda: time.time() * 1000) -> None:
         self._pids = dict(pids)
         self._read = reader
+        self._clock_ms = clock_ms
         self._first: dict[str, float] = {}
         self._last: dict[str, float] = {}
+        #: Every sample, across start()s: (wall time ms, CPU seconds so far by name), for a
+        #: timeline of who was busy when (a rewrite, a checkpoint, a burst of one process).
+        self.samples: list[tuple[float, dict[str, float]]] = []
 
     def add(self, name: str, pid: int) -> None:
         self._pids[name] = pid
@@ -100,11 +106,13 @@ class CpuMeter:
         self._first[name], self._last[name] = 0.0, seconds
 
     def sample(self) -> None:
+        readings = {}
         for name, pid in self._pids.items():
             value = self._read(pid)
             if value is not None:
                 self._first.setdefault(name, value)
-                self._last[name] = value
+                self._last[name] = readings[name] = value
+        self.samples.append((self._clock_ms(), readings))
 
     def start(self) -> None:
         self._first.clear()

@@ -59,6 +59,15 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     assert result["floor_multiple"] == pytest.approx(cpu["total"] / result["floor_us_per_tx"],
                                                      abs=0.01)
     assert result["cpu_us_per_tx_total"] == cpu["total"]
+    # Who was busy when: every measured process has a per-second series, and the workers'
+    # seconds add up to about their CPU in the two phases (the timeline also holds the idle
+    # seconds between them).
+    cores = result["cpu_cores_by_second"]
+    assert {"worker-1", "worker-2", "kafka", "redis", "postgres"} <= set(cores)
+    worker_s = sum(phase["cpu_us_per_tx"][f"worker-{n}"] * 20_000 / 1e6
+                   for phase in (top, fixed) for n in (1, 2))
+    assert sum(sum(cores[f"worker-{n}"]) for n in (1, 2)) == pytest.approx(worker_s, rel=0.25)
+    assert 0 < fixed["busy_share"] <= 1.0
     assert (tmp_path / "e2e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (tmp_path / "e2e.md").read_text()
     assert "Reconciled: **true**" in summary and "| max rate | 20,000 |" in summary

@@ -105,3 +105,25 @@ def test_markdown_names_machine_phases_and_processes() -> None:
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
     assert busy_share({"worker-1": 3.0, "kafka": 1.0}, wall_s=4.0, cores=2) == 0.5
     assert busy_share({"worker-1": 3.0}, wall_s=0.0, cores=2) is None
+
+
+def test_cores_by_second_spreads_each_interval_over_the_seconds_it_covers() -> None:
+    from loadtest.benchstats import cores_by_second
+
+    samples = [(1000.0, {"redis": 10.0}), (2000.0, {"redis": 10.5, "worker-1": 3.0}),
+               (3000.0, {"redis": 11.5, "worker-1": 3.5}),
+               (7000.0, {"redis": 13.5, "worker-1": 3.5})]  # 4 s between two phases
+    cores = cores_by_second(samples, origin_ms=0)
+    assert cores["redis"].tolist() == [0.0, 0.0, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5]
+    # a process first read later has no rate before its second reading
+    assert cores["worker-1"].tolist() == [0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_the_meter_keeps_every_sample_with_its_time() -> None:
+    readings = iter([1.0, 2.0, 4.0])
+    times = iter([100.0, 1100.0, 2100.0])
+    meter = CpuMeter({"a": 1}, reader=lambda _pid: next(readings), clock_ms=lambda: next(times))
+    meter.start()
+    meter.sample()
+    meter.sample()
+    assert meter.samples == [(100.0, {"a": 1.0}), (1100.0, {"a": 2.0}), (2100.0, {"a": 4.0})]
