@@ -101,9 +101,10 @@ def cores_by_second(samples: list[tuple[float, dict[str, float]]],
         if t1 <= t0:
             continue
         first, end = int((t0 - origin_ms) // 1000) + 1, int((t1 - origin_ms) // 1000)
-        seconds = slice(max(0, min(first, end)), end + 1)
-        if end < 0:
+        if end < 0:  # the interval ended before the origin
             continue
+        # An interval inside one second (first > end) fills just the second it ends in.
+        seconds = slice(max(0, min(first, end)), end + 1)
         for name, value in after.items():
             if name in before:
                 series = out.setdefault(name, np.zeros(last_s + 1))
