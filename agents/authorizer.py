@@ -20,15 +20,31 @@ from typing import Any
 
 import msgpack
 
-from agents.batch import (BatchResult, DeadLetter, HoldChange, InputEvent,
-                          OutputMessage, StateView, claim)
+from agents.batch import (
+    BatchResult,
+    DeadLetter,
+    HoldChange,
+    InputEvent,
+    OutputMessage,
+    StateView,
+    claim,
+)
 from agents.fraud.assess import Assessment, Assessor, ModelSource
 from agents.fraud.fanin import Seen
 from agents.fraud.model import FixedModels
 from agents.postings import credit, debit, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules
-from streams.accounts import (APPROVED, DECLINED, HELD, TX_ACCOUNT, TX_HASH, TX_PAYOUT, TX_STATUS,
-                              AccountState, Hold)
+from streams.accounts import (
+    APPROVED,
+    DECLINED,
+    HELD,
+    TX_ACCOUNT,
+    TX_HASH,
+    TX_PAYOUT,
+    TX_STATUS,
+    AccountState,
+    Hold,
+)
 from streams.codec import Codec, encode_all
 from streams.errors import CodecError, ValidationError
 from streams.partitioning import partition_for

@@ -25,11 +25,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
-                          decode_each)
+from agents.batch import (
+    BatchResult,
+    HoldChange,
+    InputEvent,
+    OutputMessage,
+    StateView,
+    claim,
+    decode_each,
+)
 from agents.postings import FX_CREDIT_LEG, FX_DEBIT_LEG, credit, debit, system_shard
-from streams.accounts import (EXPIRED, PAYOUT_FAILED, PAYOUT_SUCCEEDED, TX_LATE_SUCCESS, TX_STATUS, Hold,
-                              payout_details)
+from streams.accounts import (
+    EXPIRED,
+    PAYOUT_FAILED,
+    PAYOUT_SUCCEEDED,
+    TX_LATE_SUCCESS,
+    TX_STATUS,
+    Hold,
+    payout_details,
+)
 from streams.codec import Codec
 from streams.records import SYSTEM_ACCOUNT_PREFIX, partner_account
 

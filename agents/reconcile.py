@@ -22,8 +22,17 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.accounts import (EXPIRED, HELD, PAYOUT_FAILED, PAYOUT_SUCCEEDED, REVIEW_APPROVED,
-                              REVIEW_DECLINED, TX_ACCOUNT, TX_STATUS, AccountState)
+from streams.accounts import (
+    EXPIRED,
+    HELD,
+    PAYOUT_FAILED,
+    PAYOUT_SUCCEEDED,
+    REVIEW_APPROVED,
+    REVIEW_DECLINED,
+    TX_ACCOUNT,
+    TX_STATUS,
+    AccountState,
+)
 from streams.codec import Codec
 from streams.errors import CodecError
 from streams.findings import Findings

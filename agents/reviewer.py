@@ -13,8 +13,15 @@ import time
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer
-from agents.batch import (BatchResult, HoldChange, InputEvent, OutputMessage, StateView, claim,
-                          decode_each)
+from agents.batch import (
+    BatchResult,
+    HoldChange,
+    InputEvent,
+    OutputMessage,
+    StateView,
+    claim,
+    decode_each,
+)
 from agents.payouts import ended
 from streams.accounts import EXPIRED, REVIEW_APPROVED, REVIEW_DECLINED, TX_STATUS, payout_details
 from streams.codec import Codec

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agents.batch import BatchResult, claim, InputEvent, OutputMessage, StateView
+from agents.batch import BatchResult, InputEvent, OutputMessage, StateView, claim
 from agents.postings import credit
 from streams.accounts import TX_CREDITED
 from streams.codec import Codec

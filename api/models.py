@@ -7,7 +7,7 @@ the database stores, so nothing a client sends reaches PostgreSQL as an error.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -27,12 +27,12 @@ PageSize = Annotated[int, Field(ge=1, le=500)]
 
 #: What a moment may be: payments happen in this range, and converting year 1 or 9999 with an
 #: offset to UTC leaves the calendar (Python and asyncpg raise: a 500 before this check).
-MOMENT_MIN = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MOMENT_MAX = datetime(9999, 1, 1, tzinfo=timezone.utc)
+MOMENT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+MOMENT_MAX = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _aware(value: datetime) -> datetime:
-    aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         inside = MOMENT_MIN <= aware <= MOMENT_MAX
     except OverflowError:

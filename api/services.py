@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import asyncpg
 from limits import RateLimitItem, parse

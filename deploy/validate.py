@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft7Validator
-
 from k8s_check import k8s_problems  # deploy/k8s_check.py, beside this file
 
 DEPLOY = Path(__file__).resolve().parent
@@ -41,7 +40,7 @@ def compose_problems(path: Path) -> Iterator[str]:
 
 
 def _compose_rules(path: Path, document: dict[str, Any]) -> Iterator[str]:
-    declared = {kind: set((document.get(kind) or {})) for kind in ("secrets", "configs", "volumes")}
+    declared = {kind: set(document.get(kind) or {}) for kind in ("secrets", "configs", "volumes")}
     for kind in ("secrets", "configs"):
         for name, spec in (document.get(kind) or {}).items():
             if "file" in spec and not (path.parent / spec["file"]).exists() and \

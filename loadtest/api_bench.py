@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,10 @@ def ensure_store(settings: Settings, transactions: int, reload: bool) -> dict[st
         return json.loads(samples_path.read_text())
     print(f"== store: loading {transactions:,} transactions into schema {SCHEMA} (COPY, minutes)")
     started = time.monotonic()
-    asyncio.run(_recreate(settings))
+    asyncio.run(_drop_schema(settings))
+    subprocess.run([sys.executable, "-m", "paystream", "db", "migrate"], check=True,
+                   env={**os.environ, "DATABASE_URL": settings.database_url,
+                        "PAYSTREAM_DB_SCHEMA": SCHEMA}, capture_output=True)
     samples = api_store.run(settings.database_url, SCHEMA, settings.redis_url, NAMESPACE, transactions)
     SAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     samples_path.write_text(json.dumps(dataclasses.asdict(samples)))
@@ -84,16 +87,13 @@ def ensure_store(settings: Settings, transactions: int, reload: bool) -> dict[st
     return dataclasses.asdict(samples)
 
 
-async def _recreate(settings: Settings) -> None:
-    """The bench schema afresh: dropped (only ever this bench's own schema) and migrated."""
+async def _drop_schema(settings: Settings) -> None:
+    """The bench's own schema (only ever that one) dropped, to be migrated afresh."""
     connection = await asyncpg.connect(settings.database_url)
     try:
         await connection.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
     finally:
         await connection.close()
-    subprocess.run([sys.executable, "-m", "paystream", "db", "migrate"], check=True,
-                   env={**os.environ, "DATABASE_URL": settings.database_url,
-                        "PAYSTREAM_DB_SCHEMA": SCHEMA}, capture_output=True)
 
 
 def queries(samples: dict[str, Any]) -> dict[str, tuple[str, list[Any]]]:
@@ -158,7 +158,8 @@ def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run
     port = free_port()
     env = environment(settings, port)
     made = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
-                           "analyst", "--name", "api bench"], env=env, capture_output=True, text=True)
+                           "analyst", "--name", "api bench"], env=env, capture_output=True, text=True,
+                          check=False)
     if made.returncode:
         raise BenchError(f"could not create a key: {made.stderr}")
     key = made.stdout.strip().splitlines()[-1]
@@ -180,7 +181,8 @@ def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run
              "--rate-per-user", str(rate_per_user), "--stop-timeout", "10"],
             env={**env, "PAYSTREAM_API_BENCH_SAMPLES": str(samples_path),
                  "PAYSTREAM_API_BENCH_KEY": key, "PYTHONPATH": str(ROOT)},
-            cwd=workdir, capture_output=True, text=True, timeout=run_s + 180)
+            cwd=workdir, capture_output=True, text=True, timeout=run_s + 180,
+            check=False)  # a failed run still leaves its CSV; read below
         after = (proc_cpu_s(api.pid) or 0.0, postgres_cpu_s(), time.monotonic())
         if not (workdir / "api_stats.csv").exists():
             raise BenchError(f"Locust wrote no stats: {locust.stderr[-2000:]}")
@@ -262,7 +264,7 @@ def main() -> None:
         print(f"   {name}: {'; '.join(plan['scans'])}")
     with tempfile.TemporaryDirectory(prefix="api-bench-") as workdir:
         result = serve_and_load(settings, samples, args.rate, args.run_s, args.rate_per_user, Path(workdir))
-    result.update({"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    result.update({"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                    "machine": "{cores} cores ({cpu}), {memory_gib} GiB".format(**machine()),
                    "store_transactions": args.transactions, "rate": args.rate, "run_s": args.run_s,
                    "explain": plans})

@@ -24,7 +24,7 @@ from locust.contrib.fasthttp import FastHttpUser
 
 
 @events.init_command_line_parser.add_listener
-def _options(parser) -> None:  # noqa: ANN001
+def _options(parser) -> None:
     parser.add_argument("--rate-per-user", type=float, default=4.0, help="requests/s per user")
 
 

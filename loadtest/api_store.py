@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import deque
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,11 +26,18 @@ from redis.asyncio import Redis
 
 from sinks.ledger import COLUMNS as LEDGER_COLUMNS
 from sinks.reporting import COLUMNS as TX_COLUMNS
-from streams.accounts import (HELD, TX_ACCOUNT, TX_STATUS, AccountState, account_key,
-                              holds_key, tx_key)
-from streams.partitioning import partition_for
+from streams.accounts import (
+    HELD,
+    TX_ACCOUNT,
+    TX_STATUS,
+    AccountState,
+    account_key,
+    holds_key,
+    tx_key,
+)
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.ledgerchain import GENESIS, chain_hash, to_datetime
+from streams.partitioning import partition_for
 from streams.records import Transaction
 
 CHUNK = 100_000
@@ -115,7 +122,7 @@ async def load(database_url: str, schema: str, redis_url: str, namespace: str, t
     """Fill `schema` (migrated, empty) and the account state under `namespace`."""
     accounts = max(10_000, transactions // 100)
     days = transactions / (accounts * 3.0)  # the generator's 3 transactions per account per day
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now - timedelta(days=days, hours=1)
     config = GeneratorConfig(seed=11, accounts=accounts, fraud_share=0.01,
                              start_ms=int(start.timestamp() * 1000))

@@ -271,7 +271,7 @@ def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s:
                     and len(described.members) == count
                     and all(m.assignment.topic_partitions for m in described.members)):
                 return
-        except Exception:  # noqa: BLE001, S110 - the group does not exist until a worker joins
+        except Exception:  # noqa: BLE001 - the group does not exist until a worker joins
             pass
         time.sleep(1.0)
     raise BenchError(f"the {count} workers did not join group {group} within {timeout_s:.0f} s")

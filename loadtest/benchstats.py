@@ -39,7 +39,7 @@ def latency_ms(decisions: Decisions) -> dict[str, float]:
         return {f"e2e_p{p}_ms": float("nan") for p in PERCENTILES} | {"e2e_max_ms": float("nan")}
     latency = decisions.decided_ms - decisions.produced_ms
     values = np.percentile(latency, PERCENTILES)
-    return {f"e2e_p{p}_ms": round(float(v), 1) for p, v in zip(PERCENTILES, values)} | {
+    return {f"e2e_p{p}_ms": round(float(v), 1) for p, v in zip(PERCENTILES, values, strict=True)} | {
         "e2e_max_ms": float(latency.max())}
 
 
@@ -63,7 +63,7 @@ def latency_by_second(decisions: Decisions, origin_ms: int,
     seconds, latency = seconds[order], latency[order]
     bounds = np.flatnonzero(np.diff(seconds)) + 1
     out = {p: np.full(int(seconds.max()) + 1, np.nan) for p in percentiles}
-    for chunk_s, chunk in zip(np.split(seconds, bounds), np.split(latency, bounds)):
+    for chunk_s, chunk in zip(np.split(seconds, bounds), np.split(latency, bounds), strict=True):
         if chunk_s[0] < 0:
             continue
         for p in percentiles:

@@ -125,7 +125,7 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
         producer.flush(120)
         read_back = sum(counts[r] for r in READ_BACK_ROLES if r in samples)
         for _ in range(2):  # two sink groups; each reads its share (decisions, postings)
-            read_all(bootstrap, floor_topic, read_back if read_back else total_out)
+            read_all(bootstrap, floor_topic, read_back or total_out)
         client_s, broker_s = time.process_time() - client0, broker_cpu_s() - broker0
     finally:
         delete_topics(admin, [floor_topic], timeout_s=60)

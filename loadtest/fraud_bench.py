@@ -107,7 +107,7 @@ def worker_run(count: int, with_model: bool, models_dir: Path) -> dict[str, Any]
     subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
     subprocess.run([*paystream, "produce", "--count", str(count), "--seed", "99",
                     "--fraud-share", "0.02", "--json"], env=env, check=True, capture_output=True)
-    log = tempfile.NamedTemporaryFile("w", prefix="fraud-bench-", suffix=".log", delete=False)  # noqa: SIM115 - outlives the block: the worker writes it
+    log = tempfile.NamedTemporaryFile("w", prefix="fraud-bench-", suffix=".log", delete=False)
     worker = subprocess.Popen([*paystream, "worker", "--stats-every-s", "60"], env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     try:

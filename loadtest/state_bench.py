@@ -54,12 +54,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.batch import BatchResult
-from streams.accounts import TX_HASH, TX_STATUS
-from streams.accounts import AccountState
 from loadtest.bench import BenchError
 from loadtest.procstat import pid_from_file, proc_cpu_s
-from streams.topics import delete_topics
+from streams.accounts import TX_HASH, TX_STATUS, AccountState
 from streams.settings import Settings
+from streams.topics import delete_topics
 
 OPTIONS = ("redis", "faust-rocksdb", "faust-own-changelog", "faust-baseline")
 PARTITIONS = 12

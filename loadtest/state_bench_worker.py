@@ -19,9 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from streams.accounts import AccountState
 from loadtest.procstat import proc_cpu_s
 from loadtest.state_bench import PARTITIONS, BenchError, apply_tx, delta
+from streams.accounts import AccountState
 from streams.settings import Settings
 
 #: take_events() wait: short, so the last partial batch does not idle long in the wall figure.

@@ -39,7 +39,7 @@ from streams.settings import Settings
 def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
           profile: Path | None = None) -> dict[str, Any]:
     worker_env = {**env, "PYTHONPATH": str(repo)}
-    log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)  # noqa: SIM115 - the worker writes it
+    log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)
     worker = subprocess.Popen([sys.executable, "-m", "paystream", "worker", "--stats-every-s", "60"],
                               env=worker_env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
     redis_pid = pid_from_file("redis")

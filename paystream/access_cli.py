@@ -67,8 +67,11 @@ def access_kafka(obj: Any, passwords_dir: Path, prefix: str | None, generate: bo
 
 
 def _upsert_scram(admin: Any, passwords: dict[str, str]) -> None:
-    from confluent_kafka.admin import (ScramCredentialInfo, ScramMechanism,
-                                       UserScramCredentialUpsertion)
+    from confluent_kafka.admin import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
 
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
     upserts = [UserScramCredentialUpsertion(user, info, password.encode())
@@ -81,8 +84,13 @@ def _upsert_scram(admin: Any, passwords: dict[str, str]) -> None:
 
 
 def _add_acls(admin: Any, acls: dict[str, list[Any]]) -> int:
-    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType,
-                                       ResourcePatternType, ResourceType)
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
 
     bindings = []
     for user, rules in acls.items():

@@ -85,8 +85,9 @@ def keys() -> None:
 
 
 def _run(settings: Any, work: Any) -> Any:
-    from api.keys import KeyStore
     import asyncpg
+
+    from api.keys import KeyStore
 
     async def go() -> Any:
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,

@@ -11,9 +11,9 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import click
 
@@ -167,8 +167,13 @@ def produce(obj: _Context, count: int, rate: float | None, seed: int, accounts: 
     the rest still goes. Exit status is 1 if any line was invalid or any message was not
     delivered.
     """
-    from streams.producer import (LabelPublisher, TransactionProducer, publish, read_encoded,
-                                  write_encoded)
+    from streams.producer import (
+        LabelPublisher,
+        TransactionProducer,
+        publish,
+        read_encoded,
+        write_encoded,
+    )
 
     settings = obj.settings
     if (input_path is not None or replay is not None) and (labels_out or publish_labels):
@@ -274,14 +279,14 @@ def _generated(config: Any, count: int, labels: IO[str] | None, delay_ms: int,
     if writer is not None:
         writer.writerow(["tx_id", "is_fraud", "scenario", "reported_at"])
     due: deque[tuple[int, str]] = deque()  # (reported at, tx_id): in order, the delay being fixed
-    for tx, label in generator.generate(count):
+    for tx, truth in generator.generate(count):
         if writer is not None:
-            writer.writerow([label.tx_id, int(label.is_fraud), label.scenario,
+            writer.writerow([truth.tx_id, int(truth.is_fraud), truth.scenario,
                              tx.event_time + delay_ms])
         if chargebacks is not None:
             while due and due[0][0] <= tx.event_time:
                 chargebacks.chargeback(*due.popleft())
-            if label.is_fraud:
+            if truth.is_fraud:
                 due.append((tx.event_time + delay_ms, tx.tx_id))
         yield tx
 
@@ -292,7 +297,7 @@ def _parse_iso_ms(value: str) -> int:
     except ValueError:
         raise click.BadParameter(f"not ISO-8601: {value!r}", param_hint="--start") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
 
 
@@ -322,11 +327,16 @@ class _progress:
         self._task: Any = None
         self._last_log = time.monotonic()
 
-    def __enter__(self) -> _progress:
+    def __enter__(self) -> Self:
         if sys.stderr.isatty():
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
-                                       TaskProgressColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress("[progress.description]{task.description}", BarColumn(),
                                  MofNCompleteColumn(), TaskProgressColumn(), TimeRemainingColumn(),
@@ -372,13 +382,12 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     """
     import faust
 
+    from agents import metrics
     from agents.workers import register
     from paystream.wiring import build_pipeline
     from streams.app import create_app
-    from streams.topics import topics as topic_specs
-
-    from agents import metrics
     from streams.metrics import start as start_metrics
+    from streams.topics import topics as topic_specs
 
     settings = obj.settings
     # Loads and checks the rules before anything starts.
@@ -446,8 +455,8 @@ def reconcile(obj: _Context, wait_s: float, app_id: str, with_sinks: bool) -> No
 
     from agents.reconcile import check, lag, read_topic
     from agents.store import bulk_reader, outbox_pending
-    from streams.accounts import read_hold_index, read_tx_records, scan_accounts
     from paystream.bootstrap import reading_consumer
+    from streams.accounts import read_hold_index, read_tx_records, scan_accounts
     from streams.codec import codec_for
     from streams.topics import topics as topic_specs
 
@@ -654,8 +663,15 @@ cli.add_command(model)
 
 # --- sinks --------------------------------------------------------------------------------------
 
-from paystream.sinks_cli import (db, ledger, notify, partner_sim,  # noqa: E402  (own module)
-                                 payout_watch, sink, webhook_receiver)
+from paystream.sinks_cli import (  # noqa: E402  (own module)
+    db,
+    ledger,
+    notify,
+    partner_sim,
+    payout_watch,
+    sink,
+    webhook_receiver,
+)
 
 cli.add_command(webhook_receiver)
 cli.add_command(partner_sim)

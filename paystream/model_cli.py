@@ -106,8 +106,8 @@ def model_compare(obj: Any, since: str | None, until: str | None, models_dir: Pa
     from agents.fraud.model import MANIFEST_FILE, versions
     from sinks.db import connected
     from streams.errors import ValidationError
-    from streams.ledgerchain import to_datetime
     from streams.labels import parse_time_ms
+    from streams.ledgerchain import to_datetime
 
     settings = obj.settings
     now_ms = time.time_ns() // 1_000_000

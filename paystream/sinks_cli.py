@@ -81,7 +81,9 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
         from sinks.labels import LABELS_SWEEP_S
 
         redis = Redis.from_url(settings.redis_url, socket_timeout=10)
-        writer: Any = lambda connection: LabelsWriter(connection, redis, settings.topic_prefix)
+
+        def writer(connection: Any) -> LabelsWriter:
+            return LabelsWriter(connection, redis, settings.topic_prefix)
         sweep = LABELS_SWEEP_S
     else:
         writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]

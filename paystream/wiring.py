@@ -13,8 +13,8 @@ from agents.fraud.model import ModelRegistry
 from agents.outbox import OutputSender
 from agents.payouts import PayoutSettler
 from agents.pipeline import BatchObserver, BatchPipeline
-from agents.rules import Rules, load_rules
 from agents.reviewer import Reviewer
+from agents.rules import Rules, load_rules
 from agents.settler import Settler
 from agents.store import RedisStateStore
 from streams.codec import codec_for

@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from streams.notifications import for_partner, keys, notifications_of
 from sinks.webhooks import Partner
 from streams.findings import Findings
+from streams.notifications import for_partner, keys, notifications_of
 
 
 def _compare_ids(found: Findings, name: str, expected: set[str], stored: set[str]) -> None:

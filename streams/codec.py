@@ -132,7 +132,7 @@ class Codec(Protocol):
 def _write_body(schema: SchemaVersion, record: dict[str, Any], header: bytes) -> bytes:
     try:
         return header + schema.fast.binary_encode(record)
-    except Exception:  # noqa: BLE001, S110 - fastavro below raises the error we report
+    except Exception:  # noqa: BLE001 - fastavro below raises the error we report
         pass
     out = io.BytesIO()
     out.write(header)

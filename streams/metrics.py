@@ -71,7 +71,7 @@ class BatchHistogram(Collector):
     """A histogram with one label set per `labels` value, fed whole arrays."""
 
     def __init__(self, name: str, documentation: str, label_names: Sequence[str],
-                 buckets: Sequence[float], registry=REGISTRY) -> None:  # noqa: ANN001
+                 buckets: Sequence[float], registry=REGISTRY) -> None:
         self._name, self._doc, self._label_names = name, documentation, list(label_names)
         self._bounds = np.asarray(buckets, dtype=np.float64)
         self._series: dict[tuple[str, ...], tuple[np.ndarray, list[float]]] = {}
@@ -129,7 +129,7 @@ class ConsumerLag(Collector):
     DOC = "Messages the group has not committed yet, per partition."
 
     def __init__(self, kafka_config: dict[str, str], groups: dict[str, list[str]],
-                 timeout_s: float = 5.0, every_s: float = 10.0, registry=REGISTRY) -> None:  # noqa: ANN001
+                 timeout_s: float = 5.0, every_s: float = 10.0, registry=REGISTRY) -> None:
         """`kafka_config`: streams.settings.kafka_client_config (servers and security)."""
         self._groups = groups  # group -> topics
         self._timeout_s = timeout_s
@@ -178,7 +178,7 @@ class ConsumerLag(Collector):
                 for key, end in high.items()}
 
     def _offsets(self, partitions: list[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
-        futures = self._admin.list_offsets({tp: spec for tp in partitions})
+        futures = self._admin.list_offsets(dict.fromkeys(partitions, spec))
         return {(tp.topic, tp.partition): f.result(timeout=self._timeout_s).offset
                 for tp, f in futures.items()}
 

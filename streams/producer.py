@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 import resource
-import threading
 import struct
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Producer
@@ -169,7 +169,7 @@ class TransactionProducer:
             log.error("%d messages undelivered after %.0f s", remaining, timeout_s)
         return remaining
 
-    def __enter__(self) -> TransactionProducer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -205,7 +205,7 @@ class LabelPublisher:
         """A confirmed fraud, as a card scheme's chargeback reports it."""
         self.send(label(tx_id, True, "CHARGEBACK", reported_at_ms))
 
-    def __enter__(self) -> LabelPublisher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -11,8 +11,14 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import (AliasChoices, Field, SecretStr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import ConfigError

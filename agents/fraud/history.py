@@ -28,8 +28,14 @@ from agents.fraud.labelrisk import LabelRiskMemory, entries_of_transaction
 from agents.fraud.metrics import detection_metrics, ranking_metrics
 from agents.fraud.model import FixedModels
 from agents.fraud.replay import replay
-from agents.fraud.train import (TrainingResult, data_hash, fit_and_choose, manifest,
-                                pick_thresholds, write_artifact)
+from agents.fraud.train import (
+    TrainingResult,
+    data_hash,
+    fit_and_choose,
+    manifest,
+    pick_thresholds,
+    write_artifact,
+)
 from agents.rules import Rules
 from streams.errors import ConfigError
 from streams.records import FraudLabel, Transaction

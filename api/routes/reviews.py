@@ -9,7 +9,7 @@ verdict, or one on a transaction that is not held, is a 409.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -20,8 +20,15 @@ from api.keys import Principal
 from api.models import Ident, Page, ReviewPage, VerdictBody, VerdictResult
 from api.security import analyst, client_address, reviewer, services
 from api.services import Services
-from streams.accounts import (HELD, REVIEW_APPROVED, REVIEW_DECLINED, TX_ACCOUNT, TX_STATUS,
-                              read_holds_page, read_tx_records)
+from streams.accounts import (
+    HELD,
+    REVIEW_APPROVED,
+    REVIEW_DECLINED,
+    TX_ACCOUNT,
+    TX_STATUS,
+    read_holds_page,
+    read_tx_records,
+)
 from streams.errors import KafkaError
 from streams.reviews import verdict
 
@@ -94,7 +101,7 @@ async def _decide(request: Request, who: Principal, tx_id: str, action: str, not
         raise Conflict(f"transaction {tx_id} is not held for review (status: {status or 'unknown'})")
     if await svc.db.fetchval("SELECT type FROM report_transactions WHERE tx_id = $1", tx_id) == "PAYOUT":
         raise Conflict(f"transaction {tx_id} is a payout: its receive partner decides it, not a reviewer")
-    decided_at = datetime.now(timezone.utc)
+    decided_at = datetime.now(UTC)
     account = record.get(TX_ACCOUNT) or await svc.db.fetchval(
         "SELECT source_account FROM report_transactions WHERE tx_id = $1", tx_id)
     if account is None:

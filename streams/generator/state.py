@@ -10,15 +10,15 @@ class AccountState:
 
     __slots__ = (
         "balance",
-        "funded",
-        "funded_ids",
-        "funded_by_currency",
-        "next_salary_ms",
-        "trip_until_ms",
-        "trip_country",
-        "next_trip_ms",
         "device_generation",
+        "funded",
+        "funded_by_currency",
+        "funded_ids",
         "mule_payers",
+        "next_salary_ms",
+        "next_trip_ms",
+        "trip_country",
+        "trip_until_ms",
     )
 
     def __init__(self, population: Population) -> None:

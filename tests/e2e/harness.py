@@ -101,7 +101,8 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
 def reconcile(settings: Settings, wait_s: float, *extra: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
         [sys.executable, "-m", "paystream", "reconcile", "--wait-s", str(wait_s), *extra],
-        env=environment(settings), capture_output=True, text=True, timeout=wait_s + 300)
+        env=environment(settings), capture_output=True, text=True, timeout=wait_s + 300,
+        check=False)
     try:
         summary = json.loads(result.stdout)
     except json.JSONDecodeError:

@@ -27,8 +27,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import (Worker, environment, free_port, publish_generated, reconcile,
-                               with_partner)
+from tests.e2e.harness import (
+    Worker,
+    environment,
+    free_port,
+    publish_generated,
+    reconcile,
+    with_partner,
+)
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 20_000

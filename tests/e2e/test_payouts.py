@@ -61,9 +61,9 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
     quotes = tmp_path / "quotes.toml"
     quotes.write_text(payout_traffic.quotes_file(quote))
     rules = tmp_path / "rules.toml"
-    rules.write_text(f"[limits]\nreview_amount = 100000000\ndecline_amount = 1000000000\n"
-                     f"max_tx_per_minute = 100000.0\nmax_tx_per_hour = 100000.0\n"
-                     f"max_holds_per_account = 1000\npayout_deadline_s = 3600\n")  # the partner's applies
+    rules.write_text("[limits]\nreview_amount = 100000000\ndecline_amount = 1000000000\n"
+                     "max_tx_per_minute = 100000.0\nmax_tx_per_hour = 100000.0\n"
+                     "max_holds_per_account = 1000\npayout_deadline_s = 3600\n")  # the partner's applies
     settings = db_settings.model_copy(update={"redis_url": redis_url,
                                               "notify_redis_url": notify_redis_url,
                                               "partners_path": str(partners)})

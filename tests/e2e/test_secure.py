@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,14 +26,19 @@ import pytest
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-
 from pydantic import SecretStr
 
 from streams.settings import Settings
 from streams.topics import topics
 from tests.conftest import USE_CONTAINERS, clean_redis_namespace
-from tests.e2e.harness import (Worker, environment, free_port, publish_generated, reconcile,
-                               with_partner)
+from tests.e2e.harness import (
+    Worker,
+    environment,
+    free_port,
+    publish_generated,
+    reconcile,
+    with_partner,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     USE_CONTAINERS, reason="the secured listeners and roles are the local stack's (make up)")]
@@ -243,9 +248,9 @@ def test_redis_refuses_a_wrong_password_and_what_a_role_may_not_do() -> None:
     try:
         key = f"ps:secure-test-{os.getpid()}"
         assert worker.set(key, "1") and api.get(key) == b"1"
-        refused = [lambda: worker.flushall(), lambda: worker.set("not-paystream", 1),
+        refused = [worker.flushall, lambda: worker.set("not-paystream", 1),
                    lambda: worker.keys("*"), lambda: api.set(key, "2"), lambda: api.delete(key),
-                   lambda: deliverer.config_get("*"), lambda: deliverer.flushdb(),
+                   lambda: deliverer.config_get("*"), deliverer.flushdb,
                    lambda: sinks.get(key), lambda: sinks.set(key, "3")]  # label-risk sets only
         for attempt in refused:
             with pytest.raises(redis.exceptions.NoPermissionError):

@@ -18,8 +18,14 @@ import pytest
 from streams.settings import Settings
 from streams.topics import topics
 from tests.conftest import USE_CONTAINERS, clean_redis_namespace
-from tests.e2e.harness import (Worker, messages_in, publish_generated, reconcile, wait_for,
-                               with_partner)
+from tests.e2e.harness import (
+    Worker,
+    messages_in,
+    publish_generated,
+    reconcile,
+    wait_for,
+    with_partner,
+)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(USE_CONTAINERS, reason="stops a server of the local stack")]

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from redis import Redis
 
 from agents.fraud.labelrisk import Entry, device_name

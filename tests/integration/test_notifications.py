@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from streams.notifications import keys
 from sinks.runner import StoreUnavailable
 from sinks.webhooks import Partner, WebhookStore, load_partners, partner_inputs, verify_signature
 from streams.errors import ConfigError
+from streams.notifications import keys
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 

@@ -11,14 +11,14 @@ from redis.asyncio import Redis
 
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
-from streams.accounts import AccountState
 from paystream.wiring import build_pipeline
+from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
-from tests.conftest import clean_redis_namespace
 from streams.topics import topics
+from tests.conftest import clean_redis_namespace
 from tests.integration.kafka_reader import read_messages
 
 pytestmark = pytest.mark.integration

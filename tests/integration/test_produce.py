@@ -16,8 +16,8 @@ import fastavro
 import pytest
 
 from streams.codec import SingleObjectCodec, load_versions
-from streams.partitioning import partition_for
 from streams.generator import GeneratorConfig, TrafficGenerator
+from streams.partitioning import partition_for
 from streams.producer import TransactionProducer, publish
 from streams.records import Transaction
 from streams.settings import Settings
@@ -59,7 +59,7 @@ def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
            "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix}
     return subprocess.run([sys.executable, "-m", "paystream", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_cli_produce_reports_and_writes_labels(stack_settings: Settings, tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ import asyncpg
 import pytest
 from confluent_kafka import Producer
 
-from streams.accounts import AccountState
 from agents.postings import credit, debit
 from paystream.sinks_cli import build_runner
 from sinks.db import DatabaseError, PostgresStore, connected
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
 from sinks.reporting import ReportingWriter
+from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.settings import Settings
 from streams.topics import topics
@@ -123,7 +123,7 @@ def test_the_ledger_never_chains_past_a_gap(db_settings: Settings) -> None:
 def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings) -> None:
     minute = 60_000
     first = [decision(f"d{i}", T0 + i * 10_000) for i in range(12)]  # 2 minutes, 6 each
-    second = first[6:] + [decision("x1", T0 + 3 * minute, "DECLINE", reasons=["model:decline"])]
+    second = [*first[6:], decision("x1", T0 + 3 * minute, "DECLINE", reasons=["model:decline"])]
 
     async def work(db: asyncpg.Connection) -> tuple[list[int], list[Any], list[Any]]:
         writer = ReportingWriter(db)

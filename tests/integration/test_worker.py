@@ -21,8 +21,8 @@ from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
-from tests.conftest import clean_redis_namespace
 from streams.topics import delete_topics, topics
+from tests.conftest import clean_redis_namespace
 from tests.e2e.harness import Worker, environment, reconcile
 from tests.integration.kafka_reader import read_messages
 
@@ -210,7 +210,7 @@ def _cli(pipeline: Pipeline, *args: str) -> Any:
 
     return subprocess.run([sys.executable, "-m", "paystream", *args],
                           env=environment(pipeline.settings), capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
 
 
 def test_review_then_approve_and_review_then_decline(running: Pipeline) -> None:

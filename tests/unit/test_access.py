@@ -8,8 +8,13 @@ from pathlib import Path
 import yaml
 
 from sinks.roles import API, GRANTS, ROLES, SINK, grant_statements
-from streams.access import (KAFKA_USERS, NOTIFY_REDIS_USERS, STATE_REDIS_USERS, kafka_acls,
-                            redis_acl_lines)
+from streams.access import (
+    KAFKA_USERS,
+    NOTIFY_REDIS_USERS,
+    STATE_REDIS_USERS,
+    kafka_acls,
+    redis_acl_lines,
+)
 
 USERS_YAML = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "users.yaml"
 
@@ -59,7 +64,7 @@ def test_grants_skip_roles_and_tables_that_do_not_exist() -> None:
 
 
 def test_the_redis_acl_file_holds_hashes_and_each_users_rules() -> None:
-    lines = redis_acl_lines(STATE_REDIS_USERS, {u: "ab" * 32 for u in STATE_REDIS_USERS})
+    lines = redis_acl_lines(STATE_REDIS_USERS, dict.fromkeys(STATE_REDIS_USERS, "ab" * 32))
     assert lines[0] == "user default on nopass ~* &* +@all"
     assert "user paystream-worker on #" + "ab" * 32 + " resetchannels ~ps:* +@all -@dangerous" in lines
     for users in (STATE_REDIS_USERS, NOTIFY_REDIS_USERS):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.exceptions import RequestValidationError
@@ -13,7 +13,7 @@ from api.models import Bucket, SearchQuery, TimeRange
 from api.routes.common import check_range
 from streams.ledgerchain import GENESIS, Tip, chain_hash, check_row
 
-T0 = datetime(2026, 11, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_a_422_on_cursor() -> None:

@@ -55,7 +55,7 @@ class World:
 
     def view(self) -> StateView:
         copy = {k: AccountState.decode(v.encode()) for k, v in self.accounts.items()}
-        return StateView(copy, {k: 1 for k in copy}, {k: dict(v) for k, v in self.tx.items()},
+        return StateView(copy, dict.fromkeys(copy, 1), {k: dict(v) for k, v in self.tx.items()},
                          dict(self.event_time))
 
     def commit(self, view: StateView, result) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ def test_records_come_back_byte_for_byte_in_order(tmp_path: Path) -> None:
 def test_a_file_of_something_else_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "transactions.jsonl"
     path.write_text('{"tx_id": "t1"}\n')
-    with pytest.raises(ConfigError, match="transactions.jsonl: not an encoded-transactions"):
+    with pytest.raises(ConfigError, match=r"transactions\.jsonl: not an encoded-transactions"):
         list(read_encoded(path))
 
 

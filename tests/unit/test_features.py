@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 
 from agents.fraud.fanin import FAN_IN_CAP, FanInMemory, Payment, Seen, fan_in
+from agents.fraud.features import (
+    DEVICE_SLOTS,
+    EW_ALPHA_MIN,
+    FEATURES,
+    INDEX,
+    NO_HISTORY_S,
+    PROFILE_BYTES,
+    VAR_FLOOR,
+    extract,
+)
 from agents.fraud.labelrisk import FEATURES as LABEL_FEATURES
-from agents.fraud.features import (DEVICE_SLOTS, EW_ALPHA_MIN, FEATURES, INDEX, NO_HISTORY_S,
-                                   PROFILE_BYTES, VAR_FLOOR, extract)
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.records import Channel, Transaction, TransactionType
 

@@ -13,8 +13,15 @@ from agents.fraud.assess import Assessor, is_flagged
 from agents.fraud.fanin import Seen
 from agents.fraud.features import FEATURES
 from agents.fraud.metrics import detection_metrics
-from agents.fraud.model import (MANIFEST_FILE, MODEL_FILE, FixedModels, ModelError, ModelRegistry,
-                                load_model, versions)
+from agents.fraud.model import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    FixedModels,
+    ModelError,
+    ModelRegistry,
+    load_model,
+    versions,
+)
 from agents.fraud.train import TrainingOptions, pick_thresholds, train
 from agents.rules import Rules
 from streams.errors import ConfigError

@@ -255,7 +255,7 @@ def test_legit_activity_follows_the_local_day(stream: list[Item], home: dict[str
         and home.get(tx.source_account) in central_european
     )
     total = sum(hours.values())
-    night = sum(hours[h] for h in range(0, 6)) / total
+    night = sum(hours[h] for h in range(6)) / total
     evening = sum(hours[h] for h in range(17, 21)) / total
     assert 0.0 < night < 0.05  # rare, but there
     assert evening > 4 * night

@@ -25,9 +25,9 @@ def test_good_lines_are_sent_and_bad_ones_reported_by_line_number() -> None:
                         "d,1,yesterday,\n"
                         ",1,,\n"
                         "e,0,1790000000123,x\n")
-    assert [(l["tx_id"], l["is_fraud"], l["reported_at"]) for l in labels] == [
+    assert [(lab["tx_id"], lab["is_fraud"], lab["reported_at"]) for lab in labels] == [
         ("a", True, 1793527200000), ("b", False, NOW), ("e", False, 1790000000123)]
-    assert all(l["source"] == "CHARGEBACK" and l["note"] is None for l in labels)
+    assert all(lab["source"] == "CHARGEBACK" and lab["note"] is None for lab in labels)
     assert [(b.line, b.problem.split("=")[0]) for b in bad] == [
         (4, "is_fraud"), (5, "reported_at"), (6, "tx_id")]
 
@@ -46,8 +46,8 @@ def test_a_label_may_name_its_transaction_all_three_fields_or_none() -> None:
                         "y,1,,,\n"
                         "z,1,card-3,,1790000000000\n"
                         "w,1,card-4,terminal-9,soon\n")
-    assert [(l["tx_id"], l["source_account"], l["destination_account"], l["event_time"])
-            for l in labels] == [("x", "card-1", "terminal-9", 1793527200000), ("y", None, None, None)]
+    assert [(lab["tx_id"], lab["source_account"], lab["destination_account"], lab["event_time"])
+            for lab in labels] == [("x", "card-1", "terminal-9", 1793527200000), ("y", None, None, None)]
     assert [(b.line, b.problem.split("=")[0]) for b in bad] == [(4, "destination_account"),
                                                                 (5, "event_time")]
 

@@ -44,7 +44,7 @@ def test_a_workers_batch_is_counted_by_type_and_outcome_with_its_latencies() -> 
               value("paystream_worker_dead_letters_total", reason="not_avro"))
     decided = [("PAYMENT", "APPROVE", 1_000, 1_500), ("PAYMENT", "DECLINE", 1_000, 1_900),
                ("DEPOSIT", "APPROVE", 2_000, 2_000)]
-    worker_metrics.record_batch("transactions", 4, {"read": 0.01, "commit": 0.02}, 
+    worker_metrics.record_batch("transactions", 4, {"read": 0.01, "commit": 0.02},
                                 Counter({"APPROVE": 2, "DECLINE": 1, "dlq:not_avro": 1}), decided, 3_000)
     assert value("paystream_worker_transactions_total", type="PAYMENT", outcome="DECLINE") == before[0] + 1
     assert value("paystream_worker_decision_latency_seconds_count", since="produce_time") == before[1] + 3

@@ -12,8 +12,14 @@ from sklearn.linear_model import LogisticRegression
 
 from agents.fraud.compare import Scored, compare
 from agents.fraud.features import FEATURES
-from agents.fraud.model import (MODEL_FILE, PROMOTIONS_LOG, ModelError, ModelRegistry, promote,
-                                promoted)
+from agents.fraud.model import (
+    MODEL_FILE,
+    PROMOTIONS_LOG,
+    ModelError,
+    ModelRegistry,
+    promote,
+    promoted,
+)
 from agents.fraud.train import write_artifact
 
 

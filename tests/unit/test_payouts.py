@@ -20,8 +20,17 @@ from streams.partitioning import partition_for
 from streams.quotes import QUOTE_EXPIRED, QUOTE_MISMATCH, QUOTE_UNKNOWN, load_quotes
 from streams.records import Payout, TransactionType
 from streams.validation import validate
-from tests.unit.test_authorize import (CODECS, DAY_MS, NOW_MS, PARTITIONS, World, decisions, events,
-                                       postings, tx)
+from tests.unit.test_authorize import (
+    CODECS,
+    DAY_MS,
+    NOW_MS,
+    PARTITIONS,
+    World,
+    decisions,
+    events,
+    postings,
+    tx,
+)
 
 QUOTES = f"""
 version = "2026-12-01.1"
@@ -114,7 +123,7 @@ def test_a_payout_travels_in_avro_and_json_lines() -> None:
     assert CODECS.transaction.decode(CODECS.transaction.encode(record)) == record
     assert parse_line(to_line(payout())) == payout()
     assert "payout" not in to_line(tx())  # only payouts carry the field
-    with pytest.raises(ValidationError, match="payout.payout_amount"):
+    with pytest.raises(ValidationError, match=r"payout\.payout_amount"):
         parse_line(to_line(payout()).replace('"payout_amount":140250', '"payout_amount":1.5'))
 
 

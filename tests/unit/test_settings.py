@@ -43,7 +43,7 @@ def test_topic_names_carry_the_prefix() -> None:
 
 
 def test_secrets_come_from_mounted_files_and_the_environment_still_wins(
-        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     (tmp_path / "database_url").write_text("postgresql://app:from-a-file@db:5432/paystream")
     (tmp_path / "redis_url").write_text("redis://:from-a-file@redis:6379/0")
     monkeypatch.delenv("DATABASE_URL", raising=False)
