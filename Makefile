@@ -10,7 +10,7 @@ STACK       := PYTHON=$(abspath $(PY)) deploy/local/stack.sh
 INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
-.PHONY: help install up down status test test-unit test-integration test-e2e demo bench-state \
+.PHONY: help install lint up down status test test-unit test-integration test-e2e demo bench-state \
         validate-deploy train evaluate evaluate-history bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
 
 help:  ## list the targets
@@ -58,6 +58,15 @@ validate-deploy: $(INSTALLED) $(KUSTOMIZE) $(CHECKOV)  ## compose and Kubernetes
 	  $(KUSTOMIZE) build $$overlay > .local/tools/rendered/$$(basename $$overlay).yaml || exit 1; done
 	cp Dockerfile .local/tools/rendered/
 	$(CHECKOV) --config-file deploy/checkov.yaml -d .local/tools/rendered
+
+# Shell at warning level: its info notes flag `A && B || die`, which the scripts use on purpose.
+SHELL_SCRIPTS := $(shell git ls-files '*.sh' ':!loadtest/results') .ci/run
+
+lint: $(INSTALLED)  ## ruff, mypy and shellcheck (run by .ci/run; shellcheck comes with `make up`)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	@command -v shellcheck >/dev/null || { echo "lint: shellcheck missing; \`make up\` installs it"; exit 1; }
+	shellcheck -S warning $(SHELL_SCRIPTS)
 
 test-unit: $(INSTALLED)  ## unit tests only (no servers)
 	$(PY) -m pytest -q tests/unit

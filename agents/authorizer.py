@@ -23,6 +23,7 @@ import msgpack
 from agents.batch import (
     BatchResult,
     DeadLetter,
+    Headers,
     HoldChange,
     InputEvent,
     OutputMessage,
@@ -86,7 +87,7 @@ def body_hash(tx: Transaction) -> str:
 
 def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> OutputMessage:
     """The original bytes and key, untouched, with why and where in the headers."""
-    headers = [
+    headers: Headers = [
         ("reason", letter.reason.encode()),
         ("detail", letter.detail.encode("utf-8", "replace")[:1000]),
         ("source.topic", source_topic.encode()),

@@ -33,12 +33,16 @@ class DeadLetter:
     detail: str  # for people
 
 
+#: Kafka record headers, typed as confluent-kafka's produce() takes them.
+Headers = list[tuple[str, str | bytes | None]]
+
+
 @dataclass(slots=True)
 class OutputMessage:
     role: str  # topic role: decisions, postings, credits, dlq
     key: bytes
     value: bytes
-    headers: list[tuple[str, bytes]] | None = None
+    headers: Headers | None = None
 
 
 @dataclass

@@ -47,7 +47,7 @@ class _StageClock:
 
     def __init__(self, counters: Counter[str], role: str) -> None:
         self._counters = counters
-        self._prefix = f"ms:{role}:"  # whole milliseconds, summed over the batches
+        self._prefix = f"ms:{role}:"  # milliseconds, summed over the batches
         self._last = time.perf_counter()
         #: This batch's stages in seconds (a retried stage adds up), for the metrics.
         self.laps: dict[str, float] = {}
@@ -55,7 +55,8 @@ class _StageClock:
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         took = now - self._last
-        self._counters[self._prefix + stage] += took * 1000
+        # Fractional ms in an int Counter: the log rounds; whole ms would lose sub-ms stages.
+        self._counters[self._prefix + stage] += took * 1000  # type: ignore[assignment]
         self.laps[stage] = self.laps.get(stage, 0.0) + took
         self._last = now
 

@@ -67,7 +67,9 @@ def read_topic(consumer: Consumer, topic: str, timeout_s: float = 60.0) -> list[
             p = message.partition()
             if p in remaining:
                 messages.append(message)
-                if message.offset() + 1 >= remaining[p]:
+                offset = message.offset()
+                assert offset is not None  # a consumed message without an error has one
+                if offset + 1 >= remaining[p]:
                     del remaining[p]
     consumer.unassign()
     if remaining:
@@ -125,10 +127,10 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
             found.problem("postings_do_not_match_decision",
                           f"{tx_id} {outcome}/{status}: {sorted(legs.get(tx_id, set()))}")
     if hold_index is not None:
-        held = {(name, tx_id) for name, state in accounts.items() for tx_id in state.holds}
-        for name, tx_id in sorted(held - hold_index):
+        held_pairs = {(name, tx_id) for name, state in accounts.items() for tx_id in state.holds}
+        for name, tx_id in sorted(held_pairs - hold_index):
             found.problem("hold_not_indexed", f"{name} {tx_id} (it would never expire)")
-        for name, tx_id in sorted(hold_index - held):
+        for name, tx_id in sorted(hold_index - held_pairs):
             found.problem("hold_index_orphan", f"{name} {tx_id}")
     for tx_id, outcome in outcome_of.items():
         if outcome not in HOLDING:

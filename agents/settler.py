@@ -41,7 +41,7 @@ class Settler:
 
         Credits are our own output: one that does not decode is a bug, so it raises.
         """
-        decoded = []
+        decoded: list[tuple[InputEvent, int, dict]] = []
         for event in events:
             try:
                 records = self._credits.decode_all(event.value)
@@ -60,8 +60,9 @@ class Settler:
             if state is None:
                 continue
             tx_id = record["tx_id"]
-            origin, origin_offset = record.get("origin"), record.get("origin_offset")
-            if origin is not None:
+            origin = record.get("origin")
+            if origin is not None:  # written together with its offset
+                origin_offset: int = record["origin_offset"]
                 if origin_offset <= state.credit_marks.get(origin, -1):
                     result.counters["duplicate_credit"] += 1
                     continue

@@ -243,7 +243,7 @@ class RedisStateStore:
         with _unavailable_is_retriable():
             members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
                                                       start=0, num=limit)
-        return [tuple(m.decode().split("|", 1)) for m in members]  # type: ignore[misc]
+        return [(account, tx_id) for account, tx_id in (m.decode().split("|", 1) for m in members)]
 
 
 def payment_days_key(namespace: str, destination: str) -> str:
@@ -267,7 +267,7 @@ def encode_outputs(messages: list[OutputMessage]) -> bytes:
 
 
 def decode_outputs(blob: bytes) -> list[OutputMessage]:
-    return [OutputMessage(role, key, value, [tuple(h) for h in headers] if headers else None)
+    return [OutputMessage(role, key, value, [(h[0], h[1]) for h in headers] if headers else None)
             for role, key, value, headers in msgpack.unpackb(blob, raw=False)]
 
 

@@ -51,7 +51,7 @@ async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes
             keys = [account_key(namespace, n) for n in pending]
             pipe = redis.pipeline(transaction=False)
             for key in keys:
-                pipe.hmget(key, "v", "s")
+                pipe.hmget(key, ["v", "s"])
             args: list[bytes | str] = []
             for name, (version, blob) in zip(pending, await pipe.execute(), strict=True):
                 state = AccountState.decode(blob) if blob else AccountState()

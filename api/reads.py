@@ -25,7 +25,8 @@ def search_sql(filters: SearchFilters, after: tuple[datetime, str] | None,
                limit: int | None) -> tuple[str, list[Any]]:
     """Transactions matching `filters`, newest first; served by report_tx_event_time (or the
     flagged or merchant index), or when an account is given by the payer and payee indexes."""
-    where, args = ["event_time >= $1", "event_time < $2"], [filters.start, filters.end]
+    where = ["event_time >= $1", "event_time < $2"]
+    args: list[Any] = [filters.start, filters.end]
 
     def add(condition: str, value: Any) -> None:
         args.append(value)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerMinute
 
 from api.errors import Forbidden, TooManyRequests, Unauthorized
 from api.keys import ROLES, Principal
@@ -35,7 +35,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _within_limit(svc: Services, item: object, *identifiers: str) -> None:
+async def _within_limit(svc: Services, item: RateLimitItem, *identifiers: str) -> None:
     try:
         if await svc.limiter.hit(item, *identifiers):
             return

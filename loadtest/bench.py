@@ -499,7 +499,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
               ) -> dict[str, Any]:
     top, rate = phases["max_rate"], phases["fixed_rate"]
     in_rate = decisions.produced_ms >= rate.started_ms
-    figures = {}
+    figures: dict[str, dict[str, Any]] = {}
     for key, phase, chosen in (("max_rate", top, decisions.where(~in_rate)),
                                ("fixed_rate", rate, decisions.where(in_rate))):
         first_ms = int(chosen.produced_ms.min()) if len(chosen) else phase.started_ms

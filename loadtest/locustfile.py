@@ -143,7 +143,10 @@ class DecisionListener(User):
             for message in self.consumer.consume(num_messages=2000, timeout=0):
                 if message.error():
                     continue
-                tx_id = self.codec.decode(message.value())["tx_id"]
+                value = message.value()
+                if value is None:
+                    continue
+                tx_id = self.codec.decode(value)["tx_id"]
                 started = SENT.pop(tx_id, None)
                 if started is not None:
                     _report(self.environment, "e2e", "produce_to_decision", started, None)
@@ -166,7 +169,8 @@ class ScenarioShape(LoadTestShape):
     then None: the run ends, at most --run-s + --e2e-timeout-s + 2 s after it began."""
 
     def tick(self) -> tuple[int, float] | None:
-        options = self.runner.environment.parsed_options
+        assert self.runner is not None, "a shape ticks only inside a run"
+        options: Any = self.runner.environment.parsed_options
         t, run_s, peak = self.get_run_time(), options.run_s, options.peak_users
         listener = 1
         if t >= run_s:

@@ -22,6 +22,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,8 @@ def simulate(config: SimConfig) -> tuple[list[dict], list[dict]]:
         nearby.append(close if len(close) else np.array([int(distance.argmin())]))
     terminal_until = np.full(config.terminals, -1)
     card_until = np.full(config.customers, -1)
-    txs, labels = [], []
+    txs: list[Any] = []
+    labels: list[Any] = []
     for day in range(config.days):
         terminal_until[rng.choice(config.terminals, config.terminals_compromised_per_day,
                                   replace=False)] = day + config.terminal_days

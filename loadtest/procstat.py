@@ -42,7 +42,7 @@ def _children(pid: int) -> list[int]:
 def tree_cpu_s(pid: int | None) -> float | None:
     """A process, its reaped children and its live descendants (None if the root is gone)."""
     fields = _stat_fields(pid) if pid is not None else None
-    if fields is None:
+    if pid is None or fields is None:
         return None
     total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS_PER_S
     stack = _children(pid)

@@ -58,8 +58,12 @@ def run_sink(name: str, env: dict[str, str], cwd: Path = REPO) -> dict[str, Any]
                  + (after_children.ru_stime - before_children.ru_stime))
     runner = name if name != "webhooks" else "notify-bench"
     last = [line for line in result.stderr.splitlines() if f"sink {runner}:" in line][-1]
-    messages, rows = (int(x) for x in re.search(r"(\d+) messages, (\d+) new rows", last).groups())
-    rate = float(re.search(r"\(([\d.]+) messages/s\)", last).group(1))
+    counts = re.search(r"(\d+) messages, (\d+) new rows", last)
+    speed = re.search(r"\(([\d.]+) messages/s\)", last)
+    if counts is None or speed is None:
+        raise SystemExit(f"the sink's last report does not say what it wrote: {last!r}")
+    messages, rows = (int(x) for x in counts.groups())
+    rate = float(speed.group(1))
     figures = {"sink": name, "messages": messages, "rows": rows, "messages_per_s": round(rate),
                "sink_cpu_us_per_message": round(process_s * 1e6 / messages, 1),
                "server_cpu_us_per_message": round(server_s * 1e6 / messages, 1),

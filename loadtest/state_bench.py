@@ -151,7 +151,8 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
     return {
         "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
         "client_cpu_us_per_tx": client_us, "redis_cpu_us_per_tx": server_us,
-        "state_cost_us_per_tx": None if server_us is None else round(client_us + server_us, 2),
+        "state_cost_us_per_tx": (None if server_us is None or client_us is None
+                                 else round(client_us + server_us, 2)),
         "redis_appendfsync": fsync, "redis_pid": args.redis_pid, "seq_total": seq_total,
     }
 
@@ -166,11 +167,15 @@ def prefill(bootstrap: str, topic: str, workload: list[Tx]) -> None:
     errors: list[str] = []
     producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap,
                          "error_cb": lambda e: errors.append(str(e))})
+    def delivered(error: Any, _message: Any) -> None:
+        if error is not None:
+            errors.append(str(error))
+
     for tx in workload:  # keyed by account with murmur2, as the real producers do
         while True:
             try:
                 producer.produce(topic, str(tx.amount).encode(), tx.account.encode(),
-                                 on_delivery=lambda e, _m: e and errors.append(str(e)))
+                                 on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)

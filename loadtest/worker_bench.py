@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -62,7 +62,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
         elapsed = time.monotonic() - started
         worker_s = (proc_cpu_s(worker.pid) or 0.0) - (worker0 or 0.0)
         redis_s = (tree_cpu_s(redis_pid) or 0.0) - (redis0 or 0.0)
-        commands = command_costs(state.info("commandstats"), count)
+        commands = command_costs(cast(dict[str, Any], state.info("commandstats")), count)
         state.close()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits

@@ -110,15 +110,17 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     if from_reporting and since is None:
         raise click.UsageError("--from-reporting needs --since (the first event time to read)")
     if from_reporting or transactions_path is not None:
-        options = HistoryOptions(_when(train_from, "--train-from"), _when(train_to, "--train-to"),
-                                 7.0 if delay_days is None else delay_days, review_fpr,
-                                 decline_fpr, top_k, seed, not no_label_feedback)
+        history_options = HistoryOptions(
+            _when(train_from, "--train-from"), _when(train_to, "--train-to"),
+            7.0 if delay_days is None else delay_days, review_fpr, decline_fpr, top_k, seed,
+            not no_label_feedback)
         if from_reporting:
             history = _reporting_history(settings, _when(since, "--since"),
                                          _when(until, "--until"))
         else:
+            assert transactions_path is not None and labels_path is not None  # checked above
             history = _file_history(transactions_path, labels_path)
-        _train_on_history(settings, *history, options, models_dir)
+        _train_on_history(settings, *history, history_options, models_dir)
         return
     options = TrainingOptions(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=fraud_share),
                               count=count, runs=runs, review_fpr=review_fpr,
@@ -558,7 +560,8 @@ def label(obj: Any, input_file: Any, source: str, transactions_path: Path | None
     sent = failed = 0
     found: int | None = None
     if labels is not None and transactions_path is not None:
-        labels, found = _with_transactions(list(labels), transactions_path)
+        with_transactions, found = _with_transactions(list(labels), transactions_path)
+        labels = iter(with_transactions)
     if labels is not None:
         publisher = LabelPublisher.from_settings(settings)
         report = publish(publisher.producer, map(publisher.encode, labels))

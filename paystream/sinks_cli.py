@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
     if name not in SINK_INPUTS:
         raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
     sweep = None
+    writer: Callable[[Any], Any]  # a connection -> the sink's writer
     if name == "labels":  # the label-risk sets live beside the account state the workers read
         from redis.asyncio import Redis
 
@@ -82,9 +84,9 @@ def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
 
         redis = Redis.from_url(settings.redis_url, socket_timeout=10)
 
-        def writer(connection: Any) -> LabelsWriter:
+        def labels_writer(connection: Any) -> LabelsWriter:
             return LabelsWriter(connection, redis, settings.topic_prefix)
-        sweep = LABELS_SWEEP_S
+        writer, sweep = labels_writer, LABELS_SWEEP_S
     else:
         writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]
     store = PostgresStore(settings.database_url, settings.db_schema, writer)

@@ -101,7 +101,8 @@ class VerifyReport:
 async def verify(connection: asyncpg.Connection, fetch_rows: int = 10_000) -> VerifyReport:
     """Walk every account's chain in order: sequence, links, hashes and balances."""
     report = VerifyReport()
-    account, tip, balances = None, Tip(0, GENESIS), {}
+    account, tip = None, Tip(0, GENESIS)
+    balances: dict[str, int] = {}
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         cursor = connection.cursor(
             f"SELECT {', '.join(COLUMNS)} FROM ledger ORDER BY account, account_seq",

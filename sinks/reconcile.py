@@ -75,7 +75,9 @@ async def check_notifications(redis: Redis, prefix: str, decisions: Iterable[dic
                 for record in records for e in notifications_of(role, record)}
     found.counts["notifications"] = len(expected)
     for partner in partners:
-        outcomes = {k.decode() for k in await redis.hkeys(names["outcomes"] + partner.partner_id)}
+        # redis-py types its asyncio hash commands as sync-or-async.
+        recorded = await redis.hkeys(names["outcomes"] + partner.partner_id)  # type: ignore[misc]
+        outcomes = {k.decode() for k in recorded}
         wanted = {i for i, e in expected.items()
                   if for_partner(e, partner.partner_id, partner.kinds)}
         for missing in sorted(wanted - outcomes):

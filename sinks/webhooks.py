@@ -115,7 +115,7 @@ class WebhookStore:
         if not events:
             return 0
         try:
-            done = await self._redis.hmget(self._outcomes, list(events))
+            done = await self._redis.hmget(self._outcomes, list(events))  # type: ignore[misc]  # redis-py types its asyncio commands as sync-or-async
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"notifications Redis: {exc}") from exc
         todo = [e for e, seen in zip(events.values(), done, strict=True) if seen is None]

@@ -156,7 +156,7 @@ async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict
     async def load(batch: list[bytes]) -> None:
         pipe = redis.pipeline(transaction=False)
         for key in batch:
-            pipe.hget(key, "s")
+            pipe.hget(key.decode(), "s")
         for key, blob in zip(batch, await pipe.execute(), strict=True):
             if blob is not None:
                 accounts[key.decode()[len(prefix):]] = AccountState.decode(blob)

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import cavro
 import fastavro
@@ -161,7 +161,7 @@ def _read_one(data: bytes, offset: int, writer: SchemaVersion,
         raise SchemaMismatchError(
             f"body does not decode as {writer.record} v{writer.version}: {exc!r}"
         ) from exc
-    return record, body.tell()
+    return cast(dict, record), body.tell()  # fastavro types any datum; ours are records
 
 
 def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVersion) -> dict:
@@ -256,7 +256,7 @@ class SingleObjectCodec:
         """cavro reading framed records back to back (a credits batch: ~1.5x fastavro's speed);
         None if anything is off, and fastavro reads the message again to say what."""
         body = cavro.MemoryReader(data)
-        records = []
+        records: list[dict[str, Any]] = []
         try:
             while True:
                 try:  # one byte first: at the very end of the message this is EOF

@@ -31,7 +31,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -152,7 +152,7 @@ class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        fetch = self.app.fetch
+        fetch = cast("BatchApp", self.app).fetch
         consumer._fetch_min_bytes = fetch.min_bytes
         consumer._fetch_max_wait_ms = fetch.wait_ms
         return consumer
@@ -218,13 +218,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         until one has room (or `timeout`) rather than Faust's one-second sleep.
         """
         if not self.flow_active:
-            await self.wait(self.can_resume_flow)
+            await self.wait(self.can_resume_flow)  # type: ignore[arg-type]  # as Faust's own does
         self.not_waiting_next_records.set()
         active = self._get_active_partitions()
         if not active:
             await self.sleep(1)
             return {}, active
-        space = self.app.batch_space
+        space = cast("BatchApp", self.app).batch_space
         space.clear()  # before looking: a take from now on wakes the wait below
         full = {name for name, queue in self.batch_queues.items() if queue.full}
         flowing = {tp for tp in active if tp.topic not in full} if full else active

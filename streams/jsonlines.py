@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from streams.errors import ValidationError
@@ -85,7 +86,7 @@ def _optional_string(obj: dict[str, Any], name: str) -> str | None:
     return None if obj.get(name) is None else _string(obj, name)
 
 
-def _enum(kind: type, obj: dict[str, Any], name: str) -> Any:
+def _enum(kind: type[Enum], obj: dict[str, Any], name: str) -> Any:
     value = obj[name]
     try:
         return kind(value)

@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from streams.settings import Settings, kafka_client_config
+from streams.settings import KafkaConfig, Settings, kafka_client_config
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class ConsumerLag(Collector):
     NAME = "paystream_consumer_lag_messages"
     DOC = "Messages the group has not committed yet, per partition."
 
-    def __init__(self, kafka_config: dict[str, str], groups: dict[str, list[str]],
+    def __init__(self, kafka_config: KafkaConfig, groups: dict[str, list[str]],
                  timeout_s: float = 5.0, every_s: float = 10.0, registry=REGISTRY) -> None:
         """`kafka_config`: streams.settings.kafka_client_config (servers and security)."""
         self._groups = groups  # group -> topics

@@ -137,12 +137,12 @@ class TransactionProducer:
                      on_delivery: Callable[[RdKafkaError | None, Any], None] | None = None
                      ) -> None:
         """Queue one already-encoded transaction (see `send`)."""
-        if on_delivery is None:
-            callback = self._on_delivery
-        else:
-            def callback(error: RdKafkaError | None, message: Any) -> None:
+        callback: Callable[[RdKafkaError | None, Any], None] = self._on_delivery
+        if on_delivery is not None:
+            def both(error: RdKafkaError | None, message: Any) -> None:
                 self._on_delivery(error, message)
                 on_delivery(error, message)
+            callback = both
         while True:
             if self._fatal is not None:
                 raise KafkaError(f"producer failed fatally: {self._fatal.str()}")

@@ -175,7 +175,11 @@ def kafka_security(settings: Settings) -> dict[str, str]:
     return config
 
 
-def kafka_client_config(settings: Settings) -> dict[str, str]:
+#: A confluent-kafka client's configuration, as its constructors type it.
+KafkaConfig = dict[str, str | int | float | bool]
+
+
+def kafka_client_config(settings: Settings) -> KafkaConfig:
     """bootstrap.servers and the security settings: the base of every confluent-kafka client."""
     return {"bootstrap.servers": settings.kafka_bootstrap_servers, **kafka_security(settings)}
 

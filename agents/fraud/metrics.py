@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 DAY_MS = 86_400_000
 
 
-def detection_metrics(is_fraud: Sequence[bool], scenarios: Sequence[str], scores: Sequence[float],
-                      flagged: Sequence[bool]) -> dict[str, Any]:
+def detection_metrics(is_fraud: ArrayLike, scenarios: Sequence[str], scores: ArrayLike,
+                      flagged: ArrayLike) -> dict[str, Any]:
     """Precision, recall, false-positive rate, PR-AUC and ROC AUC of the score, recall per fraud
     scenario.
 

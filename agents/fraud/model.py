@@ -199,7 +199,7 @@ class ModelRegistry:
                  check_every_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         for wanted in (active, shadow):
-            if wanted not in (None, LATEST) and not VERSION_PATTERN.match(wanted):
+            if wanted is not None and wanted != LATEST and not VERSION_PATTERN.match(wanted):
                 raise ConfigError(f"model {wanted!r}: expected '{LATEST}' or a folder name like "
                                   f"fraud-v0001")
         self._slots = [_Slot(directory, active, "active")]

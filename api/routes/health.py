@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.security import services
-from streams.settings import kafka_client_config
+from streams.settings import KafkaConfig, kafka_client_config
 
 router = APIRouter(tags=["health"])
 PROBE_TIMEOUT_S = 3.0
@@ -39,5 +39,5 @@ async def _check(probe: Any) -> str:
     return "ok"
 
 
-def _kafka(config: dict[str, str]) -> None:
+def _kafka(config: KafkaConfig) -> None:
     AdminClient(config).list_topics(timeout=PROBE_TIMEOUT_S)

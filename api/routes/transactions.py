@@ -70,7 +70,9 @@ async def _deliveries(svc: Services, tx: dict[str, Any], postings: list[Any]) ->
     ids = [e["notification_id"] for e in events]
     deliveries = []
     for partner in sorted(partners):
-        for event, raw in zip(events, await svc.notify.hmget(prefix + partner, ids), strict=True):
+        # redis-py types its asyncio hash commands as sync-or-async.
+        recorded = await svc.notify.hmget(prefix + partner, ids)  # type: ignore[misc]
+        for event, raw in zip(events, recorded, strict=True):
             recorded = _json(raw) if raw else {"outcome": "pending"}
             deliveries.append({"notification_id": event["notification_id"], "kind": event["kind"],
                                "account": event["account"], "partner_id": partner,

@@ -299,6 +299,8 @@ cmd_install() {
   if ! command -v chromium >/dev/null 2>&1; then pkgs+=(chromium); fi
   # prometheus: scrapes every paystream process the demo starts (deploy/local/prometheus.yml.in)
   if ! command -v prometheus >/dev/null 2>&1; then pkgs+=(prometheus); fi
+  # `make lint` runs shellcheck on what is still written in shell
+  if ! command -v shellcheck >/dev/null 2>&1; then pkgs+=(shellcheck); fi
 
   if [ "${#pkgs[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get: install them by hand"
@@ -888,6 +890,8 @@ print_env() {
 
 cmd_up() {
   local t0; t0=$(now)
+  # rc is assigned inside the trap's own text:
+  # shellcheck disable=SC2154
   trap 'rc=$?; if [ "$rc" -ne 0 ]; then printf "%s: up failed; servers already started stay up (see %s status, stop them with %s down)\n" "$PROG" "$0" "$0" >&2; fi' EXIT
   cmd_install
   kafka_start          # launches the JVM in the background (slowest to boot) ...

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by demo.sh and evaluate.sh: start paystream workers in the background, stop them (by
 # PID) when the calling script exits, however it exits.
 # Needs: PAYSTREAM (the CLI), LOGS (a folder for the worker logs).

@@ -106,7 +106,9 @@ class FraudScenarios:
     def is_compromised(self, shop_id: str | None, t: int) -> bool:
         """Whether a payment at `shop_id` at `t` is fraud; counts it against the terminal's
         budget (a busy shop is found out sooner: the fraud it yields stays bounded)."""
-        window = self.compromised.get(shop_id) if shop_id is not None else None
+        if shop_id is None:
+            return False
+        window = self.compromised.get(shop_id)
         if window is None or t < window[0]:
             return False
         if t >= window[1] or window[2] <= 0:
