@@ -25,12 +25,11 @@ from collections.abc import Callable
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, StateView
 from agents.fraud.fanin import Payment
-from agents.outbox import OutputSender
 from agents.payouts import SUCCESS, PayoutSettler, accounts_to_post
+from agents.ports import Sender, StateConflictError, StateStore
 from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
-from agents.store import RedisStateStore, StateConflictError, decode_outputs
 from streams.accounts import payout_details
 from streams.records import TransactionType
 
@@ -67,7 +66,7 @@ BatchObserver = Callable[[str, int, dict[str, float], Counter[str], list[tuple[s
 
 
 class BatchPipeline:
-    def __init__(self, store: RedisStateStore, sender: OutputSender, authorizer: Authorizer,
+    def __init__(self, store: StateStore, sender: Sender, authorizer: Authorizer,
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
                  max_clock_skew_ms: int, partitions: int,
                  observer: BatchObserver | None = None,
@@ -245,8 +244,7 @@ class BatchPipeline:
         reach Kafka in sequence order. Called with the lock held.
         """
         pending = await self._store.pending_outbox(OUTBOX_ROLES, partitions)
-        for batch_id, partition, role, blob in sorted(pending):
-            messages = decode_outputs(blob)
+        for batch_id, partition, role, messages in sorted(pending, key=lambda entry: entry[:3]):
             log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
                      len(messages), role, batch_id, partition)
             await self._sender.send(messages)

@@ -39,14 +39,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry, device_name
+from agents.ports import StateConflictError
 from streams.accounts import AccountState, account_key, holds_key, tx_key
-from streams.errors import ConfigError, PaystreamError, StateStoreError
-
-
-class StateConflictError(PaystreamError):
-    """An account changed between a batch's read and its write; the batch must be recomputed."""
-
-    retriable = True
+from streams.errors import ConfigError, StateStoreError
 
 
 @contextmanager
@@ -226,8 +221,8 @@ class RedisStateStore:
         with _unavailable_is_retriable():
             await pipe.execute()
 
-    async def pending_outbox(self, roles: tuple[str, ...],
-                             partitions: list[int]) -> list[tuple[str, int, str, bytes]]:
+    async def pending_outbox(self, roles: tuple[str, ...], partitions: list[int]
+                             ) -> list[tuple[str, int, str, list[OutputMessage]]]:
         """(batch id, partition, role, outputs) of every entry left, in one round trip."""
         pairs = [(p, role) for p in partitions for role in roles]
         pipe = self._redis.pipeline(transaction=False)
@@ -235,7 +230,7 @@ class RedisStateStore:
             pipe.hgetall(self.outbox_key(role, partition))
         with _unavailable_is_retriable():
             replies = await pipe.execute()
-        return [(batch_id.decode(), partition, role, blob)
+        return [(batch_id.decode(), partition, role, decode_outputs(blob))
                 for (partition, role), entries in zip(pairs, replies, strict=True)
                 for batch_id, blob in entries.items()]
 

@@ -13,6 +13,7 @@ from agents.fraud.model import ModelRegistry
 from agents.outbox import OutputSender
 from agents.payouts import PayoutSettler
 from agents.pipeline import BatchObserver, BatchPipeline
+from agents.ports import Sender, StateStore
 from agents.reviewer import Reviewer
 from agents.rules import Rules, load_rules
 from agents.settler import Settler
@@ -27,8 +28,27 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateStore:
+    # Records are pruned by event time (see agents/store.py); this TTL only covers the few
+    # that live outside the index (credited-only marks, holds resolved after the window).
+    tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
+    return RedisStateStore(redis or Redis.from_url(settings.redis_url), settings.topic_prefix,
+                           tx_ttl_s=tx_ttl_s, window_ms=settings.dedupe_window_ms)
+
+
+def output_sender(settings: Settings) -> OutputSender:
+    names = topics(settings.topic_prefix, settings.partitions)
+    return OutputSender(settings.kafka_bootstrap_servers, {
+        "decisions": names.decisions.name, "postings": names.postings.name,
+        "credits": names.credits.name, "dlq": names.dlq.name, "labels": names.labels.name,
+        "payout_results": names.payout_results.name,
+    }, config=kafka_security(settings))
+
+
 def build_pipeline(settings: Settings, rules: Rules | None = None,
-                   redis: Redis | None = None, observer: BatchObserver | None = None) -> BatchPipeline:
+                   redis: Redis | None = None, observer: BatchObserver | None = None,
+                   store: StateStore | None = None, sender: Sender | None = None) -> BatchPipeline:
+    """The pipeline on Redis and Kafka; `store` and `sender` replace those (tests wrap them)."""
     names = topics(settings.topic_prefix, settings.partitions)
     registry = settings.schema_registry_url
     codecs = Codecs(
@@ -39,17 +59,8 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     )
     if rules is None:
         rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
-    redis = redis or Redis.from_url(settings.redis_url)
-    # Records are pruned by event time (see agents/store.py); this TTL only covers the few
-    # that live outside the index (credited-only marks, holds resolved after the window).
-    tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
-    store = RedisStateStore(redis, settings.topic_prefix, tx_ttl_s=tx_ttl_s,
-                            window_ms=settings.dedupe_window_ms)
-    sender = OutputSender(settings.kafka_bootstrap_servers, {
-        "decisions": names.decisions.name, "postings": names.postings.name,
-        "credits": names.credits.name, "dlq": names.dlq.name, "labels": names.labels.name,
-        "payout_results": names.payout_results.name,
-    }, config=kafka_security(settings))
+    store = store or state_store(settings, redis)
+    sender = sender or output_sender(settings)
     # One worker process per core: scikit-learn's OpenMP (and BLAS) threads would only compete
     # with the other worker and the servers, and their spin-waits after each predict cost CPU
     # (loadtest/fraud_bench.py). A limit only reaches libraries already loaded: load them first.

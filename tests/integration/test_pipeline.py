@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from agents.batch import InputEvent
-from agents.pipeline import BatchPipeline
-from paystream.wiring import build_pipeline
+from paystream.wiring import build_pipeline, output_sender, state_store
 from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
@@ -47,9 +48,28 @@ def redis_namespace(stack_settings: Settings, redis_url: str):  # type: ignore[n
     clean_redis_namespace(redis_url, stack_settings.topic_prefix)
 
 
-async def _balance(pipeline: BatchPipeline, account: str) -> int:
-    view = await pipeline._store.read({account}, set(), set())
+async def _balance(settings: Settings, account: str) -> int:
+    view = await state_store(settings).read({account}, set(), set())
     return view.accounts.get(account, AccountState()).balance("EUR")
+
+
+class _ReadHook:
+    """The real store with `hook` awaited after each read, once: another worker's batch gets in
+    between this batch's read and its write."""
+
+    def __init__(self, settings: Settings, hook: Callable[[], Awaitable[None]]) -> None:
+        self._store, self._hook = state_store(settings), hook
+        self.hooked = False
+
+    async def read(self, *args: Any, **kwargs: Any) -> Any:
+        view = await self._store.read(*args, **kwargs)
+        if not self.hooked:
+            self.hooked = True
+            await self._hook()
+        return view
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 def test_deposit_transfer_and_settle_through_redis_and_kafka(redis_namespace: Settings) -> None:
@@ -64,8 +84,8 @@ def test_deposit_transfer_and_settle_through_redis_and_kafka(redis_namespace: Se
         [credit] = read_messages(settings.kafka_bootstrap_servers, names.credits.name, 1)
         await pipeline.settle([InputEvent(credit.partition(), credit.offset(), credit.key(),
                                           credit.value(), NOW_MS)])
-        assert await _balance(pipeline, "acc-1") == 4_000
-        assert await _balance(pipeline, "acc-2") == 1_000
+        assert await _balance(settings, "acc-1") == 4_000
+        assert await _balance(settings, "acc-2") == 1_000
         postings = [POSTING.decode(m.value()) for m in
                     read_messages(settings.kafka_bootstrap_servers, names.postings.name, 4)]
         assert sorted(p["posting_id"] for p in postings) == ["d1:C", "d1:D", "t1:C", "t1:D"]
@@ -75,11 +95,17 @@ def test_deposit_transfer_and_settle_through_redis_and_kafka(redis_namespace: Se
     asyncio.run(run())
 
 
-class _SendFails:
-    """An output sender whose Kafka is unreachable: the crash between commit and send."""
+class _Breakable:
+    """The real output sender until `broken`: then Kafka is unreachable (the crash between
+    commit and send)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._sender, self.broken = output_sender(settings), False
 
     async def send(self, messages: list) -> None:  # type: ignore[type-arg]
-        raise ConnectionError("broker gone")
+        if self.broken:
+            raise ConnectionError("broker gone")
+        await self._sender.send(messages)
 
 
 def test_outputs_committed_but_not_sent_are_resent_by_the_next_owner(
@@ -87,11 +113,12 @@ def test_outputs_committed_but_not_sent_are_resent_by_the_next_owner(
     settings = redis_namespace
 
     async def run() -> None:
-        crashed = build_pipeline(settings)
+        sender = _Breakable(settings)
+        crashed = build_pipeline(settings, sender=sender)
         await crashed.authorize([event(tx("seed", type=TransactionType.DEPOSIT,
                                           source_account="sys:settlement:EUR",
                                           destination_account="acc-1", amount=9_000), 0)])
-        crashed._sender = _SendFails()  # type: ignore[assignment]
+        sender.broken = True
         with pytest.raises(ConnectionError):
             await crashed.authorize([event(tx("t1"), 1)])
 
@@ -103,7 +130,7 @@ def test_outputs_committed_but_not_sent_are_resent_by_the_next_owner(
         decided = [DECISION.decode(m.value())["tx_id"] for m in
                    read_messages(settings.kafka_bootstrap_servers, names.decisions.name, 3)]
         assert decided == ["seed", "t1", "t2"]  # t1 exactly once, in order
-        assert await _balance(successor, "acc-1") == 7_000
+        assert await _balance(settings, "acc-1") == 7_000
 
     asyncio.run(run())
 
@@ -112,23 +139,19 @@ def test_a_stale_view_is_recomputed_not_overwritten(redis_namespace: Settings) -
     settings = redis_namespace
 
     async def run() -> None:
-        one, two = build_pipeline(settings), build_pipeline(settings)
+        one = build_pipeline(settings)
         await one.authorize([event(tx("seed", type=TransactionType.DEPOSIT,
                                       source_account="sys:settlement:EUR",
                                       destination_account="acc-1", amount=9_000), 0)])
+
+        async def one_debits() -> None:
+            await one.authorize([event(tx("t1", amount=5_000), 1)])
+
         # Worker two reads acc-1, then worker one debits it before two writes.
-        real_read = two._store.read
-
-        async def read_then_interleave(*args, **kwargs):  # type: ignore[no-untyped-def]
-            view = await real_read(*args, **kwargs)
-            if not two.counters["state_conflict"]:
-                await one.authorize([event(tx("t1", amount=5_000), 1)])
-            return view
-
-        two._store.read = read_then_interleave  # type: ignore[method-assign]
+        two = build_pipeline(settings, store=_ReadHook(settings, one_debits))
         await two.authorize([event(tx("t2", amount=5_000), 2)])
         assert two.counters["state_conflict"] == 1
-        assert await _balance(two, "acc-1") == 4_000  # t2 recomputed: declined for funds
+        assert await _balance(settings, "acc-1") == 4_000  # t2 recomputed: declined for funds
 
     asyncio.run(run())
 
@@ -154,8 +177,8 @@ def test_approving_a_held_withdrawal_credits_the_settlement_shard(
                                                    NOW_MS)])
         assert result.counters["review_approved"] == 1
         assert pipeline.counters["state_conflict"] == 0
-        assert await _balance(pipeline, "acc-1") == 6_000
-        assert await _balance(pipeline, f"sys:settlement:EUR:p{p:02d}") == -9_000 + 3_000
+        assert await _balance(settings, "acc-1") == 6_000
+        assert await _balance(settings, f"sys:settlement:EUR:p{p:02d}") == -9_000 + 3_000
 
     asyncio.run(run())
 
@@ -166,28 +189,23 @@ def test_same_tx_id_from_two_partitions_is_applied_once(redis_namespace: Setting
                if partition_for(f"acc-far-{i}", 12) != partition_for("acc-1", 12))
 
     async def run() -> None:
-        one, two = build_pipeline(settings), build_pipeline(settings)
+        one = build_pipeline(settings)
         await one.authorize([event(tx("f1", type=TransactionType.DEPOSIT,
                                       source_account="sys:settlement:EUR",
                                       destination_account="acc-1", amount=9_000), 0),
                              event(tx("f2", type=TransactionType.DEPOSIT,
                                       source_account="sys:settlement:EUR",
                                       destination_account=far, amount=9_000), 0)])
+        async def one_applies_dup() -> None:
+            await one.authorize([event(tx("dup", amount=1_000), 1)])
+
         # Two workers read "dup" as unknown at the same time, from different partitions.
-        real_read = two._store.read
-
-        async def read_then_interleave(*args, **kwargs):  # type: ignore[no-untyped-def]
-            view = await real_read(*args, **kwargs)
-            if not two.counters["state_conflict"]:
-                await one.authorize([event(tx("dup", amount=1_000), 1)])
-            return view
-
-        two._store.read = read_then_interleave  # type: ignore[method-assign]
+        two = build_pipeline(settings, store=_ReadHook(settings, one_applies_dup))
         result = await two.authorize([event(tx("dup", source_account=far, amount=2_000), 1)])
         assert two.counters["state_conflict"] == 1
         assert result.counters["dlq:conflict"] == 1
-        assert await _balance(one, "acc-1") == 8_000
-        assert await _balance(two, far) == 9_000  # the second body moved nothing
+        assert await _balance(settings, "acc-1") == 8_000
+        assert await _balance(settings, far) == 9_000  # the second body moved nothing
 
     asyncio.run(run())
 
@@ -216,7 +234,7 @@ def test_dedupe_records_follow_event_time_not_the_wall_clock(redis_namespace: Se
         assert not await redis.exists(key)
         late = await pipeline.authorize([event(tx("pay", event_time=t0 + 1_000), 4)])
         assert late.counters["dlq:stale"] == 1
-        assert await _balance(pipeline, "acc-1") == 9_000 - 1_000 - 10
+        assert await _balance(settings, "acc-1") == 9_000 - 1_000 - 10
         await redis.aclose()
 
     asyncio.run(run())

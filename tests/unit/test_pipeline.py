@@ -1,0 +1,161 @@
+"""The batch pipeline's guarantee on in-memory ports (tests/unit/fakes.py): outputs are sent only
+after the batch is committed, a crash between commit and send is repaired by the next owner
+before anything of its own, and a batch whose state moved under it is recomputed, never written
+over. The same cases against real Redis and Kafka: tests/integration/test_pipeline.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.authorizer import Authorizer
+from agents.batch import InputEvent
+from agents.pipeline import CONFLICT_RETRIES_MAX, BatchPipeline
+from agents.ports import StateConflictError
+from agents.reviewer import Reviewer
+from agents.rules import Rules
+from agents.settler import Settler
+from streams.accounts import AccountState
+from streams.codec import SingleObjectCodec, load_versions
+from streams.errors import KafkaError
+from streams.partitioning import partition_for
+from streams.records import TransactionType
+from tests.unit.fakes import MemorySender, MemoryStateStore
+from tests.unit.test_authorize import CODECS, DAY_MS, NOW_MS, PARTITIONS, events, tx
+
+
+def pipeline(store: MemoryStateStore, sender: MemorySender | None = None) -> BatchPipeline:
+    authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: NOW_MS,
+                            partitions=PARTITIONS)
+    reviewer = Reviewer(SingleObjectCodec(load_versions("review")), authorizer,
+                        SingleObjectCodec(load_versions("fraud_label")), lambda: NOW_MS)
+    return BatchPipeline(store, sender or MemorySender(), authorizer,
+                         Settler(CODECS.credit, CODECS.posting, lambda: NOW_MS), reviewer,
+                         lambda: NOW_MS, 3_600_000, PARTITIONS)
+
+
+def seed(account: str = "acc-1", amount: int = 9_000, tx_id: str = "seed") -> list[InputEvent]:
+    return events(tx(tx_id, type=TransactionType.DEPOSIT, source_account="sys:settlement:EUR",
+                     destination_account=account, amount=amount))
+
+
+def decided(*senders: MemorySender) -> list[tuple[str, str]]:
+    """(tx_id, outcome) of every decision the senders were given, in order."""
+    return [(d["tx_id"], d["outcome"]) for s in senders for d in
+            (CODECS.decision.decode(m.value) for m in s.sent if m.role == "decisions")]
+
+
+def test_outputs_are_sent_after_the_commit_and_the_outbox_is_then_cleared() -> None:
+    store, sender = MemoryStateStore(), MemorySender()
+
+    async def run() -> None:
+        await pipeline(store, sender).authorize(seed())
+
+    asyncio.run(run())
+    assert decided(sender) == [("seed", "APPROVE")]
+    assert store.commits == 1 and not any(store.outbox.values())
+    assert store.balance("acc-1") == 9_000
+
+
+def test_a_crash_between_commit_and_send_is_repaired_by_the_next_owner_first() -> None:
+    store, first_sender, next_sender = MemoryStateStore(), MemorySender(), MemorySender()
+
+    async def run() -> BatchPipeline:
+        crashed = pipeline(store, first_sender)
+        await crashed.authorize(seed())
+        first_sender.broken = True
+        t1 = events(tx("t1"), first_offset=1)
+        with pytest.raises(KafkaError):
+            await crashed.authorize(t1)
+        assert store.balance("acc-1") == 8_000  # committed, outputs only in the outbox
+        successor = pipeline(store, next_sender)  # takes the partition over
+        # Kafka redelivers the uncommitted offset 1, then offset 2 arrives.
+        await successor.authorize(t1 + events(tx("t2"), first_offset=2))
+        return successor
+
+    successor = asyncio.run(run())
+    assert decided(first_sender, next_sender) == [("seed", "APPROVE"), ("t1", "APPROVE"),
+                                                  ("t2", "APPROVE")]  # t1 once, in order
+    assert successor.counters["outbox_resent"] == 1 and successor.counters["replayed"] == 1
+    assert store.balance("acc-1") == 7_000
+    assert not any(store.outbox.values())
+
+
+def test_leftovers_of_a_partition_without_new_traffic_go_out_with_the_expiry_sweep() -> None:
+    store, first_sender, next_sender = MemoryStateStore(), MemorySender(), MemorySender()
+    partition = partition_for("acc-1", PARTITIONS)
+
+    async def run() -> None:
+        crashed = pipeline(store, first_sender)
+        first_sender.broken = True
+        with pytest.raises(KafkaError):
+            await crashed.authorize(seed())
+        await pipeline(store, next_sender).expire_holds(partition)
+
+    asyncio.run(run())
+    assert decided(next_sender) == [("seed", "APPROVE")]
+    assert not any(store.outbox.values())
+
+
+def test_a_stale_view_is_recomputed_not_written_over() -> None:
+    store, sender = MemoryStateStore(), MemorySender()
+    one, two = pipeline(store), pipeline(store, sender)
+
+    async def one_debits_meanwhile() -> None:
+        store.after_read = None  # once
+        await one.authorize(events(tx("t1", amount=5_000), first_offset=1))
+
+    async def run() -> None:
+        await one.authorize(seed())
+        # Worker two reads acc-1, then worker one debits it before two writes.
+        store.after_read = one_debits_meanwhile
+        await two.authorize(events(tx("t2", amount=5_000), first_offset=2))
+
+    asyncio.run(run())
+    assert two.counters["state_conflict"] == 1
+    assert decided(sender) == [("t2", "DECLINE")]  # recomputed on the new balance
+    assert store.balance("acc-1") == 4_000
+
+
+def test_the_same_tx_id_from_two_partitions_is_applied_once() -> None:
+    far = next(f"acc-far-{i}" for i in range(1000)
+               if partition_for(f"acc-far-{i}", PARTITIONS) != partition_for("acc-1", PARTITIONS))
+    store, sender = MemoryStateStore(), MemorySender()
+    one, two = pipeline(store), pipeline(store, sender)
+
+    async def one_applies_dup_meanwhile() -> None:
+        store.after_read = None
+        await one.authorize(events(tx("dup", amount=1_000), first_offset=1))
+
+    async def run() -> None:
+        await one.authorize(seed() + seed(far, tx_id="seed-far"))
+        store.after_read = one_applies_dup_meanwhile  # both read "dup" as unknown
+        result = await two.authorize(events(tx("dup", source_account=far, amount=2_000),
+                                            first_offset=1))
+        assert result.counters["dlq:conflict"] == 1
+
+    asyncio.run(run())
+    assert two.counters["state_conflict"] == 1
+    assert store.balance("acc-1") == 8_000
+    assert store.balance(far) == 9_000  # the second body moved nothing
+    assert [m.role for m in sender.sent] == ["dlq"]
+
+
+def test_a_batch_that_keeps_conflicting_fails_without_writing_or_sending() -> None:
+    store, sender = MemoryStateStore(), MemorySender()
+
+    async def another_writer_moves_acc_1() -> None:
+        version, blob = store.accounts["acc-1"]
+        store.accounts["acc-1"] = (version + 1, blob)
+
+    async def run() -> None:
+        await pipeline(store).authorize(seed())
+        store.after_read = another_writer_moves_acc_1
+        with pytest.raises(StateConflictError, match="kept conflicting"):
+            await pipeline(store, sender).authorize(events(tx("t1"), first_offset=1))
+
+    asyncio.run(run())
+    assert store.commits == 1 and sender.sent == []
+    assert AccountState.decode(store.accounts["acc-1"][1]).balance("EUR") == 9_000
+    assert CONFLICT_RETRIES_MAX > 1
