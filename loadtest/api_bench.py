@@ -19,7 +19,6 @@ import asyncio
 import csv
 import dataclasses
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from api.models import Bucket, Dimension, Outcome, SearchFilters
 from loadtest import api_store
 from loadtest.bench import BenchError, machine
 from loadtest.procstat import postgres_cpu_s, proc_cpu_s
+from paystream.launch import command, environment, run
 from streams.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,12 +47,11 @@ P95_MS_MAX, P99_MS_MAX, RATE_MIN = 200, 500, 200
 BIG_TABLES = {"report_transactions", "ledger"}
 
 
-def environment(settings: Settings, port: int) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": settings.database_url, "PAYSTREAM_DB_SCHEMA": SCHEMA,
-            "REDIS_URL": settings.redis_url, "PAYSTREAM_TOPIC_PREFIX": NAMESPACE,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "PAYSTREAM_API_PORT": str(port), "PAYSTREAM_API_RATE_LIMIT": "1000000/minute",
-            "PAYSTREAM_API_POOL_SIZE": "10"}
+def api_settings(settings: Settings, port: int) -> Settings:
+    """The bench's own schema and namespace, a free port, and no rate limit in the way."""
+    return settings.model_copy(update={"db_schema": SCHEMA, "topic_prefix": NAMESPACE,
+                                       "api_port": port, "api_rate_limit": "1000000/minute",
+                                       "api_pool_size": 10})
 
 
 def ensure_store(settings: Settings, transactions: int, reload: bool) -> dict[str, Any]:
@@ -77,9 +76,7 @@ def ensure_store(settings: Settings, transactions: int, reload: bool) -> dict[st
     print(f"== store: loading {transactions:,} transactions into schema {SCHEMA} (COPY, minutes)")
     started = time.monotonic()
     asyncio.run(_drop_schema(settings))
-    subprocess.run([sys.executable, "-m", "paystream", "db", "migrate"], check=True,
-                   env={**os.environ, "DATABASE_URL": settings.database_url,
-                        "PAYSTREAM_DB_SCHEMA": SCHEMA}, capture_output=True)
+    run(settings.model_copy(update={"db_schema": SCHEMA}), "db", "migrate", check=True)
     samples = api_store.run(settings.database_url, SCHEMA, settings.redis_url, NAMESPACE, transactions)
     SAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     samples_path.write_text(json.dumps(dataclasses.asdict(samples)))
@@ -156,17 +153,16 @@ def free_port() -> int:
 def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run_s: int,
                    rate_per_user: float, workdir: Path) -> dict[str, Any]:
     port = free_port()
-    env = environment(settings, port)
-    made = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
-                           "analyst", "--name", "api bench"], env=env, capture_output=True, text=True,
-                          check=False)
+    bench_settings = api_settings(settings, port)
+    env = environment(bench_settings)
+    made = run(bench_settings, "api", "keys", "create", "--role", "analyst", "--name", "api bench")
     if made.returncode:
         raise BenchError(f"could not create a key: {made.stderr}")
     key = made.stdout.strip().splitlines()[-1]
     samples_path = workdir / "samples.json"
     samples_path.write_text(json.dumps(samples))
     with (workdir / "api.log").open("wb") as api_log:
-        api = subprocess.Popen([sys.executable, "-m", "paystream", "api", "--port", str(port)],
+        api = subprocess.Popen(command("api", "--port", str(port)),
                                env=env, stdout=api_log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -54,6 +54,7 @@ from confluent_kafka import TopicPartition
 from loadtest import benchstats
 from loadtest.procstat import REPO, CpuMeter, stack_pids, tree_cpu_s
 from loadtest.profile import per_tx_us
+from paystream.launch import ProcessExitedError, ProcessGroup, command, environment
 from sinks.runner import SINK_INPUTS, group_id
 from streams.errors import PaystreamError
 from streams.generator import GeneratorConfig
@@ -61,7 +62,6 @@ from streams.settings import kafka_client_config
 
 RESULTS = REPO / "loadtest" / "results"
 TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
-PAYSTREAM = [sys.executable, "-m", "paystream"]
 #: The latency target's load: this share of the max-rate phase's sustained throughput.
 LATENCY_LOAD_SHARE = 0.7
 #: The workers' consumer group (the Faust app id), without the topic prefix.
@@ -133,44 +133,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
-
-
-class Processes:
-    """The pipeline's processes for this run, stopped by pid (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.running: dict[str, subprocess.Popen] = {}
-        self._files: list[IO[str]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("w")
-        self._files.append(log)
-        proc = subprocess.Popen([*PAYSTREAM, *args], env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=REPO)
-        self.running[name] = proc
-        return proc
-
-    def check_alive(self) -> None:
-        for name, proc in self.running.items():
-            if proc.poll() is not None:
-                raise BenchError(f"{name} exited with status {proc.returncode}; "
-                                 f"see {self.logs / (name + '.log')}")
-
-    def stop(self) -> None:
-        for proc in self.running.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in self.running.items():
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                print(f"  {name} (pid {proc.pid}) ignored SIGTERM for 60 s: SIGKILL", flush=True)
-                proc.kill()
-                proc.wait()
-        for log in self._files:
-            log.close()
 
 
 class Progress:
@@ -255,7 +217,7 @@ def fixed_rate_phase(args: argparse.Namespace, top: Phase) -> Phase:
                  rate=rate)
 
 
-def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s: float) -> None:
+def wait_for_workers(settings: Any, count: int, processes: ProcessGroup, timeout_s: float) -> None:
     """Until the workers' group is stable with `count` members (partitions assigned)."""
     from confluent_kafka import ConsumerGroupState
 
@@ -277,16 +239,16 @@ def wait_for_workers(settings: Any, count: int, processes: Processes, timeout_s:
     raise BenchError(f"the {count} workers did not join group {group} within {timeout_s:.0f} s")
 
 
-def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: CpuMeter,
+def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: CpuMeter,
               settings: Any, timeout_s: float) -> None:
     """Publish the phase's traffic, wait until everything caught up, record CPU and times."""
     handled_before = progress.handled()
     # Generated and encoded before the clock starts; the load generator only replays the bytes,
     # so the run measures the pipeline, not the generator (whose CPU is reported apart).
     encoded = processes.logs / f"transactions-{phase.seed}.bin"
-    subprocess.run([*PAYSTREAM, "produce", "--count", str(phase.transactions), "--seed",
-                    str(phase.seed), "--accounts", str(phase.accounts), "--encode-to",
-                    str(encoded), "--json"], env=processes.env, cwd=REPO, check=True,
+    subprocess.run(command("produce", "--count", str(phase.transactions), "--seed",
+                           str(phase.seed), "--accounts", str(phase.accounts), "--encode-to",
+                           str(encoded), "--json"), env=processes.env, cwd=REPO, check=True,
                    capture_output=True)
     args = ["produce", "--replay", str(encoded), "--json"]
     if phase.rate:
@@ -297,7 +259,7 @@ def run_phase(phase: Phase, processes: Processes, progress: Progress, meter: Cpu
     phase.started_ms = int(time.time() * 1000)
     started = time.monotonic()
     out = (processes.logs / f"produce-{phase.seed}.json").open("w+")
-    generator = subprocess.Popen([*PAYSTREAM, *args], env=processes.env, stdout=out,
+    generator = subprocess.Popen(command(*args), env=processes.env, stdout=out,
                                  stderr=subprocess.DEVNULL, cwd=REPO)
     profiler = None
     if phase.profile and phase.profile_s > 0:
@@ -390,7 +352,7 @@ def read_decisions(settings: Any, progress: Progress) -> benchstats.Decisions:
 
 def reconcile(env: dict[str, str], logs: Path) -> bool:
     print("== paystream reconcile --sinks", flush=True)
-    result = subprocess.run([*PAYSTREAM, "reconcile", "--sinks", "--wait-s", "300"], env=env,
+    result = subprocess.run(command("reconcile", "--sinks", "--wait-s", "300"), env=env,
                             check=False, cwd=REPO, capture_output=True, text=True)
     (logs / "reconcile.json").write_text(result.stdout + result.stderr)
     print(f"  {'ok' if result.returncode == 0 else 'FAILED'} (see {logs / 'reconcile.json'})",
@@ -470,7 +432,7 @@ def ensure_model(env: dict[str, str]) -> None:
     models = Path(env.get("PAYSTREAM_MODELS_DIR", REPO / "models"))
     if not list(models.glob("fraud-v*/manifest.json")):
         print(f"== no fraud model in {models}: paystream train (about 25 s)", flush=True)
-        subprocess.run([*PAYSTREAM, "train"], env=env, cwd=REPO, check=True)
+        subprocess.run(command("train"), env=env, cwd=REPO, check=True)
 
 
 def _shown(path: Path) -> str:
@@ -567,10 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"bench-{run_id}."
     os.environ["PAYSTREAM_TOPIC_PREFIX"] = prefix
     os.environ["PAYSTREAM_DB_SCHEMA"] = f"bench_{run_id.replace('-', '_')}"
-    env = dict(os.environ)
     from streams.settings import load_settings
 
     settings = load_settings()
+    env = environment(settings)
     logs = REPO / ".local" / "bench" / run_id
     logs.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -581,13 +543,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.no_train:
         ensure_model(env)
-    subprocess.run([*PAYSTREAM, "topics", "create"], env=env, cwd=REPO, check=True,
+    subprocess.run(command("topics", "create"), env=env, cwd=REPO, check=True,
                    capture_output=True)
-    subprocess.run([*PAYSTREAM, "db", "migrate"], env=env, cwd=REPO, check=True,
+    subprocess.run(command("db", "migrate"), env=env, cwd=REPO, check=True,
                    capture_output=True)
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
-    processes = Processes(env, logs)
+    processes = ProcessGroup(env, logs, cwd=REPO)
     phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     progress = Progress(settings)
     try:
@@ -605,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"])
         run_phase(phases["fixed_rate"], processes, progress, meter, settings,
                   args.phase_timeout_s)
-    except BenchError as exc:
+    except (BenchError, ProcessExitedError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,8 +35,10 @@ from agents.fraud.features import extract
 from agents.fraud.model import LATEST, FixedModels, ModelRegistry
 from agents.rules import load_rules
 from loadtest.procstat import proc_cpu_s
+from paystream.launch import command, environment
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.records import TransactionType
+from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 BATCH = 1000
@@ -101,14 +101,13 @@ def stages(models_dir: Path, count: int) -> dict[str, Any]:
 
 def worker_run(count: int, with_model: bool, models_dir: Path) -> dict[str, Any]:
     prefix = f"bench-fraud-{uuid.uuid4().hex[:8]}."
-    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": prefix,
-           "PAYSTREAM_MODELS_DIR": str(models_dir) if with_model else tempfile.mkdtemp()}
-    paystream = [sys.executable, "-m", "paystream"]
-    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
-    subprocess.run([*paystream, "produce", "--count", str(count), "--seed", "99",
-                    "--fraud-share", "0.02", "--json"], env=env, check=True, capture_output=True)
+    env = environment(Settings(topic_prefix=prefix, models_dir=str(models_dir) if with_model
+                               else tempfile.mkdtemp()))
+    subprocess.run(command("topics", "create"), env=env, check=True, capture_output=True)
+    subprocess.run(command("produce", "--count", str(count), "--seed", "99", "--fraud-share",
+                           "0.02", "--json"), env=env, check=True, capture_output=True)
     log = tempfile.NamedTemporaryFile("w", prefix="fraud-bench-", suffix=".log", delete=False)
-    worker = subprocess.Popen([*paystream, "worker", "--stats-every-s", "60"], env=env,
+    worker = subprocess.Popen(command("worker", "--stats-every-s", "60"), env=env,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         first_cpu = _wait_decisions(env, prefix, 1, worker.pid, timeout_s=120)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import resource
 import subprocess
@@ -37,6 +36,7 @@ from typing import Any
 
 from loadtest.bench import clean_up, drop_schema
 from loadtest.procstat import REPO, pid_from_file, postgres_cpu_s, proc_cpu_s
+from paystream.launch import command, environment
 from streams.settings import Settings, kafka_client_config
 
 RECEIVER_PORT = 18099
@@ -46,10 +46,10 @@ SECRET = "bench-only-secret"
 def run_sink(name: str, env: dict[str, str], cwd: Path = REPO) -> dict[str, Any]:
     server_cpu = postgres_cpu_s if name != "webhooks" else (
         lambda: proc_cpu_s(pid_from_file("redis-notify")) or 0.0)
-    command = ["sink", name] if name != "webhooks" else ["notify"]
+    args = ["sink", name] if name != "webhooks" else ["notify"]
     before_server = server_cpu()
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run([sys.executable, "-m", "paystream", *command, "--idle-exit-s", "3"],
+    result = subprocess.run(command(*args, "--idle-exit-s", "3"),
                             env={**env, "PYTHONPATH": str(cwd)}, cwd=cwd, capture_output=True,
                             text=True, check=True)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -80,27 +80,26 @@ def webhooks_env(env: dict[str, str], logs: Any) -> tuple[dict[str, str], subpro
     partners.write_text(f'[partners.bench]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\n'
                         f'secret_env = "PARTNER_WEBHOOK_SECRET"\n')
     env = {**env, "PAYSTREAM_PARTNERS_PATH": str(partners), "PARTNER_WEBHOOK_SECRET": SECRET}
-    receiver = subprocess.Popen([sys.executable, "-m", "paystream", "webhook-receiver", "--port",
-                                 str(RECEIVER_PORT)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    receiver = subprocess.Popen(command("webhook-receiver", "--port", str(RECEIVER_PORT)),
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2.0)  # listening
     return env, receiver
 
 
-def decide(env: dict[str, str], paystream: list[str]) -> None:
+def decide(env: dict[str, str]) -> None:
     """One worker decides the published backlog (reconcile waits until it has), then stops."""
-    worker = subprocess.Popen([*paystream, "worker"], env=env, stdout=subprocess.DEVNULL,
+    worker = subprocess.Popen(command("worker"), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        subprocess.run([*paystream, "reconcile", "--wait-s", "600"], env=env, check=True,
+        subprocess.run(command("reconcile", "--wait-s", "600"), env=env, check=True,
                        capture_output=True)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
 
 
-def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
-    decide(env, paystream)
+def measure(env: dict[str, str]) -> list[dict[str, Any]]:
+    decide(env)
     results = [run_sink(name, env) for name in ("ledger", "reporting")]
     logs = tempfile.TemporaryDirectory()
     hooks_env, receiver = webhooks_env(env, Path(logs.name))
@@ -113,7 +112,7 @@ def measure(env: dict[str, str], paystream: list[str]) -> list[dict[str, Any]]:
     return results
 
 
-def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
+def pair(env: dict[str, str], sink: str, against: Path,
          runs: int) -> list[dict[str, Any]]:
     """One sink of two checkouts over the same decided backlog, alternating, `runs` each: every
     run in its own schema (dropped after it) and from the start of the topics."""
@@ -121,7 +120,7 @@ def pair(env: dict[str, str], paystream: list[str], sink: str, against: Path,
 
     from sinks.runner import group_id
 
-    decide(env, paystream)
+    decide(env)
     settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
     admin = AdminClient(kafka_client_config(settings))
     group = group_id(settings.topic_prefix, sink)
@@ -152,15 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="Runs of each side in a pair.")
     args = parser.parse_args(argv)
     run_id = uuid.uuid4().hex[:8]
-    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-sink-{run_id}.",
-           "PAYSTREAM_DB_SCHEMA": f"bench_sink_{run_id}"}
-    paystream = [sys.executable, "-m", "paystream"]
-    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True)
-    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "7"],
+    env = environment(Settings(topic_prefix=f"bench-sink-{run_id}.",
+                               db_schema=f"bench_sink_{run_id}"))
+    subprocess.run(command("topics", "create"), env=env, check=True, capture_output=True)
+    subprocess.run(command("produce", "--count", str(args.transactions), "--seed", "7"),
                    env=env, check=True, capture_output=True)
     try:
-        results = (pair(env, paystream, args.sink, args.against.resolve(), args.runs)
-                   if args.against else measure(env, paystream))
+        results = (pair(env, args.sink, args.against.resolve(), args.runs)
+                   if args.against else measure(env))
     finally:
         clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"],
                           db_schema=env["PAYSTREAM_DB_SCHEMA"]), out=sys.stderr)

@@ -42,7 +42,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from typing import Any
 from agents.batch import BatchResult
 from loadtest.bench import BenchError
 from loadtest.procstat import pid_from_file, proc_cpu_s
+from paystream.launch import stop
 from streams.accounts import TX_HASH, TX_STATUS, AccountState
 from streams.settings import Settings
 from streams.topics import delete_topics
@@ -204,12 +204,7 @@ def run_worker(args: argparse.Namespace, run_id: str, option: str, loop: str, in
                 raise BenchError(f"{option} worker stopped (exit {worker.returncode}):\n{tail}")
             time.sleep(0.2)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(WORKER_STOP_S)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker, WORKER_STOP_S, f"{option} worker")
     return json.loads(result_path.read_text())
 
 

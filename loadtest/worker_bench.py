@@ -33,6 +33,7 @@ import redis
 from loadtest.bench import Progress, clean_up
 from loadtest.procstat import REPO, pid_from_file, proc_cpu_s, tree_cpu_s
 from loadtest.profile import per_tx_us
+from paystream.launch import command, environment
 from streams.settings import Settings
 
 
@@ -40,7 +41,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
           profile: Path | None = None) -> dict[str, Any]:
     worker_env = {**env, "PYTHONPATH": str(repo)}
     log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)
-    worker = subprocess.Popen([sys.executable, "-m", "paystream", "worker", "--stats-every-s", "60"],
+    worker = subprocess.Popen(command("worker", "--stats-every-s", "60"),
                               env=worker_env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
     redis_pid = pid_from_file("redis")
     # The bench's own progress checks: a few broker requests per look, not one per partition.
@@ -117,13 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.transactions <= 0:
         parser.error("--transactions must be positive")
-    env = {**os.environ, "PAYSTREAM_TOPIC_PREFIX": f"bench-worker-{uuid.uuid4().hex[:8]}.",
-           "PAYSTREAM_MODELS_DIR": os.environ.get("PAYSTREAM_MODELS_DIR", str(REPO / "models"))}
-    paystream = [sys.executable, "-m", "paystream"]
-    subprocess.run([*paystream, "topics", "create"], env=env, check=True, capture_output=True,
+    env = environment(Settings(topic_prefix=f"bench-worker-{uuid.uuid4().hex[:8]}.",
+                               models_dir=os.environ.get("PAYSTREAM_MODELS_DIR",
+                                                         str(REPO / "models"))))
+    subprocess.run(command("topics", "create"), env=env, check=True, capture_output=True,
                    cwd=REPO)
-    subprocess.run([*paystream, "produce", "--count", str(args.transactions), "--seed", "21",
-                    "--accounts", str(args.accounts), "--json"], env=env, check=True,
+    subprocess.run(command("produce", "--count", str(args.transactions), "--seed", "21",
+                           "--accounts", str(args.accounts), "--json"), env=env, check=True,
                    capture_output=True, cwd=REPO)
     try:
         result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s,

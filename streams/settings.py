@@ -143,6 +143,20 @@ class Settings(BaseSettings):
             raise ValueError(f"expected redis://host:port/db, got {_redacted(value)!r}")
         return value
 
+    def to_env(self) -> dict[str, str]:
+        """Every setting as the variable that sets it (secrets in clear, unset ones left out):
+        how a process hands its exact settings to the paystream processes it starts
+        (paystream/launch.py). `Settings()` in the child reads back an equal object."""
+        env = {}
+        for field in type(self).model_fields:
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[env_name(field)] = str(value)
+        return env
+
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL") and not (
@@ -184,29 +198,20 @@ def kafka_client_config(settings: Settings) -> KafkaConfig:
     return {"bootstrap.servers": settings.kafka_bootstrap_servers, **kafka_security(settings)}
 
 
-_ENV_NAMES = {
-    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
-    "database_url": "DATABASE_URL",
-    "redis_url": "REDIS_URL",
-    "schema_registry_url": "SCHEMA_REGISTRY_URL",
-    "notify_redis_url": "NOTIFY_REDIS_URL",
-    "kafka_security_protocol": "KAFKA_SECURITY_PROTOCOL",
-    "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
-    "kafka_sasl_username": "KAFKA_SASL_USERNAME",
-    "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
-    "kafka_ssl_ca_location": "KAFKA_SSL_CA_LOCATION",
-}
-
-
 def notify_redis_url(settings: Settings) -> str:
     return settings.notify_redis_url or settings.redis_url
 
 
 def env_name(field: str) -> str:
-    """The environment variable that sets `field` (pydantic reports aliases as they are)."""
-    if field in _ENV_NAMES.values():
+    """The environment variable that sets `field`: its alias (KAFKA_BOOTSTRAP_SERVERS...) or
+    PAYSTREAM_<FIELD>. An alias is returned as it is (pydantic reports errors by alias)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
         return field
-    return _ENV_NAMES.get(field, f"PAYSTREAM_{field.upper()}")
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"PAYSTREAM_{field.upper()}"
 
 
 def load_settings() -> Settings:

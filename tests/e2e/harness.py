@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from paystream.launch import command, environment, run, stop
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    partners = {"PAYSTREAM_PARTNERS_PATH": settings.partners_path} if settings.partners_path else {}
-    return {**os.environ, **partners,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url,
-            "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-            "PAYSTREAM_PARTITIONS": str(settings.partitions),
-            "PAYSTREAM_MODELS_DIR": settings.models_dir,
-            "DATABASE_URL": settings.database_url,
-            "PAYSTREAM_DB_SCHEMA": settings.db_schema,
-            "NOTIFY_REDIS_URL": settings.notify_redis_url}
 
 
 class Worker:
@@ -50,9 +36,9 @@ class Worker:
     def start(self) -> None:
         self.starts += 1
         log = (self._log_dir / f"{self.name}-{self.starts}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "paystream", *self._command, *self._extra_args],
-            env={**environment(self._settings), **self._env}, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command(*self._command, *self._extra_args),
+                                        env=environment(self._settings, **self._env),
+                                        stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         assert self.process is not None and self.process.poll() is None, f"{self.name} not running"
@@ -62,12 +48,7 @@ class Worker:
     def stop(self, timeout_s: float = 60.0) -> int | None:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(timeout=10)
+        return stop(self.process, timeout_s, self.name)
 
     def log_tail(self, lines: int = 40) -> str:
         path = self._log_dir / f"{self.name}-{self.starts}.log"
@@ -99,10 +80,7 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
 
 
 def reconcile(settings: Settings, wait_s: float, *extra: str) -> tuple[int, dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "paystream", "reconcile", "--wait-s", str(wait_s), *extra],
-        env=environment(settings), capture_output=True, text=True, timeout=wait_s + 300,
-        check=False)
+    result = run(settings, "reconcile", "--wait-s", str(wait_s), *extra, timeout=wait_s + 300)
     try:
         summary = json.loads(result.stdout)
     except json.JSONDecodeError:

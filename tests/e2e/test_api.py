@@ -11,7 +11,6 @@ import csv
 import io
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +26,13 @@ from confluent_kafka.admin import AdminClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from paystream.launch import run
 from streams.producer import TransactionProducer, publish
 from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings, load_settings
 from streams.topics import create_topics, delete_topics, topics
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import Worker, environment, free_port, reconcile
+from tests.e2e.harness import Worker, free_port, reconcile
 
 pytestmark = pytest.mark.e2e
 RULES = """
@@ -85,8 +85,7 @@ class Api:
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "paystream", *args], env=environment(settings),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run(settings, *args, timeout=120)
 
 
 def until(check: Any, timeout_s: float, what: str) -> Any:

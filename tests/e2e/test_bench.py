@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from redis import Redis
 
+from paystream.launch import environment
 from streams.settings import Settings, notify_redis_url
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,7 @@ PROCESSES = {"worker-1", "worker-2", "sink-ledger", "sink-reporting", "sink-labe
 def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Settings,
                                                            tmp_path: Path) -> None:
     # Rules only (an empty models folder, no training): the harness is what is under test here.
-    env = {**os.environ, "PAYSTREAM_MODELS_DIR": str(tmp_path / "models")}
+    env = environment(PAYSTREAM_MODELS_DIR=str(tmp_path / "models"))
     run = subprocess.run([sys.executable, "-m", "loadtest.bench", "--quick", "--no-train",
                           "--out", str(tmp_path), "--name", "e2e"],
                          env=env, cwd=REPO, capture_output=True, text=True, timeout=900,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,11 +23,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from paystream.launch import run
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 from tests.e2e.harness import (
     Worker,
-    environment,
     free_port,
     publish_generated,
     reconcile,
@@ -104,9 +102,8 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
         delivered = scrape(notify, tmp_path)
         api.start()  # after the sinks migrated the schema it checks
         answered = _get_when_up(f"http://127.0.0.1:{api_port}/healthz")
-        key = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
-                              "analyst", "--name", "metrics test"], env=environment(settings),
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        key = run(settings, "api", "keys", "create", "--role", "analyst", "--name",
+                  "metrics test", check=True).stdout.strip().splitlines()[-1]
         statuses = [_status(f"http://127.0.0.1:{api_port}/v1/me", key),
                     _status(f"http://127.0.0.1:{api_port}/v1/me", key[:-6] + "abcdef")]
         served = scrape(api, tmp_path)

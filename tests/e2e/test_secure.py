@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,12 +26,12 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
+from paystream.launch import run
 from streams.settings import Settings
 from streams.topics import topics
 from tests.conftest import USE_CONTAINERS, clean_redis_namespace
 from tests.e2e.harness import (
     Worker,
-    environment,
     free_port,
     publish_generated,
     reconcile,
@@ -85,10 +83,9 @@ def redis_url(server: str, user: str, db: int = 0, secret: str | None = None) ->
 @pytest.fixture
 def secured(db_settings: Settings) -> Settings:
     """db_settings whose topic prefix the roles' ACLs name (the stack granted only its own)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "paystream", "access", "kafka", "--passwords-dir",
-         str(STATE_DIR / "secrets" / "kafka"), "--prefix", db_settings.topic_prefix],
-        env=environment(db_settings), capture_output=True, text=True, timeout=120, check=False)
+    result = run(
+        db_settings, "access", "kafka", "--passwords-dir", str(STATE_DIR / "secrets" / "kafka"),
+        "--prefix", db_settings.topic_prefix, timeout=120)
     assert result.returncode == 0, result.stderr
     return db_settings
 
@@ -142,9 +139,8 @@ def test_the_pipeline_runs_over_tls_with_each_roles_credentials(
 def _use_the_api(settings: Settings, base: str) -> dict[str, Any]:
     """As an admin key (made by the owner's CLI): readiness, a held payment approved (published
     to Kafka, recorded and audited), the payer's balance (Redis), a key created, the audit."""
-    key = subprocess.run([sys.executable, "-m", "paystream", "api", "keys", "create", "--role",
-                          "admin", "--name", "secure test"], env=environment(settings),
-                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    key = run(settings, "api", "keys", "create", "--role", "admin", "--name", "secure test",
+              check=True).stdout.strip().splitlines()[-1]
 
     def call(path: str, body: dict | None = None) -> Any:
         request = urllib.request.Request(

@@ -93,11 +93,9 @@ def test_warm_started_workers_score_as_if_they_had_run_through_the_history(
         namespace: str, redis_url: str, stack_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`paystream warm` on the first half (history), then the authorize path on the second half:
     the scores the offline replay of the whole traffic gives, to the bit; cold, they differ."""
-    import subprocess
-    import sys
 
+    from paystream.launch import run
     from streams.jsonlines import to_line
-    from tests.e2e.harness import environment
 
     traffic = list(TrafficGenerator(GeneratorConfig(seed=12, accounts=300, fraud_share=0.05))
                    .generate(6_000))
@@ -119,9 +117,8 @@ def test_warm_started_workers_score_as_if_they_had_run_through_the_history(
     assert sum(cold[t][0] != expected[t] for t in expected) > len(expected) // 4
     clean_redis_namespace(redis_url, namespace)
 
-    warmed = subprocess.run([sys.executable, "-m", "paystream", "warm", "--transactions",
-                             str(history)], env={**environment(stack_settings), "REDIS_URL": redis_url},
-                            capture_output=True, text=True, timeout=300, check=False)
+    warmed = run(stack_settings, "warm", "--transactions", str(history),
+                 extra_env={"REDIS_URL": redis_url}, timeout=300)
     assert warmed.returncode == 0, warmed.stderr
     assert '"transactions": 4000' in warmed.stdout
     warm = asyncio.run(_authorize_all(rest, model, namespace, redis_url, now_ms, []))

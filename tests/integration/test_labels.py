@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,20 @@ from redis import Redis
 
 from agents.fraud.labelrisk import Entry, device_name
 from agents.store import label_risk_key
+from paystream.launch import run
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import environment
 from tests.integration.test_sinks import with_db
 
 pytestmark = pytest.mark.integration
 
 
 def _label(settings: Settings, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "paystream", "label", "--input", str(path), *args],
-                          env=environment(settings), capture_output=True, text=True, timeout=120, check=False)
+    return run(settings, "label", "--input", str(path), *args, timeout=120)
 
 
 def _sink(settings: Settings) -> None:
-    result = subprocess.run([sys.executable, "-m", "paystream", "sink", "labels", "--idle-exit-s", "3"],
-                            env=environment(settings), capture_output=True, text=True, timeout=120, check=False)
+    result = run(settings, "sink", "labels", "--idle-exit-s", "3", timeout=120)
     assert result.returncode == 0, result.stderr
 
 
@@ -119,9 +116,7 @@ def test_model_compare_reads_the_shadows_scores_and_the_labels_received(db_setti
     finally:
         redis.close()
         clean_redis_namespace(db_settings.redis_url, db_settings.topic_prefix)
-    result = subprocess.run([sys.executable, "-m", "paystream", "model", "compare", "--models-dir",
-                             str(models)], env=environment(db_settings), capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = run(db_settings, "model", "compare", "--models-dir", str(models), timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["transactions"] == 50 and report["labelled_fraud"] == 4  # c0 reversed; old: out
@@ -171,9 +166,8 @@ def test_labels_of_history_paystream_never_decided_feed_the_features(db_settings
     labels = tmp_path / "labels.csv"
     labels.write_text("tx_id,is_fraud,reported_at\nh0,1,1790600000000\nh1,1,1790600000000\n"
                       "unknown,1,1790600000000\n")
-    sent = subprocess.run([sys.executable, "-m", "paystream", "label", "--input", str(labels),
-                           "--transactions", str(history), "--json"], env=environment(db_settings),
-                          capture_output=True, text=True, timeout=120, check=False)
+    sent = run(db_settings, "label", "--input", str(labels), "--transactions", str(history),
+               "--json", timeout=120)
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout) == {"sent": 3, "failed": 0, "bad_lines": 0,
                                        "found_in_transactions": 2}

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from paystream.launch import run
 from streams.codec import SingleObjectCodec, load_versions
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.partitioning import partition_for
@@ -56,10 +56,7 @@ def test_10k_generated_transactions_come_back_field_for_field(stack_settings: Se
 
 
 def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-           "PAYSTREAM_TOPIC_PREFIX": settings.topic_prefix}
-    return subprocess.run([sys.executable, "-m", "paystream", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return run(settings, *args, input=stdin, timeout=300)
 
 
 def test_cli_produce_reports_and_writes_labels(stack_settings: Settings, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,19 +13,17 @@ import pytest
 from agents.fraud.history import HistoryOptions, KnownLabel, train_on_history
 from agents.rules import load_rules
 from loadtest.othersim import SimConfig, simulate
+from paystream.launch import run
 from sinks.reporting import ReportingWriter
 from streams.jsonlines import parse_line
 from streams.settings import Settings
-from tests.e2e.harness import environment
 from tests.integration.test_sinks import decision, with_db
 
 pytestmark = pytest.mark.integration
 
 
 def _train(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "paystream", "train", *args],
-                          env=environment(settings), capture_output=True, text=True, timeout=600,
-                          check=False)
+    return run(settings, "train", *args, timeout=600)
 
 
 def test_the_reporting_store_teaches_what_the_same_history_in_files_does(db_settings: Settings,

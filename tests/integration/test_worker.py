@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from redis.asyncio import Redis
 
+from paystream.launch import run
 from streams.accounts import read_tx_records, scan_accounts
 from streams.codec import SingleObjectCodec, load_versions
 from streams.partitioning import partition_for
@@ -23,7 +24,7 @@ from streams.records import Channel, Transaction, TransactionType
 from streams.settings import Settings
 from streams.topics import delete_topics, topics
 from tests.conftest import clean_redis_namespace
-from tests.e2e.harness import Worker, environment, reconcile
+from tests.e2e.harness import Worker, reconcile
 from tests.integration.kafka_reader import read_messages
 
 pytestmark = pytest.mark.integration
@@ -205,12 +206,8 @@ def test_decline_for_funds_and_by_rule(running: Pipeline) -> None:
 
 
 def _cli(pipeline: Pipeline, *args: str) -> Any:
-    import subprocess
-    import sys
 
-    return subprocess.run([sys.executable, "-m", "paystream", *args],
-                          env=environment(pipeline.settings), capture_output=True, text=True,
-                          timeout=60, check=False)
+    return run(pipeline.settings, *args, timeout=60)
 
 
 def test_review_then_approve_and_review_then_decline(running: Pipeline) -> None:

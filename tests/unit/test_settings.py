@@ -55,3 +55,25 @@ def test_secrets_come_from_mounted_files_and_the_environment_still_wins(
     monkeypatch.setenv("PAYSTREAM_SECRETS_DIR", str(tmp_path / "absent"))
     with pytest.raises(ConfigError, match="PAYSTREAM_SECRETS_DIR"):
         load_settings()
+
+
+def test_to_env_hands_a_child_exactly_these_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import SecretStr
+
+    from paystream.launch import environment
+    from streams.settings import Settings
+
+    given = Settings(topic_prefix="t9.", partitions=3, model_check_s=2.5, redis_url="redis://h:1/2",
+                     kafka_security_protocol="SASL_SSL", kafka_sasl_username="u",
+                     kafka_sasl_password=SecretStr("pw"), api_cors_origins="https://a,https://b")
+    env = given.to_env()
+    assert env["PAYSTREAM_TOPIC_PREFIX"] == "t9." and env["REDIS_URL"] == "redis://h:1/2"
+    assert env["KAFKA_SASL_PASSWORD"] == "pw"  # in clear: the child must be able to connect
+    assert "SCHEMA_REGISTRY_URL" not in env  # unset stays unset
+    for name in list(env):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PAYSTREAM_PARTITIONS", "7")  # the parent's own environment loses
+    for name, value in environment(given, PAYSTREAM_DB_SCHEMA="other").items():
+        monkeypatch.setenv(name, value)
+    child = load_settings()
+    assert child == given.model_copy(update={"db_schema": "other"})

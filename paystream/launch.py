@@ -1,0 +1,90 @@
+"""Starting paystream's own commands as child processes: for the benchmarks and the tests.
+
+One place says how a child is started (this interpreter's `-m paystream`), what it is told (the
+parent's environment, then its settings, `Settings.to_env`, then a few variables of its own) and
+how it is stopped (by pid: SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from streams.errors import PaystreamError
+from streams.settings import Settings
+
+#: This interpreter running the CLI: the child sees the same packages as the parent.
+PAYSTREAM = (sys.executable, "-m", "paystream")
+
+
+class ProcessExitedError(PaystreamError):
+    """A process that should still be running has ended."""
+
+
+def command(*args: str) -> list[str]:
+    return [*PAYSTREAM, *args]
+
+
+def environment(settings: Settings | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a child: ours, with `settings` (all of them) and `extra` on top."""
+    return {**os.environ, **(settings.to_env() if settings is not None else {}), **extra}
+
+
+def run(settings: Settings | None, *args: str, extra_env: dict[str, str] | None = None,
+        check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
+    """`paystream <args>` to its end, output captured as text unless `kwargs` say otherwise;
+    by default the caller reads the return code and says what failed."""
+    options: dict[str, Any] = {"capture_output": True, "text": True, **kwargs}
+    return subprocess.run(command(*args), env=environment(settings, **(extra_env or {})),
+                          check=check, **options)
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 60.0, name: str = "") -> int | None:
+    """SIGTERM, and SIGKILL if it is still there after `grace_s`; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        print(f"  {name or proc.args!r} (pid {proc.pid}) ignored SIGTERM for {grace_s:.0f} s: "
+              f"SIGKILL", file=sys.stderr, flush=True)
+        proc.kill()
+        return proc.wait()
+
+
+class ProcessGroup:
+    """Named paystream processes, each logging to `<logs>/<name>.log`, stopped together."""
+
+    def __init__(self, env: dict[str, str], logs: Path, cwd: Path | None = None) -> None:
+        self.env = env
+        self.logs = logs
+        self.cwd = cwd
+        self.running: dict[str, subprocess.Popen] = {}
+        self._files: list[IO[str]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("w")
+        self._files.append(log)
+        proc = subprocess.Popen(command(*args), env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=self.cwd)
+        self.running[name] = proc
+        return proc
+
+    def check_alive(self) -> None:
+        for name, proc in self.running.items():
+            if proc.poll() is not None:
+                raise ProcessExitedError(f"{name} exited with status {proc.returncode}; "
+                                         f"see {self.logs / (name + '.log')}")
+
+    def stop(self, grace_s: float = 60.0) -> None:
+        for proc in self.running.values():  # all told first: they stop side by side
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in self.running.items():
+            stop(proc, grace_s, name)
+        for log in self._files:
+            log.close()
