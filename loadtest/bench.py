@@ -146,7 +146,7 @@ class Progress:
     """
 
     def __init__(self, settings: Any) -> None:
-        from paystream.bootstrap import admin_client, reading_consumer
+        from paystream.wiring import admin_client, reading_consumer
         from streams.topics import topics
 
         self.names = topics(settings.topic_prefix, settings.partitions)
@@ -221,7 +221,7 @@ def wait_for_workers(settings: Any, count: int, processes: ProcessGroup, timeout
     """Until the workers' group is stable with `count` members (partitions assigned)."""
     from confluent_kafka import ConsumerGroupState
 
-    from paystream.bootstrap import admin_client
+    from paystream.wiring import admin_client
 
     admin, group = admin_client(settings), settings.topic_prefix + WORKER_GROUP
     deadline = time.monotonic() + timeout_s

@@ -54,7 +54,7 @@ _GENERATE = click.option("--generate", is_flag=True,
 def access_kafka(obj: Any, passwords_dir: Path, prefix: str | None, generate: bool) -> None:
     """Upsert each role's SCRAM-SHA-512 credentials and add its ACLs (idempotent). Runs as an
     admin (the broker's super user): the settings' own Kafka credentials."""
-    from paystream.bootstrap import admin_client
+    from paystream.wiring import admin_client
     from streams.access import KAFKA_USERS, kafka_acls
 
     settings = obj.settings

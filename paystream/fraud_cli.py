@@ -434,7 +434,7 @@ def _streamed(settings: Any, labels: dict[str, tuple[bool, str]], timeout_s: flo
     from agents.fraud.assess import is_flagged
     from agents.fraud.metrics import detection_metrics
     from agents.reconcile import read_topic
-    from paystream.bootstrap import reading_consumer
+    from paystream.wiring import reading_consumer
     from streams.codec import codec_for
     from streams.topics import topics as topic_specs
 
@@ -475,7 +475,7 @@ def _offline(settings: Any, labels_path: Path, labels: dict[str, tuple[bool, str
     from agents.fraud.model import FixedModels, ModelRegistry
     from agents.fraud.replay import replay
     from agents.rules import load_rules
-    from paystream.cli import labels_sidecar
+    from paystream.produce_cli import labels_sidecar
     from streams.generator import GeneratorConfig, TrafficGenerator
 
     sidecar = labels_sidecar(labels_path)

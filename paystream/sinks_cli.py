@@ -7,9 +7,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -52,62 +51,6 @@ def stop_event() -> asyncio.Event:
     return stop
 
 
-def _inputs(settings: Any, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
-    """topic -> (role, codec) for the topic roles a sink reads."""
-    from streams.codec import codec_for
-    from streams.topics import topics
-
-    names = topics(settings.topic_prefix, settings.partitions)
-    records = {"postings": "posting", "decisions": "decision", "labels": "fraud_label",
-               "payout_results": "payout_result"}
-    return {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
-                                                        settings.schema_registry_url))
-            for role in roles}
-
-
-def build_runner(name: str, settings: Any, group: str | None = None) -> Any:
-    from sinks.db import PostgresStore
-    from sinks.labels import LabelsWriter
-    from sinks.ledger import LedgerWriter
-    from sinks.reporting import ReportingWriter
-    from sinks.runner import SINK_INPUTS, SinkRunner
-    from streams.errors import ConfigError
-
-    if name not in SINK_INPUTS:
-        raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
-    sweep = None
-    writer: Callable[[Any], Any]  # a connection -> the sink's writer
-    if name == "labels":  # the label-risk sets live beside the account state the workers read
-        from redis.asyncio import Redis
-
-        from sinks.labels import LABELS_SWEEP_S
-
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10)
-
-        def labels_writer(connection: Any) -> LabelsWriter:
-            return LabelsWriter(connection, redis, settings.topic_prefix)
-        writer, sweep = labels_writer, LABELS_SWEEP_S
-    else:
-        writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]
-    store = PostgresStore(settings.database_url, settings.db_schema, writer)
-    return SinkRunner(name, settings, _inputs(settings, SINK_INPUTS[name]), store, group=group,
-                      sweep_every_s=sweep)
-
-
-def build_notify_runner(partner: Any, settings: Any, backoff_base_s: float = 0.5) -> Any:
-    """A partner's webhook delivery, as a sink of its own (sinks.webhooks)."""
-    from sinks.runner import SinkRunner
-    from sinks.webhooks import WebhookStore, partner_inputs, sink_name
-    from streams.settings import notify_redis_url
-
-    store = WebhookStore(partner, notify_redis_url(settings), settings.topic_prefix,
-                         backoff_base_s=backoff_base_s)
-    # Batches no larger than the deliveries in flight make sense of: a batch's offsets wait for
-    # its slowest delivery.
-    return SinkRunner(sink_name(partner), settings, _inputs(settings, partner_inputs(partner)),
-                      store, batch_max=2000, wait_s=0.2)
-
-
 @click.command()
 @click.argument("name", type=click.Choice([*SINKS, "all"]))
 @click.option("--idle-exit-s", type=click.FloatRange(min=1), default=None,
@@ -122,6 +65,7 @@ def sink(obj: Any, name: str, idle_exit_s: float | None) -> None:
     `all` runs them all in this process. They apply missing migrations first. Stops on SIGTERM or
     Ctrl-C after the batch in hand is written.
     """
+    from paystream.wiring import build_runner
     from sinks.db import migrate
     from streams.metrics import start as start_metrics
 
@@ -181,7 +125,8 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
     """
     from pathlib import Path
 
-    from sinks.webhooks import load_partners
+    from paystream.wiring import build_notify_runner
+    from sinks.webhooks import WebhookStore, load_partners
     from streams.errors import ConfigError
     from streams.metrics import start as start_metrics
 
@@ -196,73 +141,10 @@ def notify(obj: Any, backoff_base_s: float, idle_exit_s: float | None) -> None:
     async def run() -> dict[str, dict[str, int]]:
         stop = stop_event()
         await asyncio.gather(*(r.run(stop, idle_exit_s) for r in runners))
-        return {r.name: r.store.counts for r in runners}
+        return {r.name: cast(WebhookStore, r.store).counts for r in runners}
 
     tune_for_batches()
     click.echo(json.dumps(asyncio.run(run())))
-
-
-def partners_to_check(settings: Any) -> list[Any]:
-    """The partners of PAYSTREAM_PARTNERS_PATH (none when unset), read without their secrets:
-    for the checks, which need only who wants what."""
-    from pathlib import Path
-
-    from sinks.webhooks import load_partners
-
-    if not settings.partners_path:
-        return []
-    return load_partners(Path(settings.partners_path), secrets=False)
-
-
-async def sinks_behind(settings: Any, consumer: Any) -> int:
-    """What the sinks and the partners' deliveries have still to read: their groups' lag."""
-    from confluent_kafka import Consumer
-
-    from agents.reconcile import lag
-    from sinks.runner import SINK_INPUTS, group_id
-    from sinks.webhooks import partner_inputs, sink_name
-    from streams.settings import kafka_client_config
-    from streams.topics import topics
-
-    names = topics(settings.topic_prefix, settings.partitions)
-    groups = dict(SINK_INPUTS)
-    groups |= {sink_name(p): partner_inputs(p) for p in partners_to_check(settings)}
-    behind = 0
-    for name, roles in groups.items():
-        group = Consumer({**kafka_client_config(settings),
-                          "group.id": group_id(settings.topic_prefix, name),
-                          "enable.auto.commit": False})
-        try:
-            behind += lag(consumer, group, [getattr(names, role).name for role in roles])
-        finally:
-            group.close()
-    return behind
-
-
-def check_sinks(settings: Any, decisions: list[dict], postings: list[dict],
-                balances: dict[str, dict[str, int]], payout_results: list[dict] | None = None) -> Any:
-    from agents.store import bulk_reader
-    from sinks.db import connected
-    from sinks.reconcile import check_ledger, check_notifications, check_reporting
-    from streams.settings import notify_redis_url
-
-    partners = partners_to_check(settings)
-
-    async def run() -> Any:
-        redis = bulk_reader(notify_redis_url(settings))
-        try:
-            async with connected(settings.database_url, settings.db_schema) as db:
-                found = await check_ledger(db, postings, balances)
-                found.merge(await check_reporting(db, decisions))
-            found.merge(await check_notifications(redis, settings.topic_prefix, decisions,
-                                                  postings, partners, payout_results or []))
-            if not partners:
-                found.counts["notification_delivery_unchecked"] = 1  # no PAYSTREAM_PARTNERS_PATH
-            return found
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(run())
 
 
 @click.command("webhook-receiver")

@@ -1,27 +1,65 @@
-"""Builds the batch pipeline from settings: the composition root for the agents."""
+"""The composition root: every client, store, pipeline and sink runner paystream's processes
+use, built from one Settings object. Commands (paystream/*_cli.py), the benchmarks and the tests
+take what they need from here; nothing else constructs them.
+
+Heavy parts (the agents, scikit-learn, the sinks) are imported inside the functions that build
+them, so a light command (`paystream topics list`) does not load the fraud model's stack.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
-from threadpoolctl import threadpool_limits
-
-from agents.authorizer import Authorizer, Codecs
-from agents.fraud.model import ModelRegistry
-from agents.outbox import OutputSender
-from agents.payouts import PayoutSettler
-from agents.pipeline import BatchObserver, BatchPipeline
-from agents.ports import Sender, StateStore
-from agents.reviewer import Reviewer
-from agents.rules import Rules, load_rules
-from agents.settler import Settler
-from agents.store import RedisStateStore
-from streams.codec import codec_for
-from streams.quotes import quote_source
-from streams.settings import Settings, kafka_security
+from streams.settings import Settings, kafka_client_config, kafka_security, notify_redis_url
 from streams.topics import topics
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from agents.outbox import OutputSender
+    from agents.pipeline import BatchObserver, BatchPipeline
+    from agents.ports import Sender, StateStore
+    from agents.rules import Rules
+    from agents.store import RedisStateStore
+    from sinks.runner import SinkRunner
+
+
+# --- Kafka clients ------------------------------------------------------------------------------
+
+
+def admin_client(settings: Settings) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(kafka_client_config(settings))
+
+
+def reading_consumer(settings: Settings, client_id: str) -> Any:
+    """A consumer that commits nothing: for reading topics from the start (peek, checks)."""
+    from confluent_kafka import Consumer
+
+    return Consumer({
+        **kafka_client_config(settings),
+        "group.id": f"paystream-{client_id}",
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+    })
+
+
+def offsets_reader(settings: Settings, group: str) -> Any:
+    """A consumer of `group` that joins nothing: it only reads the group's committed offsets."""
+    from confluent_kafka import Consumer
+
+    return Consumer({**kafka_client_config(settings), "group.id": group,
+                     "enable.auto.commit": False})
+
+
+# --- the workers' pipeline ----------------------------------------------------------------------
 
 
 def now_ms() -> int:
@@ -29,6 +67,10 @@ def now_ms() -> int:
 
 
 def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateStore:
+    from redis.asyncio import Redis
+
+    from agents.store import RedisStateStore
+
     # Records are pruned by event time (see agents/store.py); this TTL only covers the few
     # that live outside the index (credited-only marks, holds resolved after the window).
     tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
@@ -37,6 +79,8 @@ def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateSto
 
 
 def output_sender(settings: Settings) -> OutputSender:
+    from agents.outbox import OutputSender
+
     names = topics(settings.topic_prefix, settings.partitions)
     return OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
@@ -49,6 +93,18 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
                    redis: Redis | None = None, observer: BatchObserver | None = None,
                    store: StateStore | None = None, sender: Sender | None = None) -> BatchPipeline:
     """The pipeline on Redis and Kafka; `store` and `sender` replace those (tests wrap them)."""
+    from threadpoolctl import threadpool_limits
+
+    from agents.authorizer import Authorizer, Codecs
+    from agents.fraud.model import ModelRegistry
+    from agents.payouts import PayoutSettler
+    from agents.pipeline import BatchPipeline
+    from agents.reviewer import Reviewer
+    from agents.rules import load_rules
+    from agents.settler import Settler
+    from streams.codec import codec_for
+    from streams.quotes import quote_source
+
     names = topics(settings.topic_prefix, settings.partitions)
     registry = settings.schema_registry_url
     codecs = Codecs(
@@ -93,3 +149,73 @@ def payout_deadlines(settings: Settings) -> dict[str, int]:
     return {p.partner_id: p.payout_deadline_s
             for p in load_partners(Path(settings.partners_path), secrets=False)
             if p.payout_deadline_s is not None}
+
+
+# --- sinks --------------------------------------------------------------------------------------
+
+
+def sink_inputs(settings: Settings, roles: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
+    """topic -> (role, codec) for the topic roles a sink reads."""
+    from streams.codec import codec_for
+
+    names = topics(settings.topic_prefix, settings.partitions)
+    records = {"postings": "posting", "decisions": "decision", "labels": "fraud_label",
+               "payout_results": "payout_result"}
+    return {getattr(names, role).name: (role, codec_for(records[role], getattr(names, role).name,
+                                                        settings.schema_registry_url))
+            for role in roles}
+
+
+def build_runner(name: str, settings: Settings, group: str | None = None) -> SinkRunner:
+    """The sink `name` (ledger, reporting, labels) reading its topics into PostgreSQL."""
+    from sinks.db import PostgresStore
+    from sinks.labels import LabelsWriter
+    from sinks.ledger import LedgerWriter
+    from sinks.reporting import ReportingWriter
+    from sinks.runner import SINK_INPUTS, SinkRunner
+    from streams.errors import ConfigError
+
+    if name not in SINK_INPUTS:
+        raise ConfigError(f"no sink named {name!r} (known: {', '.join(SINK_INPUTS)})")
+    sweep = None
+    writer: Callable[[Any], Any]  # a connection -> the sink's writer
+    if name == "labels":  # the label-risk sets live beside the account state the workers read
+        from redis.asyncio import Redis
+
+        from sinks.labels import LABELS_SWEEP_S
+
+        redis = Redis.from_url(settings.redis_url, socket_timeout=10)
+
+        def labels_writer(connection: Any) -> LabelsWriter:
+            return LabelsWriter(connection, redis, settings.topic_prefix)
+        writer, sweep = labels_writer, LABELS_SWEEP_S
+    else:
+        writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]
+    store = PostgresStore(settings.database_url, settings.db_schema, writer)
+    return SinkRunner(name, settings, sink_inputs(settings, SINK_INPUTS[name]), store,
+                      group=group, sweep_every_s=sweep)
+
+
+def build_notify_runner(partner: Any, settings: Settings,
+                        backoff_base_s: float = 0.5) -> SinkRunner:
+    """A partner's webhook delivery, as a sink of its own (sinks.webhooks)."""
+    from sinks.runner import SinkRunner
+    from sinks.webhooks import WebhookStore, partner_inputs, sink_name
+
+    store = WebhookStore(partner, notify_redis_url(settings), settings.topic_prefix,
+                         backoff_base_s=backoff_base_s)
+    # Batches no larger than the deliveries in flight make sense of: a batch's offsets wait for
+    # its slowest delivery.
+    return SinkRunner(sink_name(partner), settings,
+                      sink_inputs(settings, partner_inputs(partner)), store, batch_max=2000,
+                      wait_s=0.2)
+
+
+def partners_to_check(settings: Settings) -> list[Any]:
+    """The partners of PAYSTREAM_PARTNERS_PATH (none when unset), read without their secrets:
+    for the checks, which need only who wants what."""
+    from sinks.webhooks import load_partners
+
+    if not settings.partners_path:
+        return []
+    return load_partners(Path(settings.partners_path), secrets=False)

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 
 from agents.postings import credit, debit
-from paystream.sinks_cli import build_runner
+from paystream.wiring import build_runner
 from sinks.db import DatabaseError, PostgresStore, connected
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
 from sinks.reporting import ReportingWriter
