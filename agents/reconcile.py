@@ -81,39 +81,63 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
           accounts: dict[str, AccountState], tx_records: dict[str, dict[str, str]],
           codecs: dict[str, Codec], hold_index: set[tuple[str, str]] | None = None) -> Findings:
     found = Findings()
+    expected = _expected_transactions(found, inputs, dead, codecs["transaction"])
+    outcome_of = _outcomes(found, decisions, codecs["decision"])
+    for tx_id in expected - outcome_of.keys():
+        found.problem("lost", tx_id)
+    for tx_id in outcome_of.keys() - expected:
+        found.problem("decision_without_input", tx_id)
+    legs = _check_postings(found, postings, accounts, codecs["posting"])
+    _check_legs_follow_outcomes(found, outcome_of, legs, tx_records)
+    if hold_index is not None:
+        held_pairs = {(name, tx_id) for name, state in accounts.items() for tx_id in state.holds}
+        for name, tx_id in sorted(held_pairs - hold_index):
+            found.problem("hold_not_indexed", f"{name} {tx_id} (it would never expire)")
+        for name, tx_id in sorted(hold_index - held_pairs):
+            found.problem("hold_index_orphan", f"{name} {tx_id}")
+    _check_holds(found, outcome_of, accounts, tx_records)
+    return found
+
+
+def _expected_transactions(found: Findings, inputs: list[Any], dead: list[Any],
+                           codec: Codec) -> set[str]:
+    """The tx_ids of every input message not dead-lettered: each must be decided."""
     dead_at = set()
     for message in dead:
         headers = dict(message.headers() or [])
         dead_at.add((int(headers["source.partition"]), int(headers["source.offset"])))
     found.counts["dead_lettered"] = len(dead_at)
-
     expected: set[str] = set()
     for message in inputs:
         if (message.partition(), message.offset()) in dead_at:
             continue
         try:
-            tx_id = codecs["transaction"].decode(message.value())["tx_id"]
+            tx_id = codec.decode(message.value())["tx_id"]
         except CodecError:
             found.problem("undecodable_not_dead_lettered", f"p{message.partition()}@{message.offset()}")
             continue
         expected.add(tx_id)
     found.counts["input_messages"] = len(inputs)
     found.counts["transactions"] = len(expected)
+    return expected
 
+
+def _outcomes(found: Findings, decisions: list[Any], codec: Codec) -> dict[str, str]:
+    """tx_id -> outcome; a transaction decided twice must have been decided the same way."""
     outcome_of: dict[str, str] = {}
     for message in decisions:
-        decision = codecs["decision"].decode(message.value())
+        decision = codec.decode(message.value())
         tx_id = decision["tx_id"]
         if outcome_of.setdefault(tx_id, decision["outcome"]) != decision["outcome"]:
             found.problem("decided_twice_differently", tx_id)
     found.counts["decisions"] = len(outcome_of)
-    for tx_id in expected - outcome_of.keys():
-        found.problem("lost", tx_id)
-    for tx_id in outcome_of.keys() - expected:
-        found.problem("decision_without_input", tx_id)
     found.counts.update(f"decision_{o.lower()}" for o in outcome_of.values())
+    return outcome_of
 
-    legs = _check_postings(found, postings, accounts, codecs["posting"])
+
+def _check_legs_follow_outcomes(found: Findings, outcome_of: dict[str, str],
+                                legs: dict[str, set[str]],
+                                tx_records: dict[str, dict[str, str]]) -> None:
     for tx_id, outcome in outcome_of.items():
         status = tx_records.get(tx_id, {}).get(TX_STATUS)
         moved = outcome == "APPROVE" or (outcome == "REVIEW" and status == REVIEW_APPROVED)
@@ -126,12 +150,11 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         if legs.get(tx_id, set()) != expected:
             found.problem("postings_do_not_match_decision",
                           f"{tx_id} {outcome}/{status}: {sorted(legs.get(tx_id, set()))}")
-    if hold_index is not None:
-        held_pairs = {(name, tx_id) for name, state in accounts.items() for tx_id in state.holds}
-        for name, tx_id in sorted(held_pairs - hold_index):
-            found.problem("hold_not_indexed", f"{name} {tx_id} (it would never expire)")
-        for name, tx_id in sorted(hold_index - held_pairs):
-            found.problem("hold_index_orphan", f"{name} {tx_id}")
+
+
+def _check_holds(found: Findings, outcome_of: dict[str, str], accounts: dict[str, AccountState],
+                 tx_records: dict[str, dict[str, str]]) -> None:
+    """Every REVIEW and PENDING payout held or resolved; a held payout within its deadline."""
     for tx_id, outcome in outcome_of.items():
         if outcome not in HOLDING:
             continue
@@ -156,7 +179,6 @@ def check(inputs: list[Any], dead: list[Any], decisions: list[Any], postings: li
         if hold and hold.expires_at_ms < now_ms - EXPIRY_GRACE_MS:
             found.problem("payout_past_deadline", f"{tx_id}: held {now_ms - hold.expires_at_ms} ms "
                                                   f"past its deadline")
-    return found
 
 
 def _check_postings(found: Findings, postings: list[Any], accounts: dict[str, AccountState],

@@ -549,9 +549,30 @@ def main(argv: list[str] | None = None) -> int:
                    capture_output=True)
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
-    processes = ProcessGroup(env, logs, cwd=REPO)
-    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     progress = Progress(settings)
+    try:
+        phases = run_phases(args, settings, ProcessGroup(env, logs, cwd=REPO), progress, meter)
+    except (BenchError, ProcessExitedError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    print("== reading the decisions and sink rows for latency and the chart", flush=True)
+    decisions = read_decisions(settings, progress)
+    inputs = progress.messages(progress.names.transactions.name)
+    progress.close()
+    reconciled = reconcile(env, logs)
+    floor = None if args.no_floor else measure_floor(settings, inputs)
+    result = summarise(args, phases, decisions, reconciled, run_id, floor)
+    write_results(args, settings, result, phases, decisions, meter)
+    if reconciled and not args.keep:
+        clean_up(settings)
+    return 0 if reconciled else 1
+
+
+def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
+               progress: Progress, meter: CpuMeter) -> dict[str, Phase]:
+    """Start the workers and sinks, run the max-rate phase and then the fixed-rate one at a
+    share of what it reached; the processes are stopped by pid however it ends."""
+    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     try:
         for n in range(1, args.workers + 1):
             proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10")
@@ -567,20 +588,18 @@ def main(argv: list[str] | None = None) -> int:
         phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"])
         run_phase(phases["fixed_rate"], processes, progress, meter, settings,
                   args.phase_timeout_s)
-    except (BenchError, ProcessExitedError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
     finally:
         processes.stop()
-    print("== reading the decisions and sink rows for latency and the chart", flush=True)
-    decisions = read_decisions(settings, progress)
-    inputs = progress.messages(progress.names.transactions.name)
-    progress.close()
-    reconciled = reconcile(env, logs)
-    floor = None if args.no_floor else measure_floor(settings, inputs)
-    result = summarise(args, phases, decisions, reconciled, run_id, floor)
+    return phases
+
+
+def write_results(args: argparse.Namespace, settings: Any, result: dict[str, Any],
+                  phases: dict[str, Phase], decisions: benchstats.Decisions,
+                  meter: CpuMeter) -> None:
+    """The run's JSON, chart and markdown summary in --out (the summary printed too)."""
     from loadtest.benchchart import draw
 
+    reconciled = result["reconciled"]
     origin_ms = int(decisions.produced_ms.min())
     cores = benchstats.cores_by_second(meter.samples, origin_ms)
     # Who was busy when, second by second from the first produce: bursts (an AOF rewrite, a
@@ -596,9 +615,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = benchstats.markdown(result)
     (args.out / f"{args.name}.md").write_text(summary)
     print(summary)
-    if reconciled and not args.keep:
-        clean_up(settings)
-    return 0 if reconciled else 1
 
 
 if __name__ == "__main__":

@@ -91,24 +91,12 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
     false-positive rates, and writes models/fraud-vNNNN (model, features, thresholds,
     training-data hash, metrics). Running workers pick the new version up within seconds.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from agents.fraud.history import HistoryOptions
     from agents.fraud.train import TrainingOptions
-    from agents.fraud.train import train as run_training
-    from agents.rules import load_rules
     from streams.generator import GeneratorConfig
 
     settings = obj.settings
-    if (transactions_path is None) != (labels_path is None):
-        raise click.UsageError("--transactions and --labels go together")
-    if from_reporting and transactions_path is not None:
-        raise click.UsageError("--from-reporting or --transactions, not both")
-    if (since is not None or until is not None) and not from_reporting:
-        raise click.UsageError("--since and --until go with --from-reporting")
-    if from_reporting and since is None:
-        raise click.UsageError("--from-reporting needs --since (the first event time to read)")
+    _check_history_options(transactions_path, labels_path, from_reporting, since, until)
     if from_reporting or transactions_path is not None:
         history_options = HistoryOptions(
             _when(train_from, "--train-from"), _when(train_to, "--train-to"),
@@ -127,8 +115,31 @@ def train(obj: Any, count: int, seed: int, accounts: int, fraud_share: float, re
                               decline_fpr=decline_fpr,
                               label_delay_days=1.0 if delay_days is None else delay_days,
                               label_feedback=not no_label_feedback)
+    _train_on_generated(settings, options, models_dir or Path(settings.models_dir))
+
+
+def _check_history_options(transactions_path: Path | None, labels_path: Path | None,
+                           from_reporting: bool, since: str | None, until: str | None) -> None:
+    if (transactions_path is None) != (labels_path is None):
+        raise click.UsageError("--transactions and --labels go together")
+    if from_reporting and transactions_path is not None:
+        raise click.UsageError("--from-reporting or --transactions, not both")
+    if (since is not None or until is not None) and not from_reporting:
+        raise click.UsageError("--since and --until go with --from-reporting")
+    if from_reporting and since is None:
+        raise click.UsageError("--from-reporting needs --since (the first event time to read)")
+
+
+def _train_on_generated(settings: Any, options: Any, folder: Path) -> None:
+    """Train on generated traffic with a progress bar, then show the metrics and the version."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from agents.fraud.train import train as run_training
+    from agents.rules import load_rules
+
+    count = options.count
     rules = load_rules(Path(settings.rules_path) if settings.rules_path else None)
-    folder = models_dir or Path(settings.models_dir)
     console = Console(stderr=True)
     with Progress("replaying features", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:

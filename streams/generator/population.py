@@ -172,26 +172,9 @@ def build_population(config: GeneratorConfig, rng: np.random.Generator) -> Popul
     first_trip = config.start_ms + rng.exponential(trip_gap_ms, n)
     first_trip = np.minimum(first_trip, 2.0**62)
 
-    is_mule = rng.random(n) < config.mule_share
-    currency_array = np.array(currency)
-    for code in sorted(set(currency)):
-        # Every currency with a few customers has at least one mule, so every victim can be drained.
-        members = np.flatnonzero(currency_array == code)
-        if len(members) >= 3 and not is_mule[members].any():
-            is_mule[rng.choice(members)] = True
-
+    mule_l = _mules(config, rng, currency)
     country_l = country.tolist()
-    mule_l = is_mule.tolist()
-    by_country: list[list[int]] = [[] for _ in COUNTRIES]
-    by_currency: dict[str, list[int]] = {code: [] for code in sorted(set(currency))}
-    mules: dict[str, list[int]] = {code: [] for code in sorted(set(currency))}
-    for i in range(n):
-        if mule_l[i]:
-            mules[currency[i]].append(i)
-        else:
-            by_country[country_l[i]].append(i)
-            by_currency[currency[i]].append(i)
-
+    by_country, by_currency, mules = _groups(country_l, currency, mule_l)
     return Population(
         size=n,
         ids=[f"acc-{i + 1:08d}" for i in range(n)],
@@ -220,6 +203,34 @@ def build_population(config: GeneratorConfig, rng: np.random.Generator) -> Popul
         by_currency=by_currency,
         mules=mules,
     )
+
+
+def _mules(config: GeneratorConfig, rng: np.random.Generator, currency: list[str]) -> list[bool]:
+    """Which accounts are mules (drawn after the rest of the population: the draws' order is
+    what makes a seed's traffic the same every time)."""
+    is_mule = rng.random(len(currency)) < config.mule_share
+    currency_array = np.array(currency)
+    for code in sorted(set(currency)):
+        # Every currency with a few customers has at least one mule, so every victim can be drained.
+        members = np.flatnonzero(currency_array == code)
+        if len(members) >= 3 and not is_mule[members].any():
+            is_mule[rng.choice(members)] = True
+    return is_mule.tolist()
+
+
+def _groups(country: list[int], currency: list[str], mule: list[bool]
+            ) -> tuple[list[list[int]], dict[str, list[int]], dict[str, list[int]]]:
+    """Customers by country and by currency, and the mules by currency."""
+    by_country: list[list[int]] = [[] for _ in COUNTRIES]
+    by_currency: dict[str, list[int]] = {code: [] for code in sorted(set(currency))}
+    mules: dict[str, list[int]] = {code: [] for code in sorted(set(currency))}
+    for i in range(len(currency)):
+        if mule[i]:
+            mules[currency[i]].append(i)
+        else:
+            by_country[country[i]].append(i)
+            by_currency[currency[i]].append(i)
+    return by_country, by_currency, mules
 
 
 #: Physical shops every country gets, so that travellers always find somewhere to pay.
