@@ -316,7 +316,8 @@ def main() -> None:
 
 # --- fraud model --------------------------------------------------------------------------------
 
-from paystream.fraud_cli import evaluate, label, train, warm  # noqa: E402  (commands in their own module)
+from paystream.fraud_cli import evaluate, label, warm  # noqa: E402  (commands in their own module)
+from paystream.train_cli import train  # noqa: E402
 
 cli.add_command(train)
 cli.add_command(evaluate)

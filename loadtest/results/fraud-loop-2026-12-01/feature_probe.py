@@ -9,7 +9,8 @@ from agents.fraud.replay import replay
 from agents.fraud.labelrisk import LabelRiskMemory, entries_of
 from agents.fraud.history import HistoryOptions, split
 from agents.rules import Rules
-from paystream.fraud_cli import _read_transactions, _read_history_labels
+from paystream.train_cli import read_history_labels as _read_history_labels
+from paystream.train_cli import read_transactions as _read_transactions
 from streams.records import FraudLabel
 D = Path(sys.argv[1]); DAY = 86_400_000; DELAY = 7 * DAY
 txs = sorted(_read_transactions(D / "transactions.jsonl"), key=lambda t: (t.event_time, t.tx_id))
