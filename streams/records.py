@@ -32,6 +32,12 @@ class Channel(str, enum.Enum):
     OTHER = "OTHER"
 
 
+#: Value -> member, read per decoded transaction: a dict lookup is ~0.05 µs where calling the
+#: enum class is ~0.5 (an unknown value still goes through the call, which raises as before).
+_TYPES = {member.value: member for member in TransactionType}
+_CHANNELS = {member.value: member for member in Channel}
+
+
 def is_system_account(account: str) -> bool:
     return account.startswith(SYSTEM_ACCOUNT_PREFIX)
 
@@ -124,13 +130,13 @@ class Transaction:
         """Build from a decoded Avro record; fields a v1 writer lacked take their defaults."""
         return cls(
             tx_id=record["tx_id"],
-            type=TransactionType(record["type"]),
+            type=_TYPES.get(record["type"]) or TransactionType(record["type"]),
             source_account=record["source_account"],
             destination_account=record["destination_account"],
             amount=record["amount"],
             currency=record["currency"],
             event_time=record["event_time"],
-            channel=Channel(record["channel"]),
+            channel=_CHANNELS.get(record["channel"]) or Channel(record["channel"]),
             merchant_id=record.get("merchant_id"),
             merchant_category=record.get("merchant_category"),
             country=record["country"],

@@ -375,3 +375,32 @@ def test_a_credit_with_its_origin_is_deduplicated_without_the_transaction_record
     again = world.settle_credit(record, offset=11)
     assert again.counters["duplicate_credit"] == 1 and again.counters["credited"] == 0
     assert world.accounts["acc-2"].balance("EUR") == 700
+
+
+def test_the_body_hash_is_the_fingerprint_stored_before_whichever_version_wrote_the_body() -> None:
+    """Dedupe records in Redis hold fingerprints: the one a retry is hashed to must not change
+    with how it is computed, nor with the schema version its producer wrote."""
+    import hashlib
+
+    import msgpack
+
+    from agents.authorizer import body_hash
+    from streams.records import Payout
+
+    def as_before(t: Transaction) -> str:  # how the fingerprint was made up to 2026-12-01
+        record = t.to_record()
+        if record["payout"] is None:
+            del record["payout"]
+        return hashlib.blake2b(msgpack.packb(record), digest_size=12).hexdigest()
+
+    plain = tx("t-hash", merchant_id="m-1", ip="10.0.0.1", metadata={"k": "v"})
+    payout = tx("t-payout", type=TransactionType.PAYOUT, destination_account="benef-1",
+                payout=Payout("send-1", "recv-1", "Ana", 9_000, "MXN", "18.1", "q-1"))
+    versions = load_versions("transaction")
+    for t in (plain, payout):
+        writers = versions if t.payout is None else versions[-1:]  # payouts began with v3
+        for k in range(1, len(writers) + 1):
+            data = SingleObjectCodec(versions, writer_version=writers[k - 1].version).encode(
+                t.to_record())
+            assert body_hash(CODECS.transaction.decode(data)) == as_before(t)
+    assert as_before(plain) == "9cd0771bcc998b4db1f952fb"  # pinned: a change would strand them
