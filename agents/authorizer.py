@@ -46,7 +46,7 @@ from streams.accounts import (
     AccountState,
     Hold,
 )
-from streams.codec import Codec, encode_all
+from streams.codec import Codec, encode_all, load_versions
 from streams.errors import CodecError, ValidationError
 from streams.partitioning import partition_for
 from streams.quotes import EMPTY, QuoteFile, QuoteTable
@@ -76,15 +76,35 @@ class Codecs:
 
 
 def body_hash(record: dict[str, Any]) -> str:
-    """Fingerprint of a decoded transaction record, whichever schema version carried it (the
-    codec resolves every version to the reader schema: its fields, in its order, are the bytes
-    `Transaction.to_record` gives, so stored fingerprints stay valid; tests/unit/test_authorize.py
-    holds the two equal). A transaction without payout details hashes without the field, as
-    before schema v3: the dedupe records written before it still match their retries. Takes the
-    payout key out of `record` when it is empty."""
-    if record.get("payout") is None:
-        record.pop("payout", None)
-    return hashlib.blake2b(msgpack.packb(record), digest_size=12).hexdigest()
+    """Fingerprint of a decoded transaction record, whichever schema version carried it: its
+    fields in the reader schema's order (a writer schema from a registry may order them
+    otherwise), which is the order of `Transaction.to_record`, so stored fingerprints stay valid
+    (tests/unit/test_authorize.py holds them equal). A transaction without payout details
+    hashes without the field, as before schema v3: the dedupe records written before it still
+    match their retries. Takes payout out of `record` when it is empty."""
+    payout = record.get("payout")
+    if tuple(record) == _RECORD_FIELDS and (payout is None or tuple(payout) == _PAYOUT_FIELDS):
+        canonical = record  # the usual case, a record of a schema we ship: already in order
+        if payout is None:
+            del canonical["payout"]
+    else:
+        canonical = {name: record[name] for name in _BODY_FIELDS}
+        if payout is not None:
+            canonical["payout"] = {name: payout[name] for name in _PAYOUT_FIELDS}
+    return hashlib.blake2b(msgpack.packb(canonical), digest_size=12).hexdigest()
+
+
+def _field_names(fields: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(field["name"] for field in fields)
+
+
+_SCHEMA_FIELDS = json.loads(load_versions("transaction")[-1].text)["fields"]
+#: The transaction's fields but payout, in the reader schema's order; payout's own, likewise.
+_RECORD_FIELDS = _field_names(_SCHEMA_FIELDS)
+_BODY_FIELDS = tuple(name for name in _RECORD_FIELDS if name != "payout")
+_PAYOUT_FIELDS = _field_names(next(t for t in next(f for f in _SCHEMA_FIELDS
+                                                     if f["name"] == "payout")["type"]
+                                   if isinstance(t, dict))["fields"])
 
 
 def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> OutputMessage:

@@ -404,3 +404,25 @@ def test_the_body_hash_is_the_fingerprint_stored_before_whichever_version_wrote_
                 t.to_record())
             assert body_hash(CODECS.transaction.decode(data)) == as_before(t)
     assert as_before(plain) == "9cd0771bcc998b4db1f952fb"  # pinned: a change would strand them
+    # A producer's own registered schema may order the same fields otherwise (payout's too):
+    # the record decodes in its order, the fingerprint must not follow it.
+    import io
+    import json
+
+    import fastavro
+
+    from streams.codec import SchemaVersion, _read_body
+
+    reader = versions[-1]
+    reordered = json.loads(reader.text)
+    reordered["fields"] = list(reversed(reordered["fields"]))
+    for field in reordered["fields"]:
+        if field["name"] == "payout":
+            field["type"][1]["fields"] = list(reversed(field["type"][1]["fields"]))
+    writer = SchemaVersion.from_text(reader.record, 0, json.dumps(reordered))
+    for t in (plain, payout):
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, writer.parsed, t.to_record())
+        record = _read_body(body.getvalue(), 0, writer, reader)
+        assert next(iter(record)) == "payout"  # the writer's order, not the reader's
+        assert body_hash(record) == as_before(t)
