@@ -138,13 +138,13 @@ async def _state(settings: Settings, tx_ids: list[str]) -> tuple[dict, dict, set
 def sinks_behind(settings: Settings, consumer: Any) -> int:
     """What the sinks and the partners' deliveries have still to read: their groups' lag."""
     from agents.reconcile import lag
-    from paystream.wiring import offsets_reader, partners_to_check
+    from paystream.wiring import offsets_reader, partners_without_secrets
     from sinks.runner import SINK_INPUTS, group_id
     from sinks.webhooks import partner_inputs, sink_name
 
     names = topics(settings.topic_prefix, settings.partitions)
     groups = dict(SINK_INPUTS)
-    groups |= {sink_name(p): partner_inputs(p) for p in partners_to_check(settings)}
+    groups |= {sink_name(p): partner_inputs(p) for p in partners_without_secrets(settings)}
     behind = 0
     for name, roles in groups.items():
         group = offsets_reader(settings, group_id(settings.topic_prefix, name))
@@ -159,11 +159,11 @@ def check_sinks(settings: Settings, decisions: list[dict], postings: list[dict],
                 balances: dict[str, dict[str, int]], payout_results: list[dict]) -> Any:
     """The ledger, reporting and notification checks (sinks/reconcile.py) of a run."""
     from agents.store import bulk_reader
-    from paystream.wiring import partners_to_check
+    from paystream.wiring import partners_without_secrets
     from sinks.db import connected
     from sinks.reconcile import check_ledger, check_notifications, check_reporting
 
-    partners = partners_to_check(settings)
+    partners = partners_without_secrets(settings)
 
     async def run() -> Any:
         redis = bulk_reader(notify_redis_url(settings))

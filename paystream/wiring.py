@@ -142,12 +142,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
 
 def payout_deadlines(settings: Settings) -> dict[str, int]:
     """Receive partners' own payout deadlines, from the partners file (read without secrets)."""
-    if not settings.partners_path:
-        return {}
-    from streams.partners import load_partners
-
-    return {p.partner_id: p.payout_deadline_s
-            for p in load_partners(Path(settings.partners_path), secrets=False)
+    return {p.partner_id: p.payout_deadline_s for p in partners_without_secrets(settings)
             if p.payout_deadline_s is not None}
 
 
@@ -211,10 +206,10 @@ def build_notify_runner(partner: Any, settings: Settings,
                       wait_s=0.2)
 
 
-def partners_to_check(settings: Settings) -> list[Any]:
+def partners_without_secrets(settings: Settings) -> list[Any]:
     """The partners of PAYSTREAM_PARTNERS_PATH (none when unset), read without their secrets:
-    for the checks, which need only who wants what."""
-    from sinks.webhooks import load_partners
+    for what needs only who wants what and how long it waits (the checks, the workers)."""
+    from streams.partners import load_partners
 
     if not settings.partners_path:
         return []
