@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from stack_base import HERE, HOST, Config, Server, StackError, port_open, say
+from stack_base import HERE, HOST, Config, Server, StackError, say
 from stack_postgres import Postgres
 from stack_servers import Kafka, Prometheus, Redis
 
@@ -49,25 +49,11 @@ def locked(config: Config) -> Iterator[None]:
 def up(config: Config) -> None:
     started_at = time.monotonic()
     every = servers(config)
-    kafka = every["kafka"]
-    # Kafka's JVM is the slowest to boot: launched first, waited for last.
-    kafka_pid = kafka.pid()
-    if kafka_pid is None:
-        for port in kafka.ports():
-            if port_open(port):
-                raise StackError(f"kafka: port {HOST}:{port} is already in use by another "
-                                 f"process (not started by this stack)")
-        kafka.pidfile.unlink(missing_ok=True)
-        kafka.start()
+    # Kafka's JVM is the slowest to boot: begun first, waited for last.
+    kafka_started = every["kafka"].begin()
     for name in ("postgres", "redis", "redis-notify", "prometheus"):
         every[name].up()
-    kafka.wait_ready()
-    kafka.after_ready()
-    if kafka_pid is None:
-        say(f"kafka: ready at {HOST}:{kafka.port} (pid {kafka.pid()})")
-    else:
-        kafka.adopt(kafka_pid)
-        say(f"kafka: already running at {HOST}:{kafka.port} (pid {kafka_pid})")
+    every["kafka"].finish(kafka_started)
     c = config
     say(f"\npaystream local stack is up ({time.monotonic() - started_at:.1f}s); state in {c.state}")
     say(f"  kafka      {HOST}:{c.kafka_port}  (KRaft controller {HOST}:{c.controller_port}; "

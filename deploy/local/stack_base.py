@@ -305,14 +305,16 @@ class Server:
 
     def up(self) -> None:
         """Start if not running, then wait until it answers."""
-        started_at = time.monotonic()
+        self.finish(self.begin())
+
+    def begin(self) -> float | None:
+        """Start it unless it runs (then its pid is adopted); when it was started, the time.
+        `finish` waits for it: servers begun together boot side by side."""
         pid = self.pid()
         if pid is not None:
             self.adopt(pid)
-            self.wait_ready()
-            self.after_ready()
-            say(f"{self.name}: already running at {HOST}:{self.port} (pid {self.pid()})")
-            return
+            return None
+        started_at = time.monotonic()
         if self.pidfile.exists():
             say(f"{self.name}: removing stale pid file {self.pidfile}")
             self.pidfile.unlink()
@@ -322,10 +324,17 @@ class Server:
                                  f"process (not started by this stack). Stop it (see 'ss -ltnp | "
                                  f"grep :{port}') or move the stack's port (deploy/local/README.md).")
         self.start()
+        return started_at
+
+    def finish(self, started_at: float | None) -> None:
+        """Wait until it answers, give it its users and rights, and say so."""
         self.wait_ready()
         self.after_ready()
-        say(f"{self.name}: ready at {HOST}:{self.port} (pid {self.pid()}) in "
-            f"{time.monotonic() - started_at:.1f}s")
+        if started_at is None:
+            say(f"{self.name}: already running at {HOST}:{self.port} (pid {self.pid()})")
+        else:
+            say(f"{self.name}: ready at {HOST}:{self.port} (pid {self.pid()}) in "
+                f"{time.monotonic() - started_at:.1f}s")
 
     def ports(self) -> list[int]:
         return [self.port]

@@ -95,10 +95,10 @@ class Postgres(Server):
             raise StackError(f"postgres: not accepting connections on {HOST}:{self.port} after "
                              f"{self.config.wait_s:.0f}s\n{log_tail(self.log)}")
 
-    def up(self) -> None:
+    def begin(self) -> float | None:
         if self.pid() is None:
             self._clear_stale_lock()
-        super().up()
+        return super().begin()
 
     def _clear_stale_lock(self) -> None:
         """A postmaster.pid left by a killed server: removed once no process runs in the data

@@ -236,7 +236,7 @@ class Redis(Server):
                          str(self.config.secrets_dir / "redis"), "--generate", "--out",
                          str(self.home / "users.acl"))
 
-    def up(self) -> None:
+    def begin(self) -> float | None:
         if self.pid() is not None:
             # Users added since it started (streams/access.py): rewrite its ACL file, reload it.
             acl = self.home / "users.acl"
@@ -247,7 +247,7 @@ class Redis(Server):
                                   capture_output=True, timeout=5, check=False).returncode:
                     raise StackError(f"{self.name}: ACL LOAD of {acl} failed")
                 say(f"{self.name}: ACL users reloaded")
-        super().up()
+        return super().begin()
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -299,11 +299,11 @@ class Prometheus(Server):
         except OSError:
             return False
 
-    def up(self) -> None:
+    def begin(self) -> float | None:
         (self.home / "targets").mkdir(parents=True, exist_ok=True)
         render(HERE / "prometheus.yml.in", self.conf, {"TARGETS": str(self.home / "targets"),
                                                        "ALERTS": str(HERE / "alerts.yml")})
-        super().up()
+        return super().begin()
 
     def start(self) -> None:
         rotate_log(self.log)
