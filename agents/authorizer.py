@@ -94,17 +94,13 @@ def body_hash(record: dict[str, Any]) -> str:
     return hashlib.blake2b(msgpack.packb(canonical), digest_size=12).hexdigest()
 
 
-def _field_names(fields: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(field["name"] for field in fields)
-
-
-_SCHEMA_FIELDS = json.loads(load_versions("transaction")[-1].text)["fields"]
-#: The transaction's fields but payout, in the reader schema's order; payout's own, likewise.
-_RECORD_FIELDS = _field_names(_SCHEMA_FIELDS)
+_SCHEMA_FIELDS = {field["name"]: field
+                  for field in json.loads(load_versions("transaction")[-1].text)["fields"]}
+#: The transaction's fields in the reader schema's order; without payout; payout's own.
+_RECORD_FIELDS = tuple(_SCHEMA_FIELDS)
 _BODY_FIELDS = tuple(name for name in _RECORD_FIELDS if name != "payout")
-_PAYOUT_FIELDS = _field_names(next(t for t in next(f for f in _SCHEMA_FIELDS
-                                                     if f["name"] == "payout")["type"]
-                                   if isinstance(t, dict))["fields"])
+_PAYOUT_RECORD = next(t for t in _SCHEMA_FIELDS["payout"]["type"] if isinstance(t, dict))
+_PAYOUT_FIELDS = tuple(field["name"] for field in _PAYOUT_RECORD["fields"])
 
 
 def dead_letter_message(letter: DeadLetter, source_topic: str, now_ms: int) -> OutputMessage:
