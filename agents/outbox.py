@@ -4,6 +4,14 @@ A separate confluent-kafka producer, not Faust's: it batches far better (DESIGN.
 we control exactly when it is flushed, which must be before the input offsets are committed.
 The flush runs in a thread (librdkafka releases the GIL), so the event loop and Faust's
 heartbeats keep running while we wait for the broker.
+
+A send that fails throws its producer away and the batch's retry starts with a new one. Seen once
+in a fresh-clone CI run (2026-12-01, tests/e2e/test_broker_restart.py, librdkafka 2.16.0, one
+broker): after the broker came back, one worker's producer timed out every message for the next
+ten minutes while the other worker's recovered at once; librdkafka reports that class of stuck
+producer after broker restarts (confluentinc/librdkafka#4976, #1432). A new producer fetches fresh
+metadata and opens new connections. Nothing is lost either way: the outputs stay in the outbox
+until acknowledged, and a resend is a duplicate the readers already drop by event id.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ class OutputSender:
         self._flush_timeout_s = flush_timeout_s
         self._errors: list[str] = []
         self._fatal: str | None = None
-        self._producer = Producer({
+        self._config = {
             **PRODUCER_DEFAULTS,
             # Outputs wait in the outbox until acknowledged, so keep the wait short.
             "linger.ms": 5,
@@ -41,7 +49,9 @@ class OutputSender:
             # 100k produces, with and without), ~3 messages per transaction.
             "delivery.report.only.error": True,
             "on_delivery": self._on_delivery,
-        })
+        }
+        self._producer = Producer(self._config)
+        self.producers_replaced = 0
 
     def _on_error(self, error: RdKafkaError) -> None:
         log.warning("output producer: %s", error.str())
@@ -78,8 +88,20 @@ class OutputSender:
             raise KafkaError(f"output producer failed fatally: {self._fatal}", retriable=False)
         if remaining or self._errors:
             errors, self._errors = self._errors, []
-            raise KafkaError(f"outputs not acknowledged: {remaining} pending, errors {errors[:3]}",
-                             retriable=True)
+            await loop.run_in_executor(None, self._replace_producer)
+            raise KafkaError(f"outputs not acknowledged: {remaining} pending, errors {errors[:3]}"
+                             "; the retry starts with a new producer", retriable=True)
+
+    def _replace_producer(self) -> None:
+        # purge() drops what the old producer still holds (the retry sends it again), so that
+        # it neither delivers late nor reports those messages' timeouts as the new batch's.
+        old, self._producer = self._producer, Producer(self._config)
+        old.purge()
+        old.flush(0)
+        self._errors = []
+        self.producers_replaced += 1
+        log.warning("output producer replaced after a failed send (%d so far)",
+                    self.producers_replaced)
 
     def close(self) -> None:
         self._producer.flush(self._flush_timeout_s)
