@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 
 class OutputSender:
+    """One send at a time (the pipeline's lock): a send that fails replaces the producer, which
+    would purge what a concurrent send had queued on it."""
+
     def __init__(self, bootstrap_servers: str, topic_names: dict[str, str],
                  flush_timeout_s: float = 60.0, config: dict[str, Any] | None = None) -> None:
         self._topics = topic_names  # role -> topic
