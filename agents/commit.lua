@@ -2,8 +2,8 @@
 -- records, partition event-time high-water marks, the hold index and the outbox entries.
 -- Nothing is written if any account's version moved since the batch read it: another agent or a
 -- worker that now owns the partition wrote it, and the batch must be recomputed.
--- KEYS: accounts..., tx records..., tx-index keys..., (event-time, tx-index) pairs...,
---       hold-index keys..., fan-in keys..., outbox keys...
+-- KEYS: accounts..., tx records..., tx-index keys (one per partition)...,
+--       (event-time, tx-index) pairs..., hold-index keys..., fan-in keys..., outbox keys...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
 local ai, ki = 1, 1
 local n = tonumber(ARGV[ai]); ai = ai + 1
@@ -62,9 +62,16 @@ for i = 0, m - 1 do
 end
 ki = ki + m
 
+-- Record indexes: per partition, its count of (event time, tx_id) pairs, then the pairs; one
+-- ZADD per partition, in chunks that keep unpack() under Lua's stack limit.
 local x = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, x - 1 do
-  redis.call('ZADD', KEYS[ki + i], ARGV[ai], ARGV[ai + 1]); ai = ai + 2
+  local pairs_left = tonumber(ARGV[ai]); ai = ai + 1
+  while pairs_left > 0 do
+    local chunk = math.min(pairs_left, 1000)
+    redis.call('ZADD', KEYS[ki + i], unpack(ARGV, ai, ai + 2 * chunk - 1))
+    ai = ai + 2 * chunk; pairs_left = pairs_left - chunk
+  end
 end
 ki = ki + x
 
@@ -111,24 +118,26 @@ ki = ki + h
 local f = tonumber(ARGV[ai]); local fan_window = tonumber(ARGV[ai + 1]); local cap = tonumber(ARGV[ai + 2])
 local days_kept = tonumber(ARGV[ai + 3])
 ai = ai + 4
-local newest, latest_day = {}, {}
+-- The day that falls out of the kept span goes, and the expiry moves, only when a payment opens
+-- a new day in the hash (HINCRBY returns 1), two calls fewer per payment than on every one. The
+-- same days are dropped (a day's field appears only then); an idle destination's hash expires
+-- PAYMENT_DAYS_KEPT days after the first payment of its newest day, not the last: hours sooner.
+local newest = {}
 for i = 0, f - 1 do
   local key, t = KEYS[ki + i], tonumber(ARGV[ai + 1])
   redis.call('ZADD', key, 'GT', t, ARGV[ai])
   if not newest[key] or t > newest[key] then newest[key] = t end
   local days_key, day = KEYS[ki + f + i], math.floor(t / 86400000)
-  redis.call('HINCRBY', days_key, day, 1)
-  if not latest_day[days_key] or day > latest_day[days_key] then latest_day[days_key] = day end
+  if redis.call('HINCRBY', days_key, day, 1) == 1 then
+    redis.call('HDEL', days_key, day - days_kept)
+    redis.call('PEXPIRE', days_key, days_kept * 86400000)
+  end
   ai = ai + 2
 end
 for key, t in pairs(newest) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (t - fan_window))
   redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
   redis.call('PEXPIRE', key, fan_window)
-end
-for key, day in pairs(latest_day) do
-  redis.call('HDEL', key, day - days_kept)
-  redis.call('PEXPIRE', key, days_kept * 86400000)
 end
 ki = ki + 2 * f
 

@@ -190,10 +190,16 @@ class RedisStateStore:
             args += [1 if tx_id in indexed else 0, len(fields)]
             for field, value in fields.items():
                 args += [field, value]
-        args.append(len(result.tx_index))
+        # One ZADD per partition's index, not one per record: each call from Lua costs Redis a
+        # command dispatch and the Lua around it.
+        by_partition: dict[int, list[Any]] = {}
         for partition, event_time, tx_id in result.tx_index:
+            by_partition.setdefault(partition, []).extend((event_time, tx_id))
+        args.append(len(by_partition))
+        for partition, pairs in by_partition.items():
             keys.append(self._tx_index_key(partition))
-            args += [event_time, tx_id]
+            args.append(len(pairs) // 2)
+            args += pairs
         args += [len(result.partition_event_time), self._window_ms, self.tx_key("")]
         for partition, event_time in result.partition_event_time.items():
             keys += [self._event_time_key(partition), self._tx_index_key(partition)]

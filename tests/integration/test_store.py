@@ -8,7 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult
-from agents.store import RedisStateStore
+from agents.fraud.fanin import Payment
+from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT
+from agents.store import RedisStateStore, payment_days_key
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 
@@ -41,3 +43,66 @@ def test_a_server_that_lost_the_scripts_gets_them_again(namespace: str, redis_ur
             await redis.aclose()
 
     assert asyncio.run(run()) == (1, 500)
+
+
+DAY_MS = 86_400_000
+
+
+def test_records_are_indexed_per_partition_and_pruned_when_the_window_passes(
+        namespace: str, redis_url: str) -> None:
+    # The index is what deletes a record once its partition's event time is a window past it
+    # (a retry that late is stale): every record of a batch must land in its partition's index.
+    async def run() -> tuple[list[bytes], list[bytes], int, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        try:
+            view = await store.read(set(), set(), {0, 1})
+            first = BatchResult(partition_event_time={0: 1_000, 1: 1_000})
+            records = [(0, 1_000, "t0-a"), (1, 1_000, "t1-a"), (0, 2_000, "t0-b")]
+            records += [(1, 3_000 + n, f"t1-{n}") for n in range(2_500)]  # past one unpack chunk
+            for partition, event_time, tx_id in records:
+                first.tx_index.append((partition, event_time, tx_id))
+                first.set_tx(tx_id, h="x", s="APPROVED")
+            await store.commit(view, first, "transactions", "b1")
+            index0 = await redis.zrange(f"ps:{namespace}tx:0", 0, -1)
+            size1 = await redis.zcard(f"ps:{namespace}tx:1")
+            # partition 0's mark moves a window past its first record only
+            later = BatchResult(partition_event_time={0: 61_500})
+            await store.commit(await store.read(set(), set(), {0}), later, "transactions", "b2")
+            left0 = await redis.zrange(f"ps:{namespace}tx:0", 0, -1)
+            gone = await redis.exists(store.tx_key("t0-a"))
+            return index0, left0, size1, gone
+        finally:
+            await redis.aclose()
+
+    index0, left0, size1, gone = asyncio.run(run())
+    assert index0 == [b"t0-a", b"t0-b"] and size1 == 2_501
+    assert left0 == [b"t0-b"] and gone == 0
+
+
+def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
+        namespace: str, redis_url: str) -> None:
+    async def run() -> tuple[dict, dict, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        key = payment_days_key(namespace, "merchant")
+        try:
+            async def pay(*days: int) -> None:
+                result = BatchResult(fan_in=[Payment("merchant", f"payer-{n}", day * DAY_MS + n)
+                                             for n, day in enumerate(days)])
+                await store.commit(await store.read(set(), set(), set()), result, "transactions",
+                                   f"b{days}")
+
+            await pay(100, 100, 101)
+            await pay(101)
+            before = await redis.hgetall(key)
+            await pay(100 + PAYMENT_DAYS_KEPT)  # day 100 leaves the span
+            after = await redis.hgetall(key)
+            return before, after, await redis.pttl(key)
+        finally:
+            await redis.aclose()
+
+    before, after, ttl = asyncio.run(run())
+    assert before == {b"100": b"2", b"101": b"2"}
+    assert after == {b"101": b"2", str(100 + PAYMENT_DAYS_KEPT).encode(): b"1"}
+    assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
