@@ -6,11 +6,18 @@
 --       (event-time, tx-index) pairs..., hold-index keys..., fan-in keys..., outbox keys...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
 local ai, ki = 1, 1
+-- Accounts: per account the version the batch read and the value to store ("<version + 1>|"
+-- and the state, streams/accounts.py). One MGET to check them all and one MSET to write them,
+-- in chunks that keep unpack() under Lua's stack limit.
 local n = tonumber(ARGV[ai]); ai = ai + 1
-for i = 0, n - 1 do
-  local seen = redis.call('HGET', KEYS[ki + i], 'v') or '0'
-  if seen ~= ARGV[ai + 2 * i] then
-    return {'conflict', KEYS[ki + i], seen, ARGV[ai + 2 * i]}
+for first = 0, n - 1, 1000 do
+  local values = redis.call('MGET', unpack(KEYS, ki + first, ki + math.min(first + 999, n - 1)))
+  for j = 1, #values do
+    local i = first + j - 1
+    local seen = values[j] and string.match(values[j], '^(%d+)|') or '0'
+    if seen ~= ARGV[ai + 2 * i] then
+      return {'conflict', KEYS[ki + i], seen, ARGV[ai + 2 * i]}
+    end
   end
 end
 -- A transaction record this batch creates must not have been created meanwhile for another
@@ -32,8 +39,13 @@ do
     end
   end
 end
-for i = 0, n - 1 do
-  redis.call('HSET', KEYS[ki + i], 'v', tonumber(ARGV[ai + 2 * i]) + 1, 's', ARGV[ai + 2 * i + 1])
+for first = 0, n - 1, 500 do
+  local pairs_kv = {}
+  for i = first, math.min(first + 499, n - 1) do
+    pairs_kv[#pairs_kv + 1] = KEYS[ki + i]
+    pairs_kv[#pairs_kv + 1] = ARGV[ai + 2 * i + 1]
+  end
+  redis.call('MSET', unpack(pairs_kv))
 end
 ki = ki + n; ai = ai + 2 * n
 

@@ -1,4 +1,5 @@
--- Read what one batch needs in a single call: for each account its version and state, for each
+-- Read what one batch needs in a single call: for each account its stored value (version and
+-- state, streams/accounts.py; MGET in chunks that keep unpack() under Lua's stack limit), for each
 -- transaction record all its fields, for each partition its event-time mark, for each account a
 -- payment names (payer or destination) its label-risk set, for each payment what its
 -- destination's fan-in set holds. One command with many keys costs the client far less than
@@ -11,10 +12,9 @@
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local risks = tonumber(ARGV[4])
 local out = {}
-for i = 1, accounts do
-  local vs = redis.call('HMGET', KEYS[i], 'v', 's')
-  out[#out + 1] = vs[1] or '0'
-  out[#out + 1] = vs[2] or ''
+for first = 1, accounts, 1000 do
+  local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, accounts)))
+  for i = 1, #values do out[#out + 1] = values[i] or '' end
 end
 for i = accounts + 1, accounts + records do
   out[#out + 1] = redis.call('HGETALL', KEYS[i])

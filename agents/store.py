@@ -5,7 +5,7 @@ state, transaction records and outputs (the outbox) commit in one atomic step, t
 global rather than per partition, and the API can read balances directly.
 
 Keys, under `ps:<topic prefix>`:
-  a:<account>        hash v (version) s (AccountState, msgpack)
+  ac:<account>       "<version>|<AccountState, msgpack>" (streams/accounts.py)
   t:<tx_id>          hash h (body hash) s (status) c (credited) a (held: source) k (kept)
   tx:<partition>     sorted set of tx_ids by event time: a record is deleted once its
                      partition's event-time mark is more than the dedupe window past it
@@ -40,7 +40,14 @@ from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry, device_name
 from agents.ports import StateConflictError
-from streams.accounts import AccountState, account_key, holds_key, tx_key
+from streams.accounts import (
+    AccountState,
+    account_key,
+    holds_key,
+    pack_account,
+    tx_key,
+    unpack_account,
+)
 from streams.errors import ConfigError, StateStoreError
 
 
@@ -134,12 +141,12 @@ class RedisStateStore:
             args += [payment.since_ms, payment.payer]
         reply = await self._evalsha(self._read, keys, args)
         view = StateView({}, {}, {}, {}, strict=True)
-        for i, name in enumerate(names):
-            version, blob = reply[2 * i], reply[2 * i + 1]
-            view.versions[name] = int(version)
+        for name, value in zip(names, reply, strict=False):
+            version, blob = unpack_account(value)
+            view.versions[name] = version
             if blob:
                 view.accounts[name] = AccountState.decode(blob)
-        offset = 2 * len(names)
+        offset = len(names)
         for tx_id, fields in zip(ids, reply[offset:offset + len(ids)], strict=True):
             if fields:
                 view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
@@ -180,7 +187,8 @@ class RedisStateStore:
         args: list[Any] = [len(result.dirty)]
         for name in sorted(result.dirty):
             keys.append(self.account_key(name))
-            args += [str(view.versions.get(name, 0)), view.accounts[name].encode()]
+            version = view.versions.get(name, 0)
+            args += [str(version), pack_account(version + 1, view.accounts[name].encode())]
         args += [len(result.tx_updates), self._tx_ttl_s]
         # A record this batch creates and indexes by event time needs no TTL decision (the
         # index prunes it): 1 tells the script to skip reading it back.

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
 from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT
 from agents.store import fan_in_key, payment_days_key
-from streams.accounts import AccountState, account_key
+from streams.accounts import AccountState, account_key, pack_account, unpack_account
 
 CHUNK = 1000
 
@@ -30,9 +30,10 @@ CHUNK = 1000
 _SET_PROFILES = """
 local moved = {}
 for i, key in ipairs(KEYS) do
-  local v = redis.call('HGET', key, 'v') or '0'
+  local value = redis.call('GET', key)
+  local v = value and string.match(value, '^(%d+)|') or '0'
   if v == ARGV[2 * i - 1] then
-    redis.call('HSET', key, 'v', tonumber(v) + 1, 's', ARGV[2 * i])
+    redis.call('SET', key, ARGV[2 * i])
   else
     moved[#moved + 1] = key
   end
@@ -49,14 +50,12 @@ async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes
         pending = names[start:start + CHUNK]
         while pending:
             keys = [account_key(namespace, n) for n in pending]
-            pipe = redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, ["v", "s"])
             args: list[bytes | str] = []
-            for name, (version, blob) in zip(pending, await pipe.execute(), strict=True):
+            for name, value in zip(pending, await redis.mget(keys), strict=True):
+                version, blob = unpack_account(value)
                 state = AccountState.decode(blob) if blob else AccountState()
                 state.profile = profiles[name]
-                args += [(version or b"0").decode(), state.encode()]
+                args += [str(version), pack_account(version + 1, state.encode())]
             moved = {key.decode() for key in await script(keys=keys, args=args)}
             pending = [n for n, key in zip(pending, keys, strict=True) if key in moved]
     return len(names)

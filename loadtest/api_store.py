@@ -33,6 +33,7 @@ from streams.accounts import (
     AccountState,
     account_key,
     holds_key,
+    pack_account,
     tx_key,
 )
 from streams.generator import GeneratorConfig, TrafficGenerator
@@ -179,7 +180,7 @@ async def _account_state(redis_url: str, namespace: str, chains: _Chains,
     try:
         pipe = redis.pipeline(transaction=False)
         for n, (account, state) in enumerate(states.items(), 1):
-            pipe.hset(account_key(namespace, account), mapping={"v": 1, "s": state.encode()})
+            pipe.set(account_key(namespace, account), pack_account(1, state.encode()))
             if n % 10_000 == 0:
                 await pipe.execute()
         for tx_id, account, expires_ms in held:

@@ -123,12 +123,13 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
 
     from agents import metrics
     from agents.workers import register
-    from paystream.wiring import build_pipeline
+    from paystream.wiring import build_pipeline, check_state_layout
     from streams.app import create_app
     from streams.metrics import start as start_metrics
     from streams.topics import topics as topic_specs
 
     settings = obj.settings
+    check_state_layout(settings)
     # Loads and checks the rules before anything starts.
     pipeline = build_pipeline(settings, observer=metrics.record_batch)
     app = create_app(settings)
@@ -162,6 +163,39 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     runner.spinner = None
     tune_for_batches()
     runner.execute_from_commandline()
+
+
+@cli.command("state-migrate")
+@click.pass_obj
+def state_migrate(obj: _Context) -> None:
+    """Convert the account state to this build's layout (one packed value per account).
+
+    Run it once, with every worker stopped, when a worker refuses to start because the state is
+    in the layout before 2026-12-01 (a hash per account). Balances, holds and versions move as
+    they are; safe to run again if interrupted; prints progress and what it moved.
+    """
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from streams import state_layout
+
+    settings = obj.settings
+
+    def progress(moved: int) -> None:
+        if moved % 100_000 < 1000:
+            click.echo(f"  {moved:,} accounts moved...", err=True)
+
+    async def run() -> int:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+        try:
+            return await state_layout.migrate(redis, settings.topic_prefix, progress=progress)
+        finally:
+            await redis.aclose()
+
+    moved = asyncio.run(run())
+    click.echo(f"account state of {settings.topic_prefix!r}: {moved:,} accounts moved to the "
+               f"packed layout; the namespace is marked, workers of this build may start")
 
 
 # --- reconcile --------------------------------------------------------------------------------

@@ -348,6 +348,7 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
     from agents.fraud.replay import replay
     from agents.rules import load_rules
     from agents.warm import write_fan_in, write_payment_days, write_profiles
+    from streams import state_layout
     from streams.errors import ValidationError
     from streams.labels import parse_time_ms
     from streams.records import FraudLabel
@@ -372,6 +373,7 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
     async def write() -> tuple[int, int, int]:
         redis = Redis.from_url(settings.redis_url, socket_timeout=60)
         try:
+            await state_layout.check(redis, settings.topic_prefix)
             return (await write_profiles(redis, settings.topic_prefix, profiles),
                     await write_fan_in(redis, settings.topic_prefix, fan_in.sets()),
                     await write_payment_days(redis, settings.topic_prefix, recent))

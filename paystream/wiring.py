@@ -78,6 +78,31 @@ def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateSto
                            tx_ttl_s=tx_ttl_s, window_ms=settings.dedupe_window_ms)
 
 
+def check_state_layout(settings: Settings) -> None:
+    """Stop here if the account state is in a layout this build does not read
+    (streams/state_layout.py); an unreachable Redis is a StateStoreError, said as such."""
+    import asyncio
+
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from streams import state_layout
+    from streams.errors import StateStoreError
+
+    async def check() -> None:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=30)
+        try:
+            await state_layout.check(redis, settings.topic_prefix)
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(check())
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StateStoreError(f"account-state store unavailable at start: {exc!r}") from exc
+
+
 def output_sender(settings: Settings) -> OutputSender:
     from agents.outbox import OutputSender
 

@@ -9,7 +9,11 @@ account is ~60-120 bytes. Bounded: holds are capped by the rules (`max_holds_per
 everything else is a fixed set of fields per currency held.
 
 Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
-  a:<account>   hash v (version) s (AccountState, msgpack)
+  ac:<account>  string "<version>|<AccountState, msgpack>": one value, so a batch reads and
+                writes all its accounts with one MGET and one MSET (the layout before 2026-12-01,
+                a hash per account under a:, cost Redis three calls per account per batch;
+                `paystream state-migrate` converts it)
+  layout        "2" once this namespace is in the packed layout (workers check it at start)
   t:<tx_id>     hash h (body hash) s (status) c (credited) a (held: source) k (kept)
                 p (a payout's details) x (a payout's late success recorded)
   holds:<p>     sorted set "<account>|<tx_id>" by hold expiry (ms), per transactions partition
@@ -47,7 +51,33 @@ def payout_details(record: dict[str, str]) -> dict[str, Any] | None:
 
 
 def account_key(namespace: str, account: str) -> str:
+    return f"ps:{namespace}ac:{account}"
+
+
+def legacy_account_key(namespace: str, account: str) -> str:
+    """Where the layout before 2026-12-01 kept an account (a hash: v, s)."""
     return f"ps:{namespace}a:{account}"
+
+
+def layout_key(namespace: str) -> str:
+    return f"ps:{namespace}layout"
+
+
+#: The layout written under `layout_key` (1, unmarked: account hashes under a:).
+LAYOUT = b"2"
+
+
+def pack_account(version: int, state: bytes) -> bytes:
+    """The stored value of an account: its version, then its state (AccountState.encode)."""
+    return b"%d|%b" % (version, state)
+
+
+def unpack_account(value: bytes | None) -> tuple[int, bytes]:
+    """(version, state) of a stored account value; (0, b"") for an account never written."""
+    if not value:
+        return 0, b""
+    version, _, state = value.partition(b"|")
+    return int(version), state
 
 
 def tx_key(namespace: str, tx_id: str) -> str:
@@ -139,12 +169,11 @@ class AccountState:
 
 async def read_accounts(redis: Redis, namespace: str, accounts: list[str]) -> dict[str, AccountState]:
     """The stored state of each account that has one (an account never seen has none)."""
-    pipe = redis.pipeline(transaction=False)
-    for account in accounts:
-        pipe.hget(account_key(namespace, account), "s")
-    blobs = await pipe.execute()
-    return {name: AccountState.decode(blob) for name, blob in zip(accounts, blobs, strict=True)
-            if blob is not None}
+    if not accounts:
+        return {}
+    values = await redis.mget([account_key(namespace, account) for account in accounts])
+    return {name: AccountState.decode(unpack_account(value)[1])
+            for name, value in zip(accounts, values, strict=True) if value}
 
 
 async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
@@ -154,12 +183,9 @@ async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict
     keys: list[bytes] = []
 
     async def load(batch: list[bytes]) -> None:
-        pipe = redis.pipeline(transaction=False)
-        for key in batch:
-            pipe.hget(key.decode(), "s")
-        for key, blob in zip(batch, await pipe.execute(), strict=True):
-            if blob is not None:
-                accounts[key.decode()[len(prefix):]] = AccountState.decode(blob)
+        for key, value in zip(batch, await redis.mget(batch), strict=True):
+            if value:
+                accounts[key.decode()[len(prefix):]] = AccountState.decode(unpack_account(value)[1])
 
     async for key in redis.scan_iter(match=f"{prefix}*", count=chunk):
         keys.append(key)
