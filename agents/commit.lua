@@ -22,20 +22,31 @@ for first = 0, n - 1, 1000 do
 end
 -- A transaction record this batch creates must not have been created meanwhile for another
 -- body: the same tx_id can reach two partitions (different source accounts), whose batches
--- share no account to conflict on.
+-- share no account to conflict on. Nearly always none of them exists: one EXISTS per chunk says
+-- so, and only a chunk where some exist is checked record by record.
 do
   local aj = ai + 2 * n + 2
   local kj = ki + n
+  local created, hashes = {}, {}
   for i = 0, tonumber(ARGV[ai + 2 * n]) - 1 do
     local fields = tonumber(ARGV[aj + 1]); aj = aj + 2
     for _ = 1, fields do
       if ARGV[aj] == 'h' then
-        local seen = redis.call('HGET', KEYS[kj + i], 'h')
-        if seen and seen ~= ARGV[aj + 1] then
-          return {'conflict', KEYS[kj + i], seen, ARGV[aj + 1]}
-        end
+        created[#created + 1] = KEYS[kj + i]
+        hashes[#hashes + 1] = ARGV[aj + 1]
       end
       aj = aj + 2
+    end
+  end
+  for first = 1, #created, 1000 do
+    local last = math.min(first + 999, #created)
+    if redis.call('EXISTS', unpack(created, first, last)) > 0 then
+      for i = first, last do
+        local seen = redis.call('HGET', created[i], 'h')
+        if seen and seen ~= hashes[i] then
+          return {'conflict', created[i], seen, hashes[i]}
+        end
+      end
     end
   end
 end

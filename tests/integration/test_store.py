@@ -9,8 +9,8 @@ from redis.asyncio import Redis
 
 from agents.batch import BatchResult
 from agents.fraud.fanin import Payment
-from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT
-from agents.store import RedisStateStore, payment_days_key
+from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
+from agents.store import RedisStateStore, label_risk_key, payment_days_key
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 
@@ -106,3 +106,30 @@ def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
     assert before == {b"100": b"2", b"101": b"2"}
     assert after == {b"101": b"2", str(100 + PAYMENT_DAYS_KEPT).encode(): b"1"}
     assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
+
+
+def test_label_risk_is_read_for_exactly_the_labelled_accounts_among_many(
+        namespace: str, redis_url: str) -> None:
+    # The read checks label-risk sets a group at a time and reads a group only where one exists:
+    # labelled accounts in the first, a middle and the last (short) group, the rest without.
+    async def run() -> tuple[dict, dict]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        payments = {f"t{n}": Payment(f"shop-{n:02d}", f"payer-{n:02d}", 1_000 + n)
+                    for n in range(25)}  # 50 names, sorted: payer-00..24, then shop-00..24
+        labelled = {"payer-00": Entry("p", "x1", "payer-00", 5, 1),
+                    "payer-20": Entry("p", "x2", "payer-20", 6, 2),
+                    "shop-24": Entry("d", "x3", "payer-09", 7, 3)}
+        try:
+            for account, entry in labelled.items():
+                await redis.zadd(label_risk_key(namespace, account), {entry.member: entry.event_ms})
+            await redis.hset(payment_days_key(namespace, "shop-24"), mapping={"19": 4})
+            view = await store.read(set(), set(), set(), payments)
+            return view.label_risk, view.payment_days
+        finally:
+            await redis.aclose()
+
+    risk, days = asyncio.run(run())
+    assert {account: [e.tx_id for e in entries] for account, entries in risk.items()} == {
+        "payer-00": ["x1"], "payer-20": ["x2"], "shop-24": ["x3"]}
+    assert days == {"shop-24": {19: 4}}
