@@ -45,6 +45,7 @@ from streams.accounts import (
     account_key,
     holds_key,
     pack_account,
+    scan_chunks,
     tx_key,
     unpack_account,
 )
@@ -295,14 +296,9 @@ async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> i
     """Delete every key paystream wrote under topic prefix `namespace`; return how many."""
     if not namespace:
         raise ConfigError("refusing to delete the keys of every namespace (empty topic prefix)")
-    deleted, keys = 0, []
-    async for key in redis.scan_iter(match=f"ps:{namespace}*", count=chunk):
-        keys.append(key)
-        if len(keys) >= chunk:  # one UNLINK per few thousand keys, not a round trip each
-            deleted += await redis.unlink(*keys)
-            keys = []
-    if keys:
-        deleted += await redis.unlink(*keys)
+    deleted = 0
+    async for keys in scan_chunks(redis, f"ps:{namespace}*", chunk):
+        deleted += await redis.unlink(*keys)  # one UNLINK per few thousand keys
     return deleted
 
 

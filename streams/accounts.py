@@ -22,6 +22,7 @@ Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,24 +177,26 @@ async def read_accounts(redis: Redis, namespace: str, accounts: list[str]) -> di
             for name, value in zip(accounts, values, strict=True) if value}
 
 
+async def scan_chunks(redis: Redis, match: str, chunk: int) -> AsyncIterator[list[bytes]]:
+    """The keys matching `match`, `chunk` at a time: one command per chunk, not per key."""
+    keys: list[bytes] = []
+    async for key in redis.scan_iter(match=match, count=chunk):
+        keys.append(key)
+        if len(keys) >= chunk:
+            yield keys
+            keys = []
+    if keys:
+        yield keys
+
+
 async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
     """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
     prefix = account_key(namespace, "")
     accounts: dict[str, AccountState] = {}
-    keys: list[bytes] = []
-
-    async def load(batch: list[bytes]) -> None:
-        for key, value in zip(batch, await redis.mget(batch), strict=True):
+    async for keys in scan_chunks(redis, f"{prefix}*", chunk):
+        for key, value in zip(keys, await redis.mget(keys), strict=True):
             if value:
                 accounts[key.decode()[len(prefix):]] = AccountState.decode(unpack_account(value)[1])
-
-    async for key in redis.scan_iter(match=f"{prefix}*", count=chunk):
-        keys.append(key)
-        if len(keys) >= chunk:
-            await load(keys)
-            keys = []
-    if keys:
-        await load(keys)
     return accounts
 
 

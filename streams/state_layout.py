@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from streams.accounts import LAYOUT, account_key, layout_key, legacy_account_key
+from streams.accounts import LAYOUT, account_key, layout_key, legacy_account_key, scan_chunks
 from streams.errors import ConfigError
 
 #: Per old key: the new one must not exist yet (a worker of this build wrote it: the namespace
@@ -73,14 +73,9 @@ async def migrate(redis: Redis, namespace: str, chunk: int = 1000,
 
     found = True
     while found:  # keys deleted under a SCAN are fine; a second pass finds any it skipped
-        found, keys = False, []
-        async for key in redis.scan_iter(match=f"{prefix}*", count=chunk):
+        found = False
+        async for keys in scan_chunks(redis, f"{prefix}*", chunk):
             found = True
-            keys.append(key)
-            if len(keys) >= chunk:
-                await move_all(keys)
-                keys = []
-        if keys:
             await move_all(keys)
     await redis.set(layout_key(namespace), LAYOUT)
     return moved
