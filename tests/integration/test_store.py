@@ -133,3 +133,24 @@ def test_label_risk_is_read_for_exactly_the_labelled_accounts_among_many(
     assert {account: [e.tx_id for e in entries] for account, entries in risk.items()} == {
         "payer-00": ["x1"], "payer-20": ["x2"], "shop-24": ["x3"]}
     assert days == {"shop-24": {19: 4}}
+
+
+def test_a_batch_reads_exactly_the_transaction_records_that_exist(
+        namespace: str, redis_url: str) -> None:
+    # Records are read a group at a time where one exists: known ones in the first, a middle and
+    # the last (short) group of 40, the rest new.
+    async def run() -> dict[str, dict[str, str]]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        ids = [f"t{n:02d}" for n in range(40)]
+        try:
+            known = BatchResult()
+            for tx_id in ("t00", "t17", "t39"):
+                known.set_tx(tx_id, h=f"hash-{tx_id}", s="APPROVED")
+            await store.commit(await store.read(set(), set(), set()), known, "transactions", "b1")
+            return (await store.read(set(), set(ids), set())).tx_records
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(run()) == {tx_id: {"h": f"hash-{tx_id}", "s": "APPROVED"}
+                                  for tx_id in ("t00", "t17", "t39")}
