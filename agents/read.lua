@@ -12,39 +12,29 @@
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local risks = tonumber(ARGV[4])
 local out = {}
--- Keys first..last in groups of 16: one EXISTS per group, and `read` (key index -> reply) only
--- for the keys of a group where one exists; `none` (key index) for the others. Calls per key:
--- 1/16 + the chance that a group holds one, against 1 for a read of each.
-local function sparse(first, last, read, none)
-  for group = first, last, 16 do
-    local group_last = math.min(group + 15, last)
-    local any = redis.call('EXISTS', unpack(KEYS, group, group_last)) > 0
-    for i = group, group_last do
-      if any then read(i) else none(i) end
-    end
-  end
-end
 for first = 1, accounts, 1000 do
   local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, accounts)))
   for i = 1, #values do out[#out + 1] = values[i] or '' end
 end
--- A transaction record exists only for a replay or a later step of a known transaction: an
--- authorize batch's are nearly all new.
-sparse(accounts + 1, accounts + records,
-       function(i) out[#out + 1] = redis.call('HGETALL', KEYS[i]) end,
-       function(_) out[#out + 1] = {} end)
+for i = accounts + 1, accounts + records do
+  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+end
 for i = accounts + records + 1, accounts + records + marks do
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
 end
--- Few accounts carry labels (calls per key: 0.08 at 1 in 1,000 labelled, 0.21 at 1 in 100).
+-- Few accounts carry labels: one EXISTS per 16 label-risk keys, and only a group where one
+-- exists is read key by key. Calls per key: 1/16 + the chance that a group holds a labelled
+-- account (0.08 at 1 in 1,000 labelled, 0.21 at 1 in 100), against 1 for a read of each.
 local first = accounts + records + marks + 1
-sparse(first, first + risks - 1,
-       function(i)
-         local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
-         out[#out + 1] = entries
-         out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
-       end,
-       function(_) out[#out + 1] = {}; out[#out + 1] = {} end)
+for group = first, first + risks - 1, 16 do
+  local last = math.min(group + 15, first + risks - 1)
+  local any = redis.call('EXISTS', unpack(KEYS, group, last)) > 0
+  for i = group, last do
+    local entries = any and redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES') or {}
+    out[#out + 1] = entries
+    out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
+  end
+end
 local ai = 5
 for i = first + 2 * risks, #KEYS do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
