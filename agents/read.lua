@@ -22,18 +22,11 @@ end
 for i = accounts + records + 1, accounts + records + marks do
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
 end
--- Few accounts carry labels: one EXISTS per 16 label-risk keys, and only a group where one
--- exists is read key by key. Calls per key: 1/16 + the chance that a group holds a labelled
--- account (0.08 at 1 in 1,000 labelled, 0.21 at 1 in 100), against 1 for a read of each.
 local first = accounts + records + marks + 1
-for group = first, first + risks - 1, 16 do
-  local last = math.min(group + 15, first + risks - 1)
-  local any = redis.call('EXISTS', unpack(KEYS, group, last)) > 0
-  for i = group, last do
-    local entries = any and redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES') or {}
-    out[#out + 1] = entries
-    out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
-  end
+for i = first, first + risks - 1 do
+  local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  out[#out + 1] = entries
+  out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
 end
 local ai = 5
 for i = first + 2 * risks, #KEYS do
