@@ -63,6 +63,9 @@ class StateView:
     label_risk: dict[str, list[Entry]] = field(default_factory=dict)
     #: Payments per day of the accounts with label-risk entries, as destinations.
     payment_days: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: On a Redis Cluster, the one partition whose keys the view was read from (and the commit
+    #: writes); None on one server, where a batch spans partitions.
+    partition: int | None = None
 
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)

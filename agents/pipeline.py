@@ -137,7 +137,7 @@ class BatchPipeline:
         partitions = {e.partition for e in events}
         # Approving a held WITHDRAWAL credits the partition's settlement shard: find which
         # shards the held transactions need before the batch reads its state.
-        holders = await self._store.read(accounts, set(), set())
+        holders = await self._store.read(accounts, set(), partitions)
         for event, review in reviews:
             holder = holders.accounts.get(review["source_account"])
             hold = holder.holds.get(review["tx_id"]) if holder else None
@@ -163,7 +163,7 @@ class BatchPipeline:
         partitions = {e.partition for e in events}
         # A SUCCESS posts to this partition's system shards (FX, the partner's settlement
         # account): which ones, the held payouts say; find them before the batch reads.
-        first = await self._store.read(accounts, tx_ids, set())
+        first = await self._store.read(accounts, tx_ids, partitions)
         for event, outcome in outcomes:
             holder = first.accounts.get(outcome["source_account"])
             hold = holder.holds.get(outcome["tx_id"]) if holder else None

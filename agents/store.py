@@ -20,6 +20,11 @@ Keys, under `ps:<topic prefix>`:
   lr:<account>       sorted set of the fraud labels naming the account as destination or payer,
                      by the transaction's event time (agents/fraud/labelrisk.py; written by the
                      labels sink, read here); lr:device|<device id> the same for a device
+
+On a Redis Cluster (ClusterStateStore) the keys of a partition carry its hash tag (ac:{p3}...,
+t:{p3}..., et:{p3}, tx:{p3}, holds:{p3}, ob:<role>:{p3}), a batch is one partition's, and the
+keys of other partitions go beside the scripts: the fraud features by pipelined reads and
+writes, and the global tx_id dedupe by claims (id:<tx_id>, docs/design.md "Past one Redis").
 """
 
 from __future__ import annotations
@@ -31,21 +36,24 @@ from typing import Any
 
 import hiredis
 import msgpack
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import ClusterDownError, MasterDownError, NoScriptError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.batch import BatchResult, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
-from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry, device_name
+from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT, Entry, device_name
 from agents.ports import StateConflictError
 from streams.accounts import (
+    TX_HASH,
     AccountState,
     account_key,
     holds_key,
     pack_account,
     scan_chunks,
+    state_client,
+    tag,
     tx_key,
     unpack_account,
 )
@@ -59,18 +67,49 @@ def _unavailable_is_retriable() -> Iterator[None]:
     Anything else Redis says (a script error, out of memory) stays what it is: not retriable."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # OSError: TimeoutError too
+    except (RedisConnectionError, RedisTimeoutError, OSError,  # OSError: TimeoutError too
+            ClusterDownError, MasterDownError, TryAgainError) as exc:  # a cluster failing over
         raise StateStoreError(f"account-state store unavailable: {exc!r}") from exc
+
+
+class _Keys:
+    """The keys a batch names: untagged on one server; on a cluster, its partition's tag."""
+
+    def __init__(self, namespace: str, partition: int | None = None) -> None:
+        self.cluster = partition is not None
+        self._ns = f"ps:{namespace}"
+        self._namespace = namespace
+        # the readers' layout (streams.accounts), as prefixes: a key is one concatenation
+        self.account_prefix = account_key(namespace, "", partition)
+        self.tx_prefix = tx_key(namespace, "", partition)
+
+    def _part(self, partition: int) -> str:
+        return tag(partition) if self.cluster else str(partition)
+
+    def account(self, name: str) -> str:
+        return self.account_prefix + name
+
+    def tx(self, tx_id: str) -> str:
+        return self.tx_prefix + tx_id
+
+    def event_time(self, partition: int) -> str:
+        return f"{self._ns}et:{self._part(partition)}"
+
+    def tx_index(self, partition: int) -> str:
+        return f"{self._ns}tx:{self._part(partition)}"
+
+    def holds(self, partition: int) -> str:
+        return holds_key(self._namespace, partition, self.cluster)
+
+    def outbox(self, role: str, partition: int) -> str:
+        return f"{self._ns}ob:{role}:{self._part(partition)}"
 
 
 class RedisStateStore:
     def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
         self._redis = redis
         self._namespace = namespace
-        self._ns = f"ps:{namespace}"
-        # the readers' layout (streams.accounts), as prefixes: a key is one concatenation
-        self._account_prefix = account_key(namespace, "")
-        self._tx_prefix = tx_key(namespace, "")
+        self._flat = _Keys(namespace)
         self._tx_ttl_s = tx_ttl_s
         self._window_ms = window_ms
         scripts = resources.files("agents")
@@ -97,29 +136,21 @@ class RedisStateStore:
             finally:
                 await pool.release(connection)
 
+    def _keys_of(self, partition: int) -> _Keys:
+        """The keys of a partition's batches (one set for all on one server)."""
+        return self._flat
+
     def account_key(self, account: str) -> str:
-        return self._account_prefix + account
+        return self._flat.account(account)
 
     def tx_key(self, tx_id: str) -> str:
-        return self._tx_prefix + tx_id
-
-    def _event_time_key(self, partition: int) -> str:
-        return f"{self._ns}et:{partition}"
-
-    def _tx_index_key(self, partition: int) -> str:
-        return f"{self._ns}tx:{partition}"
-
-    def _holds_key(self, partition: int) -> str:
-        return holds_key(self._namespace, partition)
-
-    def _fan_in_key(self, destination: str) -> str:
-        return fan_in_key(self._namespace, destination)
+        return self._flat.tx(tx_id)
 
     def label_risk_key(self, account: str) -> str:
         return label_risk_key(self._namespace, account)
 
     def outbox_key(self, role: str, partition: int) -> str:
-        return f"{self._ns}ob:{role}:{partition}"
+        return self._keys_of(partition).outbox(role, partition)
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
                    payments: dict[str, Payment] | None = None) -> StateView:
@@ -128,15 +159,19 @@ class RedisStateStore:
         `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer,
         destination and device) the authorizer needs.
         """
+        return await self._read_script(self._flat, accounts, tx_ids, partitions, payments)
+
+    async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
+                           partitions: set[int], payments: dict[str, Payment] | None) -> StateView:
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
                        | {device_name(p.device) for _, p in paying if p.device})
-        keys = ([self.account_key(n) for n in names] + [self.tx_key(t) for t in ids]
-                + [self._event_time_key(p) for p in parts]
+        keys = ([at.account(n) for n in names] + [at.tx(t) for t in ids]
+                + [at.event_time(p) for p in parts]
                 + [self.label_risk_key(a) for a in named]
                 + [payment_days_key(self._namespace, a) for a in named]
-                + [self._fan_in_key(p.destination) for _, p in paying])
+                + [fan_in_key(self._namespace, p.destination) for _, p in paying])
         args: list[Any] = [len(names), len(ids), len(parts), len(named)]
         for _, payment in paying:
             args += [payment.since_ms, payment.payer]
@@ -176,18 +211,23 @@ class RedisStateStore:
         Raises StateConflictError if any account's version moved since `view` was read.
         """
         outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
-        keys, args = self._commit_args(view, result, role, batch_id, outbox)
+        keys, args = self._commit_args(self._flat, view, result, result.fan_in, role, batch_id,
+                                       outbox)
+        await self._commit_script(keys, args)
+        return outbox
+
+    async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
         reply = await self._evalsha(self._commit, keys, args)
         if reply != b"ok":
             raise StateConflictError(f"state changed under the batch: {reply!r}")
-        return outbox
 
-    def _commit_args(self, view: StateView, result: BatchResult, role: str, batch_id: str,
-                     outbox: dict[int, bytes]) -> tuple[list[str], list[Any]]:
+    def _commit_args(self, at: _Keys, view: StateView, result: BatchResult, fan_in: list[Payment],
+                     role: str, batch_id: str, outbox: dict[int, bytes]
+                     ) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = [len(result.dirty)]
         for name in sorted(result.dirty):
-            keys.append(self.account_key(name))
+            keys.append(at.account(name))
             version = view.versions.get(name, 0)
             args += [str(version), pack_account(version + 1, view.accounts[name].encode())]
         args += [len(result.tx_updates), self._tx_ttl_s]
@@ -195,7 +235,7 @@ class RedisStateStore:
         # index prunes it): 1 tells the script to skip reading it back.
         indexed = {tx_id for _, _, tx_id in result.tx_index}
         for tx_id, fields in result.tx_updates.items():
-            keys.append(self.tx_key(tx_id))
+            keys.append(at.tx(tx_id))
             args += [1 if tx_id in indexed else 0, len(fields)]
             for field, value in fields.items():
                 args += [field, value]
@@ -206,26 +246,26 @@ class RedisStateStore:
             by_partition.setdefault(partition, []).extend((event_time, tx_id))
         args.append(len(by_partition))
         for partition, pairs in by_partition.items():
-            keys.append(self._tx_index_key(partition))
+            keys.append(at.tx_index(partition))
             args.append(len(pairs) // 2)
             args += pairs
-        args += [len(result.partition_event_time), self._window_ms, self.tx_key("")]
+        args += [len(result.partition_event_time), self._window_ms, at.tx_prefix]
         for partition, event_time in result.partition_event_time.items():
-            keys += [self._event_time_key(partition), self._tx_index_key(partition)]
+            keys += [at.event_time(partition), at.tx_index(partition)]
             args.append(event_time)
         args.append(len(result.holds))
         for change in result.holds:
-            keys.append(self._holds_key(change.partition))
+            keys.append(at.holds(change.partition))
             member = f"{change.account}|{change.tx_id}"
             args += [member, "" if change.expires_at_ms is None else change.expires_at_ms]
-        args += [len(result.fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
-        for payment in result.fan_in:
-            keys.append(self._fan_in_key(payment.destination))
+        args += [len(fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
+        for payment in fan_in:
+            keys.append(fan_in_key(self._namespace, payment.destination))
             args += [payment.payer, payment.time_ms]
-        keys += [payment_days_key(self._namespace, p.destination) for p in result.fan_in]
+        keys += [payment_days_key(self._namespace, p.destination) for p in fan_in]
         args.append(len(outbox))
         for partition, blob in outbox.items():
-            keys.append(self.outbox_key(role, partition))
+            keys.append(at.outbox(role, partition))
             args += [batch_id, blob]
         return keys, args
 
@@ -251,9 +291,142 @@ class RedisStateStore:
 
     async def expired_holds(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
         with _unavailable_is_retriable():
-            members = await self._redis.zrangebyscore(self._holds_key(partition), 0, now_ms,
+            members = await self._redis.zrangebyscore(self._keys_of(partition).holds(partition), 0, now_ms,
                                                       start=0, num=limit)
         return [(account, tx_id) for account, tx_id in (m.decode().split("|", 1) for m in members)]
+
+
+class ClusterStateStore(RedisStateStore):
+    """The account state on a Redis Cluster: each batch is one partition's (the workers split
+    their batches so, agents/workers.py), read and committed by the same two scripts on the node
+    that holds the partition's slot, atomic as on one server. What lives under other slots goes
+    beside the scripts:
+
+    - the tx_id claims: the same tx_id reaching two partitions (two source accounts) shares no
+      key between their batches, so before a commit each new record claims its tx_id
+      (`SET id:<tx_id> <partition>|<body hash> NX GET`); another partition's claim is a conflict
+      (the batch is recomputed, and the read finds the claim: the transaction is dead-lettered,
+      as on one server). A claim of its own partition is a replay after a crash between the
+      claim and the commit, and goes through.
+    - the fraud features of destinations, payers and devices (fi:, pd:, lr:): read by one
+      pipelined round trip beside the read script, written after the commit. A crash between
+      the commit and that write leaves the batch's payments out of the features (the replay
+      finds them decided); a write is idempotent apart from the per-day count.
+    """
+
+    def __init__(self, redis: RedisCluster, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
+        super().__init__(redis, namespace, tx_ttl_s, window_ms)  # type: ignore[arg-type]
+        self._cluster = redis
+        # A claim outlives the dedupe window by wall clock, as the records it stands for do.
+        self._claim_ttl_ms = max(window_ms, tx_ttl_s * 1000)
+
+    def _keys_of(self, partition: int) -> _Keys:
+        return _Keys(self._namespace, partition)
+
+    async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        # The cluster client routes by the keys' slot (one: the batch's partition tag).
+        with _unavailable_is_retriable():
+            try:
+                return await self._cluster.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            except NoScriptError:
+                return await script(keys=keys, args=args)
+
+    @staticmethod
+    def _only(partitions: set[int]) -> int:
+        if len(partitions) != 1:
+            raise ValueError(f"a cluster batch is one partition's, got {sorted(partitions)}")
+        return next(iter(partitions))
+
+    def claim_key(self, tx_id: str) -> str:
+        return f"ps:{self._namespace}id:{tx_id}"
+
+    async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
+                   payments: dict[str, Payment] | None = None) -> StateView:
+        partition = self._only(partitions)
+        view = await self._read_script(self._keys_of(partition), accounts, tx_ids, partitions,
+                                       None)
+        view.partition = partition
+        paying = list((payments or {}).items())
+        named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
+                       | {device_name(p.device) for _, p in paying if p.device})
+        unknown = sorted(t for t in tx_ids if t not in view.tx_records)
+        pipe = self._cluster.pipeline(transaction=False)
+        for _, payment in paying:
+            key = fan_in_key(self._namespace, payment.destination)
+            pipe.zcount(key, payment.since_ms, "+inf")
+            pipe.zscore(key, payment.payer)
+        for account in named:
+            pipe.zrange(label_risk_key(self._namespace, account), 0, -1, withscores=True)
+            pipe.hgetall(payment_days_key(self._namespace, account))
+        for tx_id in unknown:
+            pipe.get(self.claim_key(tx_id))
+        with _unavailable_is_retriable():
+            replies = await pipe.execute() if len(pipe) else []
+        at = 0
+        for tx_id, _ in paying:
+            count, score = replies[at], replies[at + 1]
+            view.fan_in[tx_id] = Seen(int(count), -1 if score is None else int(score))
+            at += 2
+        for account in named:
+            entries, days = replies[at], replies[at + 1]
+            at += 2
+            if entries:  # as read.lua: the days matter only beside label-risk entries
+                view.label_risk[account] = [Entry.parse(m.decode(), s) for m, s in entries]
+                if days:
+                    view.payment_days[account] = {int(d): int(n) for d, n in days.items()}
+        for tx_id, claimed in zip(unknown, replies[at:], strict=True):
+            if claimed:
+                owner, _, body_hash = claimed.decode().partition("|")
+                if int(owner) != partition:  # another partition's transaction: a conflict
+                    view.tx_records[tx_id] = {TX_HASH: body_hash}
+        return view
+
+    async def commit(self, view: StateView, result: BatchResult, role: str,
+                     batch_id: str) -> dict[int, bytes]:
+        if view.partition is None:
+            raise ValueError("a cluster batch commits the view its own read returned")
+        await self._claim(view.partition, result)
+        outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
+        keys, args = self._commit_args(self._keys_of(view.partition), view, result, [], role,
+                                       batch_id, outbox)
+        await self._commit_script(keys, args)
+        if result.fan_in:
+            await self._write_features(result.fan_in)
+        return outbox
+
+    async def _claim(self, partition: int, result: BatchResult) -> None:
+        created = [(tx_id, f"{partition}|{fields[TX_HASH]}")
+                   for tx_id, fields in result.tx_updates.items() if TX_HASH in fields]
+        if not created:
+            return
+        pipe = self._cluster.pipeline(transaction=False)
+        for tx_id, claim in created:
+            pipe.set(self.claim_key(tx_id), claim, nx=True, get=True, px=self._claim_ttl_ms)
+        with _unavailable_is_retriable():
+            replies = await pipe.execute()
+        for (tx_id, claim), held in zip(created, replies, strict=True):
+            if held is not None and held.decode() != claim:
+                raise StateConflictError(f"tx_id {tx_id} claimed by another transaction: "
+                                         f"{held.decode()!r}, not {claim!r}")
+
+    async def _write_features(self, payments: list[Payment]) -> None:
+        """What commit.lua does to the fan-in sets and payments per day on one server."""
+        pipe = self._cluster.pipeline(transaction=False)
+        newest: dict[str, int] = {}
+        for payment in payments:
+            key = fan_in_key(self._namespace, payment.destination)
+            pipe.zadd(key, {payment.payer: payment.time_ms}, gt=True)
+            newest[key] = max(newest.get(key, payment.time_ms), payment.time_ms)
+            days, day = payment_days_key(self._namespace, payment.destination), payment.time_ms // DAY_MS
+            pipe.hincrby(days, str(day), 1)
+            pipe.hdel(days, str(day - PAYMENT_DAYS_KEPT))
+            pipe.pexpire(days, PAYMENT_DAYS_KEPT * DAY_MS)
+        for key, time_ms in newest.items():
+            pipe.zremrangebyscore(key, "-inf", f"({time_ms - FAN_IN_WINDOW_MS}")
+            pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
+            pipe.pexpire(key, FAN_IN_WINDOW_MS)
+        with _unavailable_is_retriable():
+            await pipe.execute()
 
 
 def payment_days_key(namespace: str, destination: str) -> str:
@@ -287,9 +460,9 @@ def decode_outputs(blob: bytes) -> list[OutputMessage]:
 BULK_READ_TIMEOUT_S = 300.0
 
 
-def bulk_reader(url: str) -> Redis:
+def bulk_reader(url: str, cluster: bool = False) -> Any:
     """A client for reading everything (reconcile), patient with its own pauses."""
-    return Redis.from_url(url, socket_timeout=BULK_READ_TIMEOUT_S)
+    return state_client(url, cluster, socket_timeout=BULK_READ_TIMEOUT_S)
 
 
 async def delete_namespace(redis: Redis, namespace: str, chunk: int = 5000) -> int:

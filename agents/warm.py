@@ -16,12 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
-
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
 from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT
 from agents.store import fan_in_key, payment_days_key
-from streams.accounts import AccountState, account_key, pack_account, unpack_account
+from streams.accounts import (
+    AccountState,
+    StateClient,
+    account_key,
+    is_cluster,
+    pack_account,
+    unpack_account,
+)
+from streams.partitioning import partition_for
 
 CHUNK = 1000
 
@@ -42,14 +48,28 @@ return moved
 """
 
 
-async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes]) -> int:
-    """Give each account its profile, keeping the rest of its state; return accounts written."""
-    script = redis.register_script(_SET_PROFILES)
-    names = sorted(profiles)
+async def write_profiles(redis: StateClient, namespace: str, profiles: dict[str, bytes],
+                         partitions: int = 1) -> int:
+    """Give each account its profile, keeping the rest of its state; return accounts written.
+    On a Redis Cluster the script runs per partition (`partitions`: the topics'), whose tag
+    the accounts' keys carry there: a payer's partition is its key's (murmur2)."""
+    script = redis.register_script(_SET_PROFILES)  # type: ignore[misc]
+    by_partition: dict[int | None, list[str]] = {}
+    for name in sorted(profiles):
+        partition = partition_for(name, partitions) if is_cluster(redis) else None
+        by_partition.setdefault(partition, []).append(name)
+    for partition, names in by_partition.items():
+        await _write_profiles(redis, script, namespace, profiles, names, partition)
+    return len(profiles)
+
+
+async def _write_profiles(redis: StateClient, script: Any, namespace: str,
+                          profiles: dict[str, bytes], names: list[str],
+                          partition: int | None) -> None:
     for start in range(0, len(names), CHUNK):
         pending = names[start:start + CHUNK]
         while pending:
-            keys = [account_key(namespace, n) for n in pending]
+            keys = [account_key(namespace, n, partition) for n in pending]
             args: list[bytes | str] = []
             for name, value in zip(pending, await redis.mget(keys), strict=True):
                 version, blob = unpack_account(value)
@@ -58,10 +78,9 @@ async def write_profiles(redis: Redis, namespace: str, profiles: dict[str, bytes
                 args += [str(version), pack_account(version + 1, state.encode())]
             moved = {key.decode() for key in await script(keys=keys, args=args)}
             pending = [n for n, key in zip(pending, keys, strict=True) if key in moved]
-    return len(names)
 
 
-async def write_fan_in(redis: Redis, namespace: str, sets: dict[str, dict[str, int]]) -> int:
+async def write_fan_in(redis: StateClient, namespace: str, sets: dict[str, dict[str, int]]) -> int:
     """Each destination's fan-in set as the workers keep it (ZADD GT: never moves a time back)."""
     def queue(pipe: Any, destination: str, members: dict[str, int]) -> None:
         key = fan_in_key(namespace, destination)
@@ -72,7 +91,7 @@ async def write_fan_in(redis: Redis, namespace: str, sets: dict[str, dict[str, i
     return await _pipelined(redis, sets, queue)
 
 
-async def write_payment_days(redis: Redis, namespace: str, days: dict[str, dict[int, int]]) -> int:
+async def write_payment_days(redis: StateClient, namespace: str, days: dict[str, dict[int, int]]) -> int:
     """Each destination's payments per day (those of the kept span), as authorize counts them."""
     def queue(pipe: Any, destination: str, counts: dict[int, int]) -> None:
         key = payment_days_key(namespace, destination)
@@ -82,7 +101,7 @@ async def write_payment_days(redis: Redis, namespace: str, days: dict[str, dict[
     return await _pipelined(redis, days, queue)
 
 
-async def _pipelined(redis: Redis, by_key: dict[str, Any],
+async def _pipelined(redis: StateClient, by_key: dict[str, Any],
                      queue: Callable[[Any, str, Any], None]) -> int:
     """`queue` the commands of every entry, CHUNK entries per round trip; return the entries."""
     items = list(by_key.items())

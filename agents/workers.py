@@ -37,6 +37,15 @@ def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
             for f in fetched for r in f.records]
 
 
+def by_partition(events: list[InputEvent]) -> list[list[InputEvent]]:
+    """A batch as one batch per partition, each in its order (on a Redis Cluster a batch's
+    keys must share its partition's slot: agents/store.py ClusterStateStore)."""
+    parts: dict[int, list[InputEvent]] = {}
+    for event in events:
+        parts.setdefault(event.partition, []).append(event)
+    return [parts[p] for p in sorted(parts)]
+
+
 def _retriable(exc: BaseException) -> bool:
     """What may succeed if tried again says so itself: the state store and the output sender
     wrap what they cannot reach as a retriable PaystreamError (agents/store.py, agents/outbox.py)."""
@@ -68,13 +77,14 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[A
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
-             hold_sweep_s: float = 5.0) -> None:
+             hold_sweep_s: float = 5.0, per_partition: bool = False) -> None:
+    """The agents on `app`; `per_partition`: run each fetched batch as one per partition."""
     agents = {"authorize": (names.transactions.name, pipeline.authorize),
               "settle": (names.credits.name, pipeline.settle),
               "review": (names.reviews.name, pipeline.review),
               "payout": (names.payout_outcomes.name, pipeline.settle_payouts)}
     for name, (topic_name, handler) in agents.items():
-        _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size)
+        _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size, per_partition)
 
     @app.timer(hold_sweep_s)
     async def expire_holds() -> None:
@@ -89,14 +99,17 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
 
 
 def _batch_agent(app: BatchApp, name: str, topic: Any,
-                 handler: Callable[[list[InputEvent]], Awaitable[Any]], batch_size: int) -> None:
+                 handler: Callable[[list[InputEvent]], Awaitable[Any]], batch_size: int,
+                 per_partition: bool) -> None:
     # Room for a few batches: the consumer fetches the next while this one is processed.
     queue = app.batch_queue(topic, records_max=4 * batch_size)
 
     async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
         while True:
             fetched = await queue.take(batch_size)
-            await run_batch(name, handler, to_inputs(fetched))
+            events = to_inputs(fetched)
+            for part in by_partition(events) if per_partition else [events]:
+                await run_batch(name, handler, part)
             app.ack_batch(queue)
 
     app.agent(topic, name=name, concurrency=1)(agent)

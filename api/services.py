@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from api import reads
 from api.keys import KeyStore
 from api.reportcache import ReportCache
+from streams.accounts import StateClient, state_client
 from streams.partners import Partner, load_partners
 from streams.producer import AckedPublisher
 from streams.reviews import VerdictPublisher
@@ -26,7 +27,7 @@ from streams.settings import Settings, notify_redis_url
 class Services:
     settings: Settings
     db: asyncpg.Pool
-    state: Redis            # account state and transaction records (the workers' Redis)
+    state: StateClient      # account state and transaction records (the workers' Redis)
     notify: Redis           # webhook delivery records
     keys: KeyStore
     limiter: MovingWindowRateLimiter
@@ -54,7 +55,7 @@ class Services:
         storage = RedisStorage(settings.api_redis_url, implementation="redispy",
                                key_prefix=f"ps:{settings.topic_prefix}api-limits")
         return cls(settings, db,
-                   Redis.from_url(settings.redis_url, socket_timeout=5),
+                   state_client(settings.redis_url, settings.redis_cluster, socket_timeout=5),
                    Redis.from_url(notify_redis_url(settings), socket_timeout=5),
                    keys, MovingWindowRateLimiter(storage),
                    await asyncio.to_thread(VerdictPublisher, settings),

@@ -134,7 +134,8 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     pipeline = build_pipeline(settings, observer=metrics.record_batch)
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
-    register(app, pipeline, names, batch_size, hold_sweep_s)
+    register(app, pipeline, names, batch_size, hold_sweep_s,
+             per_partition=settings.redis_cluster)
     start_metrics(settings, "worker",
                   {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name,
                                  names.payout_outcomes.name]})
@@ -176,8 +177,7 @@ def state_migrate(obj: _Context) -> None:
     """
     import asyncio
 
-    from redis.asyncio import Redis
-
+    from paystream.wiring import state_redis
     from streams import state_layout
 
     settings = obj.settings
@@ -187,7 +187,7 @@ def state_migrate(obj: _Context) -> None:
             click.echo(f"  {moved:,} accounts moved...", err=True)
 
     async def run() -> int:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+        redis = state_redis(settings, socket_timeout=60)
         try:
             return await state_layout.migrate(redis, settings.topic_prefix, progress=progress)
         finally:
@@ -240,17 +240,17 @@ def review(obj: _Context, action: str, tx_id: str, reviewer: str) -> None:
     """
     import asyncio
 
-    from redis.asyncio import Redis
-
+    from paystream.wiring import state_redis
     from streams.accounts import HELD, TX_ACCOUNT, TX_STATUS, read_tx_records
     from streams.reviews import VerdictPublisher, verdict
 
     settings = obj.settings
 
     async def lookup() -> dict[str, str]:
-        redis = Redis.from_url(settings.redis_url)
+        redis = state_redis(settings)
         try:
-            return (await read_tx_records(redis, settings.topic_prefix, [tx_id])).get(tx_id, {})
+            return (await read_tx_records(redis, settings.topic_prefix, [tx_id],
+                                          partitions=settings.partitions)).get(tx_id, {})
         finally:
             await redis.aclose()
 

@@ -339,8 +339,6 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
     """
     import asyncio
 
-    from redis.asyncio import Redis
-
     from agents.fraud.assess import Assessor
     from agents.fraud.fanin import FanInMemory
     from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT, PaymentDaysMemory
@@ -348,6 +346,7 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
     from agents.fraud.replay import replay
     from agents.rules import load_rules
     from agents.warm import write_fan_in, write_payment_days, write_profiles
+    from paystream.wiring import state_redis
     from streams import state_layout
     from streams.errors import ValidationError
     from streams.labels import parse_time_ms
@@ -371,10 +370,11 @@ def warm(obj: Any, transactions_path: Path, until_iso: str | None) -> None:
     recent = days.recent(history[-1].event_time // DAY_MS - PAYMENT_DAYS_KEPT + 1)
 
     async def write() -> tuple[int, int, int]:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=60)
+        redis = state_redis(settings, socket_timeout=60)
         try:
             await state_layout.check(redis, settings.topic_prefix)
-            return (await write_profiles(redis, settings.topic_prefix, profiles),
+            return (await write_profiles(redis, settings.topic_prefix, profiles,
+                                         settings.partitions),
                     await write_fan_in(redis, settings.topic_prefix, fan_in.sets()),
                     await write_payment_days(redis, settings.topic_prefix, recent))
         finally:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from streams.partitioning import partition_for
 from streams.settings import Settings, notify_redis_url
 from streams.topics import topics
 
@@ -74,7 +75,7 @@ async def _pending(settings: Settings, consumer: Any, workers: Any, with_sinks: 
     from agents.store import bulk_reader, outbox_pending
 
     names = topics(settings.topic_prefix, settings.partitions)
-    redis = bulk_reader(settings.redis_url)
+    redis = bulk_reader(settings.redis_url, settings.redis_cluster)
     try:
         behind = lag(consumer, workers, [getattr(names, role).name for role in WORKER_INPUTS])
         if with_sinks:
@@ -116,20 +117,23 @@ def read_run(settings: Settings, consumer: Any, with_sinks: bool) -> Run:
     decisions = read_topic(consumer, names.decisions.name)
     postings = read_topic(consumer, names.postings.name)
     payout_results = read_topic(consumer, names.payout_results.name) if with_sinks else []
-    tx_ids = sorted({codecs["decision"].decode(m.value())["tx_id"] for m in decisions})
-    accounts, records, hold_index = asyncio.run(_state(settings, tx_ids))
+    # A decision is keyed by its transaction's partition key: where a cluster keeps its record.
+    where = {codecs["decision"].decode(m.value())["tx_id"]: partition_for(m.key(), settings.partitions)
+             for m in decisions}
+    accounts, records, hold_index = asyncio.run(_state(settings, where))
     return Run(codecs, inputs, dead, decisions, postings, payout_results, accounts, records,
                hold_index)
 
 
-async def _state(settings: Settings, tx_ids: list[str]) -> tuple[dict, dict, set]:
+async def _state(settings: Settings, where: dict[str, int]) -> tuple[dict, dict, set]:
     from agents.store import bulk_reader
     from streams.accounts import read_hold_index, read_tx_records, scan_accounts
 
-    redis = bulk_reader(settings.redis_url)
+    redis = bulk_reader(settings.redis_url, settings.redis_cluster)
     try:
         return (await scan_accounts(redis, settings.topic_prefix),
-                await read_tx_records(redis, settings.topic_prefix, tx_ids),
+                await read_tx_records(redis, settings.topic_prefix, sorted(where),
+                                      partitions=settings.partitions, hints=where),
                 await read_hold_index(redis, settings.topic_prefix))
     finally:
         await redis.aclose()

@@ -216,6 +216,7 @@ def payout_watch(obj: Any, every_s: float, lead_s: float) -> None:
     """Ask receive partners that offer a status query (status_url in PAYSTREAM_PARTNERS_PATH)
     how a payout stands when its deadline nears and no callback came; publish a SUCCESS or
     FAILURE they give as their callback would have been (docs/send-money.md)."""
+    from paystream.wiring import state_redis
     from sinks.payout_watch import PayoutWatch, run
     from streams.partners import load_partners
     from streams.producer import AckedPublisher
@@ -236,7 +237,7 @@ def payout_watch(obj: Any, every_s: float, lead_s: float) -> None:
              ", ".join(asking) or "nobody (no partner has a status_url)", lead_s, every_s)
 
     async def main() -> None:
-        await run(watch, settings.redis_url, every_s, stop_event())
+        await run(watch, state_redis(settings, socket_timeout=10), every_s, stop_event())
 
     try:
         asyncio.run(main())

@@ -66,16 +66,23 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateStore:
-    from redis.asyncio import Redis
+def state_redis(settings: Settings, **options: Any) -> Any:
+    """A client of the account-state Redis: one server, or a Redis Cluster (REDIS_CLUSTER)."""
+    from streams.accounts import state_client
 
-    from agents.store import RedisStateStore
+    return state_client(settings.redis_url, settings.redis_cluster, **options)
+
+
+def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateStore:
+    from agents.store import ClusterStateStore, RedisStateStore
 
     # Records are pruned by event time (see agents/store.py); this TTL only covers the few
     # that live outside the index (credited-only marks, holds resolved after the window).
     tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
-    return RedisStateStore(redis or Redis.from_url(settings.redis_url), settings.topic_prefix,
-                           tx_ttl_s=tx_ttl_s, window_ms=settings.dedupe_window_ms)
+    client: Any = redis or state_redis(settings)
+    kind = ClusterStateStore if settings.redis_cluster else RedisStateStore
+    return kind(client, settings.topic_prefix, tx_ttl_s=tx_ttl_s,
+                window_ms=settings.dedupe_window_ms)
 
 
 def check_state_layout(settings: Settings) -> None:
@@ -83,7 +90,6 @@ def check_state_layout(settings: Settings) -> None:
     (streams/state_layout.py); an unreachable Redis is a StateStoreError, said as such."""
     import asyncio
 
-    from redis.asyncio import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -91,7 +97,7 @@ def check_state_layout(settings: Settings) -> None:
     from streams.errors import StateStoreError
 
     async def check() -> None:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=30)
+        redis = state_redis(settings, socket_timeout=30)
         try:
             await state_layout.check(redis, settings.topic_prefix)
         finally:
@@ -200,11 +206,9 @@ def build_runner(name: str, settings: Settings, group: str | None = None) -> Sin
     sweep = None
     writer: Callable[[Any], Any]  # a connection -> the sink's writer
     if name == "labels":  # the label-risk sets live beside the account state the workers read
-        from redis.asyncio import Redis
-
         from sinks.labels import LABELS_SWEEP_S
 
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10)
+        redis = state_redis(settings, socket_timeout=10)
 
         def labels_writer(connection: Any) -> LabelsWriter:
             return LabelsWriter(connection, redis, settings.topic_prefix)

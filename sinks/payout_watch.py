@@ -21,11 +21,19 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from sinks import metrics
-from streams.accounts import HELD, TX_ACCOUNT, TX_STATUS, holds_key, payout_details, read_tx_records
+from streams.accounts import (
+    HELD,
+    TX_ACCOUNT,
+    TX_STATUS,
+    StateClient,
+    holds_key,
+    is_cluster,
+    payout_details,
+    read_tx_records,
+)
 from streams.errors import PaystreamError
 from streams.partners import Partner, sign, verify_signature
 from streams.producer import AckedPublisher
@@ -49,19 +57,25 @@ class PayoutWatch:
         self._asked: dict[str, int] = {}  # tx_id -> when last asked (ms)
         self.counts: Counter[str] = Counter()
 
-    async def once(self, redis: Redis, http: aiohttp.ClientSession) -> None:
+    async def once(self, redis: StateClient, http: aiohttp.ClientSession) -> None:
         """One look at the payouts due soon, and the questions their partners take."""
         now_ms = time.time_ns() // 1_000_000
         due: list[tuple[float, str]] = []  # (deadline ms, tx_id)
+        where: dict[str, int] = {}  # tx_id -> its partition (where a cluster keeps its record)
         for partition in range(self._partitions):
-            members = await redis.zrangebyscore(holds_key(self._namespace, partition), now_ms,
-                                                now_ms + self._lead_ms, withscores=True)
-            due += [(deadline, m.decode().split("|", 1)[1]) for m, deadline in members]
+            key = holds_key(self._namespace, partition, is_cluster(redis))
+            members = await redis.zrangebyscore(key, now_ms, now_ms + self._lead_ms,
+                                                withscores=True)
+            for member, deadline in members:
+                tx_id = member.decode().split("|", 1)[1]
+                due.append((deadline, tx_id))
+                where[tx_id] = partition
         # The nearest deadline first, across partitions: a burst of due payouts (a backlog,
         # a partner slow to call back) must not leave the most urgent for last.
         due.sort()
         fresh = [t for _, t in due if now_ms - self._asked.get(t, 0) >= self._lead_ms]
-        records = await read_tx_records(redis, self._namespace, fresh)
+        records = await read_tx_records(redis, self._namespace, fresh,
+                                        partitions=self._partitions, hints=where)
         asking = asyncio.Semaphore(CONCURRENT_QUESTIONS)
 
         async def settle(tx_id: str, record: dict[str, str], partner: Partner) -> None:
@@ -123,8 +137,8 @@ class PayoutWatch:
         return answer if answer.get("tx_id") == tx_id else {"status": "other-payout"}
 
 
-async def run(watch: PayoutWatch, redis_url: str, every_s: float, stop: asyncio.Event) -> None:
-    redis = Redis.from_url(redis_url, socket_timeout=10)
+async def run(watch: PayoutWatch, redis: StateClient, every_s: float, stop: asyncio.Event) -> None:
+    """Watch until `stop`; the client (of the account state) is closed at the end."""
     try:
         async with aiohttp.ClientSession() as http:
             while not stop.is_set():

@@ -17,19 +17,26 @@ Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
   t:<tx_id>     hash h (body hash) s (status) c (credited) a (held: source) k (kept)
                 p (a payout's details) x (a payout's late success recorded)
   holds:<p>     sorted set "<account>|<tx_id>" by hold expiry (ms), per transactions partition
+
+On a Redis Cluster (REDIS_CLUSTER=true) every key a partition's batches write carries the
+partition's hash tag right after its kind: ac:{p3}<account>, t:{p3}<tx_id>, holds:{p3}, so one
+batch's script runs on one node (docs/design.md "Past one Redis"). A reader finds an account's
+partition as the producers do (murmur2) or, for a system account's shard, from its name.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from streams.errors import PaystreamError
+from streams.partitioning import partition_for
 
 #: Redis hash fields of a transaction record (t:<tx_id>).
 TX_HASH, TX_STATUS, TX_CREDITED = "h", "s", "c"
@@ -51,8 +58,50 @@ def payout_details(record: dict[str, str]) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def account_key(namespace: str, account: str) -> str:
-    return f"ps:{namespace}ac:{account}"
+def tag(partition: int | None) -> str:
+    """The hash tag of a partition's keys on a Redis Cluster; "" (no tag) on one server."""
+    return "" if partition is None else f"{{p{partition}}}"
+
+
+_TAG = re.compile(r"^\{p\d+\}")
+#: A system account's shard names its partition (agents/postings.py system_shard).
+_SHARD = re.compile(r":p(\d{2,})$")
+
+
+def untagged(name: str) -> str:
+    """An account or tx_id as its key names it, without a cluster tag."""
+    return _TAG.sub("", name, count=1)
+
+
+#: The account-state client: one server, or a Redis Cluster (REDIS_CLUSTER).
+StateClient = Redis | RedisCluster
+
+
+def is_cluster(redis: StateClient) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+def state_client(url: str, cluster: bool, **options: Any) -> StateClient:
+    """A client of the account state: REDIS_URL, as one server or as a node of a Redis Cluster
+    (REDIS_CLUSTER), from which the client learns the others."""
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, **options)
+
+
+def account_partitions(account: str, partitions: int) -> list[int]:
+    """Where a reader looks for an account on a Redis Cluster: its key's partition (murmur2,
+    as every producer places it) and, for a name ending like a system shard's (":p07"), that
+    partition too; the workers write it under the partition that owns it, one of these."""
+    found = [partition_for(account, partitions)]
+    shard = _SHARD.search(account)
+    if shard and int(shard.group(1)) < partitions and int(shard.group(1)) != found[0]:
+        found.append(int(shard.group(1)))
+    return found
+
+
+def account_key(namespace: str, account: str, partition: int | None = None) -> str:
+    return f"ps:{namespace}ac:{tag(partition)}{account}"
 
 
 def legacy_account_key(namespace: str, account: str) -> str:
@@ -81,13 +130,13 @@ def unpack_account(value: bytes | None) -> tuple[int, bytes]:
     return int(version), state
 
 
-def tx_key(namespace: str, tx_id: str) -> str:
-    return f"ps:{namespace}t:{tx_id}"
+def tx_key(namespace: str, tx_id: str, partition: int | None = None) -> str:
+    return f"ps:{namespace}t:{tag(partition)}{tx_id}"
 
 
-def holds_key(namespace: str, partition: int) -> str:
+def holds_key(namespace: str, partition: int, cluster: bool = False) -> str:
     """The hold-expiry index of a partition: "<account>|<tx_id>" scored by expiry (ms)."""
-    return f"ps:{namespace}holds:{partition}"
+    return f"ps:{namespace}holds:{tag(partition) if cluster else partition}"
 
 
 #: Layout version; bump when the list below changes, and read the old ones. Format 1 kept
@@ -168,16 +217,34 @@ class AccountState:
         return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile, marks)
 
 
-async def read_accounts(redis: Redis, namespace: str, accounts: list[str]) -> dict[str, AccountState]:
-    """The stored state of each account that has one (an account never seen has none)."""
+async def read_accounts(redis: StateClient, namespace: str, accounts: list[str],
+                        partitions: int = 1) -> dict[str, AccountState]:
+    """The stored state of each account that has one (an account never seen has none).
+    `partitions` (the topics'): where to look on a Redis Cluster."""
     if not accounts:
         return {}
-    values = await redis.mget([account_key(namespace, account) for account in accounts])
-    return {name: AccountState.decode(unpack_account(value)[1])
-            for name, value in zip(accounts, values, strict=True) if value}
+    if not isinstance(redis, RedisCluster):
+        values = await redis.mget([account_key(namespace, account) for account in accounts])
+        return {name: AccountState.decode(unpack_account(value)[1])
+                for name, value in zip(accounts, values, strict=True) if value}
+    wanted = [(name, account_key(namespace, name, p))
+              for name in accounts for p in account_partitions(name, partitions)]
+    values = await redis.mget_nonatomic([key for _, key in wanted])  # per slot, across nodes
+    found: dict[str, AccountState] = {}
+    for (name, _), value in zip(wanted, values, strict=True):
+        if value and name not in found:
+            found[name] = AccountState.decode(unpack_account(value)[1])
+    return found
 
 
-async def scan_chunks(redis: Redis, match: str, chunk: int) -> AsyncIterator[list[bytes]]:
+async def mget_any(redis: StateClient, keys: list[bytes]) -> list[bytes | None]:
+    """MGET of keys that may lie in several slots of a cluster (one MGET per slot there)."""
+    if isinstance(redis, RedisCluster):
+        return await redis.mget_nonatomic(keys)
+    return await redis.mget(keys)
+
+
+async def scan_chunks(redis: StateClient, match: str, chunk: int) -> AsyncIterator[list[bytes]]:
     """The keys matching `match`, `chunk` at a time: one command per chunk, not per key."""
     keys: list[bytes] = []
     async for key in redis.scan_iter(match=match, count=chunk):
@@ -189,32 +256,48 @@ async def scan_chunks(redis: Redis, match: str, chunk: int) -> AsyncIterator[lis
         yield keys
 
 
-async def scan_accounts(redis: Redis, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
+async def scan_accounts(redis: StateClient, namespace: str, chunk: int = 1000) -> dict[str, AccountState]:
     """Every account state under `namespace` (for reconcile and the API; not for the hot path)."""
     prefix = account_key(namespace, "")
     accounts: dict[str, AccountState] = {}
     async for keys in scan_chunks(redis, f"{prefix}*", chunk):
-        for key, value in zip(keys, await redis.mget(keys), strict=True):
+        for key, value in zip(keys, await mget_any(redis, keys), strict=True):
             if value:
-                accounts[key.decode()[len(prefix):]] = AccountState.decode(unpack_account(value)[1])
+                name = untagged(key.decode()[len(prefix):])
+                accounts[name] = AccountState.decode(unpack_account(value)[1])
     return accounts
 
 
-async def read_tx_records(redis: Redis, namespace: str, tx_ids: list[str],
-                          chunk: int = 5000) -> dict[str, dict[str, str]]:
+async def read_tx_records(redis: StateClient, namespace: str, tx_ids: list[str], chunk: int = 5000,
+                          partitions: int = 1, hints: dict[str, int] | None = None
+                          ) -> dict[str, dict[str, str]]:
+    """The records of `tx_ids` that exist. On a Redis Cluster a record lives under its
+    authorizing partition: `hints` names it where the caller knows (else every one of the
+    `partitions` is asked); a credit's legacy mark (c) may sit under the destination's, so
+    what each partition holds is merged."""
+    cluster = is_cluster(redis)
+    lookups: list[tuple[str, int | None]] = []
+    for tx_id in tx_ids:
+        if not cluster:
+            lookups.append((tx_id, None))
+        elif hints and tx_id in hints:
+            lookups.append((tx_id, hints[tx_id]))
+        else:
+            lookups.extend((tx_id, p) for p in range(partitions))
     records: dict[str, dict[str, str]] = {}
-    for start in range(0, len(tx_ids), chunk):
-        ids = tx_ids[start:start + chunk]
+    for start in range(0, len(lookups), chunk):
+        part = lookups[start:start + chunk]
         pipe = redis.pipeline(transaction=False)
-        for tx_id in ids:
-            pipe.hgetall(tx_key(namespace, tx_id))
-        for tx_id, fields in zip(ids, await pipe.execute(), strict=True):
+        for tx_id, partition in part:
+            pipe.hgetall(tx_key(namespace, tx_id, partition))
+        for (tx_id, _), fields in zip(part, await pipe.execute(), strict=True):
             if fields:
-                records[tx_id] = {k.decode(): v.decode() for k, v in fields.items()}
+                records.setdefault(tx_id, {}).update(
+                    {k.decode(): v.decode() for k, v in fields.items()})
     return records
 
 
-async def read_hold_index(redis: Redis, namespace: str) -> set[tuple[str, str]]:
+async def read_hold_index(redis: StateClient, namespace: str) -> set[tuple[str, str]]:
     """Every (account, tx_id) in the hold-expiry index, all partitions."""
     entries: set[tuple[str, str]] = set()
     async for key in redis.scan_iter(match=f"ps:{namespace}holds:*"):
@@ -224,7 +307,7 @@ async def read_hold_index(redis: Redis, namespace: str) -> set[tuple[str, str]]:
     return entries
 
 
-async def read_holds_page(redis: Redis, namespace: str, partitions: int,
+async def read_holds_page(redis: StateClient, namespace: str, partitions: int,
                           after: tuple[int, str] | None, limit: int) -> list[tuple[int, str, str]]:
     """Open holds by expiry (the oldest decisions first), `limit` of them after `after` (an
     (expiry ms, member) a previous page ended on): (expiry ms, account, tx_id). One pipelined
@@ -232,7 +315,7 @@ async def read_holds_page(redis: Redis, namespace: str, partitions: int,
     so callers check the transaction's status."""
     pipe = redis.pipeline(transaction=False)
     for partition in range(partitions):
-        key = holds_key(namespace, partition)
+        key = holds_key(namespace, partition, is_cluster(redis))
         if after is None:
             pipe.zrangebyscore(key, 0, "+inf", start=0, num=limit, withscores=True)
         else:  # the holds sharing the last page's expiry (one batch's at most), then later ones

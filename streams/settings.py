@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL"),
     )
     redis_url: str = Field("redis://127.0.0.1:16379/0", validation_alias=AliasChoices("REDIS_URL"))
+    #: true: REDIS_URL names a node of a Redis Cluster, and the account state spreads over its
+    #: masters by partition (docs/design.md "Past one Redis"); false: one Redis server.
+    redis_cluster: bool = Field(False, validation_alias=AliasChoices("REDIS_CLUSTER"))
     #: How every Kafka client of paystream connects (librdkafka's and Kafka's own names):
     #: PLAINTEXT locally; SASL_SSL with SCRAM in production (docs/operations.md).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -156,6 +159,15 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[env_name(field)] = str(value)
         return env
+
+    @model_validator(mode="after")
+    def _cluster_tags_hold(self) -> Settings:
+        # A key's hash tag is its first {...}: braces in the prefix would move every key's slot.
+        if self.redis_cluster and ("{" in self.topic_prefix or "}" in self.topic_prefix):
+            raise ValueError(f"REDIS_CLUSTER=true needs a PAYSTREAM_TOPIC_PREFIX without braces "
+                             f"(got {self.topic_prefix!r}): Redis Cluster hashes the first {{...}} "
+                             f"of a key")
+        return self
 
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Settings:

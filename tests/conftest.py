@@ -80,6 +80,47 @@ def redis_url() -> Iterator[str]:
     yield from _redis(load_settings().redis_url)
 
 
+def _free_cluster_ports(count: int) -> list[int]:
+    """Ports free for a cluster node and its bus (port + 10000), below the bus's 65535."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port > 55000 or port in ports:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of three masters of this session's own (deploy/local/redis_cluster.py,
+    redis-server in cluster mode), stopped at the end: REDIS_URL of a node of it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "deploy" / "local" / "redis_cluster.py"
+    directory = tmp_path_factory.mktemp("redis-cluster")
+    ports = _free_cluster_ports(3)
+    started = subprocess.run([sys.executable, str(script), "up", "--dir", str(directory),
+                              "--ports", ",".join(map(str, ports))],
+                             capture_output=True, text=True, timeout=120, check=False)
+    try:
+        if started.returncode:
+            pytest.fail(f"the test's Redis Cluster did not start:\n{started.stdout}{started.stderr}")
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        subprocess.run([sys.executable, str(script), "down", "--dir", str(directory)],
+                       capture_output=True, timeout=120, check=False)
+
+
 @pytest.fixture
 def stack_settings(kafka_bootstrap: str, request: pytest.FixtureRequest,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:

@@ -28,7 +28,8 @@ async def get_account(account: Annotated[Ident, Path()], request: Request,
     """Balance per currency (posted, held for review, available) and the open holds, live from
     the account state the workers decide with."""
     svc = services(request)
-    state = (await read_accounts(svc.state, svc.settings.topic_prefix, [account])).get(account)
+    state = (await read_accounts(svc.state, svc.settings.topic_prefix, [account],
+                                 svc.settings.partitions)).get(account)
     if state is None:
         raise NotFound(f"no account {account!r}")
     currencies = sorted(set(state.balances) | {h.currency for h in state.holds.values()})

@@ -49,7 +49,8 @@ async def callback(partner: Annotated[Ident, Path()], request: Request) -> dict[
         answer = PartnerCallback.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    record = (await read_tx_records(svc.state, svc.settings.topic_prefix, [answer.tx_id])).get(answer.tx_id, {})
+    record = (await read_tx_records(svc.state, svc.settings.topic_prefix, [answer.tx_id],
+                                     partitions=svc.settings.partitions)).get(answer.tx_id, {})
     details = payout_details(record)
     if details is None or details["receive_partner"] != partner or not record.get(TX_ACCOUNT):
         raise NotFound(f"no payout {answer.tx_id} was sent to partner {partner}")

@@ -30,6 +30,7 @@ from streams.accounts import (
     read_tx_records,
 )
 from streams.errors import KafkaError
+from streams.partitioning import partition_for
 from streams.reviews import verdict
 
 router = APIRouter(tags=["reviews"])
@@ -54,7 +55,10 @@ async def queue(page: Annotated[Page, Query()], request: Request,
         holds = await read_holds_page(svc.state, namespace, partitions, last, page.limit + 1)
         if not holds:
             break
-        status = await read_tx_records(svc.state, namespace, [tx_id for _, _, tx_id in holds])
+        # a held transaction's record lies under its source account's partition
+        status = await read_tx_records(svc.state, namespace, [tx_id for _, _, tx_id in holds],
+                                       partitions=partitions,
+                                       hints={t: partition_for(a, partitions) for _, a, t in holds})
         held = [h for h in holds if status.get(h[2], {}).get(TX_STATUS) == HELD]
         details = await reads.held_transactions(svc.db, [tx_id for _, _, tx_id in held])
         for expires_ms, account, tx_id in held:
@@ -91,7 +95,8 @@ async def _decide(request: Request, who: Principal, tx_id: str, action: str, not
     if recorded is not None and (recorded["action"], recorded["note"]) != (action, note):
         raise Conflict(f"transaction {tx_id} already has a verdict: {recorded['action']} "
                        f"by {recorded['reviewer']}")
-    record = (await read_tx_records(svc.state, svc.settings.topic_prefix, [tx_id])).get(tx_id, {})
+    record = (await read_tx_records(svc.state, svc.settings.topic_prefix, [tx_id],
+                                     partitions=svc.settings.partitions)).get(tx_id, {})
     status = record.get(TX_STATUS)
     if recorded is not None:
         if status == HELD:  # recorded, maybe not yet applied: make sure the worker hears it

@@ -47,7 +47,8 @@ async def get_transaction(tx_id: Annotated[Ident, Path()], request: Request,
     tx = dict(row)
     review = None
     if tx["outcome"] == "REVIEW":
-        status = (await read_tx_records(svc.state, svc.settings.topic_prefix, [tx_id])).get(tx_id, {})
+        status = (await read_tx_records(svc.state, svc.settings.topic_prefix, [tx_id],
+                                         partitions=svc.settings.partitions)).get(tx_id, {})
         verdict = await svc.db.fetchrow(
             "SELECT action, note, reviewer, decided_at FROM review_verdicts WHERE tx_id = $1", tx_id)
         review = {"status": status.get(TX_STATUS), "verdict": dict(verdict) if verdict else None}
