@@ -27,8 +27,9 @@ install: $(INSTALLED)  ## create .venv and install paystream with its dependenci
 up: $(INSTALLED)  ## start Kafka, PostgreSQL and Redis on 127.0.0.1 (installs what is missing)
 	$(STACK) up
 
-down:  ## stop what `make up` started
+down:  ## stop what `make up` started (and the local Redis Cluster, if `make redis-cluster` started one)
 	$(STACK) down
+	@[ ! -d .local/redis-cluster ] || $(PY) deploy/local/redis_cluster.py down --dir .local/redis-cluster
 
 status:  ## show what runs
 	$(STACK) status
@@ -101,6 +102,16 @@ bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its
 bench-worker: up  ## one worker draining 100k alone: CPU per transaction of the worker and its Redis (REPO=dir: another checkout's worker)
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
 	$(PY) -m loadtest.worker_bench --transactions 100000 $(if $(REPO),--repo $(REPO))
+
+bench-worker-cluster: up redis-cluster  ## the same, its account state on the local 3-master Redis Cluster (REDIS_CLUSTER=true)
+	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
+	$(PY) -m loadtest.worker_bench --transactions 100000 --redis-cluster .local/redis-cluster
+
+redis-cluster: $(INSTALLED)  ## start a local Redis Cluster of three masters (127.0.0.1:17001-17003, state in .local/redis-cluster)
+	$(PY) deploy/local/redis_cluster.py up --dir .local/redis-cluster
+
+redis-cluster-down:  ## stop the local Redis Cluster
+	$(PY) deploy/local/redis_cluster.py down --dir .local/redis-cluster
 
 bench: up  ## the whole pipeline end to end: 1M transactions at max rate, then 60 s at 70% of that rate; CPU vs the run's floor; loadtest/results/latest.*
 	$(PY) -m loadtest.bench $(BENCH_ARGS)

@@ -29,6 +29,7 @@ writes, and the global tx_id dedupe by claims (id:<tx_id>, docs/design.md "Past 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -37,7 +38,16 @@ from typing import Any
 import hiredis
 import msgpack
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import ClusterDownError, MasterDownError, NoScriptError, TryAgainError
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MasterDownError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -296,6 +306,76 @@ class RedisStateStore:
         return [(account, tx_id) for account, tx_id in (m.decode().split("|", 1) for m in members)]
 
 
+#: A cluster's answer that the slot is elsewhere or moving: the client's own path follows it.
+_REDIRECTED = (MovedError, AskError, TryAgainError)
+
+
+async def _per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
+                    attempts: int = 3) -> list[Any]:
+    """Commands on keys of many slots (the key is each command's second word, an EVALSHA's
+    first key) as one pipeline
+    per node, packed by hiredis (C) and sent to the nodes at once; raw replies, in order.
+
+    redis-py's own cluster pipeline packs and routes in Python: with a claim per transaction
+    and the fraud features' ~5 commands per payment it was a third of a cluster worker's CPU
+    (py-spy, 2026-12-01). Commands whose slot moved (a failover, resharding) are sent again
+    after the client relearns the layout; still moving after `attempts`, the batch waits and
+    is retried (StateStoreError). An error reply other than those is raised.
+    """
+    replies: list[Any] = [None] * len(commands)
+    pending = list(range(len(commands)))
+    with _unavailable_is_retriable():
+        await cluster.initialize()  # learns the slots on first use; at once after that
+        for _ in range(attempts):
+            pending = await _send_per_node(cluster, commands, pending, replies)
+            if not pending:
+                break
+            await cluster.nodes_manager.initialize()
+        else:
+            raise StateStoreError(f"{len(pending)} commands still redirected after {attempts} "
+                                  f"attempts: is the cluster moving slots?")
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
+
+
+async def _send_per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
+                         indexes: list[int], replies: list[Any]) -> list[int]:
+    """Send `indexes` of `commands`, fill in their replies; return those redirected."""
+    by_node: dict[str, tuple[Any, list[int]]] = {}
+    for i in indexes:
+        command = commands[i]
+        # EVALSHA sha numkeys key...: routed by its first key (its keys share one slot)
+        key = command[3] if command[0] == "EVALSHA" and command[2] else command[1]
+        node = cluster.nodes_manager.get_node_from_slot(
+            key_slot(key.encode() if isinstance(key, str) else key))
+        by_node.setdefault(node.name, (node, []))[1].append(i)
+
+    async def on(node: Any, mine: list[int]) -> list[int]:
+        redirected = []
+        connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command(
+                b"".join(hiredis.pack_command(commands[i]) for i in mine), False)
+            for i in mine:  # every reply is read, errors too, so the connection stays usable
+                try:
+                    replies[i] = await connection.read_response()
+                except _REDIRECTED:
+                    redirected.append(i)
+                except ResponseError as exc:
+                    replies[i] = exc
+            return redirected
+        except BaseException:
+            await connection.disconnect()  # a reply may be half-read: never reuse it
+            raise
+        finally:
+            node.release(connection)
+
+    done = await asyncio.gather(*(on(node, mine) for node, mine in by_node.values()))
+    return sorted(i for redirected in done for i in redirected)
+
+
 class ClusterStateStore(RedisStateStore):
     """The account state on a Redis Cluster: each batch is one partition's (the workers split
     their batches so, agents/workers.py), read and committed by the same two scripts on the node
@@ -324,11 +404,14 @@ class ClusterStateStore(RedisStateStore):
         return _Keys(self._namespace, partition)
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        # The cluster client routes by the keys' slot (one: the batch's partition tag).
-        with _unavailable_is_retriable():
-            try:
-                return await self._cluster.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
-            except NoScriptError:
+        """As on one server, packed by hiredis, on the node of the batch's slot (its keys share
+        the partition's tag: redis-py would hash every key to check)."""
+        try:
+            (reply,) = await _per_node(self._cluster, [("EVALSHA", script.sha, len(keys), *keys,
+                                                         *args)])
+            return reply
+        except NoScriptError:
+            with _unavailable_is_retriable():
                 return await script(keys=keys, args=args)
 
     @staticmethod
@@ -350,30 +433,30 @@ class ClusterStateStore(RedisStateStore):
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
                        | {device_name(p.device) for _, p in paying if p.device})
         unknown = sorted(t for t in tx_ids if t not in view.tx_records)
-        pipe = self._cluster.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         for _, payment in paying:
             key = fan_in_key(self._namespace, payment.destination)
-            pipe.zcount(key, payment.since_ms, "+inf")
-            pipe.zscore(key, payment.payer)
+            commands += [("ZCOUNT", key, payment.since_ms, "+inf"),
+                         ("ZSCORE", key, payment.payer)]
         for account in named:
-            pipe.zrange(label_risk_key(self._namespace, account), 0, -1, withscores=True)
-            pipe.hgetall(payment_days_key(self._namespace, account))
-        for tx_id in unknown:
-            pipe.get(self.claim_key(tx_id))
-        with _unavailable_is_retriable():
-            replies = await pipe.execute() if len(pipe) else []
+            commands += [("ZRANGE", label_risk_key(self._namespace, account), 0, -1, "WITHSCORES"),
+                         ("HGETALL", payment_days_key(self._namespace, account))]
+        commands += [("GET", self.claim_key(tx_id)) for tx_id in unknown]
+        replies = await _per_node(self._cluster, commands) if commands else []
         at = 0
         for tx_id, _ in paying:
             count, score = replies[at], replies[at + 1]
-            view.fan_in[tx_id] = Seen(int(count), -1 if score is None else int(score))
+            view.fan_in[tx_id] = Seen(int(count), -1 if score is None else int(float(score)))
             at += 2
         for account in named:
-            entries, days = replies[at], replies[at + 1]
+            flat, days = replies[at], replies[at + 1]
             at += 2
-            if entries:  # as read.lua: the days matter only beside label-risk entries
-                view.label_risk[account] = [Entry.parse(m.decode(), s) for m, s in entries]
+            if flat:  # as read.lua: the days matter only beside label-risk entries
+                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
+                                            for j in range(0, len(flat), 2)]
                 if days:
-                    view.payment_days[account] = {int(d): int(n) for d, n in days.items()}
+                    view.payment_days[account] = {int(days[j]): int(days[j + 1])
+                                                  for j in range(0, len(days), 2)}
         for tx_id, claimed in zip(unknown, replies[at:], strict=True):
             if claimed:
                 owner, _, body_hash = claimed.decode().partition("|")
@@ -399,11 +482,9 @@ class ClusterStateStore(RedisStateStore):
                    for tx_id, fields in result.tx_updates.items() if TX_HASH in fields]
         if not created:
             return
-        pipe = self._cluster.pipeline(transaction=False)
-        for tx_id, claim in created:
-            pipe.set(self.claim_key(tx_id), claim, nx=True, get=True, px=self._claim_ttl_ms)
-        with _unavailable_is_retriable():
-            replies = await pipe.execute()
+        replies = await _per_node(self._cluster, [
+            ("SET", self.claim_key(tx_id), claim, "NX", "GET", "PX", self._claim_ttl_ms)
+            for tx_id, claim in created])
         for (tx_id, claim), held in zip(created, replies, strict=True):
             if held is not None and held.decode() != claim:
                 raise StateConflictError(f"tx_id {tx_id} claimed by another transaction: "
@@ -411,22 +492,20 @@ class ClusterStateStore(RedisStateStore):
 
     async def _write_features(self, payments: list[Payment]) -> None:
         """What commit.lua does to the fan-in sets and payments per day on one server."""
-        pipe = self._cluster.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         newest: dict[str, int] = {}
         for payment in payments:
             key = fan_in_key(self._namespace, payment.destination)
-            pipe.zadd(key, {payment.payer: payment.time_ms}, gt=True)
+            commands.append(("ZADD", key, "GT", payment.time_ms, payment.payer))
             newest[key] = max(newest.get(key, payment.time_ms), payment.time_ms)
             days, day = payment_days_key(self._namespace, payment.destination), payment.time_ms // DAY_MS
-            pipe.hincrby(days, str(day), 1)
-            pipe.hdel(days, str(day - PAYMENT_DAYS_KEPT))
-            pipe.pexpire(days, PAYMENT_DAYS_KEPT * DAY_MS)
+            commands += [("HINCRBY", days, day, 1), ("HDEL", days, day - PAYMENT_DAYS_KEPT),
+                         ("PEXPIRE", days, PAYMENT_DAYS_KEPT * DAY_MS)]
         for key, time_ms in newest.items():
-            pipe.zremrangebyscore(key, "-inf", f"({time_ms - FAN_IN_WINDOW_MS}")
-            pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
-            pipe.pexpire(key, FAN_IN_WINDOW_MS)
-        with _unavailable_is_retriable():
-            await pipe.execute()
+            commands += [("ZREMRANGEBYSCORE", key, "-inf", f"({time_ms - FAN_IN_WINDOW_MS}"),
+                         ("ZREMRANGEBYRANK", key, 0, -(FAN_IN_CAP + 1)),
+                         ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
+        await _per_node(self._cluster, commands)
 
 
 def payment_days_key(namespace: str, destination: str) -> str:

@@ -408,7 +408,7 @@ def clean_up(settings: Any, out: IO[str] | None = None) -> None:
             await drop_schema(settings.database_url, schema)
         deleted = 0
         for url in dict.fromkeys((settings.redis_url, notify_redis_url(settings))):
-            redis = bulk_reader(url)
+            redis = bulk_reader(url, settings.redis_cluster and url == settings.redis_url)
             try:
                 deleted += await delete_namespace(redis, settings.topic_prefix)
             finally:

@@ -6,6 +6,10 @@ its first decision until every transaction is decided (or dead-lettered) and eve
 settled (the worker group's lag on transactions and credits is 0), the CPU of the worker and of
 the account-state Redis from /proc, and the wall rate. No sinks run.
 
+`--redis-cluster DIR` puts the account state on the local Redis Cluster started in DIR by
+deploy/local/redis_cluster.py (REDIS_CLUSTER=true): Redis's CPU and command counts are then its
+masters' together.
+
 `--repo DIR` runs the worker from another checkout (a git worktree of an older commit), with
 this machine's Python environment: the same backlog and the same measurement for a before/after
 pair in one session. Needs the local stack (`make up`) and a fraud model (`paystream train`).
@@ -37,13 +41,36 @@ from paystream.launch import command, environment
 from streams.settings import Settings
 
 
+def cluster_masters(directory: Path) -> list[tuple[int, int]]:
+    """(port, pid) of each master of a local cluster (deploy/local/redis_cluster.py)."""
+    found = [(int(pidfile.parent.name), int(pidfile.read_text().strip()))
+             for pidfile in sorted(directory.glob("*/redis.pid"))]
+    if len(found) < 3:
+        raise SystemExit(f"no running Redis Cluster in {directory}: start one with "
+                         f"python deploy/local/redis_cluster.py up --dir {directory}")
+    return found
+
+
+def summed_commandstats(clients: list[redis.Redis]) -> dict[str, Any]:
+    total: dict[str, dict[str, float]] = {}
+    for client in clients:
+        for name, v in cast(dict[str, Any], client.info("commandstats")).items():
+            entry = total.setdefault(name, {"calls": 0, "usec": 0})
+            entry["calls"] += v["calls"]
+            entry["usec"] += v["usec"]
+    return total
+
+
 def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
-          profile: Path | None = None) -> dict[str, Any]:
+          profile: Path | None = None, cluster: Path | None = None) -> dict[str, Any]:
     worker_env = {**env, "PYTHONPATH": str(repo)}
     log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)
     worker = subprocess.Popen(command("worker", "--stats-every-s", "60"),
                               env=worker_env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
-    redis_pid = pid_from_file("redis")
+    masters = cluster_masters(cluster) if cluster else []
+    redis_pids = [pid for _, pid in masters] or [p for p in [pid_from_file("redis")] if p]
+    stats_urls = ([f"redis://127.0.0.1:{port}/0" for port, _ in masters]
+                  or [Settings().redis_url])
     # The bench's own progress checks: a few broker requests per look, not one per partition.
     progress = Progress(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"]))
     try:
@@ -52,9 +79,11 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the worker made no decision (log {log.name})")
             time.sleep(0.02)
-        state = redis.Redis.from_url(Settings().redis_url)
-        state.config_resetstat()
-        worker0, redis0, started = proc_cpu_s(worker.pid), tree_cpu_s(redis_pid), time.monotonic()
+        states = [redis.Redis.from_url(url) for url in stats_urls]
+        for state in states:
+            state.config_resetstat()
+        worker0, started = proc_cpu_s(worker.pid), time.monotonic()
+        redis0 = sum(tree_cpu_s(pid) or 0.0 for pid in redis_pids)
         profiler = start_profiler(worker.pid, profile) if profile else None
         while progress.handled() < count or progress.behind()["workers"] > 0:
             if worker.poll() is not None or time.monotonic() > deadline:
@@ -62,9 +91,10 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
             time.sleep(0.1)
         elapsed = time.monotonic() - started
         worker_s = (proc_cpu_s(worker.pid) or 0.0) - (worker0 or 0.0)
-        redis_s = (tree_cpu_s(redis_pid) or 0.0) - (redis0 or 0.0)
-        commands = command_costs(cast(dict[str, Any], state.info("commandstats")), count)
-        state.close()
+        redis_s = sum(tree_cpu_s(pid) or 0.0 for pid in redis_pids) - redis0
+        commands = command_costs(summed_commandstats(states), count)
+        for state in states:
+            state.close()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
             profiler.wait(timeout=60)
@@ -75,6 +105,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
         log.close()
     per_tx = 1e6 / count
     return {"repo": str(repo), "transactions": count, "tx_per_s": round(count / elapsed),
+            "state_store": f"redis cluster, {len(masters)} masters" if masters else "one redis",
             "worker_cpu_us_per_tx": round(worker_s * per_tx, 1),
             "redis_cpu_us_per_tx": round(redis_s * per_tx, 1),
             "total_us_per_tx": round((worker_s + redis_s) * per_tx, 1), "log": log.name,
@@ -115,12 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="py-spy the worker while it drains (raw stacks to FILE) and fold "
                              "its CPU into named parts (loadtest/profile.py).")
+    parser.add_argument("--redis-cluster", type=Path, metavar="DIR",
+                        help="Account state on the local Redis Cluster running in DIR "
+                             "(deploy/local/redis_cluster.py up --dir DIR).")
     args = parser.parse_args(argv)
     if args.transactions <= 0:
         parser.error("--transactions must be positive")
-    env = environment(Settings(topic_prefix=f"bench-worker-{uuid.uuid4().hex[:8]}.",
-                               models_dir=os.environ.get("PAYSTREAM_MODELS_DIR",
-                                                         str(REPO / "models"))))
+    cluster: dict[str, Any] = {}
+    if args.redis_cluster:
+        port = cluster_masters(args.redis_cluster.resolve())[0][0]
+        cluster = {"redis_url": f"redis://127.0.0.1:{port}/0", "redis_cluster": True}
+    settings = Settings(topic_prefix=f"bench-worker-{uuid.uuid4().hex[:8]}.",
+                        models_dir=os.environ.get("PAYSTREAM_MODELS_DIR", str(REPO / "models"))
+                        ).model_copy(update=cluster)
+    env = environment(settings)
     subprocess.run(command("topics", "create"), env=env, check=True, capture_output=True,
                    cwd=REPO)
     subprocess.run(command("produce", "--count", str(args.transactions), "--seed", "21",
@@ -128,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                    capture_output=True, cwd=REPO)
     try:
         result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s,
-                       args.profile.resolve() if args.profile else None)
+                       args.profile.resolve() if args.profile else None,
+                       args.redis_cluster.resolve() if args.redis_cluster else None)
     finally:
-        clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"]), out=sys.stderr)
+        clean_up(settings, out=sys.stderr)
     print(json.dumps(result, indent=2))
     return 0
 

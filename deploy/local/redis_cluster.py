@@ -70,6 +70,9 @@ def up(directory: Path, ports: list[int]) -> None:
         home = directory / str(port)
         home.mkdir(parents=True, exist_ok=True)
         if _answers(port):
+            if not (home / "redis.pid").exists():
+                raise ClusterError(f"port {port} is served by a Redis not started here (no pid "
+                                   f"file in {home}): choose other --ports")
             continue
         (home / "redis.conf").write_text(_CONF.format(host=HOST, port=port, dir=home))
         done = subprocess.run(["redis-server", str(home / "redis.conf")], cwd=home,
