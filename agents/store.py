@@ -71,7 +71,7 @@ from streams.errors import ConfigError, StateStoreError
 
 
 @contextmanager
-def _unavailable_is_retriable() -> Iterator[None]:
+def unavailable_is_retriable() -> Iterator[None]:
     """Redis unreachable, restarting or slow becomes StateStoreError (retriable): the worker
     decides from `retriable` alone (agents/workers.py), without knowing redis-py's errors.
     Anything else Redis says (a script error, out of memory) stays what it is: not retriable."""
@@ -133,7 +133,7 @@ class RedisStateStore:
         regular path."""
         packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         pool = self._redis.connection_pool
-        with _unavailable_is_retriable():
+        with unavailable_is_retriable():
             connection = await pool.get_connection()
             try:
                 await connection.send_packed_command(packed)
@@ -283,7 +283,7 @@ class RedisStateStore:
         pipe = self._redis.pipeline(transaction=False)
         for partition in partitions:
             pipe.hdel(self.outbox_key(role, partition), batch_id)
-        with _unavailable_is_retriable():
+        with unavailable_is_retriable():
             await pipe.execute()
 
     async def pending_outbox(self, roles: tuple[str, ...], partitions: list[int]
@@ -293,14 +293,14 @@ class RedisStateStore:
         pipe = self._redis.pipeline(transaction=False)
         for partition, role in pairs:
             pipe.hgetall(self.outbox_key(role, partition))
-        with _unavailable_is_retriable():
+        with unavailable_is_retriable():
             replies = await pipe.execute()
         return [(batch_id.decode(), partition, role, decode_outputs(blob))
                 for (partition, role), entries in zip(pairs, replies, strict=True)
                 for batch_id, blob in entries.items()]
 
     async def expired_holds(self, partition: int, now_ms: int, limit: int) -> list[tuple[str, str]]:
-        with _unavailable_is_retriable():
+        with unavailable_is_retriable():
             members = await self._redis.zrangebyscore(self._keys_of(partition).holds(partition), 0, now_ms,
                                                       start=0, num=limit)
         return [(account, tx_id) for account, tx_id in (m.decode().split("|", 1) for m in members)]
@@ -324,7 +324,7 @@ async def _per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
     """
     replies: list[Any] = [None] * len(commands)
     pending = list(range(len(commands)))
-    with _unavailable_is_retriable():
+    with unavailable_is_retriable():
         await cluster.initialize()  # learns the slots on first use; at once after that
         for _ in range(attempts):
             pending = await _send_per_node(cluster, commands, pending, replies)
@@ -411,7 +411,7 @@ class ClusterStateStore(RedisStateStore):
                                                          *args)])
             return reply
         except NoScriptError:
-            with _unavailable_is_retriable():
+            with unavailable_is_retriable():
                 return await script(keys=keys, args=args)
 
     @staticmethod

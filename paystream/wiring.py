@@ -90,11 +90,8 @@ def check_state_layout(settings: Settings) -> None:
     (streams/state_layout.py); an unreachable Redis is a StateStoreError, said as such."""
     import asyncio
 
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
+    from agents.store import unavailable_is_retriable
     from streams import state_layout
-    from streams.errors import StateStoreError
 
     async def check() -> None:
         redis = state_redis(settings, socket_timeout=30)
@@ -103,10 +100,8 @@ def check_state_layout(settings: Settings) -> None:
         finally:
             await redis.aclose()
 
-    try:
+    with unavailable_is_retriable():
         asyncio.run(check())
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StateStoreError(f"account-state store unavailable at start: {exc!r}") from exc
 
 
 def output_sender(settings: Settings) -> OutputSender:

@@ -55,5 +55,7 @@ def test_the_pipeline_on_a_redis_cluster_loses_and_doubles_nothing(
     assert code == 0
     assert summary["transactions"] == summary["decisions"] == TRANSACTIONS
     assert summary["pending"] == {"lag": 0, "outbox_entries": 0}
-    # the accounts spread over the three masters, by their partitions' slots
-    assert len(spread) == 3 and all(n > 0 for n in spread.values()), spread
+    # the accounts spread over the three masters, by their partitions' slots: four
+    # partitions each (deploy/local/redis_cluster.py slot_ranges), so about a third each
+    assert len(spread) == 3, spread
+    assert min(spread.values()) > 0.25 * sum(spread.values()), spread
