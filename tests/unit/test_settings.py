@@ -34,6 +34,17 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
         load_settings()
 
 
+def test_a_cluster_refuses_a_prefix_with_braces(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A key's first {...} is its Redis Cluster hash tag: a brace in the prefix would move every
+    # key off its partition's slot, and a batch's script would be refused.
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    monkeypatch.setenv("PAYSTREAM_TOPIC_PREFIX", "tenant{a}.")
+    with pytest.raises(ConfigError, match="PAYSTREAM_TOPIC_PREFIX without braces"):
+        load_settings()
+    monkeypatch.setenv("PAYSTREAM_TOPIC_PREFIX", "tenant-a.")
+    assert load_settings().redis_cluster
+
+
 def test_topic_names_carry_the_prefix() -> None:
     names = [spec.name for spec in topics("t1.", 3).all()]
     assert names == ["t1.transactions", "t1.transactions.dlq", "t1.decisions", "t1.postings",
