@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 from redis.asyncio import RedisCluster
+from redis.crc import key_slot
 
-from agents.batch import BatchResult, OutputMessage
+from agents.batch import BatchResult, HoldChange, OutputMessage
 from agents.fraud.fanin import Payment, Seen
 from agents.fraud.labelrisk import DAY_MS
 from agents.ports import StateConflictError
 from agents.store import ClusterStateStore, delete_namespace, label_risk_key, payment_days_key
-from streams.accounts import read_accounts, read_tx_records, scan_accounts
+from agents.warm import write_profiles
+from streams.accounts import read_accounts, read_holds_page, read_tx_records, scan_accounts
 from streams.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
@@ -123,3 +125,49 @@ def test_fraud_features_are_written_beside_the_commit_and_read_back(redis_cluste
     assert seen["fan_in"] == Seen(1, -1)  # payer-1 paid shop-1 in the window; payer-2 never
     assert seen["per_day"] == b"1" and seen["days"] == {t // DAY_MS: 1}
     assert seen["risk"] is not None and seen["risk"][0].tx_id == "tx-old"
+
+
+def test_the_other_readers_and_writers_find_the_tagged_keys(redis_cluster_url: str) -> None:
+    # The review queue's page of holds (the API) and `paystream warm`'s profiles, on a cluster.
+    async def body(redis: RedisCluster, store: ClusterStateStore, ns: str) -> dict[str, Any]:
+        partition = 4
+        account = account_in(partition)
+        view = await store.read({account}, set(), {partition})
+        view.account(account)
+        held = BatchResult(dirty={account},
+                           holds=[HoldChange("tx-h", account, partition, 90_000)])
+        await store.commit(view, held, "transactions", "b1")
+        profiled = account_in(8)
+        await write_profiles(redis, ns, {profiled: b"warm"}, PARTITIONS)
+        return {"page": await read_holds_page(redis, ns, PARTITIONS, None, 10),
+                "profile": (await store.read({profiled}, set(), {8})).accounts[profiled].profile}
+
+    seen = run_on_cluster(redis_cluster_url, body)
+    assert seen["page"] == [(90_000, account_in(4), "tx-h")]
+    assert seen["profile"] == b"warm"
+
+
+def test_a_slot_moved_under_the_client_is_followed(redis_cluster_url: str) -> None:
+    # A failover or resharding moves a partition's slot: the node the client remembers answers
+    # MOVED, and the batch goes to the new owner once the client has relearnt the layout.
+    async def body(redis: RedisCluster, store: ClusterStateStore, ns: str) -> tuple[bool, bool, int]:
+        await store.read(set(), set(), {0})  # the client learns the layout
+        partition = next(p for p in range(PARTITIONS) if p)  # a partition with no keys yet
+        slot = key_slot(f"{{p{partition}}}".encode())
+        nodes = list(redis.get_primaries())
+        owner = redis.nodes_manager.get_node_from_slot(slot)
+        target = next(n for n in nodes if n.name != owner.name)
+        target_id = (await redis.cluster_myid(target)).decode()
+        for node in [target, *(n for n in nodes if n is not target)]:
+            await redis.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id,
+                                        target_nodes=node)
+        stale = redis.nodes_manager.get_node_from_slot(slot).name  # still the old owner
+        account = account_in(partition)
+        view = await store.read({account}, set(), {partition})
+        view.account(account).balances["EUR"] = 5
+        await store.commit(view, BatchResult(dirty={account}), "transactions", "b1")
+        learnt = redis.nodes_manager.get_node_from_slot(slot).name
+        balance = (await read_accounts(redis, ns, [account], PARTITIONS))[account].balance("EUR")
+        return (stale == owner.name, learnt == target.name, balance)
+
+    assert run_on_cluster(redis_cluster_url, body) == (True, True, 5)
