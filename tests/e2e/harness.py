@@ -79,6 +79,16 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
         time.sleep(0.5)
 
 
+def kill_at(settings: Settings, topic: str, total: int, shares: tuple[float, ...],
+            victim: Worker, workers: list[Worker]) -> None:
+    """SIGKILL `victim` each time `topic` holds another share of `total` messages, and start it
+    again at once."""
+    for share in shares:
+        wait_for(settings, topic, int(total * share), 300, workers)
+        victim.kill()
+        victim.start()
+
+
 def reconcile(settings: Settings, wait_s: float, *extra: str) -> tuple[int, dict[str, Any]]:
     result = run(settings, "reconcile", "--wait-s", str(wait_s), *extra, timeout=wait_s + 300)
     try:

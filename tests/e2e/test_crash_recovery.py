@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 
 from streams.settings import Settings
 from streams.topics import topics
-from tests.e2e.harness import Worker, publish_generated, reconcile, wait_for
+from tests.e2e.harness import Worker, kill_at, publish_generated, reconcile
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 200_000
@@ -34,10 +34,7 @@ def test_sigkill_three_times_loses_and_doubles_nothing(pipeline_settings: Settin
     victim.start()
     survivor.start()
     try:
-        for share in (0.15, 0.4, 0.65):
-            wait_for(settings, decisions, int(TRANSACTIONS * share), 300, [victim, survivor])
-            victim.kill()
-            victim.start()
+        kill_at(settings, decisions, TRANSACTIONS, (0.15, 0.4, 0.65), victim, [victim, survivor])
         code, summary = reconcile(settings, wait_s=600)
     finally:
         victim.stop()

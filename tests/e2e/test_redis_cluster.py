@@ -11,7 +11,7 @@ import pytest
 
 from streams.settings import Settings
 from streams.topics import topics
-from tests.e2e.harness import Worker, publish_generated, reconcile, wait_for
+from tests.e2e.harness import Worker, kill_at, publish_generated, reconcile
 
 pytestmark = pytest.mark.e2e
 TRANSACTIONS = 60_000
@@ -42,10 +42,7 @@ def test_the_pipeline_on_a_redis_cluster_loses_and_doubles_nothing(
     victim.start()
     survivor.start()
     try:
-        for share in (0.25, 0.6):
-            wait_for(settings, decisions, int(TRANSACTIONS * share), 300, [victim, survivor])
-            victim.kill()
-            victim.start()
+        kill_at(settings, decisions, TRANSACTIONS, (0.25, 0.6), victim, [victim, survivor])
         code, summary = reconcile(settings, wait_s=600)
     finally:
         victim.stop()
