@@ -351,10 +351,11 @@ class AckedPublisher:
         self._codec = codec_for(record, self.topic, settings.schema_registry_url)
         # One small message that someone waits for: no linger, and a report of every delivery
         # (the transaction producer's defaults report only failures).
-        self._producer = Producer({**PRODUCER_DEFAULTS, "linger.ms": 0,
-                                   "delivery.report.only.error": False,
-                                   **kafka_client_config(settings)})
+        self._config = {**PRODUCER_DEFAULTS, "linger.ms": 0, "delivery.report.only.error": False,
+                        **kafka_client_config(settings)}
+        self._producer = Producer(self._config)
         self._lock = threading.Lock()  # poll() from one thread at a time
+        self.producers_replaced = 0
 
     def publish(self, record: dict[str, Any], timeout_s: float = ACK_TIMEOUT_S) -> None:
         """Blocking (call it from a thread in async code)."""
@@ -365,19 +366,36 @@ class AckedPublisher:
             outcome.append(error)
             done.set()
 
-        self._producer.produce(self.topic, self._codec.encode(record), record["source_account"],
-                               on_delivery=delivered)
+        producer = self._producer  # polled until this record's report, even if replaced
+        producer.produce(self.topic, self._codec.encode(record), record["source_account"],
+                         on_delivery=delivered)
         waited = 0.0
         while not done.is_set() and waited < timeout_s:
             with self._lock:
-                self._producer.poll(0.1)
+                producer.poll(0.1)
             waited += 0.1
         if not done.is_set():
+            self._replace(producer)
             raise KafkaError(f"{self.topic} record for {record['tx_id']} not acknowledged by "
-                             f"Kafka within {timeout_s:.0f} s", retriable=True)
+                             f"Kafka within {timeout_s:.0f} s; the next publish starts on a new "
+                             f"producer", retriable=True)
         if outcome[0] is not None:
             raise KafkaError(f"{self.topic} record for {record['tx_id']} refused by Kafka: "
                              f"{outcome[0]}", retriable=bool(outcome[0].retriable()))
+
+    def _replace(self, stale: Producer) -> None:
+        """Throw away a producer that let a record go unacknowledged: librdkafka can stay stuck
+        after a broker restart (agents/outbox.py). purge() fails what it still holds, so the
+        publishers waiting on it get a retriable error at once rather than a late delivery."""
+        with self._lock:
+            if self._producer is not stale:
+                return  # another publish replaced it already
+            self._producer = Producer(self._config)
+            self.producers_replaced += 1
+            stale.purge()
+            stale.flush(0)  # serves the purged records' reports to their publishers
+        log.warning("%s publisher: producer replaced after an unacknowledged record (%d so far)",
+                    self.topic, self.producers_replaced)
 
     def close(self) -> None:
         self._producer.flush(5)

@@ -12,6 +12,8 @@ from agents import outbox
 from agents.batch import OutputMessage
 from agents.outbox import OutputSender
 from streams.errors import KafkaError
+from streams.producer import AckedPublisher
+from streams.settings import Settings
 
 MESSAGES = [OutputMessage("decisions", b"k%d" % n, b"v%d" % n) for n in range(3)]
 
@@ -69,3 +71,18 @@ def test_a_real_producer_without_a_broker_is_purged_and_replaced_promptly() -> N
     with pytest.raises(KafkaError, match=r"3 pending.*new producer"):
         asyncio.run(asyncio.wait_for(sender.send(MESSAGES), timeout=20))
     assert sender.producers_replaced == 1
+
+
+def test_an_acked_publisher_without_a_broker_replaces_its_producer() -> None:
+    # The API's verdicts and the partners' callbacks wait for Kafka's acknowledgement: a producer
+    # that never gets one (a stuck librdkafka, a broker away) is thrown away, and the caller gets
+    # a retriable error naming the record.
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{_closed_port()}")
+    publisher = AckedPublisher(settings, "reviews", "review")
+    first = publisher._producer
+    record = {"review_id": "rv-1", "tx_id": "tx-1", "source_account": "acc-1",
+              "action": "APPROVE", "reviewer": "r", "decided_at": 0}
+    with pytest.raises(KafkaError, match=r"tx-1 not acknowledged.*new producer") as raised:
+        publisher.publish(record, timeout_s=1.0)
+    assert raised.value.retriable
+    assert publisher.producers_replaced == 1 and publisher._producer is not first
