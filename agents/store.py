@@ -313,8 +313,8 @@ _REDIRECTED = (MovedError, AskError, TryAgainError)
 async def _per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
                     attempts: int = 3) -> list[Any]:
     """Commands on keys of many slots (the key is each command's second word, an EVALSHA's
-    first key) as one pipeline
-    per node, packed by hiredis (C) and sent to the nodes at once; raw replies, in order.
+    first key) as one pipeline per node, packed by hiredis (C) and sent to the nodes at once;
+    raw replies, in order.
 
     redis-py's own cluster pipeline packs and routes in Python: with a claim per transaction
     and the fraud features' ~5 commands per payment it was a third of a cluster worker's CPU
