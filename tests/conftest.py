@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -98,16 +99,13 @@ def _free_cluster_ports(count: int) -> list[int]:
     return ports
 
 
-@pytest.fixture(scope="session")
-def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis Cluster of three masters of this session's own (deploy/local/redis_cluster.py,
+def _redis_cluster(directory: Path) -> Iterator[str]:
+    """A Redis Cluster of three masters in `directory` (deploy/local/redis_cluster.py,
     redis-server in cluster mode), stopped at the end: REDIS_URL of a node of it."""
     import subprocess
     import sys
-    from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "deploy" / "local" / "redis_cluster.py"
-    directory = tmp_path_factory.mktemp("redis-cluster")
     ports = _free_cluster_ports(3)
     started = subprocess.run([sys.executable, str(script), "up", "--dir", str(directory),
                               "--ports", ",".join(map(str, ports))],
@@ -119,6 +117,18 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     finally:
         subprocess.run([sys.executable, str(script), "down", "--dir", str(directory)],
                        capture_output=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of this session's own, shared by the tests that use it."""
+    yield from _redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+
+
+@pytest.fixture
+def fresh_redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of this test's own: for a test that changes the cluster's layout."""
+    yield from _redis_cluster(tmp_path_factory.mktemp("redis-cluster-own"))
 
 
 @pytest.fixture
