@@ -43,14 +43,20 @@ RECEIVER_PORT = 18099
 SECRET = "bench-only-secret"
 
 
-def run_sink(name: str, env: dict[str, str], cwd: Path = REPO) -> dict[str, Any]:
+def run_sink(name: str, env: dict[str, str], cwd: Path = REPO,
+             profile: Path | None = None) -> dict[str, Any]:
+    """One sink over the whole backlog. With `profile`, the sink runs under py-spy (100
+    samples/s, raw format, into that file): py-spy's own CPU then counts in the sink's."""
     server_cpu = postgres_cpu_s if name != "webhooks" else (
         lambda: proc_cpu_s(pid_from_file("redis-notify")) or 0.0)
     args = ["sink", name] if name != "webhooks" else ["notify"]
+    argv = command(*args, "--idle-exit-s", "3")
+    if profile is not None:
+        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "100",
+                "--format", "raw", "--output", str(profile), "--", *argv]
     before_server = server_cpu()
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run(command(*args, "--idle-exit-s", "3"),
-                            env={**env, "PYTHONPATH": str(cwd)}, cwd=cwd, capture_output=True,
+    result = subprocess.run(argv, env={**env, "PYTHONPATH": str(cwd)}, cwd=cwd, capture_output=True,
                             text=True, check=True)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_s = server_cpu() - before_server
@@ -98,13 +104,15 @@ def decide(env: dict[str, str]) -> None:
         worker.wait(timeout=60)
 
 
-def measure(env: dict[str, str]) -> list[dict[str, Any]]:
+def measure(env: dict[str, str], profile: Path | None = None) -> list[dict[str, Any]]:
     decide(env)
-    results = [run_sink(name, env) for name in ("ledger", "reporting")]
+    results = [run_sink(name, env, profile=profile / f"{name}.pyspy.txt" if profile else None)
+               for name in ("ledger", "reporting")]
     logs = tempfile.TemporaryDirectory()
     hooks_env, receiver = webhooks_env(env, Path(logs.name))
     try:
-        results.append(run_sink("webhooks", hooks_env))
+        results.append(run_sink("webhooks", hooks_env,
+                                profile=profile / "webhooks.pyspy.txt" if profile else None))
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
@@ -149,7 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink", choices=("ledger", "reporting"), default="ledger",
                         help="The sink a pair runs (with --against).")
     parser.add_argument("--runs", type=int, default=3, help="Runs of each side in a pair.")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="Run each sink (and the webhook delivery) under py-spy, a raw "
+                             "profile each into DIR (without --against; py-spy's CPU counts in theirs).")
     args = parser.parse_args(argv)
+    if args.profile and args.against:
+        parser.error("--profile measures one checkout: leave out --against")
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:8]
     env = environment(Settings(topic_prefix=f"bench-sink-{run_id}.",
                                db_schema=f"bench_sink_{run_id}"))
@@ -158,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                    env=env, check=True, capture_output=True)
     try:
         results = (pair(env, args.sink, args.against.resolve(), args.runs)
-                   if args.against else measure(env))
+                   if args.against else measure(env, args.profile))
     finally:
         clean_up(Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"],
                           db_schema=env["PAYSTREAM_DB_SCHEMA"]), out=sys.stderr)

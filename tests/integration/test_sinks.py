@@ -125,19 +125,22 @@ def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings
     first = [decision(f"d{i}", T0 + i * 10_000) for i in range(12)]  # 2 minutes, 6 each
     second = [*first[6:], decision("x1", T0 + 3 * minute, "DECLINE", reasons=["model:decline"])]
 
-    async def work(db: asyncpg.Connection) -> tuple[list[int], list[Any], list[Any]]:
+    async def work(db: asyncpg.Connection) -> tuple[list[int], list[Any], list[Any], list[Any]]:
         writer = ReportingWriter(db)
         inserted = [await writer.write(first), await writer.write(second), await writer.write(first)]
         minutes = await db.fetch("SELECT bucket, outcome, tx_count, amount_sum, latency_ms_sum "
                                  "FROM report_rollup_minute ORDER BY bucket")
         hours = await db.fetch("SELECT outcome, tx_count FROM report_rollup_hour ORDER BY outcome")
-        return inserted, minutes, hours
+        days = await db.fetch("SELECT outcome, tx_count, amount_sum FROM report_rollup_day "
+                              "ORDER BY outcome")
+        return inserted, minutes, hours, days
 
-    inserted, minutes, hours = with_db(db_settings, work)
+    inserted, minutes, hours, days = with_db(db_settings, work)
     assert inserted == [12, 1, 0]
     assert [(r["outcome"], r["tx_count"], r["amount_sum"], r["latency_ms_sum"]) for r in minutes] == [
         ("APPROVE", 6, 6_000, 240), ("APPROVE", 6, 6_000, 240), ("DECLINE", 1, 1_000, 40)]
     assert [(r["outcome"], r["tx_count"]) for r in hours] == [("APPROVE", 12), ("DECLINE", 1)]
+    assert [tuple(r) for r in days] == [("APPROVE", 12, 12_000), ("DECLINE", 1, 1_000)]
 
 
 def test_a_copy_that_would_repeat_a_row_writes_nothing_and_says_so(db_settings: Settings) -> None:
