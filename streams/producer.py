@@ -359,29 +359,60 @@ class AckedPublisher:
 
     def publish(self, record: dict[str, Any], timeout_s: float = ACK_TIMEOUT_S) -> None:
         """Blocking (call it from a thread in async code)."""
+        error = self.publish_all([record], timeout_s)[0]
+        if error is not None:
+            raise error
+
+    def publish_all(self, records: list[dict[str, Any]], timeout_s: float = ACK_TIMEOUT_S
+                    ) -> list[KafkaError | None]:
+        """Publish several records and wait for all their acknowledgements at once: one wait,
+        not one per record (the payout watch's answers of a round). Blocking. Returns, per
+        record, None (acknowledged) or the retriable or not KafkaError it met."""
+        pending = len(records)
+        outcomes: list[Any] = [None] * len(records)
+        reported = [False] * len(records)
         done = threading.Event()
-        outcome: list[Any] = []
 
-        def delivered(error: Any, _message: Any) -> None:
-            outcome.append(error)
+        def delivered_to(index: int) -> Callable[[Any, Any], None]:
+            def delivered(error: Any, _message: Any) -> None:
+                nonlocal pending
+                outcomes[index], reported[index] = error, True
+                pending -= 1  # reports are served by poll(), under the lock: one at a time
+                if pending == 0:
+                    done.set()
+            return delivered
+
+        producer = self._producer  # polled until these records' reports, even if replaced
+        for index, record in enumerate(records):
+            producer.produce(self.topic, self._codec.encode(record), record["source_account"],
+                             on_delivery=delivered_to(index))
+        if not records:
             done.set()
-
-        producer = self._producer  # polled until this record's report, even if replaced
-        producer.produce(self.topic, self._codec.encode(record), record["source_account"],
-                         on_delivery=delivered)
-        waited = 0.0
-        while not done.is_set() and waited < timeout_s:
+        deadline = time.monotonic() + timeout_s
+        while not done.is_set() and time.monotonic() < deadline:
             with self._lock:
-                producer.poll(0.1)
-            waited += 0.1
+                # Another publisher's poll may have served these reports while this one waited
+                # for the lock: polling again would wait up to 100 ms for nothing.
+                if not done.is_set():
+                    producer.poll(0.1)
+        # Read before a replacement, whose purge reports what is left as failed for good: those
+        # records were not acknowledged in time, which is worth retrying.
+        failures = [self._failure(record, error, was_reported, timeout_s)
+                    for record, error, was_reported in zip(records, outcomes, reported, strict=True)]
         if not done.is_set():
             self._replace(producer)
-            raise KafkaError(f"{self.topic} record for {record['tx_id']} not acknowledged by "
-                             f"Kafka within {timeout_s:.0f} s; the next publish starts on a new "
-                             f"producer", retriable=True)
-        if outcome[0] is not None:
-            raise KafkaError(f"{self.topic} record for {record['tx_id']} refused by Kafka: "
-                             f"{outcome[0]}", retriable=bool(outcome[0].retriable()))
+        return failures
+
+    def _failure(self, record: dict[str, Any], error: Any, reported: bool,
+                 timeout_s: float) -> KafkaError | None:
+        if not reported:
+            return KafkaError(f"{self.topic} record for {record['tx_id']} not acknowledged by "
+                              f"Kafka within {timeout_s:.0f} s; the next publish starts on a new "
+                              f"producer", retriable=True)
+        if error is not None:
+            return KafkaError(f"{self.topic} record for {record['tx_id']} refused by Kafka: "
+                              f"{error}", retriable=bool(error.retriable()))
+        return None
 
     def _replace(self, stale: Producer) -> None:
         """Throw away a producer that let a record go unacknowledged: librdkafka can stay stuck

@@ -191,3 +191,33 @@ def test_producing_to_topics_that_do_not_exist_fails_at_once_naming_the_topic(
     topic = topics(missing.topic_prefix).transactions.name
     assert f"topic '{topic}' does not exist" in result.stderr
     assert "paystream topics create" in result.stderr
+
+
+def test_an_acked_publisher_publishes_a_group_with_one_wait_and_from_two_threads(
+        stack_settings: Settings) -> None:
+    # The payout watch publishes a round's answers with publish_all; the API publishes one
+    # callback at a time from many threads. Every record is acknowledged, readable, keyed by the
+    # account that holds the money.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streams.codec import codec_for
+    from streams.producer import AckedPublisher
+
+    publisher = AckedPublisher(stack_settings, "payout_outcomes", "payout_outcome")
+
+    def callback(n: int) -> dict:
+        return {"callback_id": f"cb-{n}", "tx_id": f"tx-{n}", "source_account": f"acc-{n % 7}",
+                "partner": "mpesa-ke", "status": "SUCCESS" if n % 2 else "FAILURE",
+                "partner_reference": None, "reason": None, "received_at": 1_700_000_000_000 + n}
+
+    assert publisher.publish_all([callback(n) for n in range(200)]) == [None] * 200
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: publisher.publish(callback(n)), range(200, 264)))
+    assert publisher.publish_all([]) == []
+    publisher.close()
+
+    messages = read_messages(stack_settings.kafka_bootstrap_servers, publisher.topic, 264)
+    codec = codec_for("payout_outcome", publisher.topic, None)
+    got = {codec.decode(m.value())["callback_id"]: m for m in messages}
+    assert sorted(got) == sorted(f"cb-{n}" for n in range(264))
+    assert all(m.key() == f"acc-{int(cb[3:]) % 7}".encode() for cb, m in got.items())
