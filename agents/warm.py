@@ -55,8 +55,9 @@ async def write_profiles(redis: StateClient, namespace: str, profiles: dict[str,
     the accounts' keys carry there: a payer's partition is its key's (murmur2)."""
     script = redis.register_script(_SET_PROFILES)  # type: ignore[misc]
     by_partition: dict[int | None, list[str]] = {}
+    cluster = is_cluster(redis)
     for name in sorted(profiles):
-        partition = partition_for(name, partitions) if is_cluster(redis) else None
+        partition = partition_for(name, partitions) if cluster else None
         by_partition.setdefault(partition, []).append(name)
     for partition, names in by_partition.items():
         await _write_profiles(redis, script, namespace, profiles, names, partition)

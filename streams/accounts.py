@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,31 +217,28 @@ class AccountState:
         return cls(balances, {h[0]: Hold(*h) for h in holds}, seq, applied, profile, marks)
 
 
+async def mget_any(redis: StateClient, keys: Sequence[str | bytes]) -> list[bytes | None]:
+    """MGET of keys that may lie in several slots of a cluster (one MGET per slot there)."""
+    if isinstance(redis, RedisCluster):
+        return await redis.mget_nonatomic(keys)
+    return await redis.mget(keys)
+
+
 async def read_accounts(redis: StateClient, namespace: str, accounts: list[str],
                         partitions: int = 1) -> dict[str, AccountState]:
     """The stored state of each account that has one (an account never seen has none).
     `partitions` (the topics'): where to look on a Redis Cluster."""
     if not accounts:
         return {}
-    if not isinstance(redis, RedisCluster):
-        values = await redis.mget([account_key(namespace, account) for account in accounts])
-        return {name: AccountState.decode(unpack_account(value)[1])
-                for name, value in zip(accounts, values, strict=True) if value}
-    wanted = [(name, account_key(namespace, name, p))
-              for name in accounts for p in account_partitions(name, partitions)]
-    values = await redis.mget_nonatomic([key for _, key in wanted])  # per slot, across nodes
+    cluster = is_cluster(redis)
+    wanted = [(name, account_key(namespace, name, p)) for name in accounts
+              for p in (account_partitions(name, partitions) if cluster else [None])]
+    values = await mget_any(redis, [key for _, key in wanted])
     found: dict[str, AccountState] = {}
     for (name, _), value in zip(wanted, values, strict=True):
         if value and name not in found:
             found[name] = AccountState.decode(unpack_account(value)[1])
     return found
-
-
-async def mget_any(redis: StateClient, keys: list[bytes]) -> list[bytes | None]:
-    """MGET of keys that may lie in several slots of a cluster (one MGET per slot there)."""
-    if isinstance(redis, RedisCluster):
-        return await redis.mget_nonatomic(keys)
-    return await redis.mget(keys)
 
 
 async def scan_chunks(redis: StateClient, match: str, chunk: int) -> AsyncIterator[list[bytes]]:
