@@ -26,6 +26,10 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Kafka: send outputs (confluent-kafka)", ("OutputSender",)),
     ("Kafka fetch (aiokafka, in Faust's consumer thread)", ("aiokafka/",)),
     ("batch delivery to the agents (streams/faustbatch.py)", ("streams/faustbatch.py",)),
+    # Our code's own lines between the parts above (the agent's batch loop, the authorizer's
+    # and pipeline's glue): every stack passes through Faust's agent, so without this part they
+    # were counted as Faust's.
+    ("the pipeline's own lines between those parts (agents/, streams/)", ("agents/", "streams/")),
     ("Faust + asyncio: the rest (fetcher, commits, timers, services)", ("faust/", "mode/")),
 )
 IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py", "Condition.wait",
