@@ -123,28 +123,45 @@ def measure(env: dict[str, str], profile: Path | None = None) -> list[dict[str, 
 def pair(env: dict[str, str], sink: str, against: Path,
          runs: int) -> list[dict[str, Any]]:
     """One sink of two checkouts over the same decided backlog, alternating, `runs` each: every
-    run in its own schema (dropped after it) and from the start of the topics."""
+    run in its own schema (dropped after it) and from the start of the topics; for webhooks,
+    with the partner's delivery records cleared, so each run delivers every event."""
     from confluent_kafka.admin import AdminClient
+    from redis import Redis
 
     from sinks.runner import group_id
+    from streams.notifications import keys
 
     decide(env)
     settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
     admin = AdminClient(kafka_client_config(settings))
-    group = group_id(settings.topic_prefix, sink)
+    group = group_id(settings.topic_prefix, sink if sink != "webhooks" else "notify-bench")
+    logs = tempfile.TemporaryDirectory()
+    receiver = None
+    if sink == "webhooks":
+        env, receiver = webhooks_env(env, Path(logs.name))
     results = []
-    for run in range(1, runs + 1):
-        for side, repo in (("against", against), ("this", REPO)):
-            schema = f"{env['PAYSTREAM_DB_SCHEMA']}_{side}{run}"
-            side_env = {**env, "PAYSTREAM_DB_SCHEMA": schema}
-            # From the start of the topics: the group's offsets go (none yet on the first run).
-            admin.delete_consumer_groups([group], request_timeout=30)[group].exception(timeout=60)
-            try:
-                figures = run_sink(sink, side_env, cwd=repo)
-            finally:
-                asyncio.run(drop_schema(settings.database_url, schema))
-            results.append({"side": side, "repo": str(repo), "run": run, **figures})
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    try:
+        for run in range(1, runs + 1):
+            for side, repo in (("against", against), ("this", REPO)):
+                schema = f"{env['PAYSTREAM_DB_SCHEMA']}_{side}{run}"
+                side_env = {**env, "PAYSTREAM_DB_SCHEMA": schema}
+                # From the start of the topics: the group's offsets go (none yet on the first run).
+                admin.delete_consumer_groups([group], request_timeout=30)[group].exception(timeout=60)
+                if sink == "webhooks":
+                    notify = keys(settings.topic_prefix)
+                    with Redis.from_url(settings.notify_redis_url) as redis:
+                        redis.delete(notify["outcomes"] + "bench", notify["dead"])
+                try:
+                    figures = run_sink(sink, side_env, cwd=repo)
+                finally:
+                    asyncio.run(drop_schema(settings.database_url, schema))
+                results.append({"side": side, "repo": str(repo), "run": run, **figures})
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    finally:
+        if receiver is not None:
+            receiver.terminate()
+            receiver.wait(timeout=30)
+        logs.cleanup()
     return results
 
 
@@ -154,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, metavar="DIR",
                         help="A pair: the --sink of this checkout and of DIR (a git worktree of "
                              "another commit), alternating over one decided backlog.")
-    parser.add_argument("--sink", choices=("ledger", "reporting"), default="ledger",
+    parser.add_argument("--sink", choices=("ledger", "reporting", "webhooks"), default="ledger",
                         help="The sink a pair runs (with --against).")
     parser.add_argument("--runs", type=int, default=3, help="Runs of each side in a pair.")
     parser.add_argument("--profile", type=Path, metavar="DIR",

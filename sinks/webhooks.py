@@ -29,14 +29,15 @@ import json
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sinks import metrics
+from sinks.http_post import Post, Poster, Reply
 from sinks.runner import StoreUnavailable
 from streams.notifications import for_partner, keys, notifications_of
 from streams.partners import Partner, load_partners, sign, verify_signature  # noqa: F401 (re-exported)
@@ -83,9 +84,11 @@ class WebhookStore:
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
         self._in_flight_max = in_flight_max
-        self._timeout = aiohttp.ClientTimeout(total=partner.timeout_s)
         self._redis: Redis | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._http: Poster | None = None
+        # The partner's own thread for its POSTs (sinks.http_post): a partner that is slow
+        # holds only this one, never a thread another partner's deliveries wait for.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"webhooks-{partner.partner_id}")
         self.counts: dict[str, int] = {"delivered": 0, "dead": 0, "attempts": 0, "skipped": 0}
 
     async def open(self) -> None:
@@ -94,14 +97,14 @@ class WebhookStore:
             socket_connect_timeout=5))
         # Keep-alive connections, as many as deliveries in flight: no TCP (or TLS) handshake
         # per event.
-        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
-            limit=self._in_flight_max, keepalive_timeout=60))
+        self._http = Poster(self._in_flight_max, self.partner.timeout_s)
 
     async def close(self) -> None:
         redis, self._redis = self._redis, None
         http, self._http = self._http, None
         if http is not None:
-            await http.close()
+            # In the partner's thread, after any POSTs a cancelled write left running there.
+            await asyncio.get_running_loop().run_in_executor(self._thread, http.close)
         if redis is not None:
             await redis.aclose(close_connection_pool=True)
 
@@ -120,52 +123,61 @@ class WebhookStore:
             raise StoreUnavailable(f"notifications Redis: {exc}") from exc
         todo = [e for e, seen in zip(events.values(), done, strict=True) if seen is None]
         self.counts["skipped"] += len(events) - len(todo)
-        outcomes: list[tuple[dict, Outcome]] = []
-        pending = iter(todo)
-
-        async def deliverer() -> None:
-            # A few long-lived coroutines share the batch (no task per event): each takes the
-            # next event when its delivery ended, so at most in_flight_max are on the wire.
-            for event in pending:
-                outcomes.append((event, await self._deliver(event)))
-
-        await asyncio.gather(*(deliverer() for _ in range(min(self._in_flight_max, len(todo)))))
+        outcomes = await self._deliver(todo)
         await self._record(outcomes)
         return len(outcomes)
 
-    async def _deliver(self, event: dict) -> Outcome:
-        body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
-        partner = self.partner
-        outcome = Outcome(False, 0, "")
-        for attempt in range(1, partner.max_attempts + 1):
-            outcome = await self._attempt(event["notification_id"], partner.url_for(event["kind"]),
-                                          body, attempt)
-            self.counts["attempts"] += 1
-            metrics.ATTEMPT_RESULTS.labels(partner.partner_id, metrics.attempt_result(outcome.detail)).inc()
-            if outcome.delivered or outcome.detail.startswith("permanent"):
-                break
-            if attempt < partner.max_attempts:
-                ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
-                # "Equal jitter": at least half the exponential step, so retries always back
-                # off, and a random other half, so partners are not hit by every sender at once.
-                await asyncio.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
-        return outcome
+    async def _deliver(self, events: list[dict]) -> list[tuple[dict, Outcome]]:
+        """Every event's attempts until it is delivered, refused for good or out of attempts.
 
-    async def _attempt(self, notification_id: str, url: str, body: bytes, attempt: int) -> Outcome:
-        partner, http = self.partner, self._http
-        assert http is not None
-        timestamp = int(time.time())
-        headers = {"Content-Type": "application/json", "Idempotency-Key": notification_id,
-                   "Paystream-Timestamp": str(timestamp),
-                   "Paystream-Signature": sign(partner.secret, timestamp, body)}
-        try:
-            async with http.post(url, data=body, headers=headers,
-                                 timeout=self._timeout) as response:
-                status = response.status
-        except TimeoutError:
-            return Outcome(False, attempt, f"timeout after {partner.timeout_s} s")
-        except aiohttp.ClientError as exc:
-            return Outcome(False, attempt, f"unreachable: {exc}")
+        The events still owed an attempt go out together, `in_flight_max` on the wire at once;
+        between two attempts of an event its backoff: "equal jitter", at least half the
+        exponential step so retries always back off, and a random other half so partners are
+        not hit by every sender at once."""
+        partner = self.partner
+        bodies = {e["notification_id"]: json.dumps(e, separators=(",", ":"), sort_keys=True).encode()
+                  for e in events}
+        outcomes: list[tuple[dict, Outcome]] = []
+        owed = events
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, partner.max_attempts + 1):
+            posts = [self._post(e, bodies[e["notification_id"]]) for e in owed]
+            replies = await loop.run_in_executor(self._thread, self._poster().post_all, posts)
+            again = []
+            for event, reply in zip(owed, replies, strict=True):
+                outcome = self._outcome(reply, attempt)
+                self.counts["attempts"] += 1
+                metrics.ATTEMPT_RESULTS.labels(partner.partner_id,
+                                               metrics.attempt_result(outcome.detail)).inc()
+                if (outcome.delivered or outcome.detail.startswith("permanent")
+                        or attempt == partner.max_attempts):
+                    outcomes.append((event, outcome))
+                else:
+                    again.append(event)
+            if not again:
+                break
+            ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
+            await asyncio.sleep(ceiling / 2 + random.uniform(0, ceiling / 2))
+            owed = again
+        return outcomes
+
+    def _poster(self) -> Poster:
+        assert self._http is not None, "open() first"
+        return self._http
+
+    def _post(self, event: dict, body: bytes) -> Post:
+        partner, timestamp = self.partner, int(time.time())
+        return Post(partner.url_for(event["kind"]), body, [
+            "Content-Type: application/json", f"Idempotency-Key: {event['notification_id']}",
+            f"Paystream-Timestamp: {timestamp}",
+            f"Paystream-Signature: {sign(partner.secret, timestamp, body)}"])
+
+    def _outcome(self, reply: Reply, attempt: int) -> Outcome:
+        status = reply.status
+        if status is None:
+            if reply.timed_out:
+                return Outcome(False, attempt, f"timeout after {self.partner.timeout_s} s")
+            return Outcome(False, attempt, f"unreachable: {reply.error}")
         if 200 <= status < 300:
             return Outcome(True, attempt, f"HTTP {status}")
         if status >= 500 or status in RETRY_STATUSES:
