@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -144,16 +145,18 @@ class WebhookStore:
             posts = [self._post(e, bodies[e["notification_id"]]) for e in owed]
             replies = await loop.run_in_executor(self._thread, self._poster().post_all, posts)
             again = []
+            results: Counter[str] = Counter()
             for event, reply in zip(owed, replies, strict=True):
                 outcome = self._outcome(reply, attempt)
-                self.counts["attempts"] += 1
-                metrics.ATTEMPT_RESULTS.labels(partner.partner_id,
-                                               metrics.attempt_result(outcome.detail)).inc()
+                results[metrics.attempt_result(outcome.detail)] += 1
                 if (outcome.delivered or outcome.detail.startswith("permanent")
                         or attempt == partner.max_attempts):
                     outcomes.append((event, outcome))
                 else:
                     again.append(event)
+            self.counts["attempts"] += len(owed)
+            for result, count in results.items():  # per round, not per attempt: labels() costs
+                metrics.ATTEMPT_RESULTS.labels(partner.partner_id, result).inc(count)
             if not again:
                 break
             ceiling = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
@@ -212,6 +215,10 @@ class WebhookStore:
             # Delivered but not recorded: the batch is read again and re-delivered with the
             # same Idempotency-Key, which the partner drops.
             raise StoreUnavailable(f"notifications Redis: {exc}") from exc
-        for _, outcome in outcomes:  # counted once recorded, as reconcile counts them
-            metrics.DELIVERIES.labels(partner, "delivered" if outcome.delivered else "dead").inc()
-            metrics.ATTEMPTS.labels(partner).observe(outcome.attempts)
+        # Counted once recorded, as reconcile counts them.
+        delivered = sum(1 for _, outcome in outcomes if outcome.delivered)
+        metrics.DELIVERIES.labels(partner, "delivered").inc(delivered)
+        metrics.DELIVERIES.labels(partner, "dead").inc(len(outcomes) - delivered)
+        attempts = metrics.ATTEMPTS.labels(partner)
+        for _, outcome in outcomes:
+            attempts.observe(outcome.attempts)
