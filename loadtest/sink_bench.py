@@ -11,12 +11,14 @@ which holds the delivery outcomes). For webhooks also deliveries per second per 
 delivering process (deliveries / its CPU seconds); the receiver's CPU is the partner's.
 The run's topics, schema and Redis keys are removed afterwards (loadtest.bench.clean_up).
 
-`--against DIR` makes a pair instead: one sink of this checkout and of DIR (a git worktree of
-another commit) run in turn over the same decided backlog, each run into a schema of its own
-from the start of the topics.
+`--against DIR` makes a pair instead: one sink (or the webhook delivery) of this checkout and of
+DIR (a git worktree of another commit) run in turn over the same decided backlog, each run into
+a schema of its own from the start of the topics (webhooks: with the delivery records cleared).
 
     python -m loadtest.sink_bench --transactions 100000
     python -m loadtest.sink_bench --transactions 100000 --sink ledger --against /tmp/base --runs 3
+    python -m loadtest.sink_bench --transactions 100000 --sink webhooks --against /tmp/base
+    python -m loadtest.sink_bench --transactions 100000 --profile /tmp/sinks   # py-spy of each
 """
 
 from __future__ import annotations
