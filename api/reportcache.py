@@ -7,7 +7,8 @@ SETTLE_MS ago, for PAYSTREAM_API_REPORT_CACHE_S seconds (0: never kept): a repor
 may lag a late-arriving transaction by at most that long; open and recent buckets are read every
 time. On the bench store a day by hour and country cost ~21 ms of PostgreSQL a request.
 
-Buckets are aligned to the epoch, as the reporting sink writes them (sinks.reporting.rollup).
+Buckets are aligned to the epoch, as the reporting sink writes them (date_trunc in UTC,
+sinks.reporting).
 """
 
 from __future__ import annotations

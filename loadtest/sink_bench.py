@@ -43,6 +43,9 @@ from streams.settings import Settings, kafka_client_config
 
 RECEIVER_PORT = 18099
 SECRET = "bench-only-secret"
+#: The one partner the webhook runs deliver to (its sink, consumer group and records carry it).
+PARTNER = "bench"
+NOTIFY_SINK = f"notify-{PARTNER}"  # sinks.webhooks.sink_name
 
 
 def run_sink(name: str, env: dict[str, str], cwd: Path = REPO,
@@ -64,7 +67,7 @@ def run_sink(name: str, env: dict[str, str], cwd: Path = REPO,
     server_s = server_cpu() - before_server
     process_s = ((after_children.ru_utime - before_children.ru_utime)
                  + (after_children.ru_stime - before_children.ru_stime))
-    runner = name if name != "webhooks" else "notify-bench"
+    runner = name if name != "webhooks" else NOTIFY_SINK
     last = [line for line in result.stderr.splitlines() if f"sink {runner}:" in line][-1]
     counts = re.search(r"(\d+) messages, (\d+) new rows", last)
     speed = re.search(r"\(([\d.]+) messages/s\)", last)
@@ -85,7 +88,7 @@ def run_sink(name: str, env: dict[str, str], cwd: Path = REPO,
 def webhooks_env(env: dict[str, str], logs: Any) -> tuple[dict[str, str], subprocess.Popen]:
     """A partner subscribed to every kind, and its receiver started on RECEIVER_PORT."""
     partners = logs / "partners.toml"
-    partners.write_text(f'[partners.bench]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\n'
+    partners.write_text(f'[partners.{PARTNER}]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\n'
                         f'secret_env = "PARTNER_WEBHOOK_SECRET"\n')
     env = {**env, "PAYSTREAM_PARTNERS_PATH": str(partners), "PARTNER_WEBHOOK_SECRET": SECRET}
     receiver = subprocess.Popen(command("webhook-receiver", "--port", str(RECEIVER_PORT)),
@@ -136,7 +139,7 @@ def pair(env: dict[str, str], sink: str, against: Path,
     decide(env)
     settings = Settings(topic_prefix=env["PAYSTREAM_TOPIC_PREFIX"])
     admin = AdminClient(kafka_client_config(settings))
-    group = group_id(settings.topic_prefix, sink if sink != "webhooks" else "notify-bench")
+    group = group_id(settings.topic_prefix, sink if sink != "webhooks" else NOTIFY_SINK)
     logs = tempfile.TemporaryDirectory()
     receiver = None
     if sink == "webhooks":
@@ -152,7 +155,7 @@ def pair(env: dict[str, str], sink: str, against: Path,
                 if sink == "webhooks":
                     notify = keys(settings.topic_prefix)
                     with Redis.from_url(settings.notify_redis_url) as redis:
-                        redis.delete(notify["outcomes"] + "bench", notify["dead"])
+                        redis.delete(notify["outcomes"] + PARTNER, notify["dead"])
                 try:
                     figures = run_sink(sink, side_env, cwd=repo)
                 finally:
