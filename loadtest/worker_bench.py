@@ -12,10 +12,16 @@ masters' together.
 
 `--repo DIR` runs the worker from another checkout (a git worktree of an older commit), with
 this machine's Python environment: the same backlog and the same measurement for a before/after
-pair in one session. Needs the local stack (`make up`) and a fraud model (`paystream train`).
+pair in one session. An older worker may not read the traffic today's producer writes (e6897cf
+knows the transaction schema up to v2, today's producer writes v3): it would dead-letter the
+backlog and measure nothing, so the bench stops when more than 1% of the backlog was
+dead-lettered, and `--traffic-repo DIR` publishes the backlog with that checkout's producer
+(give it to both runs of a pair, so both drain the same records). Needs the local stack
+(`make up`) and a fraud model (`paystream train`) the worker's code can load.
 
     python -m loadtest.worker_bench --transactions 100000
-    python -m loadtest.worker_bench --transactions 100000 --repo /tmp/paystream-e6897cf
+    python -m loadtest.worker_bench --transactions 100000 --repo /tmp/paystream-e6897cf \
+        --traffic-repo /tmp/paystream-e6897cf
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
                 raise SystemExit(f"the worker did not drain the backlog (log {log.name})")
             time.sleep(0.1)
         elapsed = time.monotonic() - started
+        dead_lettered = progress.messages(progress.names.dlq.name)
         worker_s = (proc_cpu_s(worker.pid) or 0.0) - (worker0 or 0.0)
         redis_s = sum(tree_cpu_s(pid) or 0.0 for pid in redis_pids) - redis0
         commands = command_costs(summed_commandstats(states), count)
@@ -105,6 +112,7 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
         log.close()
     per_tx = 1e6 / count
     return {"repo": str(repo), "transactions": count, "tx_per_s": round(count / elapsed),
+            "dead_lettered": dead_lettered,
             "state_store": f"redis cluster, {len(masters)} masters" if masters else "one redis",
             "worker_cpu_us_per_tx": round(worker_s * per_tx, 1),
             "redis_cpu_us_per_tx": round(redis_s * per_tx, 1),
@@ -142,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=50_000)
     parser.add_argument("--repo", type=Path, default=REPO,
                         help="Checkout whose worker runs (default: this one).")
+    parser.add_argument("--traffic-repo", type=Path, default=REPO,
+                        help="Checkout whose `paystream produce` publishes the backlog "
+                             "(default: this one); give the older one to both runs of a pair.")
     parser.add_argument("--timeout-s", type=float, default=900.0)
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="py-spy the worker while it drains (raw stacks to FILE) and fold "
@@ -162,15 +173,24 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(settings)
     subprocess.run(command("topics", "create"), env=env, check=True, capture_output=True,
                    cwd=REPO)
+    traffic = args.traffic_repo.resolve()
     subprocess.run(command("produce", "--count", str(args.transactions), "--seed", "21",
-                           "--accounts", str(args.accounts), "--json"), env=env, check=True,
-                   capture_output=True, cwd=REPO)
+                           "--accounts", str(args.accounts), "--json"),
+                   env={**env, "PYTHONPATH": str(traffic)}, check=True, capture_output=True,
+                   cwd=traffic)
     try:
         result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s,
                        args.profile.resolve() if args.profile else None,
                        args.redis_cluster.resolve() if args.redis_cluster else None)
     finally:
         clean_up(settings, out=sys.stderr)
+    result["traffic_repo"] = str(traffic)
+    if result["dead_lettered"] > args.transactions // 100:
+        print(json.dumps(result, indent=2))
+        raise SystemExit(f"{result['dead_lettered']:,} of {args.transactions:,} transactions were "
+                         f"dead-lettered: the worker of {result['repo']} could not read this "
+                         f"traffic, so its CPU per transaction measures nothing. Publish the "
+                         f"backlog with a producer it reads: --traffic-repo {result['repo']}")
     print(json.dumps(result, indent=2))
     return 0
 
