@@ -25,7 +25,16 @@ def chain_hash(prev_hash: str, posting_id: str, tx_id: str, account: str, curren
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+#: Below 2**32 s (year 2106) `ms / 1000` is within a quarter microsecond of the exact instant,
+#: so fromtimestamp's rounding to the microsecond gives it exactly.
+_FLOAT_EXACT_MS = 2**32 * 1000
+
+
 def to_datetime(ms: int) -> datetime:
+    """The UTC instant `ms` milliseconds from the epoch. The sinks convert every event time of
+    every row: fromtimestamp costs half of adding a timedelta (0.49 against 0.93 µs here)."""
+    if -_FLOAT_EXACT_MS < ms < _FLOAT_EXACT_MS:
+        return datetime.fromtimestamp(ms / 1000, UTC)
     return EPOCH + timedelta(milliseconds=ms)
 
 

@@ -4,10 +4,13 @@ passes the same check `paystream ledger verify` and the API run (streams.ledgerc
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from sinks.ledger import LedgerGapError, chain
-from streams.ledgerchain import GENESIS, Tip, check_row, to_datetime
+from streams.ledgerchain import GENESIS, Tip, check_row, to_datetime, to_ms
 
 COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount", "balance_after",
            "account_seq", "prev_hash", "hash", "event_time", "posted_at")
@@ -47,3 +50,17 @@ def test_a_row_changed_after_chaining_no_longer_checks() -> None:
     [row] = [dict(zip(COLUMNS, r, strict=True)) for r in chain([posting(1, 500, 500)], {})]
     tampered = {**row, "amount": 5_000, "balance_after": 5_000}
     assert "does not match its hash" in (check_row(tampered, Tip(0, GENESIS), {}) or "")
+
+
+def test_times_convert_to_the_exact_millisecond_and_back() -> None:
+    """Every row's event time goes through to_datetime: off by a microsecond, a ledger row's
+    time would not match its hash's event_time_ms when read back (to_ms)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rng = random.Random(7)
+    edge = 2**32 * 1000
+    samples = ([rng.randrange(-edge, 2 * edge) for _ in range(20_000)]
+               + [0, 1, -1, 999, edge - 1, edge, -edge, -edge + 1, 253_402_300_799_999])
+    for ms in samples:
+        moment = to_datetime(ms)
+        assert moment == epoch + timedelta(milliseconds=ms), ms
+        assert to_ms(moment) == ms
