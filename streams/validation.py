@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from decimal import Decimal, InvalidOperation
 
 import pycountry
@@ -31,6 +32,23 @@ AUTH_METHODS = frozenset({"PIN", "THREE_DS", "BIOMETRIC", "PASSWORD", "NONE"})
 def _check_id(field: str, value: str) -> None:
     if not ID_PATTERN.match(value):
         raise ValidationError(field, value, "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
+
+
+def is_ip_address(text: str) -> bool:
+    """What `ipaddress.ip_address` accepts. The C parser (inet_pton) answers first: 0.3 against
+    5.2 µs of the Python one, per payment in the authorize agent; every address it accepts
+    ipaddress accepts too (tests/unit/test_validation.py), and what it refuses (a scoped IPv6
+    address, say) is asked of ipaddress."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+        return True
+    except (OSError, ValueError):  # ValueError: a NUL or a character that is not ASCII
+        pass
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
@@ -60,11 +78,8 @@ def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
         tx.merchant_category
     ):
         raise ValidationError("merchant_category", tx.merchant_category, "must be 4 digits")
-    if tx.ip is not None:
-        try:
-            ipaddress.ip_address(tx.ip)
-        except ValueError:
-            raise ValidationError("ip", tx.ip, "not an IPv4 or IPv6 address") from None
+    if tx.ip is not None and not is_ip_address(tx.ip):
+        raise ValidationError("ip", tx.ip, "not an IPv4 or IPv6 address")
     if tx.auth_method is not None and tx.auth_method not in AUTH_METHODS:
         raise ValidationError("auth_method", tx.auth_method, f"not one of {sorted(AUTH_METHODS)}")
 

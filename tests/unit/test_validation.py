@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.errors import ValidationError
 from streams.jsonlines import parse_line, to_line
 from streams.records import Channel, Transaction, TransactionType
-from streams.validation import validate
+from streams.validation import is_ip_address, validate
 
 NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SKEW_MS = 3_600_000
@@ -97,3 +100,35 @@ def test_bad_json_lines_name_the_field(line: str, field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         parse_line(line)
     assert caught.value.field == field
+
+
+def _ipaddress_accepts(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+_OCTETS = st.lists(st.integers(0, 300).map(str) | st.sampled_from(["00", "01", "010", "255", ""]),
+                   min_size=3, max_size=5).map(".".join)
+_GROUPS = st.lists(st.integers(0, 0xFFFFF).map(lambda n: format(n, "x")) | st.just(""),
+                   min_size=1, max_size=10).map(":".join)
+
+
+@settings(max_examples=3000)
+@given(_OCTETS | _GROUPS | st.tuples(_GROUPS, _OCTETS).map(":".join) | st.text("0123456789abcdefABCDEF:.%x \x00é", max_size=24))
+def test_ip_addresses_are_what_ipaddress_accepts(text: str) -> None:
+    """The fast check must neither let through what the standard library refuses (the rule's
+    definition) nor refuse what it accepts."""
+    assert is_ip_address(text) == _ipaddress_accepts(text)
+
+
+@pytest.mark.parametrize("text", ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1", "fe80::1%eth0"])
+def test_ip_addresses_that_pass(text: str) -> None:
+    assert is_ip_address(text)
+
+
+@pytest.mark.parametrize("text", ["192.0.2.01", "256.1.1.1", "1.2.3", "2001:db8:::1", "", "1.2.3.4\x00"])
+def test_ip_addresses_that_fail(text: str) -> None:
+    assert not is_ip_address(text)
