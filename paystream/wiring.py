@@ -222,7 +222,7 @@ def build_notify_runner(partner: Any, settings: Settings,
     from sinks.webhooks import WebhookStore, partner_inputs, sink_name
 
     store = WebhookStore(partner, notify_redis_url(settings), settings.topic_prefix,
-                         backoff_base_s=backoff_base_s)
+                         backoff_base_s=backoff_base_s, in_flight_max=partner.in_flight_max)
     # Batches no larger than the deliveries in flight make sense of: a batch's offsets wait for
     # its slowest delivery.
     return SinkRunner(sink_name(partner), settings,

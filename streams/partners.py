@@ -70,6 +70,9 @@ class Partner:
     #: How long a payout through this receive partner is held for its answer (None: the
     #: rules' payout_deadline_s).
     payout_deadline_s: int | None = None
+    #: Webhook POSTs on the wire at once (and the kept-alive connections for them): a partner
+    #: that admits fewer concurrent requests says so here; a distant one may need more.
+    in_flight_max: int = 256
 
     def url_for(self, kind: str) -> str:
         return (self.payout_url or self.url) if kind == "PAYOUT_INSTRUCTION" else self.url
@@ -94,6 +97,18 @@ def _secret(env: Any, name: str | None, where: str) -> str:
                       f"(or {name or '<name>'}_FILE, a file holding it) to the partner's webhook secret")
 
 
+def _bounded(entry: dict[str, Any], key: str, default: float, low: float, high: float,
+             where: str) -> float:
+    """entry[key] (or `default`), a number from `low` to `high`: whole when `default` is."""
+    value = entry.get(key, default)
+    whole = isinstance(default, int)
+    if (isinstance(value, bool) or not isinstance(value, int if whole else (int, float))
+            or not low <= value <= high):
+        raise ConfigError(f"{where}.{key} must be {'a whole number' if whole else 'a number'} "
+                          f"from {low:g} to {high:g}, got {value!r}")
+    return value
+
+
 def load_partners(path: Path, environ: dict[str, str] | None = None,
                   secrets: bool = True, kind: str | None = None) -> list[Partner]:
     """The partners' file; `secrets=False` for readers that only need who wants what
@@ -111,7 +126,8 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
     for partner_id, entry in data.get("partners", {}).items():
         where = f"{path}: partners.{partner_id}"
         unknown = set(entry) - {"url", "secret_env", "kinds", "timeout_s", "max_attempts",
-                                "payout_url", "callback_allow", "status_url", "payout_deadline_s"}
+                                "payout_url", "callback_allow", "status_url", "payout_deadline_s",
+                                "in_flight_max"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}")
         url = entry.get("url", "")
@@ -138,8 +154,10 @@ def load_partners(path: Path, environ: dict[str, str] | None = None,
             except ValueError:
                 raise ConfigError(f"{where}.callback_allow: {address!r} is not an IP address") from None
         partners.append(Partner(partner_id, url, secret, kinds,
-                                float(entry.get("timeout_s", 5.0)), int(entry.get("max_attempts", 6)),
-                                payout_url, frozenset(allow), status_url, deadline))
+                                float(_bounded(entry, "timeout_s", 5.0, 0.001, 600.0, where)),
+                                int(_bounded(entry, "max_attempts", 6, 1, 100, where)),
+                                payout_url, frozenset(allow), status_url, deadline,
+                                int(_bounded(entry, "in_flight_max", 256, 1, 4096, where))))
     if not partners and kind is None:
         raise ConfigError(f"{path}: no [partners.<id>] table")
     return partners

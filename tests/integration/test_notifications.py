@@ -210,3 +210,13 @@ def test_partners_file_errors_name_what_to_fix(tmp_path: Path) -> None:
     path.write_text('[partners.acme]\nurl = "ftp://x"\nsecret_env = "S"\n')
     with pytest.raises(ConfigError, match="url"):
         load_partners(path, environ={"S": "x"})
+    base = '[partners.acme]\nurl = "http://127.0.0.1:9/h"\nsecret_env = "S"\n'
+    path.write_text(base + "in_flight_max = 16\ntimeout_s = 2.5\nmax_attempts = 3\n")
+    [acme] = load_partners(path, environ={"S": "x"})
+    assert (acme.in_flight_max, acme.timeout_s, acme.max_attempts) == (16, 2.5, 3)
+    for line, named in (("in_flight_max = 0", "in_flight_max must be a whole number from 1"),
+                        ("in_flight_max = 2.5", "in_flight_max"), ('timeout_s = "5"', "timeout_s"),
+                        ("timeout_s = 0", "timeout_s"), ("max_attempts = true", "max_attempts")):
+        path.write_text(base + line + "\n")
+        with pytest.raises(ConfigError, match=named):
+            load_partners(path, environ={"S": "x"})
