@@ -52,7 +52,7 @@ class Poster:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._selector = selectors.DefaultSelector()
-        self._watched: dict[int, int] = {}  # fd -> selector events libcurl asked for
+        self._watched: set[int] = set()  # the fds libcurl asked the selector to watch
         self._timer_s: float | None = None  # when libcurl wants socket_action(TIMEOUT), or never
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, concurrency)
@@ -79,14 +79,15 @@ class Poster:
             (selectors.EVENT_READ if what & pycurl.POLL_IN else 0)
             | (selectors.EVENT_WRITE if what & pycurl.POLL_OUT else 0))
         if not events:
-            if self._watched.pop(fd, None) is not None:
+            if fd in self._watched:
+                self._watched.remove(fd)
                 self._selector.unregister(fd)
             return
         if fd in self._watched:
             self._selector.modify(fd, events)
         else:
             self._selector.register(fd, events)
-        self._watched[fd] = events
+            self._watched.add(fd)
 
     def _on_timer(self, timeout_ms: int) -> None:
         """libcurl: call socket_action(SOCKET_TIMEOUT) in `timeout_ms` (-1: no timer)."""

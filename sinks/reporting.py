@@ -4,9 +4,9 @@ Rollups count only the rows this batch really inserted, so a replayed decision n
 twice. A batch is nearly always all new: its rows are COPYed straight into the table
 (sinks.db.copy_new_rows), its sums per minute are made in memory, and one statement upserts them
 into the three rollup tables. A batch that repeats a row goes through a staging table, and the
-INSERT's RETURNING feeds the same rollup upserts in its statement. Buckets are by event time in UTC, keyed by currency x decision x country x
-merchant category ('' when there is none). Which queries the indexes serve is written next to
-them in migration 0002.
+INSERT's RETURNING feeds the same rollup upserts in its statement. Buckets are by event time in
+UTC, keyed by currency x decision x country x merchant category ('' when there is none). Which
+queries the indexes serve is written next to them in migration 0002.
 """
 
 from __future__ import annotations
