@@ -176,6 +176,9 @@ def test_the_compiled_trees_score_exactly_as_scikit_learn() -> None:
     probe[rng.random(probe.shape) < 0.1] = np.nan
     probe[:50, 0] = compiled.threshold[compiled.feature == 0][:1]  # on a threshold: goes left
     assert np.array_equal(compiled.fraud_probability(probe), estimator.predict_proba(probe)[:, 1])
+    for rows in (1, 5, 6, 7, 13):  # the loop walks six rows at a time, then the rest one by one
+        assert np.array_equal(compiled.fraud_probability(probe[:rows]),
+                              estimator.predict_proba(probe[:rows])[:, 1])
     assert compiled.fraud_probability(probe[:0]).shape == (0,)
 
 
