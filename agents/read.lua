@@ -16,18 +16,33 @@ for first = 1, accounts, 1000 do
   local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, accounts)))
   for i = 1, #values do out[#out + 1] = values[i] or '' end
 end
-for i = accounts + 1, accounts + records do
-  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+-- Nearly every transaction record a batch asks for does not exist (a tx_id is new, and only a
+-- retry or a verdict finds one): one EXISTS per chunk of keys says so, and only a chunk where some
+-- exist is read key by key. Each redis.call costs a command dispatch and the Lua around it.
+local CHUNK = 64
+local function each_existing(from, to, read, absent)
+  for low = from, to, CHUNK do
+    local high = math.min(low + CHUNK - 1, to)
+    if redis.call('EXISTS', unpack(KEYS, low, high)) > 0 then
+      for i = low, high do read(i) end
+    else
+      for _ = low, high do absent() end
+    end
+  end
 end
+local function empty() out[#out + 1] = {} end
+each_existing(accounts + 1, accounts + records,
+  function(i) out[#out + 1] = redis.call('HGETALL', KEYS[i]) end, empty)
 for i = accounts + records + 1, accounts + records + marks do
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
 end
 local first = accounts + records + marks + 1
-for i = first, first + risks - 1 do
+-- Label-risk sets exist only for accounts that fraud labels named: the same, chunk by chunk.
+each_existing(first, first + risks - 1, function(i)
   local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
   out[#out + 1] = entries
   out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
-end
+end, function() empty(); empty() end)
 local ai = 5
 for i = first + 2 * risks, #KEYS do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')

@@ -271,7 +271,7 @@ class RedisStateStore:
         args += [len(fan_in), FAN_IN_WINDOW_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
         for payment in fan_in:
             keys.append(fan_in_key(self._namespace, payment.destination))
-            args += [payment.payer, payment.time_ms]
+            args += [payment.payer, payment.time_ms, payment.time_ms // DAY_MS]
         keys += [payment_days_key(self._namespace, p.destination) for p in fan_in]
         args.append(len(outbox))
         for partition, blob in outbox.items():
