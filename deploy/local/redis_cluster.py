@@ -40,6 +40,8 @@ cluster-node-timeout 5000
 # The account state's durability, as the single server's (deploy/local/redis.conf.in).
 appendonly yes
 appendfsync always
+auto-aof-rewrite-percentage 400
+rdbcompression no
 save ""
 maxmemory-policy noeviction
 """
