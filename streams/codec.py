@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class SchemaVersion:
     parsed: Any  # fastavro-parsed, timestamp logical types removed
     fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian
     fast: Any  # the same schema for cavro (records decode to dicts)
+    framed: Any  # cavro: a record of the body and then END_MARK (_read_body says why)
 
     @classmethod
     def from_text(cls, record: str, version: int, text: str) -> SchemaVersion:
@@ -72,7 +74,10 @@ class SchemaVersion:
         digest = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         plain = _without_timestamp_types(schema)
         fast = cavro.Schema(plain, options=CAVRO_OPTIONS)
-        return cls(record, version, text, parse_schema(plain), digest, fast)
+        framed = cavro.Schema({"type": "record", "name": "paystream_codec_framed", "fields": [
+            {"name": "body", "type": plain}, {"name": "end", "type": "bytes"}]},
+            options=CAVRO_OPTIONS)
+        return cls(record, version, text, parse_schema(plain), digest, fast, framed)
 
     def resolver_to(self, reader: SchemaVersion) -> Any:
         """A cavro schema reading bodies written with this version into `reader`'s shape."""
@@ -84,6 +89,16 @@ class SchemaVersion:
             resolved = _RESOLVERS[key] = reader.fast.reader_for_writer(self.fast)
         return resolved
 
+    def framed_resolver_to(self, reader: SchemaVersion) -> Any:
+        """The same for a body followed by the end mark (`framed`)."""
+        if reader is self:
+            return self.framed
+        key = (self.fingerprint, reader.fingerprint)
+        resolved = _FRAMED_RESOLVERS.get(key)
+        if resolved is None:
+            resolved = _FRAMED_RESOLVERS[key] = reader.framed.reader_for_writer(self.framed)
+        return resolved
+
 
 #: Options passed explicitly: records decode to plain dicts; nothing is coerced (a string in a
 #: long field is refused, as fastavro refuses it).
@@ -91,6 +106,11 @@ CAVRO_OPTIONS = cavro.Options(record_decodes_to_dict=True, coerce_values_to_int=
                               coerce_values_to_str=False, coerce_values_to_float=False,
                               coerce_values_to_boolean=False, missing_values_can_be_null=False)
 _RESOLVERS: dict[tuple[bytes, bytes], Any] = {}
+_FRAMED_RESOLVERS: dict[tuple[bytes, bytes], Any] = {}
+#: Appended to a body before it is read (_read_body): Avro `bytes` holding 16 random bytes
+#: drawn when this process starts, which no message can know.
+END_MARK = os.urandom(16)
+_END = bytes([2 * len(END_MARK)]) + END_MARK  # zigzag length, then the bytes
 #: One byte: after a body, reading it must hit the end, or bytes trail the body.
 _ONE_BYTE = cavro.Schema({"type": "fixed", "name": "one_byte", "size": 1})
 #: The rest of a single-object header (magic and fingerprint) after its first byte.
@@ -165,16 +185,22 @@ def _read_one(data: bytes, offset: int, writer: SchemaVersion,
 
 
 def _read_body(data: bytes, offset: int, writer: SchemaVersion, reader: SchemaVersion) -> dict:
-    body = cavro.MemoryReader(data[offset:])
+    """The body at `offset`, which must end exactly where the message does.
+
+    cavro's reader cannot tell where a body ended, so the message is read with the end mark
+    (END_MARK as Avro `bytes`) appended, as a record of the body and then the mark: the mark reads
+    back whole only if the body ended exactly at the end of the message. Bytes left after the
+    body are read as the mark instead and cannot equal it (16 bytes drawn at random by this
+    process); a truncated body reads into the mark. Either way fastavro reads the message again
+    and says what is wrong. An EOFError raised and caught after every body did the same check
+    before, at ~1.4 of a decode's 3.6 µs (2026-12-02).
+    """
     try:
-        record = writer.resolver_to(reader).binary_read(body)
+        framed = writer.framed_resolver_to(reader).binary_read(cavro.MemoryReader(data[offset:] + _END))
     except Exception:  # noqa: BLE001 - fastavro below classifies what is wrong
-        record = None
-    if record is not None:
-        try:
-            _ONE_BYTE.binary_read(body)
-        except EOFError:
-            return record  # the body ended exactly at the end of the message
+        framed = None
+    if framed is not None and framed["end"] == END_MARK:
+        return cast(dict, framed["body"])
     record, end = _read_one(data, offset, writer, reader)
     trailing = len(data) - end
     if trailing:

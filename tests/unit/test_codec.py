@@ -160,6 +160,17 @@ def test_trailing_bytes_are_a_schema_mismatch(codec: SingleObjectCodec) -> None:
         codec.decode(codec.encode(_valid_record()) + b"\x00")
 
 
+@given(record=transaction_records(), trailing=st.binary(min_size=1, max_size=40))
+def test_any_bytes_after_a_body_are_refused(record: dict, trailing: bytes) -> None:
+    """The reader appends its end mark after the message (streams/codec.py _read_body): stray
+    bytes, including ones shaped like a mark (an Avro bytes of 16), never pass for the end."""
+    codec = SingleObjectCodec(VERSIONS)
+    with pytest.raises(CodecError):
+        codec.decode(codec.encode(record) + trailing)
+    with pytest.raises(CodecError):
+        codec.decode(codec.encode(record) + b"\x20" + trailing[:16].ljust(16, b"\x00"))
+
+
 def test_confluent_frame_without_registry_says_so(codec: SingleObjectCodec) -> None:
     with pytest.raises(UnknownSchemaError, match="SCHEMA_REGISTRY_URL"):
         codec.decode(b"\x00\x00\x00\x00\x01\x02")
