@@ -81,22 +81,19 @@ class SchemaVersion:
 
     def resolver_to(self, reader: SchemaVersion) -> Any:
         """A cavro schema reading bodies written with this version into `reader`'s shape."""
-        if reader is self:
-            return self.fast
-        key = (self.fingerprint, reader.fingerprint)
-        resolved = _RESOLVERS.get(key)
-        if resolved is None:
-            resolved = _RESOLVERS[key] = reader.fast.reader_for_writer(self.fast)
-        return resolved
+        return self._resolved(reader, "fast", _RESOLVERS)
 
     def framed_resolver_to(self, reader: SchemaVersion) -> Any:
         """The same for a body followed by the end mark (`framed`)."""
+        return self._resolved(reader, "framed", _FRAMED_RESOLVERS)
+
+    def _resolved(self, reader: SchemaVersion, form: str, cache: dict[tuple[bytes, bytes], Any]) -> Any:
         if reader is self:
-            return self.framed
+            return getattr(self, form)
         key = (self.fingerprint, reader.fingerprint)
-        resolved = _FRAMED_RESOLVERS.get(key)
+        resolved = cache.get(key)
         if resolved is None:
-            resolved = _FRAMED_RESOLVERS[key] = reader.framed.reader_for_writer(self.framed)
+            resolved = cache[key] = getattr(reader, form).reader_for_writer(getattr(self, form))
         return resolved
 
 
