@@ -108,7 +108,7 @@ _FRAMED_RESOLVERS: dict[tuple[bytes, bytes], Any] = {}
 #: drawn when this process starts, which no message can know.
 END_MARK = os.urandom(16)
 _END = bytes([2 * len(END_MARK)]) + END_MARK  # zigzag length, then the bytes
-#: One byte: after a body, reading it must hit the end, or bytes trail the body.
+#: One byte: the first of the next frame in decode_all's fast path, or EOF at the message's end.
 _ONE_BYTE = cavro.Schema({"type": "fixed", "name": "one_byte", "size": 1})
 #: The rest of a single-object header (magic and fingerprint) after its first byte.
 _HEADER_REST = cavro.Schema({"type": "fixed", "name": "header_rest",
