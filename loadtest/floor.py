@@ -9,7 +9,8 @@ else) with the servers' CPU read from /proc:
   them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
   (idempotent, acks=all, lz4, large batches). Client CPU (all librdkafka threads) + broker CPU.
 - PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
-  columns, same indexes), 5,000 rows per database transaction, binary (asyncpg). Server CPU
+  columns, same indexes), 5,000 rows per database transaction, binary (asyncpg; times as
+  epoch-ms integers, the cheapest way in, as the sinks write them). Server CPU
   (the postmaster tree) + client CPU. At most ROWS_MAX rows per table are copied; the cost
   scales to the run's row count per row.
 
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -134,11 +136,13 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
 
 async def measure_postgres(database_url: str, schema: str,
                            server_cpu_s: Callable[[], float]) -> tuple[dict, float, float]:
-    from sinks.db import connected
+    from sinks.db import connected, epoch_ms_timestamps
+    from streams.ledgerchain import to_ms
 
     rows_by_table: dict[str, int] = {}
     client_s = server_s = 0.0
     async with connected(database_url, schema) as db:
+        await epoch_ms_timestamps(db)  # as the sinks write: times as epoch-ms integers
         for table in FLOOR_TABLES:
             total = int(await db.fetchval(f"SELECT count(*) FROM {table}"))
             rows = await db.fetch(f"SELECT * FROM {table} LIMIT {ROWS_MAX}")
@@ -149,7 +153,7 @@ async def measure_postgres(database_url: str, schema: str,
             await db.execute(f"DROP TABLE IF EXISTS {copy}; "
                              f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
             columns = list(rows[0].keys())
-            records = [tuple(r) for r in rows]
+            records = [tuple(to_ms(v) if isinstance(v, datetime) else v for v in r) for r in rows]
             client0, server0 = time.process_time(), server_cpu_s()
             for start in range(0, len(records), ROWS_PER_TRANSACTION):
                 async with db.transaction():

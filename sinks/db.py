@@ -13,6 +13,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -119,6 +120,35 @@ async def connect(database_url: str, schema: str) -> asyncpg.Connection:
         raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
+#: PostgreSQL's timestamp epoch, as a datetime and in microseconds from the Unix epoch.
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_US = 946_684_800_000_000
+_ONE_US = timedelta(microseconds=1)
+
+
+def _timestamp_out(value: Any) -> tuple[int]:
+    """An epoch-ms integer or an aware datetime as microseconds from PostgreSQL's epoch."""
+    if value.__class__ is int:
+        return (value * 1000 - _PG_EPOCH_US,)
+    return ((value - _PG_EPOCH) // _ONE_US,)
+
+
+async def epoch_ms_timestamps(connection: asyncpg.Connection) -> None:
+    """Let `connection` take a timestamptz as integer milliseconds from the Unix epoch, the unit
+    of every time in our Avro records (timestamp-millis), as well as a datetime. Reads still
+    give datetimes.
+
+    Each row a sink writes carries two or three times: a datetime made for each and encoded by
+    asyncpg cost ~1.4 µs per value, against ~0.1 for an integer handed to asyncpg's binary
+    encoding as microseconds from 2000 (5,000 rows of two times COPYed: 3.8-3.9 against
+    0.9-1.5 µs of client CPU per row, 2026-12-02). Integers are exact, so the time read back is
+    the millisecond written (the ledger's hashes depend on it).
+    """
+    await connection.set_type_codec(
+        "timestamptz", schema="pg_catalog", format="tuple", encoder=_timestamp_out,
+        decoder=lambda value: _PG_EPOCH + timedelta(microseconds=value[0]))
+
+
 @asynccontextmanager
 async def connected(database_url: str, schema: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection in `schema` for one piece of work (checks, queries), closed after it."""
@@ -167,6 +197,7 @@ class PostgresStore:
 
     async def open(self) -> None:
         self._connection = await connect(self._url, self._schema)
+        await epoch_ms_timestamps(self._connection)
         self._writer = self._make_writer(self._connection)
 
     async def write(self, batch: list[tuple[str, dict[str, Any]]]) -> int:

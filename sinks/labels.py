@@ -25,7 +25,6 @@ from redis.exceptions import RedisError
 from agents.fraud.labelrisk import LABEL_RISK_CAP, LABEL_RISK_TTL_MS, entries_of
 from agents.store import label_risk_key
 from sinks.runner import StoreUnavailable
-from streams.ledgerchain import to_datetime
 
 #: How often an idle labels sink looks for labels whose transaction has reached the reporting
 #: store since (one indexed query on the unapplied labels).
@@ -88,11 +87,10 @@ class LabelsWriter:
             if rows:
                 status = await self._db.execute(
                     _UPSERT, [r["tx_id"] for r in rows], [r["source"] for r in rows],
-                    [r["is_fraud"] for r in rows], [to_datetime(r["reported_at"]) for r in rows],
+                    [r["is_fraud"] for r in rows], [r["reported_at"] for r in rows],
                     [r.get("note") for r in rows], [r.get("source_account") for r in rows],
                     [r.get("destination_account") for r in rows],
-                    [to_datetime(r["event_time"]) if r.get("event_time") is not None else None
-                     for r in rows], [r.get("device_id") for r in rows])
+                    [r.get("event_time") for r in rows], [r.get("device_id") for r in rows])
             applied = await self._apply(await self._db.fetch(_TO_APPLY))
             if applied:
                 await self._db.execute("UPDATE labels SET applied = true WHERE tx_id = ANY($1)",

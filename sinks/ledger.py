@@ -19,7 +19,7 @@ import asyncpg
 
 from sinks.db import copy_into_stage, copy_new_rows
 from streams.errors import PaystreamError
-from streams.ledgerchain import GENESIS, Tip, chain_hash, check_row, to_datetime
+from streams.ledgerchain import GENESIS, Tip, chain_hash, check_row
 
 COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount", "balance_after",
            "account_seq", "prev_hash", "hash", "event_time", "posted_at")
@@ -81,7 +81,7 @@ def chain(postings: list[dict[str, Any]], tips: dict[str, Tip]) -> list[tuple]:
                             p["event_time"])
         rows.append((p["posting_id"], p["tx_id"], p["account"], p["currency"], p["direction"],
                      p["amount"], p["balance_after"], p["account_seq"], tip.hash, digest,
-                     to_datetime(p["event_time"]), to_datetime(p["posted_at"])))
+                     p["event_time"], p["posted_at"]))  # epoch ms (sinks.db.epoch_ms_timestamps)
         tips[p["account"]] = Tip(p["account_seq"], digest)
     return rows
 

@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 
 from sinks.db import copy_into_stage, copy_new_rows
-from streams.ledgerchain import to_datetime
 
 MINUTE_MS = 60_000
 
@@ -89,7 +88,7 @@ def minute_sums(decisions: list[dict[str, Any]]) -> list[list]:
         total[3] += d["decided_at"] - produced if produced is not None else 0
     columns: list[list] = [[] for _ in range(9)]
     for (bucket, *labels), totals in sums.items():
-        for column, value in zip(columns, (to_datetime(bucket), *labels, *totals), strict=True):
+        for column, value in zip(columns, (bucket, *labels, *totals), strict=True):
             column.append(value)
     return columns
 
@@ -99,12 +98,11 @@ def row(decision: dict[str, Any]) -> tuple:
     latency = decision["decided_at"] - produced if produced is not None else None
     return (decision["tx_id"], decision["type"], decision["source_account"],
             decision["destination_account"], decision["amount"], decision["currency"],
-            to_datetime(decision["event_time"]), decision["channel"], decision["merchant_id"],
+            decision["event_time"], decision["channel"], decision["merchant_id"],
             decision["merchant_category"], decision["country"], decision["outcome"],
             decision["score"], decision["reasons"], decision["model_version"],
             decision.get("shadow_score"), decision.get("shadow_model_version"),
-            to_datetime(decision["decided_at"]),
-            to_datetime(produced) if produced is not None else None, latency,
+            decision["decided_at"], produced, latency,
             decision.get("device_id"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -12,7 +13,7 @@ from confluent_kafka import Producer
 
 from agents.postings import credit, debit
 from paystream.wiring import build_runner
-from sinks.db import DatabaseError, PostgresStore, connected
+from sinks.db import DatabaseError, PostgresStore, connected, epoch_ms_timestamps
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
 from sinks.reporting import ReportingWriter
 from streams.accounts import AccountState
@@ -49,8 +50,10 @@ def decision(tx_id: str, at_ms: int, outcome: str = "APPROVE", **changes: Any) -
 
 
 def with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+    """`work` on a connection like a sink's (times written as epoch milliseconds)."""
     async def run() -> R:
         async with connected(settings.database_url, settings.db_schema) as connection:
+            await epoch_ms_timestamps(connection)
             return await work(connection)
 
     return asyncio.run(run())
@@ -69,6 +72,30 @@ def test_a_replayed_batch_writes_nothing_twice_and_the_chain_verifies(db_setting
     first, again, replay, report = with_db(db_settings, work)
     assert (first, again, replay) == (60, 42, 0)
     assert (report.ok, report.rows, report.accounts) == (True, 102, 3)
+
+
+def test_a_sink_connection_writes_epoch_milliseconds_exactly_and_reads_datetimes(
+        db_settings: Settings) -> None:
+    """The sinks hand PostgreSQL each time as the integer milliseconds of the Avro record: read
+    back anywhere (the API, `ledger verify`, on this connection too) it is that very instant."""
+    from streams.ledgerchain import to_datetime, to_ms
+
+    samples = [0, 1, -1, 999, T0, T0 + 1, 946_684_800_000, 946_684_799_999, 2**32 * 1000 + 7,
+               -2**32 * 1000 - 3, 253_402_300_799_999]
+    moment = datetime(2026, 12, 2, 12, 0, 0, 123_000, tzinfo=UTC)
+
+    async def work(db: asyncpg.Connection) -> tuple[list[Any], list[Any]]:
+        await db.execute("CREATE TEMP TABLE times (n int, at timestamptz)")
+        await db.copy_records_to_table("times", records=[(n, ms) for n, ms in enumerate(samples)]
+                                       + [(len(samples), moment)])
+        back = [r["at"] for r in await db.fetch("SELECT at FROM times ORDER BY n")]
+        exact = await db.fetch("SELECT (extract(epoch FROM at) * 1000)::bigint AS ms FROM times "
+                               "ORDER BY n")
+        return back, [r["ms"] for r in exact]
+
+    back, exact = with_db(db_settings, work)
+    assert back == [to_datetime(ms) for ms in samples] + [moment]
+    assert exact == [*samples, to_ms(moment)]
 
 
 def test_the_database_refuses_update_delete_and_truncate(db_settings: Settings) -> None:
