@@ -98,6 +98,30 @@ def test_a_sink_connection_writes_epoch_milliseconds_exactly_and_reads_datetimes
     assert exact == [*samples, to_ms(moment)]
 
 
+def test_writers_that_remember_tips_chain_correctly_after_each_others_rows(
+        db_settings: Settings) -> None:
+    """Two ledger sinks over time (a rebalance moves the partition back and forth): each
+    remembers the tips it wrote, which the other's rows leave behind. A posting past a tip
+    left behind is no gap (the table's tips are read again), a posting the other already
+    wrote lands once, and the chain verifies."""
+    legs = postings(6)  # acc-a: its deposit, then debits; acc-b: credits
+
+    async def work(db: asyncpg.Connection) -> tuple[list[int], Any]:
+        async with connected(db_settings.database_url, db_settings.db_schema) as other:
+            await epoch_ms_timestamps(other)
+            a, b = LedgerWriter(db), LedgerWriter(other)
+            written = [await a.write(legs[:4]),    # deposit, t0, t1's debit
+                       await b.write(legs[4:8]),   # t1's credit .. t2: b reads the tips
+                       await a.write(legs[8:10]),  # t3: a's tips are behind, no gap
+                       await b.write(legs[6:12]),  # t2 again; t3 (a's) onto b's tip; t4
+                       await a.write(legs)]        # everything again: only t5 is new
+            return written, await verify(db)
+
+    written, report = with_db(db_settings, work)
+    assert written == [4, 4, 2, 2, 2]
+    assert (report.ok, report.rows) == (True, 14)
+
+
 def test_the_database_refuses_update_delete_and_truncate(db_settings: Settings) -> None:
     async def work(db: asyncpg.Connection) -> list[str]:
         await LedgerWriter(db).write(postings(3))
