@@ -22,6 +22,7 @@ import asyncpg
 
 from sinks.runner import StoreUnavailable
 from streams.errors import ConfigError
+from streams.ledgerchain import EPOCH
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: What a stopped, restarting or unreachable server raises: worth retrying on a new connection.
@@ -122,8 +123,8 @@ async def connect(database_url: str, schema: str) -> asyncpg.Connection:
 
 #: PostgreSQL's timestamp epoch, as a datetime and in microseconds from the Unix epoch.
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_PG_EPOCH_US = 946_684_800_000_000
 _ONE_US = timedelta(microseconds=1)
+_PG_EPOCH_US = (_PG_EPOCH - EPOCH) // _ONE_US
 
 
 def _timestamp_out(value: Any) -> tuple[int]:

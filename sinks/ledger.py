@@ -50,8 +50,8 @@ class LedgerWriter:
     async def write(self, postings: list[dict[str, Any]]) -> int:
         """Append the batch's new postings in one transaction; return how many rows were new.
 
-        Replays are already dropped by `chain` (sequence at or below the tip read here), so the
-        rows go straight in; a row another writer added meanwhile sends the batch through the
+        Replays are already dropped by `chain` (sequence at or below the account's tip,
+        remembered or read here), so the rows go straight in; a row another writer added meanwhile sends the batch through the
         staging table instead (sinks.db.copy_new_rows).
         """
         try:
