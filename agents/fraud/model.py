@@ -74,13 +74,18 @@ class Model:
         return self.estimator.predict_proba(rows)[:, 1]
 
     def drivers(self, rows: np.ndarray, scores: np.ndarray) -> list[list[str]]:
-        """The features that drove each row's score up, most first (one batched predict)."""
+        """The features that drove each row's score up, most first: for each feature, the score
+        with that feature alone put back to its typical legitimate value (one batched predict;
+        compiled trees walk only where such a probe leaves the row's own path, ~5x less)."""
         if len(rows) == 0:
             return []
-        n, f = rows.shape
-        probes = np.repeat(rows, f, axis=0).reshape(n, f, f)
-        probes[:, np.arange(f), np.arange(f)] = self.baseline  # probe j resets feature j
-        lowered = self.score(probes.reshape(n * f, f)).reshape(n, f)
+        if self.compiled is not None:
+            lowered = self.compiled.probe_probability(rows, self.baseline)
+        else:
+            n, f = rows.shape
+            probes = np.repeat(rows, f, axis=0).reshape(n, f, f)
+            probes[:, np.arange(f), np.arange(f)] = self.baseline  # probe j resets feature j
+            lowered = self.score(probes.reshape(n * f, f)).reshape(n, f)
         drop = scores[:, None] - lowered
         order = np.argsort(-drop, axis=1)[:, :DRIVERS_MAX]
         return [[f"feature:{FEATURES[j]}" for j in row if drop[i, j] > 0.01]

@@ -182,6 +182,35 @@ def test_the_compiled_trees_score_exactly_as_scikit_learn() -> None:
     assert compiled.fraud_probability(probe[:0]).shape == (0,)
 
 
+def test_the_drivers_probes_score_exactly_as_scikit_learn_scores_each_probe() -> None:
+    """Model.drivers puts each feature back to its typical value, one probe row per feature;
+    the compiled trees walk only where a probe leaves the row's path (agents/fraud/trees.py):
+    the same numbers as scikit-learn scoring every probe row, bit for bit, with missing values
+    in the rows and among the values put back, and values exactly on a split threshold."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from agents.fraud.trees import CompiledTrees
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4000, 5))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = (np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 3]) * np.nan_to_num(x[:, 1])
+         + rng.normal(scale=0.5, size=len(x)) > 0.5).astype(int)
+    estimator = HistGradientBoostingClassifier(max_iter=40, random_state=2).fit(x, y)
+    compiled = CompiledTrees.of(estimator)
+    assert compiled is not None
+    rows = rng.normal(size=(40, 5)).astype(np.float32)
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    values = np.array([0.0, np.nan, compiled.threshold[compiled.feature == 2][0], 0.3, -1.0],
+                      dtype=np.float32)
+    n, f = rows.shape
+    probes = np.repeat(rows, f, axis=0).reshape(n, f, f)
+    probes[:, np.arange(f), np.arange(f)] = values  # probe j puts feature j back
+    expected = estimator.predict_proba(probes.reshape(n * f, f))[:, 1].reshape(n, f)
+    assert np.array_equal(compiled.probe_probability(rows, values), expected)
+    assert compiled.probe_probability(rows[:0], values).shape == (0, f)
+
+
 def test_models_the_compiled_trees_cannot_reproduce_keep_scikit_learn() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
