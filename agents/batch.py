@@ -66,6 +66,9 @@ class StateView:
     #: On a Redis Cluster, the one partition whose keys the view was read from (and the commit
     #: writes); None on one server, where a batch spans partitions.
     partition: int | None = None
+    #: Whether an earlier run may have left outputs in the outbox of the batch's partitions:
+    #: False only when the store looked, in the same read, and found none (agents/read.lua).
+    outbox_left: bool = True
 
     def account(self, account: str) -> AccountState:
         state = self.accounts.get(account)

@@ -204,12 +204,16 @@ class BatchPipeline:
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             conflicts = 0
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
-                view = await self._store.read(accounts, tx_ids, partitions, payments)
+                view = await self._store.read(accounts, tx_ids, partitions, payments,
+                                              OUTBOX_ROLES)
                 # After the read: every batch whose effects this one builds on (a crashed run's,
                 # or one a worker losing the partition committed a moment ago) has its outputs
                 # sent before ours, so a destination gets each origin's credits in offset
-                # order (agents.settler relies on it).
-                await self.resend_leftovers(sorted(partitions))
+                # order (agents.settler relies on it). The read says whether anything is left,
+                # atomically with the state it read: a batch committed after it on these
+                # accounts makes our commit conflict, and the retry's read sees its outputs.
+                if view.outbox_left:
+                    await self.resend_leftovers(sorted(partitions))
                 clock.lap("read")
                 result = compute(view)
                 clock.lap("compute")

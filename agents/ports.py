@@ -27,9 +27,12 @@ class StateStore(Protocol):
     """
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
-                   payments: dict[str, Payment] | None = None) -> StateView:
+                   payments: dict[str, Payment] | None = None,
+                   outbox_roles: tuple[str, ...] = ()) -> StateView:
         """Everything a batch needs: accounts with their versions, transaction records,
-        partitions' event-time marks, and for `payments` (by tx_id) their fraud context."""
+        partitions' event-time marks, and for `payments` (by tx_id) their fraud context; with
+        `outbox_roles`, whether those roles' outboxes of the partitions hold anything
+        (`StateView.outbox_left`; a store may always say they might)."""
         ...
 
     async def commit(self, view: StateView, result: BatchResult, role: str,

@@ -6,11 +6,15 @@
 -- thousands of pipelined commands.
 -- For an account whose label-risk set holds entries, also its payments per day as a destination
 -- (the fraud rates' denominators; for any other account a rate is 0, so they are not read).
+-- Last, how many of the batch's partitions' outbox keys exist: a batch re-sends what an earlier
+-- run left there before its own outputs (agents/pipeline.py), and nearly always nothing is left;
+-- asked here, in the same atomic read, that costs no round trip of its own.
 -- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., payments-per-day keys
---       (one per label-risk key, same order)..., fan-in keys (one per payment)...
--- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, then per payment: since_ms, payer
+--       (one per label-risk key, same order)..., fan-in keys (one per payment)..., outbox keys...
+-- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, #outbox keys, then per
+--       payment: since_ms, payer
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local risks = tonumber(ARGV[4])
+local risks, outboxes = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
 for first = 1, accounts, 1000 do
   local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, accounts)))
@@ -43,10 +47,11 @@ each_existing(first, first + risks - 1, function(i)
   out[#out + 1] = entries
   out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
 end, function() empty(); empty() end)
-local ai = 5
-for i = first + 2 * risks, #KEYS do
+local ai = 6
+for i = first + 2 * risks, #KEYS - outboxes do
   out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
   out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
   ai = ai + 2
 end
+out[#out + 1] = outboxes > 0 and redis.call('EXISTS', unpack(KEYS, #KEYS - outboxes + 1, #KEYS)) or 0
 return out

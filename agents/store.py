@@ -163,26 +163,31 @@ class RedisStateStore:
         return self._keys_of(partition).outbox(role, partition)
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
-                   payments: dict[str, Payment] | None = None) -> StateView:
+                   payments: dict[str, Payment] | None = None,
+                   outbox_roles: tuple[str, ...] = ()) -> StateView:
         """Everything a batch needs, in one round trip and one command (agents/read.lua).
 
         `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer,
-        destination and device) the authorizer needs.
+        destination and device) the authorizer needs; `outbox_roles`, the roles whose outboxes
+        of these partitions the same read looks into (`StateView.outbox_left`).
         """
-        return await self._read_script(self._flat, accounts, tx_ids, partitions, payments)
+        return await self._read_script(self._flat, accounts, tx_ids, partitions, payments,
+                                       outbox_roles)
 
     async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
-                           partitions: set[int], payments: dict[str, Payment] | None) -> StateView:
+                           partitions: set[int], payments: dict[str, Payment] | None,
+                           outbox_roles: tuple[str, ...] = ()) -> StateView:
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
                        | {device_name(p.device) for _, p in paying if p.device})
+        outboxes = [at.outbox(role, p) for p in parts for role in outbox_roles]
         keys = ([at.account(n) for n in names] + [at.tx(t) for t in ids]
                 + [at.event_time(p) for p in parts]
                 + [self.label_risk_key(a) for a in named]
                 + [payment_days_key(self._namespace, a) for a in named]
-                + [fan_in_key(self._namespace, p.destination) for _, p in paying])
-        args: list[Any] = [len(names), len(ids), len(parts), len(named)]
+                + [fan_in_key(self._namespace, p.destination) for _, p in paying] + outboxes)
+        args: list[Any] = [len(names), len(ids), len(parts), len(named), len(outboxes)]
         for _, payment in paying:
             args += [payment.since_ms, payment.payer]
         reply = await self._evalsha(self._read, keys, args)
@@ -212,6 +217,8 @@ class RedisStateStore:
         offset += 2 * len(named)
         for i, (tx_id, _) in enumerate(paying):
             view.fan_in[tx_id] = Seen(int(reply[offset + 2 * i]), int(float(reply[offset + 2 * i + 1])))
+        if outboxes:
+            view.outbox_left = reply[-1] > 0
         return view
 
     async def commit(self, view: StateView, result: BatchResult, role: str,
@@ -424,10 +431,11 @@ class ClusterStateStore(RedisStateStore):
         return f"ps:{self._namespace}id:{tx_id}"
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
-                   payments: dict[str, Payment] | None = None) -> StateView:
+                   payments: dict[str, Payment] | None = None,
+                   outbox_roles: tuple[str, ...] = ()) -> StateView:
         partition = self._only(partitions)
         view = await self._read_script(self._keys_of(partition), accounts, tx_ids, partitions,
-                                       None)
+                                       None, outbox_roles)
         view.partition = partition
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from agents.batch import BatchResult
+from agents.batch import BatchResult, OutputMessage
 from agents.fraud.fanin import Payment
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from agents.store import RedisStateStore, label_risk_key, payment_days_key
@@ -154,3 +154,28 @@ def test_a_batch_reads_exactly_the_transaction_records_that_exist(
 
     assert asyncio.run(run()) == {tx_id: {"h": f"hash-{tx_id}", "s": "APPROVED"}
                                   for tx_id in ("t00", "t17", "t39")}
+
+
+def test_the_read_says_whether_the_partitions_outboxes_hold_anything(
+        namespace: str, redis_url: str) -> None:
+    # A batch re-sends an earlier run's outputs only when its read says some are left
+    # (agents/pipeline.py): an entry left in one role's outbox of one of the batch's partitions
+    # is seen, one of another partition or role is not, and once it is done nothing is left.
+    async def run() -> list[bool]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        roles = ("transactions", "credits")
+        try:
+            left = BatchResult()
+            left.emit(3, OutputMessage("decisions", b"k", b"v"))
+            await store.commit(await store.read(set(), set(), {3}), left, "credits", "b1")
+            seen = [(await store.read({"acc-1"}, set(), {2, 3}, None, roles)).outbox_left,
+                    (await store.read({"acc-1"}, set(), {2}, None, roles)).outbox_left,
+                    (await store.read({"acc-1"}, set(), {3}, None, ("transactions",))).outbox_left,
+                    (await store.read({"acc-1"}, set(), {3})).outbox_left]  # not asked: maybe
+            await store.outbox_done("credits", "b1", [3])
+            return [*seen, (await store.read({"acc-1"}, set(), {2, 3}, None, roles)).outbox_left]
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(run()) == [True, False, False, True, False]

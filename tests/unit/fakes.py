@@ -36,8 +36,12 @@ class MemoryStateStore:
         return AccountState.decode(blob).balance(currency) if blob else 0
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
-                   payments: dict[str, Payment] | None = None) -> StateView:
+                   payments: dict[str, Payment] | None = None,
+                   outbox_roles: tuple[str, ...] = ()) -> StateView:
         view = StateView({}, {}, {}, {}, strict=True)
+        if outbox_roles:
+            view.outbox_left = any(self.outbox.get((role, p)) for p in partitions
+                                   for role in outbox_roles)
         for name in accounts:
             version, blob = self.accounts.get(name, (0, b""))
             view.versions[name] = version
