@@ -51,8 +51,8 @@ class LedgerWriter:
         """Append the batch's new postings in one transaction; return how many rows were new.
 
         Replays are already dropped by `chain` (sequence at or below the account's tip,
-        remembered or read here), so the rows go straight in; a row another writer added meanwhile sends the batch through the
-        staging table instead (sinks.db.copy_new_rows).
+        remembered or read here), so the rows go straight in; a row another writer added
+        meanwhile sends the batch through the staging table instead (sinks.db.copy_new_rows).
         """
         try:
             async with self._db.transaction():
