@@ -21,12 +21,12 @@ bounded. Targets only the Kafka in KAFKA_BOOTSTRAP_SERVERS (127.0.0.1 by default
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from typing import Any
 
 import gevent
+import msgspec
 import numpy as np
 from confluent_kafka import Consumer
 from locust import LoadTestShape, User, constant_throughput, events, task
@@ -99,7 +99,7 @@ class TransactionProducerUser(User):
             account = f"acc-{hot:08d}"
             if account != tx.destination_account:
                 changes["source_account"] = account
-        return dataclasses.replace(tx, **changes)
+        return msgspec.structs.replace(tx, **changes)
 
     @task
     def publish(self) -> None:

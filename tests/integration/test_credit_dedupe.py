@@ -4,8 +4,8 @@ dedupe record was pruned (settle can run far behind authorize: a backlog, a cras
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -31,7 +31,7 @@ def tx(tx_id: str, at_ms: int, **changes: object) -> Transaction:
     base = Transaction(tx_id=tx_id, type=TransactionType.TRANSFER, source_account="acc-1",
                        destination_account="acc-2", amount=1_000, currency="EUR",
                        event_time=at_ms, channel=Channel.MOBILE, country="DE")
-    return dataclasses.replace(base, **changes)
+    return msgspec.structs.replace(base, **changes)
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -33,7 +33,7 @@ def tx(tx_id: str, **changes: object) -> Transaction:
     base = Transaction(tx_id=tx_id, type=TransactionType.TRANSFER, source_account="acc-1",
                        destination_account="acc-2", amount=1_000, currency="EUR",
                        event_time=NOW_MS - 1_000, channel=Channel.WEB, country="DE")
-    return dataclasses.replace(base, **changes)
+    return msgspec.structs.replace(base, **changes)
 
 
 def event(t: Transaction, offset: int) -> InputEvent:

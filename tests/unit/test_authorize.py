@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 import pytest
 
 from agents.authorizer import Authorizer, Codecs, needed_accounts, triage
@@ -25,7 +24,7 @@ def tx(tx_id: str = "t1", **changes: object) -> Transaction:
     base = Transaction(tx_id=tx_id, type=TransactionType.TRANSFER, source_account="acc-1",
                        destination_account="acc-2", amount=1_000, currency="EUR",
                        event_time=NOW_MS - 1_000, channel=Channel.MOBILE, country="DE")
-    return dataclasses.replace(base, **changes)
+    return msgspec.structs.replace(base, **changes)
 
 
 PARTITIONS = 12

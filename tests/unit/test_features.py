@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -32,7 +32,7 @@ def tx(at_s: float, amount: int = 1_000, **changes: object) -> Transaction:
                        source_account="acc-1", destination_account="acc-2", amount=amount,
                        currency="EUR", event_time=int((T0 + at_s) * 1000), channel=Channel.MOBILE,
                        country="DE", device_id="phone-1")
-    return dataclasses.replace(base, **changes)
+    return msgspec.structs.replace(base, **changes)
 
 
 class Payer:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from agents.authorizer import Authorizer
@@ -59,7 +59,7 @@ def payout(tx_id: str = "po-1", amount: int = 1_000, paid: int = 140_250, quote:
            **changes: object):  # type: ignore[no-untyped-def]
     details = Payout("wallet-fr", "mpesa-ke", "ben-254700000001", paid, "KES", "140.25", quote)
     return tx(tx_id, type=TransactionType.PAYOUT, destination_account="sys:partner:mpesa-ke",
-              amount=amount, payout=dataclasses.replace(details, **changes))
+              amount=amount, payout=msgspec.structs.replace(details, **changes))
 
 
 @pytest.fixture
@@ -109,9 +109,9 @@ def test_a_payout_is_validated_as_one() -> None:
                        (payout(fx_rate="abc"), "payout.fx_rate"),
                        (payout(payout_currency="KESS"), "payout.payout_currency"),
                        (payout(payout_amount=0), "payout.payout_amount"),
-                       (dataclasses.replace(payout(), payout=None), "payout"),
-                       (dataclasses.replace(tx(), payout=payout().payout), "payout"),
-                       (dataclasses.replace(payout(), source_account="sys:settlement:EUR"),
+                       (msgspec.structs.replace(payout(), payout=None), "payout"),
+                       (msgspec.structs.replace(tx(), payout=payout().payout), "payout"),
+                       (msgspec.structs.replace(payout(), source_account="sys:settlement:EUR"),
                         "source_account")):
         with pytest.raises(ValidationError) as caught:
             validate(bad, NOW_MS, 3_600_000)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ def _tx(**changes: object) -> Transaction:
         destination_account="acc-2", amount=1_000, currency="EUR", event_time=NOW_MS - 1_000,
         channel=Channel.MOBILE, country="DE", device_id="dev-1", ip="192.0.2.1",
     )
-    return dataclasses.replace(tx, **changes)
+    return msgspec.structs.replace(tx, **changes)
 
 
 def test_a_valid_transaction_passes() -> None:
