@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from agents.batch import (
     BatchResult,
     DeadLetter,
@@ -48,6 +46,7 @@ from streams.accounts import (
 )
 from streams.codec import Codec, encode_all, load_versions
 from streams.errors import CodecError, ValidationError
+from streams.msgpacking import pack
 from streams.partitioning import partition_for
 from streams.quotes import EMPTY, QuoteFile, QuoteTable
 from streams.records import Transaction, TransactionType
@@ -91,7 +90,7 @@ def body_hash(record: dict[str, Any]) -> str:
         canonical = {name: record[name] for name in _BODY_FIELDS}
         if payout is not None:
             canonical["payout"] = {name: payout[name] for name in _PAYOUT_FIELDS}
-    return hashlib.blake2b(msgpack.packb(canonical), digest_size=12).hexdigest()
+    return hashlib.blake2b(pack(canonical), digest_size=12).hexdigest()
 
 
 _SCHEMA_FIELDS = {field["name"]: field

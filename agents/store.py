@@ -36,7 +36,6 @@ from importlib import resources
 from typing import Any
 
 import hiredis
-import msgpack
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -68,6 +67,7 @@ from streams.accounts import (
     unpack_account,
 )
 from streams.errors import ConfigError, StateStoreError
+from streams.msgpacking import pack, unpack
 
 
 @contextmanager
@@ -532,13 +532,12 @@ def label_risk_key(namespace: str, account: str) -> str:
 
 
 def encode_outputs(messages: list[OutputMessage]) -> bytes:
-    return msgpack.packb([[m.role, m.key, m.value, m.headers] for m in messages],
-                         use_bin_type=True)
+    return pack([[m.role, m.key, m.value, m.headers] for m in messages])
 
 
 def decode_outputs(blob: bytes) -> list[OutputMessage]:
     return [OutputMessage(role, key, value, [(h[0], h[1]) for h in headers] if headers else None)
-            for role, key, value, headers in msgpack.unpackb(blob, raw=False)]
+            for role, key, value, headers in unpack(blob)]
 
 
 #: Whole-keyspace and whole-stream reads (reconcile, its checks of the sinks) are not the hot

@@ -32,10 +32,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis, RedisCluster
 
 from streams.errors import PaystreamError
+from streams.msgpacking import pack, unpack
 from streams.partitioning import partition_for
 
 #: Redis hash fields of a transaction record (t:<tx_id>).
@@ -198,16 +198,16 @@ class AccountState:
             self.applied[role] = offset
 
     def encode(self) -> bytes:
-        return msgpack.packb([
+        return pack([
             STATE_FORMAT, self.balances, [h.to_list() for h in self.holds.values()], self.seq,
             self.applied, self.profile, self.credit_marks,
-        ], use_bin_type=True)
+        ])
 
     @classmethod
     def decode(cls, data: bytes) -> AccountState:
         try:
-            fmt, balances, holds, seq, applied, profile, *rest = msgpack.unpackb(data, raw=False)
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            fmt, balances, holds, seq, applied, profile, *rest = unpack(data)
+        except (ValueError, TypeError) as exc:
             raise StateError(f"unreadable account state ({len(data)} bytes): {exc}") from exc
         if not 1 <= fmt <= STATE_FORMAT:
             raise StateError(f"account state format {fmt}, this build reads 1 to {STATE_FORMAT}")
