@@ -13,6 +13,7 @@ from streams.msgpacking import pack, unpack
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
            | st.floats(allow_nan=False) | st.text(max_size=300) | st.binary(max_size=300))
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5)
+                      | st.lists(inner, max_size=3).map(tuple)  # the outbox's headers
                       | st.dictionaries(st.text(max_size=20), inner, max_size=5), max_leaves=30)
 
 
