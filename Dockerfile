@@ -5,8 +5,17 @@
 #   docker build -t paystream:local .
 #   docker run --rm paystream:local --help
 
+FROM rust:1.85-slim-bookworm AS rust
+
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# native/avro (the compiled Avro bodies) is Rust, built by maturin: the toolchain from the
+# official rust image, gcc to link it. None of it reaches the runtime stage.
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 RUN python -m venv /opt/paystream
 COPY pyproject.toml README.md ./
@@ -17,7 +26,8 @@ COPY agents/ agents/
 COPY sinks/ sinks/
 COPY api/ api/
 COPY loadtest/ loadtest/
-RUN /opt/paystream/bin/pip install .
+COPY native/ native/
+RUN /opt/paystream/bin/pip install . ./native/avro
 
 FROM python:3.11-slim-bookworm
 # A fixed uid/gid so volumes and Kubernetes' runAsUser agree; /models is the models volume's

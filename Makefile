@@ -16,10 +16,15 @@ DEMO_COUNT  ?= 100000
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+# native/avro: the compiled Avro bodies (Rust, built by maturin with the machine's cargo; a Rust
+# toolchain from rustup if there is none).
+NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml native/avro/src/lib.rs
+
+$(INSTALLED): pyproject.toml $(NATIVE_AVRO)
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	deploy/local/rust.sh
+	PATH="$$HOME/.cargo/bin:$$PATH" $(PY) -m pip install --quiet -e '.[dev]' ./native/avro
 	touch $@
 
 install: $(INSTALLED)  ## create .venv and install paystream with its dependencies
