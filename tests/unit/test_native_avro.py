@@ -130,3 +130,17 @@ def test_a_body_cut_short_or_followed_by_bytes_is_refused() -> None:
 def test_a_schema_that_is_not_avro_is_refused() -> None:
     with pytest.raises(ValueError):
         paystream_avro.Schema('{"type": "record", "name": "r", "fields": [{"name": "a", "type": "nope"}]}')
+
+
+def test_a_batch_with_an_older_writer_inside_still_decodes_in_order() -> None:
+    """The compiled path reads batches written with the reader's own schema; one record of an
+    older version sends the whole batch to cavro, which resolves it."""
+    versions = load_versions("credit")
+    new, old = SingleObjectCodec(versions), SingleObjectCodec(versions, writer_version=1)
+    credit = {"tx_id": "tx-1", "source_account": "a", "destination_account": "b", "amount": 5,
+              "currency": "EUR", "event_time": 1, "origin": "t0", "origin_offset": 9}
+    older = {k: v for k, v in credit.items() if k not in ("origin", "origin_offset")}
+    batch = new.encode(credit) + old.encode(older) + new.encode(credit)
+    assert new._read_all_native(batch) is None
+    assert new.decode_all(batch) == [credit, {**older, "origin": None, "origin_offset": None}, credit]
+    assert new._read_all_native(new.encode(credit) * 3) == [credit] * 3
