@@ -16,8 +16,8 @@ DEMO_COUNT  ?= 100000
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-# native/avro: the compiled Avro bodies (Rust, built by maturin with the machine's cargo; a Rust
-# toolchain from rustup if there is none).
+# native/avro: the compiled Avro bodies (Rust, built by maturin with the machine's cargo, rustup's
+# in ~/.cargo/bin first; deploy/local/rust.sh installs Debian's if there is none).
 NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml native/avro/src/lib.rs
 
 $(INSTALLED): pyproject.toml $(NATIVE_AVRO)

@@ -19,8 +19,9 @@ bodies read with the schema they were written with. A body written with another 
 resolved by cavro (Cython; 1.9x fastavro to encode, 1.7x to decode). fastavro stays where speed
 does not matter and its behaviour is the reference: what the compiled path refuses goes to cavro
 and then fastavro, so a record either encodes to the same bytes or is refused with fastavro's
-error, and a bad body (truncated, schema mismatch) is classified exactly as before; records
-back to back (`decode_all`) are read by cavro, and by fastavro, which reports where each ends.
+error, and a bad body (truncated, schema mismatch) is classified exactly as before. Records
+back to back (`decode_all`) go the same way: compiled, cavro, then fastavro, which reports where
+each ends.
 """
 
 from __future__ import annotations
@@ -270,6 +271,7 @@ class SingleObjectCodec:
         self.writer = self._pick(versions, writer_version)
         self.known = {v.fingerprint: v for v in versions}
         self._header = SINGLE_OBJECT_MAGIC + self.writer.fingerprint
+        self._reader_header = SINGLE_OBJECT_MAGIC + self.reader.fingerprint
 
     @staticmethod
     def _pick(versions: list[SchemaVersion], version: int | None) -> SchemaVersion:
@@ -297,11 +299,10 @@ class SingleObjectCodec:
     def _read_all_native(self, data: bytes) -> list[dict[str, Any]] | None:
         """Framed records back to back, all written with the reader's schema (a batch comes from
         one producer), by the compiled decoder; None if anything else, and cavro reads it."""
-        framing = SINGLE_OBJECT_MAGIC + self.reader.fingerprint
         native, records, offset = self.reader.native, [], 0
         try:
             while offset < len(data):
-                if not data.startswith(framing, offset):
+                if not data.startswith(self._reader_header, offset):
                     return None
                 record, offset = native.decode_from(data, offset + SINGLE_OBJECT_HEADER_SIZE)
                 records.append(record)
