@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from agents.batch import InputEvent
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAY_S_MIN = 0.1
 RETRY_DELAY_S_MAX = 5.0
+#: A batch still running after this long is logged, with what it awaits (and again each time).
+STALL_WARN_S = 20.0
 
 
 def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
@@ -52,7 +56,7 @@ def _retriable(exc: BaseException) -> bool:
     return isinstance(exc, PaystreamError) and exc.retriable
 
 
-async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[Any]],
+async def run_batch(name: str, handler: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]],
                     events: list[InputEvent]) -> None:
     """Run `handler` on the batch's input events until it succeeds; see the module docstring."""
     delay_s = RETRY_DELAY_S_MIN
@@ -60,7 +64,7 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[A
     while True:
         attempt += 1
         try:
-            await handler(events)
+            await _watched(name, handler(events), len(events))
             if attempt > 1:
                 log.info("%s: batch of %d succeeded after %d attempts", name, len(events), attempt)
             return
@@ -74,6 +78,37 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Awaitable[A
                         attempt)
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, RETRY_DELAY_S_MAX)
+
+
+async def _watched(name: str, work: Coroutine[Any, Any, Any], size: int) -> None:
+    """Await `work`, and say where it waits each STALL_WARN_S it goes on: a batch takes
+    milliseconds, and one that waits on a reply that never comes would otherwise stall its
+    agent (and its partitions' progress) with no line in the log."""
+    task = asyncio.ensure_future(work)
+    try:
+        started = time.monotonic()
+        while not (await asyncio.wait((task,), timeout=STALL_WARN_S))[0]:
+            log.warning("%s: a batch of %d has run %.0f s; it awaits %s", name, size,
+                        time.monotonic() - started, " <- ".join(awaiting(work)))
+    except BaseException:
+        task.cancel()
+        raise
+    task.result()
+
+
+def awaiting(coroutine: Any) -> list[str]:
+    """Where a suspended coroutine waits: its chain of awaits, outermost first, down to what
+    it waits on (a future, a sleep)."""
+    chain = []
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "gi_frame", None)
+        if frame is None:  # not a coroutine: the future or the awaitable it waits on
+            chain.append(type(coroutine).__qualname__)
+            break
+        chain.append(f"{frame.f_code.co_name} ({Path(frame.f_code.co_filename).name}:"
+                     f"{frame.f_lineno})")
+        coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "gi_yieldfrom", None)
+    return chain
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
@@ -99,7 +134,7 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
 
 
 def _batch_agent(app: BatchApp, name: str, topic: Any,
-                 handler: Callable[[list[InputEvent]], Awaitable[Any]], batch_size: int,
+                 handler: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]], batch_size: int,
                  per_partition: bool) -> None:
     # Room for a few batches: the consumer fetches the next while this one is processed.
     queue = app.batch_queue(topic, records_max=4 * batch_size)

@@ -79,7 +79,7 @@ def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateSto
     # Records are pruned by event time (see agents/store.py); this TTL only covers the few
     # that live outside the index (credited-only marks, holds resolved after the window).
     tx_ttl_s = (settings.dedupe_window_ms + settings.max_clock_skew_ms) // 1000
-    client: Any = redis or state_redis(settings)
+    client: Any = redis or state_redis(settings, socket_timeout=settings.redis_reply_timeout_s)
     kind = ClusterStateStore if settings.redis_cluster else RedisStateStore
     return kind(client, settings.topic_prefix, tx_ttl_s=tx_ttl_s,
                 window_ms=settings.dedupe_window_ms)

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     #: true: REDIS_URL names a node of a Redis Cluster, and the account state spreads over its
     #: masters by partition (docs/design.md "Past one Redis"); false: one Redis server.
     redis_cluster: bool = Field(False, validation_alias=AliasChoices("REDIS_CLUSTER"))
+    #: How long a worker waits for a reply of the account-state Redis (seconds). redis-py waits
+    #: forever by default: one connection whose server went silent (a half-open socket, a node
+    #: paused by its host) would stall an agent with no error and no log line. A timeout is a
+    #: retriable StateStoreError: the batch is retried on a new connection and the log says so.
+    #: A batch's scripts take milliseconds: the default is never a slow reply.
+    redis_reply_timeout_s: float = Field(30.0, gt=0, le=3600)
     #: How every Kafka client of paystream connects (librdkafka's and Kafka's own names):
     #: PLAINTEXT locally; SASL_SSL with SCRAM in production (docs/operations.md).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(

@@ -6,13 +6,14 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from paystream.launch import command, environment, run, stop
+from paystream.launch import command, environment, stop
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
@@ -57,6 +58,51 @@ class Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def explain(self) -> str:
+        """What this process said that was not routine and its last lines; if it still runs,
+        where its threads are (py-spy dump) and, a worker, what each of its asyncio tasks
+        awaits (SIGUSR1: Faust's Worker logs every task's stack). For a run that did not drain."""
+        path = self._log_dir / f"{self.name}-{self.starts}.log"
+        lines = path.read_text(errors="replace").splitlines()
+        notable = [line for line in lines if any(level in line for level in _NOTABLE)]
+        parts = [f"== {self.name} (start {self.starts}, "
+                 f"{'running' if self.alive() else f'exited {self.returncode()}'})",
+                 "-- warnings and errors (last 30):", *notable[-30:],
+                 "-- last 15 lines:", *lines[-15:]]
+        if self.alive() and self.process is not None:
+            parts += ["-- py-spy dump:", _stacks(self.process.pid)]
+            if self._command[0] == "worker":
+                self.process.send_signal(signal.SIGUSR1)
+                time.sleep(3)
+                dumped = path.read_text(errors="replace").splitlines()[len(lines):]
+                parts += ["-- its tasks, our frames only (SIGUSR1):", *_our_frames(dumped)]
+        return "\n".join(parts)
+
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+_NOTABLE = ("WARNING", "ERROR", "CRITICAL", "Traceback")
+
+
+def _our_frames(dumped: list[str]) -> list[str]:
+    """Of Faust's dump of threads and tasks (locals and all), each task's name and the frames
+    of paystream's own code: where each agent waits."""
+    ours = [line for line in dumped if line.strip().startswith("TASK ")
+            or (line.strip().startswith('File "') and "site-packages" not in line
+                and "/lib/python3" not in line and "<frozen" not in line)]
+    return ours[:200]
+
+
+def _stacks(pid: int) -> str:
+    spy = Path(sys.executable).with_name("py-spy")
+    try:
+        dumped = subprocess.run([str(spy), "dump", "--pid", str(pid)], capture_output=True,
+                                text=True, timeout=30, check=False)
+        return dumped.stdout or dumped.stderr
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(no dump: {exc!r})"
+
 
 def messages_in(settings: Settings, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -89,13 +135,33 @@ def kill_at(settings: Settings, topic: str, total: int, shares: tuple[float, ...
         victim.start()
 
 
-def reconcile(settings: Settings, wait_s: float, *extra: str) -> tuple[int, dict[str, Any]]:
-    result = run(settings, "reconcile", "--wait-s", str(wait_s), *extra, timeout=wait_s + 300)
+def reconcile(settings: Settings, wait_s: float, *extra: str,
+              workers: tuple[Worker, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """`paystream reconcile` after waiting up to `wait_s` for the run to drain.
+
+    A run that did not drain, or a reconcile still running 120 s after its wait, fails here with
+    what `workers` said and where they (and reconcile) are stuck. Keep `wait_s` + 120 s well
+    under the test's timeout: pytest-timeout would end the test with none of that.
+    """
+    process = subprocess.Popen(command("reconcile", "--wait-s", str(wait_s), *extra),
+                               env=environment(settings), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     try:
-        summary = json.loads(result.stdout)
+        stdout, stderr = process.communicate(timeout=wait_s + 120)
+    except subprocess.TimeoutExpired:
+        stuck = _stacks(process.pid)
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"reconcile still ran {wait_s + 120:.0f}s on; it was at:\n{stuck}\n"
+                             + "\n".join(worker.explain() for worker in workers)) from None
+    try:
+        summary = json.loads(stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"reconcile printed no JSON: {result.stdout}\n{result.stderr}") from None
-    return result.returncode, summary
+        raise AssertionError(f"reconcile printed no JSON: {stdout}\n{stderr}") from None
+    if summary.get("pending") != {"lag": 0, "outbox_entries": 0}:
+        raise AssertionError(f"the run did not drain in {wait_s}s: {summary.get('pending')}\n"
+                             + "\n".join(worker.explain() for worker in workers))
+    return process.returncode, summary
 
 
 def publish_generated(settings: Settings, count: int, seed: int, accounts: int) -> None:

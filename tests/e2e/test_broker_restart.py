@@ -52,7 +52,7 @@ def test_broker_restart_mid_run(pipeline_settings: Settings, tmp_path: Path) -> 
             if not worker.alive():  # a supervisor would restart it; so do we, and say so
                 print(f"{worker.name} exited during the broker outage; restarting it")
                 worker.start()
-        code, summary = reconcile(settings, wait_s=600)
+        code, summary = reconcile(settings, 300, workers=tuple(workers))
     finally:
         for worker in workers:
             worker.stop()

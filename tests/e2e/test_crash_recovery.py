@@ -35,7 +35,7 @@ def test_sigkill_three_times_loses_and_doubles_nothing(pipeline_settings: Settin
     survivor.start()
     try:
         kill_at(settings, decisions, TRANSACTIONS, (0.15, 0.4, 0.65), victim, [victim, survivor])
-        code, summary = reconcile(settings, wait_s=600)
+        code, summary = reconcile(settings, 300, workers=(victim, survivor))
     finally:
         victim.stop()
         survivor.stop()

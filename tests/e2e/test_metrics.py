@@ -94,7 +94,7 @@ def test_the_processes_metrics_agree_with_reconcile(db_settings: Settings, redis
     api_port = free_port()
     api = Worker(settings, tmp_path, "api", command=("api", "--port", str(api_port)))
     try:
-        code, summary = reconcile(settings, 300, "--sinks")
+        code, summary = reconcile(settings, 300, "--sinks", workers=processes)
         assert code == 0, summary
         # Lag is read from Kafka every 10 s (streams.metrics.ConsumerLag): wait for a reading
         # taken after reconcile saw every group caught up.

@@ -111,7 +111,7 @@ def test_ten_thousand_payouts_each_end_once_through_a_partner_that_misbehaves(
             ended.update({i: r for i, r in records.items() if r.get("s") in FINAL})
             time.sleep(2)
         forged = _forged_callbacks(api)
-        code, summary = reconcile(settings, 600, "--sinks")
+        code, summary = reconcile(settings, 300, "--sinks", workers=(*workers, *others))
         answers = httpx.get(f"http://127.0.0.1:{sim_port}/answers", timeout=10).json()
         sim_stats = httpx.get(f"http://127.0.0.1:{sim_port}/stats", timeout=10).json()
         told = httpx.get(f"http://127.0.0.1:{receiver_port}/stats", timeout=10).json()

@@ -33,7 +33,7 @@ def test_worker_joins_and_leaves_mid_run(pipeline_settings: Settings, tmp_path: 
         wait_for(settings, decisions, TRANSACTIONS * 6 // 10, 300, [first, joiner])
         code = joiner.stop()
         assert code == 0, f"the joiner exited {code}:\n{joiner.log_tail()}"
-        code, summary = reconcile(settings, wait_s=600)
+        code, summary = reconcile(settings, 300, workers=(first, joiner))
     finally:
         first.stop()
         joiner.stop()

@@ -43,7 +43,7 @@ def test_the_pipeline_on_a_redis_cluster_loses_and_doubles_nothing(
     survivor.start()
     try:
         kill_at(settings, decisions, TRANSACTIONS, (0.25, 0.6), victim, [victim, survivor])
-        code, summary = reconcile(settings, wait_s=600)
+        code, summary = reconcile(settings, 300, workers=(victim, survivor))
     finally:
         victim.stop()
         survivor.stop()

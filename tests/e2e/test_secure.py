@@ -119,7 +119,7 @@ def test_the_pipeline_runs_over_tls_with_each_roles_credentials(
     for process in processes[:-1]:
         process.start()
     try:
-        code, summary = reconcile(settings, 300, "--sinks")  # as the admin, on the plain path
+        code, summary = reconcile(settings, 300, "--sinks", workers=processes[:-1])  # as the admin, on the plain path
         api.start()
         served = _use_the_api(settings, f"http://127.0.0.1:{api_port}")
     finally:

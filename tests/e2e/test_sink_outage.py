@@ -65,7 +65,8 @@ def test_a_sink_store_outage_stalls_only_that_sink(server: str, db_settings: Set
         stack("start", server)
         stopped = False
         outage_s = time.monotonic() - started
-        code, summary = reconcile(settings, 600, "--sinks")
+        code, summary = reconcile(settings, 300, "--sinks",
+                                  workers=(*workers, sinks, notify, receiver))
     finally:
         if stopped:
             stack("start", server)

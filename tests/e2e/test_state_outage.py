@@ -44,7 +44,7 @@ def test_a_state_store_outage_stalls_the_workers_and_loses_nothing(
             assert worker.alive(), f"{worker.name} died in the outage:\n{worker.log_tail()}"
         stack("start", "redis")
         stopped = False
-        code, summary = reconcile(settings, 600)
+        code, summary = reconcile(settings, 300, workers=tuple(workers))
     finally:
         if stopped:
             stack("start", "redis")

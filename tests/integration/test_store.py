@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import pytest
 from redis.asyncio import Redis
@@ -11,6 +13,8 @@ from agents.batch import BatchResult, OutputMessage
 from agents.fraud.fanin import Payment
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from agents.store import RedisStateStore, label_risk_key, payment_days_key
+from paystream.wiring import state_store
+from streams.errors import StateStoreError
 from streams.settings import Settings
 from tests.conftest import clean_redis_namespace
 
@@ -179,3 +183,27 @@ def test_the_read_says_whether_the_partitions_outboxes_hold_anything(
             await redis.aclose()
 
     assert asyncio.run(run()) == [True, False, False, True, False]
+
+
+def test_a_server_that_goes_silent_is_a_retriable_error_not_a_stall(
+        stack_settings: Settings) -> None:
+    # A server that takes the connection and never answers (a half-open socket, a paused
+    # node): redis-py alone would wait forever and the worker's agent with it. The worker's
+    # store gives up after PAYSTREAM_REDIS_REPLY_TIMEOUT_S with a retriable error, which the
+    # agent retries (agents/workers.py) and logs.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        settings = stack_settings.model_copy(update={
+            "redis_url": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+            "redis_reply_timeout_s": 0.5})
+
+        async def read() -> None:
+            store = state_store(settings)
+            await store.read({"acc-1"}, set(), {0})
+
+        started = time.monotonic()
+        with pytest.raises(StateStoreError) as raised:
+            asyncio.run(read())
+    assert raised.value.retriable
+    assert time.monotonic() - started < 10
