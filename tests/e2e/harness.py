@@ -119,7 +119,9 @@ def wait_for(settings: Settings, topic: str, at_least: int, timeout_s: float,
              workers: list[Worker]) -> None:
     deadline = time.monotonic() + timeout_s
     while messages_in(settings, topic) < at_least:
-        assert time.monotonic() < deadline, f"{topic} stayed below {at_least} for {timeout_s}s"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{topic} stayed below {at_least} for {timeout_s}s\n"
+                                 + "\n".join(worker.explain() for worker in workers))
         for worker in workers:
             assert worker.alive(), f"worker {worker.name} died on its own:\n{worker.log_tail()}"
         time.sleep(0.5)
