@@ -281,6 +281,11 @@ class Server:
     def is_ours(self, pid: int) -> bool:
         raise NotImplementedError
 
+    def pidfile_alive(self) -> bool:
+        """The pid file names a live process: unlike `pid()`, true only once the file is written."""
+        pid = read_pid(self.pidfile)
+        return pid is not None and pid_alive(pid)
+
     def pid(self) -> int | None:
         """Our running server's pid: the pid file's, else found by its command line."""
         pid = read_pid(self.pidfile)
@@ -349,8 +354,7 @@ class Server:
         def gone() -> str | None:
             # By the pid file's process being alive, not `pid()`: a just-started server is
             # alive before everything `is_ours` looks at is there to see.
-            pid = read_pid(self.pidfile)
-            if pid is None or not pid_alive(pid):
+            if not self.pidfile_alive():
                 return (f"{self.name}: the server exited during startup. Fix the cause below and "
                         f"run 'make up' again.\n{log_tail(*self.logs())}")
             return None

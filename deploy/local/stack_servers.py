@@ -21,9 +21,7 @@ from stack_base import (
     launch,
     live_pids,
     log_tail,
-    pid_alive,
     port_open,
-    read_pid,
     render,
     rotate_log,
     run_logged,
@@ -271,11 +269,7 @@ class Redis(Server):
                              f"{log_tail(*self.logs())}")
         # Its pid file, not `pid()`: the forked server is found by its command line a moment
         # before it writes the file, and wait_ready takes a missing pid file for an exit.
-        def written() -> bool:
-            pid = read_pid(self.pidfile)
-            return pid is not None and pid_alive(pid)
-
-        if not wait_until(written, 10, lambda: None, every_s=0.1):
+        if not wait_until(self.pidfile_alive, 10, lambda: None, every_s=0.1):
             raise StackError(f"{self.name}: redis-server wrote no pid file\n"
                              f"{log_tail(*self.logs())}")
 

@@ -36,10 +36,15 @@ class Worker:
 
     def start(self) -> None:
         self.starts += 1
-        log = (self._log_dir / f"{self.name}-{self.starts}.log").open("wb")
+        log = self.log_path.open("wb")
         self.process = subprocess.Popen(command(*self._command, *self._extra_args),
                                         env=environment(self._settings, **self._env),
                                         stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def log_path(self) -> Path:
+        """The log of its latest start."""
+        return self._log_dir / f"{self.name}-{self.starts}.log"
 
     def kill(self) -> None:
         assert self.process is not None and self.process.poll() is None, f"{self.name} not running"
@@ -52,8 +57,7 @@ class Worker:
         return stop(self.process, timeout_s, self.name)
 
     def log_tail(self, lines: int = 40) -> str:
-        path = self._log_dir / f"{self.name}-{self.starts}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -62,7 +66,7 @@ class Worker:
         """What this process said that was not routine and its last lines; if it still runs,
         where its threads are (py-spy dump) and, a worker, what each of its asyncio tasks
         awaits (SIGUSR1: Faust's Worker logs every task's stack). For a run that did not drain."""
-        path = self._log_dir / f"{self.name}-{self.starts}.log"
+        path = self.log_path
         lines = path.read_text(errors="replace").splitlines()
         notable = [line for line in lines if any(level in line for level in _NOTABLE)]
         parts = [f"== {self.name} (start {self.starts}, "
