@@ -210,6 +210,10 @@ def build_runner(name: str, settings: Settings, group: str | None = None) -> Sin
         writer, sweep = labels_writer, LABELS_SWEEP_S
     else:
         writer = {"ledger": LedgerWriter, "reporting": ReportingWriter}[name]
+        if name == "reporting":  # an idle sink still compacts what it appended (sinks.reporting)
+            from sinks.reporting import COMPACT_EVERY_S
+
+            sweep = COMPACT_EVERY_S
     store = PostgresStore(settings.database_url, settings.db_schema, writer)
     return SinkRunner(name, settings, sink_inputs(settings, SINK_INPUTS[name]), store,
                       group=group, sweep_every_s=sweep)

@@ -2,16 +2,26 @@
 
 Rollups count only the rows this batch really inserted, so a replayed decision never counts
 twice. A batch is nearly always all new: its rows are COPYed straight into the table
-(sinks.db.copy_new_rows), its sums per minute are made in memory, and one statement upserts them
-into the three rollup tables. A batch that repeats a row goes through a staging table, and the
-INSERT's RETURNING feeds the same rollup upserts in its statement. Buckets are by event time in
-UTC, keyed by currency x decision x country x merchant category ('' when there is none). Which
-queries the indexes serve is written next to them in migration 0002.
+(sinks.db.copy_new_rows), its sums per minute are made in memory, and one statement appends them,
+regrouped by minute, hour and day, to the three rollup tables. A batch that repeats a row goes
+through a staging table, and the INSERT's RETURNING feeds the same rollup inserts in its
+statement. Buckets are by event time in UTC, keyed by currency x decision x country x merchant
+category ('' when there is none). Which queries the indexes serve is written next to them in
+migration 0002.
+
+The rollup tables hold partial sums (migration 0011): a batch appends a row per group and table
+instead of upserting it, and every few seconds the writer compacts the buckets it appended to
+more than once, each in one statement that deletes their rows and inserts their sums, one row per
+key. Readers sum per key, so they see the same totals before and after. An upsert per group and
+table cost PostgreSQL more than the decision's own row with its six indexes (docs/benchmarks.md,
+2026-12-03); an append costs a row and a bucket index entry, and the compaction a delete.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -19,6 +29,17 @@ import asyncpg
 from sinks.db import copy_into_stage, copy_new_rows
 
 MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+#: How often the writer compacts the buckets it appended to: a bucket's rows per key are at most
+#: one plus the batches of this many seconds (one batch a second at 5,000 decisions/s).
+COMPACT_EVERY_S = 10.0
+#: Buckets appended to once are left as they are (their rows are compact unless an earlier
+#: writer's are there too) until this many are waiting, then compacted all the same.
+PENDING_BUCKETS_MAX = 5_000
+#: Each rollup table and the bucket width it sums by.
+ROLLUPS = (("report_rollup_minute", "minute", MINUTE_MS), ("report_rollup_hour", "hour", HOUR_MS),
+           ("report_rollup_day", "day", DAY_MS))
 
 COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "currency",
            "event_time", "channel", "merchant_id", "merchant_category", "country", "outcome",
@@ -26,27 +47,36 @@ COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "
            "decided_at", "produced_at", "latency_ms", "device_id")
 
 
-#: Both paths add a batch's sums to a rollup row the same way.
-_ADD_TO_ROLLUP = """
-        ON CONFLICT (bucket, currency, outcome, country, merchant_category) DO UPDATE SET
-            tx_count = r.tx_count + EXCLUDED.tx_count,
-            amount_sum = r.amount_sum + EXCLUDED.amount_sum,
-            score_sum = r.score_sum + EXCLUDED.score_sum,
-            latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum"""
-
-
 def _rollups() -> str:
-    """The three rollups' upserts as CTEs, each grouping `m` (bucket, currency, outcome,
+    """The three rollups' appends as CTEs, each grouping `m` (bucket, currency, outcome,
     country, mcc, n, amount, score, latency) by its own unit: the same SQL for a batch's rows
     (the staged path) and for its sums per minute (the usual one)."""
     return ",".join(f"""
-    {table}_up AS (
-        INSERT INTO {table} AS r
+    {table}_add AS (
+        INSERT INTO {table} ({_KEY}, {_SUMS})
         SELECT date_trunc('{unit}', bucket), currency, outcome, country, mcc, sum(n),
                sum(amount), sum(score), sum(latency)
-        FROM m GROUP BY 1, 2, 3, 4, 5{_ADD_TO_ROLLUP}
-    )""" for table, unit in (("report_rollup_minute", "minute"), ("report_rollup_hour", "hour"),
-                              ("report_rollup_day", "day")))
+        FROM m GROUP BY 1, 2, 3, 4, 5
+    )""" for table, unit, _ in ROLLUPS)
+
+
+_KEY = "bucket, currency, outcome, country, merchant_category"
+_SUMS = "tx_count, amount_sum, score_sum, latency_ms_sum"
+#: A rollup's partial rows in the given buckets, deleted and added per key into the key's one
+#: compacted row, atomically: one upsert per key and interval rather than per key and batch.
+_COMPACT = f"""
+WITH gone AS (
+    DELETE FROM {{table}} WHERE bucket = ANY($1::timestamptz[]) AND NOT compacted
+    RETURNING {_KEY}, {_SUMS}
+)
+INSERT INTO {{table}} AS r ({_KEY}, {_SUMS}, compacted)
+SELECT {_KEY}, sum(tx_count), sum(amount_sum), sum(score_sum), sum(latency_ms_sum), true
+FROM gone GROUP BY {_KEY}
+ON CONFLICT ({_KEY}) WHERE compacted DO UPDATE SET
+    tx_count = r.tx_count + EXCLUDED.tx_count,
+    amount_sum = r.amount_sum + EXCLUDED.amount_sum,
+    score_sum = r.score_sum + EXCLUDED.score_sum,
+    latency_ms_sum = r.latency_ms_sum + EXCLUDED.latency_ms_sum"""
 
 
 _INSERT = f"""
@@ -68,8 +98,8 @@ SELECT count(*) FROM m
 #: alone, measured 2026-12-02). Nine arrays of one column each cost asyncpg an abstract-base-class
 #: check per value (is it a nested array?); one array of rows checks each row once: 2.8 -> 1.6 µs
 #: of the sink's CPU per decision and 1.0 -> 0.65 of PostgreSQL's for 4,900 groups (2026-12-02).
-_UPSERT_ROLLUPS = f"""
-WITH m (bucket, currency, outcome, country, mcc, n, amount, score, latency) AS (
+_APPEND_ROLLUPS = f"""
+WITH m (bucket, currency, outcome, country, mcc, n, amount, score, latency, compacted) AS (
     SELECT * FROM unnest($1::report_rollup_minute[])
 ),{_rollups()}
 SELECT count(*) FROM m
@@ -78,7 +108,8 @@ SELECT count(*) FROM m
 
 def minute_sums(decisions: list[dict[str, Any]]) -> list[tuple]:
     """The batch's sums per minute x currency x outcome x country x merchant category, as rows
-    of the minute rollup (what the staged path's GROUP BY computes in SQL); times in epoch ms."""
+    of the minute rollup (what the staged path's GROUP BY computes in SQL), partial ones; times in
+    epoch ms."""
     sums: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0])
     for d in decisions:
         produced = d.get("produced_at")
@@ -88,7 +119,7 @@ def minute_sums(decisions: list[dict[str, Any]]) -> list[tuple]:
         total[1] += d["amount"]
         total[2] += d["score"]
         total[3] += d["decided_at"] - produced if produced is not None else 0
-    return [(*group, *totals) for group, totals in sums.items()]
+    return [(*group, *totals, False) for group, totals in sums.items()]
 
 
 def row(decision: dict[str, Any]) -> tuple:
@@ -105,17 +136,59 @@ def row(decision: dict[str, Any]) -> tuple:
 
 
 class ReportingWriter:
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: asyncpg.Connection,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._db = connection
+        self._clock = clock
+        self._compacted_at = clock()
+        #: Per rollup table, the buckets (epoch ms) appended to since they were last compacted,
+        #: and how many batches did.
+        self._pending: dict[str, Counter[int]] = {table: Counter() for table, _, _ in ROLLUPS}
 
     async def write(self, decisions: list[dict[str, Any]]) -> int:
-        """Insert the batch's new decisions and add exactly those to the rollups."""
+        """Insert the batch's new decisions and add exactly those to the rollups; compact the
+        rollups every COMPACT_EVERY_S (an empty batch, the runner's idle sweep, too)."""
+        inserted = await self._insert(decisions) if decisions else 0
+        if self._clock() - self._compacted_at >= COMPACT_EVERY_S:
+            await self.compact()
+        return inserted
+
+    async def _insert(self, decisions: list[dict[str, Any]]) -> int:
         # A re-sent decision may repeat in a batch.
         unique = list({d["tx_id"]: d for d in decisions}.values())
         rows = [row(d) for d in unique]
         async with self._db.transaction():
             if await copy_new_rows(self._db, "report_transactions", COLUMNS, rows):
-                await self._db.execute(_UPSERT_ROLLUPS, minute_sums(unique))
+                sums = minute_sums(unique)
+                await self._db.execute(_APPEND_ROLLUPS, sums)
+                self._appended(group[0] for group in sums)
                 return len(rows)
             await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, rows)
-            return int(await self._db.fetchval(_INSERT))
+            inserted = int(await self._db.fetchval(_INSERT))
+        if inserted:  # the buckets of the rows offered: those inserted are among them
+            self._appended(r[6] - r[6] % MINUTE_MS for r in rows)
+        return inserted
+
+    def _appended(self, minutes: Any) -> None:
+        """Count a batch's append into the buckets of these minutes (epoch ms, UTC)."""
+        minutes = set(minutes)
+        for table, _, width in ROLLUPS:
+            self._pending[table].update({m - m % width for m in minutes})
+
+    async def compact(self, everything: bool = False) -> int:
+        """Merge the rows of the buckets appended to more than once (all of them with
+        `everything`, or when too many wait) into one row per key; return the buckets merged.
+        One statement per table: a crash or another writer's compaction leaves partial rows,
+        never a sum counted twice or lost."""
+        self._compacted_at = self._clock()
+        merged = 0
+        for table, pending in self._pending.items():
+            every = everything or len(pending) > PENDING_BUCKETS_MAX
+            buckets = [b for b, batches in pending.items() if every or batches > 1]
+            if not buckets:
+                continue
+            await self._db.execute(_COMPACT.format(table=table), buckets)
+            for bucket in buckets:
+                del pending[bucket]
+            merged += len(buckets)
+        return merged

@@ -12,10 +12,12 @@ import pytest
 from confluent_kafka import Producer
 
 from agents.postings import credit, debit
+from api.models import Bucket, Dimension
+from api.reads import report_sql
 from paystream.wiring import build_runner
 from sinks.db import DatabaseError, PostgresStore, connected, epoch_ms_timestamps
 from sinks.ledger import LedgerGapError, LedgerWriter, verify
-from sinks.reporting import ReportingWriter
+from sinks.reporting import COMPACT_EVERY_S, ReportingWriter
 from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.settings import Settings
@@ -192,6 +194,59 @@ def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings
         ("APPROVE", 6, 6_000, 240), ("APPROVE", 6, 6_000, 240), ("DECLINE", 1, 1_000, 40)]
     assert [(r["outcome"], r["tx_count"]) for r in hours] == [("APPROVE", 12), ("DECLINE", 1)]
     assert [tuple(r) for r in days] == [("APPROVE", 12, 12_000), ("DECLINE", 1, 1_000)]
+
+
+def test_rollups_hold_partial_sums_that_compaction_merges_without_changing_a_report(
+        db_settings: Settings) -> None:
+    # A batch appends its groups' sums; a bucket appended to by two batches has two rows per key
+    # until the writer compacts it (every COMPACT_EVERY_S, on its clock), one row per key after,
+    # and the API's report reads the same totals either way.
+    clock = [0.0]
+    first = [decision(f"a{i}", T0 + i * 1_000) for i in range(3)]
+    second = [decision(f"b{i}", T0 + 5_000 + i * 1_000, amount=500) for i in range(2)]
+    second.append(decision("b9", T0 + 10_000, "DECLINE", reasons=["model:decline"]))
+    report = report_sql(Bucket.minute, Dimension.outcome)
+    window = (T0 - 60_000, T0 + 60_000)
+
+    async def rows(db: asyncpg.Connection, table: str) -> list[tuple]:
+        return [tuple(r) for r in await db.fetch(
+            f"SELECT outcome, tx_count, amount_sum, latency_ms_sum FROM {table} "
+            f"ORDER BY outcome, tx_count")]
+
+    async def work(db: asyncpg.Connection) -> dict[str, Any]:
+        writer = ReportingWriter(db, clock=lambda: clock[0])
+        await writer.write(first)
+        await writer.write(second)
+        seen = {"partial": await rows(db, "report_rollup_minute"),
+                "report_partial": [dict(r) for r in await db.fetch(report, *window)]}
+        clock[0] = COMPACT_EVERY_S  # the next batch, empty or not, compacts
+        await writer.write([])
+        seen["minute"] = await rows(db, "report_rollup_minute")
+        seen["hour"] = await rows(db, "report_rollup_hour")
+        seen["day"] = await rows(db, "report_rollup_day")
+        seen["report"] = [dict(r) for r in await db.fetch(report, *window)]
+        await writer.write([decision("c1", T0 + 20_000)])
+        seen["merged_again"] = await writer.compact()
+        seen["after"] = await rows(db, "report_rollup_minute")
+        await writer.write([decision("c2", T0 + 30_000)])
+        seen["merged_into"] = await writer.compact()
+        seen["last"] = await rows(db, "report_rollup_minute")
+        return seen
+
+    seen = with_db(db_settings, work)
+    assert seen["partial"] == [("APPROVE", 2, 1_000, 80), ("APPROVE", 3, 3_000, 120),
+                               ("DECLINE", 1, 1_000, 40)]
+    merged = [("APPROVE", 5, 4_000, 200), ("DECLINE", 1, 1_000, 40)]
+    assert seen["minute"] == seen["hour"] == seen["day"] == merged
+    assert seen["report"] == seen["report_partial"]
+    assert [(r["key"], r["count"], r["amount"]) for r in seen["report"]] == [
+        ("APPROVE", 5, 4_000), ("DECLINE", 1, 1_000)]
+    # A bucket appended to once since its compaction waits for a second batch (or the cap).
+    assert seen["merged_again"] == 0
+    assert seen["after"] == [("APPROVE", 1, 1_000, 40), *merged]
+    # A second one: its partial rows are added into the key's compacted row.
+    assert seen["merged_into"] == 3  # the minute, the hour and the day
+    assert seen["last"] == [("APPROVE", 7, 6_000, 280), ("DECLINE", 1, 1_000, 40)]
 
 
 def test_a_copy_that_would_repeat_a_row_writes_nothing_and_says_so(db_settings: Settings) -> None:
