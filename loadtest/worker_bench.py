@@ -68,10 +68,12 @@ def summed_commandstats(clients: list[redis.Redis]) -> dict[str, Any]:
 
 
 def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
-          profile: Path | None = None, cluster: Path | None = None) -> dict[str, Any]:
+          profile: Path | None = None, cluster: Path | None = None,
+          batch_size: int | None = None) -> dict[str, Any]:
     worker_env = {**env, "PYTHONPATH": str(repo)}
     log = tempfile.NamedTemporaryFile("w", prefix="worker-bench-", suffix=".log", delete=False)
-    worker = subprocess.Popen(command("worker", "--stats-every-s", "60"),
+    sized = ["--batch-size", str(batch_size)] if batch_size else []
+    worker = subprocess.Popen(command("worker", "--stats-every-s", "60", *sized),
                               env=worker_env, cwd=repo, stdout=log, stderr=subprocess.STDOUT)
     masters = cluster_masters(cluster) if cluster else []
     redis_pids = [pid for _, pid in masters] or [p for p in [pid_from_file("redis")] if p]
@@ -154,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Checkout whose `paystream produce` publishes the backlog "
                              "(default: this one); give the older one to both runs of a pair.")
     parser.add_argument("--timeout-s", type=float, default=900.0)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="The worker's --batch-size (default: the worker's own).")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="py-spy the worker while it drains (raw stacks to FILE) and fold "
                              "its CPU into named parts (loadtest/profile.py).")
@@ -181,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = drain(args.transactions, args.repo.resolve(), env, args.timeout_s,
                        args.profile.resolve() if args.profile else None,
-                       args.redis_cluster.resolve() if args.redis_cluster else None)
+                       args.redis_cluster.resolve() if args.redis_cluster else None,
+                       args.batch_size)
     finally:
         clean_up(settings, out=sys.stderr)
     result["traffic_repo"] = str(traffic)
+    result["batch_size"] = args.batch_size or "the worker's default"
     if result["dead_lettered"] > args.transactions // 100:
         print(json.dumps(result, indent=2))
         raise SystemExit(f"{result['dead_lettered']:,} of {args.transactions:,} transactions were "

@@ -10,18 +10,20 @@ category ('' when there is none). Which queries the indexes serve is written nex
 migration 0002.
 
 The rollup tables hold partial sums (migration 0011): a batch appends a row per group and table
-instead of upserting it, and every few seconds the writer compacts the buckets it appended to
-more than once, each in one statement that deletes their rows and inserts their sums, one row per
-key. Readers sum per key, so they see the same totals before and after. An upsert per group and
+instead of upserting it, and every few seconds the writer compacts the buckets whose partial rows
+collapse (at least two per key), each table in one statement that deletes those rows and adds
+their sums into each key's one compacted row. Readers sum per key, so they see the same totals
+before and after. An upsert per group and
 table cost PostgreSQL more than the decision's own row with its six indexes (docs/benchmarks.md,
-2026-12-03); an append costs a row and a bucket index entry, and the compaction a delete.
+2026-12-03); an append costs a row and a bucket index entry.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -31,12 +33,17 @@ from sinks.db import copy_into_stage, copy_new_rows
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
-#: How often the writer compacts the buckets it appended to: a bucket's rows per key are at most
-#: one plus the batches of this many seconds (one batch a second at 5,000 decisions/s).
+#: How often the writer looks for buckets worth compacting.
 COMPACT_EVERY_S = 10.0
-#: Buckets appended to once are left as they are (their rows are compact unless an earlier
-#: writer's are there too) until this many are waiting, then compacted all the same.
-PENDING_BUCKETS_MAX = 5_000
+#: A minute bucket is compacted once its partial rows are at least this many times its distinct
+#: keys: with event times near the wall clock the open minute gets the same keys from every
+#: batch and they collapse many to one; a replay of old traffic spreads a batch over many
+#: minutes whose keys rarely meet again, and compacting those would only rewrite them. An hour
+#: or a day holds the same keys minute after minute: compacted once two batches appended to it.
+COLLAPSE_MIN = 2
+#: Buckets tracked per table; past this the oldest are forgotten (their partial rows stay, read
+#: correctly, just not merged).
+PENDING_BUCKETS_MAX = 2_000
 #: Each rollup table and the bucket width it sums by.
 ROLLUPS = (("report_rollup_minute", "minute", MINUTE_MS), ("report_rollup_hour", "hour", HOUR_MS),
            ("report_rollup_day", "day", DAY_MS))
@@ -93,7 +100,7 @@ SELECT count(*) FROM m
 
 #: The usual path: the batch's sums per minute come in as one array of the minute rollup's own
 #: row type (`minute_sums` makes its rows) and the three rollups group them in one statement.
-#: Three upserts of their own took a round trip each and asyncpg encoded ~1,300 groups' nine
+#: Three statements of their own took a round trip each and asyncpg encoded ~1,300 groups' nine
 #: columns for each (~10 ms of the sink's CPU per 5,000-decision batch for the minute arrays
 #: alone, measured 2026-12-02). Nine arrays of one column each cost asyncpg an abstract-base-class
 #: check per value (is it a nested array?); one array of rows checks each row once: 2.8 -> 1.6 µs
@@ -135,15 +142,30 @@ def row(decision: dict[str, Any]) -> tuple:
             decision.get("device_id"))
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A bucket's appends since it was last compacted: partial rows, batches, and for a minute
+    its distinct keys (kept per minute only: a key set per hour and day cost the sink ~5 µs per
+    decision in a replay, where nearly every group of a batch is a key of its own)."""
+
+    rows: int = 0
+    batches: int = 0
+    keys: set[tuple] = field(default_factory=set)
+
+    def collapses(self, minute: bool) -> bool:
+        return (self.rows >= COLLAPSE_MIN * len(self.keys) if minute
+                else self.batches >= COLLAPSE_MIN)
+
+
 class ReportingWriter:
     def __init__(self, connection: asyncpg.Connection,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._db = connection
         self._clock = clock
         self._compacted_at = clock()
-        #: Per rollup table, the buckets (epoch ms) appended to since they were last compacted,
-        #: and how many batches did.
-        self._pending: dict[str, Counter[int]] = {table: Counter() for table, _, _ in ROLLUPS}
+        #: Per rollup table, the buckets (epoch ms) appended to since they were last compacted:
+        #: the partial rows appended and their distinct keys.
+        self._pending: dict[str, dict[int, _Pending]] = {table: {} for table, _, _ in ROLLUPS}
 
     async def write(self, decisions: list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups; compact the
@@ -161,30 +183,46 @@ class ReportingWriter:
             if await copy_new_rows(self._db, "report_transactions", COLUMNS, rows):
                 sums = minute_sums(unique)
                 await self._db.execute(_APPEND_ROLLUPS, sums)
-                self._appended(group[0] for group in sums)
+                self._appended(sums)
                 return len(rows)
             await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, rows)
             inserted = int(await self._db.fetchval(_INSERT))
-        if inserted:  # the buckets of the rows offered: those inserted are among them
-            self._appended(r[6] - r[6] % MINUTE_MS for r in rows)
+        if inserted:  # the groups of the rows offered: those inserted are among them
+            self._appended(minute_sums(unique))
         return inserted
 
-    def _appended(self, minutes: Any) -> None:
-        """Count a batch's append into the buckets of these minutes (epoch ms, UTC)."""
-        minutes = set(minutes)
-        for table, _, width in ROLLUPS:
-            self._pending[table].update({m - m % width for m in minutes})
+    def _appended(self, sums: list[tuple]) -> None:
+        """Count a batch's appends by bucket: its minute sums are the minute table's partial
+        rows; the hour and day tables are counted by batch."""
+        minutes = self._pending[ROLLUPS[0][0]]
+        for group in sums:
+            entry = minutes.get(group[0])
+            if entry is None:
+                entry = minutes[group[0]] = _Pending()
+            entry.rows += 1
+            entry.keys.add(group[:5])
+        touched = {group[0] for group in sums}
+        for table, _, width in ROLLUPS[1:]:
+            pending = self._pending[table]
+            for bucket in {m - m % width for m in touched}:
+                entry = pending.get(bucket)
+                if entry is None:
+                    entry = pending[bucket] = _Pending()
+                entry.batches += 1
+        for pending in self._pending.values():
+            while len(pending) > PENDING_BUCKETS_MAX:
+                del pending[next(iter(pending))]  # the oldest: insertion order
 
-    async def compact(self, everything: bool = False) -> int:
-        """Merge the rows of the buckets appended to more than once (all of them with
-        `everything`, or when too many wait) into one row per key; return the buckets merged.
-        One statement per table: a crash or another writer's compaction leaves partial rows,
-        never a sum counted twice or lost."""
+    async def compact(self) -> int:
+        """Merge the partial rows of the buckets where they collapse (COLLAPSE_MIN) into one row
+        per key; return the buckets merged. One statement per table: a
+        crash, or another writer compacting the same buckets, leaves partial rows, never a sum
+        counted twice or lost."""
         self._compacted_at = self._clock()
         merged = 0
         for table, pending in self._pending.items():
-            every = everything or len(pending) > PENDING_BUCKETS_MAX
-            buckets = [b for b, batches in pending.items() if every or batches > 1]
+            minute = table == ROLLUPS[0][0]
+            buckets = [b for b, entry in pending.items() if entry.collapses(minute)]
             if not buckets:
                 continue
             await self._db.execute(_COMPACT.format(table=table), buckets)

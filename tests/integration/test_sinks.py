@@ -198,11 +198,12 @@ def test_reporting_rollups_count_only_rows_really_inserted(db_settings: Settings
 
 def test_rollups_hold_partial_sums_that_compaction_merges_without_changing_a_report(
         db_settings: Settings) -> None:
-    # A batch appends its groups' sums; a bucket appended to by two batches has two rows per key
-    # until the writer compacts it (every COMPACT_EVERY_S, on its clock), one row per key after,
-    # and the API's report reads the same totals either way.
+    # A batch appends its groups' sums; a bucket where two batches appended the same keys has
+    # two rows per key until the writer compacts it (every COMPACT_EVERY_S, on its clock), one
+    # row per key after, and the API's report reads the same totals either way.
     clock = [0.0]
     first = [decision(f"a{i}", T0 + i * 1_000) for i in range(3)]
+    first.append(decision("a9", T0 + 3_000, "DECLINE", reasons=["model:decline"]))
     second = [decision(f"b{i}", T0 + 5_000 + i * 1_000, amount=500) for i in range(2)]
     second.append(decision("b9", T0 + 10_000, "DECLINE", reasons=["model:decline"]))
     report = report_sql(Bucket.minute, Dimension.outcome)
@@ -235,18 +236,18 @@ def test_rollups_hold_partial_sums_that_compaction_merges_without_changing_a_rep
 
     seen = with_db(db_settings, work)
     assert seen["partial"] == [("APPROVE", 2, 1_000, 80), ("APPROVE", 3, 3_000, 120),
-                               ("DECLINE", 1, 1_000, 40)]
-    merged = [("APPROVE", 5, 4_000, 200), ("DECLINE", 1, 1_000, 40)]
+                               ("DECLINE", 1, 1_000, 40), ("DECLINE", 1, 1_000, 40)]
+    merged = [("APPROVE", 5, 4_000, 200), ("DECLINE", 2, 2_000, 80)]
     assert seen["minute"] == seen["hour"] == seen["day"] == merged
     assert seen["report"] == seen["report_partial"]
     assert [(r["key"], r["count"], r["amount"]) for r in seen["report"]] == [
-        ("APPROVE", 5, 4_000), ("DECLINE", 1, 1_000)]
-    # A bucket appended to once since its compaction waits for a second batch (or the cap).
+        ("APPROVE", 5, 4_000), ("DECLINE", 2, 2_000)]
+    # One partial row per key does not collapse: it waits for a second one.
     assert seen["merged_again"] == 0
     assert seen["after"] == [("APPROVE", 1, 1_000, 40), *merged]
     # A second one: its partial rows are added into the key's compacted row.
     assert seen["merged_into"] == 3  # the minute, the hour and the day
-    assert seen["last"] == [("APPROVE", 7, 6_000, 280), ("DECLINE", 1, 1_000, 40)]
+    assert seen["last"] == [("APPROVE", 7, 6_000, 280), ("DECLINE", 2, 2_000, 80)]
 
 
 def test_a_copy_that_would_repeat_a_row_writes_nothing_and_says_so(db_settings: Settings) -> None:
