@@ -13,9 +13,9 @@ The rollup tables hold partial sums (migration 0011): a batch appends a row per 
 instead of upserting it, and every few seconds the writer compacts the buckets whose partial rows
 collapse (at least two per key), each table in one statement that deletes those rows and adds
 their sums into each key's one compacted row. Readers sum per key, so they see the same totals
-before and after. An upsert per group and
-table cost PostgreSQL more than the decision's own row with its six indexes (docs/benchmarks.md,
-2026-12-03); an append costs a row and a bucket index entry.
+before and after. An upsert per group and table cost PostgreSQL more than the decision's own
+row with its six indexes (docs/benchmarks.md, 2026-12-03); an append costs a row and a bucket
+index entry.
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ class _Pending:
     batches: int = 0
     keys: set[tuple] = field(default_factory=set)
 
-    def collapses(self, minute: bool) -> bool:
-        return (self.rows >= COLLAPSE_MIN * len(self.keys) if minute
+    def collapses(self) -> bool:
+        # Only a minute's entry has keys (and one key at least per row it counts).
+        return (self.rows >= COLLAPSE_MIN * len(self.keys) if self.keys
                 else self.batches >= COLLAPSE_MIN)
 
 
@@ -215,14 +216,12 @@ class ReportingWriter:
 
     async def compact(self) -> int:
         """Merge the partial rows of the buckets where they collapse (COLLAPSE_MIN) into one row
-        per key; return the buckets merged. One statement per table: a
-        crash, or another writer compacting the same buckets, leaves partial rows, never a sum
-        counted twice or lost."""
+        per key; return the buckets merged. One statement per table: a crash, or another writer
+        compacting the same buckets, leaves partial rows, never a sum counted twice or lost."""
         self._compacted_at = self._clock()
         merged = 0
         for table, pending in self._pending.items():
-            minute = table == ROLLUPS[0][0]
-            buckets = [b for b, entry in pending.items() if entry.collapses(minute)]
+            buckets = [b for b, entry in pending.items() if entry.collapses()]
             if not buckets:
                 continue
             await self._db.execute(_COMPACT.format(table=table), buckets)

@@ -3,8 +3,8 @@
 The schema's owner (who runs `paystream db migrate`) creates the tables; the processes connect
 as these roles (created with passwords by `paystream access postgres`):
   paystream_sink      the ledger and reporting sinks: read and insert; the rollups' partial
-                      sums are compacted (deleted and summed into one row), so only they may
-                      lose rows
+                      sums are compacted (deleted and added into the key's one row), so only
+                      they may be updated and lose rows
   paystream_api       the analysts' API: reads everything it serves; writes its audit trail, the
                       verdicts it published (their idempotency record) and, for its admins,
                       new keys and a key's revocation time (no other column)
@@ -25,7 +25,7 @@ _ROLLUPS = _REPORTING[1:]
 GRANTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (SINK, "SELECT, INSERT", ("ledger", *_REPORTING, "_yoyo_migration")),
     (SINK, "SELECT, INSERT, UPDATE", ("labels",)),   # the latest report per source wins
-    (SINK, "DELETE", _ROLLUPS),
+    (SINK, "UPDATE, DELETE", _ROLLUPS),
     (API, "SELECT", ("ledger", *_REPORTING, "labels", "api_keys", "_yoyo_migration")),
     (API, "SELECT, INSERT", ("audit", "review_verdicts")),
     (API, "INSERT, UPDATE (revoked_at)", ("api_keys",)),

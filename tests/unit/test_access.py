@@ -55,6 +55,8 @@ def test_no_role_may_change_the_ledger_or_the_audit_trail() -> None:
         assert "TRUNCATE" not in privileges and " ALL" not in privileges, statement
     assert f'GRANT SELECT, INSERT ON "s".ledger TO {SINK}' in statements
     assert f'GRANT SELECT, INSERT ON "s".audit TO {API}' in statements
+    # The reporting sink compacts the rollups: deletes partial rows, upserts the compacted one.
+    assert f'GRANT UPDATE, DELETE ON "s".report_rollup_minute TO {SINK}' in statements
     assert not any(f"INSERT ON \"s\".ledger TO {API}" in s for s in statements)
 
 
