@@ -105,6 +105,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=100_000,
                         help="Customer accounts in the generated population.")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-batch-size", type=int, default=None,
+                        help="The workers' --batch-size (default: the worker's own).")
     parser.add_argument("--phase-timeout-s", type=float, default=3600.0,
                         help="Give up when a phase has not caught up after this long.")
     parser.add_argument("--profile-s", type=float, default=30.0,
@@ -129,7 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
         args.profile_s = 0.0
     args.name = args.name or ("quick" if args.quick else "latest")
-    for name in ("transactions", "rate", "rate_s", "accounts", "workers"):
+    for name in ("transactions", "rate", "rate_s", "accounts", "workers", "worker_batch_size"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
@@ -505,6 +507,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         "reconciled": reconciled,
         "cpu_us_per_tx": figures["max_rate"]["cpu_us_per_tx"],
         "workers": args.workers,
+        "worker_batch_size": args.worker_batch_size or "the worker's default",
         "machine": machine(),
         "phases": figures,
         "profile": profile,
@@ -575,7 +578,9 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
     phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     try:
         for n in range(1, args.workers + 1):
-            proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10")
+            batch = (["--batch-size", str(args.worker_batch_size)]
+                     if args.worker_batch_size else [])
+            proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10", *batch)
             meter.add(f"worker-{n}", proc.pid)
         for name in SINK_INPUTS:
             meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
