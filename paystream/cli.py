@@ -101,8 +101,10 @@ def topics_list(obj: _Context) -> None:
 
 
 @cli.command()
-@click.option("--batch-size", type=click.IntRange(1, 20_000), default=1000,
-              help="Most events an agent takes per batch.")
+@click.option("--batch-size", type=click.IntRange(1, 20_000), default=4000,
+              help="Most events an agent takes per batch. A batch takes what was fetched, so "
+                   "this only binds in a backlog, where bigger batches cost less per event "
+                   "(docs/benchmarks.md) and each event waits for its whole batch.")
 @click.option("--stats-every-s", type=click.FloatRange(min=1), default=10.0,
               help="How often to log what the worker did.")
 @click.option("--hold-sweep-s", type=click.FloatRange(min=0.5), default=5.0,
