@@ -89,6 +89,9 @@ class Phase:
     #: Wall time the CPU figures cover: the phase's start until everything caught up.
     wall_s: float = 0.0
     produce_report: dict[str, Any] = field(default_factory=dict)
+    #: Background rewrites of the account-state Redis's AOF during the phase (None: not
+    #: known). Each stalls its `appendfsync always` writes for a moment, and the workers with them.
+    aof_rewrites: int | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -257,6 +260,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
         args += ["--rate", str(phase.rate)]
     offered = f"{phase.rate:,.0f}/s offered" if phase.rate else "as fast as Kafka takes"
     print(f"== {phase.name}: {phase.transactions:,} transactions, {offered}", flush=True)
+    rewrites_before = aof_rewrites(settings)
     meter.start()
     phase.started_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -306,8 +310,28 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     phase.cpu_s = meter.seconds()
     phase.wall_s = time.monotonic() - started
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
+    rewrites_after = aof_rewrites(settings)
+    # CONFIG RESETSTAT (worker_bench's) zeroes the count: then it is not known.
+    if rewrites_before is not None and rewrites_after is not None \
+            and rewrites_after >= rewrites_before:
+        phase.aof_rewrites = rewrites_after - rewrites_before
     out.close()
     print(f"  caught up after {time.monotonic() - started:,.0f} s", flush=True)
+
+
+def aof_rewrites(settings: Any) -> int | None:
+    """AOF rewrites the account-state Redis has done since it started (Redis >= 7.0 counts
+    them); None on a Redis Cluster or when it does not say."""
+    if settings.redis_cluster:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        value = client.info("persistence").get("aof_rewrites")
+    finally:
+        client.close()
+    return None if value is None else int(value)
 
 
 async def last_sink_row_ms(settings: Any) -> int:
@@ -476,6 +500,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             "cpu_us_per_tx": benchstats.cpu_us_per_tx(phase.cpu_s, phase.transactions),
             "busy_share": benchstats.busy_share(phase.cpu_s, phase.wall_s, os.cpu_count() or 1),
             "load_generator": phase.produce_report,
+            "redis_aof_rewrites": phase.aof_rewrites,
         }
     profile = {}
     if top.profile and top.profile[1].exists():

@@ -166,6 +166,11 @@ def markdown(result: dict[str, Any]) -> str:
     fixed = rate["cpu_us_per_tx"]
     lines += [f"| {name} | {us:,.1f} | {fixed.get(name, math.nan):,.1f} |"
               for name, us in top["cpu_us_per_tx"].items()]
+    rewrites = rate.get("redis_aof_rewrites")
+    if rewrites is not None:  # runs before 2026-12-03 did not record it
+        lines += ["", (f"Redis AOF rewrites during the fixed-rate phase: {rewrites} (each stalls "
+                       f"the account state's fsync'd writes, and the workers' batches with them, "
+                       f"for a moment: where one falls in the phase, the latency's tail rises).")]
     profile = result.get("profile")
     if profile:
         lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "

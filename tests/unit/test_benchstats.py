@@ -93,6 +93,7 @@ def test_markdown_names_machine_phases_and_processes() -> None:
                      "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
                      "phases": {"max_rate": {**phase, "busy_share": 0.98},
                                 "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
+                                               "redis_aof_rewrites": 1,
                                                "cpu_us_per_tx": {"worker-1": 210.0,
                                                                  "total": 210.0}}}})
     assert "Reconciled: **true**" in text
@@ -100,6 +101,7 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     assert "| fixed rate | 1,000 | 8,000/s |" in text
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
     assert "90% of the machine was busy at that rate (98% at the max rate)" in text
+    assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text  # the tail's usual cause
 
 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
