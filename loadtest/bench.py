@@ -46,7 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 from confluent_kafka import TopicPartition
@@ -328,7 +328,8 @@ def aof_rewrites(settings: Any) -> int | None:
 
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        value = client.info("persistence").get("aof_rewrites")
+        info = cast(dict[str, Any], client.info("persistence"))  # sync client: a dict
+        value = info.get("aof_rewrites")
     finally:
         client.close()
     return None if value is None else int(value)
