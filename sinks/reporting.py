@@ -166,7 +166,8 @@ class ReportingWriter:
         self._compacted_at = clock()
         #: Per rollup table, the buckets (epoch ms) appended to since they were last compacted:
         #: the partial rows appended and their distinct keys.
-        self._pending: dict[str, dict[int, _Pending]] = {table: {} for table, _, _ in ROLLUPS}
+        self._pending: dict[str, defaultdict[int, _Pending]] = {
+            table: defaultdict(_Pending) for table, _, _ in ROLLUPS}
 
     async def write(self, decisions: list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups; compact the
@@ -197,19 +198,14 @@ class ReportingWriter:
         rows; the hour and day tables are counted by batch."""
         minutes = self._pending[ROLLUPS[0][0]]
         for group in sums:
-            entry = minutes.get(group[0])
-            if entry is None:
-                entry = minutes[group[0]] = _Pending()
+            entry = minutes[group[0]]
             entry.rows += 1
             entry.keys.add(group[:5])
         touched = {group[0] for group in sums}
         for table, _, width in ROLLUPS[1:]:
             pending = self._pending[table]
             for bucket in {m - m % width for m in touched}:
-                entry = pending.get(bucket)
-                if entry is None:
-                    entry = pending[bucket] = _Pending()
-                entry.batches += 1
+                pending[bucket].batches += 1
         for pending in self._pending.values():
             while len(pending) > PENDING_BUCKETS_MAX:
                 del pending[next(iter(pending))]  # the oldest: insertion order
