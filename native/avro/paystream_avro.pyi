@@ -1,4 +1,4 @@
-# Avro binary bodies in compiled code (native/avro/src/lib.rs says what and why).
+# Avro binary bodies and Kafka's murmur2 in compiled code (native/avro/src/lib.rs says why).
 from typing import Any
 
 # One Avro schema (JSON text), parsed once; ValueError if it is not Avro.
@@ -10,3 +10,8 @@ class Schema:
     def decode(self, body: bytes) -> Any: ...
     # The value whose body starts at `offset` of `data`, and the offset where it ends.
     def decode_from(self, data: bytes, offset: int) -> tuple[Any, int]: ...
+
+# Kafka's murmur2 of `data` (Utils.murmur2), as an unsigned 32-bit int.
+def murmur2(data: bytes) -> int: ...
+# Kafka's default partition of a record keyed `key`; ValueError if `partitions` is 0.
+def partition_for(key: bytes, partitions: int) -> int: ...
