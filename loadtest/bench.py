@@ -12,6 +12,9 @@ stays out of the run):
 2. fixed rate: --rate transactions/s offered for --rate-s seconds (default: 70% of the rate the
    first phase sustained: the latency target's load).
 
+Before the phases the broker's JIT is warmed (loadtest/warmup.py: a broker fresh from `make up`
+charged its compiler's one-off CPU to the first run's transactions).
+
 After reconcile, the run's physical floor is measured on its own messages and rows
 (loadtest/floor.py) and the run's CPU per transaction is reported as a multiple of it.
 
@@ -114,6 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Give up when a phase has not caught up after this long.")
     parser.add_argument("--profile-s", type=float, default=30.0,
                         help="py-spy worker-1 for this long in the max-rate phase (0: not at all).")
+    parser.add_argument("--warmup-max-s", type=float, default=90.0,
+                        help="Warm the broker's JIT for at most this long before the phases, "
+                             "until its compiler threads are nearly idle (0: not at all).")
     parser.add_argument("--quick", action="store_true",
                         help="Smoke run: 20,000 transactions, then 10 s at 2,000/s; writes quick.*")
     parser.add_argument("--name", default=None, help="Result file name (default: latest/quick).")
@@ -132,7 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
-        args.profile_s = 0.0
+        args.profile_s, args.warmup_max_s = 0.0, min(args.warmup_max_s, 12.0)
     args.name = args.name or ("quick" if args.quick else "latest")
     for name in ("transactions", "rate", "rate_s", "accounts", "workers", "worker_batch_size"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
@@ -467,6 +473,17 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+def warm_up(settings: Any, max_s: float) -> dict[str, Any] | None:
+    if max_s <= 0:
+        return None
+    from loadtest.warmup import warm_broker
+
+    print("== warming the broker's JIT before measuring", flush=True)
+    kafka = stack_pids()["kafka"]
+    return warm_broker(settings.kafka_bootstrap_servers, kafka, settings.partitions, max_s,
+                       say=lambda line: print(line, flush=True))
+
+
 def measure_floor(settings: Any, transactions: int) -> dict[str, Any] | None:
     from loadtest import floor
 
@@ -578,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                    capture_output=True)
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
+    warmup = warm_up(settings, args.warmup_max_s)
     progress = Progress(settings)
     try:
         phases = run_phases(args, settings, ProcessGroup(env, logs, cwd=REPO), progress, meter)
@@ -591,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     reconciled = reconcile(env, logs)
     floor = None if args.no_floor else measure_floor(settings, inputs)
     result = summarise(args, phases, decisions, reconciled, run_id, floor)
+    result["broker_warmup"] = warmup
     write_results(args, settings, result, phases, decisions, meter)
     if reconciled and not args.keep:
         clean_up(settings)

@@ -171,6 +171,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", (f"Redis AOF rewrites during the fixed-rate phase: {rewrites} (each stalls "
                        f"the account state's fsync'd writes, and the workers' batches with them, "
                        f"for a moment: where one falls in the phase, the latency's tail rises).")]
+    warmup = result.get("broker_warmup")
+    if warmup:  # runs before 2026-12-03 evening did not warm the broker
+        shown = ", ".join(f"{us:,.0f} ({share:.0%} JIT)" for us, share in zip(
+            warmup["us_per_message_by_window"], warmup["jit_share_by_window"], strict=True))
+        lines += ["", (f"Before the phases the broker's JIT was warmed (loadtest/warmup.py), "
+                       f"µs of its CPU per message in {warmup['window_s']:.0f} s windows at "
+                       f"{warmup['rate_per_s']:,}/s: {shown}"
+                       f"{'' if warmup['warm'] else ', still compiling when time ran out'}.")]
     profile = result.get("profile")
     if profile:
         lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "

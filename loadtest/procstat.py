@@ -53,6 +53,21 @@ def tree_cpu_s(pid: int | None) -> float | None:
     return total
 
 
+def threads_cpu_s(pid: int, name_prefixes: tuple[str, ...]) -> float:
+    """utime + stime of a process's threads whose name (comm) starts with one of the prefixes:
+    e.g. a JVM's JIT compiler threads ("C1 CompilerThre", "C2 CompilerThre")."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if not (task / "comm").read_text().startswith(name_prefixes):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+    return total
+
+
 def pid_from_file(name: str) -> int | None:
     """A local-stack server's pid (deploy/local/stack.sh writes .local/run/<name>.pid)."""
     path = (REPO / ".local/postgres/data/postmaster.pid" if name == "postgres"

@@ -95,13 +95,18 @@ def test_markdown_names_machine_phases_and_processes() -> None:
                                 "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
                                                "redis_aof_rewrites": 1,
                                                "cpu_us_per_tx": {"worker-1": 210.0,
-                                                                 "total": 210.0}}}})
+                                                                 "total": 210.0}}},
+                     "broker_warmup": {"us_per_message_by_window": [480.0, 120.4, 93.2],
+                                       "jit_share_by_window": [0.61, 0.2, 0.01], "warm": True,
+                                       "rate_per_s": 5000, "window_s": 5.0}})
     assert "Reconciled: **true**" in text
     assert "| max rate | 1,000 | as fast as Kafka takes | 2,500 | 40 ms | 90 ms | 12.50 s |" in text
     assert "| fixed rate | 1,000 | 8,000/s |" in text
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
     assert "90% of the machine was busy at that rate (98% at the max rate)" in text
     assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text  # the tail's usual cause
+    assert ("µs of its CPU per message in 5 s windows at 5,000/s: 480 (61% JIT), 120 (20% JIT), "
+            "93 (1% JIT).") in text
 
 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
