@@ -59,12 +59,11 @@ def threads_cpu_s(pid: int, name_prefixes: tuple[str, ...]) -> float:
     total = 0.0
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            if not (task / "comm").read_text().startswith(name_prefixes):
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            named = (task / "comm").read_text().startswith(name_prefixes)
         except OSError:  # the thread ended meanwhile
             continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        if named:  # a thread's own stat is /proc/<tid>/stat too
+            total += proc_cpu_s(int(task.name)) or 0.0
     return total
 
 
