@@ -16,17 +16,21 @@ REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
+    """stat(5) of a process, or with `tid` of that one thread: /proc/<tid>/stat would give the
+    whole process's figures (the kernel serves a thread id there as its thread group)."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(path).read_text()
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ')'
 
 
-def proc_cpu_s(pid: int | None) -> float | None:
-    """utime + stime of a process, all threads (None if unknown or gone)."""
-    fields = _stat_fields(pid) if pid is not None else None
+def proc_cpu_s(pid: int | None, tid: int | None = None) -> float | None:
+    """utime + stime of a process, all threads, or with `tid` of that thread alone (None if
+    unknown or gone)."""
+    fields = _stat_fields(pid, tid) if pid is not None else None
     if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # fields 14, 15 of stat(5)
@@ -62,8 +66,8 @@ def threads_cpu_s(pid: int, name_prefixes: tuple[str, ...]) -> float:
             named = (task / "comm").read_text().startswith(name_prefixes)
         except OSError:  # the thread ended meanwhile
             continue
-        if named:  # a thread's own stat is /proc/<tid>/stat too
-            total += proc_cpu_s(int(task.name)) or 0.0
+        if named:
+            total += proc_cpu_s(pid, int(task.name)) or 0.0
     return total
 
 
