@@ -170,7 +170,7 @@ class CompiledTrees:
         every = np.concatenate(nodes)
         leaf = every["is_leaf"].astype(np.bool_)
         offset = np.repeat(starts, sizes)  # scikit-learn numbers a child within its tree
-        return cls(
+        trees = cls(
             starts=starts,
             feature=np.where(leaf, -1, every["feature_idx"]).astype(np.int64),
             threshold=np.where(leaf, every["value"], every["num_threshold"]).astype(np.float64),
@@ -179,6 +179,17 @@ class CompiledTrees:
             missing_right=(~every["missing_go_to_left"].astype(np.bool_)).astype(np.int64),
             baseline=float(np.asarray(estimator._baseline_prediction).ravel()[0]),
         )
+        trees.compile(int(estimator.n_features_in_))
+        return trees
+
+    def compile(self, features: int) -> None:
+        """Compile both loops now (or load them from numba's cache), for the argument types the
+        hot path passes (every array is converted to them first). Left to the first batch, a
+        machine's first compile took ~1.7 s of each worker's CPU inside a bench's max-rate phase
+        (py-spy, 2026-12-03), and held that batch back as long."""
+        row = np.zeros((1, features))
+        self.fraud_probability(row)
+        self.probe_probability(row, np.zeros(features))
 
     def fraud_probability(self, rows: np.ndarray) -> np.ndarray:
         """What predict_proba(rows)[:, 1] returns."""

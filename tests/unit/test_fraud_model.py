@@ -28,6 +28,8 @@ from streams.errors import ConfigError
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.records import TransactionType
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -209,6 +211,34 @@ def test_the_drivers_probes_score_exactly_as_scikit_learn_scores_each_probe() ->
     expected = estimator.predict_proba(probes.reshape(n * f, f))[:, 1].reshape(n, f)
     assert np.array_equal(compiled.probe_probability(rows, values), expected)
     assert compiled.probe_probability(rows[:0], values).shape == (0, f)
+
+
+def test_the_compiled_trees_are_compiled_when_a_model_loads_not_on_the_first_batch() -> None:
+    """In a fresh interpreter (nothing compiled yet in it): once CompiledTrees.of returns, both
+    loops hold a compiled signature, and scoring rows as the hot path passes them (float32 from
+    the features, a probe's values as the model's baseline) compiles nothing more."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from agents.fraud import trees
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(500, 4))
+        estimator = HistGradientBoostingClassifier(max_iter=5).fit(x, (x[:, 0] > 0).astype(int))
+        assert not trees._walk.signatures and not trees._walk_probes.signatures
+        compiled = trees.CompiledTrees.of(estimator)
+        loaded = (list(trees._walk.signatures), list(trees._walk_probes.signatures))
+        assert all(loaded), loaded
+        rows = x[:20].astype(np.float32)
+        compiled.probe_probability(rows, compiled.fraud_probability(rows)[:4])
+        compiled.probe_probability(x[:3], np.median(x, axis=0))
+        after = (list(trees._walk.signatures), list(trees._walk_probes.signatures))
+        assert after == loaded, (loaded, after)
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
 
 
 def test_models_the_compiled_trees_cannot_reproduce_keep_scikit_learn() -> None:
