@@ -81,3 +81,12 @@ def test_the_oldest_buckets_are_forgotten_past_the_bound() -> None:
     writer._appended([_group(T0)])  # forgotten: counted again from here, once
     compacted: Any = _compact(writer, db)
     assert compacted["report_rollup_minute"] == [T0 + (PENDING_BUCKETS_MAX + 9) * MINUTE_MS]
+
+
+def test_a_batch_past_the_bound_forgets_exactly_its_oldest_buckets() -> None:
+    writer, _ = _writer()
+    writer._appended([_group(T0 + minute * MINUTE_MS) for minute in range(PENDING_BUCKETS_MAX + 5)])
+    minutes = writer._pending["report_rollup_minute"]
+    assert len(minutes) == PENDING_BUCKETS_MAX
+    assert min(minutes) == T0 + 5 * MINUTE_MS  # the five oldest went, nothing newer
+    assert max(minutes) == T0 + (PENDING_BUCKETS_MAX + 4) * MINUTE_MS
