@@ -35,3 +35,21 @@ def test_an_account_state_written_by_msgpack_python_reads_the_same() -> None:
 def test_bytes_that_are_not_one_whole_value_are_a_value_error(data: bytes) -> None:
     with pytest.raises(ValueError):
         unpack(data)
+
+
+def test_outbox_entries_are_compressed_and_entries_written_before_still_read() -> None:
+    """An outbox entry is zstd-compressed MessagePack; one an earlier version left in Redis
+    (plain MessagePack) reads back the same after an upgrade, and is re-sent as it was."""
+    from agents.batch import OutputMessage
+    from agents.store import ZSTD_MAGIC, decode_outputs, encode_outputs
+
+    messages = [OutputMessage("postings", f"acc-{i:08d}".encode(),
+                              b"\xc3\x01" + f"tx-{i}-8a3d0a32:D|EUR|{i * 7}".encode() * 3,
+                              [("paystream-batch", b"b-1")] if i % 2 else None)
+                for i in range(200)]
+    entry = encode_outputs(messages)
+    assert entry.startswith(ZSTD_MAGIC)
+    plain = pack([[m.role, m.key, m.value, m.headers] for m in messages])
+    assert len(entry) < len(plain) / 3
+    assert decode_outputs(entry) == messages
+    assert decode_outputs(plain) == messages  # written before entries were compressed
