@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from agents.fraud.fanin import Payment, Seen
 from agents.fraud.labelrisk import Entry
@@ -45,6 +46,15 @@ class OutputMessage:
     headers: Headers | None = None
 
 
+class OutboxEntry(NamedTuple):
+    """One batch's outputs of one partition in the outbox (`ob:<role>:<partition>`, field
+    `batch_id`), from its commit until it is dropped after Kafka acknowledged them."""
+
+    role: str
+    partition: int
+    batch_id: str
+
+
 @dataclass
 class StateView:
     """The state a batch needs, read once before it runs; versions are for the CAS on write."""
@@ -67,7 +77,8 @@ class StateView:
     #: writes); None on one server, where a batch spans partitions.
     partition: int | None = None
     #: Whether an earlier run may have left outputs in the outbox of the batch's partitions:
-    #: False only when the store looked, in the same read, and found none (agents/read.lua).
+    #: False only when the store looked, in the same read, and found none but the entries the
+    #: reader said are its own (agents/read.lua).
     outbox_left: bool = True
 
     def account(self, account: str) -> AccountState:

@@ -3,7 +3,8 @@
 -- Nothing is written if any account's version moved since the batch read it: another agent or a
 -- worker that now owns the partition wrote it, and the batch must be recomputed.
 -- KEYS: accounts..., tx records..., tx-index keys (one per partition)...,
---       (event-time, tx-index) pairs..., hold-index keys..., fan-in keys..., outbox keys...
+--       (event-time, tx-index) pairs..., hold-index keys..., fan-in keys..., outbox keys...,
+--       outbox keys of the entries to drop...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
 local ai, ki = 1, 1
 -- Accounts: per account the version the batch read and the value to store ("<version + 1>|"
@@ -169,5 +170,13 @@ ki = ki + 2 * f
 local o = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, o - 1 do
   redis.call('HSET', KEYS[ki + i], ARGV[ai], ARGV[ai + 1]); ai = ai + 2
+end
+ki = ki + o
+
+-- Earlier batches' outbox entries whose outputs Kafka has acknowledged since: dropped with this
+-- write rather than by a command (and an fsync'd write) of their own (agents/pipeline.py).
+local d = tonumber(ARGV[ai]); ai = ai + 1
+for i = 0, d - 1 do
+  redis.call('HDEL', KEYS[ki + i], ARGV[ai]); ai = ai + 1
 end
 return 'ok'

@@ -6,7 +6,9 @@ and only then does the agent return, after which Faust may commit the input offs
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
   outbox before sending anything of its own; consumers deduplicate (postings by id, credits by
-  their origin offset: agents.settler);
+  their origin offset: agents.settler). A worker clears a batch's entries with its next commit
+  on the partition (or when its agents run out of input), so after a kill the next owner may
+  re-send batches that were sent; the same deduplication drops them;
 - after the outbox was cleared, before the offsets were committed: the replayed events are at or
   below their accounts' applied offsets and are skipped.
 So no transaction is lost and none is applied twice, whether or not a recomputation would decide
@@ -23,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from agents.authorizer import Authorizer, needed_accounts, triage
-from agents.batch import BatchResult, InputEvent, StateView
+from agents.batch import BatchResult, InputEvent, OutboxEntry, StateView
 from agents.fraud.fanin import Payment
 from agents.payouts import SUCCESS, PayoutSettler, accounts_to_post
 from agents.ports import Sender, StateConflictError, StateStore
@@ -84,6 +86,13 @@ class BatchPipeline:
         # authorize and settle touch the same accounts; one batch at a time per worker.
         self._lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
+        #: This worker's outbox entries: committed and being sent, and sent (Kafka acknowledged
+        #: them) but not yet dropped. A read does not count them as left by an earlier run. The
+        #: sent ones are dropped by the next commit on their partition, in the same write, so a
+        #: batch costs the state store no command of its own to clear its outbox; an agent with
+        #: nothing left to take drops them at once (`drop_sent`), so none stays behind.
+        self._sending: set[OutboxEntry] = set()
+        self._sent: set[OutboxEntry] = set()
 
     async def authorize(self, events: list[InputEvent]) -> BatchResult:
         valid, dead = triage(events, self._authorizer.transaction_codec, self._now_ms(),
@@ -205,7 +214,7 @@ class BatchPipeline:
             conflicts = 0
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
                 view = await self._store.read(accounts, tx_ids, partitions, payments,
-                                              OUTBOX_ROLES)
+                                              OUTBOX_ROLES, self._sending | self._sent)
                 # After the read: every batch whose effects this one builds on (a crashed run's,
                 # or one a worker losing the partition committed a moment ago) has its outputs
                 # sent before ours, so a destination gets each origin's credits in offset
@@ -217,8 +226,10 @@ class BatchPipeline:
                 clock.lap("read")
                 result = compute(view)
                 clock.lap("compute")
+                sent = [entry for entry in self._sent if entry.partition in partitions]
                 try:
-                    outbox = await self._store.commit(view, result, role, batch_id)
+                    outbox = await self._store.commit(view, result, role, batch_id, sent)
+                    self._sent.difference_update(sent)
                     clock.lap("commit")
                     break
                 except StateConflictError as exc:
@@ -228,10 +239,15 @@ class BatchPipeline:
                 raise StateConflictError(f"{role} batch kept conflicting; is another worker "
                                          f"writing these partitions: {sorted(partitions)}?")
             messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
-            await self._sender.send(messages)
+            mine = {OutboxEntry(role, p, batch_id) for p in outbox}
+            self._sending |= mine
+            try:
+                await self._sender.send(messages)
+            finally:
+                # Unsent, they are left for the batch's retry to find and re-send.
+                self._sending -= mine
+            self._sent |= mine
             clock.lap("send")
-            await self._store.outbox_done(role, batch_id, list(outbox))
-            clock.lap("done")
             if conflicts:
                 result.counters["state_conflict"] += conflicts
             self.counters.update(result.counters)
@@ -247,11 +263,22 @@ class BatchPipeline:
         Every role's entries, in commit order (batch ids sort by time), so an account's postings
         reach Kafka in sequence order. Called with the lock held.
         """
-        pending = await self._store.pending_outbox(OUTBOX_ROLES, partitions)
+        own = self._sending | self._sent
+        pending = [entry for entry in await self._store.pending_outbox(OUTBOX_ROLES, partitions)
+                   if OutboxEntry(entry[2], entry[1], entry[0]) not in own]
         for batch_id, partition, role, messages in sorted(pending, key=lambda entry: entry[:3]):
             log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
                      len(messages), role, batch_id, partition)
             await self._sender.send(messages)
-            await self._store.outbox_done(role, batch_id, [partition])
+            await self._store.outbox_done([OutboxEntry(role, partition, batch_id)])
             self.counters["outbox_resent"] += 1
         return len(pending)
+
+    async def drop_sent(self) -> None:
+        """Drop the outbox entries of every batch Kafka acknowledged: what an agent with no
+        input left, a finished sweep and a rebalance call, so no entry outlives its batch for
+        long (`paystream reconcile` waits for an empty outbox)."""
+        sent = list(self._sent)
+        if sent:
+            await self._store.outbox_done(sent)
+            self._sent.difference_update(sent)

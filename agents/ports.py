@@ -7,9 +7,10 @@ stale-view and outbox cases are checked without servers.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
-from agents.batch import BatchResult, OutputMessage, StateView
+from agents.batch import BatchResult, OutboxEntry, OutputMessage, StateView
 from agents.fraud.fanin import Payment
 from streams.errors import PaystreamError
 
@@ -28,23 +29,25 @@ class StateStore(Protocol):
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
                    payments: dict[str, Payment] | None = None,
-                   outbox_roles: tuple[str, ...] = ()) -> StateView:
+                   outbox_roles: tuple[str, ...] = (),
+                   own: Collection[OutboxEntry] = ()) -> StateView:
         """Everything a batch needs: accounts with their versions, transaction records,
         partitions' event-time marks, and for `payments` (by tx_id) their fraud context; with
-        `outbox_roles`, whether those roles' outboxes of the partitions hold anything
-        (`StateView.outbox_left`; a store may always say they might)."""
+        `outbox_roles`, whether those roles' outboxes of the partitions hold any entry but
+        the reader's `own` (`StateView.outbox_left`; a store may always say they might)."""
         ...
 
-    async def commit(self, view: StateView, result: BatchResult, role: str,
-                     batch_id: str) -> dict[int, bytes]:
-        """Write the batch's changes and its outputs (the outbox) in one atomic step; return the
-        outbox entries by partition. Raises StateConflictError (nothing written) if any
-        account's version moved since `view` was read, or a record it creates was created
-        meanwhile for another body."""
+    async def commit(self, view: StateView, result: BatchResult, role: str, batch_id: str,
+                     sent: Collection[OutboxEntry] = ()) -> dict[int, bytes]:
+        """Write the batch's changes and its outputs (the outbox) in one atomic step, and drop
+        the `sent` entries (earlier batches' outputs Kafka acknowledged) in the same step;
+        return the outbox entries by partition. Raises StateConflictError (nothing written)
+        if any account's version moved since `view` was read, or a record it creates was
+        created meanwhile for another body."""
         ...
 
-    async def outbox_done(self, role: str, batch_id: str, partitions: list[int]) -> None:
-        """The batch's outputs were acknowledged: drop its outbox entries."""
+    async def outbox_done(self, entries: Collection[OutboxEntry]) -> None:
+        """These entries' outputs were acknowledged: drop them."""
         ...
 
     async def pending_outbox(self, roles: tuple[str, ...], partitions: list[int]

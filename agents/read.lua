@@ -6,13 +6,15 @@
 -- thousands of pipelined commands.
 -- For an account whose label-risk set holds entries, also its payments per day as a destination
 -- (the fraud rates' denominators; for any other account a rate is 0, so they are not read).
--- Last, how many of the batch's partitions' outbox keys exist: a batch re-sends what an earlier
--- run left there before its own outputs (agents/pipeline.py), and nearly always nothing is left;
--- asked here, in the same atomic read, that costs no round trip of its own.
+-- Last, whether the batch's partitions' outboxes hold an entry that is not the reader's own: a
+-- batch re-sends what an earlier run left there before its own outputs (agents/pipeline.py), and
+-- nearly always nothing is left; asked here, in the same atomic read, that costs no round trip of
+-- its own. The reader's own entries (batches it committed, being sent or sent and not yet
+-- dropped) are named per outbox key: they are not left by anyone.
 -- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., payments-per-day keys
 --       (one per label-risk key, same order)..., fan-in keys (one per payment)..., outbox keys...
 -- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, #outbox keys, then per
---       payment: since_ms, payer
+--       payment: since_ms, payer, then per outbox key: #own entries, their batch ids
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local risks, outboxes = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
@@ -53,5 +55,22 @@ for i = first + 2 * risks, #KEYS - outboxes do
   out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
   ai = ai + 2
 end
-out[#out + 1] = outboxes > 0 and redis.call('EXISTS', unpack(KEYS, #KEYS - outboxes + 1, #KEYS)) or 0
+local left, plain = 0, {}
+for i = #KEYS - outboxes + 1, #KEYS do
+  local n = tonumber(ARGV[ai]); ai = ai + 1
+  if n == 0 then
+    plain[#plain + 1] = KEYS[i]
+  else
+    local own = {}
+    for j = ai, ai + n - 1 do own[ARGV[j]] = true end
+    ai = ai + n
+    if left == 0 then
+      for _, batch_id in ipairs(redis.call('HKEYS', KEYS[i])) do
+        if not own[batch_id] then left = 1; break end
+      end
+    end
+  end
+end
+if left == 0 and #plain > 0 then left = redis.call('EXISTS', unpack(plain)) end
+out[#out + 1] = left
 return out

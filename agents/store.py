@@ -12,7 +12,8 @@ Keys, under `ps:<topic prefix>`:
                      (exactly when a retry becomes stale), unless the transaction is HELD
   et:<partition>     highest event time applied in the transactions partition
   holds:<partition>  sorted set of "<account>|<tx_id>" by hold expiry (ms)
-  ob:<role>:<partition>  outbox: hash batch id -> encoded outputs not yet confirmed sent
+  ob:<role>:<partition>  outbox: hash batch id -> encoded outputs, until the worker drops them
+                     after Kafka acknowledged them (with its next commit on the partition)
   fi:<account>       sorted set of payer -> last payment time: the fan-in set of a destination
                      (agents/fraud/fanin.py), at most FAN_IN_CAP members, expires when idle
   pd:<account>       hash day (of event time) -> payments to the account as destination, the last
@@ -30,7 +31,7 @@ writes, and the global tx_id dedupe by claims (id:<tx_id>, docs/design.md "Past 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -51,7 +52,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agents.batch import BatchResult, OutputMessage, StateView
+from agents.batch import BatchResult, OutboxEntry, OutputMessage, StateView
 from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT, Entry, device_name
 from agents.ports import StateConflictError
@@ -165,19 +166,22 @@ class RedisStateStore:
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
                    payments: dict[str, Payment] | None = None,
-                   outbox_roles: tuple[str, ...] = ()) -> StateView:
+                   outbox_roles: tuple[str, ...] = (),
+                   own: Collection[OutboxEntry] = ()) -> StateView:
         """Everything a batch needs, in one round trip and one command (agents/read.lua).
 
         `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer,
         destination and device) the authorizer needs; `outbox_roles`, the roles whose outboxes
-        of these partitions the same read looks into (`StateView.outbox_left`).
+        of these partitions the same read looks into (`StateView.outbox_left`) for entries
+        other than the reader's `own`.
         """
         return await self._read_script(self._flat, accounts, tx_ids, partitions, payments,
-                                       outbox_roles)
+                                       outbox_roles, own)
 
     async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
                            partitions: set[int], payments: dict[str, Payment] | None,
-                           outbox_roles: tuple[str, ...] = ()) -> StateView:
+                           outbox_roles: tuple[str, ...] = (),
+                           own: Collection[OutboxEntry] = ()) -> StateView:
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
@@ -191,6 +195,12 @@ class RedisStateStore:
         args: list[Any] = [len(names), len(ids), len(parts), len(named), len(outboxes)]
         for _, payment in paying:
             args += [payment.since_ms, payment.payer]
+        own_ids: dict[str, list[str]] = {}
+        for entry in own:
+            own_ids.setdefault(at.outbox(entry.role, entry.partition), []).append(entry.batch_id)
+        for key in outboxes:
+            ids_here = own_ids.get(key, [])
+            args += [len(ids_here), *ids_here]
         reply = await self._evalsha(self._read, keys, args)
         view = StateView({}, {}, {}, {}, strict=True)
         for name, value in zip(names, reply, strict=False):
@@ -222,15 +232,16 @@ class RedisStateStore:
             view.outbox_left = reply[-1] > 0
         return view
 
-    async def commit(self, view: StateView, result: BatchResult, role: str,
-                     batch_id: str) -> dict[int, bytes]:
-        """Write the batch atomically; return the outbox entries written, by partition.
+    async def commit(self, view: StateView, result: BatchResult, role: str, batch_id: str,
+                     sent: Collection[OutboxEntry] = ()) -> dict[int, bytes]:
+        """Write the batch atomically, dropping the `sent` outbox entries in the same step;
+        return the outbox entries written, by partition.
 
         Raises StateConflictError if any account's version moved since `view` was read.
         """
         outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
         keys, args = self._commit_args(self._flat, view, result, result.fan_in, role, batch_id,
-                                       outbox)
+                                       outbox, sent)
         await self._commit_script(keys, args)
         return outbox
 
@@ -240,8 +251,8 @@ class RedisStateStore:
             raise StateConflictError(f"state changed under the batch: {reply!r}")
 
     def _commit_args(self, at: _Keys, view: StateView, result: BatchResult, fan_in: list[Payment],
-                     role: str, batch_id: str, outbox: dict[int, bytes]
-                     ) -> tuple[list[str], list[Any]]:
+                     role: str, batch_id: str, outbox: dict[int, bytes],
+                     sent: Collection[OutboxEntry]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = [len(result.dirty)]
         for name in sorted(result.dirty):
@@ -285,12 +296,16 @@ class RedisStateStore:
         for partition, blob in outbox.items():
             keys.append(at.outbox(role, partition))
             args += [batch_id, blob]
+        args.append(len(sent))
+        for entry in sent:
+            keys.append(at.outbox(entry.role, entry.partition))
+            args.append(entry.batch_id)
         return keys, args
 
-    async def outbox_done(self, role: str, batch_id: str, partitions: list[int]) -> None:
+    async def outbox_done(self, entries: Collection[OutboxEntry]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        for partition in partitions:
-            pipe.hdel(self.outbox_key(role, partition), batch_id)
+        for entry in entries:
+            pipe.hdel(self.outbox_key(entry.role, entry.partition), entry.batch_id)
         with unavailable_is_retriable():
             await pipe.execute()
 
@@ -433,10 +448,11 @@ class ClusterStateStore(RedisStateStore):
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
                    payments: dict[str, Payment] | None = None,
-                   outbox_roles: tuple[str, ...] = ()) -> StateView:
+                   outbox_roles: tuple[str, ...] = (),
+                   own: Collection[OutboxEntry] = ()) -> StateView:
         partition = self._only(partitions)
         view = await self._read_script(self._keys_of(partition), accounts, tx_ids, partitions,
-                                       None, outbox_roles)
+                                       None, outbox_roles, own)
         view.partition = partition
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
@@ -473,14 +489,16 @@ class ClusterStateStore(RedisStateStore):
                     view.tx_records[tx_id] = {TX_HASH: body_hash}
         return view
 
-    async def commit(self, view: StateView, result: BatchResult, role: str,
-                     batch_id: str) -> dict[int, bytes]:
+    async def commit(self, view: StateView, result: BatchResult, role: str, batch_id: str,
+                     sent: Collection[OutboxEntry] = ()) -> dict[int, bytes]:
         if view.partition is None:
             raise ValueError("a cluster batch commits the view its own read returned")
+        if any(entry.partition != view.partition for entry in sent):
+            raise ValueError("a cluster batch drops only its own partition's outbox entries")
         await self._claim(view.partition, result)
         outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
         keys, args = self._commit_args(self._keys_of(view.partition), view, result, [], role,
-                                       batch_id, outbox)
+                                       batch_id, outbox, sent)
         await self._commit_script(keys, args)
         if result.fan_in:
             await self._write_features(result.fan_in)

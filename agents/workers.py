@@ -119,7 +119,8 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
               "review": (names.reviews.name, pipeline.review),
               "payout": (names.payout_outcomes.name, pipeline.settle_payouts)}
     for name, (topic_name, handler) in agents.items():
-        _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size, per_partition)
+        _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size, per_partition,
+                     pipeline)
 
     @app.timer(hold_sweep_s)
     async def expire_holds() -> None:
@@ -131,20 +132,43 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
                 await pipeline.expire_holds(partition)
 
             await run_batch("expiry", sweep, [])
+        await run_batch("outbox", _drop_sent(pipeline), [])
+
+    @app.on_partitions_revoked.connect
+    async def release(*_: Any, **__: Any) -> None:
+        # Faust sends this after the agents' batches in flight finished: what they sent is
+        # dropped here, or the partitions' next owner finds it and sends it again. Once, not
+        # until it succeeds: a state store that is down must not hold up the rebalance, and a
+        # second copy is what consumers already drop.
+        try:
+            await pipeline.drop_sent()
+        except PaystreamError as exc:
+            log.warning("rebalance: sent outbox entries not dropped (%s); the partitions' next "
+                        "owner re-sends them", exc)
+
+
+def _drop_sent(pipeline: BatchPipeline) -> Callable[[list[InputEvent]], Coroutine[Any, Any, Any]]:
+    async def drop(_: list[InputEvent]) -> None:
+        await pipeline.drop_sent()
+
+    return drop
 
 
 def _batch_agent(app: BatchApp, name: str, topic: Any,
                  handler: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]], batch_size: int,
-                 per_partition: bool) -> None:
+                 per_partition: bool, pipeline: BatchPipeline) -> None:
     # Room for a few batches: the consumer fetches the next while this one is processed.
     queue = app.batch_queue(topic, records_max=4 * batch_size)
 
     async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
+        drop_sent = _drop_sent(pipeline)
         while True:
             fetched = await queue.take(batch_size)
             events = to_inputs(fetched)
             for part in by_partition(events) if per_partition else [events]:
                 await run_batch(name, handler, part)
             app.ack_batch(queue)
+            if not len(queue):  # nothing more to take now: no later commit drops them soon
+                await run_batch(name, drop_sent, [])
 
     app.agent(topic, name=name, concurrency=1)(agent)

@@ -9,10 +9,10 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from agents.batch import BatchResult, OutputMessage
+from agents.batch import BatchResult, OutboxEntry, OutputMessage
 from agents.fraud.fanin import Payment
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
-from agents.store import RedisStateStore, label_risk_key, payment_days_key
+from agents.store import RedisStateStore, StateConflictError, label_risk_key, payment_days_key
 from paystream.wiring import state_store
 from streams.errors import StateStoreError
 from streams.settings import Settings
@@ -164,11 +164,13 @@ def test_the_read_says_whether_the_partitions_outboxes_hold_anything(
         namespace: str, redis_url: str) -> None:
     # A batch re-sends an earlier run's outputs only when its read says some are left
     # (agents/pipeline.py): an entry left in one role's outbox of one of the batch's partitions
-    # is seen, one of another partition or role is not, and once it is done nothing is left.
+    # is seen, one of another partition or role is not, one the reader names as its own is not,
+    # and once it is done nothing is left.
     async def run() -> list[bool]:
         redis = Redis.from_url(redis_url)
         store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
         roles = ("transactions", "credits")
+        b1 = OutboxEntry("credits", 3, "b1")
         try:
             left = BatchResult()
             left.emit(3, OutputMessage("decisions", b"k", b"v"))
@@ -176,13 +178,55 @@ def test_the_read_says_whether_the_partitions_outboxes_hold_anything(
             seen = [(await store.read({"acc-1"}, set(), {2, 3}, None, roles)).outbox_left,
                     (await store.read({"acc-1"}, set(), {2}, None, roles)).outbox_left,
                     (await store.read({"acc-1"}, set(), {3}, None, ("transactions",))).outbox_left,
-                    (await store.read({"acc-1"}, set(), {3})).outbox_left]  # not asked: maybe
-            await store.outbox_done("credits", "b1", [3])
+                    (await store.read({"acc-1"}, set(), {3})).outbox_left,  # not asked: maybe
+                    (await store.read({"acc-1"}, set(), {2, 3}, None, roles, {b1})).outbox_left,
+                    # an own entry already dropped hides no one else's
+                    (await store.read({"acc-1"}, set(), {3}, None, roles,
+                                      {OutboxEntry("credits", 3, "b0")})).outbox_left]
+            await store.outbox_done([b1])
             return [*seen, (await store.read({"acc-1"}, set(), {2, 3}, None, roles)).outbox_left]
         finally:
             await redis.aclose()
 
-    assert asyncio.run(run()) == [True, False, False, True, False]
+    assert asyncio.run(run()) == [True, False, False, True, False, True, False]
+
+
+def test_a_commit_drops_the_sent_entries_it_is_given_and_only_when_it_writes(
+        namespace: str, redis_url: str) -> None:
+    # The pipeline drops a sent batch's outbox entry with its next commit on the partition
+    # (agents/pipeline.py); a commit that conflicts writes nothing, and drops nothing either.
+    async def run() -> list[set[bytes]]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        key = store.outbox_key("transactions", 3)
+        try:
+            first = BatchResult()
+            first.emit(3, OutputMessage("decisions", b"k", b"v1"))
+            await store.commit(await store.read(set(), set(), {3}), first, "transactions", "b1")
+            stale = await store.read({"acc-1"}, set(), {3})
+            stale.account("acc-1")
+            fresh = await store.read({"acc-1"}, set(), {3})
+            fresh.account("acc-1")
+            moved = BatchResult()  # another batch moves acc-1 after `stale` was read
+            moved.dirty.add("acc-1")
+            await store.commit(fresh, moved, "credits", "b2")
+            seen = [set(await redis.hkeys(key))]
+            conflicting = BatchResult()
+            conflicting.dirty.add("acc-1")
+            conflicting.emit(3, OutputMessage("decisions", b"k", b"v3"))
+            with pytest.raises(StateConflictError):
+                await store.commit(stale, conflicting, "transactions", "b3",
+                                   [OutboxEntry("transactions", 3, "b1")])
+            seen.append(set(await redis.hkeys(key)))
+            second = BatchResult()
+            second.emit(3, OutputMessage("decisions", b"k", b"v4"))
+            await store.commit(await store.read(set(), set(), {3}), second, "transactions", "b4",
+                               [OutboxEntry("transactions", 3, "b1")])
+            return [*seen, set(await redis.hkeys(key))]
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(run()) == [{b"b1"}, {b"b1"}, {b"b4"}]
 
 
 def test_a_server_that_goes_silent_is_a_retriable_error_not_a_stall(

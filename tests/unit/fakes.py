@@ -3,16 +3,16 @@
 `MemoryStateStore` keeps the contract the pipeline relies on and nothing more: versions checked
 on commit (a moved account, or a record created meanwhile for another body, is a conflict and
 nothing is written), records merged field by field, event-time marks that only move forward, the
-outbox written with the batch and dropped by `outbox_done`, holds by expiry. Fraud context
+outbox written with the batch and dropped by `outbox_done` or a later commit, holds by expiry. Fraud context
 (fan-in, label risk) reads as empty. The Lua scripts themselves are tested against real Redis
 (tests/integration/test_store.py, test_pipeline.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
-from agents.batch import BatchResult, OutputMessage, StateView
+from agents.batch import BatchResult, OutboxEntry, OutputMessage, StateView
 from agents.fraud.fanin import Payment, Seen
 from agents.ports import StateConflictError
 from streams.accounts import TX_HASH, AccountState
@@ -37,11 +37,13 @@ class MemoryStateStore:
 
     async def read(self, accounts: set[str], tx_ids: set[str], partitions: set[int],
                    payments: dict[str, Payment] | None = None,
-                   outbox_roles: tuple[str, ...] = ()) -> StateView:
+                   outbox_roles: tuple[str, ...] = (),
+                   own: Collection[OutboxEntry] = ()) -> StateView:
         view = StateView({}, {}, {}, {}, strict=True)
         if outbox_roles:
-            view.outbox_left = any(self.outbox.get((role, p)) for p in partitions
-                                   for role in outbox_roles)
+            view.outbox_left = any(OutboxEntry(role, p, batch_id) not in own
+                                   for p in partitions for role in outbox_roles
+                                   for batch_id in self.outbox.get((role, p), {}))
         for name in accounts:
             version, blob = self.accounts.get(name, (0, b""))
             view.versions[name] = version
@@ -58,8 +60,8 @@ class MemoryStateStore:
             await self.after_read()
         return view
 
-    async def commit(self, view: StateView, result: BatchResult, role: str,
-                     batch_id: str) -> dict[int, bytes]:
+    async def commit(self, view: StateView, result: BatchResult, role: str, batch_id: str,
+                     sent: Collection[OutboxEntry] = ()) -> dict[int, bytes]:
         for name in result.dirty:
             seen = self.accounts.get(name, (0, b""))[0]
             if seen != view.versions.get(name, 0):
@@ -84,12 +86,14 @@ class MemoryStateStore:
                 self.holds[key] = change.expires_at_ms
         for partition, messages in result.outputs.items():
             self.outbox.setdefault((role, partition), {})[batch_id] = list(messages)
+        for entry in sent:
+            self.outbox.get((entry.role, entry.partition), {}).pop(entry.batch_id, None)
         self.commits += 1
         return {p: b"" for p in result.outputs}
 
-    async def outbox_done(self, role: str, batch_id: str, partitions: list[int]) -> None:
-        for partition in partitions:
-            self.outbox.get((role, partition), {}).pop(batch_id, None)
+    async def outbox_done(self, entries: Collection[OutboxEntry]) -> None:
+        for entry in entries:
+            self.outbox.get((entry.role, entry.partition), {}).pop(entry.batch_id, None)
 
     async def pending_outbox(self, roles: tuple[str, ...], partitions: list[int]
                              ) -> list[tuple[str, int, str, list[OutputMessage]]]:

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from agents.batch import OutboxEntry
 from agents.store import RedisStateStore, StateConflictError, delete_namespace
 from agents.workers import _retriable
 from streams.errors import ConfigError, KafkaError, StateStoreError
@@ -20,7 +21,7 @@ def test_a_store_that_cannot_be_reached_raises_a_retriable_error() -> None:
         redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1,
                       retry=Retry(NoBackoff(), 0))
         store = RedisStateStore(redis, "t.", tx_ttl_s=60, window_ms=60_000)
-        for call in (store.read({"acc-1"}, {"t1"}, {0}), store.outbox_done("credits", "b", [0]),
+        for call in (store.read({"acc-1"}, {"t1"}, {0}), store.outbox_done([OutboxEntry("credits", 0, "b")]),
                      store.pending_outbox(("credits",), [0]), store.expired_holds(0, 0, 10)):
             with pytest.raises(StateStoreError, match="unavailable") as caught:
                 await call
