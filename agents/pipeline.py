@@ -2,7 +2,13 @@
 
 The guarantee (DESIGN.md): a batch's state changes and its outputs are written to Redis in one
 atomic step (the outbox), before any output is sent; the outputs are then sent and confirmed,
-and only then does the agent return, after which Faust may commit the input offsets. A crash:
+and only then does the agent return, after which Faust may commit the input offsets.
+
+A worker's batches read, compute and commit one at a time (its agents share the accounts), but
+a batch waiting for Kafka to acknowledge its outputs holds no one up: another agent's batch
+reads, computes and commits meanwhile, and its send waits for the earlier one's, so outputs
+reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
+and the retries' reads find their outputs left and re-send them in commit order. A crash:
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
   outbox before sending anything of its own; consumers deduplicate (postings by id, credits by
@@ -33,6 +39,7 @@ from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
 from streams.accounts import payout_details
+from streams.errors import KafkaError
 from streams.records import TransactionType
 
 log = logging.getLogger(__name__)
@@ -93,6 +100,11 @@ class BatchPipeline:
         #: nothing left to take drops them at once (`drop_sent`), so none stays behind.
         self._sending: set[OutboxEntry] = set()
         self._sent: set[OutboxEntry] = set()
+        #: Done when the last committed batch's send is over (whatever its outcome): the next
+        #: one's send waits for it, so outputs reach Kafka in commit order.
+        self._send_turn: asyncio.Future[None] | None = None
+        #: Sends failed so far: a batch sends only if none failed since its read.
+        self._send_failures = 0
 
     async def authorize(self, events: list[InputEvent]) -> BatchResult:
         valid, dead = triage(events, self._authorizer.transaction_codec, self._now_ms(),
@@ -209,6 +221,7 @@ class BatchPipeline:
         clock = _StageClock(self.counters, role)
         async with self._lock:
             clock.lap("wait")
+            failures = self._send_failures
             # Sortable by time, so leftovers are re-sent in the order they were committed.
             batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
             conflicts = 0
@@ -238,24 +251,40 @@ class BatchPipeline:
             else:
                 raise StateConflictError(f"{role} batch kept conflicting; is another worker "
                                          f"writing these partitions: {sorted(partitions)}?")
-            messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
             mine = {OutboxEntry(role, p, batch_id) for p in outbox}
             self._sending |= mine
-            try:
-                await self._sender.send(messages)
-            finally:
-                # Unsent, they are left for the batch's retry to find and re-send.
-                self._sending -= mine
-            self._sent |= mine
-            clock.lap("send")
-            if conflicts:
-                result.counters["state_conflict"] += conflicts
-            self.counters.update(result.counters)
-            self.counters[f"batches:{role}"] += 1
-            if self._observer is not None:
-                self._observer(role, events, clock.laps, result.counters, result.decided,
-                               time.time_ns() // 1_000_000)
-            return result
+            # The lock is released here: another agent's batch reads, computes and commits
+            # while this one waits for Kafka. Sends keep the order of the commits.
+            previous, turn = self._send_turn, asyncio.get_running_loop().create_future()
+            self._send_turn = turn
+        messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.shield(previous)  # a cancelled wait must not cancel its turn
+            if self._send_failures != failures:
+                # A batch in flight when ours read failed to send: its outputs are left in
+                # the outbox and must go before ours, which our read did not know. The retry's
+                # read finds both and re-sends them in commit order.
+                raise KafkaError(f"{role} batch not sent: an earlier batch's send failed",
+                                 retriable=True)
+            await self._sender.send(messages)
+        except BaseException:
+            self._send_failures += 1
+            raise
+        finally:
+            # Unsent, they are left for the batch's retry to find and re-send.
+            self._sending -= mine
+            turn.set_result(None)
+        self._sent |= mine
+        clock.lap("send")
+        if conflicts:
+            result.counters["state_conflict"] += conflicts
+        self.counters.update(result.counters)
+        self.counters[f"batches:{role}"] += 1
+        if self._observer is not None:
+            self._observer(role, events, clock.laps, result.counters, result.decided,
+                           time.time_ns() // 1_000_000)
+        return result
 
     async def resend_leftovers(self, partitions: list[int]) -> int:
         """Send what a crashed run committed but may not have sent; return how many batches.

@@ -191,3 +191,66 @@ def test_a_batch_that_keeps_conflicting_fails_without_writing_or_sending() -> No
     assert store.commits == 1 and sender.sent == []
     assert AccountState.decode(store.accounts["acc-1"][1]).balance("EUR") == 9_000
     assert CONFLICT_RETRIES_MAX > 1
+
+
+class HeldSender(MemorySender):
+    """Sends wait while `open` is clear: a batch's outputs on their way to Kafka."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def send(self, messages: list) -> None:  # type: ignore[type-arg]
+        await self.open.wait()
+        await super().send(messages)
+
+
+def test_a_batch_commits_while_the_one_before_waits_for_kafka_and_is_sent_after_it() -> None:
+    store, sender = MemoryStateStore(), HeldSender()
+    seen = []
+
+    async def run() -> None:
+        worker = pipeline(store, sender)
+        await worker.authorize(seed())
+        sender.open.clear()
+        first = asyncio.ensure_future(worker.authorize(events(tx("t1"), first_offset=1)))
+        second = asyncio.ensure_future(worker.authorize(events(tx("t2"), first_offset=2)))
+        for _ in range(20):  # let both run as far as they can
+            await asyncio.sleep(0)
+        seen.append((store.commits, decided(sender)))
+        sender.open.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(run())
+    assert seen == [(3, [("seed", "APPROVE")])]  # both committed, neither sent yet
+    assert decided(sender) == [("seed", "APPROVE"), ("t1", "APPROVE"), ("t2", "APPROVE")]
+    assert store.balance("acc-1") == 7_000
+
+
+def test_when_a_send_fails_the_batch_committed_behind_it_is_not_sent_before_it() -> None:
+    store, sender = MemoryStateStore(), HeldSender()
+
+    async def run() -> BatchPipeline:
+        worker = pipeline(store, sender)
+        await worker.authorize(seed())
+        sender.open.clear()
+        t1, t2 = events(tx("t1"), first_offset=1), events(tx("t2"), first_offset=2)
+        first = asyncio.ensure_future(worker.authorize(t1))
+        second = asyncio.ensure_future(worker.authorize(t2))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        sender.broken = True  # the broker is gone when t1's outputs go out
+        sender.open.set()
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+        assert all(isinstance(e, KafkaError) and e.retriable for e in outcomes), outcomes
+        assert decided(sender) == [("seed", "APPROVE")]
+        sender.broken = False
+        await worker.authorize(t1)  # each agent retries its batch: both re-sent, in order
+        await worker.authorize(t2)
+        return worker
+
+    worker = asyncio.run(run())
+    assert decided(sender) == [("seed", "APPROVE"), ("t1", "APPROVE"), ("t2", "APPROVE")]
+    assert worker.counters["outbox_resent"] == 2 and worker.counters["replayed"] == 2
+    assert store.balance("acc-1") == 7_000
