@@ -43,7 +43,7 @@ DECISION_LATENCY = BatchHistogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
 MODEL = Info("paystream_worker_fraud_model", "The fraud model versions in use (empty: none).")
 
-_STORE_STAGES = {"read": "read", "commit": "commit", "done": "outbox_done"}
+_STORE_STAGES = {"read": "read", "commit": "commit"}
 #: Counted per type by TRANSACTIONS from `decided`, so not again as events.
 _OUTCOMES = frozenset({"APPROVE", "DECLINE", "REVIEW", "PENDING"})
 
