@@ -227,7 +227,7 @@ class BatchPipeline:
             conflicts = 0
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
                 view = await self._store.read(accounts, tx_ids, partitions, payments,
-                                              OUTBOX_ROLES, self._sending | self._sent)
+                                              OUTBOX_ROLES, self._own())
                 # After the read: every batch whose effects this one builds on (a crashed run's,
                 # or one a worker losing the partition committed a moment ago) has its outputs
                 # sent before ours, so a destination gets each origin's credits in offset
@@ -292,9 +292,10 @@ class BatchPipeline:
         Every role's entries, in commit order (batch ids sort by time), so an account's postings
         reach Kafka in sequence order. Called with the lock held.
         """
-        own = self._sending | self._sent
-        pending = [entry for entry in await self._store.pending_outbox(OUTBOX_ROLES, partitions)
-                   if OutboxEntry(entry[2], entry[1], entry[0]) not in own]
+        own = self._own()
+        pending = [(batch_id, partition, role, messages) for batch_id, partition, role, messages
+                   in await self._store.pending_outbox(OUTBOX_ROLES, partitions)
+                   if OutboxEntry(role, partition, batch_id) not in own]
         for batch_id, partition, role, messages in sorted(pending, key=lambda entry: entry[:3]):
             log.info("re-sending %d outputs of %s batch %s (partition %d) left by an earlier run",
                      len(messages), role, batch_id, partition)
@@ -302,6 +303,10 @@ class BatchPipeline:
             await self._store.outbox_done([OutboxEntry(role, partition, batch_id)])
             self.counters["outbox_resent"] += 1
         return len(pending)
+
+    def _own(self) -> set[OutboxEntry]:
+        """This worker's outbox entries, being sent or sent: not left by anyone."""
+        return self._sending | self._sent
 
     async def drop_sent(self) -> None:
         """Drop the outbox entries of every batch Kafka acknowledged: what an agent with no
