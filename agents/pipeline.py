@@ -96,8 +96,8 @@ class BatchPipeline:
         #: This worker's outbox entries: committed and being sent, and sent (Kafka acknowledged
         #: them) but not yet dropped. A read does not count them as left by an earlier run. The
         #: sent ones are dropped by the next commit on their partition, in the same write, so a
-        #: batch costs the state store no command of its own to clear its outbox; an agent with
-        #: nothing left to take drops them at once (`drop_sent`), so none stays behind.
+        #: batch costs the state store no command of its own to clear its outbox; an agent that had
+        #: nothing to take for a moment drops them (`drop_sent`), so none stays behind.
         self._sending: set[OutboxEntry] = set()
         self._sent: set[OutboxEntry] = set()
         #: Done when the last committed batch's send is over (whatever its outcome): the next
@@ -308,11 +308,12 @@ class BatchPipeline:
         """This worker's outbox entries, being sent or sent: not left by anyone."""
         return self._sending | self._sent
 
-    async def drop_sent(self) -> None:
+    async def drop_sent(self, why: str = "idle") -> None:
         """Drop the outbox entries of every batch Kafka acknowledged: what an agent with no
-        input left, a finished sweep and a rebalance call, so no entry outlives its batch for
-        long (`paystream reconcile` waits for an empty outbox)."""
+        input for a moment, a finished sweep and a rebalance call (`why`, counted), so no entry
+        outlives its batch for long (`paystream reconcile` waits for an empty outbox)."""
         sent = list(self._sent)
         if sent:
             await self._store.outbox_done(sent)
             self._sent.difference_update(sent)
+            self.counters[f"outbox_drops:{why}"] += 1

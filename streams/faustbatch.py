@@ -133,6 +133,17 @@ class BatchQueue:
         self._space.set()
         return before - self._size
 
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Whether records are queued within `timeout_s` (at once if some are). For the one
+        agent that takes from this queue, between its batches."""
+        if not self._items:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        return bool(self._items)
+
     async def wait_idle(self, timeout_s: float) -> bool:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)

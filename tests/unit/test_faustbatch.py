@@ -167,6 +167,25 @@ def test_wait_idle_waits_for_the_batch_in_flight() -> None:
     asyncio.run(run())
 
 
+def test_wait_ready_says_whether_input_came_within_the_time() -> None:
+    # The agents drop their sent outbox entries only after waiting this long for input in vain.
+    async def run() -> None:
+        queue = BatchQueue("t", records_max=100)
+        assert not await queue.wait_ready(0.01)
+        queue.put(records(TP("t", 0), 0, 2))
+        assert await queue.wait_ready(0.01)  # queued already: at once
+        await queue.take(10)
+        asyncio.get_running_loop().call_later(0.02, queue.put, records(TP("t", 0), 2, 1))
+        assert await queue.wait_ready(5.0)  # came while it waited
+        assert len(queue) == 1
+        await queue.take(10)
+        queue.put(records(TP("t", 1), 0, 1))
+        queue.drop([TP("t", 1)])  # revoked before the agent took them: nothing to take
+        assert not await queue.wait_ready(0.01)
+
+    asyncio.run(run())
+
+
 def test_acked_batches_become_the_offsets_faust_commits() -> None:
     app = create_app(Settings(topic_prefix="t-fb2."))
     consumer = app.consumer

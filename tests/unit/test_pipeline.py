@@ -60,12 +60,15 @@ def test_outputs_are_sent_after_the_commit_and_the_outbox_is_cleared_by_the_next
         seen.append(entries(store))  # sent: dropped by the partition's next commit, not apart
         await worker.authorize(events(tx("t1"), first_offset=1))
         seen.append(entries(store))  # the seed's entry dropped by t1's commit; t1's is there
-        await worker.drop_sent()  # what an agent with no more input does
+        await worker.drop_sent("idle")  # what an agent with no input for a moment does
         seen.append(entries(store))
+        await worker.drop_sent("sweep")  # nothing left to drop: no command, not counted
+        seen.append(entries(store))
+        seen.append({k: v for k, v in worker.counters.items() if k.startswith("outbox_drops")})
 
     asyncio.run(run())
     assert decided(sender) == [("seed", "APPROVE"), ("t1", "APPROVE")]  # nothing re-sent
-    assert seen == [1, 1, 0] and store.commits == 2
+    assert seen == [1, 1, 0, 0, {"outbox_drops:idle": 1}] and store.commits == 2
     assert store.balance("acc-1") == 8_000
 
 
