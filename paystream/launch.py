@@ -57,7 +57,14 @@ def stop(proc: subprocess.Popen, grace_s: float = 60.0, name: str = "") -> int |
 
 
 class ProcessGroup:
-    """Named paystream processes, each logging to `<logs>/<name>.log`, stopped together."""
+    """Named paystream processes, each logging to `<logs>/<name>.log`, stopped together.
+
+    Each in a session of its own, as the local stack's servers are (deploy/local/stack_base.py)
+    and as one container per process would be: where the kernel schedules by session
+    (autogroup, on by default on desktop and many server kernels), all of them in the caller's
+    session shared one scheduling group's CPU while each server had a group of its own. They
+    are stopped by pid (`stop`), never through their process group.
+    """
 
     def __init__(self, env: dict[str, str], logs: Path, cwd: Path | None = None) -> None:
         self.env = env
@@ -70,7 +77,7 @@ class ProcessGroup:
         log = (self.logs / f"{name}.log").open("w")
         self._files.append(log)
         proc = subprocess.Popen(command(*args), env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=self.cwd)
+                                stderr=subprocess.STDOUT, cwd=self.cwd, start_new_session=True)
         self.running[name] = proc
         return proc
 
