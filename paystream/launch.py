@@ -61,9 +61,9 @@ class ProcessGroup:
 
     Each in a session of its own, as the local stack's servers are (deploy/local/stack_base.py)
     and as one container per process would be: where the kernel schedules by session
-    (autogroup, on by default on desktop and many server kernels), all of them in the caller's
-    session shared one scheduling group's CPU while each server had a group of its own. They
-    are stopped by pid (`stop`), never through their process group.
+    (autogroup: /proc/sys/kernel/sched_autogroup_enabled is 1 on the bench machines), all of them
+    in the caller's session shared one scheduling group's CPU while each server had a group of
+    its own. They are stopped by pid (`stop`), never through their process group.
     """
 
     def __init__(self, env: dict[str, str], logs: Path, cwd: Path | None = None) -> None:
