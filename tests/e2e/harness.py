@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +171,16 @@ def reconcile(settings: Settings, wait_s: float, *extra: str,
     return process.returncode, summary
 
 
-def publish_generated(settings: Settings, count: int, seed: int, accounts: int) -> None:
-    """Publish `count` generated transactions (2% fraud) to the test's transactions topic."""
+def publish_generated(settings: Settings, count: int, seed: int, accounts: int,
+                      start: int = 0, stop: int | None = None,
+                      rate: float | None = None) -> None:
+    """Publish `count` generated transactions (2% fraud) to the test's transactions topic: of
+    those, the ones from `start` to `stop` (the same seed makes the same sequence, so calls with
+    adjoining ranges publish it in parts), at `rate` per second or at once."""
     generator = TrafficGenerator(GeneratorConfig(seed=seed, accounts=accounts, fraud_share=0.02))
-    report = publish(TransactionProducer.from_settings(settings),
-                     (tx for tx, _ in generator.generate(count)))
-    assert report.sent == count, report
+    part = islice((tx for tx, _ in generator.generate(count)), start, stop)
+    report = publish(TransactionProducer.from_settings(settings), part, rate=rate)
+    assert report.sent == (count if stop is None else stop) - start, report
 
 
 def free_port() -> int:
