@@ -138,18 +138,21 @@ class BatchQueue:
         agent that takes from this queue, between its batches."""
         if not self._items:
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
-            except TimeoutError:
+            if not await set_within(self._ready, timeout_s):
                 return False
         return bool(self._items)
 
     async def wait_idle(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
+        return await set_within(self._idle, timeout_s)
+
+
+async def set_within(event: asyncio.Event, timeout_s: float) -> bool:
+    """Whether `event` is set, or gets set within `timeout_s`."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
 
 
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -240,10 +243,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         full = {name for name, queue in self.batch_queues.items() if queue.full}
         flowing = {tp for tp in active if tp.topic not in full} if full else active
         if not flowing:
-            try:
-                await asyncio.wait_for(space.wait(), timeout)
-            except TimeoutError:
-                pass
+            await set_within(space, timeout)
             return None, None
         return await self._getmany(active_partitions=flowing, timeout=timeout), flowing
 
