@@ -19,7 +19,6 @@ import asyncio
 import csv
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from api.models import Bucket, Dimension, Outcome, SearchFilters
 from loadtest import api_store
 from loadtest.bench import BenchError, machine
 from loadtest.procstat import postgres_cpu_s, proc_cpu_s
-from paystream.launch import command, environment, run
+from paystream.launch import command, environment, free_port, run
 from streams.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,12 +141,6 @@ def _nodes(node: dict[str, Any]) -> Any:
     yield node
     for child in node.get("Plans", []):
         yield from _nodes(child)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve_and_load(settings: Settings, samples: dict[str, Any], rate: float, run_s: int,

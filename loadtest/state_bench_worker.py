@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import time
 from functools import partial
@@ -21,6 +20,7 @@ from typing import Any
 
 from loadtest.procstat import proc_cpu_s
 from loadtest.state_bench import PARTITIONS, BenchError, apply_tx, delta
+from paystream.launch import free_port
 from streams.accounts import AccountState
 from streams.settings import Settings
 
@@ -150,9 +150,7 @@ def worker_main(config: dict[str, Any]) -> None:
     # The app id is already unique: no PAYSTREAM_TOPIC_PREFIX in front of it.
     settings = Settings().model_copy(update={"topic_prefix": "",
                                              "kafka_bootstrap_servers": config["bootstrap_servers"]})
-    with socket.socket() as probe:  # a web port nobody uses: web_enabled=False is not enough
-        probe.bind(("127.0.0.1", 0))
-        web_port = probe.getsockname()[1]
+    web_port = free_port()  # a web port nobody uses: web_enabled=False is not enough
     app = create_app(
         settings, config["app_id"], store="rocksdb://", datadir=config["datadir"],
         producer_linger=config["linger_ms"] / 1000,  # seconds, not ms

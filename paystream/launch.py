@@ -8,7 +8,9 @@ how it is stopped (by pid: SIGTERM, then SIGKILL after a grace period).
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,45 @@ PAYSTREAM = (sys.executable, "-m", "paystream")
 
 class ProcessExitedError(PaystreamError):
     """A process that should still be running has ended."""
+
+
+#: Where the kernel picks the local port of an outgoing connection (Linux's default range when
+#: the file cannot be read).
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: Above the local stack's ports (15432, 16379, 16380, 19092).
+LOWEST_FREE_PORT = 20000
+_handed_out: set[int] = set()
+
+
+def free_port(also_free_at: int = 0) -> int:
+    """A port on 127.0.0.1 for a child server to listen on: free now and below the kernel's
+    ephemeral range, so no outgoing connection can take it before the child binds it. (A port
+    from bind(0) is an ephemeral one: in CI a worker's connection once took the API's port
+    between the test's probe and the API's bind.) `also_free_at`: an offset whose port must be
+    free as well (a Redis Cluster node's bus, port + 10000). No port is handed out twice by one
+    process."""
+    try:
+        ephemeral_low = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    candidates = [port for port in range(LOWEST_FREE_PORT, ephemeral_low - also_free_at)
+                  if port not in _handed_out]
+    random.shuffle(candidates)  # two test processes at once seldom try the same ports
+    for port in candidates:
+        if all(_bindable(port + offset) for offset in {0, also_free_at}):
+            _handed_out.add(port)
+            return port
+    raise PaystreamError(f"no free port in {LOWEST_FREE_PORT}-{ephemeral_low - also_free_at - 1} "
+                         f"(the ephemeral range starts at {ephemeral_low})")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def command(*args: str) -> list[str]:

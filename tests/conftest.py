@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from paystream.launch import free_port
 from streams.settings import Settings, load_settings
 
 
@@ -81,24 +82,6 @@ def redis_url() -> Iterator[str]:
     yield from _redis(load_settings().redis_url)
 
 
-def _free_cluster_ports(count: int) -> list[int]:
-    """Ports free for a cluster node and its bus (port + 10000), below the bus's 65535."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port > 55000 or port in ports:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
-
-
 def _redis_cluster(directory: Path) -> Iterator[str]:
     """A Redis Cluster of three masters in `directory` (deploy/local/redis_cluster.py,
     redis-server in cluster mode), stopped at the end: REDIS_URL of a node of it."""
@@ -106,7 +89,7 @@ def _redis_cluster(directory: Path) -> Iterator[str]:
     import sys
 
     script = Path(__file__).resolve().parents[1] / "deploy" / "local" / "redis_cluster.py"
-    ports = _free_cluster_ports(3)
+    ports = [free_port(also_free_at=10000) for _ in range(3)]  # a node and its bus
     started = subprocess.run([sys.executable, str(script), "up", "--dir", str(directory),
                               "--ports", ",".join(map(str, ports))],
                              capture_output=True, text=True, timeout=120, check=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from paystream.launch import command, environment, stop
+from paystream.launch import command, environment, free_port, stop
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.producer import TransactionProducer, publish
 from streams.settings import Settings
@@ -181,12 +180,6 @@ def publish_generated(settings: Settings, count: int, seed: int, accounts: int,
     part = islice((tx for tx, _ in generator.generate(count)), start, stop)
     report = publish(TransactionProducer.from_settings(settings), part, rate=rate)
     assert report.sent == (count if stop is None else stop) - start, report
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def with_partner(settings: Settings, redis_url: str, notify_redis_url: str, directory: Path,
