@@ -1,17 +1,22 @@
 """Sends a batch's outputs to Kafka and waits until every one is acknowledged.
 
-A separate confluent-kafka producer, not Faust's: it batches far better (DESIGN.md budget) and
-we control exactly when it is flushed, which must be before the input offsets are committed.
-The flush runs in a thread (librdkafka releases the GIL), so the event loop and Faust's
-heartbeats keep running while we wait for the broker.
+A producer of its own, not Faust's, so we control exactly when a batch is sent and learn when
+all of it is acknowledged (before the outbox entry may go). It is aiokafka's, driven by record
+batches: the batch's outputs are grouped by topic and partition here (murmur2 of the key, as
+Kafka's default partitioner and librdkafka's murmur2_random place them), each group is one
+record batch, and aiokafka sends all of them to a broker in one ProduceRequest. librdkafka
+(confluent-kafka) sends one request per partition (confluentinc/librdkafka#1700, open): a
+transactions batch writes ~24 partitions, so ~24 requests where one does, and the broker's CPU
+follows its requests (~200 µs each on the 2-core test machine; the same traffic flushed every
+70 ms cost the broker 16-18 µs per transaction this way against 45-68 by librdkafka, client CPU
+alike, loadtest/results/produce-requests-2026-12-04/). It runs on the event loop: nothing here
+blocks, and Faust's heartbeats keep running while we wait for the broker.
 
-A send that fails throws its producer away and the batch's retry starts with a new one. Seen once
-in a fresh-clone CI run (2026-12-01, tests/e2e/test_broker_restart.py, librdkafka 2.16.0, one
-broker): after the broker came back, one worker's producer timed out every message for the next
-ten minutes while the other worker's recovered at once; librdkafka reports that class of stuck
-producer after broker restarts (confluentinc/librdkafka#4976, #1432). A new producer fetches fresh
-metadata and opens new connections. Nothing is lost either way: the outputs stay in the outbox
-until acknowledged, and a resend is a duplicate the readers already drop by event id.
+A send that fails or times out throws its producer away and the batch's retry starts with a new
+one, which fetches fresh metadata and opens new connections (librdkafka's producers once stayed
+stuck after a broker restart, confluentinc/librdkafka#4976; the same rule serves here). Nothing
+is lost either way: the outputs stay in the outbox until acknowledged, and a resend, or a late
+delivery by the old producer, is a duplicate the readers already drop by event id.
 """
 
 from __future__ import annotations
@@ -20,91 +25,117 @@ import asyncio
 import logging
 from typing import Any
 
-from confluent_kafka import KafkaError as RdKafkaError
-from confluent_kafka import Producer
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError as AIOKafkaError
 
 from agents.batch import OutputMessage
 from streams.errors import KafkaError
-from streams.producer import PRODUCER_DEFAULTS
+from streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
+#: A record batch's bound, as the input producer's (streams.producer): a group past it is sent
+#: as several batches.
+MAX_BATCH_BYTES = 1_000_000
+#: How long a producer replaced after a failure may take to stop before it is left to itself.
+STOP_TIMEOUT_S = 5.0
+
 
 class OutputSender:
-    """One send at a time (the pipeline's lock): a send that fails replaces the producer, which
-    would purge what a concurrent send had queued on it."""
+    """One send at a time (the pipeline chains them): a send that fails replaces the producer,
+    whose unfinished work the next send must not wait behind."""
 
     def __init__(self, bootstrap_servers: str, topic_names: dict[str, str],
-                 flush_timeout_s: float = 60.0, config: dict[str, Any] | None = None) -> None:
+                 flush_timeout_s: float = 60.0, security: dict[str, Any] | None = None) -> None:
         self._topics = topic_names  # role -> topic
         self._flush_timeout_s = flush_timeout_s
-        self._errors: list[str] = []
-        self._fatal: str | None = None
-        self._config = {
-            **PRODUCER_DEFAULTS,
-            # Outputs wait in the outbox until acknowledged, so keep the wait short.
-            "linger.ms": 5,
-            **dict(config or {}),
-            "bootstrap.servers": bootstrap_servers,
-            "error_cb": self._on_error,
-            # flush() tells how many are still unacknowledged; only a failed delivery needs a
-            # report. A report per message cost ~1.1-1.4 µs of Python each (2026-12-01,
-            # 100k produces, with and without), ~3 messages per transaction.
-            "delivery.report.only.error": True,
-            "on_delivery": self._on_delivery,
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "enable_idempotence": True,  # acks=all; a retried request is not written twice
+            "compression_type": "lz4",
+            "max_batch_size": MAX_BATCH_BYTES,
+            "linger_ms": 0,  # a send's groups are complete when they are handed over
+            "request_timeout_ms": int(flush_timeout_s * 1000),
+            **dict(security or {}),
         }
-        self._producer = Producer(self._config)
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, int] = {}  # topic -> partition count
         self.producers_replaced = 0
-
-    def _on_error(self, error: RdKafkaError) -> None:
-        log.warning("output producer: %s", error.str())
-        if error.fatal():
-            self._fatal = error.str()
-
-    def _on_delivery(self, error: RdKafkaError | None, _message: Any) -> None:
-        if error is not None:
-            self._errors.append(error.str())
-
-    def _produce(self, messages: list[OutputMessage]) -> None:
-        for message in messages:
-            topic = self._topics[message.role]
-            while True:
-                try:
-                    self._producer.produce(topic, message.value, message.key,
-                                           headers=message.headers)
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
-
-    def _produce_and_flush(self, messages: list[OutputMessage]) -> int:
-        self._produce(messages)
-        return self._producer.flush(self._flush_timeout_s)
 
     async def send(self, messages: list[OutputMessage]) -> None:
         """Produce all and return once Kafka acknowledged every one; raise if any failed."""
         if not messages:
             return
-        loop = asyncio.get_running_loop()
-        remaining = await loop.run_in_executor(None, self._produce_and_flush, messages)
-        if self._fatal is not None:
-            # An idempotent producer that failed fatally never recovers; a new process will.
-            raise KafkaError(f"output producer failed fatally: {self._fatal}", retriable=False)
-        if remaining or self._errors:
-            errors, self._errors = self._errors, []
-            await loop.run_in_executor(None, self._replace_producer)
-            raise KafkaError(f"outputs not acknowledged: {remaining} pending, errors {errors[:3]}"
-                             "; the retry starts with a new producer", retriable=True)
+        try:
+            await asyncio.wait_for(self._send(messages), self._flush_timeout_s)
+        except (TimeoutError, AIOKafkaError) as exc:
+            await self._replace_producer()
+            raise KafkaError(f"{len(messages)} outputs not acknowledged ({exc!r}); the retry "
+                             f"starts with a new producer", retriable=True) from exc
 
-    def _replace_producer(self) -> None:
-        # purge() drops what the old producer still holds (the retry sends it again), so that
-        # it neither delivers late nor reports those messages' timeouts as the new batch's.
-        old, self._producer = self._producer, Producer(self._config)
-        old.purge()
-        old.flush(0)
-        self._errors = []
+    async def _send(self, messages: list[OutputMessage]) -> None:
+        producer = await self._started()
+        groups: dict[tuple[str, int], list[OutputMessage]] = {}
+        for message in messages:
+            topic = self._topics[message.role]
+            count = self._partitions.get(topic)
+            if count is None:
+                count = self._partitions[topic] = len(await producer.partitions_for(topic))
+            groups.setdefault((topic, partition_for(message.key, count)), []).append(message)
+        # Every batch is handed over before the first await that can yield (send_batch waits
+        # only behind an earlier batch of the same partition still queued), so the sender
+        # drains them together: one request to each broker.
+        delivered = []
+        for (topic, partition), group in groups.items():
+            for batch in _record_batches(producer, group):
+                delivered.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*delivered)
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**self._options)
+            try:
+                await producer.start()
+            except BaseException:
+                await _stop(producer)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _replace_producer(self) -> None:
+        old, self._producer = self._producer, None  # the next send starts a new one
+        if old is not None:
+            await _stop(old)
         self.producers_replaced += 1
         log.warning("output producer replaced after a failed send (%d so far)",
                     self.producers_replaced)
 
-    def close(self) -> None:
-        self._producer.flush(self._flush_timeout_s)
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+def _record_batches(producer: AIOKafkaProducer, group: list[OutputMessage]) -> list[Any]:
+    """The group's messages in order, in as few record batches as their size allows."""
+    batches = [producer.create_batch()]
+    for message in group:
+        headers = message.headers or []
+        if batches[-1].append(key=message.key, value=message.value, timestamp=None,
+                              headers=headers) is None:
+            # Full: a new batch takes it (a batch's first record always fits, whatever its size).
+            batches.append(producer.create_batch())
+            batches[-1].append(key=message.key, value=message.value, timestamp=None,
+                               headers=headers)
+    for batch in batches:
+        batch.close()
+    return batches
+
+
+async def _stop(producer: AIOKafkaProducer) -> None:
+    """Stop a producer given up on: what it still holds may be delivered late or not at all
+    (the retry sends it again), but it must not hold up the retry."""
+    try:
+        await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
+    except (TimeoutError, AIOKafkaError, OSError) as exc:
+        log.warning("a replaced output producer did not stop cleanly: %r", exc)

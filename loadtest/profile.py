@@ -23,7 +23,8 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Redis: state read", ("RedisStateStore.read",)),
     ("Redis: state commit + outbox", ("RedisStateStore.commit", "outbox_done",
                                       "pending_outbox")),
-    ("Kafka: send outputs (confluent-kafka)", ("OutputSender",)),
+    # The output producer's own task (aiokafka's sender) runs outside OutputSender's frames.
+    ("Kafka: send outputs (aiokafka producer)", ("OutputSender", "aiokafka/producer/")),
     ("Kafka fetch (aiokafka, in Faust's consumer thread)", ("aiokafka/",)),
     ("batch delivery to the agents (streams/faustbatch.py)", ("streams/faustbatch.py",)),
     # Our code's own lines between the parts above (the agent's batch loop, the authorizer's

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.settings import Settings, kafka_client_config, kafka_security, notify_redis_url
+from streams.settings import Settings, kafka_client_config, notify_redis_url
 from streams.topics import topics
 
 if TYPE_CHECKING:
@@ -106,13 +106,14 @@ def check_state_layout(settings: Settings) -> None:
 
 def output_sender(settings: Settings) -> OutputSender:
     from agents.outbox import OutputSender
+    from streams.app import aiokafka_security
 
     names = topics(settings.topic_prefix, settings.partitions)
     return OutputSender(settings.kafka_bootstrap_servers, {
         "decisions": names.decisions.name, "postings": names.postings.name,
         "credits": names.credits.name, "dlq": names.dlq.name, "labels": names.labels.name,
         "payout_results": names.payout_results.name,
-    }, config=kafka_security(settings))
+    }, security=aiokafka_security(settings))
 
 
 def build_pipeline(settings: Settings, rules: Rules | None = None,

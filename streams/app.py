@@ -48,13 +48,31 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
     return BatchApp(name, fetch=fetch, **options)
 
 
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    return ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
+
+
+def aiokafka_security(settings: Settings) -> dict[str, Any]:
+    """An aiokafka client's security arguments (the workers' output producer, agents.outbox),
+    from the same settings as every confluent-kafka client (streams.settings.kafka_security)."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    return options
+
+
 def _credentials(settings: Settings) -> faust.auth.Credentials | None:
     """The workers' Kafka security (aiokafka under Faust), from the same settings as every
     confluent-kafka client (streams.settings.kafka_security)."""
     protocol = settings.kafka_security_protocol
-    context = None
-    if protocol.endswith("SSL"):
-        context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
+    context = _ssl_context(settings)
     if protocol.startswith("SASL"):
         return faust.SASLCredentials(username=settings.kafka_sasl_username,
                                      password=settings.kafka_sasl_password.get_secret_value(),

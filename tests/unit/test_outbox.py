@@ -1,4 +1,5 @@
-"""The output sender: a failed send starts the batch's retry on a new producer."""
+"""The output sender: one record batch per partition, and a failed send starts the batch's retry
+on a new producer."""
 
 from __future__ import annotations
 
@@ -12,50 +13,86 @@ from agents import outbox
 from agents.batch import OutputMessage
 from agents.outbox import OutputSender
 from streams.errors import KafkaError
+from streams.partitioning import partition_for
 from streams.producer import AckedPublisher
 from streams.settings import Settings
 
 MESSAGES = [OutputMessage("decisions", b"k%d" % n, b"v%d" % n) for n in range(3)]
 
 
+class Batch:
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None, headers: Any) -> object:
+        self.values.append(value)
+        return object()
+
+    def close(self) -> None:
+        pass
+
+
 class StuckThenFine:
-    """The first producer made never gets an acknowledgement (a stuck librdkafka producer);
-    every later one gets them all."""
+    """The first producer made never gets an acknowledgement (a producer stuck after a broker
+    restart); every later one gets them all."""
 
     made: ClassVar[list[StuckThenFine]] = []
 
-    def __init__(self, _config: dict[str, Any]) -> None:
+    def __init__(self, **_options: Any) -> None:
         self.stuck = not StuckThenFine.made
-        self.queued: list[bytes] = []
-        self.purged = False
+        self.sent: list[tuple[str, int, list[bytes]]] = []
+        self.stopped = False
         StuckThenFine.made.append(self)
 
-    def produce(self, _topic: str, value: bytes, _key: bytes, headers: Any = None) -> None:
-        self.queued.append(value)
+    async def start(self) -> None:
+        pass
 
-    def flush(self, _timeout: float = 0) -> int:
-        if self.stuck and not self.purged:
-            return len(self.queued)
-        self.queued = []
-        return 0
+    async def stop(self) -> None:
+        self.stopped = True
 
-    def purge(self) -> None:
-        self.purged = True
+    async def partitions_for(self, _topic: str) -> set[int]:
+        return {0, 1, 2, 3}
+
+    def create_batch(self) -> Batch:
+        return Batch()
+
+    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> asyncio.Future:
+        self.sent.append((topic, partition, batch.values))
+        future = asyncio.get_running_loop().create_future()
+        if not self.stuck:
+            future.set_result(None)
+        return future
 
 
 def test_a_failed_send_is_retried_on_a_new_producer(monkeypatch: pytest.MonkeyPatch) -> None:
     StuckThenFine.made = []
-    monkeypatch.setattr(outbox, "Producer", StuckThenFine)
+    monkeypatch.setattr(outbox, "AIOKafkaProducer", StuckThenFine)
     sender = OutputSender("unused:1", {"decisions": "decisions"}, flush_timeout_s=0.1)
 
-    with pytest.raises(KafkaError, match="3 pending") as failed:
+    with pytest.raises(KafkaError, match="3 outputs not acknowledged") as failed:
         asyncio.run(sender.send(MESSAGES))
     assert failed.value.retriable
-    stuck = StuckThenFine.made[0]
-    assert stuck.purged, "what the stuck producer holds must not be delivered late"
+    assert StuckThenFine.made[0].stopped, "the stuck producer must not hold up the retry"
 
     asyncio.run(sender.send(MESSAGES))  # the pipeline's retry of the same batch
     assert len(StuckThenFine.made) == 2 and sender.producers_replaced == 1
+
+
+def test_a_batch_goes_out_as_one_record_batch_per_partition_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    StuckThenFine.made = [object()]  # type: ignore[list-item]  # the next one is not stuck
+    monkeypatch.setattr(outbox, "AIOKafkaProducer", StuckThenFine)
+    sender = OutputSender("unused:1", {"decisions": "decisions", "credits": "credits"})
+    messages = [OutputMessage(role, b"acc-%d" % (n % 5), b"%s-%d" % (role.encode(), n))
+                for n in range(40) for role in ("decisions", "credits")]
+    asyncio.run(sender.send(messages))
+    sent = StuckThenFine.made[1].sent
+    assert len(sent) == len({(topic, partition) for topic, partition, _ in sent})
+    for topic, partition, values in sent:
+        expected = [m.value for m in messages if m.role == topic
+                    and partition_for(m.key, 4) == partition]
+        assert values == expected, "a partition's outputs in the batch's order, all of them"
+    assert sum(len(values) for _, _, values in sent) == len(messages)
 
 
 def _closed_port() -> int:
@@ -64,12 +101,13 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_real_producer_without_a_broker_is_purged_and_replaced_promptly() -> None:
-    # The real librdkafka calls (purge, flush, a second Producer) against a port nobody serves.
+def test_a_real_producer_without_a_broker_fails_promptly_and_is_replaced() -> None:
+    # aiokafka's own calls (start, metadata, stop) against a port nobody serves.
     sender = OutputSender(f"127.0.0.1:{_closed_port()}", {"decisions": "decisions"},
                           flush_timeout_s=1.0)
-    with pytest.raises(KafkaError, match=r"3 pending.*new producer"):
+    with pytest.raises(KafkaError, match=r"3 outputs not acknowledged.*new producer") as failed:
         asyncio.run(asyncio.wait_for(sender.send(MESSAGES), timeout=20))
+    assert failed.value.retriable
     assert sender.producers_replaced == 1
 
 
