@@ -34,8 +34,8 @@ class DeadLetter:
     detail: str  # for people
 
 
-#: Kafka record headers, typed as confluent-kafka's produce() takes them.
-Headers = list[tuple[str, str | bytes | None]]
+#: Kafka record headers: name and bytes (agents.outbox hands them to aiokafka as they are).
+Headers = list[tuple[str, bytes]]
 
 
 @dataclass(slots=True)

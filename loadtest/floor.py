@@ -7,7 +7,7 @@ else) with the servers' CPU read from /proc:
   output topics (decisions, postings, credits, dead letters), cycling through real messages of
   each so the sizes and their compressibility are the run's; then two consumer groups read
   them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
-  (idempotent, acks=all, lz4, large batches). Client CPU (all librdkafka threads) + broker CPU.
+  (idempotent, acks=all, large batches, compressed as the workers' outputs: agents.outbox). Client CPU (all librdkafka threads) + broker CPU.
 - PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
   columns, same indexes), 5,000 rows per database transaction, binary (asyncpg; times as
   epoch-ms integers, the cheapest way in, as the sinks write them). Server CPU
@@ -31,6 +31,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from agents.outbox import COMPRESSION as OUTPUT_COMPRESSION
 from streams.producer import PRODUCER_DEFAULTS
 from streams.topics import delete_topics, message_count
 
@@ -115,7 +116,8 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
     try:
         client0, broker0 = time.process_time(), broker_cpu_s()
         read_all(bootstrap, transactions_topic, inputs)  # the input, read once
-        producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
+        producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap,
+                             "compression.type": OUTPUT_COMPRESSION or "none"})
         for role, sample in samples.items():
             for key, value in itertools.islice(itertools.cycle(sample), counts[role]):
                 while True:
