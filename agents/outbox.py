@@ -118,8 +118,8 @@ class OutputSender:
 
     async def close(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            await _stop(producer)
 
 
 def _record_batches(producer: AIOKafkaProducer, group: list[OutputMessage]) -> list[Any]:

@@ -308,6 +308,10 @@ class BatchPipeline:
         """This worker's outbox entries, being sent or sent: not left by anyone."""
         return self._sending | self._sent
 
+    async def close(self) -> None:
+        """At the worker's shutdown: the output producer lets go of its connections."""
+        await self._sender.close()
+
     async def drop_sent(self, why: str = "idle") -> None:
         """Drop the outbox entries of every batch Kafka acknowledged: what an agent with no
         input for a moment, a finished sweep and a rebalance call (`why`, counted), so no entry

@@ -65,3 +65,7 @@ class Sender(Protocol):
     async def send(self, messages: list[OutputMessage]) -> None:
         """Return once every message is acknowledged; raise (a PaystreamError) if any is not."""
         ...
+
+    async def close(self) -> None:
+        """Let go of the connections, at the worker's shutdown."""
+        ...

@@ -139,6 +139,10 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
             await run_batch("expiry", sweep, [])
         await run_batch("outbox", _drop_sent(pipeline, "sweep"), [])
 
+    @app.on_before_shutdown.connect
+    async def close(*_: Any, **__: Any) -> None:
+        await pipeline.close()
+
     @app.on_partitions_revoked.connect
     async def release(*_: Any, **__: Any) -> None:
         # Faust sends this after the agents' batches in flight finished: what they sent is

@@ -107,6 +107,9 @@ class _Breakable:
             raise ConnectionError("broker gone")
         await self._sender.send(messages)
 
+    async def close(self) -> None:
+        await self._sender.close()
+
 
 def test_outputs_committed_but_not_sent_are_resent_by_the_next_owner(
         redis_namespace: Settings) -> None:

@@ -120,3 +120,6 @@ class MemorySender:
         if self.broken:
             raise KafkaError("outputs not acknowledged: broker gone", retriable=True)
         self.sent.extend(messages)
+
+    async def close(self) -> None:
+        pass
