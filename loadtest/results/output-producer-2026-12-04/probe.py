@@ -1,4 +1,7 @@
-"""Broker + client CPU: the same traffic flushed every 70 ms by confluent-kafka (one
+"""Run from the repository root with the stack up: `python probe.py requests` (librdkafka
+against aiokafka record batches) or `python probe.py` (aiokafka lz4 / snappy / none).
+
+Broker + client CPU: the same traffic flushed every 70 ms by confluent-kafka (one
 ProduceRequest per partition) and by aiokafka (one per broker)."""
 import asyncio, os, sys, time, uuid
 from confluent_kafka import Producer
@@ -37,9 +40,9 @@ def run_ck(secs=SECS):
     el = time.monotonic() - t0
     report("confluent", el, cpu(kpid) - c0, own() - o0, sent)
 
-async def run_aio(secs=SECS):
+async def run_aio(secs=SECS, compression="lz4"):
     p = AIOKafkaProducer(bootstrap_servers=BOOT, enable_idempotence=True, acks="all",
-                         compression_type="lz4", linger_ms=5, max_batch_size=1_000_000)
+                         compression_type=compression, linger_ms=0, max_batch_size=1_000_000)
     await p.start()
     try:
         n_per = int(RATE * EVERY); t0 = time.monotonic(); c0, o0 = cpu(kpid), own(); sent = 0; k = 0; nxt = t0
@@ -53,17 +56,30 @@ async def run_aio(secs=SECS):
                     b = builders.get((t, part))
                     if b is None:
                         b = builders[(t, part)] = p.create_batch()
-                    b.append(key=key, value=val, timestamp=None)
+                    b.append(key=key, value=VALS[(k + len(t)) % 997], timestamp=None)
             futs = [await p.send_batch(b, t, partition=part) for (t, part), b in builders.items()]
             await asyncio.gather(*futs); sent += n_per
             nxt += EVERY; d = nxt - time.monotonic()
             if d > 0: await asyncio.sleep(d)
         el = time.monotonic() - t0
-        report("aiokafka", el, cpu(kpid) - c0, own() - o0, sent)
+        report(f"aio-{compression}", el, cpu(kpid) - c0, own() - o0, sent)
     finally:
         await p.stop()
 
-asyncio.run(run_aio(4))
-for _ in range(2):
-    asyncio.run(run_aio()); run_ck()
+import random
+# realistic-ish Avro-like payload: repeated field names absent, but ids and amounts
+def make_val():
+    return (b"\xc3\x01" + os.urandom(8) + b"acc-%08d" % random.randrange(10**6) + b"acc-%08d" % random.randrange(10**6)
+            + b"EUR" + os.urandom(12) + b"tx-" + uuid.uuid4().hex.encode() + b"APPROVED" + b"\x00" * 40)
+VALS = [make_val() for _ in range(997)]
+if sys.argv[1:] == ["requests"]:  # librdkafka against aiokafka (lz4), one value repeated
+    VALS = [b"x" * 180] * 997
+    asyncio.run(run_aio(4))
+    for _ in range(2):
+        asyncio.run(run_aio()); run_ck()
+else:  # aiokafka's compressions, values varied
+    for every in (0.07, 0.3):
+        EVERY = every
+        for comp in ("lz4", "snappy", None, "lz4", "snappy", None):
+            asyncio.run(run_aio(8, comp))
 for f in a.delete_topics(topics).values(): f.result()
