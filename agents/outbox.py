@@ -9,7 +9,7 @@ record batch, and aiokafka sends all of them to a broker in one ProduceRequest. 
 transactions batch writes ~24 partitions, so ~24 requests where one does, and the broker's CPU
 follows its requests (~200 µs each on the 2-core test machine; the same traffic flushed every
 70 ms cost the broker 16-18 µs per transaction this way against 45-68 by librdkafka, client CPU
-alike, loadtest/results/produce-requests-2026-12-04/). It runs on the event loop: nothing here
+alike, loadtest/results/output-producer-2026-12-04/). It runs on the event loop: nothing here
 blocks, and Faust's heartbeats keep running while we wait for the broker.
 
 A send that fails or times out throws its producer away and the batch's retry starts with a new
@@ -109,9 +109,7 @@ class OutputSender:
         return self._producer
 
     async def _replace_producer(self) -> None:
-        old, self._producer = self._producer, None  # the next send starts a new one
-        if old is not None:
-            await _stop(old)
+        await self.close()  # the next send starts a new one
         self.producers_replaced += 1
         log.warning("output producer replaced after a failed send (%d so far)",
                     self.producers_replaced)
@@ -126,13 +124,10 @@ def _record_batches(producer: AIOKafkaProducer, group: list[OutputMessage]) -> l
     """The group's messages in order, in as few record batches as their size allows."""
     batches = [producer.create_batch()]
     for message in group:
-        headers = message.headers or []
-        if batches[-1].append(key=message.key, value=message.value, timestamp=None,
-                              headers=headers) is None:
-            # Full: a new batch takes it (a batch's first record always fits, whatever its size).
+        # Full: a new batch takes it (a batch's first record always fits, whatever its size).
+        while batches[-1].append(key=message.key, value=message.value, timestamp=None,
+                                 headers=message.headers or []) is None:
             batches.append(producer.create_batch())
-            batches[-1].append(key=message.key, value=message.value, timestamp=None,
-                               headers=headers)
     for batch in batches:
         batch.close()
     return batches

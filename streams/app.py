@@ -58,9 +58,7 @@ def aiokafka_security(settings: Settings) -> dict[str, Any]:
     """An aiokafka client's security arguments (the workers' output producer, agents.outbox),
     from the same settings as every confluent-kafka client (streams.settings.kafka_security)."""
     protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.endswith("SSL"):
-        options["ssl_context"] = _ssl_context(settings)
+    options: dict[str, Any] = {"security_protocol": protocol, "ssl_context": _ssl_context(settings)}
     if protocol.startswith("SASL"):
         options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
                        sasl_plain_username=settings.kafka_sasl_username,
