@@ -92,29 +92,31 @@ def produce(obj: Any, count: int, rate: float | None, seed: int, accounts: int,
     _check_sources(input_path is not None, replay is not None, encode_to is not None,
                    labels_out is not None or publish_labels, publish_labels)
     invalid: list[int] = []
-    source: Any  # transactions, or (key, value) pairs already encoded (--replay)
+    source: Any  # transactions (generated or JSON lines)
     with ExitStack() as stack:
         if replay is not None:
-            from streams.producer import read_encoded
-
-            source, total, chargebacks = read_encoded(replay), None, None
-        elif input_path is not None:
-            source, total, chargebacks = _json_lines(input_path, settings, invalid), None, None
+            report, topic = _replay(settings, replay, rate, stack.enter_context(_progress(None)))
+            chargebacks = None
         else:
-            config = generator_config(count, seed, accounts, fraud_share, start_iso)
-            source, chargebacks = _generated_source(stack, settings, config, count, labels_out,
-                                                    label_delay_days, publish_labels)
-            total = count
-        producer = TransactionProducer.from_settings(settings)
-        if encode_to is not None:
-            written = write_encoded(encode_to, map(producer.encode, source))
-            click.echo(json.dumps({"encoded": written, "file": str(encode_to)}) if as_json
-                       else f"wrote {written:,} encoded transactions to {encode_to}")
-            sys.exit(1 if invalid else 0)
-        report = publish(producer, source, rate=rate, on_progress=stack.enter_context(
-            _progress(total)))
+            if input_path is not None:
+                source, total, chargebacks = _json_lines(input_path, settings, invalid), None, None
+            else:
+                config = generator_config(count, seed, accounts, fraud_share, start_iso)
+                source, chargebacks = _generated_source(stack, settings, config, count,
+                                                        labels_out, label_delay_days,
+                                                        publish_labels)
+                total = count
+            producer = TransactionProducer.from_settings(settings)
+            topic = producer.topic
+            if encode_to is not None:
+                written = write_encoded(encode_to, map(producer.encode, source))
+                click.echo(json.dumps({"encoded": written, "file": str(encode_to)}) if as_json
+                           else f"wrote {written:,} encoded transactions to {encode_to}")
+                sys.exit(1 if invalid else 0)
+            report = publish(producer, source, rate=rate, on_progress=stack.enter_context(
+                _progress(total)))
     summary = {
-        "topic": producer.topic,
+        "topic": topic,
         "sent": report.sent,
         **({"labels_published": chargebacks.sent} if chargebacks is not None else {}),
         "failed": report.failed + report.undelivered,
@@ -128,6 +130,19 @@ def produce(obj: Any, count: int, rate: float | None, seed: int, accounts: int,
                else "\n".join(f"{key:>20}: {value}" for key, value in summary.items()))
     if summary["failed"] or invalid:
         sys.exit(1)
+
+
+def _replay(settings: Settings, path: Path, rate: float | None,
+            on_progress: Any) -> tuple[Any, str]:
+    """Publish an encoded-transactions file as Kafka's Java producer would (streams/replay.py);
+    the report and the topic."""
+    import asyncio
+
+    from streams.producer import read_encoded
+    from streams.replay import publish_encoded, transactions_topic
+
+    report = asyncio.run(publish_encoded(settings, read_encoded(path), rate, on_progress))
+    return report, transactions_topic(settings)
 
 
 def _check_sources(from_input: bool, from_replay: bool, encoding: bool, labelling: bool,

@@ -106,7 +106,7 @@ def check_state_layout(settings: Settings) -> None:
 
 def output_sender(settings: Settings) -> OutputSender:
     from agents.outbox import OutputSender
-    from streams.app import aiokafka_security
+    from streams.settings import aiokafka_security
 
     names = topics(settings.topic_prefix, settings.partitions)
     return OutputSender(settings.kafka_bootstrap_servers, {

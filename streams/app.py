@@ -10,7 +10,6 @@ owned by one worker.
 
 from __future__ import annotations
 
-import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import faust
 
 from streams.faustbatch import BatchApp, FetchLimits
-from streams.settings import Settings
+from streams.settings import Settings, kafka_ssl_context
 
 
 def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) -> BatchApp:
@@ -48,29 +47,11 @@ def create_app(settings: Settings, app_id: str = "paystream", **overrides: Any) 
     return BatchApp(name, fetch=fetch, **options)
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.kafka_security_protocol.endswith("SSL"):
-        return None
-    return ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
-
-
-def aiokafka_security(settings: Settings) -> dict[str, Any]:
-    """An aiokafka client's security arguments (the workers' output producer, agents.outbox),
-    from the same settings as every confluent-kafka client (streams.settings.kafka_security)."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol, "ssl_context": _ssl_context(settings)}
-    if protocol.startswith("SASL"):
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
-                       sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
-    return options
-
-
 def _credentials(settings: Settings) -> faust.auth.Credentials | None:
     """The workers' Kafka security (aiokafka under Faust), from the same settings as every
     confluent-kafka client (streams.settings.kafka_security)."""
     protocol = settings.kafka_security_protocol
-    context = _ssl_context(settings)
+    context = kafka_ssl_context(settings)
     if protocol.startswith("SASL"):
         return faust.SASLCredentials(username=settings.kafka_sasl_username,
                                      password=settings.kafka_sasl_password.get_secret_value(),

@@ -294,7 +294,7 @@ def read_encoded(path: Path) -> Iterator[tuple[bytes, bytes]]:
         yield key, value
 
 
-def _process_cpu_s() -> float:
+def process_cpu_s() -> float:
     # RUSAGE_SELF includes librdkafka's threads, where compression and I/O happen.
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -309,7 +309,7 @@ def publish(producer: TransactionProducer,
     Transactions are records to encode, or (key, value) pairs already encoded (`read_encoded`).
     """
     producer.check_topic()
-    cpu_start, start = _process_cpu_s(), time.monotonic()
+    cpu_start, start = process_cpu_s(), time.monotonic()
     pacer = Pacer(rate, producer.poll)
     count = 0
     for tx in transactions:
@@ -332,7 +332,7 @@ def publish(producer: TransactionProducer,
         failed=stats.failed,
         undelivered=undelivered,
         elapsed_s=time.monotonic() - start,
-        cpu_s=_process_cpu_s() - cpu_start,
+        cpu_s=process_cpu_s() - cpu_start,
         errors=dict(stats.errors),
     )
 

@@ -8,8 +8,9 @@ are prefixed PAYSTREAM_. A bad value stops the program at start, naming the vari
 from __future__ import annotations
 
 import os
+import ssl
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -205,6 +206,27 @@ def kafka_security(settings: Settings) -> dict[str, str]:
     if settings.kafka_security_protocol.endswith("SSL") and settings.kafka_ssl_ca_location:
         config["ssl.ca.location"] = settings.kafka_ssl_ca_location
     return config
+
+
+def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of an aiokafka client (None for a protocol without TLS)."""
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return None
+    return ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
+
+
+def aiokafka_security(settings: Settings) -> dict[str, Any]:
+    """An aiokafka client's security arguments (the workers' output producer, agents.outbox; the
+    load generator's replay, streams.replay), from the same settings as every confluent-kafka
+    client (kafka_security)."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol,
+                               "ssl_context": kafka_ssl_context(settings)}
+    if protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password.get_secret_value())
+    return options
 
 
 #: A confluent-kafka client's configuration, as its constructors type it.

@@ -18,7 +18,7 @@ from paystream.launch import run
 from streams.codec import SingleObjectCodec, load_versions
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.partitioning import partition_for
-from streams.producer import TransactionProducer, publish
+from streams.producer import TransactionProducer, publish, write_encoded
 from streams.records import Transaction
 from streams.settings import Settings
 from streams.topics import create_topics, topics
@@ -221,3 +221,70 @@ def test_an_acked_publisher_publishes_a_group_with_one_wait_and_from_two_threads
     got = {codec.decode(m.value())["callback_id"]: m for m in messages}
     assert sorted(got) == sorted(f"cb-{n}" for n in range(264))
     assert all(m.key() == f"acc-{int(cb[3:]) % 7}".encode() for cb, m in got.items())
+
+
+def _encoded_traffic(settings: Settings, count: int, path: Path) -> list[tuple[bytes, bytes]]:
+    producer = TransactionProducer.from_settings(settings)
+    generated = TrafficGenerator(GeneratorConfig(seed=5, accounts=1_000)).generate(count)
+    records = [producer.encode(tx) for tx, _ in generated]
+    write_encoded(path, records)
+    return records
+
+
+def test_a_replay_publishes_the_file_byte_for_byte_where_librdkafka_would_in_order(
+        stack_settings: Settings, tmp_path: Path) -> None:
+    # The load generator's path (streams/replay.py): aiokafka record batches, one request per
+    # broker. Readers rely on the same bytes, the same partition (murmur2 of the key) and each
+    # partition in file order.
+    records = _encoded_traffic(stack_settings, 20_000, tmp_path / "load.bin")
+    result = _cli(stack_settings, "produce", "--replay", str(tmp_path / "load.bin"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["failed"]) == (20_000, 0)
+
+    topic = topics(stack_settings.topic_prefix).transactions.name
+    messages = read_messages(stack_settings.kafka_bootstrap_servers, topic, 20_000)
+    assert len(messages) == 20_000
+    position = {record: i for i, record in enumerate(records)}
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for message in messages:
+        assert message.partition() == partition_for(message.key(), stack_settings.partitions)
+        by_partition[message.partition()].append(position[(message.key(), message.value())])
+    assert sorted(i for ids in by_partition.values() for i in ids) == list(range(20_000))
+    for ids in by_partition.values():
+        assert ids == sorted(ids)
+
+
+def test_a_paced_replay_keeps_its_rate_and_stamps_each_record_when_it_was_due(
+        stack_settings: Settings, tmp_path: Path) -> None:
+    # The latency a load test reports is the decision's timestamp minus the input's: an input
+    # stamped when its linger ended would hide that wait.
+    _encoded_traffic(stack_settings, 3_000, tmp_path / "load.bin")
+    started_ms = time.time() * 1000
+    result = _cli(stack_settings, "produce", "--replay", str(tmp_path / "load.bin"),
+                  "--rate", "2000", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["sent"] == 3_000
+    assert 1.4 <= summary["elapsed_s"] <= 3.0  # 3,000 at 2,000/s
+
+    topic = topics(stack_settings.topic_prefix).transactions.name
+    stamps = sorted(m.timestamp()[1] for m in read_messages(
+        stack_settings.kafka_bootstrap_servers, topic, 3_000))
+    assert started_ms <= stamps[0] < started_ms + 5_000
+    # evenly spread over 1.5 s: 1,000 records every 0.5 s (a millisecond either way)
+    span = stamps[-1] - stamps[0]
+    assert 1_400 <= span <= 1_600
+    assert abs(sum(1 for s in stamps if s < stamps[0] + span / 2) - 1_500) <= 10
+
+
+def test_a_replay_to_topics_that_do_not_exist_fails_at_once_naming_the_topic(
+        stack_settings: Settings, tmp_path: Path) -> None:
+    _encoded_traffic(stack_settings, 10, tmp_path / "load.bin")
+    missing = stack_settings.model_copy(update={"topic_prefix": f"nosuch{os.getpid()}."})
+    started = time.monotonic()
+    result = _cli(missing, "produce", "--replay", str(tmp_path / "load.bin"))
+    assert result.returncode != 0
+    assert time.monotonic() - started < 20
+    topic = topics(missing.topic_prefix).transactions.name
+    assert f"topic '{topic}' does not exist" in result.stderr
