@@ -39,8 +39,11 @@ LINGER_S = 0.05
 #: Records per request when replaying as fast as Kafka takes them: ~2,000 per partition of the
 #: 12, ~0.5 MB record batches (a batch's bound is Kafka's message.max.bytes, 1 MB by default).
 ROUND_MAX = 24_000
-#: Requests awaiting their acknowledgement before the next is sent, as fast as Kafka takes them.
+#: Rounds handed to the producer and not yet acknowledged, as fast as Kafka takes them (aiokafka
+#: keeps one request in flight per broker: the others wait in its queue, ready to go).
 IN_FLIGHT_MAX = 4
+#: How long a producer that is given up on may take to stop (it would flush what it holds).
+STOP_TIMEOUT_S = 5.0
 #: A record batch's bound (agents/outbox.py: the same).
 MAX_BATCH_BYTES = 1_000_000
 
@@ -61,11 +64,17 @@ async def publish_encoded(settings: Settings, records: Iterable[tuple[bytes, byt
     try:
         await producer.start()
         partitions = await _partition_count(producer, topic)
-        return await _Replay(producer, topic, partitions, on_progress).run(iter(records), rate)
+        replay = _Replay(producer, topic, partitions, on_progress, ack_timeout_s)
+        return await replay.run(iter(records), rate)
     except AIOKafkaError as exc:
         raise KafkaError(f"cannot publish to {topic!r}: {exc!r}") from exc
     finally:
-        await producer.stop()
+        # An idempotent producer retries an unreachable broker without end, and its stop
+        # flushes first: what it still holds is reported undelivered, not waited for.
+        try:
+            await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
+        except (TimeoutError, AIOKafkaError, OSError):
+            pass
 
 
 def transactions_topic(settings: Settings) -> str:
@@ -85,10 +94,11 @@ async def _partition_count(producer: AIOKafkaProducer, topic: str) -> int:
 
 class _Replay:
     def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int,
-                 on_progress: Callable[[int], None] | None) -> None:
+                 on_progress: Callable[[int], None] | None, ack_timeout_s: float) -> None:
         self._producer, self._topic, self._partitions = producer, topic, partitions
         self._on_progress = on_progress
-        self._sent = self._failed = 0
+        self._ack_timeout_s = ack_timeout_s
+        self._sent = self._failed = self._undelivered = 0
         self._errors: dict[str, int] = {}
         self._in_flight: list[asyncio.Future[None]] = []
 
@@ -115,7 +125,7 @@ class _Replay:
             if rate is not None:
                 await asyncio.sleep(LINGER_S)
         await self._settle(0)
-        return PublishReport(sent=self._sent, failed=self._failed, undelivered=0,
+        return PublishReport(sent=self._sent, failed=self._failed, undelivered=self._undelivered,
                              elapsed_s=time.monotonic() - start,
                              cpu_s=process_cpu_s() - cpu_start, errors=dict(self._errors))
 
@@ -131,13 +141,20 @@ class _Replay:
             for batch, size in _record_batches(self._producer, round_, indexes, stamps):
                 future = await self._producer.send_batch(batch, self._topic, partition=partition)
                 delivered.append((future, size))
-        self._in_flight.append(asyncio.ensure_future(self._count(delivered)))
+        deadline = asyncio.get_running_loop().time() + self._ack_timeout_s
+        self._in_flight.append(asyncio.ensure_future(self._count(delivered, deadline)))
 
-    async def _count(self, delivered: list[tuple[asyncio.Future[Any], int]]) -> None:
+    async def _count(self, delivered: list[tuple[asyncio.Future[Any], int]],
+                     deadline: float) -> None:
+        """Count a round's records by outcome; one not acknowledged by `deadline` (aiokafka's
+        idempotent producer retries an unreachable broker without end) is undelivered."""
+        loop = asyncio.get_running_loop()
         for future, size in delivered:
             try:
-                await future
+                await asyncio.wait_for(asyncio.shield(future), max(deadline - loop.time(), 0))
                 self._sent += size
+            except TimeoutError:
+                self._undelivered += size
             except AIOKafkaError as exc:
                 self._failed += size
                 name = type(exc).__name__

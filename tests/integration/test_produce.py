@@ -288,3 +288,28 @@ def test_a_replay_to_topics_that_do_not_exist_fails_at_once_naming_the_topic(
     assert time.monotonic() - started < 20
     topic = topics(missing.topic_prefix).transactions.name
     assert f"topic '{topic}' does not exist" in result.stderr
+
+
+def test_a_replay_in_many_rounds_and_split_batches_keeps_each_partition_in_order(
+        stack_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rounds in flight together and a partition's records over several record batches: neither
+    # may reorder a partition (an account's transactions) or lose a record.
+    import asyncio
+
+    from streams import replay
+
+    monkeypatch.setattr(replay, "ROUND_MAX", 1_000)
+    monkeypatch.setattr(replay, "MAX_BATCH_BYTES", 4_096)  # ~30 records a batch
+    records = _encoded_traffic(stack_settings, 20_000, tmp_path / "load.bin")
+    report = asyncio.run(replay.publish_encoded(stack_settings, iter(records)))
+    assert (report.sent, report.failed, report.undelivered) == (20_000, 0, 0)
+
+    topic = topics(stack_settings.topic_prefix).transactions.name
+    messages = read_messages(stack_settings.kafka_bootstrap_servers, topic, 20_000)
+    position = {record: i for i, record in enumerate(records)}
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for message in messages:
+        by_partition[message.partition()].append(position[(message.key(), message.value())])
+    assert sorted(i for ids in by_partition.values() for i in ids) == list(range(20_000))
+    for ids in by_partition.values():
+        assert ids == sorted(ids)
