@@ -7,7 +7,7 @@ else) with the servers' CPU read from /proc:
   output topics (decisions, postings, credits, dead letters), cycling through real messages of
   each so the sizes and their compressibility are the run's; then two consumer groups read
   them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
-  (idempotent, acks=all, large batches, compressed as the workers' outputs: agents.outbox). Client CPU (all librdkafka threads) + broker CPU.
+  (idempotent, acks=all, large batches, compressed as the workers' outputs: streams.recordbatches). Client CPU (all librdkafka threads) + broker CPU.
 - PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
   columns, same indexes), 5,000 rows per database transaction, binary (asyncpg; times as
   epoch-ms integers, the cheapest way in, as the sinks write them). Server CPU
@@ -31,8 +31,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from agents.outbox import COMPRESSION as OUTPUT_COMPRESSION
 from streams.producer import PRODUCER_DEFAULTS
+from streams.recordbatches import COMPRESSION as OUTPUT_COMPRESSION
 from streams.topics import delete_topics, message_count
 
 #: Output roles the pipeline writes per transaction, and those two sinks read back.

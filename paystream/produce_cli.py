@@ -22,7 +22,7 @@ from streams.records import Transaction
 from streams.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.producer import LabelPublisher
+    from streams.producer import LabelPublisher, PublishReport
 
 log = logging.getLogger("paystream")
 
@@ -133,7 +133,7 @@ def produce(obj: Any, count: int, rate: float | None, seed: int, accounts: int,
 
 
 def _replay(settings: Settings, path: Path, rate: float | None,
-            on_progress: Any) -> tuple[Any, str]:
+            on_progress: Any) -> tuple[PublishReport, str]:
     """Publish an encoded-transactions file as Kafka's Java producer would (streams/replay.py);
     the report and the topic."""
     import asyncio

@@ -7,9 +7,10 @@ requests a second over the 12 transactions partitions, each ~0.5 ms of the broke
 2-core bench machine, ~55 µs per transaction at 2,500/s (docs/benchmarks.md, 2026-12-02), more
 than the pipeline's own Kafka traffic. Kafka's Java producer, which most upstream systems run,
 drains every partition's ready batch for a broker into one request. This does the same with
-aiokafka's record batches, as the workers' outputs are sent (agents/outbox.py): every linger the
-records due are grouped by partition (murmur2 of the key, where librdkafka's murmur2_random put
-them), one record batch per partition, all handed over before yielding, so they leave together.
+aiokafka's record batches (streams/recordbatches.py), as the workers' outputs are sent: every
+linger the records due are grouped by partition (murmur2 of the key, where librdkafka's
+murmur2_random put them), one record batch per partition, all handed over before yielding, so
+they leave together.
 
 Each record is stamped with the moment it was due (the rate's schedule), not the moment its
 linger ended: the wait for the linger counts in the pipeline's produce -> decision latency, as
@@ -30,6 +31,7 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from streams.errors import ConfigError, KafkaError
 from streams.partitioning import partition_for
 from streams.producer import PublishReport, process_cpu_s
+from streams.recordbatches import Record, batch_producer, record_batches, stop
 from streams.settings import Settings, aiokafka_security
 from streams.topics import topics
 
@@ -37,15 +39,11 @@ from streams.topics import topics
 #: streams.producer sets it).
 LINGER_S = 0.05
 #: Records per request when replaying as fast as Kafka takes them: ~2,000 per partition of the
-#: 12, ~0.5 MB record batches (a batch's bound is Kafka's message.max.bytes, 1 MB by default).
+#: 12, ~0.5 MB record batches (under recordbatches.MAX_BATCH_BYTES).
 ROUND_MAX = 24_000
 #: Rounds handed to the producer and not yet acknowledged, as fast as Kafka takes them (aiokafka
 #: keeps one request in flight per broker: the others wait in its queue, ready to go).
 IN_FLIGHT_MAX = 4
-#: How long a producer that is given up on may take to stop (it would flush what it holds).
-STOP_TIMEOUT_S = 5.0
-#: A record batch's bound (agents/outbox.py: the same).
-MAX_BATCH_BYTES = 1_000_000
 
 
 async def publish_encoded(settings: Settings, records: Iterable[tuple[bytes, bytes]],
@@ -55,12 +53,8 @@ async def publish_encoded(settings: Settings, records: Iterable[tuple[bytes, byt
     """Send every (key, value) to the transactions topic, at `rate` per second or as fast as
     Kafka takes them; return once every one is acknowledged or has failed."""
     topic = transactions_topic(settings)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_idempotence=True,  # acks=all; a retried request is not written twice
-        compression_type=None,  # agents/outbox.py COMPRESSION says why
-        max_batch_size=MAX_BATCH_BYTES, linger_ms=0,
-        request_timeout_ms=int(ack_timeout_s * 1000), **aiokafka_security(settings))
+    producer = batch_producer(settings.kafka_bootstrap_servers, ack_timeout_s,
+                              aiokafka_security(settings))
     try:
         await producer.start()
         partitions = await _partition_count(producer, topic)
@@ -69,12 +63,7 @@ async def publish_encoded(settings: Settings, records: Iterable[tuple[bytes, byt
     except AIOKafkaError as exc:
         raise KafkaError(f"cannot publish to {topic!r}: {exc!r}") from exc
     finally:
-        # An idempotent producer retries an unreachable broker without end, and its stop
-        # flushes first: what it still holds is reported undelivered, not waited for.
-        try:
-            await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
-        except (TimeoutError, AIOKafkaError, OSError):
-            pass
+        await stop(producer)  # what it still holds is reported undelivered, not waited for
 
 
 def transactions_topic(settings: Settings) -> str:
@@ -133,12 +122,13 @@ class _Replay:
         """One record batch per partition, all handed over before the first await that can
         yield (send_batch waits only behind the same partition's batch still queued)."""
         await self._settle(IN_FLIGHT_MAX - 1)
-        groups: dict[int, list[int]] = {}
-        for i, (key, _) in enumerate(round_):
-            groups.setdefault(partition_for(key, self._partitions), []).append(i)
+        groups: dict[int, list[Record]] = {}
+        for i, (key, value) in enumerate(round_):
+            groups.setdefault(partition_for(key, self._partitions), []).append(
+                (key, value, stamps[i] if stamps is not None else None, []))
         delivered = []
-        for partition, indexes in groups.items():
-            for batch, size in _record_batches(self._producer, round_, indexes, stamps):
+        for partition, records in groups.items():
+            for batch, size in record_batches(self._producer, records):
                 future = await self._producer.send_batch(batch, self._topic, partition=partition)
                 delivered.append((future, size))
         deadline = asyncio.get_running_loop().time() + self._ack_timeout_s
@@ -165,20 +155,3 @@ class _Replay:
         while len(self._in_flight) > keep:
             await self._in_flight.pop(0)
 
-
-def _record_batches(producer: AIOKafkaProducer, round_: list[tuple[bytes, bytes]],
-                    indexes: list[int], stamps: list[int] | None) -> Iterator[tuple[Any, int]]:
-    """The partition's records in order, in as few record batches as their size allows, each
-    with its record count."""
-    batch, size = producer.create_batch(), 0
-    for i in indexes:
-        key, value = round_[i]
-        stamp = stamps[i] if stamps is not None else None
-        # Full: a new batch takes it (a batch's first record always fits, whatever its size).
-        while batch.append(key=key, value=value, timestamp=stamp, headers=[]) is None:
-            batch.close()
-            yield batch, size
-            batch, size = producer.create_batch(), 0
-        size += 1
-    batch.close()
-    yield batch, size

@@ -296,10 +296,10 @@ def test_a_replay_in_many_rounds_and_split_batches_keeps_each_partition_in_order
     # may reorder a partition (an account's transactions) or lose a record.
     import asyncio
 
-    from streams import replay
+    from streams import recordbatches, replay
 
     monkeypatch.setattr(replay, "ROUND_MAX", 1_000)
-    monkeypatch.setattr(replay, "MAX_BATCH_BYTES", 4_096)  # ~30 records a batch
+    monkeypatch.setattr(recordbatches, "MAX_BATCH_BYTES", 4_096)  # ~30 records a batch
     records = _encoded_traffic(stack_settings, 20_000, tmp_path / "load.bin")
     report = asyncio.run(replay.publish_encoded(stack_settings, iter(records)))
     assert (report.sent, report.failed, report.undelivered) == (20_000, 0, 0)

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agents import outbox
 from agents.batch import OutputMessage
 from agents.outbox import OutputSender
+from streams import recordbatches
 from streams.errors import KafkaError
 from streams.partitioning import partition_for
 from streams.producer import AckedPublisher
@@ -66,7 +66,7 @@ class StuckThenFine:
 
 def test_a_failed_send_is_retried_on_a_new_producer(monkeypatch: pytest.MonkeyPatch) -> None:
     StuckThenFine.made = []
-    monkeypatch.setattr(outbox, "AIOKafkaProducer", StuckThenFine)
+    monkeypatch.setattr(recordbatches, "AIOKafkaProducer", StuckThenFine)
     sender = OutputSender("unused:1", {"decisions": "decisions"}, flush_timeout_s=0.1)
 
     with pytest.raises(KafkaError, match="3 outputs not acknowledged") as failed:
@@ -81,7 +81,7 @@ def test_a_failed_send_is_retried_on_a_new_producer(monkeypatch: pytest.MonkeyPa
 def test_a_batch_goes_out_as_one_record_batch_per_partition_in_order(
         monkeypatch: pytest.MonkeyPatch) -> None:
     StuckThenFine.made = [object()]  # type: ignore[list-item]  # the next one is not stuck
-    monkeypatch.setattr(outbox, "AIOKafkaProducer", StuckThenFine)
+    monkeypatch.setattr(recordbatches, "AIOKafkaProducer", StuckThenFine)
     sender = OutputSender("unused:1", {"decisions": "decisions", "credits": "credits"})
     messages = [OutputMessage(role, b"acc-%d" % (n % 5), b"%s-%d" % (role.encode(), n))
                 for n in range(40) for role in ("decisions", "credits")]
