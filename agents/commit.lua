@@ -137,33 +137,46 @@ ki = ki + h
 -- never moves a time back, so replays and other workers' batches cannot undo it), then payers
 -- older than the window and all but the newest `cap` are dropped.
 -- Each payment also counts in its destination's payments per day (the fraud rates'
--- denominators, agents/fraud/labelrisk.py): KEYS holds those hashes after the fan-in sets, one
--- per payment. A day older than the kept span goes when the destination is paid again.
+-- denominators, agents/fraud/labelrisk.py).
+-- Per destination the batch paid, KEYS holds its fan-in set and its payments per day; ARGV its
+-- count of payments, their newest time (ms), the (time, payer) pairs, its count of days and the
+-- (day, payments) pairs: one ZADD and one HINCRBY per day for all the batch's payments to it, not
+-- one of each per payment (each call from Lua costs a command dispatch and the Lua around it).
+-- Times and days are strings, handed to redis.call as they are (a Lua number is formatted back
+-- into a string on every call, ~3% of the server's CPU).
 local f = tonumber(ARGV[ai]); local fan_window = tonumber(ARGV[ai + 1]); local cap = tonumber(ARGV[ai + 2])
 local days_kept = tonumber(ARGV[ai + 3])
 ai = ai + 4
--- The day that falls out of the kept span goes, and the expiry moves, only when a payment opens
--- a new day in the hash (HINCRBY returns 1), two calls fewer per payment than on every one. The
--- same days are dropped (a day's field appears only then); an idle destination's hash expires
--- PAYMENT_DAYS_KEPT days after the first payment of its newest day, not the last: hours sooner.
--- Per payment ARGV holds payer, time (ms) and day as strings: handed to redis.call as they are
--- (a Lua number is formatted back into a string on every call, ~3% of the server's CPU).
-local newest = {}
 for i = 0, f - 1 do
-  local key, t = KEYS[ki + i], tonumber(ARGV[ai + 1])
-  redis.call('ZADD', key, 'GT', ARGV[ai + 1], ARGV[ai])
-  if not newest[key] or t > newest[key] then newest[key] = t end
-  local days_key, day = KEYS[ki + f + i], ARGV[ai + 2]
-  if redis.call('HINCRBY', days_key, day, '1') == 1 then
-    redis.call('HDEL', days_key, tonumber(day) - days_kept)
-    redis.call('PEXPIRE', days_key, days_kept * 86400000)
+  local key, days_key = KEYS[ki + 2 * i], KEYS[ki + 2 * i + 1]
+  local n, newest = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1])
+  ai = ai + 2
+  local added = 0
+  for first = 0, n - 1, 1000 do  -- chunks keep unpack() under Lua's stack limit
+    local last = math.min(first + 999, n - 1)
+    added = added + redis.call('ZADD', key, 'GT', unpack(ARGV, ai + 2 * first, ai + 2 * last + 1))
   end
-  ai = ai + 3
-end
-for key, t in pairs(newest) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (t - fan_window))
-  redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
+  ai = ai + 2 * n
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (newest - fan_window))
+  -- The set held at most `cap` before (every write trims after adding): only new payers can
+  -- take it past that.
+  if added > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1)) end
   redis.call('PEXPIRE', key, fan_window)
+  -- The day that falls out of the kept span goes, and the expiry moves, only when a payment
+  -- opens a new day in the hash (HINCRBY returns the batch's own count). The same days are
+  -- dropped (a day's field appears only then); an idle destination's hash expires
+  -- PAYMENT_DAYS_KEPT days after the first payment of its newest day, not the last: hours sooner.
+  local days = tonumber(ARGV[ai]); ai = ai + 1
+  local opened = false
+  for _ = 1, days do
+    local day, count = ARGV[ai], ARGV[ai + 1]
+    if redis.call('HINCRBY', days_key, day, count) == tonumber(count) then
+      redis.call('HDEL', days_key, tonumber(day) - days_kept)
+      opened = true
+    end
+    ai = ai + 2
+  end
+  if opened then redis.call('PEXPIRE', days_key, days_kept * 86400000) end
 end
 ki = ki + 2 * f
 

@@ -12,9 +12,10 @@
 -- its own. The reader's own entries (batches it committed, being sent or sent and not yet
 -- dropped) are named per outbox key: they are not left by anyone.
 -- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., payments-per-day keys
---       (one per label-risk key, same order)..., fan-in keys (one per payment)..., outbox keys...
+--       (one per label-risk key, same order)..., fan-in keys (one per destination)..., outbox keys...
 -- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, #outbox keys, then per
---       payment: since_ms, payer, then per outbox key: #own entries, their batch ids
+--       destination: #payments, their since_ms..., their payers..., then per outbox key: #own
+--       entries, their batch ids
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local risks, outboxes = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
@@ -49,11 +50,30 @@ each_existing(first, first + risks - 1, function(i)
   out[#out + 1] = entries
   out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
 end, function() empty(); empty() end)
+-- Fan-in: per destination the batch pays, per payment the payers counted since its since_ms,
+-- then one ZMSCORE of its payers' last payment times (one call per destination, not per payment).
+-- Where every count is 0 the times are not read: a payer's time at or after its payment's
+-- since_ms would have been counted, and one before it counts as unseen (agents/fraud/fanin.py).
 local ai = 6
 for i = first + 2 * risks, #KEYS - outboxes do
-  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[ai], '+inf')
-  out[#out + 1] = redis.call('ZSCORE', KEYS[i], ARGV[ai + 1]) or '-1'
-  ai = ai + 2
+  local n = tonumber(ARGV[ai]); ai = ai + 1
+  local counted = 0
+  for j = ai, ai + n - 1 do
+    local count = redis.call('ZCOUNT', KEYS[i], ARGV[j], '+inf')
+    out[#out + 1] = count
+    counted = counted + count
+  end
+  local times = {}
+  if counted > 0 and n <= 1000 then
+    times = redis.call('ZMSCORE', KEYS[i], unpack(ARGV, ai + n, ai + 2 * n - 1))
+  elseif counted > 0 then  -- in chunks that keep unpack() under Lua's stack limit
+    for low = ai + n, ai + 2 * n - 1, 1000 do
+      local scores = redis.call('ZMSCORE', KEYS[i], unpack(ARGV, low, math.min(low + 999, ai + 2 * n - 1)))
+      for j = 1, #scores do times[#times + 1] = scores[j] end
+    end
+  end
+  out[#out + 1] = times
+  ai = ai + 2 * n
 end
 local left, plain = 0, {}
 for i = #KEYS - outboxes + 1, #KEYS do

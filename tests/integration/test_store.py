@@ -10,9 +10,15 @@ import pytest
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult, OutboxEntry, OutputMessage
-from agents.fraud.fanin import Payment
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, FanInMemory, Payment
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
-from agents.store import RedisStateStore, StateConflictError, label_risk_key, payment_days_key
+from agents.store import (
+    RedisStateStore,
+    StateConflictError,
+    fan_in_key,
+    label_risk_key,
+    payment_days_key,
+)
 from paystream.wiring import state_store
 from streams.errors import StateStoreError
 from streams.settings import Settings
@@ -110,6 +116,54 @@ def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
     assert before == {b"100": b"2", b"101": b"2"}
     assert after == {b"101": b"2", str(100 + PAYMENT_DAYS_KEPT).encode(): b"1"}
     assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
+
+
+def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
+        namespace: str, redis_url: str) -> None:
+    # The scripts read and write a destination's fan-in set once per batch for all its payments:
+    # many payments to one destination in a batch (the same payer twice, more new payers than
+    # the cap, a payer older than the window) must leave the members FanInMemory keeps, and a
+    # read must see per payment what the memory's lookup sees.
+    hour = 3_600_000
+    t0 = 10 * FAN_IN_WINDOW_MS
+    batches = [
+        [Payment("shop", "p-old", t0 - FAN_IN_WINDOW_MS - hour), Payment("cafe", "p-1", t0)],
+        [Payment("shop", f"p-{n}", t0 + n) for n in range(FAN_IN_CAP + 6)]
+        + [Payment("shop", "p-3", t0 + hour), Payment("cafe", "p-1", t0 + 2),
+           Payment("cafe", "p-2", t0 + 1)],
+        [Payment("shop", "p-70", t0 + 2 * hour), Payment("shop", "p-70", t0 + hour),
+         Payment("bar", "p-1", t0)],
+        # more payments to one destination than the scripts hand Redis in one call
+        [Payment("mall", f"q-{n % 1_100}", t0 + n) for n in range(2_500)],
+    ]
+    probe = {"a": Payment("shop", "p-3", t0 + 3 * hour), "b": Payment("shop", "p-new", t0 + 3 * hour),
+             "c": Payment("cafe", "p-1", t0 + FAN_IN_WINDOW_MS + 1),
+             "d": Payment("nobody", "p-1", t0)}
+    probe |= {f"m{n}": Payment("mall", f"q-{n}", t0 + 3 * hour) for n in range(1_100)}
+
+    async def run() -> tuple[dict, dict]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        try:
+            for n, payments in enumerate(batches):
+                await store.commit(await store.read(set(), set(), set()),
+                                   BatchResult(fan_in=payments), "transactions", f"b{n}")
+            held = {d: {m.decode(): int(t) for m, t in
+                        await redis.zrange(fan_in_key(namespace, d), 0, -1, withscores=True)}
+                    for d in ("shop", "cafe", "bar", "mall")}
+            view = await store.read(set(), set(), set(), payments=probe)
+            return held, view.fan_in
+        finally:
+            await redis.aclose()
+
+    memory = FanInMemory()
+    for payments in batches:
+        memory.apply(payments)
+    held, seen = asyncio.run(run())
+    assert held == memory.sets() and len(held["shop"]) == FAN_IN_CAP
+    assert seen == dict(zip(probe, memory.lookup(list(probe.values())), strict=True))
+    assert seen["a"].payer_ms == t0 + hour and seen["d"].count == 0
+    assert seen["m299"].payer_ms == t0 + 2_499 and seen["m0"].payer_ms == -1  # not in the newest 64
 
 
 def test_label_risk_is_read_for_exactly_the_labelled_accounts_among_many(
