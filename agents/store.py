@@ -71,7 +71,6 @@ from streams.accounts import (
 from streams.errors import ConfigError, StateStoreError
 from streams.msgpacking import pack, unpack
 
-
 T = TypeVar("T")
 
 
