@@ -4,20 +4,21 @@
 -- payment names (payer or destination) its label-risk set, for each payment what its
 -- destination's fan-in set holds. One command with many keys costs the client far less than
 -- thousands of pipelined commands.
--- For an account whose label-risk set holds entries, also its payments per day as a destination
--- (the fraud rates' denominators; for any other account a rate is 0, so they are not read).
+-- For a destination whose label-risk set holds entries, also its payments per day (the fraud
+-- rates' denominators; for any other destination a rate is 0, so they are not read).
 -- Last, whether the batch's partitions' outboxes hold an entry that is not the reader's own: a
 -- batch re-sends what an earlier run left there before its own outputs (agents/pipeline.py), and
 -- nearly always nothing is left; asked here, in the same atomic read, that costs no round trip of
 -- its own. The reader's own entries (batches it committed, being sent or sent and not yet
 -- dropped) are named per outbox key: they are not left by anyone.
--- KEYS: accounts..., tx records..., event-time keys..., label-risk keys..., payments-per-day keys
---       (one per label-risk key, same order)..., fan-in keys (one per destination)..., outbox keys...
--- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, #outbox keys, then per
---       destination: #payments, their since_ms..., their payers..., then per outbox key: #own
---       entries, their batch ids
+-- KEYS: accounts..., tx records..., event-time keys..., label-risk keys (the destinations'
+--       first)..., payments-per-day keys (one per destination, same order)..., fan-in keys (one
+--       per destination)..., outbox keys...
+-- ARGV: #accounts, #tx records, #event-time keys, #label-risk keys, #outbox keys, #destinations,
+--       then per destination: #payments, their since_ms..., their payers..., then per outbox
+--       key: #own entries, their batch ids
 local accounts, records, marks = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local risks, outboxes = tonumber(ARGV[4]), tonumber(ARGV[5])
+local risks, outboxes, destinations = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local out = {}
 for first = 1, accounts, 1000 do
   local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, accounts)))
@@ -44,18 +45,21 @@ for i = accounts + records + 1, accounts + records + marks do
   out[#out + 1] = redis.call('GET', KEYS[i]) or '0'
 end
 local first = accounts + records + marks + 1
--- Label-risk sets exist only for accounts that fraud labels named: the same, chunk by chunk.
+-- Label-risk sets exist only for accounts that fraud labels named: the same, chunk by chunk. The
+-- first `destinations` are the batch's destinations, and only theirs have the payments per day
+-- beside (the rates are a destination's).
 each_existing(first, first + risks - 1, function(i)
   local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
   out[#out + 1] = entries
-  out[#out + 1] = #entries > 0 and redis.call('HGETALL', KEYS[i + risks]) or {}
+  local days = i - first < destinations and #entries > 0
+  out[#out + 1] = days and redis.call('HGETALL', KEYS[i + risks]) or {}
 end, function() empty(); empty() end)
 -- Fan-in: per destination the batch pays, per payment the payers counted since its since_ms,
 -- then one ZMSCORE of its payers' last payment times (one call per destination, not per payment).
 -- Where every count is 0 the times are not read: a payer's time at or after its payment's
 -- since_ms would have been counted, and one before it counts as unseen (agents/fraud/fanin.py).
-local ai = 6
-for i = first + 2 * risks, #KEYS - outboxes do
+local ai = 7
+for i = first + risks + destinations, #KEYS - outboxes do
   local n = tonumber(ARGV[ai]); ai = ai + 1
   local counted = 0
   for j = ai, ai + n - 1 do

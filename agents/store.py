@@ -186,16 +186,17 @@ class RedisStateStore:
                            own: Collection[OutboxEntry] = ()) -> StateView:
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
-        named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
-                       | {device_name(p.device) for _, p in paying if p.device})
         paid = by_destination(paying)
+        # the destinations first: only theirs have payments per day read beside (read.lua)
+        named = list(paid) + sorted({p.payer for _, p in paying if p.payer not in paid}
+                                    | {device_name(p.device) for _, p in paying if p.device})
         outboxes = [at.outbox(role, p) for p in parts for role in outbox_roles]
         keys = ([at.account(n) for n in names] + [at.tx(t) for t in ids]
                 + [at.event_time(p) for p in parts]
                 + [self.label_risk_key(a) for a in named]
-                + [payment_days_key(self._namespace, a) for a in named]
+                + [payment_days_key(self._namespace, d) for d in paid]
                 + [fan_in_key(self._namespace, d) for d in paid] + outboxes)
-        args: list[Any] = [len(names), len(ids), len(parts), len(named), len(outboxes)]
+        args: list[Any] = [len(names), len(ids), len(parts), len(named), len(outboxes), len(paid)]
         for its in paid.values():
             args.append(len(its))
             args += [p.since_ms for _, p in its]
