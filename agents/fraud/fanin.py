@@ -3,8 +3,9 @@
 A destination's payers live in many partitions, so this is the one feature not owned by the
 payer's partition. It is kept per destination as a small set of (payer, last payment time),
 capped at FAN_IN_CAP members: in Redis a sorted set written by the authorize commit (one
-ZADD GT per payment: order-independent and idempotent, so replays and concurrent workers cannot
-corrupt it), in memory (FanInMemory) when training replays traffic. Both keep the same members.
+ZADD GT per destination a batch pays, of all its payers: order-independent and idempotent, so
+replays and concurrent workers cannot corrupt it), in memory (FanInMemory) when training replays
+traffic. Both keep the same members (tests/integration/test_store.py holds them to it).
 
 A batch reads what the store knows (`Seen`) for each of its payments, then `fan_in` adds the
 payers earlier in the same batch, in order, exactly as one-by-one processing would count them.
