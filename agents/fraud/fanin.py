@@ -2,10 +2,10 @@
 
 A destination's payers live in many partitions, so this is the one feature not owned by the
 payer's partition. It is kept per destination as a small set of (payer, last payment time),
-capped at FAN_IN_CAP members: in Redis a sorted set written by the authorize commit (one
-ZADD GT per destination a batch pays, of all its payers: order-independent and idempotent, so
-replays and concurrent workers cannot corrupt it), in memory (FanInMemory) when training replays
-traffic. Both keep the same members (tests/integration/test_store.py holds them to it).
+capped at FAN_IN_CAP members: in Redis a sorted set written by the authorize commit (ZADD GT of
+each payer's payment time, one call per destination a batch pays on one server: order-independent
+and idempotent, so replays and concurrent workers cannot corrupt it), in memory (FanInMemory)
+when training replays traffic. Both keep the same members (tests/integration/test_store.py).
 
 A batch reads what the store knows (`Seen`) for each of its payments, then `fan_in` adds the
 payers earlier in the same batch, in order, exactly as one-by-one processing would count them.

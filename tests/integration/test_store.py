@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult, OutboxEntry, OutputMessage
-from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, FanInMemory, Payment
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, FanInMemory, Payment, Seen, fan_in
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from agents.store import (
     RedisStateStore,
@@ -123,7 +123,9 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
     # The scripts read and write a destination's fan-in set once per batch for all its payments:
     # many payments to one destination in a batch (the same payer twice, more new payers than
     # the cap, a payer older than the window) must leave the members FanInMemory keeps, and a
-    # read must see per payment what the memory's lookup sees.
+    # read must count per payment what the memory's lookup counts. A payer's time is read only
+    # where some payer counts (a time before the payment's window is as good as none): where it
+    # is read it must be the memory's, and the fan-in features must be the same either way.
     hour = 3_600_000
     t0 = 10 * FAN_IN_WINDOW_MS
     batches = [
@@ -135,10 +137,13 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
          Payment("bar", "p-1", t0)],
         # more payments to one destination than the scripts hand Redis in one call
         [Payment("mall", f"q-{n % 1_100}", t0 + n) for n in range(2_500)],
+        # only payers the sets hold already (nothing added: the cap's trim is skipped)
+        [Payment("shop", "p-70", t0 + 3 * hour), Payment("cafe", "p-2", t0 + 3 * hour)],
     ]
     probe = {"a": Payment("shop", "p-3", t0 + 3 * hour), "b": Payment("shop", "p-new", t0 + 3 * hour),
              "c": Payment("cafe", "p-1", t0 + FAN_IN_WINDOW_MS + 1),
-             "d": Payment("nobody", "p-1", t0)}
+             "d": Payment("nobody", "p-1", t0),
+             "e": Payment("bar", "p-1", t0 + FAN_IN_WINDOW_MS + 5)}  # held, but before the window
     probe |= {f"m{n}": Payment("mall", f"q-{n}", t0 + 3 * hour) for n in range(1_100)}
 
     async def run() -> tuple[dict, dict]:
@@ -161,7 +166,12 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         memory.apply(payments)
     held, seen = asyncio.run(run())
     assert held == memory.sets() and len(held["shop"]) == FAN_IN_CAP
-    assert seen == dict(zip(probe, memory.lookup(list(probe.values())), strict=True))
+    payments, expected = list(probe.values()), memory.lookup(list(probe.values()))
+    got = [seen[k] for k in probe]
+    assert [s.count for s in got] == [e.count for e in expected]
+    assert [s.payer_ms for s in got if s.count] == [e.payer_ms for e in expected if e.count]
+    assert fan_in(payments, got).tolist() == fan_in(payments, expected).tolist()
+    assert seen["e"] == Seen(0, -1) and expected[list(probe).index("e")].payer_ms == t0
     assert seen["a"].payer_ms == t0 + hour and seen["d"].count == 0
     assert seen["m299"].payer_ms == t0 + 2_499 and seen["m0"].payer_ms == -1  # not in the newest 64
 
@@ -174,7 +184,7 @@ def test_label_risk_is_read_for_exactly_the_labelled_accounts_among_many(
         redis = Redis.from_url(redis_url)
         store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
         payments = {f"t{n}": Payment(f"shop-{n:02d}", f"payer-{n:02d}", 1_000 + n)
-                    for n in range(25)}  # 50 names, sorted: payer-00..24, then shop-00..24
+                    for n in range(25)}  # 50 names: the destinations shop-00..24 first, then payer-00..24
         labelled = {"payer-00": Entry("p", "x1", "payer-00", 5, 1),
                     "payer-20": Entry("p", "x2", "payer-20", 6, 2),
                     "shop-24": Entry("d", "x3", "payer-09", 7, 3)}
