@@ -9,10 +9,11 @@ else) with the servers' CPU read from /proc:
   them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
   (idempotent, acks=all, large batches, compressed as the workers' outputs: streams.recordbatches). Client CPU (all librdkafka threads) + broker CPU.
 - PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
-  columns, same indexes), 5,000 rows per database transaction, binary (asyncpg; times as
-  epoch-ms integers, the cheapest way in, as the sinks write them). Server CPU
-  (the postmaster tree) + client CPU. At most ROWS_MAX rows per table are copied; the cost
-  scales to the run's row count per row.
+  columns, same indexes), 5,000 rows per database transaction, as binary COPY data made by
+  compiled code from the rows (paystream_avro.copy_records, the sinks' encoder: the cheapest
+  way in we know) and sent by asyncpg. Server CPU (the postmaster tree) + client CPU (making
+  the data and sending it). At most ROWS_MAX rows per table are copied; the cost scales to
+  the run's row count per row.
 
 floor_us_per_tx = (Kafka CPU + PostgreSQL CPU) / the run's transactions. The pipeline's own
 CPU per transaction divided by it is the run's floor multiple (issue: target 3x).
@@ -138,13 +139,14 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
 
 async def measure_postgres(database_url: str, schema: str,
                            server_cpu_s: Callable[[], float]) -> tuple[dict, float, float]:
-    from sinks.db import connected, epoch_ms_timestamps
+    from paystream_avro import copy_records
+
+    from sinks.db import connected
     from streams.ledgerchain import to_ms
 
     rows_by_table: dict[str, int] = {}
     client_s = server_s = 0.0
     async with connected(database_url, schema) as db:
-        await epoch_ms_timestamps(db)  # as the sinks write: times as epoch-ms integers
         for table in FLOOR_TABLES:
             total = int(await db.fetchval(f"SELECT count(*) FROM {table}"))
             rows = await db.fetch(f"SELECT * FROM {table} LIMIT {ROWS_MAX}")
@@ -154,19 +156,31 @@ async def measure_postgres(database_url: str, schema: str,
             copy = f"floor_{table}"
             await db.execute(f"DROP TABLE IF EXISTS {copy}; "
                              f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
-            columns = list(rows[0].keys())
-            records = [tuple(to_ms(v) if isinstance(v, datetime) else v for v in r) for r in rows]
+            columns, kinds = await copy_kinds(db, table)
+            records = [{c: to_ms(v) if isinstance(v, datetime) else v for c, v in r.items()}
+                       for r in rows]
             client0, server0 = time.process_time(), server_cpu_s()
             for start in range(0, len(records), ROWS_PER_TRANSACTION):
+                data = copy_records(records[start:start + ROWS_PER_TRANSACTION], columns, kinds)
                 async with db.transaction():
-                    await db.copy_records_to_table(
-                        copy, records=records[start:start + ROWS_PER_TRANSACTION],
-                        columns=columns)
+                    await db.copy_to_table(copy, source=memoryview(data), columns=columns,
+                                           format="binary")
             scale = total / len(records)  # ROWS_MAX: per-row cost, scaled to the run's rows
             client_s += (time.process_time() - client0) * scale
             server_s += (server_cpu_s() - server0) * scale
             await db.execute(f"DROP TABLE {copy}")
     return rows_by_table, client_s, server_s
+
+
+#: paystream_avro.copy_records' letter for each column type the floor's tables have.
+COPY_KIND = {"text": "t", "bpchar": "t", "varchar": "t", "int8": "i", "int4": "n", "float8": "f",
+             "timestamptz": "m", "text[]": "a"}
+
+
+async def copy_kinds(db: Any, table: str) -> tuple[list[str], str]:
+    """`table`'s columns and each one's copy_records letter, from the server's own types."""
+    attributes = (await db.prepare(f"SELECT * FROM {table} LIMIT 0")).get_attributes()
+    return [a.name for a in attributes], "".join(COPY_KIND[a.type.name] for a in attributes)
 
 
 def measure(settings: Any, transactions: int, pids: dict[str, int],

@@ -194,6 +194,7 @@ def build_runner(name: str, settings: Settings, group: str | None = None) -> Sin
     from sinks.labels import LabelsWriter
     from sinks.ledger import LedgerWriter
     from sinks.reporting import ReportingWriter
+    from sinks.rows import decisions, postings
     from sinks.runner import SINK_INPUTS, SinkRunner
     from streams.errors import ConfigError
 
@@ -215,7 +216,8 @@ def build_runner(name: str, settings: Settings, group: str | None = None) -> Sin
             from sinks.reporting import COMPACT_EVERY_S
 
             sweep = COMPACT_EVERY_S
-    store = PostgresStore(settings.database_url, settings.db_schema, writer)
+    store = PostgresStore(settings.database_url, settings.db_schema, writer,
+                          rows={"ledger": postings, "reporting": decisions}.get(name))
     return SinkRunner(name, settings, sink_inputs(settings, SINK_INPUTS[name]), store,
                       group=group, sweep_every_s=sweep)
 

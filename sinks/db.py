@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from sinks.runner import StoreUnavailable
+from streams.codec import Codec
 from streams.errors import ConfigError
 from streams.ledgerchain import EPOCH
 
@@ -161,49 +162,64 @@ async def connected(database_url: str, schema: str) -> AsyncIterator[asyncpg.Con
 
 
 async def copy_new_rows(connection: asyncpg.Connection, table: str, columns: tuple[str, ...],
-                        records: list[tuple]) -> bool:
-    """COPY rows straight into `table`; False (nothing written) if any of them is there already.
+                        data: bytes) -> bool:
+    """COPY rows (`data`: binary COPY data, sinks/rows.py) straight into `table`; False (nothing
+    written) if any of them is there already.
 
     A batch is almost always all new, and one COPY into the table costs PostgreSQL about half of
     a COPY into a staging table plus `INSERT ... ON CONFLICT DO NOTHING` from it. The rare batch
     that repeats rows (a replay after a crash or a rebalance) gets a unique violation: the
-    savepoint undoes the COPY and the caller takes the staged, conflict-proof path.
+    savepoint undoes the COPY and the caller takes the staged, conflict-proof path. (`data` goes
+    as a memoryview: asyncpg would take bytes for a file's path.)
     """
     try:
         async with connection.transaction():  # a savepoint inside the caller's transaction
-            await connection.copy_records_to_table(table, records=records, columns=columns)
+            await connection.copy_to_table(table, source=memoryview(data), columns=columns,
+                                           format="binary")
         return True
     except asyncpg.UniqueViolationError:
         return False
 
 
 async def copy_into_stage(connection: asyncpg.Connection, stage: str, table: str,
-                          columns: tuple[str, ...], records: list[tuple]) -> None:
+                          columns: tuple[str, ...], data: bytes) -> None:
     """COPY rows into `stage`, a temporary twin of `table` emptied at every commit: the path
     for a batch that repeats rows (copy_new_rows refused it), rare enough that the table is
     declared on every use rather than remembered per connection."""
     await connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
                              f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    await connection.copy_records_to_table(stage, records=records, columns=columns)
+    await connection.copy_to_table(stage, source=memoryview(data), columns=columns,
+                                   format="binary")
 
 
 class PostgresStore:
-    """A sink store on PostgreSQL: one connection, one writer (LedgerWriter, ReportingWriter)."""
+    """A sink store on PostgreSQL: one connection, one writer (LedgerWriter, ReportingWriter).
+
+    `rows`, when given, turns a batch's message values into what the writer takes (sinks/rows.py:
+    compiled, from the Avro bodies), or None when it cannot, and the runner decodes them record
+    by record instead (the writer takes those records too)."""
 
     def __init__(self, database_url: str, schema: str,
-                 make_writer: Callable[[asyncpg.Connection], Any]) -> None:
+                 make_writer: Callable[[asyncpg.Connection], Any],
+                 rows: Callable[[Codec, list[bytes]], Any] | None = None) -> None:
         self._url, self._schema, self._make_writer = database_url, schema, make_writer
+        self._rows = rows
         self._connection: asyncpg.Connection | None = None
         self._writer: Any = None
+
+    def rows(self, codec: Codec, values: list[bytes]) -> Any:
+        return self._rows(codec, values) if self._rows is not None else None
 
     async def open(self) -> None:
         self._connection = await connect(self._url, self._schema)
         await epoch_ms_timestamps(self._connection)
         self._writer = self._make_writer(self._connection)
 
-    async def write(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+    async def write(self, batch: Any) -> int:
+        """`batch`: what `rows` made, or (role, record) pairs."""
+        records = [record for _, record in batch] if isinstance(batch, list) else batch
         try:
-            return await self._writer.write([record for _, record in batch])
+            return await self._writer.write(records)
         except UNAVAILABLE as exc:
             raise DatabaseError(f"PostgreSQL write failed: {exc}") from exc
 

@@ -23,9 +23,11 @@ from typing import Any
 
 import asyncpg
 
+from paystream_avro import PostingRows
+
 from sinks.db import copy_into_stage, copy_new_rows
 from streams.errors import PaystreamError
-from streams.ledgerchain import GENESIS, Tip, chain_hash, check_row
+from streams.ledgerchain import GENESIS, Tip, check_row
 
 COLUMNS = ("posting_id", "tx_id", "account", "currency", "direction", "amount", "balance_after",
            "account_seq", "prev_hash", "hash", "event_time", "posted_at")
@@ -42,27 +44,29 @@ TIPS_REMEMBERED_MAX = 1_000_000
 class LedgerWriter:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._db = connection
-        # The newest committed row of each account this writer chained. Reading the tips cost
-        # PostgreSQL ~7.7 µs and this process ~2.2 per posting (5,000 accounts' index probes
-        # per batch in a 600k-row ledger, 2026-12-02), more than the COPY of the rows.
-        self._tips: dict[str, Tip] = {}
+        # The newest committed row of each account this writer chained, as (sequence, hash).
+        # Reading the tips cost PostgreSQL ~7.7 µs and this process ~2.2 per posting (5,000
+        # accounts' index probes per batch in a 600k-row ledger, 2026-12-02), more than the COPY
+        # of the rows.
+        self._tips: dict[str, tuple[int, str]] = {}
 
-    async def write(self, postings: list[dict[str, Any]]) -> int:
+    async def write(self, postings: PostingRows | list[dict[str, Any]]) -> int:
         """Append the batch's new postings in one transaction; return how many rows were new.
 
         Replays are already dropped by `chain` (sequence at or below the account's tip,
         remembered or read here), so the rows go straight in; a row another writer added
         meanwhile sends the batch through the staging table instead (sinks.db.copy_new_rows).
         """
+        batch = postings if isinstance(postings, PostingRows) else PostingRows.from_records(postings)
         try:
             async with self._db.transaction():
-                tips, rows = await self._chain(postings)
+                tips, data, rows = await self._chain(batch)
                 if not rows:
                     return 0
-                if await copy_new_rows(self._db, "ledger", COLUMNS, rows):
-                    written = len(rows)
+                if await copy_new_rows(self._db, "ledger", COLUMNS, data):
+                    written = rows
                 else:
-                    await copy_into_stage(self._db, "ledger_stage", "ledger", COLUMNS, rows)
+                    await copy_into_stage(self._db, "ledger_stage", "ledger", COLUMNS, data)
                     status = await self._db.execute(
                         f"INSERT INTO ledger ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} "
                         f"FROM ledger_stage ON CONFLICT DO NOTHING")
@@ -75,24 +79,26 @@ class LedgerWriter:
         self._tips.update(tips)  # committed: the chain's new tips are the table's
         return written
 
-    async def _chain(self, postings: list[dict[str, Any]]) -> tuple[dict[str, Tip], list[tuple]]:
-        """The batch chained onto each account's tip, remembered or else read; and the new
-        tips. A gap after a remembered tip may only mean another writer added rows since: the
-        table's tips decide."""
-        accounts = {p["account"] for p in postings}
+    async def _chain(self, batch: PostingRows) -> tuple[dict[str, tuple[int, str]], bytes, int]:
+        """The batch chained onto each account's tip, remembered or else read: the new tips,
+        the rows' COPY data and their count. A gap after a remembered tip may only mean another
+        writer added rows since: the table's tips decide."""
+        accounts = set(batch.accounts())
         tips = {a: tip for a in accounts if (tip := self._tips.get(a)) is not None}
         remembered = bool(tips)
         tips.update(await self._read_tips(accounts - tips.keys()))
         try:
-            return tips, chain(postings, tips)
+            data, rows = chain(batch, tips)
+            return tips, data, rows
         except LedgerGapError:
             if not remembered:
                 raise
         self._tips.clear()
         tips = await self._read_tips(accounts)
-        return tips, chain(postings, tips)
+        data, rows = chain(batch, tips)
+        return tips, data, rows
 
-    async def _read_tips(self, accounts: set[str]) -> dict[str, Tip]:
+    async def _read_tips(self, accounts: set[str]) -> dict[str, tuple[int, str]]:
         if not accounts:
             return {}
         # One backward index probe per account (LIMIT 1 in a LATERAL join). The obvious
@@ -103,28 +109,20 @@ class LedgerWriter:
             "SELECT a.account, t.account_seq, t.hash FROM unnest($1::text[]) AS a(account) "
             "CROSS JOIN LATERAL (SELECT account_seq, hash FROM ledger l WHERE l.account = "
             "a.account ORDER BY account_seq DESC LIMIT 1) t", list(accounts))
-        return {r["account"]: Tip(r["account_seq"], r["hash"]) for r in records}
+        return {r["account"]: (r["account_seq"], r["hash"]) for r in records}
 
 
-def chain(postings: list[dict[str, Any]], tips: dict[str, Tip]) -> list[tuple]:
-    """Rows to append, hashed onto each account's tip; postings already chained are skipped."""
-    rows = []
-    for p in postings:
-        tip = tips.get(p["account"]) or Tip(0, GENESIS)
-        if p["account_seq"] <= tip.seq:
-            continue  # a replay: that row is in the table already
-        if p["account_seq"] != tip.seq + 1:
-            raise LedgerGapError(f"posting {p['posting_id']}: account {p['account']} is at "
-                                 f"sequence {tip.seq} in the ledger, this posting is "
-                                 f"{p['account_seq']}; refusing to chain past a gap")
-        digest = chain_hash(tip.hash, p["posting_id"], p["tx_id"], p["account"], p["currency"],
-                            p["direction"], p["amount"], p["balance_after"], p["account_seq"],
-                            p["event_time"])
-        rows.append((p["posting_id"], p["tx_id"], p["account"], p["currency"], p["direction"],
-                     p["amount"], p["balance_after"], p["account_seq"], tip.hash, digest,
-                     p["event_time"], p["posted_at"]))  # epoch ms (sinks.db.epoch_ms_timestamps)
-        tips[p["account"]] = Tip(p["account_seq"], digest)
-    return rows
+def chain(batch: PostingRows, tips: dict[str, tuple[int, str]]) -> tuple[bytes, int]:
+    """The COPY data of the rows to append (COLUMNS), each hashed onto its account's tip in
+    `tips` (account -> (sequence, hash)), which moves to each new row; postings already chained
+    are skipped. Compiled (native/avro/src/sinkrows.rs): the hash is streams.ledgerchain's
+    `chain_hash`, byte for byte."""
+    data, rows, gap = batch.chain(tips)
+    if gap is not None:
+        posting_id, account, at, seq = gap
+        raise LedgerGapError(f"posting {posting_id}: account {account} is at sequence {at} in the "
+                             f"ledger, this posting is {seq}; refusing to chain past a gap")
+    return data, rows
 
 
 @dataclass

@@ -28,6 +28,7 @@ from itertools import islice
 from typing import Any
 
 import asyncpg
+from paystream_avro import DecisionRows
 
 from sinks.db import copy_into_stage, copy_new_rows
 
@@ -100,7 +101,7 @@ SELECT count(*) FROM m
 """
 
 #: The usual path: the batch's sums per minute come in as one array of the minute rollup's own
-#: row type (`minute_sums` makes its rows) and the three rollups group them in one statement.
+#: row type (DecisionRows.minute_sums makes its rows) and the three rollups group them in one statement.
 #: Three statements of their own took a round trip each and asyncpg encoded ~1,300 groups' nine
 #: columns for each (~10 ms of the sink's CPU per 5,000-decision batch for the minute arrays
 #: alone, measured 2026-12-02). Nine arrays of one column each cost asyncpg an abstract-base-class
@@ -112,35 +113,6 @@ WITH m (bucket, currency, outcome, country, mcc, n, amount, score, latency, comp
 ),{_rollups()}
 SELECT count(*) FROM m
 """
-
-
-def minute_sums(decisions: list[dict[str, Any]]) -> list[tuple]:
-    """The batch's sums per minute x currency x outcome x country x merchant category, as rows
-    of the minute rollup (what the staged path's GROUP BY computes in SQL), partial ones; times in
-    epoch ms."""
-    sums: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0])
-    for d in decisions:
-        produced = d.get("produced_at")
-        total = sums[(d["event_time"] - d["event_time"] % MINUTE_MS, d["currency"], d["outcome"],
-                      d["country"], d["merchant_category"] or "")]
-        total[0] += 1
-        total[1] += d["amount"]
-        total[2] += d["score"]
-        total[3] += d["decided_at"] - produced if produced is not None else 0
-    return [(*group, *totals, False) for group, totals in sums.items()]
-
-
-def row(decision: dict[str, Any]) -> tuple:
-    produced = decision.get("produced_at")
-    latency = decision["decided_at"] - produced if produced is not None else None
-    return (decision["tx_id"], decision["type"], decision["source_account"],
-            decision["destination_account"], decision["amount"], decision["currency"],
-            decision["event_time"], decision["channel"], decision["merchant_id"],
-            decision["merchant_category"], decision["country"], decision["outcome"],
-            decision["score"], decision["reasons"], decision["model_version"],
-            decision.get("shadow_score"), decision.get("shadow_model_version"),
-            decision["decided_at"], produced, latency,
-            decision.get("device_id"))
 
 
 @dataclass(slots=True)
@@ -170,28 +142,30 @@ class ReportingWriter:
         self._pending: dict[str, defaultdict[int, _Pending]] = {
             table: defaultdict(_Pending) for table, _, _ in ROLLUPS}
 
-    async def write(self, decisions: list[dict[str, Any]]) -> int:
+    async def write(self, decisions: DecisionRows | list[dict[str, Any]]) -> int:
         """Insert the batch's new decisions and add exactly those to the rollups; compact the
         rollups every COMPACT_EVERY_S (an empty batch, the runner's idle sweep, too)."""
-        inserted = await self._insert(decisions) if decisions else 0
+        batch = (decisions if isinstance(decisions, DecisionRows)
+                 else DecisionRows.from_records(decisions))
+        inserted = await self._insert(batch) if len(batch) else 0
         if self._clock() - self._compacted_at >= COMPACT_EVERY_S:
             await self.compact()
         return inserted
 
-    async def _insert(self, decisions: list[dict[str, Any]]) -> int:
-        # A re-sent decision may repeat in a batch.
-        unique = list({d["tx_id"]: d for d in decisions}.values())
-        rows = [row(d) for d in unique]
+    async def _insert(self, batch: DecisionRows) -> int:
+        # The batch holds each tx_id once (a re-sent decision may repeat in a batch); its rows
+        # and its sums per minute come from compiled code (sinks/rows.py).
+        data = batch.copy()
         async with self._db.transaction():
-            if await copy_new_rows(self._db, "report_transactions", COLUMNS, rows):
-                sums = minute_sums(unique)
+            if await copy_new_rows(self._db, "report_transactions", COLUMNS, data):
+                sums = batch.minute_sums()
                 await self._db.execute(_APPEND_ROLLUPS, sums)
                 self._appended(sums)
-                return len(rows)
-            await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, rows)
+                return len(batch)
+            await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, data)
             inserted = int(await self._db.fetchval(_INSERT))
         if inserted:  # the groups of the rows offered: those inserted are among them
-            self._appended(minute_sums(unique))
+            self._appended(batch.minute_sums())
         return inserted
 
     def _appended(self, sums: list[tuple]) -> None:

@@ -38,8 +38,9 @@ class Store(Protocol):
 
     async def open(self) -> None: ...
 
-    async def write(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
-        """Write (role, record) pairs idempotently; return the rows really new. Raises
+    async def write(self, batch: Any) -> int:
+        """Write (role, record) pairs, or what the store's own `rows(codec, values)` made of a
+        batch (sinks.db.PostgresStore), idempotently; return the rows really new. Raises
         StoreUnavailable for anything worth retrying."""
         ...
 
@@ -136,6 +137,23 @@ class SinkRunner:
 
     async def _handle(self, messages: list[Any]) -> None:
         started = time.perf_counter()
+        batch = self._batch(messages)
+        rows = await self._write_with_retry(batch)
+        await asyncio.to_thread(self._commit)
+        self.stats.batches += 1
+        self.stats.messages += len(messages)
+        self.stats.rows += rows
+        metrics.record_batch(self.name, len(messages), rows, time.perf_counter() - started)
+
+    def _batch(self, messages: list[Any]) -> Any:
+        """What the store writes: the rows its `rows` makes of the message values (a store of
+        one input topic that has it, sinks/rows.py), or else (role, record) pairs."""
+        make_rows = getattr(self._store, "rows", None)
+        if make_rows is not None and len(self._inputs) == 1:
+            [(_, codec)] = self._inputs.values()
+            rows = make_rows(codec, [message.value() for message in messages])
+            if rows is not None:
+                return rows
         batch = []
         for message in messages:
             role, codec = self._inputs[message.topic()]
@@ -146,14 +164,9 @@ class SinkRunner:
                 # (a skipped posting would leave a hole in an account's chain).
                 raise CodecError(f"{message.topic()} p{message.partition()}@{message.offset()}: "
                                  f"{exc}") from exc
-        rows = await self._write_with_retry(batch)
-        await asyncio.to_thread(self._commit)
-        self.stats.batches += 1
-        self.stats.messages += len(messages)
-        self.stats.rows += rows
-        metrics.record_batch(self.name, len(messages), rows, time.perf_counter() - started)
+        return batch
 
-    async def _write_with_retry(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+    async def _write_with_retry(self, batch: Any) -> int:
         delay = BACKOFF_S_MIN
         while True:
             try:

@@ -273,6 +273,12 @@ class SingleObjectCodec:
         self._header = SINGLE_OBJECT_MAGIC + self.writer.fingerprint
         self._reader_header = SINGLE_OBJECT_MAGIC + self.reader.fingerprint
 
+    @property
+    def reader_header(self) -> bytes:
+        """The single-object header of a record written with the reader's schema: the framing
+        of nearly every message (sinks/rows.py decodes batches of those in compiled code)."""
+        return self._reader_header
+
     @staticmethod
     def _pick(versions: list[SchemaVersion], version: int | None) -> SchemaVersion:
         if version is None:

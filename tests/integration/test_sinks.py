@@ -254,14 +254,18 @@ def test_a_copy_that_would_repeat_a_row_writes_nothing_and_says_so(db_settings: 
     # The fast path of both sinks: COPY straight into the table, undone by its savepoint when a
     # row is there already (another writer's, or a replay), so the caller can take the staged
     # path. The caller's transaction goes on.
+    from paystream_avro import DecisionRows
+
     from sinks.db import copy_new_rows
-    from sinks.reporting import COLUMNS, row
+    from sinks.reporting import COLUMNS
 
     async def work(db: asyncpg.Connection) -> tuple[bool, bool, int]:
-        fresh = [row(decision(f"c{i}", T0 + i)) for i in range(5)]
+        fresh = [decision(f"c{i}", T0 + i) for i in range(5)]
         async with db.transaction():
-            first = await copy_new_rows(db, "report_transactions", COLUMNS, fresh[:3])
-            again = await copy_new_rows(db, "report_transactions", COLUMNS, fresh[2:])
+            first = await copy_new_rows(db, "report_transactions", COLUMNS,
+                                        DecisionRows.from_records(fresh[:3]).copy())
+            again = await copy_new_rows(db, "report_transactions", COLUMNS,
+                                        DecisionRows.from_records(fresh[2:]).copy())
         return first, again, await db.fetchval("SELECT count(*) FROM report_transactions")
 
     assert with_db(db_settings, work) == (True, False, 3)

@@ -27,7 +27,7 @@ class _Recorder:
 
 
 def _group(minute_ms: int, outcome: str = "APPROVE", country: str = "DE") -> tuple:
-    """A minute-sum row as minute_sums makes it."""
+    """A minute-sum row as DecisionRows.minute_sums (sinks/rows.py) makes it."""
     return (minute_ms, "EUR", outcome, country, "5411", 1, 1_000, 0.25, 40, False)
 
 

@@ -21,6 +21,9 @@ use serde_avro_fast::schema::{RegularType, SchemaMut};
 use std::fmt;
 use std::io::BufRead;
 
+mod pgcopy;
+mod sinkrows;
+
 /// A Python value to encode: dicts are records (or maps), lists and tuples arrays.
 struct Value<'a, 'py>(&'a Bound<'py, PyAny>);
 
@@ -299,5 +302,8 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Schema>()?;
     m.add_function(wrap_pyfunction!(murmur2, m)?)?;
     m.add_function(wrap_pyfunction!(partition_for, m)?)?;
+    m.add_function(wrap_pyfunction!(pgcopy::copy_records, m)?)?;
+    m.add_class::<sinkrows::PostingRows>()?;
+    m.add_class::<sinkrows::DecisionRows>()?;
     Ok(())
 }

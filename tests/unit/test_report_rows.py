@@ -1,0 +1,80 @@
+"""The reporting sink's rows and sums per minute (compiled: sinks/rows.py) without PostgreSQL:
+every column as the decision says, each tx_id once, latency_ms = decided_at - produced_at, and
+the sums per minute x currency x outcome x country x category the rollups add."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+from paystream_avro import DecisionRows
+
+from sinks.reporting import COLUMNS
+from sinks.rows import decisions as decision_rows
+from streams.codec import codec_for
+from tests.unit.copydata import read_copy
+
+KINDS = "ttttitmtttttfatftmmnt"  # COLUMNS' types, in order
+T0 = 1_767_225_600_000
+
+
+def decision(i: int, rng: random.Random) -> dict[str, Any]:
+    produced = rng.choice([None, T0 + i * 700])
+    return {"tx_id": f"tx-{i}", "type": "PAYMENT", "source_account": f"acc-{i % 7}",
+            "destination_account": "shop-1", "amount": rng.randrange(1, 10**9),
+            "currency": rng.choice(["EUR", "USD"]), "event_time": T0 + i * 700,
+            "channel": "WEB", "merchant_id": rng.choice([None, "shop-1"]),
+            "merchant_category": rng.choice([None, "5411", "5812"]),
+            "country": rng.choice(["DE", "FR"]), "outcome": rng.choice(["APPROVE", "DECLINE"]),
+            "score": rng.random(), "reasons": rng.choice([[], ["velocity"], ["a", "ü b"]]),
+            "model_version": rng.choice([None, "fraud-v0001"]),
+            "shadow_score": rng.choice([None, 0.5]), "shadow_model_version": None,
+            "decided_at": T0 + i * 700 + rng.randrange(0, 900), "produced_at": produced,
+            "device_id": rng.choice([None, "d-1"]), "payout": None}
+
+
+def sums_per_minute(decisions: list[dict[str, Any]]) -> list[tuple]:
+    """What the rollups add, written plainly (the compiled code must agree)."""
+    sums: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0])
+    for d in decisions:
+        total = sums[(d["event_time"] - d["event_time"] % 60_000, d["currency"], d["outcome"],
+                      d["country"], d["merchant_category"] or "")]
+        total[0] += 1
+        total[1] += d["amount"]
+        total[2] += d["score"]
+        total[3] += d["decided_at"] - d["produced_at"] if d["produced_at"] is not None else 0
+    return [(*group, *totals, False) for group, totals in sums.items()]
+
+
+def test_rows_hold_each_decision_once_as_it_came() -> None:
+    rng = random.Random(5)
+    batch = [decision(i, rng) for i in range(3_000)]
+    resent = {**batch[10], "outcome": "REVIEW"}  # a re-sent decision: the later one is kept
+    rows = DecisionRows.from_records([*batch, resent])
+    assert len(rows) == len(batch)
+    unique = [*batch[:10], resent, *batch[11:]]
+    read = read_copy(rows.copy(), COLUMNS, KINDS)
+    expected = [{**{c: d.get(c) for c in COLUMNS}, "latency_ms": (
+        d["decided_at"] - d["produced_at"] if d["produced_at"] is not None else None)}
+        for d in unique]
+    assert read == expected
+    assert rows.minute_sums() == sums_per_minute(unique)
+
+
+def test_a_latency_that_does_not_fit_the_column_is_null_and_sums_as_zero() -> None:
+    far = {**decision(1, random.Random(1)), "produced_at": 0, "decided_at": T0}
+    rows = DecisionRows.from_records([far])
+    assert read_copy(rows.copy(), COLUMNS, KINDS)[0]["latency_ms"] is None
+    assert rows.minute_sums()[0][8] == 0
+
+
+def test_a_batch_decodes_from_its_messages_as_from_its_records() -> None:
+    codec = codec_for("decision", "decisions", None)
+    rng = random.Random(9)
+    batch = [decision(i, rng) for i in range(200)]
+    decoded = decision_rows(codec, [codec.encode(d) for d in batch])
+    assert decoded is not None
+    assert decoded.copy() == DecisionRows.from_records(batch).copy()
+    assert decoded.minute_sums() == sums_per_minute(batch)
+    assert decision_rows(codec, [codec.encode(batch[0]) + b"\x00"]) is None  # bytes left over
