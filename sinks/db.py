@@ -140,11 +140,11 @@ async def epoch_ms_timestamps(connection: asyncpg.Connection) -> None:
     of every time in our Avro records (timestamp-millis), as well as a datetime. Reads still
     give datetimes.
 
-    Each row a sink writes carries two or three times: a datetime made for each and encoded by
+    The sinks' rows go as COPY data made in compiled code (sinks/rows.py); their statements'
+    times (the rollups' buckets) come as integers here: a datetime made for each and encoded by
     asyncpg cost ~1.4 µs per value, against ~0.1 for an integer handed to asyncpg's binary
-    encoding as microseconds from 2000 (5,000 rows of two times COPYed: 3.8-3.9 against
-    0.9-1.5 µs of client CPU per row, 2026-12-02). Integers are exact, so the time read back is
-    the millisecond written (the ledger's hashes depend on it).
+    encoding as microseconds from 2000 (2026-12-02). Integers are exact, so the time read back
+    is the millisecond written (the ledger's hashes depend on it).
     """
     await connection.set_type_codec(
         "timestamptz", schema="pg_catalog", format="tuple", encoder=_timestamp_out,

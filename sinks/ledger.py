@@ -2,9 +2,10 @@
 
 Each account's rows form a chain: row n stores the SHA-256 of row n-1 (`prev_hash`) and its own
 hash over that and its fields, so changing, removing or inserting a row anywhere breaks every
-later link. Rows are written with COPY into a staging table and moved with
-`INSERT ... ON CONFLICT DO NOTHING`, so a replayed batch writes nothing twice. The database
-refuses UPDATE, DELETE and TRUNCATE on the table (migration 0001), whoever asks.
+later link. A batch's rows are chained and written as COPY data in compiled code (sinks/rows.py)
+and COPYed straight into the table; a batch that repeats a row goes through a staging table and
+`INSERT ... ON CONFLICT DO NOTHING` instead, so a replayed batch writes nothing twice. The
+database refuses UPDATE, DELETE and TRUNCATE on the table (migration 0001), whoever asks.
 
 Postings of one account arrive in sequence order (one partition, produced in order); a batch
 starts each account's chain from the account's newest row: the one this writer last committed,
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-
 from paystream_avro import PostingRows
 
 from sinks.db import copy_into_stage, copy_new_rows
