@@ -79,6 +79,13 @@ def test_a_replayed_posting_adds_no_row_and_a_gap_is_refused() -> None:
     assert tips["acc-1"][0] == 1
 
 
+def test_a_time_past_64_bit_microseconds_is_refused_not_wrapped() -> None:
+    # Wrapped, the row would keep a time its hash does not cover, in an append-only table.
+    for ms in (2**63 - 1, -(2**63)):
+        with pytest.raises(OverflowError):
+            chain(PostingRows.from_records([{**posting(1, 500, 500), "event_time": ms}]), {})
+
+
 def test_a_batch_decodes_from_its_messages_as_from_its_records() -> None:
     codec = codec_for("posting", "postings", None)
     batch = [posting(1, 500, 500), posting(2, 200, 300, direction="DEBIT")]

@@ -8,6 +8,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from paystream_avro import DecisionRows
 
 from sinks.reporting import COLUMNS
@@ -69,6 +70,15 @@ def test_a_latency_that_does_not_fit_the_column_is_null_and_sums_as_zero() -> No
     assert rows.minute_sums()[0][8] == 0
 
 
+def test_times_and_sums_past_64_bits_are_refused_not_wrapped() -> None:
+    base = decision(1, random.Random(2))
+    with pytest.raises(OverflowError):
+        DecisionRows.from_records([{**base, "decided_at": 2**63 - 1}]).copy()
+    with pytest.raises(OverflowError):
+        DecisionRows.from_records([{**base, "tx_id": f"t{i}", "amount": 2**62}
+                                   for i in range(2)]).minute_sums()
+
+
 def test_a_batch_decodes_from_its_messages_as_from_its_records() -> None:
     codec = codec_for("decision", "decisions", None)
     rng = random.Random(9)
@@ -76,5 +86,11 @@ def test_a_batch_decodes_from_its_messages_as_from_its_records() -> None:
     decoded = decision_rows(codec, [codec.encode(d) for d in batch])
     assert decoded is not None
     assert decoded.copy() == DecisionRows.from_records(batch).copy()
+    payout = {**batch[0], "type": "PAYOUT", "payout": {  # a nested record the rows skip
+        "send_partner": "p1", "receive_partner": "p2", "beneficiary": "w-1",
+        "payout_amount": 900, "payout_currency": "KES", "fx_rate": "0.9", "quote_id": "q-1"}}
+    skipped = decision_rows(codec, [codec.encode(payout)])
+    assert skipped is not None
+    assert skipped.copy() == DecisionRows.from_records([payout]).copy()
     assert decoded.minute_sums() == sums_per_minute(batch)
     assert decision_rows(codec, [codec.encode(batch[0]) + b"\x00"]) is None  # bytes left over

@@ -3,7 +3,7 @@
 //! trailer. The sinks build their COPY data here from the decoded records instead of handing
 //! asyncpg Python tuples to encode value by value (sinks/db.py, sinks/nativerows.py).
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
@@ -67,9 +67,13 @@ impl CopyData {
         self.out.extend_from_slice(&value.to_bits().to_be_bytes());
     }
 
-    /// timestamptz from Unix milliseconds: microseconds from 2000-01-01 UTC.
-    pub fn time_ms(&mut self, ms: i64) {
-        self.int8((ms - PG_EPOCH_MS) * 1000);
+    /// timestamptz from Unix milliseconds: microseconds from 2000-01-01 UTC. A time whose
+    /// microseconds do not fit 64 bits is an error, never a wrapped value (a ledger row would
+    /// keep a time its hash does not cover); PostgreSQL refuses the ones past its own range.
+    pub fn time_ms(&mut self, ms: i64) -> PyResult<()> {
+        let us = ms.checked_sub(PG_EPOCH_MS).and_then(|v| v.checked_mul(1000));
+        self.int8(us.ok_or_else(|| PyOverflowError::new_err(format!("time {ms} ms out of range")))?);
+        Ok(())
     }
 
     /// text[] of one dimension (none when empty), no NULL elements.
@@ -127,7 +131,7 @@ pub fn copy_records<'py>(
                 'i' => data.int8(value.extract().map_err(bad)?),
                 'n' => data.int4(value.extract().map_err(bad)?),
                 'f' => data.float8(value.extract().map_err(bad)?),
-                'm' => data.time_ms(value.extract().map_err(bad)?),
+                'm' => data.time_ms(value.extract().map_err(bad)?)?,
                 'a' => data.text_array(&value.extract::<Vec<String>>().map_err(bad)?),
                 other => return Err(PyValueError::new_err(format!("unknown kind {other:?}"))),
             }

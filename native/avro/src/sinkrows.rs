@@ -6,7 +6,7 @@
 
 use crate::pgcopy::CopyData;
 use crate::Schema;
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
@@ -168,8 +168,8 @@ impl PostingRows {
             data.int8(p.account_seq);
             data.text(&prev);
             data.text(&hash);
-            data.time_ms(p.event_time);
-            data.time_ms(p.posted_at);
+            data.time_ms(p.event_time)?;
+            data.time_ms(p.posted_at)?;
             tips.set_item(account, PyTuple::new(py, [p.account_seq.into_pyobject(py)?.into_any(),
                                                       PyString::new(py, &hash).into_any()])?)?;
         }
@@ -237,7 +237,8 @@ impl Decision {
     /// does not fit the column's integer (a producer's clock far off: one such row must not stop
     /// the sink). The rollups sum it as 0 then, as their SQL over the rows does.
     fn latency_ms(&self) -> Option<i32> {
-        self.produced_at.and_then(|produced| i32::try_from(self.decided_at - produced).ok())
+        let latency = self.decided_at.checked_sub(self.produced_at?)?;
+        i32::try_from(latency).ok()
     }
 }
 
@@ -286,7 +287,7 @@ impl DecisionRows {
     }
 
     /// The rows (COPY data of sinks/reporting.py's COLUMNS).
-    fn copy<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let mut data = CopyData::new(self.rows.len() * 320);
         for d in &self.rows {
             data.row(21);
@@ -296,7 +297,7 @@ impl DecisionRows {
             data.text(&d.destination_account);
             data.int8(d.amount);
             data.text(&d.currency);
-            data.time_ms(d.event_time);
+            data.time_ms(d.event_time)?;
             data.text(&d.channel);
             data.opt_text(d.merchant_id.as_deref());
             data.opt_text(d.merchant_category.as_deref());
@@ -310,9 +311,9 @@ impl DecisionRows {
                 None => data.null(),
             }
             data.opt_text(d.shadow_model_version.as_deref());
-            data.time_ms(d.decided_at);
+            data.time_ms(d.decided_at)?;
             match d.produced_at {
-                Some(p) => data.time_ms(p),
+                Some(p) => data.time_ms(p)?,
                 None => data.null(),
             }
             match d.latency_ms() {
@@ -321,7 +322,7 @@ impl DecisionRows {
             }
             data.opt_text(d.device_id.as_deref());
         }
-        data.finish(py)
+        Ok(data.finish(py))
     }
 
     /// The batch's sums per minute x currency x outcome x country x merchant category ('' for
@@ -331,9 +332,11 @@ impl DecisionRows {
         type Group<'a> = (i64, &'a str, &'a str, &'a str, &'a str);
         let mut at: FxHashMap<Group, usize> = FxHashMap::default();
         let mut sums: Vec<(Group, i64, i64, f64, i64)> = Vec::new();
+        let overflow = || PyOverflowError::new_err("a sum per minute out of range");
         for d in &self.rows {
+            let minute = d.event_time.checked_sub(d.event_time.rem_euclid(MINUTE_MS)).ok_or_else(overflow)?;
             let group = (
-                d.event_time - d.event_time.rem_euclid(MINUTE_MS),
+                minute,
                 d.currency.as_str(),
                 d.outcome.as_str(),
                 d.country.as_str(),
@@ -345,7 +348,7 @@ impl DecisionRows {
             });
             let total = &mut sums[i];
             total.1 += 1;
-            total.2 += d.amount;
+            total.2 = total.2.checked_add(d.amount).ok_or_else(overflow)?;
             total.3 += d.score;
             total.4 += i64::from(d.latency_ms().unwrap_or(0));
         }
