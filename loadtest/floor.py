@@ -141,7 +141,7 @@ async def measure_postgres(database_url: str, schema: str,
                            server_cpu_s: Callable[[], float]) -> tuple[dict, float, float]:
     from paystream_avro import copy_records
 
-    from sinks.db import connected
+    from sinks.db import connected, copy_data
     from streams.ledgerchain import to_ms
 
     rows_by_table: dict[str, int] = {}
@@ -163,8 +163,7 @@ async def measure_postgres(database_url: str, schema: str,
             for start in range(0, len(records), ROWS_PER_TRANSACTION):
                 data = copy_records(records[start:start + ROWS_PER_TRANSACTION], columns, kinds)
                 async with db.transaction():
-                    await db.copy_to_table(copy, source=memoryview(data), columns=columns,
-                                           format="binary")
+                    await copy_data(db, copy, columns, data)
             scale = total / len(records)  # ROWS_MAX: per-row cost, scaled to the run's rows
             client_s += (time.process_time() - client0) * scale
             server_s += (server_cpu_s() - server0) * scale

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -161,6 +161,14 @@ async def connected(database_url: str, schema: str) -> AsyncIterator[asyncpg.Con
         await connection.close()
 
 
+async def copy_data(connection: asyncpg.Connection, table: str, columns: Sequence[str],
+                    data: bytes) -> None:
+    """COPY binary COPY data (paystream_avro: sinks/rows.py, the floor) into `table`. It goes as a
+    memoryview: asyncpg would take bytes for a file's path."""
+    await connection.copy_to_table(table, source=memoryview(data), columns=columns,
+                                   format="binary")
+
+
 async def copy_new_rows(connection: asyncpg.Connection, table: str, columns: tuple[str, ...],
                         data: bytes) -> bool:
     """COPY rows (`data`: binary COPY data, sinks/rows.py) straight into `table`; False (nothing
@@ -169,13 +177,11 @@ async def copy_new_rows(connection: asyncpg.Connection, table: str, columns: tup
     A batch is almost always all new, and one COPY into the table costs PostgreSQL about half of
     a COPY into a staging table plus `INSERT ... ON CONFLICT DO NOTHING` from it. The rare batch
     that repeats rows (a replay after a crash or a rebalance) gets a unique violation: the
-    savepoint undoes the COPY and the caller takes the staged, conflict-proof path. (`data` goes
-    as a memoryview: asyncpg would take bytes for a file's path.)
+    savepoint undoes the COPY and the caller takes the staged, conflict-proof path.
     """
     try:
         async with connection.transaction():  # a savepoint inside the caller's transaction
-            await connection.copy_to_table(table, source=memoryview(data), columns=columns,
-                                           format="binary")
+            await copy_data(connection, table, columns, data)
         return True
     except asyncpg.UniqueViolationError:
         return False
@@ -188,8 +194,7 @@ async def copy_into_stage(connection: asyncpg.Connection, stage: str, table: str
     declared on every use rather than remembered per connection."""
     await connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
                              f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    await connection.copy_to_table(stage, source=memoryview(data), columns=columns,
-                                   format="binary")
+    await copy_data(connection, stage, columns, data)
 
 
 class PostgresStore:

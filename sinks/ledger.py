@@ -88,15 +88,13 @@ class LedgerWriter:
         remembered = bool(tips)
         tips.update(await self._read_tips(accounts - tips.keys()))
         try:
-            data, rows = chain(batch, tips)
-            return tips, data, rows
+            return tips, *chain(batch, tips)
         except LedgerGapError:
             if not remembered:
                 raise
         self._tips.clear()
         tips = await self._read_tips(accounts)
-        data, rows = chain(batch, tips)
-        return tips, data, rows
+        return tips, *chain(batch, tips)
 
     async def _read_tips(self, accounts: set[str]) -> dict[str, tuple[int, str]]:
         if not accounts:

@@ -1,26 +1,9 @@
 """usage: pgcpu2.py NAME — over the run's max-rate phase, every PostgreSQL process's CPU by pid,
 named by its client process (its command line, found from the connection's port with `ss`) and
 the states its title showed; prints seconds per pid."""
-import collections, os, re, subprocess, sys, time
-name = sys.argv[1]
-console = f"/tmp/pgprobe/{name}.console.txt"
-pm = int(open("/work/main/.local/postgres/data/postmaster.pid").readline())
-tick = os.sysconf("SC_CLK_TCK")
-def seen(marker):
-    try: return marker in open(console).read()
-    except FileNotFoundError: return False
-def snapshot():
-    out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit(): continue
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            if int(pid) != pm and int(fields[1]) != pm: continue
-            title = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()
-            out[int(pid)] = (title, int(fields[11]) + int(fields[12]))
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-    return out
+import collections, re, subprocess, sys, time
+from pgcpu import seen, snapshot, tick
+console = f"/tmp/pgprobe/{sys.argv[1]}.console.txt"
 def clients():
     """client port -> its process's command line"""
     out = {}
@@ -34,10 +17,10 @@ def clients():
             except FileNotFoundError: cmd = "?"
             out[port] = cmd
     return out
-while not seen("== max rate"): time.sleep(0.2)
+while not seen(console, "== max rate"): time.sleep(0.2)
 base = snapshot(); ports = clients(); last = dict(base)
 cpu = collections.Counter(); states = collections.defaultdict(collections.Counter); who = {}
-while not seen("== fixed rate"):
+while not seen(console, "== fixed rate"):
     time.sleep(0.5)
     now = snapshot()
     for pid, (title, t) in now.items():
