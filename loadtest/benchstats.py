@@ -150,8 +150,8 @@ def markdown(result: dict[str, Any]) -> str:
                        f"{us['total']:,.1f} µs** (its own Kafka messages, {us['kafka']:,.1f} µs: "
                        f"client {us['kafka_client']:,.1f} + broker {us['kafka_broker']:,.1f}; its "
                        f"own PostgreSQL rows by COPY, {us['postgres']:,.1f} µs: server "
-                       f"{us['postgres_server']:,.1f} + client {us['postgres_client']:,.1f}). "
-                       f"Target: 3x.")]
+                       f"{us['postgres_server']:,.1f} + client {us['postgres_client']:,.1f}"
+                       f"{_repeats(floor)}). Target: 3x.")]
     if result.get("baseline_tps"):
         lines += ["", (f"Baseline measured in the same session on this machine: "
                        f"{result['baseline_tps']:,.0f} tps; this run {result['tps']:,.0f} tps = "
@@ -192,6 +192,14 @@ def markdown(result: dict[str, Any]) -> str:
 def _busy(phase: dict[str, Any]) -> str:
     share = phase.get("busy_share")  # runs before 2026-12-01 did not record it
     return "-" if share is None else f"{share:.0%}"
+
+
+def _repeats(floor: dict[str, Any]) -> str:
+    """The PostgreSQL floor's measurements, when it was measured more than once."""
+    repeats = floor.get("postgres_us_per_tx_repeats") or []
+    if len(repeats) < 2:
+        return ""
+    return f"; the median of {len(repeats)} measurements: {', '.join(f'{r:,.1f}' for r in repeats)}"
 
 
 def _ms(value: float) -> str:
