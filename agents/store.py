@@ -37,7 +37,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import cramjam
-import hiredis
+from paystream_avro import pack_command
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -131,11 +131,12 @@ class RedisStateStore:
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA with the command packed by hiredis (C) rather than redis-py's Python packer:
-        a batch's read and commit carry thousands of arguments, and packing them was ~8% of a
-        worker's CPU (py-spy, 2026-11-30). A server that lost the script gets it loaded by the
-        regular path."""
-        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        """EVALSHA with the command packed in compiled code rather than by redis-py's Python
+        packer: a batch's read and commit carry thousands of arguments, and packing them was ~8%
+        of a worker's CPU (py-spy, 2026-11-30); hiredis's packer, ~6% still (2026-12-04), now
+        the reference for paystream_avro's (native/avro/src/resp.rs). A server that lost the
+        script gets it loaded by the regular path."""
+        packed = pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
         pool = self._redis.connection_pool
         with unavailable_is_retriable():
             connection = await pool.get_connection()
@@ -355,7 +356,7 @@ _REDIRECTED = (MovedError, AskError, TryAgainError)
 async def _per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
                     attempts: int = 3) -> list[Any]:
     """Commands on keys of many slots (the key is each command's second word, an EVALSHA's
-    first key) as one pipeline per node, packed by hiredis (C) and sent to the nodes at once;
+    first key) as one pipeline per node, packed in compiled code and sent to the nodes at once;
     raw replies, in order.
 
     redis-py's own cluster pipeline packs and routes in Python: with a claim per transaction
@@ -399,7 +400,7 @@ async def _send_per_node(cluster: RedisCluster, commands: list[tuple[Any, ...]],
         connection = node.acquire_connection()
         try:
             await connection.send_packed_command(
-                b"".join(hiredis.pack_command(commands[i]) for i in mine), False)
+                b"".join(pack_command(commands[i]) for i in mine), False)
             for i in mine:  # every reply is read, errors too, so the connection stays usable
                 try:
                     replies[i] = await connection.read_response()
@@ -446,8 +447,8 @@ class ClusterStateStore(RedisStateStore):
         return _Keys(self._namespace, partition)
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        """As on one server, packed by hiredis, on the node of the batch's slot (its keys share
-        the partition's tag: redis-py would hash every key to check)."""
+        """As on one server, packed in compiled code, on the node of the batch's slot (its keys
+        share the partition's tag: redis-py would hash every key to check)."""
         try:
             (reply,) = await _per_node(self._cluster, [("EVALSHA", script.sha, len(keys), *keys,
                                                          *args)])

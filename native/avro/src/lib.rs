@@ -22,6 +22,7 @@ use std::fmt;
 use std::io::BufRead;
 
 mod pgcopy;
+mod resp;
 mod sinkrows;
 
 /// A Python value to encode: dicts are records (or maps), lists and tuples arrays.
@@ -303,6 +304,7 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(murmur2, m)?)?;
     m.add_function(wrap_pyfunction!(partition_for, m)?)?;
     m.add_function(wrap_pyfunction!(pgcopy::copy_records, m)?)?;
+    m.add_function(wrap_pyfunction!(resp::pack_command, m)?)?;
     m.add_class::<sinkrows::PostingRows>()?;
     m.add_class::<sinkrows::DecisionRows>()?;
     Ok(())
