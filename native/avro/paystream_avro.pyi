@@ -21,6 +21,9 @@ def partition_for(key: bytes, partitions: int) -> int: ...
 # a text[]); a missing key or None is NULL.
 def copy_records(records: list[dict[str, Any]], keys: list[str], kinds: str) -> bytes: ...
 
+# `parts` as one Redis command in RESP, the bytes hiredis.pack_command makes (TypeError as it does).
+def pack_command(parts: tuple[str | bytes | int | float, ...]) -> bytes: ...
+
 # A batch of postings for the ledger (native/avro/src/sinkrows.rs).
 class PostingRows:
     # None if any value is not framed by `header` or does not decode exactly.
