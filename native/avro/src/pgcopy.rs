@@ -1,7 +1,7 @@
 //! PostgreSQL's binary COPY format ("Binary Format" in the COPY reference): a header, then per
 //! row its field count and each field as a length and the type's binary send form, then a
 //! trailer. The sinks build their COPY data here from the decoded records instead of handing
-//! asyncpg Python tuples to encode value by value (sinks/db.py, sinks/nativerows.py).
+//! asyncpg Python tuples to encode value by value (sinks/db.py, sinks/rows.py).
 
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;

@@ -1,5 +1,5 @@
 //! The ledger's and the reporting sink's rows, from the Avro bodies of a batch straight to COPY
-//! data (sinks/nativerows.py says when and why): no Python dict per record, no Python tuple per
+//! data (sinks/rows.py says when and why): no Python dict per record, no Python tuple per
 //! row, no Python code per value. The ledger's hash chain is made here too, byte for byte as
 //! streams/ledgerchain.py's `chain_hash` (a test holds them to each other), and the reporting
 //! rollups' sums per minute as sinks/reporting.py describes them.
