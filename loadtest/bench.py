@@ -526,14 +526,16 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         profile = {"process": "worker-1", "file": _shown(top.profile[1]),
                    "seconds": top.profile_s, "us_per_tx": per_tx_us(top.profile[1], worker_us)}
     cpu = figures["max_rate"]["cpu_us_per_tx"]
+    paystream_us = benchstats.paystream_us_per_tx(cpu)
     floor_us = floor["us_per_tx"]["total"] if floor else None
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "run_id": run_id,
-        "cpu_us_per_tx_total": cpu["total"],
-        "cpu_us_per_tx_without_generator": round(cpu["total"] - cpu.get("load-generator", 0), 1),
+        "cpu_us_per_tx_total": paystream_us,
+        "cpu_us_per_tx_with_generator": cpu["total"],
         "floor_us_per_tx": floor_us,
-        "floor_multiple": round(cpu["total"] / floor_us, 2) if floor_us else None,
+        "floor_multiple": round(paystream_us / floor_us, 2) if floor_us else None,
+        "floor_multiple_with_generator": round(cpu["total"] / floor_us, 2) if floor_us else None,
         "floor": floor,
         "baseline_tps": args.baseline_tps,
         "tps_vs_baseline": (round(figures["max_rate"]["tps"] / args.baseline_tps, 2)

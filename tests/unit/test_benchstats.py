@@ -109,6 +109,28 @@ def test_markdown_names_machine_phases_and_processes() -> None:
             "93 (1% JIT).") in text
 
 
+def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> None:
+    from loadtest.benchstats import paystream_us_per_tx
+
+    cpu = {"worker-1": 100.0, "load-generator": 4.7, "postgres": 45.3, "total": 150.0}
+    assert paystream_us_per_tx(cpu) == 145.3
+    assert paystream_us_per_tx({"worker-1": 9.0, "total": 9.0}) == 9.0  # no generator measured
+    phase = {"transactions": 1000, "offered_tps": None, "tps": 2500.0, "e2e_p50_ms": 40.0,
+             "e2e_p95_ms": 90.0, "e2e_p99_ms": 120.0, "e2e_max_ms": 200.0, "cpu_us_per_tx": cpu}
+    us = {"total": 50.0, "kafka": 12.0, "kafka_client": 10.0, "kafka_broker": 2.0,
+          "postgres": 38.0, "postgres_server": 35.0, "postgres_client": 3.0}
+    text = markdown({"date": "2026-12-05", "machine": {"cores": 2, "cpu": "EPYC",
+                                                       "memory_gib": 23.5},
+                     "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
+                     "phases": {"max_rate": phase, "fixed_rate": phase},
+                     "floor": {"us_per_tx": us}, "cpu_us_per_tx_total": 145.3,
+                     "floor_multiple": 2.91, "cpu_us_per_tx_with_generator": 150.0,
+                     "floor_multiple_with_generator": 3.0})
+    assert "**paystream's CPU per transaction 145.3 µs = 2.91x the run's physical floor" in text
+    assert "With the load generator (the upstream producers' stand-in" in text
+    assert "150.0 µs, 3.00x." in text
+
+
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
     assert busy_share({"worker-1": 3.0, "kafka": 1.0}, wall_s=4.0, cores=2) == 0.5
     assert busy_share({"worker-1": 3.0}, wall_s=0.0, cores=2) is None
