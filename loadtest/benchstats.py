@@ -207,7 +207,7 @@ def _busy(phase: dict[str, Any]) -> str:
 
 
 def _with_generator(result: dict[str, Any]) -> str:
-    """The machine's total beside paystream's (runs before 2026-12-05 counted the generator in)."""
+    """The machine's total beside paystream's (runs before f7aa6cb counted the generator in)."""
     total = result.get("cpu_us_per_tx_with_generator")
     if total is None:
         return ""
