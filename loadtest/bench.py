@@ -16,7 +16,8 @@ Before the phases the broker's JIT is warmed (loadtest/warmup.py: a broker fresh
 charged its compiler's one-off CPU to the first run's transactions).
 
 After reconcile, the run's physical floor is measured on its own messages and rows
-(loadtest/floor.py) and the run's CPU per transaction is reported as a multiple of it.
+(loadtest/floor.py) and paystream's CPU per transaction (every process but the load generator,
+which stands for the upstream producers and is reported apart) as a multiple of it.
 
 Each phase waits until the workers and every sink have caught up (consumer-group lag 0) before
 the next. Latency is produce -> decision per transaction: the decision message's Kafka timestamp
