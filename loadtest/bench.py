@@ -313,7 +313,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     encoded.unlink()
     if profiler is not None and profiler.wait(timeout=phase.profile_s + 60) != 0:
         print(f"  py-spy failed (see {processes.logs / 'py-spy.log'})", flush=True)
-    meter.record("load-generator", generator_cpu_s)
+    meter.record(benchstats.LOAD_GENERATOR, generator_cpu_s)
     phase.cpu_s = meter.seconds()
     phase.wall_s = time.monotonic() - started
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
