@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -158,6 +159,12 @@ def test_flagged_means_a_risk_reason_not_only_funds() -> None:
     assert is_flagged(["block:country"]) and is_flagged(["rule:velocity_1m"])
 
 
+def split_thresholds(estimator: Any, feature: int) -> np.ndarray:
+    """The thresholds of the fitted trees' splits on `feature`, as scikit-learn holds them."""
+    nodes = np.concatenate([per_iteration[0].nodes for per_iteration in estimator._predictors])
+    return nodes["num_threshold"][(nodes["feature_idx"] == feature) & (nodes["is_leaf"] == 0)]
+
+
 def test_the_compiled_trees_score_exactly_as_scikit_learn() -> None:
     """agents/fraud/trees.py replaces predict_proba on the hot path: same numbers, bit for bit,
     including missing values (NaN) and values exactly on a split threshold."""
@@ -176,7 +183,7 @@ def test_the_compiled_trees_score_exactly_as_scikit_learn() -> None:
 
     probe = rng.normal(size=(500, 6))
     probe[rng.random(probe.shape) < 0.1] = np.nan
-    probe[:50, 0] = compiled.threshold[compiled.feature == 0][:1]  # on a threshold: goes left
+    probe[:50, 0] = split_thresholds(estimator, 0)[:1]  # on a threshold: goes left
     assert np.array_equal(compiled.fraud_probability(probe), estimator.predict_proba(probe)[:, 1])
     for rows in (1, 5, 6, 7, 13):  # the loop walks six rows at a time, then the rest one by one
         assert np.array_equal(compiled.fraud_probability(probe[:rows]),
@@ -203,7 +210,7 @@ def test_the_drivers_probes_score_exactly_as_scikit_learn_scores_each_probe() ->
     assert compiled is not None
     rows = rng.normal(size=(40, 5)).astype(np.float32)
     rows[rng.random(rows.shape) < 0.1] = np.nan
-    values = np.array([0.0, np.nan, compiled.threshold[compiled.feature == 2][0], 0.3, -1.0],
+    values = np.array([0.0, np.nan, split_thresholds(estimator, 2)[0], 0.3, -1.0],
                       dtype=np.float32)
     n, f = rows.shape
     probes = np.repeat(rows, f, axis=0).reshape(n, f, f)
