@@ -257,3 +257,92 @@ def test_when_a_send_fails_the_batch_committed_behind_it_is_not_sent_before_it()
     assert decided(sender) == [("seed", "APPROVE"), ("t1", "APPROVE"), ("t2", "APPROVE")]
     assert worker.counters["outbox_resent"] == 2 and worker.counters["replayed"] == 2
     assert store.balance("acc-1") == 7_000
+
+
+
+class GatedStore(MemoryStateStore):
+    """Every commit waits for `open`: a commit Redis is still writing. With `foreign_write`, the
+    next commit finds acc-1 written meanwhile by another worker (+100, its version one up) and
+    fails; `reads` counts the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.open.set()
+        self.foreign_write = False
+        self.reads = 0
+
+    async def read(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return await super().read(*args, **kwargs)
+
+    async def commit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await self.open.wait()
+        if self.foreign_write:
+            self.foreign_write = False
+            version, blob = self.accounts["acc-1"]
+            state = AccountState.decode(blob)
+            state.balances["EUR"] += 100
+            self.accounts["acc-1"] = (version + 1, state.encode())
+        return await super().commit(*args, **kwargs)
+
+
+def credit_to(account: str, amount: int, origin_offset: int) -> list[InputEvent]:
+    """A credit for `account` from another partition's authorize, in a message of its own."""
+    record = {"tx_id": f"c{origin_offset}", "source_account": "acc-9",
+              "destination_account": account, "amount": amount, "currency": "EUR",
+              "event_time": NOW_MS - 1_000, "origin": "t5", "origin_offset": origin_offset}
+    return [InputEvent(partition_for(account, PARTITIONS), origin_offset, account.encode(),
+                       CODECS.credit.encode(record), NOW_MS)]
+
+
+def settle_while_authorize_commits(store: GatedStore) -> tuple[BatchPipeline, bool]:
+    """acc-1 holds 9,000; it pays 1,000 (t1) and, while that commit is still being written, is
+    credited 500: whether the credit's batch computed before the payment's commit was done."""
+
+    async def run() -> tuple[BatchPipeline, bool]:
+        worker = pipeline(store)
+        await worker.authorize(seed())
+        store.open.clear()
+        paying = asyncio.ensure_future(worker.authorize(events(tx("t1"), first_offset=1)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        crediting = asyncio.ensure_future(worker.settle(credit_to("acc-1", 500, 7)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        computed_meanwhile = "ms:credits:compute" in worker.counters and store.commits == 1
+        store.open.set()
+        await asyncio.gather(paying, crediting)
+        return worker, computed_meanwhile
+
+    return asyncio.run(run())
+
+
+def test_a_settle_batch_computes_while_an_authorize_commit_is_written_and_builds_on_it() -> None:
+    store = GatedStore()
+    worker, computed_meanwhile = settle_while_authorize_commits(store)
+    assert computed_meanwhile  # its read went ahead, the payment's account laid over it
+    assert store.reads == 3 and store.commits == 3 and "state_conflict" not in worker.counters
+    assert store.balance("acc-1") == 9_000 - 1_000 + 500
+
+
+def test_a_batch_computed_on_a_commit_that_then_failed_is_computed_again() -> None:
+    # The payment's commit fails: another worker wrote acc-1 meanwhile, to the very version the
+    # payment would have written. The credit computed on the payment's state must not be
+    # written on that version's strength: it is computed again, as the payment is.
+    store = GatedStore()
+    store.foreign_write = False
+    original = store.commit
+    calls = 0
+
+    async def second_commit_meets_a_foreign_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        store.foreign_write = calls == 2  # the seed's is the first
+        return await original(*args, **kwargs)
+
+    store.commit = second_commit_meets_a_foreign_write  # type: ignore[method-assign]
+    worker, computed_meanwhile = settle_while_authorize_commits(store)
+    assert computed_meanwhile
+    assert worker.counters["state_conflict"] == 2 and store.reads == 5 and store.commits == 3
+    assert store.balance("acc-1") == 9_000 + 100 - 1_000 + 500
