@@ -4,13 +4,10 @@ The guarantee (DESIGN.md): a batch's state changes and its outputs are written t
 atomic step (the outbox), before any output is sent; the outputs are then sent and confirmed,
 and only then does the agent return, after which Faust may commit the input offsets.
 
-A worker's batches compute one at a time and commit one at a time, in the same order (its agents
-share the accounts), but a batch holds up no one while Redis writes it or Kafka acknowledges its
-outputs: another agent's batch computes meanwhile, on a read it issued before it could start,
-with the accounts of the commits that read may not show laid over it (`BatchPipeline._lay_over`:
-each commit checks the versions of the accounts it writes, so a batch that computed on a commit
-that then failed only conflicts and is computed again). Sends wait for the earlier batches',
-so outputs reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
+A worker's batches read, compute and commit one at a time (its agents share the accounts), but
+a batch waiting for Kafka to acknowledge its outputs holds no one up: another agent's batch
+reads, computes and commits meanwhile, and its send waits for the earlier one's, so outputs
+reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
 and the retries' reads find their outputs left and re-send them in commit order. A crash:
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
@@ -30,9 +27,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, OutboxEntry, StateView
@@ -42,7 +38,7 @@ from agents.ports import Sender, StateConflictError, StateStore
 from agents.postings import system_shard
 from agents.reviewer import Reviewer
 from agents.settler import Settler
-from streams.accounts import AccountState, payout_details
+from streams.accounts import payout_details
 from streams.errors import KafkaError
 from streams.records import TransactionType
 
@@ -51,25 +47,6 @@ log = logging.getLogger(__name__)
 #: Bound on recomputing a batch whose accounts changed under it (another agent or worker).
 CONFLICT_RETRIES_MAX = 5
 OUTBOX_ROLES = ("transactions", "credits", "reviews", "expiry", "payout_outcomes")
-#: The roles whose batches read ahead (`BatchPipeline._read_ahead`): authorize and settle, the
-#: agents that run all the time. Of what one commits, the other reads only the accounts.
-READ_AHEAD_ROLES = frozenset({"transactions", "credits"})
-#: Commits kept for laying over reads issued before them; a read older than these is made again.
-POSTED_KEPT = 8
-
-
-@dataclass(frozen=True)
-class _Posted:
-    """A commit's accounts as it writes them: what a read issued before it did not see."""
-
-    seq: int
-    role: str
-    accounts: dict[str, tuple[int, AccountState]]  # name -> (version written, state)
-
-
-#: A read issued ahead of the lock: the last commit whose outcome was known then, the count of
-#: failed commits then, and the read.
-_Ahead = tuple[int, int, "asyncio.Task[StateView]"]
 
 
 class _StageClock:
@@ -113,15 +90,8 @@ class BatchPipeline:
         self._settler = settler
         self._now_ms = now_ms
         self._max_skew_ms = max_clock_skew_ms
-        # authorize and settle touch the same accounts: one batch at a time per worker computes,
-        # and one at a time commits (`_commit_lock`), in the order they computed; a batch
-        # computes while the one before it commits.
+        # authorize and settle touch the same accounts; one batch at a time per worker.
         self._lock = asyncio.Lock()
-        self._commit_lock = asyncio.Lock()
-        #: The latest commits' accounts (laid over reads issued before them), how many commits
-        #: started, the last whose outcome is known, and how many failed.
-        self._posted: deque[_Posted] = deque(maxlen=POSTED_KEPT)
-        self._seq = self._done_seq = self._failed_commits = 0
         self.counters: Counter[str] = Counter()
         #: This worker's outbox entries: committed and being sent, and sent (Kafka acknowledged
         #: them) but not yet dropped. A read does not count them as left by an earlier run. The
@@ -235,7 +205,6 @@ class BatchPipeline:
             # Nothing to expire, but a crashed run may have left outputs for a partition that
             # gets no new traffic: send them now rather than when traffic comes.
             async with self._lock:
-                await self._quiet()
                 await self.resend_leftovers([partition])
             return BatchResult()
         accounts = {account for account, _ in expired}
@@ -250,62 +219,44 @@ class BatchPipeline:
                    compute: Callable[[StateView], BatchResult],
                    payments: dict[str, Payment] | None = None, events: int = 0) -> BatchResult:
         clock = _StageClock(self.counters, role)
-        # Sortable by time, so leftovers are re-sent in the order they were committed.
-        batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        # Sends failed before the read: a later one may leave outputs our read did not see.
-        failures = self._send_failures
-        ahead = self._read_ahead(role, accounts, tx_ids, partitions, payments)
-        conflicts = 0
-        try:
+        async with self._lock:
+            clock.lap("wait")
+            failures = self._send_failures
+            # Sortable by time, so leftovers are re-sent in the order they were committed.
+            batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+            conflicts = 0
             for attempt in range(1, CONFLICT_RETRIES_MAX + 1):
-                async with self._lock:
-                    if attempt == 1:
-                        clock.lap("wait")
-                    view, failed = await self._view(role, ahead, accounts, tx_ids, partitions,
-                                                    payments)
-                    ahead = None
-                    clock.lap("read")
-                    result = compute(view)
-                    clock.lap("compute")
-                    # Commits go one at a time, in the order the batches computed.
-                    await self._commit_lock.acquire()
-                    if failed != self._failed_commits:
-                        # A commit laid over our view failed: what we computed on never was.
-                        self._commit_lock.release()
-                        conflicts += 1
-                        continue
-                    seq = self._post(role, view, result)
-                    mine = {OutboxEntry(role, p, batch_id) for p in result.outputs}
-                    self._sending |= mine  # a read from here on must not take them as left
-                # The lock is released: the next batch reads and computes while this commits.
+                view = await self._store.read(accounts, tx_ids, partitions, payments,
+                                              OUTBOX_ROLES, self._own())
+                # After the read: every batch whose effects this one builds on (a crashed run's,
+                # or one a worker losing the partition committed a moment ago) has its outputs
+                # sent before ours, so a destination gets each origin's credits in offset
+                # order (agents.settler relies on it). The read says whether anything is left,
+                # atomically with the state it read: a batch committed after it on these
+                # accounts makes our commit conflict, and the retry's read sees its outputs.
+                if view.outbox_left:
+                    await self.resend_leftovers(sorted(partitions))
+                clock.lap("read")
+                result = compute(view)
+                clock.lap("compute")
+                sent = [entry for entry in self._sent if entry.partition in partitions]
                 try:
-                    sent = [entry for entry in self._sent if entry.partition in partitions]
-                    await self._store.commit(view, result, role, batch_id, sent)
+                    outbox = await self._store.commit(view, result, role, batch_id, sent)
+                    self._sent.difference_update(sent)
+                    clock.lap("commit")
+                    break
                 except StateConflictError as exc:
-                    self._sending -= mine
-                    self._failed_commits += 1
                     conflicts += 1
                     log.warning("%s batch recomputed (attempt %d): %s", role, attempt, exc)
-                    continue
-                except BaseException:
-                    self._sending -= mine  # written or not: the retry's read finds out
-                    self._failed_commits += 1
-                    raise
-                finally:
-                    self._done_seq = seq
-                    self._commit_lock.release()
-                self._sent.difference_update(sent)
-                clock.lap("commit")
-                # Sends keep the order of the commits, which were made in this order.
-                previous, turn = self._send_turn, asyncio.get_running_loop().create_future()
-                self._send_turn = turn
-                break
             else:
                 raise StateConflictError(f"{role} batch kept conflicting; is another worker "
                                          f"writing these partitions: {sorted(partitions)}?")
-        finally:
-            if ahead is not None:
-                ahead[2].cancel()
+            mine = {OutboxEntry(role, p, batch_id) for p in outbox}
+            self._sending |= mine
+            # The lock is released here: another agent's batch reads, computes and commits
+            # while this one waits for Kafka. Sends keep the order of the commits.
+            previous, turn = self._send_turn, asyncio.get_running_loop().create_future()
+            self._send_turn = turn
         messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
         try:
             if previous is not None and not previous.done():
@@ -334,77 +285,6 @@ class BatchPipeline:
             self._observer(role, events, clock.laps, result.counters, result.decided,
                            time.time_ns() // 1_000_000)
         return result
-
-    def _read_ahead(self, role: str, accounts: set[str], tx_ids: set[str], partitions: set[int],
-                    payments: dict[str, Payment] | None) -> _Ahead | None:
-        """Start the batch's read now, before it has the lock, so Redis reads while another
-        batch computes: the read is laid over with every commit its result may not show
-        (`_lay_over`). Authorize and settle only (READ_AHEAD_ROLES)."""
-        if role not in READ_AHEAD_ROLES:
-            return None
-        read = self._store.read(accounts, tx_ids, partitions, payments, OUTBOX_ROLES, self._own())
-        return self._done_seq, self._failed_commits, asyncio.ensure_future(read)
-
-    async def _view(self, role: str, ahead: _Ahead | None, accounts: set[str], tx_ids: set[str],
-                    partitions: set[int], payments: dict[str, Payment] | None
-                    ) -> tuple[StateView, int]:
-        """The batch's state and the count of failed commits it assumes: its read ahead with the
-        commits since laid over it, or a read made now, no commit in flight. With the lock."""
-        if ahead is not None:
-            done, failed, read = ahead
-            view = await read
-            # Something left in the outbox is judged by a read that no commit overtook.
-            if not view.outbox_left and self._lay_over(view, role, done, failed):
-                return view, failed
-        await self._quiet()
-        failed = self._failed_commits
-        view = await self._store.read(accounts, tx_ids, partitions, payments, OUTBOX_ROLES,
-                                      self._own())
-        # After the read: every batch whose effects this one builds on (a crashed run's, or one a
-        # worker losing the partition committed a moment ago) has its outputs sent before ours,
-        # so a destination gets each origin's credits in offset order (agents.settler relies on
-        # it). The read says whether anything is left, atomically with the state it read: a
-        # batch committed after it on these accounts makes our commit conflict, and the retry's
-        # read sees its outputs.
-        if view.outbox_left:
-            await self.resend_leftovers(sorted(partitions))
-        return view, failed
-
-    def _lay_over(self, view: StateView, role: str, done: int, failed: int) -> bool:
-        """Put in `view` the accounts of every commit after the `done`-th, as they write them:
-        a read issued while they were pending may or may not show them. False (read again) if
-        one failed or is no longer kept, or if one is of a role whose other writes a `role`
-        batch reads: another role's than authorize and settle, or `role`'s own (an agent's
-        batches come one after the other; its records, fan-in and event-time marks are not
-        laid over).
-
-        Safe because a commit checks the version of every account it writes: ours expects the
-        versions these commits write, and they succeeded (a failed one counts in
-        `_failed_commits`, and the batch is computed again before it commits)."""
-        later = [posted for posted in self._posted if posted.seq > done]
-        if (failed != self._failed_commits or len(later) != self._seq - done
-                or any(posted.role not in READ_AHEAD_ROLES or posted.role == role
-                       for posted in later)):
-            return False
-        for posted in later:
-            for name, (version, state) in posted.accounts.items():
-                if name in view.versions:
-                    view.versions[name] = version
-                    # a copy: the batch committing it still encodes its own
-                    view.accounts[name] = AccountState.decode(state.encode())
-        return True
-
-    def _post(self, role: str, view: StateView, result: BatchResult) -> int:
-        """Record the commit about to be made (what `_lay_over` lays over); its number."""
-        self._seq += 1
-        self._posted.append(_Posted(self._seq, role, {
-            name: (view.versions.get(name, 0) + 1, view.accounts[name]) for name in result.dirty}))
-        return self._seq
-
-    async def _quiet(self) -> None:
-        """Wait until no commit is in flight. With the lock held, none starts until it is let go."""
-        async with self._commit_lock:
-            pass
 
     async def resend_leftovers(self, partitions: list[int]) -> int:
         """Send what a crashed run committed but may not have sent; return how many batches.
