@@ -17,9 +17,9 @@ less and eight no more).
 
 A node is 16 bytes in one array, its two children side by side: a step reads one cache line,
 where four arrays (feature, threshold, children, missing side; 40 bytes a node) read four, and
-our 18,300 nodes take 290 KB rather than 730, inside a core's L2. 2026-12-05, AMD EPYC: 4.36 ->
-3.58 µs/row at 2000 rows per call, 3.78 -> 2.51 at 20, the drivers' probes 23.6 -> 18.1
-(loadtest/results/fraud-trees-2026-12-05/).
+our 18,300 nodes take 290 KB rather than 730, inside a core's L2. 2026-12-05, AMD EPYC: 4.42 ->
+3.61 µs/row at 2000 rows per call, 3.77 -> 2.52 at 20, the drivers' probes 23.7 -> 18.2
+(loadtest/results/fraud-trees-2026-12-05/output.txt).
 
 numba (PyPI, Anaconda's LLVM JIT) compiles the loop once per machine (cached next to this
 file); scikit-learn stays the trainer and the reference. Models this cannot reproduce exactly
@@ -39,7 +39,8 @@ import numpy as np
 #: missing value goes right, and the feature's index. The two children sit side by side (left,
 #: then right), so a step reads one 16-byte node: one cache line, not one per array.
 CHILD_SHIFT = 17
-MISSING_RIGHT = 1 << 16
+MISSING_SHIFT = 16
+MISSING_RIGHT = 1 << MISSING_SHIFT
 FEATURE_MASK = MISSING_RIGHT - 1
 
 
@@ -47,7 +48,7 @@ FEATURE_MASK = MISSING_RIGHT - 1
 def _step(meta: np.int64, x: float, value: float) -> np.int64:  # pragma: no cover - compiled
     """The child a split sends `x` to."""
     if np.isnan(x):
-        return (meta >> CHILD_SHIFT) + ((meta >> 16) & 1)
+        return (meta >> CHILD_SHIFT) + ((meta >> MISSING_SHIFT) & 1)
     return (meta >> CHILD_SHIFT) + np.int64(x > value)
 
 
