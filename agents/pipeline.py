@@ -5,9 +5,9 @@ atomic step (the outbox), before any output is sent; the outputs are then sent a
 and only then does the agent return, after which Faust may commit the input offsets.
 
 A worker's batches read, compute and commit one at a time (its agents share the accounts), but
-a batch waiting for Kafka to acknowledge its outputs holds no one up: another agent's batch
-reads, computes and commits meanwhile, and its send waits for the earlier one's, so outputs
-reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
+a batch waiting for Kafka to acknowledge its outputs holds no one up: the same agent's next batch
+or another agent's reads, computes and commits meanwhile, and its send waits for the earlier
+one's, so outputs reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
 and the retries' reads find their outputs left and re-send them in commit order. A crash:
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
@@ -106,7 +106,8 @@ class BatchPipeline:
         #: Sends failed so far: a batch sends only if none failed since its read.
         self._send_failures = 0
 
-    async def authorize(self, events: list[InputEvent]) -> BatchResult:
+    async def authorize(self, events: list[InputEvent],
+                        committed: asyncio.Event | None = None) -> BatchResult:
         valid, dead = triage(events, self._authorizer.transaction_codec, self._now_ms(),
                              self._max_skew_ms, self._partitions)
         accounts = needed_accounts(valid)
@@ -119,9 +120,10 @@ class BatchPipeline:
             return self._authorizer.apply(valid, dead, view)
 
         return await self._run("transactions", partitions, accounts, tx_ids, compute, payments,
-                               events=len(events))
+                               events=len(events), committed=committed)
 
-    async def settle(self, events: list[InputEvent]) -> BatchResult:
+    async def settle(self, events: list[InputEvent],
+                     committed: asyncio.Event | None = None) -> BatchResult:
         credits = self._settler.decode(events)
         accounts = {record["destination_account"] for _, _, record in credits}
         # A credit that names its origin is deduplicated by the origin mark in the destination's
@@ -132,7 +134,8 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._settler.apply(credits, view)
 
-        return await self._run("credits", partitions, accounts, tx_ids, compute, events=len(events))
+        return await self._run("credits", partitions, accounts, tx_ids, compute, events=len(events),
+                               committed=committed)
 
     @property
     def rules_source(self) -> str:
@@ -149,7 +152,8 @@ class BatchPipeline:
         text = active or "none (rules only; run `paystream train`)"
         return text + (f", shadow {shadow}" if shadow else "")
 
-    async def review(self, events: list[InputEvent]) -> BatchResult:
+    async def review(self, events: list[InputEvent],
+                     committed: asyncio.Event | None = None) -> BatchResult:
         reviews, bad = self._reviewer.decode(events)
         if bad:
             log.warning("dropped %d review messages that do not decode", bad)
@@ -168,9 +172,11 @@ class BatchPipeline:
         def compute(view: StateView) -> BatchResult:
             return self._reviewer.apply(reviews, view)
 
-        return await self._run("reviews", partitions, accounts, set(), compute, events=len(events))
+        return await self._run("reviews", partitions, accounts, set(), compute, events=len(events),
+                               committed=committed)
 
-    async def settle_payouts(self, events: list[InputEvent]) -> BatchResult:
+    async def settle_payouts(self, events: list[InputEvent],
+                             committed: asyncio.Event | None = None) -> BatchResult:
         """Apply receive partners' outcomes to their held payouts (agents.payouts)."""
         if self._payouts is None:
             raise RuntimeError("this pipeline was built without payouts")
@@ -196,7 +202,7 @@ class BatchPipeline:
             return payouts.apply(outcomes, view)
 
         return await self._run("payout_outcomes", partitions, accounts, tx_ids, compute,
-                               events=len(events))
+                               events=len(events), committed=committed)
 
     async def expire_holds(self, partition: int, limit: int = 1000) -> BatchResult:
         """Release this partition's holds that are past their expiry."""
@@ -217,7 +223,11 @@ class BatchPipeline:
 
     async def _run(self, role: str, partitions: set[int], accounts: set[str], tx_ids: set[str],
                    compute: Callable[[StateView], BatchResult],
-                   payments: dict[str, Payment] | None = None, events: int = 0) -> BatchResult:
+                   payments: dict[str, Payment] | None = None, events: int = 0,
+                   committed: asyncio.Event | None = None) -> BatchResult:
+        """Read, compute and commit under the lock; then send. `committed` is set once the
+        batch's state and outbox are stored: its agent may start the next batch then, which
+        reads this one's state and sends after it."""
         clock = _StageClock(self.counters, role)
         async with self._lock:
             clock.lap("wait")
@@ -257,6 +267,8 @@ class BatchPipeline:
             # while this one waits for Kafka. Sends keep the order of the commits.
             previous, turn = self._send_turn, asyncio.get_running_loop().create_future()
             self._send_turn = turn
+            if committed is not None:
+                committed.set()
         messages = [m for p in sorted(result.outputs) for m in result.outputs[p]]
         try:
             if previous is not None and not previous.done():

@@ -3,8 +3,9 @@
 Each agent takes what its consumer fetched, up to `batch_size` records, straight from its
 `BatchQueue` (streams/faustbatch.py: no Faust event per record) and hands it to the batch
 pipeline; when the pipeline returns, the outputs are acknowledged by Kafka and the batch is
-acked, so its offsets may be committed. One batch at a time per agent, and no exception ever
-leaves the body: retriable failures (Redis or Kafka unreachable) retry the same batch with
+acked, so its offsets may be committed. An agent takes its next batch once the last one's state
+is committed (PIPELINE_DEPTH), while that one's outputs are still being sent; batches are acked
+oldest first. No exception ever leaves a batch: retriable failures (Redis or Kafka unreachable) retry the same batch with
 backoff, stalling this agent rather than losing anything; anything else ends the process at
 once with exit status 1, before the batch is acked, and it is consumed again by whoever takes
 the partition over.
@@ -16,7 +17,9 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
 from streams.app import raw_topic
 from streams.errors import PaystreamError
-from streams.faustbatch import BatchApp, Fetched
+from streams.faustbatch import BatchApp, BatchQueue, Fetched
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,11 @@ STALL_WARN_S = 20.0
 #: an fsync'd write per batch; the next batch's commit drops them at no cost of its own, and
 #: input comes within a fetch wait (100 ms) while there is any.
 IDLE_DROP_S = 0.5
+#: Batches an agent holds at once. The next one reads, computes and commits while the last
+#: one's outputs go to Kafka (sends keep commit order, agents/pipeline.py); one agent's batches
+#: followed one another before: read, compute, commit, send (2026-12-05, a worker's authorize
+#: spent ~1 s of every 10 in send).
+PIPELINE_DEPTH = 2
 
 
 def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
@@ -85,6 +93,24 @@ async def run_batch(name: str, handler: Callable[[list[InputEvent]], Coroutine[A
             delay_s = min(delay_s * 2, RETRY_DELAY_S_MAX)
 
 
+async def start_batch(name: str, handler: Callable[..., Coroutine[Any, Any, Any]],
+                      events: list[InputEvent]) -> asyncio.Future[None]:
+    """Start `run_batch` on the events and return once the batch's state is committed (the
+    handler sets its `committed` event), with the future of the rest: its send. The agent's
+    next batch must not read before that commit: it builds on it."""
+    committed = asyncio.Event()
+    batch = asyncio.ensure_future(run_batch(name, partial(handler, committed=committed), events))
+    stored = asyncio.ensure_future(committed.wait())
+    try:
+        await asyncio.wait((batch, stored), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        batch.cancel()
+        raise
+    finally:
+        stored.cancel()
+    return batch
+
+
 async def _watched(name: str, work: Coroutine[Any, Any, Any], size: int) -> None:
     """Await `work`, and say where it waits each STALL_WARN_S it goes on: a batch takes
     milliseconds, and one that waits on a reply that never comes would otherwise stall its
@@ -114,6 +140,15 @@ def awaiting(coroutine: Any) -> list[str]:
                      f"{frame.f_lineno})")
         coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "gi_yieldfrom", None)
     return chain
+
+
+async def _sent_or_ready(sending: asyncio.Future[Any], queue: BatchQueue) -> None:
+    """Wait until the batch is sent or records are queued, whichever comes first."""
+    ready = asyncio.ensure_future(queue.wait_ready(None))
+    try:
+        await asyncio.wait((sending, ready), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
@@ -165,20 +200,42 @@ def _drop_sent(pipeline: BatchPipeline,
 
 
 def _batch_agent(app: BatchApp, name: str, topic: Any,
-                 handler: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]], batch_size: int,
+                 handler: Callable[..., Coroutine[Any, Any, Any]], batch_size: int,
                  per_partition: bool, pipeline: BatchPipeline) -> None:
     # Room for a few batches: the consumer fetches the next while this one is processed.
     queue = app.batch_queue(topic, records_max=4 * batch_size)
 
     async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
-        drop_sent = _drop_sent(pipeline, "idle")
-        while True:
-            fetched = await queue.take(batch_size)
-            events = to_inputs(fetched)
-            for part in by_partition(events) if per_partition else [events]:
-                await run_batch(name, handler, part)
-            app.ack_batch(queue)
-            if not await queue.wait_ready(IDLE_DROP_S):  # no later commit drops them soon
-                await run_batch(name, drop_sent, [])
+        await serve(name, queue, handler, batch_size, per_partition,
+                    ack=lambda: app.ack_batch(queue), drop_sent=_drop_sent(pipeline, "idle"))
 
     app.agent(topic, name=name, concurrency=1)(agent)
+
+
+async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[Any, Any, Any]],
+                batch_size: int, per_partition: bool, ack: Callable[[], None],
+                drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]]) -> None:
+    """An agent's loop: take a batch, start it, take the next once it is committed (up to
+    PIPELINE_DEPTH held), `ack` each when sent, oldest first; `drop_sent` when input pauses."""
+    held: deque[asyncio.Future[Any]] = deque()  # per batch taken, oldest first: its sends
+    try:
+        while True:
+            while held:  # ack what was sent; take the next batch as soon as one is queued
+                oldest = held[0]
+                if oldest.done() or len(held) >= PIPELINE_DEPTH:
+                    await oldest
+                    held.popleft()
+                    ack()
+                elif queue.ready:
+                    break
+                else:
+                    await _sent_or_ready(oldest, queue)
+            if not held and not await queue.wait_ready(IDLE_DROP_S):
+                await run_batch(name, drop_sent, [])  # no later commit drops them soon
+            events = to_inputs(await queue.take(batch_size))
+            parts = by_partition(events) if per_partition else [events]
+            held.append(asyncio.gather(*[await start_batch(name, handler, part)
+                                         for part in parts]))
+    finally:
+        for sending in held:
+            sending.cancel()

@@ -71,8 +71,9 @@ class BatchQueue:
         #: Set when records leave (taken or dropped): the consumer waits on it when every
         #: queue is full. Shared by an app's queues.
         self._space = space or asyncio.Event()
-        #: Offsets of the batch its agent holds (tp -> next offset), until acked.
-        self.in_flight: dict[TP, int] = {}
+        #: Offsets of the batches its agent holds (tp -> next offset), oldest first, until acked:
+        #: an agent takes its next batch while the last one's outputs are being sent.
+        self.in_flight: deque[dict[TP, int]] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -110,14 +111,15 @@ class BatchQueue:
                 count += room
         self._size -= count
         self._space.set()
-        self.in_flight = {f.tp: f.records[-1].offset + 1 for f in taken}
+        self.in_flight.append({f.tp: f.records[-1].offset + 1 for f in taken})
         self._idle.clear()
         return taken
 
     def done(self) -> dict[TP, int]:
-        """The batch taken last was processed: its next offsets, per topic-partition."""
-        offsets, self.in_flight = self.in_flight, {}
-        self._idle.set()
+        """The oldest batch held was processed: its next offsets, per topic-partition."""
+        offsets = self.in_flight.popleft()
+        if not self.in_flight:
+            self._idle.set()
         return offsets
 
     def drop(self, tps: Iterable[TP] | None = None) -> int:
@@ -133,9 +135,14 @@ class BatchQueue:
         self._space.set()
         return before - self._size
 
-    async def wait_ready(self, timeout_s: float) -> bool:
-        """Whether records are queued within `timeout_s` (at once if some are). For the one
-        agent that takes from this queue, between its batches."""
+    @property
+    def ready(self) -> bool:
+        """Records are queued."""
+        return bool(self._items)
+
+    async def wait_ready(self, timeout_s: float | None) -> bool:
+        """Whether records are queued within `timeout_s` (at once if some are; None: until
+        they are). For the one agent that takes from this queue, between its batches."""
         if not self._items:
             self._ready.clear()
             if not await set_within(self._ready, timeout_s):
@@ -146,7 +153,7 @@ class BatchQueue:
         return await set_within(self._idle, timeout_s)
 
 
-async def set_within(event: asyncio.Event, timeout_s: float) -> bool:
+async def set_within(event: asyncio.Event, timeout_s: float | None) -> bool:
     """Whether `event` is set, or gets set within `timeout_s`."""
     try:
         await asyncio.wait_for(event.wait(), timeout_s)
