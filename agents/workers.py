@@ -142,13 +142,13 @@ def awaiting(coroutine: Any) -> list[str]:
     return chain
 
 
-async def _sent_or_ready(sending: asyncio.Future[Any], queue: BatchQueue) -> None:
-    """Wait until the batch is sent or records are queued, whichever comes first."""
-    ready = asyncio.ensure_future(queue.wait_ready(None))
+async def _sent_or_queued(sending: asyncio.Future[Any], queue: BatchQueue, count: int) -> None:
+    """Wait until the batch is sent or `count` records are queued, whichever comes first."""
+    queued = asyncio.ensure_future(queue.wait_records(count))
     try:
-        await asyncio.wait((sending, ready), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((sending, queued), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        ready.cancel()
+        queued.cancel()
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
@@ -215,27 +215,35 @@ def _batch_agent(app: BatchApp, name: str, topic: Any,
 async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[Any, Any, Any]],
                 batch_size: int, per_partition: bool, ack: Callable[[], None],
                 drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]]) -> None:
-    """An agent's loop: take a batch, start it, take the next once it is committed (up to
-    PIPELINE_DEPTH held), `ack` each when sent, oldest first; `drop_sent` when input pauses."""
-    held: deque[asyncio.Future[Any]] = deque()  # per batch taken, oldest first: its sends
+    """An agent's loop: take a batch, start it, take the next once it is committed if a whole
+    batch is queued (up to PIPELINE_DEPTH being sent), `ack` each once sent, oldest first;
+    `drop_sent` when input pauses."""
+    held: deque[asyncio.Future[Any]] = deque()  # per batch taken, oldest first, until acked
+
+    def ack_sent(_: asyncio.Future[Any]) -> None:  # as each finishes, even mid-next-batch
+        while held and held[0].done() and not held[0].cancelled():
+            held.popleft()
+            ack()
+
+    def sending() -> list[asyncio.Future[Any]]:
+        return [batch for batch in held if not batch.done()]
+
     try:
         while True:
-            while held:  # ack what was sent; take the next batch as soon as one is queued
-                oldest = held[0]
-                if oldest.done() or len(held) >= PIPELINE_DEPTH:
-                    await oldest
-                    held.popleft()
-                    ack()
-                elif queue.ready:
+            while unsent := sending():  # take the next batch as soon as a whole one is queued
+                if len(unsent) >= PIPELINE_DEPTH:
+                    await asyncio.wait(unsent[:1])
+                elif len(queue) >= batch_size:
                     break
-                else:
-                    await _sent_or_ready(oldest, queue)
+                else:  # a part batch waits for the send: fewer, fuller batches at moderate load
+                    await _sent_or_queued(unsent[0], queue, batch_size)
             if not held and not await queue.wait_ready(IDLE_DROP_S):
                 await run_batch(name, drop_sent, [])  # no later commit drops them soon
             events = to_inputs(await queue.take(batch_size))
             parts = by_partition(events) if per_partition else [events]
-            held.append(asyncio.gather(*[await start_batch(name, handler, part)
-                                         for part in parts]))
+            batch = asyncio.gather(*[await start_batch(name, handler, part) for part in parts])
+            held.append(batch)
+            batch.add_done_callback(ack_sent)
     finally:
-        for sending in held:
-            sending.cancel()
+        for batch in held:
+            batch.cancel()

@@ -135,14 +135,15 @@ class BatchQueue:
         self._space.set()
         return before - self._size
 
-    @property
-    def ready(self) -> bool:
-        """Records are queued."""
-        return bool(self._items)
+    async def wait_records(self, count: int) -> None:
+        """Wait until at least `count` records are queued."""
+        while self._size < count:
+            self._ready.clear()
+            await self._ready.wait()
 
-    async def wait_ready(self, timeout_s: float | None) -> bool:
-        """Whether records are queued within `timeout_s` (at once if some are; None: until
-        they are). For the one agent that takes from this queue, between its batches."""
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Whether records are queued within `timeout_s` (at once if some are). For the one
+        agent that takes from this queue, between its batches."""
         if not self._items:
             self._ready.clear()
             if not await set_within(self._ready, timeout_s):
@@ -153,7 +154,7 @@ class BatchQueue:
         return await set_within(self._idle, timeout_s)
 
 
-async def set_within(event: asyncio.Event, timeout_s: float | None) -> bool:
+async def set_within(event: asyncio.Event, timeout_s: float) -> bool:
     """Whether `event` is set, or gets set within `timeout_s`."""
     try:
         await asyncio.wait_for(event.wait(), timeout_s)

@@ -105,6 +105,43 @@ def test_the_next_batch_starts_after_the_commit_and_acks_wait_for_the_send() -> 
     asyncio.run(run())
 
 
+def test_a_part_batch_waits_for_the_send_before_it() -> None:
+    """At moderate load a few records arrive while a batch is sent: they wait for it and go
+    as one fuller batch, rather than as many small ones each costing a read and a commit."""
+    async def run() -> None:
+        queue = BatchQueue("t", records_max=100)
+        batches = Batches()
+        acked: list[dict[TP, int]] = []
+
+        async def drop(_: list[InputEvent]) -> None:
+            pass
+
+        agent = asyncio.ensure_future(workers.serve(
+            "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
+            drop_sent=drop))
+        commit, send = batches.gates(0)
+        commit.set()
+        put(queue, 0, 3)
+        await settle()
+        assert batches.log == ["read 0", "committed 0"]
+        put(queue, 3, 2)  # less than a batch: it waits for the send
+        await settle()
+        assert batches.log == ["read 0", "committed 0"]
+        put(queue, 5, 1)  # a whole batch now: it goes while 0 is still being sent
+        await settle()
+        assert batches.log == ["read 0", "committed 0", "read 3"] and acked == []
+        send.set()
+        await settle()
+        assert acked == [{TP0: 3}]  # acked while the next batch is still reading
+        batches.commit[3].set()
+        batches.send[3].set()
+        await settle()
+        assert acked == [{TP0: 3}, {TP0: 6}]
+        agent.cancel()
+
+    asyncio.run(run())
+
+
 def test_a_failed_send_is_retried_before_its_batch_is_acked(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "RETRY_DELAY_S_MIN", 0.001)
