@@ -237,8 +237,9 @@ async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[A
                     break
                 else:  # a part batch waits for the send: fewer, fuller batches at moderate load
                     await _sent_or_queued(unsent[0], queue, batch_size)
-            if not held and not await queue.wait_ready(IDLE_DROP_S):
-                await run_batch(name, drop_sent, [])  # no later commit drops them soon
+            # Nothing being sent and nothing came for a moment: no later commit drops them soon.
+            if not await queue.wait_ready(IDLE_DROP_S):
+                await run_batch(name, drop_sent, [])
             events = to_inputs(await queue.take(batch_size))
             parts = by_partition(events) if per_partition else [events]
             batch = asyncio.gather(*[await start_batch(name, handler, part) for part in parts])
