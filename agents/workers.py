@@ -43,8 +43,9 @@ STALL_WARN_S = 20.0
 IDLE_DROP_S = 0.5
 #: Batches an agent holds at once. The next one reads, computes and commits while the last
 #: one's outputs go to Kafka (sends keep commit order, agents/pipeline.py); one agent's batches
-#: followed one another before: read, compute, commit, send (2026-12-05, a worker's authorize
-#: spent ~1 s of every 10 in send).
+#: followed one another before: read, compute, commit, send (a worker's authorize spent ~1 s of
+#: every 10 in send). +5.3% and +2.7% tps in same-session pairs of the bench, two workers
+#: (docs/benchmarks.md, 2026-12-05 early morning).
 PIPELINE_DEPTH = 2
 
 

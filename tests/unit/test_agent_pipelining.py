@@ -59,6 +59,21 @@ def no_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers.os, "_exit", exit_)
 
 
+async def nothing(_: list[InputEvent]) -> None:
+    pass
+
+
+def serving() -> tuple[BatchQueue, Batches, list[dict[TP, int]], asyncio.Future[None]]:
+    """An agent's loop over a queue, in batches of 3, recording its acks (in a running loop)."""
+    queue = BatchQueue("t", records_max=100)
+    batches = Batches()
+    acked: list[dict[TP, int]] = []
+    agent = asyncio.ensure_future(workers.serve(
+        "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
+        drop_sent=nothing))
+    return queue, batches, acked, agent
+
+
 async def settle() -> None:
     for _ in range(20):  # the batch's tasks take a few loop turns to get anywhere
         await asyncio.sleep(0)
@@ -66,16 +81,7 @@ async def settle() -> None:
 
 def test_the_next_batch_starts_after_the_commit_and_acks_wait_for_the_send() -> None:
     async def run() -> None:
-        queue = BatchQueue("t", records_max=100)
-        batches = Batches()
-        acked: list[dict[TP, int]] = []
-
-        async def drop(_: list[InputEvent]) -> None:
-            pass
-
-        agent = asyncio.ensure_future(workers.serve(
-            "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
-            drop_sent=drop))
+        queue, batches, acked, agent = serving()
         for first in (0, 3, 6):
             batches.gates(first)
         put(queue, 0, 9)  # three batches of 3
@@ -109,16 +115,7 @@ def test_a_part_batch_waits_for_the_send_before_it() -> None:
     """At moderate load a few records arrive while a batch is sent: they wait for it and go
     as one fuller batch, rather than as many small ones each costing a read and a commit."""
     async def run() -> None:
-        queue = BatchQueue("t", records_max=100)
-        batches = Batches()
-        acked: list[dict[TP, int]] = []
-
-        async def drop(_: list[InputEvent]) -> None:
-            pass
-
-        agent = asyncio.ensure_future(workers.serve(
-            "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
-            drop_sent=drop))
+        queue, batches, acked, agent = serving()
         commit, send = batches.gates(0)
         commit.set()
         put(queue, 0, 3)
@@ -147,17 +144,8 @@ def test_a_failed_send_is_retried_before_its_batch_is_acked(
     monkeypatch.setattr(workers, "RETRY_DELAY_S_MIN", 0.001)
 
     async def run() -> None:
-        queue = BatchQueue("t", records_max=100)
-        batches = Batches()
+        queue, batches, acked, agent = serving()
         batches.fail_send.add(0)
-        acked: list[dict[TP, int]] = []
-
-        async def drop(_: list[InputEvent]) -> None:
-            pass
-
-        agent = asyncio.ensure_future(workers.serve(
-            "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
-            drop_sent=drop))
         for first in (0, 3):
             commit, send = batches.gates(first)
             commit.set()
