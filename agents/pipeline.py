@@ -7,8 +7,9 @@ and only then does the agent return, after which Faust may commit the input offs
 A worker's batches read, compute and commit one at a time (its agents share the accounts), but
 a batch waiting for Kafka to acknowledge its outputs holds no one up: the same agent's next batch
 or another agent's reads, computes and commits meanwhile, and its send waits for the earlier
-one's, so outputs reach Kafka in commit order. If a send fails, every batch committed behind it fails unsent too,
-and the retries' reads find their outputs left and re-send them in commit order. A crash:
+one's, so outputs reach Kafka in commit order. If a send fails, every batch committed behind it
+fails unsent too, and the retries' reads find their outputs left and re-send them in commit
+order. A crash:
 - before the commit: nothing was written; the batch is consumed again and recomputed;
 - after the commit, before the outbox was cleared: the next owner of the partition re-sends the
   outbox before sending anything of its own; consumers deduplicate (postings by id, credits by

@@ -5,10 +5,10 @@ Each agent takes what its consumer fetched, up to `batch_size` records, straight
 pipeline; when the pipeline returns, the outputs are acknowledged by Kafka and the batch is
 acked, so its offsets may be committed. An agent takes its next batch once the last one's state
 is committed (PIPELINE_DEPTH), while that one's outputs are still being sent; batches are acked
-oldest first. No exception ever leaves a batch: retriable failures (Redis or Kafka unreachable) retry the same batch with
-backoff, stalling this agent rather than losing anything; anything else ends the process at
-once with exit status 1, before the batch is acked, and it is consumed again by whoever takes
-the partition over.
+oldest first. No exception ever leaves a batch: retriable failures (Redis or Kafka unreachable)
+retry the same batch with backoff, stalling this agent rather than losing anything; anything
+else ends the process at once with exit status 1, before the batch is acked, and it is consumed
+again by whoever takes the partition over.
 """
 
 from __future__ import annotations
