@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from redis.asyncio import Redis
 
@@ -113,7 +113,10 @@ class Pipeline:
         """partition of the transactions topic -> consumer group member that owns it."""
         admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers})
         group = f"{self.settings.topic_prefix}paystream"
-        description = admin.describe_consumer_groups([group])[group].result()
+        try:
+            description = admin.describe_consumer_groups([group])[group].result()
+        except KafkaException:  # a broker started seconds ago has no group coordinator yet
+            return {}
         return {tp.partition: member.member_id for member in description.members
                 for tp in member.assignment.topic_partitions
                 if tp.topic == self.names.transactions.name}
