@@ -14,7 +14,6 @@ again by whoever takes the partition over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -48,10 +47,6 @@ IDLE_DROP_S = 0.5
 #: every 10 in send). +5.3% and +2.7% tps in same-session pairs of the bench, two workers
 #: (docs/benchmarks.md, 2026-12-05 early morning).
 PIPELINE_DEPTH = 2
-#: How long the settle agent waits for a whole batch of credits before it takes a part one.
-#: Credits are not the decision a payer waits for, and each batch holds the worker's lock for a
-#: state read and a commit whatever its size.
-SETTLE_LINGER_S = 1.0
 
 
 def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
@@ -166,7 +161,7 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
               "payout": (names.payout_outcomes.name, pipeline.settle_payouts)}
     for name, (topic_name, handler) in agents.items():
         _batch_agent(app, name, raw_topic(app, topic_name), handler, batch_size, per_partition,
-                     pipeline, SETTLE_LINGER_S if name == "settle" else 0.0)
+                     pipeline)
 
     @app.timer(hold_sweep_s)
     async def expire_holds() -> None:
@@ -207,25 +202,23 @@ def _drop_sent(pipeline: BatchPipeline,
 
 def _batch_agent(app: BatchApp, name: str, topic: Any,
                  handler: Callable[..., Coroutine[Any, Any, Any]], batch_size: int,
-                 per_partition: bool, pipeline: BatchPipeline, linger_s: float) -> None:
+                 per_partition: bool, pipeline: BatchPipeline) -> None:
     # Room for a few batches: the consumer fetches the next while this one is processed.
     queue = app.batch_queue(topic, records_max=4 * batch_size)
 
     async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
         await serve(name, queue, handler, batch_size, per_partition,
-                    ack=lambda: app.ack_batch(queue), drop_sent=_drop_sent(pipeline, "idle"),
-                    linger_s=linger_s)
+                    ack=lambda: app.ack_batch(queue), drop_sent=_drop_sent(pipeline, "idle"))
 
     app.agent(topic, name=name, concurrency=1)(agent)
 
 
 async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[Any, Any, Any]],
                 batch_size: int, per_partition: bool, ack: Callable[[], None],
-                drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]],
-                linger_s: float = 0.0) -> None:
+                drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]]) -> None:
     """An agent's loop: take a batch, start it, take the next once it is committed if a whole
     batch is queued (up to PIPELINE_DEPTH being sent), `ack` each once sent, oldest first;
-    `drop_sent` when input pauses. With `linger_s`, a part batch waits that long for a whole."""
+    `drop_sent` when input pauses."""
     held: deque[asyncio.Future[Any]] = deque()  # per batch taken, oldest first, until acked
 
     def ack_sent(_: asyncio.Future[Any]) -> None:  # as each finishes, even mid-next-batch
@@ -248,9 +241,6 @@ async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[A
             # Nothing being sent and nothing came for a moment: no later commit drops them soon.
             if not await queue.wait_ready(IDLE_DROP_S):
                 await run_batch(name, drop_sent, [])
-            if linger_s and len(queue) < batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.wait_records(batch_size), linger_s)
             events = to_inputs(await queue.take(batch_size))
             parts = by_partition(events) if per_partition else [events]
             batch = asyncio.gather(*[await start_batch(name, handler, part) for part in parts])

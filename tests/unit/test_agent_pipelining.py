@@ -63,15 +63,14 @@ async def nothing(_: list[InputEvent]) -> None:
     pass
 
 
-def serving(linger_s: float = 0.0
-            ) -> tuple[BatchQueue, Batches, list[dict[TP, int]], asyncio.Future[None]]:
+def serving() -> tuple[BatchQueue, Batches, list[dict[TP, int]], asyncio.Future[None]]:
     """An agent's loop over a queue, in batches of 3, recording its acks (in a running loop)."""
     queue = BatchQueue("t", records_max=100)
     batches = Batches()
     acked: list[dict[TP, int]] = []
     agent = asyncio.ensure_future(workers.serve(
         "authorize", queue, batches, 3, False, ack=lambda: acked.append(queue.done()),
-        drop_sent=nothing, linger_s=linger_s))
+        drop_sent=nothing))
     return queue, batches, acked, agent
 
 
@@ -160,30 +159,6 @@ def test_a_failed_send_is_retried_before_its_batch_is_acked(
         assert batches.log.count("sent 0") == 1 and "send failed 0" in batches.log
         # The retry came after the failure; batch 3 was acked only after 0's retry was sent.
         assert batches.log.index("send failed 0") < batches.log.index("sent 0")
-        agent.cancel()
-
-    asyncio.run(run())
-
-
-def test_a_lingering_agent_waits_a_while_for_a_whole_batch() -> None:
-    """The settle agent (SETTLE_LINGER_S): a part batch waits for more credits, up to a limit."""
-    async def run() -> None:
-        queue, batches, acked, agent = serving(linger_s=0.2)
-        for first in (0, 3):
-            commit, send = batches.gates(first)
-            commit.set()
-            send.set()
-        put(queue, 0, 2)
-        await asyncio.sleep(0.05)
-        assert batches.log == []  # a part batch: it waits
-        put(queue, 2, 3)  # a whole batch now: it goes at once
-        await settle()
-        assert batches.log == ["read 0", "committed 0", "sent 0"] and acked == [{TP0: 3}]
-        await asyncio.sleep(0.05)
-        assert len(batches.log) == 3  # the two left wait for more...
-        await asyncio.sleep(0.25)
-        assert batches.log[3:] == ["read 3", "committed 3", "sent 3"]  # ...until the limit
-        assert acked == [{TP0: 3}, {TP0: 5}]
         agent.cancel()
 
     asyncio.run(run())
