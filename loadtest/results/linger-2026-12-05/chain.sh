@@ -1,0 +1,9 @@
+#!/bin/bash
+# How this session's runs went, one at a time (run.sh and chain2.sh: loadtest/results/pack-2026-12-04/;
+# base.sh: loadtest/results/final-2026-12-05/; chain5.sh and chain7.sh are beside this file):
+#   10e1c72 = without the settle agent's linger (t); 451a365 = with it (s); a908c69 = the final
+#   code (f: 10e1c72's agents, the linger reverted); e6897cf = the baseline (base).
+bash /tmp/pgprobe/chain2.sh t2-1:10e1c72: s2-1:451a365: t2-2:10e1c72: s2-2:451a365:
+bash /tmp/pgprobe/chain5.sh   # base-4, s2-3, then goal 4 (g4-lin-*, g4-prev-*, g4-base-*)
+bash /tmp/pgprobe/chain2.sh s3-1:451a365:--workers=3 t2-3:10e1c72: s2-4:451a365: t3-1:10e1c72:--workers=3
+bash /tmp/pgprobe/chain7.sh   # base-5, f2-1, then goal 5 (sink-bench.txt)
