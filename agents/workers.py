@@ -101,14 +101,11 @@ async def start_batch(name: str, handler: Callable[..., Coroutine[Any, Any, Any]
     next batch must not read before that commit: it builds on it."""
     committed = asyncio.Event()
     batch = asyncio.ensure_future(run_batch(name, partial(handler, committed=committed), events))
-    stored = asyncio.ensure_future(committed.wait())
     try:
-        await asyncio.wait((batch, stored), return_when=asyncio.FIRST_COMPLETED)
+        await _until(batch, committed.wait())
     except BaseException:
         batch.cancel()
         raise
-    finally:
-        stored.cancel()
     return batch
 
 
@@ -143,13 +140,13 @@ def awaiting(coroutine: Any) -> list[str]:
     return chain
 
 
-async def _sent_or_queued(sending: asyncio.Future[Any], queue: BatchQueue, count: int) -> None:
-    """Wait until the batch is sent or `count` records are queued, whichever comes first."""
-    queued = asyncio.ensure_future(queue.wait_records(count))
+async def _until(future: asyncio.Future[Any], waiting: Coroutine[Any, Any, Any]) -> None:
+    """Wait until `future` is done or `waiting` returns, whichever comes first."""
+    waiter = asyncio.ensure_future(waiting)
     try:
-        await asyncio.wait((sending, queued), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((future, waiter), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        queued.cancel()
+        waiter.cancel()
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
@@ -237,7 +234,7 @@ async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[A
                 elif len(queue) >= batch_size:
                     break
                 else:  # a part batch waits for the send: fewer, fuller batches at moderate load
-                    await _sent_or_queued(unsent[0], queue, batch_size)
+                    await _until(unsent[0], queue.wait_records(batch_size))
             # Nothing being sent and nothing came for a moment: no later commit drops them soon.
             if not await queue.wait_ready(IDLE_DROP_S):
                 await run_batch(name, drop_sent, [])
