@@ -12,3 +12,5 @@ bash /tmp/pgprobe/chain7.sh   # base-5, f2-1, then goal 5 (sink-bench.txt)
 bash /tmp/pgprobe/schedrun.sh f2-2 a908c69   # f2-2.sched.txt: CPU and run-queue wait per process, max-rate phase
 bash /tmp/pgprobe/nicerun.sh n2-1 a908c69; bash /tmp/pgprobe/run.sh f2-3 a908c69; bash /tmp/pgprobe/nicerun.sh n2-2 a908c69
 bash /tmp/pgprobe/run.sh f2-4 a908c69; bash /tmp/pgprobe/nicerun.sh n2-3 a908c69
+# Review refactor (5fa99e6: one _until helper) against the code before it (4fb9bca), adjacent:
+bash /tmp/pgprobe/chain2.sh u2-1:5fa99e6: f2-5:4fb9bca:
