@@ -93,6 +93,9 @@ class Phase:
     #: Wall time the CPU figures cover: the phase's start until everything caught up.
     wall_s: float = 0.0
     produce_report: dict[str, Any] = field(default_factory=dict)
+    #: The measured processes' CPU seconds from the first produce to the last sink row, the
+    #: window `tps` covers (the load generator's included: it runs inside it).
+    throughput_cpu_s: dict[str, float] = field(default_factory=dict)
     #: Background rewrites of the account-state Redis's AOF during the phase (None: not
     #: known). Each stalls its `appendfsync always` writes for a moment, and the workers with them.
     aof_rewrites: int | None = None
@@ -268,6 +271,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     offered = f"{phase.rate:,.0f}/s offered" if phase.rate else "as fast as Kafka takes"
     print(f"== {phase.name}: {phase.transactions:,} transactions, {offered}", flush=True)
     rewrites_before = aof_rewrites(settings)
+    samples_before = len(meter.samples)
     meter.start()
     phase.started_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -317,6 +321,10 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     phase.cpu_s = meter.seconds()
     phase.wall_s = time.monotonic() - started
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
+    phase.throughput_cpu_s = benchstats.cpu_between(meter.samples[samples_before:],
+                                                    phase.started_ms, phase.last_sink_row_ms)
+    if generator_cpu_s is not None:
+        phase.throughput_cpu_s[benchstats.LOAD_GENERATOR] = generator_cpu_s
     rewrites_after = aof_rewrites(settings)
     # CONFIG RESETSTAT (worker_bench's) zeroes the count: then it is not known.
     if rewrites_before is not None and rewrites_after is not None \
@@ -518,6 +526,9 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             **benchstats.latency_ms(chosen),
             "cpu_us_per_tx": benchstats.cpu_us_per_tx(phase.cpu_s, phase.transactions),
             "busy_share": benchstats.busy_share(phase.cpu_s, phase.wall_s, os.cpu_count() or 1),
+            "busy_share_throughput": benchstats.busy_share(
+                phase.throughput_cpu_s, (phase.last_sink_row_ms - phase.started_ms) / 1000,
+                os.cpu_count() or 1),
             "load_generator": phase.produce_report,
             "redis_aof_rewrites": phase.aof_rewrites,
         }

@@ -98,6 +98,23 @@ def busy_share(cpu_s: dict[str, float], wall_s: float, cores: int) -> float | No
     return round(sum(cpu_s.values()) / (wall_s * cores), 3)
 
 
+def cpu_between(samples: list[tuple[float, dict[str, float]]], from_ms: float,
+                to_ms: float) -> dict[str, float]:
+    """Each process's CPU seconds between two wall times, from cumulative readings
+    (`CpuMeter.samples`), linear between two readings: the throughput window's CPU (first
+    produce to last sink row), where a phase's own wall time also covers the bench waiting for
+    the sinks' last offset commits with the machine idle."""
+    out: dict[str, float] = {}
+    for (t0, before), (t1, after) in pairwise(samples):
+        low, high = max(t0, from_ms), min(t1, to_ms)
+        if t1 <= t0 or high <= low:
+            continue
+        for name, value in after.items():
+            if name in before:
+                out[name] = out.get(name, 0.0) + max(0.0, value - before[name]) * (high - low) / (t1 - t0)
+    return out
+
+
 def cores_by_second(samples: list[tuple[float, dict[str, float]]],
                     origin_ms: int) -> dict[str, np.ndarray]:
     """Each process's CPU, in cores, per second since `origin_ms`, from cumulative readings
@@ -172,7 +189,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", (f"CPU per transaction (µs; 10,000 tps on {machine['cores']} cores leaves "
                    f"{budget:,} µs for everything). At the fixed rate batches are smaller and "
                    f"each transaction costs more: {_busy(rate)} of the machine was busy at that "
-                   f"rate ({_busy(top)} at the max rate), and the latency's tail queues for it:"),
+                   f"rate ({_busy(top)} at the max rate, first produce to last sink row), and "
+                   f"the latency's tail queues for it:"),
               "",
               "| process | max rate | fixed rate |", "| --- | ---: | ---: |"]
     fixed = rate["cpu_us_per_tx"]
@@ -202,7 +220,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def _busy(phase: dict[str, Any]) -> str:
-    share = phase.get("busy_share")  # runs before 2026-12-01 did not record it
+    # The throughput window's share (runs before 2026-12-06 had only the whole phase's, which
+    # counts the idle wait for the sinks' last commits; before 2026-12-01, neither).
+    share = phase.get("busy_share_throughput", phase.get("busy_share"))
     return "-" if share is None else f"{share:.0%}"
 
 

@@ -103,7 +103,7 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     assert "| max rate | 1,000 | as fast as Kafka takes | 2,500 | 40 ms | 90 ms | 12.50 s |" in text
     assert "| fixed rate | 1,000 | 8,000/s |" in text
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
-    assert "90% of the machine was busy at that rate (98% at the max rate)" in text
+    assert "90% of the machine was busy at that rate (98% at the max rate, first produce to last sink row)" in text
     assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text  # the tail's usual cause
     assert ("µs of its CPU per message in 5 s windows at 5,000/s: 480 (61% JIT), 120 (20% JIT), "
             "93 (1% JIT).") in text
@@ -134,6 +134,26 @@ def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
     assert busy_share({"worker-1": 3.0, "kafka": 1.0}, wall_s=4.0, cores=2) == 0.5
     assert busy_share({"worker-1": 3.0}, wall_s=0.0, cores=2) is None
+
+
+def test_cpu_between_takes_the_share_of_each_reading_interval_inside_the_window() -> None:
+    from loadtest.benchstats import cpu_between
+
+    samples = [(1000.0, {"redis": 10.0}), (2000.0, {"redis": 11.0, "worker-1": 3.0}),
+               (4000.0, {"redis": 13.0, "worker-1": 5.0}),
+               (9000.0, {"redis": 13.5, "worker-1": 5.0})]  # idle, waiting for the sinks
+    assert cpu_between(samples, 1500.0, 4000.0) == {"redis": 2.5, "worker-1": 2.0}
+    # half of the last interval, so half of its 0.5 s
+    assert cpu_between(samples, 1000.0, 6500.0) == {"redis": 3.25, "worker-1": 2.0}
+    assert cpu_between(samples, 9000.0, 9500.0) == {}
+
+
+def test_the_busy_share_shown_is_the_throughput_windows_when_recorded() -> None:
+    from loadtest.benchstats import _busy
+
+    assert _busy({"busy_share": 0.67, "busy_share_throughput": 0.94}) == "94%"
+    assert _busy({"busy_share": 0.67}) == "67%"  # runs before it was recorded
+    assert _busy({}) == "-"
 
 
 def test_cores_by_second_spreads_each_interval_over_the_seconds_it_covers() -> None:
