@@ -56,7 +56,7 @@ import numpy as np
 from confluent_kafka import TopicPartition
 
 from loadtest import benchstats
-from loadtest.procstat import REPO, CpuMeter, stack_pids, tree_cpu_s
+from loadtest.procstat import REPO, CpuMeter, stack_pids, threads_cpu_s, tree_cpu_s
 from loadtest.profile import per_tx_us
 from paystream.launch import ProcessExitedError, ProcessGroup, command, environment
 from sinks.runner import SINK_INPUTS, group_id
@@ -96,6 +96,8 @@ class Phase:
     #: The measured processes' CPU seconds from the first produce to the last sink row, the
     #: window `tps` covers (the load generator's included: it runs inside it).
     throughput_cpu_s: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds the broker's JIT compiler threads took during the phase (kafka's included).
+    broker_jit_cpu_s: float | None = None
     #: Background rewrites of the account-state Redis's AOF during the phase (None: not
     #: known). Each stalls its `appendfsync always` writes for a moment, and the workers with them.
     aof_rewrites: int | None = None
@@ -272,6 +274,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     print(f"== {phase.name}: {phase.transactions:,} transactions, {offered}", flush=True)
     rewrites_before = aof_rewrites(settings)
     samples_before = len(meter.samples)
+    jit_before = _broker_jit_cpu_s()
     meter.start()
     phase.started_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -319,6 +322,9 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
         print(f"  py-spy failed (see {processes.logs / 'py-spy.log'})", flush=True)
     meter.record(benchstats.LOAD_GENERATOR, generator_cpu_s)
     phase.cpu_s = meter.seconds()
+    jit_after = _broker_jit_cpu_s()
+    if jit_before is not None and jit_after is not None:
+        phase.broker_jit_cpu_s = jit_after - jit_before
     phase.wall_s = time.monotonic() - started
     phase.last_sink_row_ms = asyncio.run(last_sink_row_ms(settings))
     phase.throughput_cpu_s = benchstats.cpu_between(meter.samples[samples_before:],
@@ -332,6 +338,17 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
         phase.aof_rewrites = rewrites_after - rewrites_before
     out.close()
     print(f"  caught up after {time.monotonic() - started:,.0f} s", flush=True)
+
+
+def _broker_jit_cpu_s() -> float | None:
+    """The broker's JIT compiler threads' CPU so far (None: no broker found). A broker started
+    minutes ago still compiles its request paths well into a first run (warmup.py)."""
+    from loadtest.warmup import COMPILER_THREADS
+
+    try:
+        return threads_cpu_s(stack_pids()["kafka"], COMPILER_THREADS)
+    except (RuntimeError, OSError):
+        return None
 
 
 def aof_rewrites(settings: Any) -> int | None:
@@ -531,6 +548,8 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
                 os.cpu_count() or 1),
             "load_generator": phase.produce_report,
             "redis_aof_rewrites": phase.aof_rewrites,
+            "broker_jit_us_per_tx": (None if phase.broker_jit_cpu_s is None else
+                                     round(phase.broker_jit_cpu_s / phase.transactions * 1e6, 1)),
         }
     profile = {}
     if top.profile and top.profile[1].exists():

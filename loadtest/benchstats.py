@@ -201,6 +201,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", (f"Redis AOF rewrites during the fixed-rate phase: {rewrites} (each stalls "
                        f"the account state's fsync'd writes, and the workers' batches with them, "
                        f"for a moment: where one falls in the phase, the latency's tail rises).")]
+    jit = [phase.get("broker_jit_us_per_tx") for phase in (top, rate)]
+    if None not in jit:  # runs before 2026-12-05 did not record it
+        lines += ["", (f"Of kafka's CPU, the broker's JIT compiler threads took {jit[0]:,.1f} "
+                       f"µs/tx at the max rate and {jit[1]:,.1f} at the fixed rate: a broker "
+                       f"started minutes before still compiles its request paths through a "
+                       f"first run, whatever the warm-up below did (a run right after `make "
+                       f"up` pays it; a broker in service has long compiled them).")]
     warmup = result.get("broker_warmup")
     if warmup:  # runs before 2026-12-03 evening did not warm the broker
         shown = ", ".join(f"{us:,.0f} ({share:.0%} JIT)" for us, share in zip(

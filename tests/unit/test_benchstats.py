@@ -91,9 +91,11 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     text = markdown({"date": "2026-11-21", "machine": {"cores": 2, "cpu": "EPYC",
                                                        "memory_gib": 23.5},
                      "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
-                     "phases": {"max_rate": {**phase, "busy_share": 0.98},
+                     "phases": {"max_rate": {**phase, "busy_share": 0.98,
+                                              "broker_jit_us_per_tx": 5.5},
                                 "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
                                                "redis_aof_rewrites": 1,
+                                               "broker_jit_us_per_tx": 1.3,
                                                "cpu_us_per_tx": {"worker-1": 210.0,
                                                                  "total": 210.0}}},
                      "broker_warmup": {"us_per_message_by_window": [480.0, 120.4, 93.2],
@@ -104,7 +106,9 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     assert "| fixed rate | 1,000 | 8,000/s |" in text
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
     assert "90% of the machine was busy at that rate (98% at the max rate, first produce to last sink row)" in text
-    assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text  # the tail's usual cause
+    assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text
+    assert ("the broker's JIT compiler threads took 5.5 µs/tx at the max rate and 1.3 at the "
+            "fixed rate") in text  # the tail's usual cause
     assert ("µs of its CPU per message in 5 s windows at 5,000/s: 480 (61% JIT), 120 (20% JIT), "
             "93 (1% JIT).") in text
 
