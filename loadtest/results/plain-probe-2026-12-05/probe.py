@@ -9,6 +9,8 @@ for each:
 - lua:   the EVALSHAs as they ran (agents/read.lua, agents/commit.lua);
 - noop:  the same EVALSHAs to scripts that only return (the KEYS/ARGV tables and the request);
 - plain-read, plain-commit: only that script's batches as plain commands, the other as it ran;
+- hybrid-read: the reads as plain commands but for the fan-in counts and times, which one small
+         script answers inside the same MULTI; the commits as they ran;
 - plain: each batch as plain commands in MULTI/EXEC, what a commit fenced per partition (one
          WATCHed key per partition instead of a version per account) would send: MSET of the
          accounts, an HSET per record, a ZADD per index, the fan-in sets' ZADD GT, trims and
@@ -173,6 +175,42 @@ def plain_read(keys: list[str], args: list) -> list[tuple]:
     return out
 
 
+#: The read's fan-in part alone, as a script (hybrid-read): what stays in Lua if only the rest of
+#: the read goes as plain commands (one ZCOUNT per payment is too many replies to read one by one).
+FAN_IN_LUA = """
+local out, ai = {}, 1
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[ai]); ai = ai + 1
+  local counted = 0
+  for j = ai, ai + n - 1 do
+    local count = redis.call('ZCOUNT', KEYS[i], ARGV[j], '+inf')
+    out[#out + 1] = count
+    counted = counted + count
+  end
+  out[#out + 1] = counted > 0 and redis.call('ZMSCORE', KEYS[i], unpack(ARGV, ai + n, ai + 2 * n - 1)) or {}
+  ai = ai + 2 * n
+end
+return out
+"""
+
+
+def hybrid_read(keys: list[str], args: list, fan_in_sha: bytes) -> list[tuple]:
+    """plain_read, the fan-in counts and times by one small script inside the MULTI."""
+    accounts, records, marks, risks, outboxes, destinations = (int(a) for a in args[:6])
+    out = [c for c in plain_read(keys, args) if c[0] not in ("ZCOUNT", "ZMSCORE", "EXEC")]
+    first = accounts + records + marks
+    fan_keys = keys[first + risks + destinations:len(keys) - outboxes]
+    ai, fan_args = 6, []
+    for _ in fan_keys:
+        n = int(args[ai])
+        fan_args += args[ai:ai + 1 + 2 * n]
+        ai += 1 + 2 * n
+    if fan_keys:
+        out.insert(-1 if outboxes else len(out),
+                   ("EVALSHA", fan_in_sha, len(fan_keys), *fan_keys, *fan_args))
+    return out + [("EXEC",)]
+
+
 def run(way: str, batches: list) -> tuple[float, float]:
     home = Path(tempfile.mkdtemp(prefix="plain-probe-"))
     (home / "redis.conf").write_text(
@@ -192,9 +230,12 @@ def run(way: str, batches: list) -> tuple[float, float]:
         else:
             shas = {s: conn.call("SCRIPT", "LOAD", (AGENTS / f"{s}.lua").read_text())
                     for s in ("read", "commit")}
+        shas["fan-in"] = conn.call("SCRIPT", "LOAD", FAN_IN_LUA)
         before, started = cpu_s(server.pid), time.monotonic()
         for script, keys, args in batches:
-            if way == "plain" or way == f"plain-{script}":
+            if way == "hybrid-read" and script == "read":
+                conn.send(hybrid_read(keys, args, shas["fan-in"]))
+            elif way == "plain" or way == f"plain-{script}":
                 conn.send((plain_read if script == "read" else plain_commit)(keys, args))
             else:
                 reply = conn.call("EVALSHA", shas[script], len(keys), *keys, *args)
@@ -207,7 +248,7 @@ def run(way: str, batches: list) -> tuple[float, float]:
         shutil.rmtree(home)
 
 
-WAYS = ("lua", "plain", "noop", "plain-read", "plain-commit")
+WAYS = ("lua", "plain", "noop", "plain-read", "plain-commit", "hybrid-read")
 
 
 def main() -> None:
