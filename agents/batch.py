@@ -78,7 +78,7 @@ class StateView:
     partition: int | None = None
     #: Whether an earlier run may have left outputs in the outbox of the batch's partitions:
     #: False only when the store looked, in the same read, and found none but the entries the
-    #: reader said are its own (agents/read.lua).
+    #: reader said are its own (agents/store.py).
     outbox_left: bool = True
 
     def account(self, account: str) -> AccountState:

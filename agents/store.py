@@ -1,4 +1,4 @@
-"""Account state in Redis: one read script and one atomic Lua write per batch.
+"""Account state in Redis: one MULTI read and one atomic Lua write per batch.
 
 Why Redis (measured, see docs/design.md "Where account state lives"): workers stay stateless, a batch's
 state, transaction records and outputs (the outbox) commit in one atomic step, tx_id dedupe is
@@ -34,7 +34,7 @@ import asyncio
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import cramjam
 from paystream_avro import pack_command
@@ -128,6 +128,7 @@ class RedisStateStore:
         self._window_ms = window_ms
         scripts = resources.files("agents")
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
+        self._fan_in = redis.register_script(scripts.joinpath("fanin.lua").read_text())
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
@@ -171,50 +172,163 @@ class RedisStateStore:
                    payments: dict[str, Payment] | None = None,
                    outbox_roles: tuple[str, ...] = (),
                    own: Collection[OutboxEntry] = ()) -> StateView:
-        """Everything a batch needs, in one round trip and one command (agents/read.lua).
+        """Everything a batch needs, as one snapshot: plain commands in one MULTI/EXEC round
+        trip, and a second only when some of its transaction records or label-risk sets exist.
 
         `payments` (by tx_id) are the batch's payments whose fan-in and label risk (of payer,
         destination and device) the authorizer needs; `outbox_roles`, the roles whose outboxes
         of these partitions the same read looks into (`StateView.outbox_left`) for entries
         other than the reader's `own`.
-        """
-        return await self._read_script(self._flat, accounts, tx_ids, partitions, payments,
-                                       outbox_roles, own)
 
-    async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
-                           partitions: set[int], payments: dict[str, Payment] | None,
-                           outbox_roles: tuple[str, ...] = (),
-                           own: Collection[OutboxEntry] = ()) -> StateView:
+        Plain commands rather than a script: Redis spent about as much on a read script's Lua (its
+        KEYS and ARGV, every reply made a Lua value and back) as on the commands
+        (loadtest/results/plain-probe-2026-12-05). The fan-in counts stay a script (agents/
+        fanin.lua): a count per payment would be a reply per payment for the worker to read.
+        """
+        at = self._flat
         names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         paid = by_destination(paying)
-        # the destinations first: only theirs have payments per day read beside (read.lua)
+        # the destinations first: only theirs have payments per day read beside
         named = list(paid) + sorted({p.payer for _, p in paying if p.payer not in paid}
                                     | {device_name(p.device) for _, p in paying if p.device})
+        record_keys = [at.tx(t) for t in ids]
+        risk_keys = [self.label_risk_key(a) for a in named]
+        commands: list[tuple[Any, ...]] = [
+            ("MGET", *[at.account(n) for n in names[i:i + MGET_CHUNK]])
+            for i in range(0, len(names), MGET_CHUNK)]
+        commands += [("EXISTS", *record_keys[i:i + EXISTS_CHUNK])
+                     for i in range(0, len(record_keys), EXISTS_CHUNK)]
+        commands += [("GET", at.event_time(p)) for p in parts]
+        commands += [("EXISTS", *risk_keys[i:i + EXISTS_CHUNK])
+                     for i in range(0, len(risk_keys), EXISTS_CHUNK)]
+        if paid:
+            fan_args: list[Any] = []
+            for its in paid.values():
+                fan_args.append(len(its))
+                fan_args += [p.since_ms for _, p in its]
+                fan_args += [p.payer for _, p in its]
+            commands.append(("EVALSHA", self._fan_in.sha, len(paid),
+                             *[fan_in_key(self._namespace, d) for d in paid], *fan_args))
+        own_ids = _own_ids(at, own)
+        outboxes = [at.outbox(role, p) for p in parts for role in outbox_roles]
+        checked = [key for key in outboxes if key in own_ids]
+        plain = [key for key in outboxes if key not in own_ids]
+        commands += [("HKEYS", key) for key in checked]
+        if plain:
+            commands.append(("EXISTS", *plain))
+        replies = iter(await self._transaction(commands))
+
+        view = StateView({}, {}, {}, {}, strict=True)
+        values = [v for i in range(0, len(names), MGET_CHUNK) for v in next(replies)]
+        _fill_accounts(view, names, values)
+        found = [t for i in range(0, len(ids), EXISTS_CHUNK) if next(replies)
+                 for t in ids[i:i + EXISTS_CHUNK]]
+        for partition in parts:
+            view.partition_event_time[partition] = int(next(replies) or 0)
+        risky = [k for i in range(0, len(named), EXISTS_CHUNK) if next(replies)
+                 for k in range(i, min(i + EXISTS_CHUNK, len(named)))]
+        if paid:
+            fan = iter(next(replies))
+            for its in paid.values():
+                counts = [next(fan) for _ in its]
+                scores = next(fan) or [None] * len(its)
+                for (tx_id, _), count, score in zip(its, counts, scores, strict=True):
+                    view.fan_in[tx_id] = Seen(count, -1 if score is None else int(float(score)))
+        if outboxes:
+            held = [next(replies) for _ in checked]
+            others = next(replies) if plain else 0
+            view.outbox_left = others > 0 or any(
+                batch_id.decode() not in own_ids[key]
+                for key, batch_ids in zip(checked, held, strict=True) for batch_id in batch_ids)
+        if found or risky:
+            await self._read_existing(view, found, [named[k] for k in risky],
+                                      {named[k] for k in risky if k < len(paid)})
+        return view
+
+    async def _read_existing(self, view: StateView, tx_ids: list[str], labelled: list[str],
+                             destinations: set[str]) -> None:
+        """The records and label-risk sets the read found (rarely any): a second round trip.
+        It need not be the first's snapshot. A partition's records are written by its own
+        batches, one at a time under the worker's lock, so not meanwhile (a credit from before
+        origins marks its record's `c` from the destination's partition, which alone reads it);
+        one another partition
+        creates meanwhile for the same tx_id is what the commit's own check catches, as when
+        it comes after the read; label-risk sets are written apart from any batch."""
+        commands: list[tuple[Any, ...]] = [("HGETALL", self._flat.tx(t)) for t in tx_ids]
+        for account in labelled:
+            commands.append(("ZRANGE", self.label_risk_key(account), 0, -1, "WITHSCORES"))
+            if account in destinations:
+                commands.append(("HGETALL", payment_days_key(self._namespace, account)))
+        replies = iter(await self._transaction(commands))
+        for tx_id in tx_ids:
+            fields = next(replies)
+            if fields:
+                view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
+                                          for j in range(0, len(fields), 2)}
+        for account in labelled:
+            flat = next(replies)
+            days = next(replies) if account in destinations else None
+            if flat:  # the days matter only beside label-risk entries
+                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
+                                            for j in range(0, len(flat), 2)]
+                if days:
+                    view.payment_days[account] = {int(days[j]): int(days[j + 1])
+                                                  for j in range(0, len(days), 2)}
+
+    async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """`commands` in one MULTI/EXEC, packed in compiled code; EXEC's replies, any error among
+        them raised. A server that lost the fan-in script (a restart, a failover) gets it loaded
+        and the transaction sent again."""
+        packed = pack_command(("MULTI",)) + b"".join(pack_command(c) for c in commands) \
+            + pack_command(("EXEC",))
+        for attempt in (1, 2):
+            try:
+                replies = await self._exec(packed, len(commands))
+            except NoScriptError:  # refused as it was queued
+                replies = [NoScriptError()]
+            errors = [reply for reply in replies if isinstance(reply, Exception)]
+            if not errors:
+                return replies
+            if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
+                with unavailable_is_retriable():
+                    await self._redis.script_load(self._fan_in.script)
+                continue
+            raise errors[0]
+        raise AssertionError("unreachable")
+
+    async def _exec(self, packed: bytes, queued: int) -> list[Any]:
+        pool = self._redis.connection_pool
+        with unavailable_is_retriable():
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(packed)
+                for _ in range(queued + 1):  # MULTI's +OK and a +QUEUED each
+                    await connection.read_response()
+                return cast(list[Any], await connection.read_response())
+            except BaseException:
+                await connection.disconnect()  # a reply may be half-read: never reuse it
+                raise
+            finally:
+                await pool.release(connection)
+
+    async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
+                           partitions: set[int], outbox_roles: tuple[str, ...] = (),
+                           own: Collection[OutboxEntry] = ()) -> StateView:
+        """A cluster partition's accounts, records, event-time marks and outbox check, by one
+        script on its node (agents/read.lua)."""
+        names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         outboxes = [at.outbox(role, p) for p in parts for role in outbox_roles]
         keys = ([at.account(n) for n in names] + [at.tx(t) for t in ids]
-                + [at.event_time(p) for p in parts]
-                + [self.label_risk_key(a) for a in named]
-                + [payment_days_key(self._namespace, d) for d in paid]
-                + [fan_in_key(self._namespace, d) for d in paid] + outboxes)
-        args: list[Any] = [len(names), len(ids), len(parts), len(named), len(outboxes), len(paid)]
-        for its in paid.values():
-            args.append(len(its))
-            args += [p.since_ms for _, p in its]
-            args += [p.payer for _, p in its]
-        own_ids: dict[str, list[str]] = {}
-        for entry in own:
-            own_ids.setdefault(at.outbox(entry.role, entry.partition), []).append(entry.batch_id)
+                + [at.event_time(p) for p in parts] + outboxes)
+        args: list[Any] = [len(names), len(ids), len(parts), len(outboxes)]
+        own_ids = _own_ids(at, own)
         for key in outboxes:
-            ids_here = own_ids.get(key, [])
+            ids_here = sorted(own_ids.get(key, ()))
             args += [len(ids_here), *ids_here]
         reply = await self._evalsha(self._read, keys, args)
         view = StateView({}, {}, {}, {}, strict=True)
-        for name, value in zip(names, reply, strict=False):
-            version, blob = unpack_account(value)
-            view.versions[name] = version
-            if blob:
-                view.accounts[name] = AccountState.decode(blob)
+        _fill_accounts(view, names, reply)
         offset = len(names)
         for tx_id, fields in zip(ids, reply[offset:offset + len(ids)], strict=True):
             if fields:
@@ -223,22 +337,6 @@ class RedisStateStore:
         offset += len(ids)
         for partition, value in zip(parts, reply[offset:offset + len(parts)], strict=True):
             view.partition_event_time[partition] = int(value)
-        offset += len(parts)
-        for k, account in enumerate(named):
-            flat, days = reply[offset + 2 * k], reply[offset + 2 * k + 1]
-            if flat:
-                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
-                                            for j in range(0, len(flat), 2)]
-            if days:
-                view.payment_days[account] = {int(days[j]): int(days[j + 1])
-                                              for j in range(0, len(days), 2)}
-        offset += 2 * len(named)
-        for its in paid.values():
-            n = len(its)
-            counts, scores = reply[offset:offset + n], reply[offset + n] or [None] * n
-            for (tx_id, _), count, score in zip(its, counts, scores, strict=True):
-                view.fan_in[tx_id] = Seen(count, -1 if score is None else int(float(score)))
-            offset += n + 1
         if outboxes:
             view.outbox_left = reply[-1] > 0
         return view
@@ -472,7 +570,7 @@ class ClusterStateStore(RedisStateStore):
                    own: Collection[OutboxEntry] = ()) -> StateView:
         partition = self._only(partitions)
         view = await self._read_script(self._keys_of(partition), accounts, tx_ids, partitions,
-                                       None, outbox_roles, own)
+                                       outbox_roles, own)
         view.partition = partition
         paying = list((payments or {}).items())
         named = sorted({a for _, p in paying for a in (p.payer, p.destination)}
@@ -553,6 +651,29 @@ class ClusterStateStore(RedisStateStore):
                          ("ZREMRANGEBYRANK", key, 0, -(FAN_IN_CAP + 1)),
                          ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
         await _per_node(self._cluster, commands)
+
+
+#: Keys per MGET and per EXISTS of a single-server read: an MGET's values come back in one reply;
+#: nearly every record and label-risk set a batch asks about does not exist, and one EXISTS
+#: per chunk says so (only a chunk with some is read key by key).
+MGET_CHUNK = 1000
+EXISTS_CHUNK = 64
+
+
+def _own_ids(at: _Keys, own: Collection[OutboxEntry]) -> dict[str, set[str]]:
+    """The reader's own outbox entries' batch ids, by outbox key."""
+    out: dict[str, set[str]] = {}
+    for entry in own:
+        out.setdefault(at.outbox(entry.role, entry.partition), set()).add(entry.batch_id)
+    return out
+
+
+def _fill_accounts(view: StateView, names: list[str], values: Iterable[Any]) -> None:
+    for name, value in zip(names, values, strict=False):
+        version, blob = unpack_account(value)
+        view.versions[name] = version
+        if blob:
+            view.accounts[name] = AccountState.decode(blob)
 
 
 def by_destination(paying: Iterable[tuple[T, Payment]]) -> dict[str, list[tuple[T, Payment]]]:

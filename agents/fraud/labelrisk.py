@@ -14,7 +14,7 @@ LABEL_RISK_TTL_MS: O(1) state per account and device.
 No leakage: a label counts for a transaction's features only if its reported_at is at or before
 that transaction's event time, so training (LabelRiskMemory fed in reported-at order) sees what
 serving saw. The batch read fetches the sets of the batch's payers and destinations with the
-rest (agents/read.lua); the features come from the entries here, one function for both.
+rest (agents/store.py); the features come from the entries here, one function for both.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ FEATURES = ("dest_fraud_1d", "dest_fraud_7d", "dest_fraud_30d", "dest_fraud_paye
 #: A device's set is `lr:<DEVICE_PREFIX><device id>`; "|" is in no id (streams.validation).
 DEVICE_PREFIX = "device|"
 #: Payments per destination per UTC day of their event time, the rates' denominators: kept for
-#: the days the longest window reads (authorize's commit counts each payment; agents/read.lua
+#: the days the longest window reads (authorize's commit counts each payment; the read
 #: returns a destination's days only when it has label-risk entries, the only time a rate is
 #: not 0).
 PAYMENT_DAYS_KEPT = 31

@@ -34,8 +34,8 @@ def namespace(stack_settings: Settings, redis_url: str):  # type: ignore[no-unty
 
 
 def test_a_server_that_lost_the_scripts_gets_them_again(namespace: str, redis_url: str) -> None:
-    # A Redis restarted without its script cache (or a failover) answers NOSCRIPT to EVALSHA:
-    # the store loads the script and the batch goes on.
+    # A Redis restarted without its script cache (or a failover) answers NOSCRIPT to EVALSHA,
+    # alone or inside the read's MULTI: the store loads the script and the batch goes on.
     async def run() -> tuple[int, int]:
         redis = Redis.from_url(redis_url)
         store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
@@ -48,11 +48,17 @@ def test_a_server_that_lost_the_scripts_gets_them_again(namespace: str, redis_ur
             await store.commit(view, result, "transactions", "b1")
             await redis.script_flush()
             again = await store.read({"acc-1"}, set(), set())
-            return again.versions["acc-1"], again.accounts["acc-1"].balance("EUR")
+            # the fan-in counts, a script inside the read's MULTI (agents/fanin.lua)
+            paying = {"t1": Payment("shop", "acc-1", 1_000)}
+            await store.commit(again, BatchResult(fan_in=list(paying.values())), "transactions",
+                               "b2")
+            await redis.script_flush()
+            seen = (await store.read({"acc-1"}, set(), set(), paying)).fan_in["t1"]
+            return again.versions["acc-1"], again.accounts["acc-1"].balance("EUR"), seen
         finally:
             await redis.aclose()
 
-    assert asyncio.run(run()) == (1, 500)
+    assert asyncio.run(run()) == (1, 500, Seen(1, 1_000))
 
 
 DAY_MS = 86_400_000
