@@ -176,22 +176,9 @@ def plain_read(keys: list[str], args: list) -> list[tuple]:
 
 
 #: The read's fan-in part alone, as a script (hybrid-read): what stays in Lua if only the rest of
-#: the read goes as plain commands (one ZCOUNT per payment is too many replies to read one by one).
-FAN_IN_LUA = """
-local out, ai = {}, 1
-for i = 1, #KEYS do
-  local n = tonumber(ARGV[ai]); ai = ai + 1
-  local counted = 0
-  for j = ai, ai + n - 1 do
-    local count = redis.call('ZCOUNT', KEYS[i], ARGV[j], '+inf')
-    out[#out + 1] = count
-    counted = counted + count
-  end
-  out[#out + 1] = counted > 0 and redis.call('ZMSCORE', KEYS[i], unpack(ARGV, ai + n, ai + 2 * n - 1)) or {}
-  ai = ai + 2 * n
-end
-return out
-"""
+#: the read goes as plain commands (one ZCOUNT per payment is too many replies to read one by
+#: one). The probe had its own copy first; the store took it up as agents/fanin.lua.
+FAN_IN_LUA = (AGENTS / "fanin.lua").read_text()
 
 
 def hybrid_read(keys: list[str], args: list, fan_in_sha: bytes) -> list[tuple]:
