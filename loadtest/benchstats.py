@@ -227,7 +227,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def _busy(phase: dict[str, Any]) -> str:
-    # The throughput window's share (runs before 2026-12-06 had only the whole phase's, which
+    # The throughput window's share (runs before 2026-12-05 mid-morning had only the whole phase's, which
     # counts the idle wait for the sinks' last commits; before 2026-12-01, neither).
     share = phase.get("busy_share_throughput", phase.get("busy_share"))
     return "-" if share is None else f"{share:.0%}"
