@@ -13,8 +13,7 @@ stays out of the run):
    first phase sustained: the latency target's load).
 
 Before the phases the broker's JIT is warmed (loadtest/warmup.py: a broker fresh from `make up`
-charged its compiler's one-off CPU to the first run's transactions), then the pipeline itself
-runs on throwaway topics until the broker stops compiling what its clients send (warm_pipeline).
+charged its compiler's one-off CPU to the first run's transactions).
 
 After reconcile, the run's physical floor is measured on its own messages and rows
 (loadtest/floor.py) and paystream's CPU per transaction (every process but the load generator,
@@ -69,11 +68,6 @@ RESULTS = REPO / "loadtest" / "results"
 TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
 #: The latency target's load: this share of the max-rate phase's sustained throughput.
 LATENCY_LOAD_SHARE = 0.7
-#: The pipeline's warm-up (warm_pipeline): transactions a round, and rounds at most.
-PIPELINE_WARMUP_TRANSACTIONS = 100_000
-PIPELINE_WARMUP_ROUNDS = 3
-#: The environment that names a run's topics and schema (and so its Redis keys).
-_RUN_SCOPE = ("PAYSTREAM_TOPIC_PREFIX", "PAYSTREAM_DB_SCHEMA")
 #: The workers' consumer group (the Faust app id), without the topic prefix.
 WORKER_GROUP = "paystream"
 
@@ -132,10 +126,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-max-s", type=float, default=90.0,
                         help="Warm the broker's JIT for at most this long before the phases, "
                              "until its compiler threads are nearly idle (0: not at all).")
-    parser.add_argument("--warmup-transactions", type=int, default=PIPELINE_WARMUP_TRANSACTIONS,
-                        help="Before the phases, run the pipeline itself on throwaway topics "
-                             "this many transactions a round until the broker's JIT is nearly "
-                             "idle in a round (0: not at all).")
     parser.add_argument("--quick", action="store_true",
                         help="Smoke run: 20,000 transactions, then 10 s at 2,000/s; writes quick.*")
     parser.add_argument("--name", default=None, help="Result file name (default: latest/quick).")
@@ -155,10 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
         args.profile_s, args.warmup_max_s = 0.0, min(args.warmup_max_s, 12.0)
-        args.warmup_transactions = min(args.warmup_transactions, 5_000)
     args.name = args.name or ("quick" if args.quick else "latest")
-    if args.warmup_transactions < 0:
-        parser.error("--warmup-transactions must be 0 (no warm-up) or more")
     for name in ("transactions", "rate", "rate_s", "accounts", "workers", "worker_batch_size"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -523,70 +510,6 @@ def warm_up(settings: Any, max_s: float) -> dict[str, Any] | None:
                        say=lambda line: print(line, flush=True))
 
 
-def warm_pipeline(args: argparse.Namespace, run_id: str, logs: Path) -> dict[str, Any] | None:
-    """Run the pipeline itself, on topics, a schema and Redis keys of its own that are removed
-    after, round by round until the broker's JIT compilers took under COMPILER_SHARE_WARM of
-    its CPU in a round (or PIPELINE_WARMUP_ROUNDS ran); return each round's figures.
-
-    The scratch traffic of warm_up leaves the broker still compiling the request paths the
-    pipeline's own clients make (aiokafka's producers and Faust's consumers speak other
-    versions of the requests than librdkafka): a run right after `make up` spent 1.65 s of the
-    broker's CPU in its compilers at the max rate, the next run 0.65, the third 0.17, kafka 13.0
-    / 8.0 / 6.9 µs/tx (2026-12-05). The workers and sinks measured are started afresh after."""
-    if args.warmup_transactions == 0:
-        return None
-    from loadtest.warmup import COMPILER_SHARE_WARM
-    from streams.settings import load_settings
-
-    saved = {name: os.environ.get(name) for name in _RUN_SCOPE}
-    os.environ["PAYSTREAM_TOPIC_PREFIX"] = f"bench-{run_id}-warmup."
-    os.environ["PAYSTREAM_DB_SCHEMA"] = f"bench_{run_id.replace('-', '_')}_warmup"
-    rounds: list[dict[str, Any]] = []
-    warm = False
-    try:
-        settings = load_settings()
-        env = environment(settings)
-        for step in (("topics", "create"), ("db", "migrate")):
-            subprocess.run(command(*step), env=env, cwd=REPO, check=True, capture_output=True)
-        print(f"== warming the pipeline: up to {PIPELINE_WARMUP_ROUNDS} rounds of "
-              f"{args.warmup_transactions:,} transactions on topics {settings.topic_prefix}*, "
-              f"removed after", flush=True)
-        (logs / "warmup").mkdir(exist_ok=True)
-        processes = ProcessGroup(env, logs / "warmup", cwd=REPO)
-        progress = Progress(settings)
-        try:
-            meter = CpuMeter(stack_pids())
-            start_pipeline(args, settings, processes, meter)
-            for n in range(1, PIPELINE_WARMUP_ROUNDS + 1):
-                count = args.warmup_transactions
-                phase = Phase(f"warm-up {n}", count, seed=20 + n,
-                              accounts=fits_in_half_a_day(count, args.accounts))
-                run_phase(phase, processes, progress, meter, settings, args.phase_timeout_s)
-                kafka_s, jit_s = phase.cpu_s.get("kafka", 0.0), phase.broker_jit_cpu_s
-                rounds.append({"transactions": count,
-                               "kafka_us_per_tx": round(kafka_s / count * 1e6, 1),
-                               "broker_jit_share": (None if jit_s is None or kafka_s <= 0
-                                                    else round(jit_s / kafka_s, 3))})
-                share = rounds[-1]["broker_jit_share"]
-                print(f"  kafka {rounds[-1]['kafka_us_per_tx']} µs/tx"
-                      f"{'' if share is None else f', its JIT compilers {share:.0%} of it'}",
-                      flush=True)
-                warm = jit_s is None or jit_s < COMPILER_SHARE_WARM * kafka_s
-                if warm:
-                    break
-        finally:
-            processes.stop()
-            progress.close()
-        clean_up(settings)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return {"rounds": rounds, "warm": warm}
-
-
 def measure_floor(settings: Any, transactions: int) -> dict[str, Any] | None:
     from loadtest import floor
 
@@ -706,11 +629,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== bench {run_id}: topics {prefix}*, schema {settings.db_schema}, logs in {logs}",
           flush=True)
     warmup = warm_up(settings, args.warmup_max_s)
-    try:
-        pipeline_warmup = warm_pipeline(args, run_id, logs)
-    except (BenchError, ProcessExitedError) as exc:
-        print(f"bench: the pipeline's warm-up: {exc}", file=sys.stderr)
-        return 1
     progress = Progress(settings)
     try:
         phases = run_phases(args, settings, ProcessGroup(env, logs, cwd=REPO), progress, meter)
@@ -725,24 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     floor = None if args.no_floor else measure_floor(settings, inputs)
     result = summarise(args, phases, decisions, reconciled, run_id, floor)
     result["broker_warmup"] = warmup
-    result["pipeline_warmup"] = pipeline_warmup
     write_results(args, settings, result, phases, decisions, meter)
     if reconciled and not args.keep:
         clean_up(settings)
     return 0 if reconciled else 1
-
-
-def start_pipeline(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
-                   meter: CpuMeter) -> None:
-    """The workers and the sinks, each metered, once the workers' group holds them all."""
-    for n in range(1, args.workers + 1):
-        batch = (["--batch-size", str(args.worker_batch_size)]
-                 if args.worker_batch_size else [])
-        proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10", *batch)
-        meter.add(f"worker-{n}", proc.pid)
-    for name in SINK_INPUTS:
-        meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
-    wait_for_workers(settings, args.workers, processes, timeout_s=120)
 
 
 def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
@@ -751,7 +655,14 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
     share of what it reached; the processes are stopped by pid however it ends."""
     phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     try:
-        start_pipeline(args, settings, processes, meter)
+        for n in range(1, args.workers + 1):
+            batch = (["--batch-size", str(args.worker_batch_size)]
+                     if args.worker_batch_size else [])
+            proc = processes.start(f"worker-{n}", "worker", "--stats-every-s", "10", *batch)
+            meter.add(f"worker-{n}", proc.pid)
+        for name in SINK_INPUTS:
+            meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
+        wait_for_workers(settings, args.workers, processes, timeout_s=120)
         if args.profile_s > 0:
             phases["max_rate"].profile = (processes.running["worker-1"].pid,
                                           args.out / f"{args.name}-worker-1.pyspy.txt")

@@ -216,16 +216,6 @@ def markdown(result: dict[str, Any]) -> str:
                        f"µs of its CPU per message in {warmup['window_s']:.0f} s windows at "
                        f"{warmup['rate_per_s']:,}/s: {shown}"
                        f"{'' if warmup['warm'] else ', still compiling when time ran out'}.")]
-    pipeline = result.get("pipeline_warmup")
-    if pipeline:  # runs before 2026-12-05 afternoon did not warm the pipeline
-        shown = ", ".join(
-            f"{r['kafka_us_per_tx']:,.1f}"
-            + ("" if r["broker_jit_share"] is None else f" ({r['broker_jit_share']:.0%} JIT)")
-            for r in pipeline["rounds"])
-        lines += ["", (f"Then the pipeline itself ran on throwaway topics, "
-                       f"{pipeline['rounds'][0]['transactions']:,} transactions a round, "
-                       f"until the broker's compilers were nearly idle: kafka µs/tx by round "
-                       f"{shown}{'' if pipeline['warm'] else ', still compiling after the last'}.")]
     profile = result.get("profile")
     if profile:
         lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "

@@ -100,12 +100,7 @@ def test_markdown_names_machine_phases_and_processes() -> None:
                                                                  "total": 210.0}}},
                      "broker_warmup": {"us_per_message_by_window": [480.0, 120.4, 93.2],
                                        "jit_share_by_window": [0.61, 0.2, 0.01], "warm": True,
-                                       "rate_per_s": 5000, "window_s": 5.0},
-                     "pipeline_warmup": {"rounds": [
-                         {"transactions": 100_000, "kafka_us_per_tx": 14.2,
-                          "broker_jit_share": 0.31},
-                         {"transactions": 100_000, "kafka_us_per_tx": 7.9,
-                          "broker_jit_share": 0.04}], "warm": True}})
+                                       "rate_per_s": 5000, "window_s": 5.0}})
     assert "Reconciled: **true**" in text
     assert "| max rate | 1,000 | as fast as Kafka takes | 2,500 | 40 ms | 90 ms | 12.50 s |" in text
     assert "| fixed rate | 1,000 | 8,000/s |" in text
@@ -116,25 +111,6 @@ def test_markdown_names_machine_phases_and_processes() -> None:
             "fixed rate") in text  # the tail's usual cause
     assert ("µs of its CPU per message in 5 s windows at 5,000/s: 480 (61% JIT), 120 (20% JIT), "
             "93 (1% JIT).") in text
-    assert ("100,000 transactions a round, until the broker's compilers were nearly idle: kafka "
-            "µs/tx by round 14.2 (31% JIT), 7.9 (4% JIT).") in text
-
-
-def test_a_pipeline_warm_up_that_ran_out_of_rounds_says_so() -> None:
-    from loadtest.benchstats import markdown
-
-    phase = {"transactions": 10, "offered_tps": None, "tps": 5.0, "e2e_p50_ms": 1.0,
-             "e2e_p95_ms": 1.0, "e2e_p99_ms": 1.0, "e2e_max_ms": 1.0,
-             "cpu_us_per_tx": {"total": 1.0}}
-    text = markdown({"date": "2026-12-05", "machine": {"cores": 2, "cpu": "Xeon",
-                                                       "memory_gib": 23.5},
-                     "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
-                     "phases": {"max_rate": phase, "fixed_rate": phase},
-                     "pipeline_warmup": {"rounds": [{"transactions": 5_000,
-                                                     "kafka_us_per_tx": 54.0,
-                                                     "broker_jit_share": 0.37}],
-                                         "warm": False}})
-    assert "kafka µs/tx by round 54.0 (37% JIT), still compiling after the last." in text
 
 
 def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> None:
