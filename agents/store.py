@@ -138,16 +138,29 @@ class RedisStateStore:
         the reference for paystream_avro's (native/avro/src/resp.rs). A server that lost the
         script gets it loaded by the regular path."""
         packed = pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        try:
+            return await self._round_trip(packed)
+        except NoScriptError:
+            with unavailable_is_retriable():
+                return await script(keys=keys, args=args)
+
+    async def _round_trip(self, packed: bytes, replies: int = 1) -> Any:
+        """Send `packed` (commands packed in compiled code) on a pooled connection, read its
+        `replies` replies and return the last; a reply that is an error is raised. The
+        connection goes back to the pool only if nothing was left unread on it."""
         pool = self._redis.connection_pool
         with unavailable_is_retriable():
             connection = await pool.get_connection()
+            left = replies
             try:
                 await connection.send_packed_command(packed)
+                while left > 1:
+                    await connection.read_response()
+                    left -= 1
                 return await connection.read_response()
-            except NoScriptError:
-                return await script(keys=keys, args=args)
-            except BaseException:
-                await connection.disconnect()  # a reply may be half-read: never reuse it
+            except BaseException as exc:
+                if not (isinstance(exc, ResponseError) and left == 1):
+                    await connection.disconnect()  # a reply may be half-read: never reuse it
                 raise
             finally:
                 await pool.release(connection)
@@ -284,7 +297,8 @@ class RedisStateStore:
             + pack_command(("EXEC",))
         for attempt in (1, 2):
             try:
-                replies = await self._exec(packed, len(commands))
+                # MULTI's +OK, a +QUEUED for each command, then EXEC's replies
+                replies = cast(list[Any], await self._round_trip(packed, len(commands) + 2))
             except NoScriptError:  # refused as it was queued
                 replies = [NoScriptError()]
             errors = [reply for reply in replies if isinstance(reply, Exception)]
@@ -296,21 +310,6 @@ class RedisStateStore:
                 continue
             raise errors[0]
         raise AssertionError("unreachable")
-
-    async def _exec(self, packed: bytes, queued: int) -> list[Any]:
-        pool = self._redis.connection_pool
-        with unavailable_is_retriable():
-            connection = await pool.get_connection()
-            try:
-                await connection.send_packed_command(packed)
-                for _ in range(queued + 1):  # MULTI's +OK and a +QUEUED each
-                    await connection.read_response()
-                return cast(list[Any], await connection.read_response())
-            except BaseException:
-                await connection.disconnect()  # a reply may be half-read: never reuse it
-                raise
-            finally:
-                await pool.release(connection)
 
     async def _read_script(self, at: _Keys, accounts: set[str], tx_ids: set[str],
                            partitions: set[int], outbox_roles: tuple[str, ...] = (),
