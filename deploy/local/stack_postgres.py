@@ -148,7 +148,9 @@ class Postgres(Server):
                                  f"cluster (no PG_VERSION). Move it away and run 'make up' again.")
             say(f"postgres: initdb {self.data}...")
             # Data checksums: this is a ledger, so detect silent corruption. Locale C.UTF-8 is
-            # always present on Debian and gives byte-order collation (stable, fast).
+            # always present on Debian and orders text by code point; PostgreSQL 15 still
+            # compares under it through the locale, so the id columns say COLLATE "C"
+            # themselves (sinks/migrations/0012.ids-bytewise.sql).
             run_logged([str(self.bin() / "initdb"), "-D", str(self.data), "-U", "postgres",
                         "--auth-local=trust", "--auth-host=trust", "-E", "UTF8",
                         "--locale=C.UTF-8", "--data-checksums"],

@@ -124,6 +124,36 @@ def test_writers_that_remember_tips_chain_correctly_after_each_others_rows(
     assert (report.ok, report.rows) == (True, 14)
 
 
+#: Text columns holding ids: compared as bytes (migration 0012), and only with one another.
+ID_COLUMN = ("tx_id", "posting_id", "account", "source_account", "destination_account",
+             "merchant_id", "device_id")
+
+
+def test_every_id_column_is_compared_as_bytes(db_settings: Settings) -> None:
+    # An id column left on the database's collation would compare through the locale (~8% of
+    # PostgreSQL's CPU in a bench run went to that), and a join of it with one of the others
+    # would fail: two collations cannot be compared. A new table's ids must say COLLATE "C".
+    async def collations(db: asyncpg.Connection) -> dict[tuple[str, str], str | None]:
+        rows = await db.fetch(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = $1 AND column_name = ANY($2::text[]) AND data_type = 'text'",
+            db_settings.db_schema, list(ID_COLUMN))
+        return {(r["table_name"], r["column_name"]): r["collation_name"] for r in rows}
+
+    found = with_db(db_settings, collations)
+    assert {("ledger", "tx_id"), ("report_transactions", "source_account"),
+            ("labels", "tx_id"), ("review_verdicts", "account")} <= set(found)
+    assert {column: collation for column, collation in found.items() if collation != "C"} == {}
+
+    async def joined(db: asyncpg.Connection) -> int:
+        return int(await db.fetchval(
+            "SELECT count(*) FROM labels l JOIN report_transactions r USING (tx_id) "
+            "JOIN ledger g ON g.tx_id = r.tx_id AND g.account = r.source_account "
+            "JOIN review_verdicts v ON v.tx_id = l.tx_id AND v.account = l.source_account"))
+
+    assert with_db(db_settings, joined) == 0  # the ids of every table join with one another
+
+
 def test_the_database_refuses_update_delete_and_truncate(db_settings: Settings) -> None:
     async def work(db: asyncpg.Connection) -> list[str]:
         await LedgerWriter(db).write(postings(3))
