@@ -265,9 +265,9 @@ class RedisStateStore:
         It need not be the first's snapshot. A partition's records are written by its own
         batches, one at a time under the worker's lock, so not meanwhile (a credit from before
         origins marks its record's `c` from the destination's partition, which alone reads it);
-        one another partition
-        creates meanwhile for the same tx_id is what the commit's own check catches, as when
-        it comes after the read; label-risk sets are written apart from any batch."""
+        one another partition creates meanwhile for the same tx_id is what the commit's own
+        check catches, as when it comes after the read; label-risk sets are written apart from
+        any batch."""
         commands: list[tuple[Any, ...]] = [("HGETALL", self._flat.tx(t)) for t in tx_ids]
         for account in labelled:
             commands.append(("ZRANGE", self.label_risk_key(account), 0, -1, "WITHSCORES"))
@@ -277,17 +277,11 @@ class RedisStateStore:
         for tx_id in tx_ids:
             fields = next(replies)
             if fields:
-                view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
-                                          for j in range(0, len(fields), 2)}
+                view.tx_records[tx_id] = _record(fields)
         for account in labelled:
             flat = next(replies)
-            days = next(replies) if account in destinations else None
-            if flat:  # the days matter only beside label-risk entries
-                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
-                                            for j in range(0, len(flat), 2)]
-                if days:
-                    view.payment_days[account] = {int(days[j]): int(days[j + 1])
-                                                  for j in range(0, len(days), 2)}
+            _fill_label_risk(view, account, flat,
+                             next(replies) if account in destinations else None)
 
     async def _transaction(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """`commands` in one MULTI/EXEC, packed in compiled code; EXEC's replies, any error among
@@ -331,8 +325,7 @@ class RedisStateStore:
         offset = len(names)
         for tx_id, fields in zip(ids, reply[offset:offset + len(ids)], strict=True):
             if fields:
-                view.tx_records[tx_id] = {fields[j].decode(): fields[j + 1].decode()
-                                          for j in range(0, len(fields), 2)}
+                view.tx_records[tx_id] = _record(fields)
         offset += len(ids)
         for partition, value in zip(parts, reply[offset:offset + len(parts)], strict=True):
             view.partition_event_time[partition] = int(value)
@@ -591,14 +584,8 @@ class ClusterStateStore(RedisStateStore):
             view.fan_in[tx_id] = Seen(int(count), -1 if score is None else int(float(score)))
             at += 2
         for account in named:
-            flat, days = replies[at], replies[at + 1]
+            _fill_label_risk(view, account, replies[at], replies[at + 1])
             at += 2
-            if flat:  # as read.lua: the days matter only beside label-risk entries
-                view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
-                                            for j in range(0, len(flat), 2)]
-                if days:
-                    view.payment_days[account] = {int(days[j]): int(days[j + 1])
-                                                  for j in range(0, len(days), 2)}
         for tx_id, claimed in zip(unknown, replies[at:], strict=True):
             if claimed:
                 owner, _, body_hash = claimed.decode().partition("|")
@@ -665,6 +652,24 @@ def _own_ids(at: _Keys, own: Collection[OutboxEntry]) -> dict[str, set[str]]:
     for entry in own:
         out.setdefault(at.outbox(entry.role, entry.partition), set()).add(entry.batch_id)
     return out
+
+
+def _record(fields: list[bytes]) -> dict[str, str]:
+    """A transaction record from HGETALL's flat reply."""
+    return {fields[j].decode(): fields[j + 1].decode() for j in range(0, len(fields), 2)}
+
+
+def _fill_label_risk(view: StateView, account: str, flat: list[Any],
+                     days: list[Any] | None) -> None:
+    """An account's label-risk entries (ZRANGE WITHSCORES, flat) and, beside them, its payments
+    per day (HGETALL, flat): the days matter only where there are entries (a rate is 0 else)."""
+    if not flat:
+        return
+    view.label_risk[account] = [Entry.parse(flat[j].decode(), float(flat[j + 1]))
+                                for j in range(0, len(flat), 2)]
+    if days:
+        view.payment_days[account] = {int(days[j]): int(days[j + 1])
+                                      for j in range(0, len(days), 2)}
 
 
 def _fill_accounts(view: StateView, names: list[str], values: Iterable[Any]) -> None:
