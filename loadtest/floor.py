@@ -18,9 +18,10 @@ else) with the servers' CPU read from /proc:
   (the run's own autovacuum and checkpoint landing in the window). Before each, the floor
   waits (at most SETTLE_MAX_S) until no autovacuum worker runs and asks the server to write
   its dirty buffers (CHECKPOINT), so that each measures its own rows and not the run's
-  leftovers. The CHECKPOINT needs superuser or pg_checkpoint, which the local stack's
-  paystream role does not have: there it is refused and said so, and a checkpoint the run
-  set off may still be under way (the median of PG_REPEATS is what copes with it).
+  leftovers. The CHECKPOINT needs superuser or pg_checkpoint, which the local stack grants its
+  paystream role (deploy/local/stack_postgres.py); a role without it is refused and told so,
+  and then a checkpoint the run set off may still be under way (the median of PG_REPEATS is
+  what copes with it). The bench settles the server the same way before each of its phases.
 
 floor_us_per_tx = (Kafka CPU + PostgreSQL CPU) / the run's transactions. The pipeline's own
 CPU per transaction divided by it is the run's floor multiple (issue: target 3x).
@@ -202,21 +203,34 @@ async def _copy_once(db: Any, tables: list[tuple[str, float, list[str], str, lis
     return client_s, server_s
 
 
-async def settle(db: Any, max_s: float = SETTLE_MAX_S) -> None:
-    """Wait until no autovacuum worker runs (at most `max_s`), then CHECKPOINT: what the run
-    left to do is not measured as the floor's. A user who may not CHECKPOINT skips it, and
-    says so."""
+async def settle(db: Any, max_s: float = SETTLE_MAX_S) -> str:
+    """Wait until no autovacuum worker runs (at most `max_s`), then CHECKPOINT: what came before
+    (an earlier run's rows, this run's) is not measured as what comes next. A user who may not
+    CHECKPOINT skips it, and says so. Returns what it did, for the run's log."""
     import asyncpg
 
+    started = time.monotonic()
     for _ in range(int(max_s / 0.5)):  # polled: PostgreSQL announces no end of a vacuum
         if not await db.fetchval("SELECT count(*) FROM pg_stat_activity "
                                  "WHERE backend_type = 'autovacuum worker'"):
             break
         await asyncio.sleep(0.5)
+    waited = time.monotonic() - started
     try:
         await db.execute("CHECKPOINT")
     except asyncpg.InsufficientPrivilegeError as exc:
         print(f"  floor: CHECKPOINT refused ({exc}); measuring without it", flush=True)
+        return f"autovacuum waited {waited:.1f} s, CHECKPOINT refused"
+    return (f"autovacuum waited {waited:.1f} s, "
+            f"CHECKPOINT {time.monotonic() - started - waited:.1f} s")
+
+
+async def settle_database(database_url: str, schema: str) -> str:
+    """`settle` on a connection of its own (the bench, before each phase)."""
+    from sinks.db import connected
+
+    async with connected(database_url, schema) as db:
+        return await settle(db)
 
 
 #: paystream_avro.copy_records' letter for each column type the floor's tables have.

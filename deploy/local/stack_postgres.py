@@ -205,7 +205,11 @@ class Postgres(Server):
                               env={**os.environ, "PGCONNECT_TIMEOUT": "5"})
 
     def after_ready(self) -> None:
-        """Role and database 'paystream' (idempotently), then the roles of least privilege."""
+        """Role and database 'paystream' (idempotently), then the roles of least privilege.
+
+        The local stack's paystream role may also CHECKPOINT (pg_checkpoint, PostgreSQL 15+):
+        the bench settles the server before each phase and each floor measurement
+        (loadtest/floor.py `settle`), so that none is charged what came before it."""
         made = self._psql(f"postgresql://postgres@{HOST}:{self.port}/postgres", """
 SELECT 'CREATE ROLE paystream LOGIN CREATEDB'
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'paystream') \\gexec
@@ -213,6 +217,10 @@ SELECT 'ALTER ROLE paystream LOGIN CREATEDB'
   FROM pg_roles WHERE rolname = 'paystream' AND NOT (rolcanlogin AND rolcreatedb) \\gexec
 SELECT 'CREATE DATABASE paystream OWNER paystream'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'paystream') \\gexec
+SELECT 'GRANT pg_checkpoint TO paystream' FROM pg_roles r
+ WHERE r.rolname = 'pg_checkpoint' AND NOT EXISTS (
+   SELECT 1 FROM pg_auth_members m JOIN pg_roles p ON p.oid = m.member
+    WHERE m.roleid = r.oid AND p.rolname = 'paystream') \\gexec
 """)
         if made.returncode:
             raise StackError(f"postgres: creating role/database 'paystream' failed: {made.stderr}")
