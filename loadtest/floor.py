@@ -172,8 +172,8 @@ async def measure_postgres(database_url: str, schema: str, server_cpu_s: Callabl
                            for r in rows]
                 tables.append((table, total / len(records), columns, kinds, records))
         measured = []
-        for _ in range(repeats):
-            await settle(db)
+        for repeat in range(1, repeats + 1):
+            print(f"  floor copy {repeat}: PostgreSQL settled: {await settle(db)}", flush=True)
             measured.append(await _copy_once(db, tables, server_cpu_s))
     client_s, server_s = sorted(measured, key=sum)[len(measured) // 2]
     return rows_by_table, client_s, server_s, measured
@@ -206,7 +206,7 @@ async def _copy_once(db: Any, tables: list[tuple[str, float, list[str], str, lis
 async def settle(db: Any, max_s: float = SETTLE_MAX_S) -> str:
     """Wait until no autovacuum worker runs (at most `max_s`), then CHECKPOINT: what came before
     (an earlier run's rows, this run's) is not measured as what comes next. A user who may not
-    CHECKPOINT skips it, and says so. Returns what it did, for the run's log."""
+    CHECKPOINT skips it. Returns what it did, for the caller to print."""
     import asyncpg
 
     started = time.monotonic()
@@ -219,8 +219,7 @@ async def settle(db: Any, max_s: float = SETTLE_MAX_S) -> str:
     try:
         await db.execute("CHECKPOINT")
     except asyncpg.InsufficientPrivilegeError as exc:
-        print(f"  floor: CHECKPOINT refused ({exc}); measuring without it", flush=True)
-        return f"autovacuum waited {waited:.1f} s, CHECKPOINT refused"
+        return f"autovacuum waited {waited:.1f} s, CHECKPOINT refused ({exc})"
     return (f"autovacuum waited {waited:.1f} s, "
             f"CHECKPOINT {time.monotonic() - started - waited:.1f} s")
 
