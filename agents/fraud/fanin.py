@@ -27,6 +27,11 @@ import numpy as np
 from streams.records import Transaction
 
 FAN_IN_WINDOW_MS = 86_400_000
+#: A set's expiry in Redis, set when a batch's read found no payer in the window (a new set, or
+#: one only stale payers are left in) and when a payment opens a new day for the destination, not
+#: on every write (agents/commit.lua): twice the window keeps every payer until its payment
+#: leaves the window (a day's first write is at most a day before its last), and an idle set goes.
+FAN_IN_TTL_MS = 2 * FAN_IN_WINDOW_MS
 #: Beyond this many recent payers a destination is a merchant or a mule either way; the cap
 #: bounds the set (and its Redis memory) for merchants paid by thousands.
 FAN_IN_CAP = 64
@@ -87,21 +92,20 @@ class FanInMemory:
         return out
 
     def apply(self, payments: Iterable[Payment]) -> None:
-        newest: dict[str, int] = {}
+        paid: set[str] = set()
         for payment in payments:
             members = self._sets.setdefault(payment.destination, {})
             if payment.time_ms > members.get(payment.payer, -1):
                 members[payment.payer] = payment.time_ms
-            newest[payment.destination] = max(newest.get(payment.destination, 0), payment.time_ms)
-        for destination, time_ms in newest.items():
-            self._sets[destination] = trim(self._sets[destination], time_ms)
+            paid.add(payment.destination)
+        for destination in paid:
+            self._sets[destination] = trim(self._sets[destination])
 
 
-def trim(members: dict[str, int], newest_ms: int) -> dict[str, int]:
-    """Drop payers older than the window before `newest_ms`, then all but the newest FAN_IN_CAP
-    (ties by payer id, as Redis orders a sorted set)."""
-    kept = {p: t for p, t in members.items() if t >= newest_ms - FAN_IN_WINDOW_MS}
-    if len(kept) > FAN_IN_CAP:
-        ranked = sorted(kept.items(), key=lambda item: (item[1], item[0]))
-        kept = dict(ranked[-FAN_IN_CAP:])
-    return kept
+def trim(members: dict[str, int]) -> dict[str, int]:
+    """All but the newest FAN_IN_CAP payers dropped (ties by payer id, as Redis orders a sorted
+    set). Payers older than the window stay, as in Redis: no payment's window counts them."""
+    if len(members) <= FAN_IN_CAP:
+        return members
+    ranked = sorted(members.items(), key=lambda item: (item[1], item[0]))
+    return dict(ranked[-FAN_IN_CAP:])

@@ -10,7 +10,15 @@ import pytest
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult, OutboxEntry, OutputMessage
-from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, FanInMemory, Payment, Seen, fan_in
+from agents.fraud.fanin import (
+    FAN_IN_CAP,
+    FAN_IN_TTL_MS,
+    FAN_IN_WINDOW_MS,
+    FanInMemory,
+    Payment,
+    Seen,
+    fan_in,
+)
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from agents.store import (
     RedisStateStore,
@@ -124,12 +132,16 @@ def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
     assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
 
 
+@pytest.mark.parametrize("informed", [False, True], ids=["blind-commits", "read-commits"])
 def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
-        namespace: str, redis_url: str) -> None:
+        namespace: str, redis_url: str, informed: bool) -> None:
     # The scripts read and write a destination's fan-in set once per batch for all its payments:
     # many payments to one destination in a batch (the same payer twice, more new payers than
     # the cap, a payer older than the window) must leave the members FanInMemory keeps, and a
-    # read must count per payment what the memory's lookup counts. A payer's time is read only
+    # read must count per payment what the memory's lookup counts. A commit sets a set's expiry
+    # only where its read found no payer in the window (or a day opens): each batch here reads
+    # either nothing (the commit sets every expiry) or its own payments, and every set must
+    # expire once idle either way. A payer's time is read only
     # where some payer counts (a time before the payment's window is as good as none): where it
     # is read it must be the memory's, and the fan-in features must be the same either way.
     hour = 3_600_000
@@ -157,11 +169,14 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
         try:
             for n, payments in enumerate(batches):
-                await store.commit(await store.read(set(), set(), set()),
+                read = {f"{n}-{i}": p for i, p in enumerate(payments)} if informed else None
+                await store.commit(await store.read(set(), set(), set(), read),
                                    BatchResult(fan_in=payments), "transactions", f"b{n}")
             held = {d: {m.decode(): int(t) for m, t in
                         await redis.zrange(fan_in_key(namespace, d), 0, -1, withscores=True)}
                     for d in ("shop", "cafe", "bar", "mall")}
+            ttls = [await redis.pttl(fan_in_key(namespace, d)) for d in held]
+            assert all(0 < ttl <= FAN_IN_TTL_MS for ttl in ttls), ttls
             view = await store.read(set(), set(), set(), payments=probe)
             return held, view.fan_in
         finally:
