@@ -132,18 +132,52 @@ def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
     assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
 
 
+def test_a_fan_in_sets_expiry_moves_only_where_its_read_found_no_payer_or_a_day_opens(
+        namespace: str, redis_url: str) -> None:
+    # Not on every write (a command per destination per batch): a set that is live keeps the
+    # expiry it has until a payment opens a new day for its destination; one the read found
+    # empty (new, or expired while its day is still open in the payments per day) gets one.
+    day = 100 * DAY_MS
+
+    async def run() -> tuple[int, int, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        key = fan_in_key(namespace, "shop")
+        try:
+            async def pay(payer: str, time_ms: int, tx_id: str) -> None:
+                paying = {tx_id: Payment("shop", payer, time_ms)}
+                await store.commit(await store.read(set(), set(), set(), paying),
+                                   BatchResult(fan_in=list(paying.values())), "transactions",
+                                   tx_id)
+
+            await pay("p-1", day, "t1")  # a new set, on a day that opens
+            first = await redis.pttl(key)
+            await redis.pexpire(key, 60_000)  # stands for an expiry set hours ago
+            await pay("p-2", day + 1, "t2")  # same day, p-1 read in the window: left as it is
+            kept = await redis.pttl(key)
+            await redis.delete(key)  # the set expired; its day is still open
+            await pay("p-3", day + 2, "t3")  # the read finds no payer: set again
+            return first, kept, await redis.pttl(key)
+        finally:
+            await redis.aclose()
+
+    first, kept, renewed = asyncio.run(run())
+    assert FAN_IN_TTL_MS - 60_000 < first <= FAN_IN_TTL_MS
+    assert 0 < kept <= 60_000
+    assert FAN_IN_TTL_MS - 60_000 < renewed <= FAN_IN_TTL_MS
+
+
 @pytest.mark.parametrize("informed", [False, True], ids=["blind-commits", "read-commits"])
 def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         namespace: str, redis_url: str, informed: bool) -> None:
     # The scripts read and write a destination's fan-in set once per batch for all its payments:
     # many payments to one destination in a batch (the same payer twice, more new payers than
     # the cap, a payer older than the window) must leave the members FanInMemory keeps, and a
-    # read must count per payment what the memory's lookup counts. A commit sets a set's expiry
-    # only where its read found no payer in the window (or a day opens): each batch here reads
-    # either nothing (the commit sets every expiry) or its own payments, and every set must
-    # expire once idle either way. A payer's time is read only
+    # read must count per payment what the memory's lookup counts. A payer's time is read only
     # where some payer counts (a time before the payment's window is as good as none): where it
-    # is read it must be the memory's, and the fan-in features must be the same either way.
+    # is read it must be the memory's, and the fan-in features must be the same either way. Each
+    # batch reads nothing (its commit sets every expiry) or its own payments (its commit sets
+    # only those the next test names): every set must expire once idle either way.
     hour = 3_600_000
     t0 = 10 * FAN_IN_WINDOW_MS
     batches = [
