@@ -69,9 +69,6 @@ class StateView:
     strict: bool = False
     #: What the fan-in sets held for each payment of the batch, by tx_id (authorize only).
     fan_in: dict[str, Seen] = field(default_factory=dict)
-    #: The destinations whose fan-in set held payers in those payments' windows: the commit
-    #: leaves their expiry as it is (agents/commit.lua).
-    fan_in_live: set[str] = field(default_factory=set)
     #: The fraud labels held for the payments' payers and destinations, by account.
     label_risk: dict[str, list[Entry]] = field(default_factory=dict)
     #: Payments per day of the accounts with label-risk entries, as destinations.

@@ -135,25 +135,25 @@ ki = ki + h
 
 -- Fan-in sets (agents/fraud/fanin.py): each payer's newest payment time per destination (ZADD GT
 -- never moves a time back, so replays and other workers' batches cannot undo it), then all but
--- the newest `cap` payers are dropped. Payers older than the window are not trimmed by time:
--- they count for no payment (reads count from the payment's window start), the cap bounds them,
--- and the set's expiry drops an idle one (a trim by time was a command per destination per batch).
+-- the newest `cap` payers are dropped, and the set expires a window after its last write.
+-- Payers older than the window are not trimmed by time: they count for no payment (reads count
+-- from each payment's window start), the cap bounds them, and the expiry drops an idle set (a
+-- trim by time was a command per destination per batch).
 -- Each payment also counts in its destination's payments per day (the fraud rates'
 -- denominators, agents/fraud/labelrisk.py).
 -- Per destination the batch paid, KEYS holds its fan-in set and its payments per day; ARGV its
--- count of payments, 1 to set the set's expiry (its read found no payer in the window, so the
--- set may be new: agents/store.py), the (time, payer) pairs, its count of days and the
--- (day, payments) pairs: one ZADD and one HINCRBY per day for all the batch's payments to it,
--- not one of each per payment (each call from Lua costs a command dispatch and the Lua around
--- it). Times and days are strings, handed to redis.call as they are (a Lua number is formatted
--- back into a string on every call, ~3% of the server's CPU).
-local f = tonumber(ARGV[ai]); local fan_ttl = ARGV[ai + 1]; local cap = tonumber(ARGV[ai + 2])
+-- count of payments, the (time, payer) pairs, its count of days and the (day, payments) pairs:
+-- one ZADD and one HINCRBY per day for all the batch's payments to it, not one of each per
+-- payment (each call from Lua costs a command dispatch and the Lua around it).
+-- Times and days are strings, handed to redis.call as they are (a Lua number is formatted back
+-- into a string on every call, ~3% of the server's CPU).
+local f = tonumber(ARGV[ai]); local fan_window = ARGV[ai + 1]; local cap = tonumber(ARGV[ai + 2])
 local days_kept = tonumber(ARGV[ai + 3])
 ai = ai + 4
 for i = 0, f - 1 do
   local key, days_key = KEYS[ki + 2 * i], KEYS[ki + 2 * i + 1]
-  local n, expire = tonumber(ARGV[ai]), ARGV[ai + 1] == '1'
-  ai = ai + 2
+  local n = tonumber(ARGV[ai])
+  ai = ai + 1
   local added = 0
   for first = 0, n - 1, 1000 do  -- chunks keep unpack() under Lua's stack limit
     local last = math.min(first + 999, n - 1)
@@ -163,7 +163,8 @@ for i = 0, f - 1 do
   -- The set held at most `cap` before (every write trims after adding): only new payers can
   -- take it past that.
   if added > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1)) end
-  -- The day that falls out of the kept span goes, and the expiries move, only when a payment
+  redis.call('PEXPIRE', key, fan_window)
+  -- The day that falls out of the kept span goes, and the expiry moves, only when a payment
   -- opens a new day in the hash (HINCRBY returns the batch's own count). The same days are
   -- dropped (a day's field appears only then); an idle destination's hash expires
   -- PAYMENT_DAYS_KEPT days after the first payment of its newest day, not the last: hours sooner.
@@ -178,7 +179,6 @@ for i = 0, f - 1 do
     ai = ai + 2
   end
   if opened then redis.call('PEXPIRE', days_key, days_kept * 86400000) end
-  if opened or expire then redis.call('PEXPIRE', key, fan_ttl) end
 end
 ki = ki + 2 * f
 

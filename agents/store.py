@@ -53,7 +53,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agents.batch import BatchResult, OutboxEntry, OutputMessage, StateView
-from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_TTL_MS, FAN_IN_WINDOW_MS, Payment, Seen
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, Payment, Seen
 from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT, Entry, device_name
 from agents.ports import StateConflictError
 from streams.accounts import (
@@ -248,8 +248,6 @@ class RedisStateStore:
                 scores = next(fan) or [None] * len(its)
                 for (tx_id, _), count, score in zip(its, counts, scores, strict=True):
                     view.fan_in[tx_id] = Seen(count, -1 if score is None else int(float(score)))
-                if any(counts):
-                    view.fan_in_live.add(its[0][1].destination)
         if outboxes:
             held = [next(replies) for _ in checked]
             others = next(replies) if plain else 0
@@ -391,11 +389,11 @@ class RedisStateStore:
             member = f"{change.account}|{change.tx_id}"
             args += [member, "" if change.expires_at_ms is None else change.expires_at_ms]
         paid = by_destination((None, payment) for payment in fan_in)
-        args += [len(paid), FAN_IN_TTL_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
+        args += [len(paid), FAN_IN_WINDOW_MS, FAN_IN_CAP, PAYMENT_DAYS_KEPT]
         for destination, its in paid.items():
             keys += [fan_in_key(self._namespace, destination),
                      payment_days_key(self._namespace, destination)]
-            args += [len(its), 0 if destination in view.fan_in_live else 1]
+            args.append(len(its))
             days: dict[int, int] = {}
             for _, payment in its:
                 args += [payment.time_ms, payment.payer]
@@ -632,9 +630,9 @@ class ClusterStateStore(RedisStateStore):
             days, day = payment_days_key(self._namespace, payment.destination), payment.time_ms // DAY_MS
             commands += [("HINCRBY", days, day, 1), ("HDEL", days, day - PAYMENT_DAYS_KEPT),
                          ("PEXPIRE", days, PAYMENT_DAYS_KEPT * DAY_MS)]
-        for key in {fan_in_key(self._namespace, p.destination) for p in payments}:
+        for key in dict.fromkeys(fan_in_key(self._namespace, p.destination) for p in payments):
             commands += [("ZREMRANGEBYRANK", key, 0, -(FAN_IN_CAP + 1)),
-                         ("PEXPIRE", key, FAN_IN_WINDOW_MS)]  # on every write: no read decides
+                         ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
         await _per_node(self._cluster, commands)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_TTL_MS
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS
 from agents.fraud.labelrisk import DAY_MS, PAYMENT_DAYS_KEPT
 from agents.store import fan_in_key, payment_days_key
 from streams.accounts import (
@@ -87,7 +87,7 @@ async def write_fan_in(redis: StateClient, namespace: str, sets: dict[str, dict[
         key = fan_in_key(namespace, destination)
         pipe.zadd(key, dict(members), gt=True)
         pipe.zremrangebyrank(key, 0, -(FAN_IN_CAP + 1))
-        pipe.pexpire(key, FAN_IN_TTL_MS)
+        pipe.pexpire(key, FAN_IN_WINDOW_MS)
 
     return await _pipelined(redis, sets, queue)
 

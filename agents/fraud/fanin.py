@@ -27,11 +27,6 @@ import numpy as np
 from streams.records import Transaction
 
 FAN_IN_WINDOW_MS = 86_400_000
-#: A set's expiry in Redis, set when a batch's read found no payer in the window (a new set, or
-#: one only stale payers are left in) and when a payment opens a new day for the destination, not
-#: on every write (agents/commit.lua): twice the window keeps every payer until its payment
-#: leaves the window (a day's first write is at most a day before its last), and an idle set goes.
-FAN_IN_TTL_MS = 2 * FAN_IN_WINDOW_MS
 #: Beyond this many recent payers a destination is a merchant or a mule either way; the cap
 #: bounds the set (and its Redis memory) for merchants paid by thousands.
 FAN_IN_CAP = 64

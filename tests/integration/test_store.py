@@ -10,15 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from agents.batch import BatchResult, OutboxEntry, OutputMessage
-from agents.fraud.fanin import (
-    FAN_IN_CAP,
-    FAN_IN_TTL_MS,
-    FAN_IN_WINDOW_MS,
-    FanInMemory,
-    Payment,
-    Seen,
-    fan_in,
-)
+from agents.fraud.fanin import FAN_IN_CAP, FAN_IN_WINDOW_MS, FanInMemory, Payment, Seen, fan_in
 from agents.fraud.labelrisk import PAYMENT_DAYS_KEPT, Entry
 from agents.store import (
     RedisStateStore,
@@ -132,52 +124,15 @@ def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
     assert 0 < ttl <= PAYMENT_DAYS_KEPT * DAY_MS
 
 
-def test_a_fan_in_sets_expiry_moves_only_where_its_read_found_no_payer_or_a_day_opens(
-        namespace: str, redis_url: str) -> None:
-    # Not on every write (a command per destination per batch): a set that is live keeps the
-    # expiry it has until a payment opens a new day for its destination; one the read found
-    # empty (new, or expired while its day is still open in the payments per day) gets one.
-    day = 100 * DAY_MS
-
-    async def run() -> tuple[int, int, int]:
-        redis = Redis.from_url(redis_url)
-        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
-        key = fan_in_key(namespace, "shop")
-        try:
-            async def pay(payer: str, time_ms: int, tx_id: str) -> None:
-                paying = {tx_id: Payment("shop", payer, time_ms)}
-                await store.commit(await store.read(set(), set(), set(), paying),
-                                   BatchResult(fan_in=list(paying.values())), "transactions",
-                                   tx_id)
-
-            await pay("p-1", day, "t1")  # a new set, on a day that opens
-            first = await redis.pttl(key)
-            await redis.pexpire(key, 60_000)  # stands for an expiry set hours ago
-            await pay("p-2", day + 1, "t2")  # same day, p-1 read in the window: left as it is
-            kept = await redis.pttl(key)
-            await redis.delete(key)  # the set expired; its day is still open
-            await pay("p-3", day + 2, "t3")  # the read finds no payer: set again
-            return first, kept, await redis.pttl(key)
-        finally:
-            await redis.aclose()
-
-    first, kept, renewed = asyncio.run(run())
-    assert FAN_IN_TTL_MS - 60_000 < first <= FAN_IN_TTL_MS
-    assert 0 < kept <= 60_000
-    assert FAN_IN_TTL_MS - 60_000 < renewed <= FAN_IN_TTL_MS
-
-
-@pytest.mark.parametrize("informed", [False, True], ids=["blind-commits", "read-commits"])
 def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
-        namespace: str, redis_url: str, informed: bool) -> None:
+        namespace: str, redis_url: str) -> None:
     # The scripts read and write a destination's fan-in set once per batch for all its payments:
     # many payments to one destination in a batch (the same payer twice, more new payers than
-    # the cap, a payer older than the window) must leave the members FanInMemory keeps, and a
-    # read must count per payment what the memory's lookup counts. A payer's time is read only
+    # the cap, a payer older than the window, which stays: no payment's window counts it) must
+    # leave the members FanInMemory keeps, every set with an expiry, and a read must count per
+    # payment what the memory's lookup counts. A payer's time is read only
     # where some payer counts (a time before the payment's window is as good as none): where it
-    # is read it must be the memory's, and the fan-in features must be the same either way. Each
-    # batch reads nothing (its commit sets every expiry) or its own payments (its commit sets
-    # only those the next test names): every set must expire once idle either way.
+    # is read it must be the memory's, and the fan-in features must be the same either way.
     hour = 3_600_000
     t0 = 10 * FAN_IN_WINDOW_MS
     batches = [
@@ -186,16 +141,19 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         + [Payment("shop", "p-3", t0 + hour), Payment("cafe", "p-1", t0 + 2),
            Payment("cafe", "p-2", t0 + 1)],
         [Payment("shop", "p-70", t0 + 2 * hour), Payment("shop", "p-70", t0 + hour),
-         Payment("bar", "p-1", t0)],
+         Payment("bar", "p-1", t0), Payment("pub", "r-1", t0)],
         # more payments to one destination than the scripts hand Redis in one call
         [Payment("mall", f"q-{n % 1_100}", t0 + n) for n in range(2_500)],
         # only payers the sets hold already (nothing added: the cap's trim is skipped)
         [Payment("shop", "p-70", t0 + 3 * hour), Payment("cafe", "p-2", t0 + 3 * hour)],
+        # a payer more than a window before the set's newest: kept (the cap alone trims)
+        [Payment("pub", "r-2", t0 + FAN_IN_WINDOW_MS + hour)],
     ]
     probe = {"a": Payment("shop", "p-3", t0 + 3 * hour), "b": Payment("shop", "p-new", t0 + 3 * hour),
              "c": Payment("cafe", "p-1", t0 + FAN_IN_WINDOW_MS + 1),
              "d": Payment("nobody", "p-1", t0),
-             "e": Payment("bar", "p-1", t0 + FAN_IN_WINDOW_MS + 5)}  # held, but before the window
+             "e": Payment("bar", "p-1", t0 + FAN_IN_WINDOW_MS + 5),  # held, but before the window
+             "f": Payment("pub", "r-1", t0 + FAN_IN_WINDOW_MS + 2 * hour)}
     probe |= {f"m{n}": Payment("mall", f"q-{n}", t0 + 3 * hour) for n in range(1_100)}
 
     async def run() -> tuple[dict, dict]:
@@ -203,14 +161,13 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
         try:
             for n, payments in enumerate(batches):
-                read = {f"{n}-{i}": p for i, p in enumerate(payments)} if informed else None
-                await store.commit(await store.read(set(), set(), set(), read),
+                await store.commit(await store.read(set(), set(), set()),
                                    BatchResult(fan_in=payments), "transactions", f"b{n}")
             held = {d: {m.decode(): int(t) for m, t in
                         await redis.zrange(fan_in_key(namespace, d), 0, -1, withscores=True)}
-                    for d in ("shop", "cafe", "bar", "mall")}
+                    for d in ("shop", "cafe", "bar", "mall", "pub")}
             ttls = [await redis.pttl(fan_in_key(namespace, d)) for d in held]
-            assert all(0 < ttl <= FAN_IN_TTL_MS for ttl in ttls), ttls
+            assert all(0 < ttl <= FAN_IN_WINDOW_MS for ttl in ttls), ttls
             view = await store.read(set(), set(), set(), payments=probe)
             return held, view.fan_in
         finally:
@@ -227,6 +184,8 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
     assert [s.payer_ms for s in got if s.count] == [e.payer_ms for e in expected if e.count]
     assert fan_in(payments, got).tolist() == fan_in(payments, expected).tolist()
     assert seen["e"] == Seen(0, -1) and expected[list(probe).index("e")].payer_ms == t0
+    assert held["pub"] == {"r-1": t0, "r-2": t0 + FAN_IN_WINDOW_MS + hour}
+    assert seen["f"] == Seen(1, t0) and fan_in([probe["f"]], [seen["f"]]).tolist() == [2]
     assert seen["a"].payer_ms == t0 + hour and seen["d"].count == 0
     assert seen["m299"].payer_ms == t0 + 2_499 and seen["m0"].payer_ms == -1  # not in the newest 64
 
