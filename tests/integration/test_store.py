@@ -128,7 +128,7 @@ def test_fan_in_sets_hold_what_the_offline_replay_holds_and_reads_see_them(
         namespace: str, redis_url: str) -> None:
     # The scripts read and write a destination's fan-in set once per batch for all its payments:
     # many payments to one destination in a batch (the same payer twice, more new payers than
-    # the cap, a payer older than the window, which stays: no payment's window counts it) must
+    # the cap, a payer older than the window, which only the cap drops: no window counts it) must
     # leave the members FanInMemory keeps, every set with an expiry, and a read must count per
     # payment what the memory's lookup counts. A payer's time is read only
     # where some payer counts (a time before the payment's window is as good as none): where it
