@@ -1,0 +1,16 @@
+#!/bin/bash
+# usage: base.sh NAME — the baseline e6897cf's own bench from a worktree, its own model (trained once
+# into /tmp/models-base by its own code). Results copied to /tmp/pgprobe/NAME.*
+set -u
+NAME=$1; WT=/tmp/wt-base
+cd /work/main
+[ -d $WT ] || git worktree add -f $WT e6897cf -q --detach
+ln -sfn /work/main/.local $WT/.local
+if ! ls -d /tmp/models-base/fraud-v*/ > /dev/null 2>&1; then
+  (cd $WT && PYTHONPATH=$WT PAYSTREAM_MODELS_DIR=/tmp/models-base /work/main/.venv/bin/python -m paystream train > /tmp/pgprobe/base-train.log 2>&1)
+fi
+cd $WT && PYTHONPATH=$WT PAYSTREAM_MODELS_DIR=/tmp/models-base /work/main/.venv/bin/python -m loadtest.bench --transactions 1000000 --rate 8000 --rate-s 60 --name $NAME --no-train > /tmp/sched/$NAME.console.txt 2>&1
+echo "rc=$?" >> /tmp/sched/$NAME.console.txt
+cp $WT/loadtest/results/$NAME.* /tmp/sched/ 2>/dev/null
+cp $WT/loadtest/results/$NAME-* /tmp/sched/ 2>/dev/null
+echo done > /tmp/sched/$NAME.done
