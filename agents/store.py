@@ -624,13 +624,15 @@ class ClusterStateStore(RedisStateStore):
     async def _write_features(self, payments: list[Payment]) -> None:
         """What commit.lua does to the fan-in sets and payments per day on one server."""
         commands: list[tuple[Any, ...]] = []
+        paid: dict[str, None] = {}  # each fan-in set once, in the order first paid
         for payment in payments:
             key = fan_in_key(self._namespace, payment.destination)
+            paid[key] = None
             commands.append(("ZADD", key, "GT", payment.time_ms, payment.payer))
             days, day = payment_days_key(self._namespace, payment.destination), payment.time_ms // DAY_MS
             commands += [("HINCRBY", days, day, 1), ("HDEL", days, day - PAYMENT_DAYS_KEPT),
                          ("PEXPIRE", days, PAYMENT_DAYS_KEPT * DAY_MS)]
-        for key in dict.fromkeys(fan_in_key(self._namespace, p.destination) for p in payments):
+        for key in paid:
             commands += [("ZREMRANGEBYRANK", key, 0, -(FAN_IN_CAP + 1)),
                          ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
         await _per_node(self._cluster, commands)
