@@ -12,6 +12,14 @@ stays out of the run):
 2. fixed rate: --rate transactions/s offered for --rate-s seconds (default: 70% of the rate the
    first phase sustained: the latency target's load).
 
+Both phases are one generated stream, the fixed-rate phase the transactions that follow the max-
+rate phase's in it: the same accounts, a day or so later. The generator opens a population with
+each account's first deposits (46% of its first ~1.2 transactions per account, ~3% from ~8 on;
+payments, which the fraud features read for, rise from 43% to 78%), and a lone worker spends
+~30% more per transaction on the steady mix than on the opening (docs/benchmarks.md,
+2026-12-05 late night). A population of its own would offer the latency target nearly all
+opening.
+
 Before the phases the broker's JIT is warmed (loadtest/warmup.py: a broker fresh from `make up`
 charged its compiler's one-off CPU to the first run's transactions).
 
@@ -40,7 +48,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import signal
@@ -49,6 +56,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -62,13 +70,18 @@ from loadtest.profile import per_tx_us
 from paystream.launch import ProcessExitedError, ProcessGroup, command, environment
 from sinks.runner import SINK_INPUTS, group_id
 from streams.errors import PaystreamError
-from streams.generator import GeneratorConfig
+from streams.producer import read_encoded, write_encoded
 from streams.settings import kafka_client_config
 
 RESULTS = REPO / "loadtest" / "results"
-TX_PER_ACCOUNT_PER_DAY = GeneratorConfig().tx_per_account_per_day
 #: The latency target's load: this share of the max-rate phase's sustained throughput.
 LATENCY_LOAD_SHARE = 0.7
+#: The traffic is generated before the max-rate phase, so the fixed-rate phase's share of it is
+#: sized for a max rate up to this (the most measured on the bench's machines: ~15,500 tps). A
+#: faster run offers the fixed rate for less than --rate-s, and says so.
+MAX_RATE_CAP_TPS = 20_000
+#: The generator's seed: the same traffic in every run.
+SEED = 11
 #: The workers' consumer group (the Faust app id), without the topic prefix.
 WORKER_GROUP = "paystream"
 
@@ -82,7 +95,8 @@ class BenchError(PaystreamError):
 class Phase:
     name: str
     transactions: int
-    seed: int
+    #: The phase's traffic, encoded (`paystream produce --encode-to`): the load generator replays it.
+    encoded: Path
     accounts: int
     rate: float | None = None
     #: py-spy this process (pid, raw output file) for `profile_s` seconds from the phase's start.
@@ -212,27 +226,51 @@ class Progress:
         self.consumer.close()
 
 
-def fits_in_half_a_day(transactions: int, accounts: int) -> int:
-    """Accounts enough that `transactions` of generated traffic span at most 12 h of event time.
-
-    The generator ends its traffic about now and gives each account ~3 transactions a day, so
-    a second phase of N transactions would start N / (3 x accounts) days ago: further back
-    than the dedupe window (24 h) behind the first phase's latest event, its first
-    transactions would be dead-lettered as stale (a real producer does not send day-old
-    traffic after today's).
-    """
-    return max(accounts, math.ceil(transactions / (TX_PER_ACCOUNT_PER_DAY * 0.5)))
+def fixed_rate_cap(args: argparse.Namespace) -> int:
+    """Transactions the fixed-rate phase may need: --rate for --rate-s, or the latency target's
+    share of MAX_RATE_CAP_TPS."""
+    rate = args.rate if args.rate is not None else LATENCY_LOAD_SHARE * MAX_RATE_CAP_TPS
+    return max(1, int(rate * args.rate_s))
 
 
-def fixed_rate_phase(args: argparse.Namespace, top: Phase) -> Phase:
-    """The second phase: --rate offered, or 70% of what the max-rate phase sustained."""
+def generate_traffic(args: argparse.Namespace, processes: ProcessGroup) -> tuple[Path, Path]:
+    """Both phases' traffic as one generated stream (ending about now, so no event is in the
+    future), split: the max-rate phase's file and the rest, whose start the fixed-rate phase
+    offers. Generated and encoded before any clock starts; the load generator only replays the
+    bytes, so the run measures the pipeline, not the generator (whose CPU is reported apart)."""
+    whole, top, rest = (processes.logs / f"transactions-{part}.bin"
+                        for part in ("all", "max-rate", "rest"))
+    count = args.transactions + fixed_rate_cap(args)
+    print(f"== generating {count:,} transactions of {args.accounts:,} accounts (seed {SEED})",
+          flush=True)
+    subprocess.run(command("produce", "--count", str(count), "--seed", str(SEED),
+                           "--accounts", str(args.accounts), "--encode-to", str(whole),
+                           "--json"), env=processes.env, cwd=REPO, check=True,
+                   capture_output=True)
+    records = read_encoded(whole)
+    write_encoded(top, islice(records, args.transactions))
+    write_encoded(rest, records)
+    whole.unlink()
+    return top, rest
+
+
+def fixed_rate_phase(args: argparse.Namespace, top: Phase, rest: Path) -> Phase:
+    """The second phase: --rate offered, or 70% of what the max-rate phase sustained, for
+    --rate-s, with the transactions that follow the max-rate phase's in the stream."""
     rate = args.rate
     if rate is None:
         rate = round(LATENCY_LOAD_SHARE * benchstats.sustained_tps(
             top.transactions, top.started_ms, top.last_sink_row_ms))
-    count = max(1, int(rate * args.rate_s))
-    return Phase("fixed rate", count, seed=12, accounts=fits_in_half_a_day(count, args.accounts),
-                 rate=rate)
+    count, cap = max(1, int(rate * args.rate_s)), fixed_rate_cap(args)
+    if count > cap:
+        print(f"  {rate:,.0f}/s for {args.rate_s:,.0f} s is {count:,} transactions, more than "
+              f"the {cap:,} generated for it (sized for a max rate up to "
+              f"{MAX_RATE_CAP_TPS:,} tps): offering {cap:,}, {cap / rate:,.0f} s", flush=True)
+        count = cap
+    encoded = rest.with_name("transactions-fixed-rate.bin")
+    write_encoded(encoded, islice(read_encoded(rest), count))
+    rest.unlink()
+    return Phase("fixed rate", count, encoded, accounts=args.accounts, rate=rate)
 
 
 def wait_for_workers(settings: Any, count: int, processes: ProcessGroup, timeout_s: float) -> None:
@@ -261,14 +299,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
               settings: Any, timeout_s: float) -> None:
     """Publish the phase's traffic, wait until everything caught up, record CPU and times."""
     handled_before = progress.handled()
-    # Generated and encoded before the clock starts; the load generator only replays the bytes,
-    # so the run measures the pipeline, not the generator (whose CPU is reported apart).
-    encoded = processes.logs / f"transactions-{phase.seed}.bin"
-    subprocess.run(command("produce", "--count", str(phase.transactions), "--seed",
-                           str(phase.seed), "--accounts", str(phase.accounts), "--encode-to",
-                           str(encoded), "--json"), env=processes.env, cwd=REPO, check=True,
-                   capture_output=True)
-    args = ["produce", "--replay", str(encoded), "--json"]
+    args = ["produce", "--replay", str(phase.encoded), "--json"]
     if phase.rate:
         args += ["--rate", str(phase.rate)]
     offered = f"{phase.rate:,.0f}/s offered" if phase.rate else "as fast as Kafka takes"
@@ -283,7 +314,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     meter.start()
     phase.started_ms = int(time.time() * 1000)
     started = time.monotonic()
-    out = (processes.logs / f"produce-{phase.seed}.json").open("w+")
+    out = (processes.logs / f"produce-{phase.encoded.stem}.json").open("w+")
     generator = subprocess.Popen(command(*args), env=processes.env, stdout=out,
                                  stderr=subprocess.DEVNULL, cwd=REPO)
     profiler = None
@@ -322,7 +353,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
             raise BenchError(f"{phase.name}: not caught up after {timeout_s:.0f} s: {behind}")
         time.sleep(1.0)
     meter.sample()
-    encoded.unlink()
+    phase.encoded.unlink()
     if profiler is not None and profiler.wait(timeout=phase.profile_s + 60) != 0:
         print(f"  py-spy failed (see {processes.logs / 'py-spy.log'})", flush=True)
     meter.record(benchstats.LOAD_GENERATOR, generator_cpu_s)
@@ -658,8 +689,9 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
                progress: Progress, meter: CpuMeter) -> dict[str, Phase]:
     """Start the workers and sinks, run the max-rate phase and then the fixed-rate one at a
     share of what it reached; the processes are stopped by pid however it ends."""
-    phases = {"max_rate": Phase("max rate", args.transactions, seed=11, accounts=args.accounts)}
     try:
+        top, rest = generate_traffic(args, processes)
+        phases = {"max_rate": Phase("max rate", args.transactions, top, accounts=args.accounts)}
         for n in range(1, args.workers + 1):
             batch = (["--batch-size", str(args.worker_batch_size)]
                      if args.worker_batch_size else [])
@@ -673,7 +705,7 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
                                           args.out / f"{args.name}-worker-1.pyspy.txt")
             phases["max_rate"].profile_s = args.profile_s
         run_phase(phases["max_rate"], processes, progress, meter, settings, args.phase_timeout_s)
-        phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"])
+        phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"], rest)
         run_phase(phases["fixed_rate"], processes, progress, meter, settings,
                   args.phase_timeout_s)
     finally:

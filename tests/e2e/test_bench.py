@@ -41,6 +41,9 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     top, fixed = result["phases"]["max_rate"], result["phases"]["fixed_rate"]
     assert (top["decisions"], fixed["decisions"]) == (20_000, 20_000)
     assert (top["dead_lettered"], fixed["dead_lettered"]) == (0, 0)
+    # One stream: the fixed rate offers the same accounts' next transactions (none stale, none
+    # a repeat of the max-rate phase's: every one decided once).
+    assert top["accounts"] == fixed["accounts"] == 10_000
     assert fixed["offered_tps"] == 2_000
     # Sustained throughput is bounded by what was offered (10 s at 2,000/s) and is not zero.
     assert 0 < fixed["tps"] <= 2_000 * 1.05
