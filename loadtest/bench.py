@@ -15,10 +15,10 @@ stays out of the run):
 Both phases are one generated stream, the fixed-rate phase the transactions that follow the max-
 rate phase's in it: the same accounts, a day or so later. The generator opens a population with
 each account's first deposits (46% of its first ~1.2 transactions per account, ~3% from ~8 on;
-payments, which the fraud features read for, rise from 43% to 78%), and a lone worker spends
-~30% more per transaction on the steady mix than on the opening (docs/benchmarks.md,
-2026-12-05 late night). A population of its own would offer the latency target nearly all
-opening.
+payments, which the fraud features read for, rise from 43% to 78%): a lone worker and its Redis
+spent ~32% more per transaction on the 400,001st-600,000th transactions of 50,000 accounts than
+on the first 200,000 (docs/benchmarks.md, 2026-12-05 late night). A population of its own, as
+the fixed-rate phase had until then, offered the latency target nearly all opening.
 
 Before the phases the broker's JIT is warmed (loadtest/warmup.py: a broker fresh from `make up`
 charged its compiler's one-off CPU to the first run's transactions).
