@@ -104,9 +104,9 @@ bench-fraud: up  ## what fraud scoring costs: per stage in-process, and inside a
 bench-sinks: up  ## sink throughput: rows/s and CPU per row of each sink and its store, webhook deliveries/s per core; 100k transactions
 	$(PY) -m loadtest.sink_bench --transactions 100000
 
-bench-worker: up  ## one worker draining 100k alone: CPU per transaction of the worker and its Redis (REPO=dir: another checkout's worker; TRAFFIC_REPO=dir: whose producer writes the backlog)
+bench-worker: up  ## one worker draining 100k alone: CPU per transaction of the worker and its Redis (REPO=dir: another checkout's worker; TRAFFIC_REPO=dir: whose producer writes the backlog; AFTER=n: measured after n more, past the traffic's opening)
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
-	$(PY) -m loadtest.worker_bench --transactions 100000 $(if $(REPO),--repo $(REPO)) $(if $(TRAFFIC_REPO),--traffic-repo $(TRAFFIC_REPO))
+	$(PY) -m loadtest.worker_bench --transactions 100000 $(if $(REPO),--repo $(REPO)) $(if $(TRAFFIC_REPO),--traffic-repo $(TRAFFIC_REPO)) $(if $(AFTER),--after $(AFTER))
 
 bench-worker-cluster: up redis-cluster  ## the same, its account state on the local 3-master Redis Cluster (REDIS_CLUSTER=true)
 	@ls -d models/fraud-v*/ >/dev/null 2>&1 || $(PAYSTREAM) train
