@@ -121,6 +121,9 @@ def drain(count: int, repo: Path, env: dict[str, str], timeout_s: float,
     # Per transaction decided inside the window: those decided before it (the first batch, or
     # the ones after `after` that the last look before it missed) spent their CPU before it.
     measured = after + count - handled0
+    if measured <= 0:
+        raise SystemExit(f"the worker decided all {after + count:,} transactions before the "
+                         f"first look: too few to measure, publish more")
     per_tx = 1e6 / measured
     return {"repo": str(repo), "transactions": count, "measured_transactions": measured,
             "after": after, "tx_per_s": round(measured / elapsed),
