@@ -100,22 +100,31 @@ end
 ki = ki + x
 
 -- Event-time marks; when one moves, records more than the window behind it are pruned (a retry
--- of those is stale now), a bounded number per batch.
+-- of those is stale now), a bounded number per batch: per partition, its mark and its cap (as
+-- many as the batch indexes there and a margin, so the index never outgrows the window however
+-- many records one batch adds to one partition; agents/store.py PRUNE_MARGIN).
 local p = tonumber(ARGV[ai]); local window = tonumber(ARGV[ai + 1]); local prefix = ARGV[ai + 2]
 ai = ai + 3
 for i = 0, p - 1 do
   local mark_key, index_key = KEYS[ki + 2 * i], KEYS[ki + 2 * i + 1]
   local high = math.max(tonumber(ARGV[ai]), tonumber(redis.call('GET', mark_key) or '0'))
   redis.call('SET', mark_key, high)
-  ai = ai + 1
-  local old = redis.call('ZRANGEBYSCORE', index_key, '-inf', '(' .. (high - window), 'LIMIT', 0, 1000)
+  local cap = ARGV[ai + 1]
+  ai = ai + 2
+  local old = redis.call('ZRANGEBYSCORE', index_key, '-inf', '(' .. (high - window), 'LIMIT', 0, cap)
+  -- Held ones stay, marked; the rest go by one DEL per chunk, not a call each (a call from Lua
+  -- costs Redis a command dispatch and the Lua around it, and nearly every one goes).
+  local gone = {}
   for _, tx_id in ipairs(old) do
     local key = prefix .. tx_id
     if redis.call('HGET', key, 's') == 'HELD' then
       redis.call('HSET', key, 'k', '1')
     else
-      redis.call('DEL', key)
+      gone[#gone + 1] = key
     end
+  end
+  for first = 1, #gone, 1000 do  -- chunks keep unpack() under Lua's stack limit
+    redis.call('DEL', unpack(gone, first, math.min(first + 999, #gone)))
   end
   -- They are the index's lowest-ranked members: one command removes them all.
   if #old > 0 then redis.call('ZREMRANGEBYRANK', index_key, 0, #old - 1) end

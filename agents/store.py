@@ -382,7 +382,7 @@ class RedisStateStore:
         args += [len(result.partition_event_time), self._window_ms, at.tx_prefix]
         for partition, event_time in result.partition_event_time.items():
             keys += [at.event_time(partition), at.tx_index(partition)]
-            args.append(event_time)
+            args += [event_time, PRUNE_MARGIN + len(by_partition.get(partition, ())) // 2]
         args.append(len(result.holds))
         for change in result.holds:
             keys.append(at.holds(change.partition))
@@ -637,6 +637,14 @@ class ClusterStateStore(RedisStateStore):
                          ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
         await _per_node(self._cluster, commands)
 
+
+#: Records a commit may prune from a partition's index beyond as many as it adds there. A fixed
+#: cap of 1,000 per batch and partition fell behind whenever a batch brought more than that to
+#: one partition (a backlog is fetched a partition at a time, up to 4,000 records a batch): one
+#: worker draining 600k transactions of 50k accounts ended holding 447k records where the
+#: window holds 157k (loadtest/results/prune-2026-12-06). With the margin, records already past
+#: the window (a pause, a shortened window) drain that many a batch on top of what it adds.
+PRUNE_MARGIN = 1000
 
 #: Keys per MGET and per EXISTS of a single-server read: an MGET's values come back in one reply;
 #: nearly every record and label-risk set a batch asks about does not exist, and one EXISTS

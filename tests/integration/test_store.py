@@ -96,6 +96,34 @@ def test_records_are_indexed_per_partition_and_pruned_when_the_window_passes(
     assert left0 == [b"t0-b"] and gone == 0
 
 
+def test_a_batch_prunes_at_least_as_many_records_as_it_adds_to_a_partition(
+        namespace: str, redis_url: str) -> None:
+    # A backlog is fetched a partition at a time, so one batch can add thousands of records to
+    # one partition. With a fixed cap of 1,000 pruned per batch and partition, the index fell
+    # further behind the window with every such batch and Redis held days of records.
+    async def run() -> tuple[int, int, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+
+        async def batch(start_ms: int, name: str, count: int = 2_500) -> None:
+            result = BatchResult(partition_event_time={1: start_ms + count})
+            for n in range(count):
+                result.tx_index.append((1, start_ms + n, f"{name}-{n}"))
+                result.set_tx(f"{name}-{n}", h="x", s="APPROVED")
+            await store.commit(await store.read(set(), set(), {1}), result, "transactions", name)
+
+        try:
+            await batch(0, "old")
+            await batch(100_000, "new")  # its mark is over a window past every "old" record
+            return (await redis.zcard(f"ps:{namespace}tx:1"),
+                    await redis.exists(*[store.tx_key(f"old-{n}") for n in range(2_500)]),
+                    await redis.exists(*[store.tx_key(f"new-{n}") for n in range(2_500)]))
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(run()) == (2_500, 0, 2_500)
+
+
 def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
         namespace: str, redis_url: str) -> None:
     async def run() -> tuple[dict, dict, int]:
