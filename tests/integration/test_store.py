@@ -124,6 +124,35 @@ def test_a_batch_prunes_at_least_as_many_records_as_it_adds_to_a_partition(
     assert asyncio.run(run()) == (2_500, 0, 2_500)
 
 
+def test_the_pruning_keeps_what_is_still_held_and_drops_the_rest(
+        namespace: str, redis_url: str) -> None:
+    # A record still HELD when its partition's mark passes it by a window is kept, marked k (so
+    # its ending gives it a TTL); one whose hold ended goes, as does every other.
+    async def run() -> tuple[dict[str, int], bytes | None, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        try:
+            first = BatchResult(partition_event_time={2: 3_000})
+            for n, status in enumerate(("APPROVED", "HELD", "HELD", "DECLINED")):
+                first.tx_index.append((2, 1_000 + n, f"t{n}"))
+                first.set_tx(f"t{n}", h="x", s=status)
+            await store.commit(await store.read(set(), set(), {2}), first, "transactions", "b1")
+            ended = BatchResult()
+            ended.set_tx("t2", s="REVIEW_APPROVED")  # t2's hold ends before the window passes
+            await store.commit(await store.read(set(), {"t2"}, {2}), ended, "reviews", "b2")
+            later = BatchResult(partition_event_time={2: 70_000})
+            await store.commit(await store.read(set(), set(), {2}), later, "transactions", "b3")
+            left = {name: await redis.exists(store.tx_key(name)) for name in ("t0", "t1", "t2", "t3")}
+            return (left, await redis.hget(store.tx_key("t1"), "k"),
+                    await redis.zcard(f"ps:{namespace}tx:2"))
+        finally:
+            await redis.aclose()
+
+    left, kept, indexed = asyncio.run(run())
+    assert left == {"t0": 0, "t1": 1, "t2": 0, "t3": 0}
+    assert kept == b"1" and indexed == 0
+
+
 def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
         namespace: str, redis_url: str) -> None:
     async def run() -> tuple[dict, dict, int]:
