@@ -28,8 +28,7 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 
 from agents.batch import OutputMessage
 from streams.errors import KafkaError
-from streams.partitioning import partition_for
-from streams.recordbatches import Record, batch_producer, record_batches, stop
+from streams.recordbatches import batch_producer, output_batches, stop
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class OutputSender:
         self._flush_timeout_s = flush_timeout_s  # also each request's timeout
         self._security = security
         self._producer: AIOKafkaProducer | None = None
-        self._partitions: dict[str, int] = {}  # topic -> partition count
+        self._partitions: dict[str, int] = {}  # role -> its topic's partition count
         self.producers_replaced = 0
 
     async def send(self, messages: list[OutputMessage]) -> None:
@@ -61,21 +60,14 @@ class OutputSender:
 
     async def _send(self, messages: list[OutputMessage]) -> None:
         producer = await self._started()
-        groups: dict[tuple[str, int], list[Record]] = {}
-        for message in messages:
-            topic = self._topics[message.role]
-            count = self._partitions.get(topic)
-            if count is None:
-                count = self._partitions[topic] = len(await producer.partitions_for(topic))
-            groups.setdefault((topic, partition_for(message.key, count)), []).append(
-                (message.key, message.value, None, message.headers or []))
+        if len(self._partitions) < len(self._topics):
+            for role in {message.role for message in messages} - self._partitions.keys():
+                self._partitions[role] = len(await producer.partitions_for(self._topics[role]))
         # Every batch is handed over before the first await that can yield (send_batch waits
         # only behind an earlier batch of the same partition still queued), so the sender
         # drains them together: one request to each broker.
-        delivered = []
-        for (topic, partition), records in groups.items():
-            for batch, _ in record_batches(producer, records):
-                delivered.append(await producer.send_batch(batch, topic, partition=partition))
+        delivered = [await producer.send_batch(batch, self._topics[role], partition=partition)
+                     for role, partition, batch in output_batches(messages, self._partitions)]
         await asyncio.gather(*delivered)
 
     async def _started(self) -> AIOKafkaProducer:

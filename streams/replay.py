@@ -29,9 +29,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AIOKafkaError
 
 from streams.errors import ConfigError, KafkaError
-from streams.partitioning import partition_for
 from streams.producer import PublishReport, process_cpu_s
-from streams.recordbatches import Record, batch_producer, record_batches, stop
+from streams.recordbatches import batch_producer, record_batches, stop
 from streams.settings import Settings, aiokafka_security
 from streams.topics import topics
 
@@ -122,15 +121,10 @@ class _Replay:
         """One record batch per partition, all handed over before the first await that can
         yield (send_batch waits only behind the same partition's batch still queued)."""
         await self._settle(IN_FLIGHT_MAX - 1)
-        groups: dict[int, list[Record]] = {}
-        for i, (key, value) in enumerate(round_):
-            groups.setdefault(partition_for(key, self._partitions), []).append(
-                (key, value, stamps[i] if stamps is not None else None, []))
         delivered = []
-        for partition, records in groups.items():
-            for batch, size in record_batches(self._producer, records):
-                future = await self._producer.send_batch(batch, self._topic, partition=partition)
-                delivered.append((future, size))
+        for partition, batch, size in record_batches(round_, self._partitions, stamps):
+            future = await self._producer.send_batch(batch, self._topic, partition=partition)
+            delivered.append((future, size))
         deadline = asyncio.get_running_loop().time() + self._ack_timeout_s
         self._in_flight.append(asyncio.ensure_future(self._count(delivered, deadline)))
 

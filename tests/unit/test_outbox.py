@@ -8,6 +8,7 @@ import socket
 from typing import Any, ClassVar
 
 import pytest
+from aiokafka.record.default_records import DefaultRecordBatch
 
 from agents.batch import OutputMessage
 from agents.outbox import OutputSender
@@ -18,18 +19,6 @@ from streams.producer import AckedPublisher
 from streams.settings import Settings
 
 MESSAGES = [OutputMessage("decisions", b"k%d" % n, b"v%d" % n) for n in range(3)]
-
-
-class Batch:
-    def __init__(self) -> None:
-        self.values: list[bytes] = []
-
-    def append(self, *, key: bytes, value: bytes, timestamp: None, headers: Any) -> object:
-        self.values.append(value)
-        return object()
-
-    def close(self) -> None:
-        pass
 
 
 class StuckThenFine:
@@ -53,11 +42,8 @@ class StuckThenFine:
     async def partitions_for(self, _topic: str) -> set[int]:
         return {0, 1, 2, 3}
 
-    def create_batch(self) -> Batch:
-        return Batch()
-
-    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> asyncio.Future:
-        self.sent.append((topic, partition, batch.values))
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future:
+        self.sent.append((topic, partition, [r.value for r in DefaultRecordBatch(batch._build())]))
         future = asyncio.get_running_loop().create_future()
         if not self.stuck:
             future.set_result(None)

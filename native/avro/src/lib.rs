@@ -21,6 +21,7 @@ use serde_avro_fast::schema::{RegularType, SchemaMut};
 use std::fmt;
 use std::io::BufRead;
 
+mod kafkabatch;
 mod pgcopy;
 mod resp;
 mod sinkrows;
@@ -295,7 +296,12 @@ fn partition_for(key: &[u8], partitions: u32) -> PyResult<u32> {
     if partitions == 0 {
         return Err(PyValueError::new_err("partitions must be positive"));
     }
-    Ok((murmur2(key) & 0x7fff_ffff) % partitions)
+    Ok(kafka_partition(key, partitions))
+}
+
+/// toPositive(murmur2(key)) % partitions, `partitions` known positive.
+pub(crate) fn kafka_partition(key: &[u8], partitions: u32) -> u32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions
 }
 
 #[pymodule]
@@ -307,5 +313,8 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(resp::pack_command, m)?)?;
     m.add_class::<sinkrows::PostingRows>()?;
     m.add_class::<sinkrows::DecisionRows>()?;
+    m.add_class::<kafkabatch::RecordBatch>()?;
+    m.add_function(wrap_pyfunction!(kafkabatch::record_batches, m)?)?;
+    m.add_function(wrap_pyfunction!(kafkabatch::output_batches, m)?)?;
     Ok(())
 }
