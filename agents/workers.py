@@ -50,7 +50,8 @@ PIPELINE_DEPTH = 2
 
 
 def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
-    """aiokafka records (timestamps already in ms) as the pipeline's input events."""
+    """Fetched records (streams/leanfetch.py's, or aiokafka's; timestamps in ms) as the
+    pipeline's input events."""
     return [InputEvent(r.partition, r.offset, r.key, r.value, r.timestamp)
             for f in fetched for r in f.records]
 

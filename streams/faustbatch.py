@@ -37,6 +37,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streams import leanfetch
+
 log = logging.getLogger(__name__)
 
 #: How long a rebalance waits for a batch an agent holds before it goes on without it (the
@@ -359,6 +361,7 @@ class BatchApp(faust.App):
         """
         (name,) = topic.topics
         topic.__aiter__()
+        leanfetch.register(name)  # its records read in compiled code, not aiokafka's per record
         queue = self.batch_queues.get(name)
         if queue is None:
             queue = self.batch_queues[name] = BatchQueue(name, records_max, self.batch_space)

@@ -68,3 +68,17 @@ def record_batches(pairs: list[tuple[bytes, bytes]], partitions: int, now_ms: in
 # and partition (murmur2 of the key over partitions[role]), all stamped now_ms.
 def output_batches(messages: list[Any], partitions: dict[str, int], now_ms: int,
                    max_bytes: int) -> list[tuple[str, int, RecordBatch]]: ...
+
+# A fetched record as the batch agents read it (src/kafkabatch.rs `fetched_records`).
+class FetchedRecord:
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+# The records at or after fetch_offset in a fetch's data for one partition and the offset to
+# fetch next; None if a batch is compressed, transactional, a control batch or not format v2;
+# ValueError if a batch's CRC-32C does not match (check_crcs) or a record is cut short.
+def fetched_records(data: bytes, fetch_offset: int, partition: int,
+                    check_crcs: bool) -> tuple[list[FetchedRecord], int] | None: ...

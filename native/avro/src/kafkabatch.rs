@@ -384,3 +384,132 @@ pub fn output_batches<'py>(py: Python<'py>, messages: &Bound<'py, PyList>, parti
     }
     Ok(out)
 }
+
+/// One record of a fetched batch, as the agents read it: no headers (the agents read none), no
+/// ConsumerRecord of aiokafka's eleven fields.
+#[pyclass(module = "paystream_avro", frozen)]
+pub struct FetchedRecord {
+    #[pyo3(get)]
+    partition: i32,
+    #[pyo3(get)]
+    offset: i64,
+    #[pyo3(get)]
+    timestamp: i64,
+    #[pyo3(get)]
+    key: Option<Py<PyBytes>>,
+    #[pyo3(get)]
+    value: Option<Py<PyBytes>>,
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<i64> {
+        let mut z: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let byte = *self.data.get(self.at)?;
+            self.at += 1;
+            z |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+    }
+
+    fn bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        let len = self.varint()?;
+        if len < 0 {
+            return Some(None);
+        }
+        let end = self.at.checked_add(len as usize)?;
+        let out = self.data.get(self.at..end)?;
+        self.at = end;
+        Some(Some(out))
+    }
+}
+
+fn be_i64(data: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn be_i32(data: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// The records of a fetch's data for one partition (its record batches back to back, the last
+/// possibly cut short by the fetch's size bound, as the broker sends it) at or after
+/// `fetch_offset`, and the offset to fetch next; None if a batch is other than what this reads:
+/// magic 2, uncompressed, not transactional, not a control batch (the caller then reads the whole
+/// data aiokafka's way). A batch whose CRC-32C does not match raises ValueError, as aiokafka's
+/// `check_crcs` does.
+#[pyfunction]
+pub fn fetched_records(py: Python<'_>, data: &[u8], fetch_offset: i64, partition: i32, check_crcs: bool)
+                       -> PyResult<Option<(Vec<Py<FetchedRecord>>, i64)>> {
+    let mut out = Vec::new();
+    let mut next = fetch_offset;
+    let mut at = 0;
+    while data.len() - at >= HEADER_SIZE {
+        let base_offset = be_i64(data, at);
+        let length = be_i32(data, at + 8);
+        if length < (HEADER_SIZE - 12) as i32 {
+            return Err(PyValueError::new_err(format!("record batch at offset {base_offset}: length {length}")));
+        }
+        let end = at + 12 + length as usize;
+        if end > data.len() {
+            break; // cut short by the fetch's bound: fetched again from `next`
+        }
+        let batch = &data[at..end];
+        if batch[16] != 2 {
+            return Ok(None);
+        }
+        let attributes = i16::from_be_bytes([batch[21], batch[22]]);
+        // codec bits 0-2, transactional 4, control 5
+        if attributes & 0x07 != 0 || attributes & 0x30 != 0 {
+            return Ok(None);
+        }
+        if check_crcs {
+            let crc = u32::from_be_bytes(batch[CRC_OFFSET..CRC_OFFSET + 4].try_into().expect("4 bytes"));
+            if crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]) != crc {
+                return Err(PyValueError::new_err(format!("record batch at offset {base_offset}: CRC mismatch")));
+            }
+        }
+        let last_offset_delta = be_i32(batch, 23);
+        let first_timestamp = be_i64(batch, 27);
+        let max_timestamp = be_i64(batch, 35);
+        let log_append_time = attributes & 0x08 != 0;
+        let count = be_i32(batch, 57);
+        let mut reader = Reader { data: batch, at: HEADER_SIZE };
+        let corrupt = || PyValueError::new_err(format!("record batch at offset {base_offset}: a record is cut short"));
+        for _ in 0..count {
+            let length = reader.varint().ok_or_else(corrupt)?;
+            let record_end = reader.at.checked_add(length as usize).filter(|&e| e <= batch.len()).ok_or_else(corrupt)?;
+            reader.at += 1; // attributes
+            let timestamp_delta = reader.varint().ok_or_else(corrupt)?;
+            let offset = base_offset + reader.varint().ok_or_else(corrupt)?;
+            let key = reader.bytes().ok_or_else(corrupt)?;
+            let value = reader.bytes().ok_or_else(corrupt)?;
+            reader.at = record_end; // past the headers
+            if offset < fetch_offset {
+                continue; // fetched from inside this batch
+            }
+            out.push(Py::new(py, FetchedRecord {
+                partition,
+                offset,
+                timestamp: if log_append_time { max_timestamp } else { first_timestamp + timestamp_delta },
+                key: key.map(|k| PyBytes::new(py, k).unbind()),
+                value: value.map(|v| PyBytes::new(py, v).unbind()),
+            })?);
+        }
+        next = next.max(base_offset + i64::from(last_offset_delta) + 1);
+        at = end;
+    }
+    Ok(Some((out, next)))
+}

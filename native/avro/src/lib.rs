@@ -316,5 +316,7 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kafkabatch::RecordBatch>()?;
     m.add_function(wrap_pyfunction!(kafkabatch::record_batches, m)?)?;
     m.add_function(wrap_pyfunction!(kafkabatch::output_batches, m)?)?;
+    m.add_class::<kafkabatch::FetchedRecord>()?;
+    m.add_function(wrap_pyfunction!(kafkabatch::fetched_records, m)?)?;
     Ok(())
 }
