@@ -6,9 +6,10 @@ transaction's ~50 in the two workers (py-spy of the bench, 2026-12-06), where th
 five fields. For the topics batch agents read (`register`, from BatchApp.batch_queue), a fetch's
 data for a partition is read in one call (native/avro/src/kafkabatch.rs `fetched_records`, the
 CRC-32C checked in hardware where the CPU has it) into FetchedRecord objects: partition, offset,
-timestamp, key and value. What that reader does not take (compressed, transactional or control
-batches, an older format: none of paystream's producers writes them, other clients may) is read
-by aiokafka as before, that partition's whole fetch.
+timestamp, key and value, uncompressed or LZ4 (what paystream's own producers write: the workers'
+outputs and the load generator plain, `paystream produce` LZ4). What that reader does not take
+(other codecs, transactional or control batches, an older format: other clients may write them)
+is read by aiokafka as before, that partition's whole fetch.
 
 aiokafka offers no extension point here: its fetcher makes `MemoryRecords(data)` and
 `PartitionRecords(...)` by their module-level names, which `install` points at the subclasses

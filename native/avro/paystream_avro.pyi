@@ -78,7 +78,8 @@ class FetchedRecord:
     value: bytes | None
 
 # The records at or after fetch_offset in a fetch's data for one partition and the offset to
-# fetch next; None if a batch is compressed, transactional, a control batch or not format v2;
+# fetch next; None if a batch is compressed other than by LZ4, transactional, a control batch or
+# not format v2;
 # ValueError if a batch's CRC-32C does not match (check_crcs) or a record is cut short.
 def fetched_records(data: bytes, fetch_offset: int, partition: int,
                     check_crcs: bool) -> tuple[list[FetchedRecord], int] | None: ...

@@ -17,7 +17,7 @@ from paystream_avro import record_batches
 from streams import leanfetch
 
 TOPIC = "t-lean.transactions"
-GZIP = 1  # the codec bits of a record batch's attributes
+GZIP, LZ4 = 1, 3  # the codec bits of a record batch's attributes
 
 
 def plain_batches(first_offset: int, pairs: list[tuple[bytes, bytes]], stamps: list[int]) -> bytes:
@@ -35,9 +35,8 @@ def plain_batches(first_offset: int, pairs: list[tuple[bytes, bytes]], stamps: l
     return out
 
 
-def compressed_batch(base_offset: int) -> bytes:
-    builder = DefaultRecordBatchBuilder(2, GZIP, 0, -1, -1, 0,
-                                        1_000_000)
+def compressed_batch(base_offset: int, codec: int = 1) -> bytes:
+    builder = DefaultRecordBatchBuilder(2, codec, 0, -1, -1, 0, 1_000_000)
     for i in range(3):
         builder.append(i, timestamp=1_000 + i, key=b"gz", value=b"zipped-%d" % i, headers=[])
     data = bytearray(builder.build())
@@ -122,3 +121,14 @@ def test_the_aiokafka_internals_the_reader_is_installed_through() -> None:
     for name in ("self._records_iterator = self._unpack_records()", "self.next_fetch_offset",
                  "self._check_crcs", "self._tp"):
         assert name in base, name
+
+
+def test_lz4_batches_as_librdkafka_and_aiokafka_write_them_are_read_here() -> None:
+    data = compressed_batch(50, LZ4) + plain_batches(53, PAIRS[:7], STAMPS[:7])
+    assert read(data, 51, TOPIC) == read(data, 51, "not-lean")
+    records, position = read(data, 50, TOPIC)
+    assert [r[3] for r in records[:3]] == [b"zipped-0", b"zipped-1", b"zipped-2"]
+    assert position == 60
+    from paystream_avro import fetched_records
+    assert fetched_records(data, 50, 3, True) is not None, "read by the compiled reader"
+    assert fetched_records(compressed_batch(0, GZIP), 0, 3, True) is None, "gzip: aiokafka's"

@@ -12,6 +12,7 @@
 //! (tests/unit/test_recordbatches.py holds them equal).
 
 use std::collections::HashMap;
+use std::io::Read;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -29,6 +30,8 @@ const CRC_OFFSET: usize = 17;
 /// What a record costs besides its key, value and headers, at most (aiokafka's
 /// MAX_RECORD_OVERHEAD): length 5, attributes 1, timestamp delta 10, offset delta 5.
 const MAX_RECORD_OVERHEAD: usize = 21;
+/// The LZ4 codec in a batch's attributes.
+const LZ4: i16 = 3;
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -447,7 +450,8 @@ fn be_i32(data: &[u8], at: usize) -> i32 {
 /// The records of a fetch's data for one partition (its record batches back to back, the last
 /// possibly cut short by the fetch's size bound, as the broker sends it) at or after
 /// `fetch_offset`, and the offset to fetch next; None if a batch is other than what this reads:
-/// magic 2, uncompressed, not transactional, not a control batch (the caller then reads the whole
+/// magic 2, uncompressed or LZ4 (the codec of paystream's own CLI producer and a common one of
+/// other clients), not transactional, not a control batch (the caller then reads the whole
 /// data aiokafka's way). A batch whose CRC-32C does not match raises ValueError, as aiokafka's
 /// `check_crcs` does.
 #[pyfunction]
@@ -471,8 +475,9 @@ pub fn fetched_records(py: Python<'_>, data: &[u8], fetch_offset: i64, partition
             return Ok(None);
         }
         let attributes = i16::from_be_bytes([batch[21], batch[22]]);
-        // codec bits 0-2, transactional 4, control 5
-        if attributes & 0x07 != 0 || attributes & 0x30 != 0 {
+        // codec bits 0-2 (none or lz4 read here), transactional 4, control 5
+        let codec = attributes & 0x07;
+        if (codec != 0 && codec != LZ4) || attributes & 0x30 != 0 {
             return Ok(None);
         }
         if check_crcs {
@@ -486,11 +491,23 @@ pub fn fetched_records(py: Python<'_>, data: &[u8], fetch_offset: i64, partition
         let max_timestamp = be_i64(batch, 35);
         let log_append_time = attributes & 0x08 != 0;
         let count = be_i32(batch, 57);
-        let mut reader = Reader { data: batch, at: HEADER_SIZE };
+        let inflated;
+        let records: &[u8] = if codec == LZ4 {
+            // An LZ4 frame, as Kafka's clients write it (librdkafka, Java, aiokafka's lz4.frame).
+            let mut buffer = Vec::with_capacity(batch.len() * 4);
+            lz4_flex::frame::FrameDecoder::new(&batch[HEADER_SIZE..])
+                .read_to_end(&mut buffer)
+                .map_err(|e| PyValueError::new_err(format!("record batch at offset {base_offset}: lz4: {e}")))?;
+            inflated = buffer;
+            &inflated
+        } else {
+            &batch[HEADER_SIZE..]
+        };
+        let mut reader = Reader { data: records, at: 0 };
         let corrupt = || PyValueError::new_err(format!("record batch at offset {base_offset}: a record is cut short"));
         for _ in 0..count {
             let length = reader.varint().ok_or_else(corrupt)?;
-            let record_end = reader.at.checked_add(length as usize).filter(|&e| e <= batch.len()).ok_or_else(corrupt)?;
+            let record_end = reader.at.checked_add(length as usize).filter(|&e| e <= records.len()).ok_or_else(corrupt)?;
             reader.at += 1; // attributes
             let timestamp_delta = reader.varint().ok_or_else(corrupt)?;
             let offset = base_offset + reader.varint().ok_or_else(corrupt)?;
