@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -61,14 +60,12 @@ def record_batches(pairs: list[tuple[bytes, bytes]], partitions: int,
     return _record_batches(pairs, partitions, _now_ms(), MAX_BATCH_BYTES, timestamps)
 
 
-def output_batches(messages: Sequence[Any], partitions: Mapping[str, int]
+def output_batches(messages: list[Any], partitions: dict[str, int]
                    ) -> list[tuple[str, int, RecordBatch]]:
     """Messages (`role`, `key`, `value`, `headers`: agents.batch.OutputMessage) as closed record
     batches by role and partition (murmur2 of the key over `partitions[role]`), each
     partition's in order, all stamped now: [(role, partition, batch)]."""
-    return _output_batches(messages if isinstance(messages, list) else list(messages),
-                           partitions if isinstance(partitions, dict) else dict(partitions),
-                           _now_ms(), MAX_BATCH_BYTES)
+    return _output_batches(messages, partitions, _now_ms(), MAX_BATCH_BYTES)
 
 
 def _now_ms() -> int:

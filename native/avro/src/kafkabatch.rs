@@ -16,7 +16,7 @@ use std::io::Read;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::kafka_partition;
 
@@ -24,9 +24,14 @@ use crate::kafka_partition;
 /// lastOffsetDelta 4, baseTimestamp 8, maxTimestamp 8, producerId 8, producerEpoch 2,
 /// baseSequence 4, records count 4.
 const HEADER_SIZE: usize = 61;
-/// Where the CRC-32C starts (the attributes) and where it is written.
-const ATTRIBUTES_OFFSET: usize = 21;
+/// Where the header's fields stand (the CRC-32C covers the attributes to the end).
+const MAGIC_OFFSET: usize = 16;
 const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const FIRST_TIMESTAMP_OFFSET: usize = 27;
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+const RECORDS_COUNT_OFFSET: usize = 57;
 /// What a record costs besides its key, value and headers, at most (aiokafka's
 /// MAX_RECORD_OVERHEAD): length 5, attributes 1, timestamp delta 10, offset delta 5.
 const MAX_RECORD_OVERHEAD: usize = 21;
@@ -54,6 +59,21 @@ fn varint_size(v: i64) -> usize {
         n += 1;
     }
     n
+}
+
+/// A record's key, value or header value: its length as a varint, then its bytes; -1 for none.
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(bytes) => {
+            varint(out, bytes.len() as i64);
+            out.extend_from_slice(bytes);
+        }
+        None => varint(out, -1),
+    }
+}
+
+fn bytes_size(bytes: Option<&[u8]>) -> usize {
+    bytes.map_or(1, |b| varint_size(b.len() as i64) + b.len())
 }
 
 /// One record's fields, borrowed from the Python objects for the time of the call.
@@ -96,21 +116,10 @@ impl RecordBatch {
 
     fn record_size(record: &Record, offset_delta: i64, timestamp_delta: i64) -> usize {
         let mut size = 1 + varint_size(timestamp_delta) + varint_size(offset_delta);
-        size += match record.key {
-            Some(key) => varint_size(key.len() as i64) + key.len(),
-            None => 1,
-        };
-        size += match record.value {
-            Some(value) => varint_size(value.len() as i64) + value.len(),
-            None => 1,
-        };
+        size += bytes_size(record.key) + bytes_size(record.value);
         size += varint_size(record.headers.len() as i64);
         for (name, value) in &record.headers {
-            size += varint_size(name.len() as i64) + name.len();
-            size += match value.as_deref() {
-                Some(value) => varint_size(value.len() as i64) + value.len(),
-                None => 1,
-            };
+            size += bytes_size(Some(name)) + bytes_size(value.as_deref());
         }
         size
     }
@@ -140,26 +149,12 @@ impl RecordBatch {
         out.push(0); // attributes: unused
         varint(out, timestamp_delta);
         varint(out, offset_delta);
-        for field in [record.key, record.value] {
-            match field {
-                Some(bytes) => {
-                    varint(out, bytes.len() as i64);
-                    out.extend_from_slice(bytes);
-                }
-                None => varint(out, -1),
-            }
-        }
+        put_bytes(out, record.key);
+        put_bytes(out, record.value);
         varint(out, record.headers.len() as i64);
         for (name, value) in &record.headers {
-            varint(out, name.len() as i64);
-            out.extend_from_slice(name);
-            match value.as_deref() {
-                Some(value) => {
-                    varint(out, value.len() as i64);
-                    out.extend_from_slice(value);
-                }
-                None => varint(out, -1),
-            }
+            put_bytes(out, Some(name));
+            put_bytes(out, value.as_deref());
         }
         self.count += 1;
     }
@@ -471,10 +466,10 @@ pub fn fetched_records(py: Python<'_>, data: &[u8], fetch_offset: i64, partition
             break; // cut short by the fetch's bound: fetched again from `next`
         }
         let batch = &data[at..end];
-        if batch[16] != 2 {
+        if batch[MAGIC_OFFSET] != 2 {
             return Ok(None);
         }
-        let attributes = i16::from_be_bytes([batch[21], batch[22]]);
+        let attributes = i16::from_be_bytes([batch[ATTRIBUTES_OFFSET], batch[ATTRIBUTES_OFFSET + 1]]);
         // codec bits 0-2 (none or lz4 read here), transactional 4, control 5
         let codec = attributes & 0x07;
         if (codec != 0 && codec != LZ4) || attributes & 0x30 != 0 {
@@ -486,11 +481,11 @@ pub fn fetched_records(py: Python<'_>, data: &[u8], fetch_offset: i64, partition
                 return Err(PyValueError::new_err(format!("record batch at offset {base_offset}: CRC mismatch")));
             }
         }
-        let last_offset_delta = be_i32(batch, 23);
-        let first_timestamp = be_i64(batch, 27);
-        let max_timestamp = be_i64(batch, 35);
+        let last_offset_delta = be_i32(batch, LAST_OFFSET_DELTA_OFFSET);
+        let first_timestamp = be_i64(batch, FIRST_TIMESTAMP_OFFSET);
+        let max_timestamp = be_i64(batch, MAX_TIMESTAMP_OFFSET);
         let log_append_time = attributes & 0x08 != 0;
-        let count = be_i32(batch, 57);
+        let count = be_i32(batch, RECORDS_COUNT_OFFSET);
         let inflated;
         let records: &[u8] = if codec == LZ4 {
             // An LZ4 frame, as Kafka's clients write it (librdkafka, Java, aiokafka's lz4.frame).
