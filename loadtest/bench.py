@@ -587,6 +587,13 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             "broker_jit_us_per_tx": (None if phase.broker_jit_cpu_s is None else
                                      round(phase.broker_jit_cpu_s / phase.transactions * 1e6, 1)),
         }
+    # Where the latency target's tail comes from: its seconds, from the phase's start (epoch ms),
+    # can be laid beside anything else timed in the run (an AOF rewrite, a checkpoint).
+    figures["fixed_rate"]["started_ms"] = rate.started_ms
+    figures["fixed_rate"]["latency_by_second_ms"] = {
+        f"p{p}": [None if np.isnan(v) else round(float(v)) for v in values]
+        for p, values in benchstats.latency_by_second(decisions.where(in_rate),
+                                                      rate.started_ms).items()}
     profile = {}
     if top.profile and top.profile[1].exists():
         worker_us = figures["max_rate"]["cpu_us_per_tx"].get("worker-1", 0.0)
