@@ -7,9 +7,12 @@ global rather than per partition, and the API can read balances directly.
 Keys, under `ps:<topic prefix>`:
   ac:<account>       "<version>|<AccountState, msgpack>" (streams/accounts.py)
   t:<tx_id>          hash h (body hash) s (status) c (credited) a (held: source) k (kept)
-  tx:<partition>     sorted set of tx_ids by event time: a record is deleted once its
-                     partition's event-time mark is more than the dedupe window past it
-                     (exactly when a retry becomes stale), unless the transaction is HELD
+  txl:<partition>    list of "<event time>|<tx_id>" in arrival order: a record is deleted
+                     once its partition's event-time mark is more than the dedupe window past
+                     it (a retry becomes stale then), unless the transaction is HELD; one that
+                     arrived after a later one waits behind it (kept longer, never less)
+  tx:<partition>     the same index as a sorted set by event time, before 2026-12-06: pruned
+                     as it was until empty
   et:<partition>     highest event time applied in the transactions partition
   holds:<partition>  sorted set of "<account>|<tx_id>" by hold expiry (ms)
   ob:<role>:<partition>  outbox: hash batch id -> encoded outputs, until the worker drops them
@@ -23,7 +26,7 @@ Keys, under `ps:<topic prefix>`:
                      labels sink, read here); lr:device|<device id> the same for a device
 
 On a Redis Cluster (ClusterStateStore) the keys of a partition carry its hash tag (ac:{p3}...,
-t:{p3}..., et:{p3}, tx:{p3}, holds:{p3}, ob:<role>:{p3}), a batch is one partition's, and the
+t:{p3}..., et:{p3}, txl:{p3}, holds:{p3}, ob:<role>:{p3}), a batch is one partition's, and the
 keys of other partitions go beside the scripts: the fraud features by pipelined reads and
 writes, and the global tx_id dedupe by claims (id:<tx_id>, docs/design.md "Past one Redis").
 """
@@ -110,6 +113,10 @@ class _Keys:
         return f"{self._ns}et:{self._part(partition)}"
 
     def tx_index(self, partition: int) -> str:
+        return f"{self._ns}txl:{self._part(partition)}"
+
+    def legacy_tx_index(self, partition: int) -> str:
+        """The index as a sorted set, before 2026-12-06: drained by the pruning, then gone."""
         return f"{self._ns}tx:{self._part(partition)}"
 
     def holds(self, partition: int) -> str:
@@ -369,20 +376,21 @@ class RedisStateStore:
             args += [1 if tx_id in indexed else 0, len(fields)]
             for field, value in fields.items():
                 args += [field, value]
-        # One ZADD per partition's index, not one per record: each call from Lua costs Redis a
+        # One RPUSH per partition's index, not one per record: each call from Lua costs Redis a
         # command dispatch and the Lua around it.
-        by_partition: dict[int, list[Any]] = {}
+        by_partition: dict[int, list[str]] = {}
         for partition, event_time, tx_id in result.tx_index:
-            by_partition.setdefault(partition, []).extend((event_time, tx_id))
+            by_partition.setdefault(partition, []).append(index_item(event_time, tx_id))
         args.append(len(by_partition))
-        for partition, pairs in by_partition.items():
+        for partition, items in by_partition.items():
             keys.append(at.tx_index(partition))
-            args.append(len(pairs) // 2)
-            args += pairs
+            args.append(len(items))
+            args += items
         args += [len(result.partition_event_time), self._window_ms, at.tx_prefix]
         for partition, event_time in result.partition_event_time.items():
-            keys += [at.event_time(partition), at.tx_index(partition)]
-            args += [event_time, PRUNE_MARGIN + len(by_partition.get(partition, ())) // 2]
+            keys += [at.event_time(partition), at.legacy_tx_index(partition),
+                     at.tx_index(partition)]
+            args += [event_time, PRUNE_MARGIN + len(by_partition.get(partition, ()))]
         args.append(len(result.holds))
         for change in result.holds:
             keys.append(at.holds(change.partition))
@@ -645,6 +653,12 @@ class ClusterStateStore(RedisStateStore):
 #: window holds 157k (loadtest/results/prune-2026-12-06). With the margin, records already past
 #: the window (a pause, a shortened window) drain that many a batch on top of what it adds.
 PRUNE_MARGIN = 1000
+
+def index_item(event_time: int, tx_id: str) -> str:
+    """A record's entry in its partition's index (commit.lua): the event time in a fixed width,
+    so the script reads it back from the first 15 characters, then the tx_id."""
+    return f"{event_time:015d}|{tx_id}"
+
 
 #: Keys per MGET and per EXISTS of a single-server read: an MGET's values come back in one reply;
 #: nearly every record and label-risk set a batch asks about does not exist, and one EXISTS

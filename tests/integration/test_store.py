@@ -80,20 +80,59 @@ def test_records_are_indexed_per_partition_and_pruned_when_the_window_passes(
                 first.tx_index.append((partition, event_time, tx_id))
                 first.set_tx(tx_id, h="x", s="APPROVED")
             await store.commit(view, first, "transactions", "b1")
-            index0 = await redis.zrange(f"ps:{namespace}tx:0", 0, -1)
-            size1 = await redis.zcard(f"ps:{namespace}tx:1")
+            index0 = await indexed(redis, namespace, 0)
+            size1 = await redis.llen(f"ps:{namespace}txl:1")
             # partition 0's mark moves a window past its first record only
             later = BatchResult(partition_event_time={0: 61_500})
             await store.commit(await store.read(set(), set(), {0}), later, "transactions", "b2")
-            left0 = await redis.zrange(f"ps:{namespace}tx:0", 0, -1)
+            left0 = await indexed(redis, namespace, 0)
             gone = await redis.exists(store.tx_key("t0-a"))
             return index0, left0, size1, gone
         finally:
             await redis.aclose()
 
     index0, left0, size1, gone = asyncio.run(run())
-    assert index0 == [b"t0-a", b"t0-b"] and size1 == 2_501
-    assert left0 == [b"t0-b"] and gone == 0
+    assert index0 == [(1_000, "t0-a"), (2_000, "t0-b")] and size1 == 2_501
+    assert left0 == [(2_000, "t0-b")] and gone == 0
+
+
+async def indexed(redis: Redis, namespace: str, partition: int) -> list[tuple[int, str]]:
+    """A partition's record index: (event time, tx_id), in its order."""
+    items = await redis.lrange(f"ps:{namespace}txl:{partition}", 0, -1)
+    return [(int(item[:15]), item[16:].decode()) for item in items]
+
+
+def test_an_index_from_before_the_list_drains_and_the_list_waits_behind_a_late_record(
+        namespace: str, redis_url: str) -> None:
+    # Before 2026-12-06 the index was a sorted set by event time: a namespace written then keeps
+    # being pruned from it until it is empty. In the list, a record that arrived after a later
+    # one is pruned after it: kept longer than the window, never less.
+    async def run() -> tuple[int, int, list[tuple[int, str]], int, int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        try:
+            legacy = f"ps:{namespace}tx:3"
+            await redis.zadd(legacy, {f"old-{n}": 500 + n for n in range(3)})
+            for n in range(3):
+                await redis.hset(store.tx_key(f"old-{n}"), mapping={"h": "x", "s": "APPROVED"})
+            first = BatchResult(partition_event_time={3: 10_000})
+            for event_time, tx_id in ((10_000, "late-after"), (2_000, "early")):
+                first.tx_index.append((3, event_time, tx_id))
+                first.set_tx(tx_id, h="x", s="APPROVED")
+            await store.commit(await store.read(set(), set(), {3}), first, "transactions", "b1")
+            # a window past 2,000 but not past 10,000: "early" waits behind "late-after"
+            later = BatchResult(partition_event_time={3: 62_500})
+            await store.commit(await store.read(set(), set(), {3}), later, "transactions", "b2")
+            return (await redis.exists(legacy),
+                    await redis.exists(*[store.tx_key(f"old-{n}") for n in range(3)]),
+                    await indexed(redis, namespace, 3), await redis.exists(store.tx_key("early")),
+                    await redis.exists(store.tx_key("late-after")))
+        finally:
+            await redis.aclose()
+
+    legacy, old_records, index, early, late = asyncio.run(run())
+    assert (legacy, old_records) == (0, 0)  # drained, then gone
+    assert index == [(10_000, "late-after"), (2_000, "early")] and (early, late) == (1, 1)
 
 
 def test_a_batch_prunes_at_least_as_many_records_as_it_adds_to_a_partition(
@@ -115,7 +154,7 @@ def test_a_batch_prunes_at_least_as_many_records_as_it_adds_to_a_partition(
         try:
             await batch(0, "old")
             await batch(100_000, "new")  # its mark is over a window past every "old" record
-            return (await redis.zcard(f"ps:{namespace}tx:1"),
+            return (await redis.llen(f"ps:{namespace}txl:1"),
                     await redis.exists(*[store.tx_key(f"old-{n}") for n in range(2_500)]),
                     await redis.exists(*[store.tx_key(f"new-{n}") for n in range(2_500)]))
         finally:
@@ -144,7 +183,7 @@ def test_the_pruning_keeps_what_is_still_held_and_drops_the_rest(
             await store.commit(await store.read(set(), set(), {2}), later, "transactions", "b3")
             left = {name: await redis.exists(store.tx_key(name)) for name in ("t0", "t1", "t2", "t3")}
             return (left, await redis.hget(store.tx_key("t1"), "k"),
-                    await redis.zcard(f"ps:{namespace}tx:2"))
+                    await redis.llen(f"ps:{namespace}txl:2"))
         finally:
             await redis.aclose()
 
