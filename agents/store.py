@@ -654,6 +654,7 @@ class ClusterStateStore(RedisStateStore):
 #: the window (a pause, a shortened window) drain that many a batch on top of what it adds.
 PRUNE_MARGIN = 1000
 
+
 def index_item(event_time: int, tx_id: str) -> str:
     """A record's entry in its partition's index (commit.lua): the event time in a fixed width,
     so the script reads it back from the first 15 characters, then the tx_id."""
