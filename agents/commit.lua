@@ -86,11 +86,12 @@ for i = 0, m - 1 do
 end
 ki = ki + m
 
--- Record indexes: per partition, its count of items ("<event time, 15 digits>|<tx_id>"), then
--- the items; one RPUSH per partition, in chunks that keep unpack() under Lua's stack limit. A
--- list in arrival order, not a sorted set by event time: an append is ~0.05 µs of Redis where a
--- sorted set's insert into a large index was ~0.7 and its removal ~0.35 more, and an item takes
--- a quarter of the memory (loadtest/results/rewrites-2026-12-06/index-list/).
+-- Record indexes: per partition, its count of items ("<event time, 15 digits>|<tx_id>", "-" for
+-- "|" when never held), then the items; one RPUSH per partition, in chunks that keep unpack()
+-- under Lua's stack limit. A list in arrival order, not a sorted set by event time: an append
+-- is ~0.05 µs of Redis where a sorted set's insert into a large index was ~0.7 and its removal
+-- ~0.35 more, and an item takes a quarter of the memory
+-- (loadtest/results/rewrites-2026-12-06/index-list/).
 local x = tonumber(ARGV[ai]); ai = ai + 1
 for i = 0, x - 1 do
   local left = tonumber(ARGV[ai]); ai = ai + 1
@@ -107,18 +108,23 @@ ki = ki + x
 -- many as the batch indexes there and a margin, so the index never outgrows the window however
 -- many records one batch adds to one partition; agents/store.py PRUNE_MARGIN).
 -- Held ones stay, marked; the rest go by one DEL per chunk, not a call each (a call from Lua
--- costs Redis a command dispatch and the Lua around it, and nearly every one goes).
+-- costs Redis a command dispatch and the Lua around it, and nearly every one goes). Only the
+-- records that may be held are read first (`maybe_held`); one indexed as never held ("-" in
+-- its item, agents/store.py index_item) never will be, and goes unread (`unread`).
 local p = tonumber(ARGV[ai]); local window = tonumber(ARGV[ai + 1]); local prefix = ARGV[ai + 2]
 ai = ai + 3
-local function drop(tx_ids)
+local function drop(maybe_held, unread)
   local gone = {}
-  for _, tx_id in ipairs(tx_ids) do
+  for _, tx_id in ipairs(maybe_held) do
     local key = prefix .. tx_id
     if redis.call('HGET', key, 's') == 'HELD' then
       redis.call('HSET', key, 'k', '1')
     else
       gone[#gone + 1] = key
     end
+  end
+  for _, tx_id in ipairs(unread) do
+    gone[#gone + 1] = prefix .. tx_id
   end
   for first = 1, #gone, 1000 do  -- chunks keep unpack() under Lua's stack limit
     redis.call('DEL', unpack(gone, first, math.min(first + 999, #gone)))
@@ -134,19 +140,21 @@ for i = 0, p - 1 do
   -- An index written before 2026-12-06, a sorted set by event time, drains as it did until it
   -- is empty (and so gone): its records are the oldest.
   local old = redis.call('ZRANGEBYSCORE', legacy_key, '-inf', '(' .. bound, 'LIMIT', 0, cap)
-  drop(old)
+  drop(old, {})
   if #old > 0 then redis.call('ZREMRANGEBYRANK', legacy_key, 0, #old - 1) end
   -- The list's head goes while it is a window behind the mark. One that arrived after a later
   -- one waits behind it: kept longer than the window, never less.
-  local due = {}
+  local maybe_held, unread, due = {}, {}, 0
   if #old < cap then
     for _, item in ipairs(redis.call('LRANGE', index_key, 0, cap - #old - 1)) do
       if tonumber(string.sub(item, 1, 15)) >= bound then break end
-      due[#due + 1] = string.sub(item, 17)
+      local ids = string.byte(item, 16) == 45 and unread or maybe_held  -- 45: '-'
+      ids[#ids + 1] = string.sub(item, 17)
+      due = due + 1
     end
   end
-  drop(due)
-  if #due > 0 then redis.call('LTRIM', index_key, #due, -1) end
+  drop(maybe_held, unread)
+  if due > 0 then redis.call('LTRIM', index_key, due, -1) end
 end
 ki = ki + 3 * p
 

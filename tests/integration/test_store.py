@@ -192,6 +192,49 @@ def test_the_pruning_keeps_what_is_still_held_and_drops_the_rest(
     assert kept == b"1" and indexed == 0
 
 
+def test_a_record_never_held_is_pruned_unread_and_an_item_from_before_is_read_first(
+        namespace: str, redis_url: str) -> None:
+    # A record indexed as not HELD can never be (only a decision holds), so the pruning deletes
+    # it without reading its status: a call from Lua per record pruned, ~1 per transaction.
+    # Items written before the mark existed all say "|" and are read first, as before.
+    async def hgets(redis: Redis) -> int:
+        stats = await redis.info("commandstats")
+        return int(stats.get("cmdstat_hget", {}).get("calls", 0))
+
+    async def run() -> tuple[dict[str, bytes], int, dict[str, int], dict[str, bytes | None], int]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        try:
+            index = f"ps:{namespace}txl:4"
+            for n, status in enumerate(("HELD", "APPROVED")):  # from before: "|" whatever held
+                await redis.rpush(index, f"{500 + n:015d}|old-{status}")
+                await redis.hset(store.tx_key(f"old-{status}"), mapping={"h": "x", "s": status})
+            first = BatchResult(partition_event_time={4: 3_000})
+            for n, status in enumerate(("APPROVED", "HELD", "DECLINED")):
+                first.tx_index.append((4, 1_000 + n, f"new-{status}"))
+                first.set_tx(f"new-{status}", h="x", s=status)
+            await store.commit(await store.read(set(), set(), {4}), first, "transactions", "b1")
+            marks = {item[16:].decode(): item[15:16] for item in await redis.lrange(index, 0, -1)}
+            before = await hgets(redis)
+            later = BatchResult(partition_event_time={4: 70_000})
+            await store.commit(await store.read(set(), set(), {4}), later, "transactions", "b2")
+            read = await hgets(redis) - before
+            names = ["old-HELD", "old-APPROVED", "new-APPROVED", "new-HELD", "new-DECLINED"]
+            left = {name: await redis.exists(store.tx_key(name)) for name in names}
+            kept = {name: await redis.hget(store.tx_key(name), "k") for name in names if left[name]}
+            return marks, read, left, kept, await redis.llen(index)
+        finally:
+            await redis.aclose()
+
+    marks, read, left, kept, indexed = asyncio.run(run())
+    assert marks == {"old-HELD": b"|", "old-APPROVED": b"|", "new-APPROVED": b"-",
+                     "new-HELD": b"|", "new-DECLINED": b"-"}
+    assert read == 3  # old-HELD, old-APPROVED, new-HELD: never the two marked "-"
+    assert left == {"old-HELD": 1, "old-APPROVED": 0, "new-APPROVED": 0, "new-HELD": 1,
+                    "new-DECLINED": 0}
+    assert kept == {"old-HELD": b"1", "new-HELD": b"1"} and indexed == 0
+
+
 def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
         namespace: str, redis_url: str) -> None:
     async def run() -> tuple[dict, dict, int]:
