@@ -187,9 +187,9 @@ def test_the_pruning_keeps_what_is_still_held_and_drops_the_rest(
         finally:
             await redis.aclose()
 
-    left, kept, indexed = asyncio.run(run())
+    left, kept, index_left = asyncio.run(run())
     assert left == {"t0": 0, "t1": 1, "t2": 0, "t3": 0}
-    assert kept == b"1" and indexed == 0
+    assert kept == b"1" and index_left == 0
 
 
 def test_a_record_never_held_is_pruned_unread_and_an_item_from_before_is_read_first(
@@ -226,13 +226,13 @@ def test_a_record_never_held_is_pruned_unread_and_an_item_from_before_is_read_fi
         finally:
             await redis.aclose()
 
-    marks, read, left, kept, indexed = asyncio.run(run())
+    marks, read, left, kept, index_left = asyncio.run(run())
     assert marks == {"old-HELD": b"|", "old-APPROVED": b"|", "new-APPROVED": b"-",
                      "new-HELD": b"|", "new-DECLINED": b"-"}
     assert read == 3  # old-HELD, old-APPROVED, new-HELD: never the two marked "-"
     assert left == {"old-HELD": 1, "old-APPROVED": 0, "new-APPROVED": 0, "new-HELD": 1,
                     "new-DECLINED": 0}
-    assert kept == {"old-HELD": b"1", "new-HELD": b"1"} and indexed == 0
+    assert kept == {"old-HELD": b"1", "new-HELD": b"1"} and index_left == 0
 
 
 def test_payments_per_day_count_each_payment_and_drop_the_day_out_of_the_span(
