@@ -104,9 +104,13 @@ end
 ki = ki + x
 
 -- Event-time marks; when one moves, records more than the window behind it are pruned (a retry
--- of those is stale now), a bounded number per batch: per partition, its mark and its cap (as
+-- of those is stale now), a bounded number per batch: per partition, its mark, its cap (as
 -- many as the batch indexes there and a margin, so the index never outgrows the window however
--- many records one batch adds to one partition; agents/store.py PRUNE_MARGIN).
+-- many records one batch adds to one partition; agents/store.py PRUNE_MARGIN) and how many
+-- items to read first (about as many as the batch adds: in a steady stream that many fall due).
+-- The head is read in chunks that double while every item in one is due, not the whole cap at
+-- once: each item LRANGE returns is a string Lua interns, and reading the margin every batch
+-- cost ~10 items a transaction at a moderate rate, where ~1 is due.
 -- Held ones stay, marked; the rest go by one DEL per chunk, not a call each (a call from Lua
 -- costs Redis a command dispatch and the Lua around it, and nearly every one goes). Only the
 -- records that may be held are read first (`maybe_held`); one indexed as never held ("-" in
@@ -134,8 +138,8 @@ for i = 0, p - 1 do
   local mark_key, legacy_key, index_key = KEYS[ki + 3 * i], KEYS[ki + 3 * i + 1], KEYS[ki + 3 * i + 2]
   local high = math.max(tonumber(ARGV[ai]), tonumber(redis.call('GET', mark_key) or '0'))
   redis.call('SET', mark_key, high)
-  local cap = tonumber(ARGV[ai + 1])
-  ai = ai + 2
+  local cap, step = tonumber(ARGV[ai + 1]), tonumber(ARGV[ai + 2])
+  ai = ai + 3
   local bound = high - window
   -- An index written before 2026-12-06, a sorted set by event time, drains as it did until it
   -- is empty (and so gone): its records are the oldest.
@@ -145,13 +149,18 @@ for i = 0, p - 1 do
   -- The list's head goes while it is a window behind the mark. One that arrived after a later
   -- one waits behind it: kept longer than the window, never less.
   local maybe_held, unread, due = {}, {}, 0
-  if #old < cap then
-    for _, item in ipairs(redis.call('LRANGE', index_key, 0, cap - #old - 1)) do
-      if tonumber(string.sub(item, 1, 15)) >= bound then break end
+  local want, more = cap - #old, true
+  while more and due < want do
+    local n = math.min(step, want - due)
+    local items = redis.call('LRANGE', index_key, due, due + n - 1)
+    more = #items == n  -- a short chunk is the index's end
+    for _, item in ipairs(items) do
+      if tonumber(string.sub(item, 1, 15)) >= bound then more = false; break end
       local ids = string.byte(item, 16) == 45 and unread or maybe_held  -- 45: '-'
       ids[#ids + 1] = string.sub(item, 17)
       due = due + 1
     end
+    step = step * 2
   end
   drop(maybe_held, unread)
   if due > 0 then redis.call('LTRIM', index_key, due, -1) end

@@ -394,7 +394,8 @@ class RedisStateStore:
         for partition, event_time in result.partition_event_time.items():
             keys += [at.event_time(partition), at.legacy_tx_index(partition),
                      at.tx_index(partition)]
-            args += [event_time, PRUNE_MARGIN + len(by_partition.get(partition, ()))]
+            adds = len(by_partition.get(partition, ()))
+            args += [event_time, PRUNE_MARGIN + adds, adds + PRUNE_FIRST_SLACK]
         args.append(len(result.holds))
         for change in result.holds:
             keys.append(at.holds(change.partition))
@@ -657,6 +658,11 @@ class ClusterStateStore(RedisStateStore):
 #: window holds 157k (loadtest/results/prune-2026-12-06). With the margin, records already past
 #: the window (a pause, a shortened window) drain that many a batch on top of what it adds.
 PRUNE_MARGIN = 1000
+
+#: Items the pruning reads first beyond as many as the batch adds to the partition (commit.lua
+#: reads more, doubling, only while all it read were due): in a steady stream about as many fall
+#: due as arrive, and a few more cover the jitter without a second call.
+PRUNE_FIRST_SLACK = 16
 
 
 def index_item(event_time: int, tx_id: str, held: bool) -> str:

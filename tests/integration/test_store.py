@@ -163,6 +163,40 @@ def test_a_batch_prunes_at_least_as_many_records_as_it_adds_to_a_partition(
     assert asyncio.run(run()) == (2_500, 0, 2_500)
 
 
+def test_the_pruning_reads_past_its_first_chunk_up_to_the_cap_and_stops_at_the_window(
+        namespace: str, redis_url: str) -> None:
+    # The pruning reads the index's head in chunks (about as many as the batch adds, doubling
+    # while all were due), not the whole cap at once. A batch that adds nothing still prunes up
+    # to the cap when more are due, stops at the first record inside the window, and ends at
+    # the index's end.
+    async def run() -> list[tuple[int, int]]:
+        redis = Redis.from_url(redis_url)
+        store = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
+        names = [f"r-{n}" for n in range(1_500)]
+
+        async def left() -> tuple[int, int]:
+            return (await redis.llen(f"ps:{namespace}txl:6"),
+                    await redis.exists(*[store.tx_key(name) for name in names]))
+
+        try:
+            first = BatchResult(partition_event_time={6: 1_500})
+            for n, name in enumerate(names):
+                first.tx_index.append((6, n, name))
+                first.set_tx(name, h="x", s="APPROVED")
+            await store.commit(await store.read(set(), set(), {6}), first, "transactions", "b0")
+            seen = [await left()]
+            for mark in (61_200, 61_300, 200_000):  # 1,200 due (the cap: 1,000), 300, the rest
+                moved = BatchResult(partition_event_time={6: mark})
+                await store.commit(await store.read(set(), set(), {6}), moved, "transactions",
+                                   f"b{mark}")
+                seen.append(await left())
+            return seen
+        finally:
+            await redis.aclose()
+
+    assert asyncio.run(run()) == [(1_500, 1_500), (500, 500), (200, 200), (0, 0)]
+
+
 def test_the_pruning_keeps_what_is_still_held_and_drops_the_rest(
         namespace: str, redis_url: str) -> None:
     # A record still HELD when its partition's mark passes it by a window is kept, marked k (so
