@@ -138,6 +138,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Give up when a phase has not caught up after this long.")
     parser.add_argument("--profile-s", type=float, default=30.0,
                         help="py-spy worker-1 for this long in the max-rate phase (0: not at all).")
+    parser.add_argument("--profile-fixed-s", type=float, default=0.0,
+                        help="py-spy worker-1 for this long in the fixed-rate phase too, where "
+                             "batches are smaller (0: not at all; the sampling costs a little "
+                             "CPU in the phase whose latency is measured).")
     parser.add_argument("--warmup-max-s", type=float, default=90.0,
                         help="Warm the broker's JIT for at most this long before the phases, "
                              "until its compiler threads are nearly idle (0: not at all).")
@@ -252,6 +256,16 @@ def generate_traffic(args: argparse.Namespace, processes: ProcessGroup) -> tuple
     write_encoded(rest, records)
     whole.unlink()
     return top, rest
+
+
+def _profile(phase: Phase, figures: dict[str, Any]) -> dict[str, Any]:
+    """Worker-1's py-spy of the phase folded into named parts, scaled to its CPU per
+    transaction there ({} when the phase was not profiled)."""
+    if not (phase.profile and phase.profile[1].exists()):
+        return {}
+    worker_us = figures["cpu_us_per_tx"].get("worker-1", 0.0)
+    return {"process": "worker-1", "file": _shown(phase.profile[1]), "seconds": phase.profile_s,
+            "us_per_tx": per_tx_us(phase.profile[1], worker_us)}
 
 
 def fixed_rate_phase(args: argparse.Namespace, top: Phase, rest: Path) -> Phase:
@@ -594,11 +608,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         f"p{p}": [None if np.isnan(v) else round(float(v)) for v in values]
         for p, values in benchstats.latency_by_second(decisions.where(in_rate),
                                                       rate.started_ms).items()}
-    profile = {}
-    if top.profile and top.profile[1].exists():
-        worker_us = figures["max_rate"]["cpu_us_per_tx"].get("worker-1", 0.0)
-        profile = {"process": "worker-1", "file": _shown(top.profile[1]),
-                   "seconds": top.profile_s, "us_per_tx": per_tx_us(top.profile[1], worker_us)}
+    profile, profile_fixed = _profile(top, figures["max_rate"]), _profile(rate, figures["fixed_rate"])
     cpu = figures["max_rate"]["cpu_us_per_tx"]
     paystream_us = benchstats.paystream_us_per_tx(cpu)
     floor_us = floor["us_per_tx"]["total"] if floor else None
@@ -630,6 +640,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         "machine": machine(),
         "phases": figures,
         "profile": profile,
+        **({"profile_fixed_rate": profile_fixed} if profile_fixed else {}),
         "json": _shown(args.out / f"{args.name}.json"),
         "chart": _shown(args.out / f"{args.name}.png"),
         "note": "sustained tps: transactions / (first produce -> last ledger or reporting row); "
@@ -713,6 +724,10 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
             phases["max_rate"].profile_s = args.profile_s
         run_phase(phases["max_rate"], processes, progress, meter, settings, args.phase_timeout_s)
         phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"], rest)
+        if args.profile_fixed_s > 0:
+            phases["fixed_rate"].profile = (processes.running["worker-1"].pid,
+                                            args.out / f"{args.name}-worker-1-fixed.pyspy.txt")
+            phases["fixed_rate"].profile_s = args.profile_fixed_s
         run_phase(phases["fixed_rate"], processes, progress, meter, settings,
                   args.phase_timeout_s)
     finally:

@@ -216,8 +216,14 @@ def markdown(result: dict[str, Any]) -> str:
                        f"µs of its CPU per message in {warmup['window_s']:.0f} s windows at "
                        f"{warmup['rate_per_s']:,}/s: {shown}"
                        f"{'' if warmup['warm'] else ', still compiling when time ran out'}.")]
-    profile = result.get("profile")
-    if profile:
+    profile, fixed = result.get("profile"), result.get("profile_fixed_rate")
+    if profile and fixed:
+        lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "
+                       f"of each phase, busy samples; `{profile['file']}`, `{fixed['file']}`):"),
+                  "", "| part | max rate, µs/tx | fixed rate, µs/tx |", "| --- | ---: | ---: |"]
+        lines += [f"| {part} | {us:,.1f} | {fixed['us_per_tx'].get(part, 0.0):,.1f} |"
+                  for part, us in profile["us_per_tx"].items()]
+    elif profile:
         lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "
                        f"of the max-rate phase, busy samples; `{profile['file']}`):"), "",
                   "| part | µs/tx |", "| --- | ---: |"]

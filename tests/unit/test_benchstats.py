@@ -113,6 +113,23 @@ def test_markdown_names_machine_phases_and_processes() -> None:
             "93 (1% JIT).") in text
 
 
+def test_markdown_lays_the_fixed_rates_profile_beside_the_max_rates() -> None:
+    phase = {"transactions": 1000, "offered_tps": None, "tps": 2500.0, "e2e_p50_ms": 40.0,
+             "e2e_p95_ms": 90.0, "e2e_p99_ms": 120.0, "e2e_max_ms": 200.0,
+             "cpu_us_per_tx": {"worker-1": 30.0, "total": 30.0}}
+    result = {"date": "2026-12-06", "machine": {"cores": 2, "cpu": "EPYC", "memory_gib": 23.5},
+              "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
+              "phases": {"max_rate": phase, "fixed_rate": phase},
+              "profile": {"process": "worker-1", "file": "a.txt", "seconds": 30.0,
+                          "us_per_tx": {"settle": 4.2, "Redis: state read": 1.6}}}
+    assert "| settle | 4.2 |" in markdown(result)  # the max rate's alone
+    text = markdown({**result, "profile_fixed_rate": {
+        "process": "worker-1", "file": "b.txt", "seconds": 30.0, "us_per_tx": {"settle": 5.9}}})
+    assert "| part | max rate, µs/tx | fixed rate, µs/tx |" in text
+    assert "| settle | 4.2 | 5.9 |" in text and "| Redis: state read | 1.6 | 0.0 |" in text
+    assert "`a.txt`, `b.txt`" in text
+
+
 def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> None:
     from loadtest.benchstats import paystream_us_per_tx
 
