@@ -87,6 +87,9 @@ def postgres_cpu_s() -> float:
 
 #: The local stack's servers, by the name the benchmarks report them under.
 STACK_SERVERS = ("kafka", "postgres", "redis", "redis-notify")
+#: Its helpers that run where the machine allows (deploy/local/rewrite_idle.py: Redis's rewrite
+#: children on idle CPU): metered when running, so what they cost is counted too.
+STACK_HELPERS = ("redis-rewrite-idle",)
 
 
 def stack_pids() -> dict[str, int]:
@@ -94,7 +97,9 @@ def stack_pids() -> dict[str, int]:
     missing = [name for name, pid in found.items() if pid is None or proc_cpu_s(pid) is None]
     if missing:
         raise RuntimeError(f"local stack not running ({', '.join(missing)}): run `make up`")
-    return {name: pid for name, pid in found.items() if pid is not None}
+    helpers = {name: pid_from_file(name) for name in STACK_HELPERS}
+    return {name: pid for name, pid in {**found, **helpers}.items()
+            if pid is not None and proc_cpu_s(pid) is not None}
 
 
 class CpuMeter:

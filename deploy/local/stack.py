@@ -19,12 +19,17 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from stack_base import HERE, HOST, Config, Server, StackError, say
 from stack_postgres import Postgres
-from stack_servers import Kafka, Prometheus, Redis
+from stack_servers import Kafka, Prometheus, Redis, RewriteIdle
 
 # --- commands ---------------------------------------------------------------------------------
+
+
+def rewrite_idle(config: Config, every: dict[str, Server]) -> RewriteIdle:
+    return RewriteIdle(config, [cast(Redis, every[name]) for name in ("redis", "redis-notify")])
 
 
 def servers(config: Config) -> dict[str, Server]:
@@ -54,6 +59,7 @@ def up(config: Config) -> None:
     for name in ("postgres", "redis", "redis-notify", "prometheus"):
         every[name].up()
     every["kafka"].finish(kafka_started)
+    rewrite_idle(config, every).up()
     c = config
     say(f"\npaystream local stack is up ({time.monotonic() - started_at:.1f}s); state in {c.state}")
     say(f"  kafka      {HOST}:{c.kafka_port}  (KRaft controller {HOST}:{c.controller_port}; "
@@ -88,6 +94,7 @@ def main(argv: list[str]) -> int:
             return 0 if pid is not None else 1
         if command == "status":
             running = [server.status() for server in every.values()]
+            rewrite_idle(config, every).status()
             return 0 if all(running) else 3
         if command in ("start", "stop"):
             if len(argv) < 2 or argv[1] not in every:
@@ -105,6 +112,7 @@ def main(argv: list[str]) -> int:
                           " stop them with 'make down')", file=sys.stderr)
                     raise
             elif command == "down":
+                rewrite_idle(config, every).stop()
                 for name in ("prometheus", "kafka", "redis-notify", "redis", "postgres"):
                     every[name].stop()
             else:

@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -22,10 +24,12 @@ from stack_base import (
     live_pids,
     log_tail,
     port_open,
+    read_pid,
     render,
     rotate_log,
     run_logged,
     say,
+    stop_pid,
     wait_until,
 )
 
@@ -272,6 +276,51 @@ class Redis(Server):
         if not wait_until(self.pidfile_alive, 10, lambda: None, every_s=0.1):
             raise StackError(f"{self.name}: redis-server wrote no pid file\n"
                              f"{log_tail(*self.logs())}")
+
+
+class RewriteIdle:
+    """deploy/local/rewrite_idle.py beside the Redis servers: their AOF rewrite children on idle
+    CPU. Not a server (no port): started after them, stopped before them; where the machine
+    cannot do it (not root, no cpu cgroup) it says why in its log and exits, and the stack runs
+    as before."""
+
+    name = "redis-rewrite-idle"
+
+    def __init__(self, config: Config, redis: list[Redis]) -> None:
+        self.config = config
+        self.redis = redis
+        self.pidfile = config.run_dir / f"{self.name}.pid"
+        self.log = config.state / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and "rewrite_idle.py" in cmdline(pid) else None
+
+    def up(self) -> None:
+        if self.pid() is not None:
+            say(f"{self.name}: already running (pid {self.pid()})")
+            return
+        with self.log.open("ab") as out:
+            launch([sys.executable, str(HERE / "rewrite_idle.py"),
+                    *[str(server.pidfile) for server in self.redis]], self.pidfile, out, HERE)
+        time.sleep(0.5)  # long enough to make its cgroup or find it cannot
+        if self.pid() is None:
+            self.pidfile.unlink(missing_ok=True)
+            said = (self.log.read_text(errors="replace").strip().splitlines()
+                    if self.log.exists() else [])
+            say(f"{self.name}: not running: {said[-1] if said else 'it exited'} (log {self.log})")
+        else:
+            say(f"{self.name}: running (pid {self.pid()}): Redis's AOF rewrites on idle CPU")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(self.name, pid, self.config.stop_s)
+        self.pidfile.unlink(missing_ok=True)
+
+    def status(self) -> None:
+        pid = self.pid()
+        say(f"{self.name}: running (pid {pid})" if pid is not None else f"{self.name}: stopped")
 
 
 class Prometheus(Server):

@@ -60,4 +60,5 @@ def test_status_of_a_stack_that_is_not_there_says_stopped_and_exits_3(tmp_path: 
                           text=True, timeout=60, check=False)
     assert done.returncode == 3, done.stderr
     assert done.stdout.splitlines() == [f"{name}: stopped" for name in
-                                        ("kafka", "postgres", "redis", "redis-notify", "prometheus")]
+                                        ("kafka", "postgres", "redis", "redis-notify", "prometheus",
+                                         "redis-rewrite-idle")]
