@@ -718,16 +718,18 @@ def run_phases(args: argparse.Namespace, settings: Any, processes: ProcessGroup,
         for name in SINK_INPUTS:
             meter.add(f"sink-{name}", processes.start(f"sink-{name}", "sink", name).pid)
         wait_for_workers(settings, args.workers, processes, timeout_s=120)
-        if args.profile_s > 0:
-            phases["max_rate"].profile = (processes.running["worker-1"].pid,
-                                          args.out / f"{args.name}-worker-1.pyspy.txt")
-            phases["max_rate"].profile_s = args.profile_s
+        worker = processes.running["worker-1"].pid
+
+        def profiled(phase: Phase, seconds: float, suffix: str) -> Phase:
+            if seconds > 0:  # py-spy worker-1 for `seconds` from the phase's start
+                phase.profile = (worker, args.out / f"{args.name}-worker-1{suffix}.pyspy.txt")
+                phase.profile_s = seconds
+            return phase
+
+        profiled(phases["max_rate"], args.profile_s, "")
         run_phase(phases["max_rate"], processes, progress, meter, settings, args.phase_timeout_s)
-        phases["fixed_rate"] = fixed_rate_phase(args, phases["max_rate"], rest)
-        if args.profile_fixed_s > 0:
-            phases["fixed_rate"].profile = (processes.running["worker-1"].pid,
-                                            args.out / f"{args.name}-worker-1-fixed.pyspy.txt")
-            phases["fixed_rate"].profile_s = args.profile_fixed_s
+        phases["fixed_rate"] = profiled(fixed_rate_phase(args, phases["max_rate"], rest),
+                                        args.profile_fixed_s, "-fixed")
         run_phase(phases["fixed_rate"], processes, progress, meter, settings,
                   args.phase_timeout_s)
     finally:

@@ -217,17 +217,18 @@ def markdown(result: dict[str, Any]) -> str:
                        f"{warmup['rate_per_s']:,}/s: {shown}"
                        f"{'' if warmup['warm'] else ', still compiling when time ran out'}.")]
     profile, fixed = result.get("profile"), result.get("profile_fixed_rate")
-    if profile and fixed:
+    if profile:
+        # a column for the max rate's profile, and one for the fixed rate's where it was taken
+        profiles = [profile, fixed] if fixed else [profile]
+        heads = ["max rate, µs/tx", "fixed rate, µs/tx"] if fixed else ["µs/tx"]
+        files = ", ".join(f"`{p['file']}`" for p in profiles)
         lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "
-                       f"of each phase, busy samples; `{profile['file']}`, `{fixed['file']}`):"),
-                  "", "| part | max rate, µs/tx | fixed rate, µs/tx |", "| --- | ---: | ---: |"]
-        lines += [f"| {part} | {us:,.1f} | {fixed['us_per_tx'].get(part, 0.0):,.1f} |"
-                  for part, us in profile["us_per_tx"].items()]
-    elif profile:
-        lines += ["", (f"Where {profile['process']}'s CPU goes (py-spy, {profile['seconds']:.0f} s "
-                       f"of the max-rate phase, busy samples; `{profile['file']}`):"), "",
-                  "| part | µs/tx |", "| --- | ---: |"]
-        lines += [f"| {part} | {us:,.1f} |" for part, us in profile["us_per_tx"].items()]
+                       f"of {'each phase' if fixed else 'the max-rate phase'}, busy samples; "
+                       f"{files}):"), "",
+                  "| part | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads)]
+        lines += ["| " + " | ".join([part, *(f"{p['us_per_tx'].get(part, 0.0):,.1f}"
+                                           for p in profiles)]) + " |"
+                  for part in profile["us_per_tx"]]
     lines += ["", f"Chart: `{result['chart']}`. Raw figures: `{result['json']}`.", ""]
     return "\n".join(lines)
 

@@ -35,6 +35,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from stack_base import read_pid  # this folder's: the stack's own reading of a pid file
+
 log = logging.getLogger("rewrite-idle")
 
 #: The cpu cgroup the children are moved into, under the controller's root.
@@ -70,13 +72,6 @@ def children(pid: int) -> list[int]:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except (OSError, ValueError):
         return []
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def move(group: Path, child: int, server: str) -> bool:
