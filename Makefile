@@ -18,7 +18,7 @@ help:  ## list the targets
 
 # native/avro: the compiled Avro bodies (Rust, built by maturin with the machine's cargo, rustup's
 # in ~/.cargo/bin first; deploy/local/rust.sh installs Debian's if there is none).
-NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml native/avro/src/lib.rs
+NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml $(wildcard native/avro/src/*.rs) native/avro/paystream_avro.pyi
 
 $(INSTALLED): pyproject.toml $(NATIVE_AVRO)
 	$(PYTHON_BASE) -m venv $(VENV)

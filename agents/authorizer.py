@@ -11,12 +11,15 @@ can store them as bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+import paystream_avro
 
 from agents.batch import (
     BatchResult,
@@ -44,13 +47,20 @@ from streams.accounts import (
     AccountState,
     Hold,
 )
-from streams.codec import Codec, encode_all, load_versions
+from streams.codec import Codec, SingleObjectCodec, encode_all, load_versions
 from streams.errors import CodecError, ValidationError
 from streams.msgpacking import pack
 from streams.partitioning import partition_for
 from streams.quotes import EMPTY, QuoteFile, QuoteTable
-from streams.records import Transaction, TransactionType
-from streams.validation import validate
+from streams.records import Channel, Payout, Transaction, TransactionType
+from streams.validation import (
+    AMOUNT_MAX,
+    AUTH_METHODS,
+    COUNTRIES,
+    CURRENCIES,
+    EVENT_TIME_MIN_MS,
+    validate,
+)
 
 ROLE = "transactions"
 #: A PAYOUT held until its receive partner answers (docs/send-money.md); never a review.
@@ -123,31 +133,59 @@ def triage(events: list[InputEvent], codec: Codec, now_ms: int, max_clock_skew_m
     an account's state is owned by one partition, and its replay watermark only means something
     there. A producer using another partitioner (librdkafka's default is not murmur2) or no key
     gets its messages dead-lettered, never silently skipped.
+
+    The plainly valid ones are decided in compiled code (`_compiled_triage`); it passes every
+    other one here, where `_triage_one` decides it and says what is wrong.
     """
-    valid, dead = [], []
-    for event in events:
-        try:
-            record = codec.decode(event.value)
-            tx = Transaction.from_record(record)
-            validate(tx, now_ms, max_clock_skew_ms)
-        except CodecError as exc:
-            dead.append(DeadLetter(event, exc.code, str(exc)))
-            continue
-        except ValidationError as exc:
-            dead.append(DeadLetter(event, f"invalid:{exc.field}", str(exc)))
-            continue
-        if event.key != tx.partition_key.encode():
-            dead.append(DeadLetter(event, "invalid:key",
-                                   f"key {event.key!r} is not the partition key {tx.partition_key!r}"))
-            continue
-        expected = partition_for(event.key, partitions)
-        if event.partition != expected:
-            dead.append(DeadLetter(event, "invalid:partition",
-                                   f"key {tx.partition_key!r} belongs in partition {expected} "
-                                   f"(murmur2), not {event.partition}"))
-            continue
-        valid.append(Valid(event, tx, body_hash(record)))
+    compiled = _compiled_triage(cast(Hashable, codec))  # a codec is made once, and kept
+    checked = (compiled.check(events, now_ms, max_clock_skew_ms, partitions)
+               if compiled is not None else [None] * len(events))
+    if None not in checked:
+        return cast(list[Valid], checked), []
+    valid: list[Valid] = []
+    dead: list[DeadLetter] = []
+    for event, item in zip(events, checked, strict=True):
+        if item is None:
+            item = _triage_one(event, codec, now_ms, max_clock_skew_ms, partitions)
+        (valid if isinstance(item, Valid) else dead).append(item)
     return valid, dead
+
+
+def _triage_one(event: InputEvent, codec: Codec, now_ms: int, max_clock_skew_ms: int,
+                partitions: int) -> Valid | DeadLetter:
+    try:
+        record = codec.decode(event.value)
+        tx = Transaction.from_record(record)
+        validate(tx, now_ms, max_clock_skew_ms)
+    except CodecError as exc:
+        return DeadLetter(event, exc.code, str(exc))
+    except ValidationError as exc:
+        return DeadLetter(event, f"invalid:{exc.field}", str(exc))
+    if event.key != tx.partition_key.encode():
+        return DeadLetter(event, "invalid:key",
+                          f"key {event.key!r} is not the partition key {tx.partition_key!r}")
+    expected = partition_for(event.key, partitions)
+    if event.partition != expected:
+        return DeadLetter(event, "invalid:partition",
+                          f"key {tx.partition_key!r} belongs in partition {expected} "
+                          f"(murmur2), not {event.partition}")
+    return Valid(event, tx, body_hash(record))
+
+
+@functools.cache
+def _compiled_triage(codec: Hashable) -> paystream_avro.Triage | None:
+    """native/avro/src/triage.rs for a codec reading single-object messages into the newest
+    transaction schema (the fields it knows); None for any other codec, and Python decides all.
+    It answers only for the plainly valid, with what `_triage_one` would (a test holds it so)."""
+    if not isinstance(codec, SingleObjectCodec):
+        return None
+    fields = tuple(field["name"] for field in json.loads(codec.reader.text)["fields"])
+    if fields != _RECORD_FIELDS:
+        return None
+    return paystream_avro.Triage(
+        codec.reader.native, codec.reader_header, Transaction, Payout, Valid,
+        {t.value: t for t in TransactionType}, {c.value: c for c in Channel},
+        CURRENCIES, COUNTRIES, AUTH_METHODS, AMOUNT_MAX, EVENT_TIME_MIN_MS)
 
 
 def needed_accounts(valid: list[Valid]) -> set[str]:

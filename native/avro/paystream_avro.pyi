@@ -69,6 +69,18 @@ def record_batches(pairs: list[tuple[bytes, bytes]], partitions: int, now_ms: in
 def output_batches(messages: list[Any], partitions: dict[str, int], now_ms: int,
                    max_bytes: int) -> list[tuple[str, int, RecordBatch]]: ...
 
+# The authorize agent's triage of the plainly valid transactions (src/triage.rs): per event its
+# Valid(event, Transaction, body_hash), or None where Python must decide (agents/authorizer.py).
+class Triage:
+    def __init__(self, schema: Schema, header: bytes, transaction: type, payout: type, valid: type,
+                 types: dict[str, Any], channels: dict[str, Any], currencies: frozenset[str],
+                 countries: frozenset[str], auth_methods: frozenset[str], amount_max: int,
+                 event_time_min_ms: int) -> None: ...
+    def check(self, events: list[Any], now_ms: int, max_skew_ms: int,
+              partitions: int) -> list[Any]: ...
+    # The fingerprint of a body framed by the header; None if it does not decode.
+    def body_hash(self, data: bytes) -> str | None: ...
+
 # A fetched record as the batch agents read it (src/kafkabatch.rs `fetched_records`).
 class FetchedRecord:
     partition: int

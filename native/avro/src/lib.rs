@@ -25,6 +25,7 @@ mod kafkabatch;
 mod pgcopy;
 mod resp;
 mod sinkrows;
+mod triage;
 
 /// A Python value to encode: dicts are records (or maps), lists and tuples arrays.
 struct Value<'a, 'py>(&'a Bound<'py, PyAny>);
@@ -317,6 +318,7 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kafkabatch::record_batches, m)?)?;
     m.add_function(wrap_pyfunction!(kafkabatch::output_batches, m)?)?;
     m.add_class::<kafkabatch::FetchedRecord>()?;
+    m.add_class::<triage::Triage>()?;
     m.add_function(wrap_pyfunction!(kafkabatch::fetched_records, m)?)?;
     Ok(())
 }
