@@ -16,9 +16,11 @@ import pycountry
 from streams.errors import ValidationError
 from streams.records import Transaction, TransactionType, is_system_account, partner_account
 
-#: Ids are what Kafka keys, Redis keys and SQL rows can carry without escaping.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-MERCHANT_CATEGORY_PATTERN = re.compile(r"^[0-9]{4}$")
+#: Ids are what Kafka keys, Redis keys and SQL rows can carry without escaping. Matched whole
+#: (fullmatch): `$` also matches before a final newline, and "t-1\n" passed as an id until
+#: 2026-12-06.
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MERCHANT_CATEGORY_PATTERN = re.compile(r"[0-9]{4}")
 #: No payment system we serve existed before this: earlier event times are corrupt data.
 EVENT_TIME_MIN_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 #: Avro long holds more, but balances must be able to sum many amounts without overflow.
@@ -30,7 +32,7 @@ AUTH_METHODS = frozenset({"PIN", "THREE_DS", "BIOMETRIC", "PASSWORD", "NONE"})
 
 
 def _check_id(field: str, value: str) -> None:
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise ValidationError(field, value, "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
 
 
@@ -74,7 +76,7 @@ def validate(tx: Transaction, now_ms: int, max_clock_skew_ms: int) -> None:
         )
     _check_accounts_for_type(tx)
     _check_payout(tx)
-    if tx.merchant_category is not None and not MERCHANT_CATEGORY_PATTERN.match(
+    if tx.merchant_category is not None and not MERCHANT_CATEGORY_PATTERN.fullmatch(
         tx.merchant_category
     ):
         raise ValidationError("merchant_category", tx.merchant_category, "must be 4 digits")

@@ -43,11 +43,13 @@ def test_a_valid_transaction_passes() -> None:
     ({"tx_id": ""}, "tx_id"),
     ({"tx_id": "x" * 65}, "tx_id"),
     ({"tx_id": "tx 1"}, "tx_id"),
+    ({"tx_id": "tx-1\n"}, "tx_id"),  # `$` alone let a final newline through
     ({"source_account": "acc/1"}, "source_account"),
     ({"event_time": 0}, "event_time"),
     ({"event_time": NOW_MS + SKEW_MS + 1}, "event_time"),
     ({"ip": "300.1.1.1"}, "ip"),
     ({"merchant_category": "54a1"}, "merchant_category"),
+    ({"merchant_category": "5411\n"}, "merchant_category"),
     ({"auth_method": "FACE"}, "auth_method"),
     ({"source_account": "sys:settlement:EUR"}, "source_account"),
     ({"type": TransactionType.DEPOSIT}, "source_account"),
