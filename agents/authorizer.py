@@ -34,7 +34,8 @@ from agents.batch import (
 from agents.fraud.assess import Assessment, Assessor, ModelSource
 from agents.fraud.fanin import Seen
 from agents.fraud.model import FixedModels
-from agents.postings import credit, debit, system_shard
+from agents.outputs import OutputEncoder
+from agents.postings import CREDIT, CREDIT_LEG, DEBIT, DEBIT_LEG, system_shard
 from agents.rules import APPROVE, DECLINE, REVIEW, Rules
 from streams.accounts import (
     APPROVED,
@@ -200,8 +201,6 @@ def needed_accounts(valid: list[Valid]) -> set[str]:
     return accounts
 
 
-#: Deposits are not scored: their decision carries no score or model.
-UNSCORED = Assessment(APPROVE, [])
 NOT_SEEN = Seen(0, -1)
 
 
@@ -217,6 +216,7 @@ class Authorizer:
         self._quotes = quotes
         self._table = quotes.table()
         self._codecs = codecs
+        self._outputs = OutputEncoder(codecs.decision, codecs.posting)
         self._partitions = partitions
         self._source_topic = source_topic
         self._window_ms = dedupe_window_ms
@@ -333,9 +333,9 @@ class Authorizer:
                 result.set_tx(tx.tx_id, **{TX_PAYOUT: json.dumps(tx.payout.to_record())})
         result.counters[outcome] += 1
         result.decided.append((tx.type.value, outcome, tx.event_time, event.timestamp_ms))
-        decision = decision_record(tx, event, outcome, reasons, assessment, now_ms)
         result.emit(event.partition, OutputMessage(
-            "decisions", tx.partition_key.encode(), self._codecs.decision.encode(decision)))
+            "decisions", tx.partition_key.encode(),
+            self._outputs.decision(tx, event, outcome, reasons, assessment, now_ms)))
 
     def _deposit(self, item: Valid, owner: AccountState, view: StateView, result: BatchResult,
                  now_ms: int) -> tuple[str, str, list[str]]:
@@ -345,10 +345,10 @@ class Authorizer:
         shard_name = system_shard(tx.source_account, p)
         shard = view.account(shard_name)
         result.dirty.add(shard_name)
-        self._post(result, p, debit(shard, shard_name, tx.tx_id, tx.amount, tx.currency,
-                                    tx.event_time, now_ms))
-        self._post(result, p, credit(owner, tx.destination_account, tx.tx_id, tx.amount,
-                                     tx.currency, tx.event_time, now_ms))
+        self._post(result, p, shard, shard_name, tx.tx_id, tx.amount, tx.currency,
+                   tx.event_time, now_ms, DEBIT, DEBIT_LEG)
+        self._post(result, p, owner, tx.destination_account, tx.tx_id, tx.amount, tx.currency,
+                   tx.event_time, now_ms, CREDIT, CREDIT_LEG)
         return APPROVED, APPROVE, []
 
     def _debit(self, item: Valid, owner: AccountState, assessment: Assessment, view: StateView,
@@ -392,36 +392,23 @@ class Authorizer:
         `origin` (input topic and partition, offset) travels with the credit so that settle can
         tell a second copy from a new credit without the transaction record (agents.settler).
         """
-        self._post(result, partition, debit(payer, source, tx_id, amount, currency, event_time,
-                                            now_ms))
+        self._post(result, partition, payer, source, tx_id, amount, currency, event_time, now_ms,
+                   DEBIT, DEBIT_LEG)
         if tx_type == TransactionType.WITHDRAWAL.value:
             shard_name = system_shard(destination, partition)
             shard = view.account(shard_name)
             result.dirty.add(shard_name)
-            self._post(result, partition, credit(shard, shard_name, tx_id, amount, currency,
-                                                 event_time, now_ms))
+            self._post(result, partition, shard, shard_name, tx_id, amount, currency, event_time,
+                       now_ms, CREDIT, CREDIT_LEG)
             return
         record = {"tx_id": tx_id, "source_account": source, "destination_account": destination,
                   "amount": amount, "currency": currency, "event_time": event_time,
                   "origin": origin[0], "origin_offset": origin[1]}
         result.credit(partition, destination, record)
 
-    def _post(self, result: BatchResult, partition: int, posting: dict[str, Any]) -> None:
-        result.emit(partition, OutputMessage("postings", posting["account"].encode(),
-                                             self._codecs.posting.encode(posting)))
-
-
-def decision_record(tx: Transaction, event: InputEvent, outcome: str, reasons: list[str],
-                    assessment: Assessment | None, now_ms: int) -> dict[str, Any]:
-    scored = assessment or UNSCORED
-    return {
-        "tx_id": tx.tx_id, "type": tx.type.value, "source_account": tx.source_account,
-        "destination_account": tx.destination_account, "amount": tx.amount,
-        "currency": tx.currency, "event_time": tx.event_time, "channel": tx.channel.value,
-        "merchant_id": tx.merchant_id, "merchant_category": tx.merchant_category,
-        "country": tx.country, "outcome": outcome, "score": scored.score, "reasons": reasons,
-        "model_version": scored.model_version, "shadow_score": scored.shadow_score,
-        "shadow_model_version": scored.shadow_model_version, "decided_at": now_ms,
-        "produced_at": event.timestamp_ms, "device_id": tx.device_id,
-        "payout": tx.payout.to_record() if tx.payout is not None else None,
-    }
+    def _post(self, result: BatchResult, partition: int, state: AccountState, account: str,
+              tx_id: str, amount: int, currency: str, event_time: int, now_ms: int,
+              direction: str, leg: str) -> None:
+        value = self._outputs.posting(state, account, tx_id, amount, currency, event_time, now_ms,
+                                      direction=direction, leg=leg)
+        result.emit(partition, OutputMessage("postings", account.encode(), value))

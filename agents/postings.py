@@ -13,6 +13,8 @@ from streams.accounts import AccountState
 
 DEBIT_LEG = "D"
 CREDIT_LEG = "C"
+#: A posting's direction (schema io.paystream.Direction).
+DEBIT, CREDIT = "DEBIT", "CREDIT"
 
 
 def system_shard(account: str, partition: int) -> str:
@@ -24,12 +26,19 @@ def system_shard(account: str, partition: int) -> str:
     return f"{account}:p{partition:02d}"
 
 
+def book(state: AccountState, tx_id: str, currency: str, direction: str, amount: int) -> int:
+    """Move `state`'s balance in `currency` by one leg and number it; return the balance after
+    (the leg's number is `state.seq` then)."""
+    assert amount > 0, f"posting amount must be positive, got {amount} for {tx_id}"
+    balance = state.balances.get(currency, 0) + (amount if direction == CREDIT else -amount)
+    state.balances[currency] = balance
+    state.seq += 1
+    return balance
+
+
 def _leg(state: AccountState, *, leg: str, tx_id: str, account: str, currency: str,
          direction: str, amount: int, event_time: int, now_ms: int) -> dict[str, Any]:
-    assert amount > 0, f"posting amount must be positive, got {amount} for {tx_id}"
-    delta = amount if direction == "CREDIT" else -amount
-    state.balances[currency] = state.balances.get(currency, 0) + delta
-    state.seq += 1
+    balance = book(state, tx_id, currency, direction, amount)
     return {
         "posting_id": f"{tx_id}:{leg}",
         "tx_id": tx_id,
@@ -37,7 +46,7 @@ def _leg(state: AccountState, *, leg: str, tx_id: str, account: str, currency: s
         "currency": currency,
         "direction": direction,
         "amount": amount,
-        "balance_after": state.balances[currency],
+        "balance_after": balance,
         "account_seq": state.seq,
         "event_time": event_time,
         "posted_at": now_ms,
@@ -52,10 +61,10 @@ FX_DEBIT_LEG, FX_CREDIT_LEG = "XD", "XC"
 def debit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
           event_time: int, now_ms: int, leg: str = DEBIT_LEG) -> dict[str, Any]:
     return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
-                direction="DEBIT", amount=amount, event_time=event_time, now_ms=now_ms)
+                direction=DEBIT, amount=amount, event_time=event_time, now_ms=now_ms)
 
 
 def credit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
            event_time: int, now_ms: int, leg: str = CREDIT_LEG) -> dict[str, Any]:
     return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
-                direction="CREDIT", amount=amount, event_time=event_time, now_ms=now_ms)
+                direction=CREDIT, amount=amount, event_time=event_time, now_ms=now_ms)

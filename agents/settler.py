@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 
 from agents.batch import BatchResult, InputEvent, OutputMessage, StateView, claim
-from agents.postings import credit
+from agents.outputs import OutputEncoder
+from agents.postings import CREDIT, CREDIT_LEG
 from streams.accounts import TX_CREDITED
 from streams.codec import Codec
 from streams.errors import CodecError
@@ -33,7 +34,7 @@ class Settler:
     def __init__(self, credit_codec: Codec, posting_codec: Codec,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self._credits = credit_codec
-        self._postings = posting_codec
+        self._postings = OutputEncoder(None, posting_codec)
         self._clock_ms = clock_ms
 
     def decode(self, events: list[InputEvent]) -> list[tuple[InputEvent, int, dict]]:
@@ -73,9 +74,9 @@ class Settler:
                     continue
                 view.tx_records.setdefault(tx_id, {})[TX_CREDITED] = "1"
                 result.set_tx(tx_id, **{TX_CREDITED: "1"})
-            posting = credit(state, name, tx_id, record["amount"], record["currency"],
-                             record["event_time"], now_ms)
-            result.emit(event.partition, OutputMessage("postings", name.encode(),
-                                                       self._postings.encode(posting)))
+            posting = self._postings.posting(state, name, tx_id, record["amount"],
+                                             record["currency"], record["event_time"], now_ms,
+                                             direction=CREDIT, leg=CREDIT_LEG)
+            result.emit(event.partition, OutputMessage("postings", name.encode(), posting))
             result.counters["credited"] += 1
         return result

@@ -279,6 +279,12 @@ class SingleObjectCodec:
         of nearly every message (sinks/rows.py decodes batches of those in compiled code)."""
         return self._reader_header
 
+    @property
+    def writer_header(self) -> bytes:
+        """The single-object header `encode` frames its bodies with (agents/outputs.py frames
+        the agents' decisions and postings with it in compiled code)."""
+        return self._header
+
     @staticmethod
     def _pick(versions: list[SchemaVersion], version: int | None) -> SchemaVersion:
         if version is None:

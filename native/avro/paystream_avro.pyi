@@ -81,6 +81,19 @@ class Triage:
     # The fingerprint of a body framed by the header; None if it does not decode.
     def body_hash(self, data: bytes) -> str | None: ...
 
+# Postings and decisions framed by `header`, encoded by `schema`, from their values (src/outputs.rs).
+class PostingEncoder:
+    def __init__(self, schema: Schema, header: bytes) -> None: ...
+    def encode(self, leg: str, tx_id: str, account: str, currency: str, direction: str,
+               amount: int, balance_after: int, account_seq: int, event_time: int,
+               posted_at: int) -> bytes: ...
+
+class DecisionEncoder:
+    def __init__(self, schema: Schema, header: bytes) -> None: ...
+    def encode(self, tx: Any, produced_at: int | None, outcome: str, reasons: list[str],
+               score: float, model_version: str | None, shadow_score: float | None,
+               shadow_model_version: str | None, decided_at: int) -> bytes: ...
+
 # A fetched record as the batch agents read it (src/kafkabatch.rs `fetched_records`).
 class FetchedRecord:
     partition: int

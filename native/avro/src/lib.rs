@@ -22,6 +22,7 @@ use std::fmt;
 use std::io::BufRead;
 
 mod kafkabatch;
+mod outputs;
 mod pgcopy;
 mod resp;
 mod sinkrows;
@@ -319,6 +320,8 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kafkabatch::output_batches, m)?)?;
     m.add_class::<kafkabatch::FetchedRecord>()?;
     m.add_class::<triage::Triage>()?;
+    m.add_class::<outputs::PostingEncoder>()?;
+    m.add_class::<outputs::DecisionEncoder>()?;
     m.add_function(wrap_pyfunction!(kafkabatch::fetched_records, m)?)?;
     Ok(())
 }
