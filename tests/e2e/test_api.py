@@ -139,6 +139,11 @@ def api(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, database
               f"{len(TRANSACTIONS)} decisions in the reporting store; logs in {directory}")
         until(lambda: len(running.get("/v1/accounts/api-b/statement").json().get("items", [])) == 2,
               120, f"api-b's two credits in the ledger; logs in {directory}")
+        # api-a's postings are on another partition of the postings topic, which the ledger sink
+        # may reach later than api-b's: the tests read them too (a fresh clone's CI read them
+        # before they were there, 2026-12-06).
+        until(lambda: len(running.get("/v1/accounts/api-a/statement").json().get("items", [])) == 3,
+              120, f"api-a's deposit and two debits in the ledger; logs in {directory}")
         yield running
     finally:
         for process in reversed(processes):
