@@ -345,10 +345,10 @@ class Authorizer:
         shard_name = system_shard(tx.source_account, p)
         shard = view.account(shard_name)
         result.dirty.add(shard_name)
-        self._post(result, p, shard, shard_name, tx.tx_id, tx.amount, tx.currency,
-                   tx.event_time, now_ms, DEBIT, DEBIT_LEG)
-        self._post(result, p, owner, tx.destination_account, tx.tx_id, tx.amount, tx.currency,
-                   tx.event_time, now_ms, CREDIT, CREDIT_LEG)
+        self._outputs.post(result, p, shard, shard_name, tx.tx_id, tx.amount, tx.currency,
+                           tx.event_time, now_ms, direction=DEBIT, leg=DEBIT_LEG)
+        self._outputs.post(result, p, owner, tx.destination_account, tx.tx_id, tx.amount,
+                           tx.currency, tx.event_time, now_ms, direction=CREDIT, leg=CREDIT_LEG)
         return APPROVED, APPROVE, []
 
     def _debit(self, item: Valid, owner: AccountState, assessment: Assessment, view: StateView,
@@ -392,23 +392,16 @@ class Authorizer:
         `origin` (input topic and partition, offset) travels with the credit so that settle can
         tell a second copy from a new credit without the transaction record (agents.settler).
         """
-        self._post(result, partition, payer, source, tx_id, amount, currency, event_time, now_ms,
-                   DEBIT, DEBIT_LEG)
+        self._outputs.post(result, partition, payer, source, tx_id, amount, currency, event_time,
+                           now_ms, direction=DEBIT, leg=DEBIT_LEG)
         if tx_type == TransactionType.WITHDRAWAL.value:
             shard_name = system_shard(destination, partition)
             shard = view.account(shard_name)
             result.dirty.add(shard_name)
-            self._post(result, partition, shard, shard_name, tx_id, amount, currency, event_time,
-                       now_ms, CREDIT, CREDIT_LEG)
+            self._outputs.post(result, partition, shard, shard_name, tx_id, amount, currency,
+                               event_time, now_ms, direction=CREDIT, leg=CREDIT_LEG)
             return
         record = {"tx_id": tx_id, "source_account": source, "destination_account": destination,
                   "amount": amount, "currency": currency, "event_time": event_time,
                   "origin": origin[0], "origin_offset": origin[1]}
         result.credit(partition, destination, record)
-
-    def _post(self, result: BatchResult, partition: int, state: AccountState, account: str,
-              tx_id: str, amount: int, currency: str, event_time: int, now_ms: int,
-              direction: str, leg: str) -> None:
-        value = self._outputs.posting(state, account, tx_id, amount, currency, event_time, now_ms,
-                                      direction=direction, leg=leg)
-        result.emit(partition, OutputMessage("postings", account.encode(), value))

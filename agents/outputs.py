@@ -14,9 +14,9 @@ from typing import Any
 
 import paystream_avro
 
-from agents.batch import InputEvent
+from agents.batch import BatchResult, InputEvent, OutputMessage
 from agents.fraud.assess import Assessment
-from agents.postings import _leg, book
+from agents.postings import book, posting_record
 from agents.rules import APPROVE
 from streams.accounts import AccountState
 from streams.codec import Codec, SingleObjectCodec
@@ -74,10 +74,18 @@ class OutputEncoder:
                 leg: str) -> bytes:
         """Book one leg on `state` (agents/postings.py) and encode its posting."""
         if self._native_posting is None:
-            return self._posting.encode(_leg(state, leg=leg, tx_id=tx_id, account=account,
+            return self._posting.encode(posting_record(state, leg=leg, tx_id=tx_id, account=account,
                                              currency=currency, direction=direction,
                                              amount=amount, event_time=event_time,
                                              now_ms=now_ms))
         balance = book(state, tx_id, currency, direction, amount)
         return self._native_posting.encode(leg, tx_id, account, currency, direction, amount,
                                            balance, state.seq, event_time, now_ms)
+
+    def post(self, result: BatchResult, partition: int, state: AccountState, account: str,
+             tx_id: str, amount: int, currency: str, event_time: int, now_ms: int, *,
+             direction: str, leg: str) -> None:
+        """Book one leg on `state` and emit its posting from `partition`, keyed by `account`."""
+        value = self.posting(state, account, tx_id, amount, currency, event_time, now_ms,
+                             direction=direction, leg=leg)
+        result.emit(partition, OutputMessage("postings", account.encode(), value))

@@ -34,7 +34,16 @@ from agents.batch import (
     claim,
     decode_each,
 )
-from agents.postings import FX_CREDIT_LEG, FX_DEBIT_LEG, credit, debit, system_shard
+from agents.outputs import OutputEncoder
+from agents.postings import (
+    CREDIT,
+    CREDIT_LEG,
+    DEBIT,
+    DEBIT_LEG,
+    FX_CREDIT_LEG,
+    FX_DEBIT_LEG,
+    system_shard,
+)
 from streams.accounts import (
     EXPIRED,
     PAYOUT_FAILED,
@@ -87,7 +96,7 @@ class PayoutSettler:
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self._outcomes = outcome_codec
         self._results = result_codec
-        self._postings = posting_codec
+        self._postings = OutputEncoder(None, posting_codec)
         self._clock_ms = clock_ms
 
     @property
@@ -150,21 +159,21 @@ class PayoutSettler:
               state: Any, hold: Hold, details: dict[str, Any], now_ms: int) -> None:
         tx_id, at = hold.tx_id, hold.event_time
         partner = system_shard(partner_account(details["receive_partner"]), partition)
-        legs = [debit(state, sender, tx_id, hold.amount, hold.currency, at, now_ms)]
+        post = self._postings.post
+        post(result, partition, state, sender, tx_id, hold.amount, hold.currency, at, now_ms,
+             direction=DEBIT, leg=DEBIT_LEG)
         if details["payout_currency"] == hold.currency:
-            legs.append(credit(view.account(partner), partner, tx_id, hold.amount, hold.currency,
-                               at, now_ms))
+            post(result, partition, view.account(partner), partner, tx_id, hold.amount,
+                 hold.currency, at, now_ms, direction=CREDIT, leg=CREDIT_LEG)
             result.dirty.add(partner)
         else:
             sold = system_shard(fx_account(hold.currency), partition)
             bought = system_shard(fx_account(details["payout_currency"]), partition)
             paid, currency = details["payout_amount"], details["payout_currency"]
-            legs += [credit(view.account(sold), sold, tx_id, hold.amount, hold.currency, at, now_ms),
-                     debit(view.account(bought), bought, tx_id, paid, currency, at, now_ms,
-                           leg=FX_DEBIT_LEG),
-                     credit(view.account(partner), partner, tx_id, paid, currency, at, now_ms,
-                            leg=FX_CREDIT_LEG)]
+            post(result, partition, view.account(sold), sold, tx_id, hold.amount, hold.currency,
+                 at, now_ms, direction=CREDIT, leg=CREDIT_LEG)
+            post(result, partition, view.account(bought), bought, tx_id, paid, currency, at,
+                 now_ms, direction=DEBIT, leg=FX_DEBIT_LEG)
+            post(result, partition, view.account(partner), partner, tx_id, paid, currency, at,
+                 now_ms, direction=CREDIT, leg=FX_CREDIT_LEG)
             result.dirty.update((sold, bought, partner))
-        for leg in legs:
-            result.emit(partition, OutputMessage("postings", leg["account"].encode(),
-                                                 self._postings.encode(leg)))

@@ -1,8 +1,10 @@
 """Double-entry arithmetic: every movement is a debit leg and a credit leg of the same amount.
 
-Pure: takes account states, returns Posting records (dicts in the Avro shape) and updates the
-states in memory. Ids are deterministic (`<tx_id>:D`, `<tx_id>:C`), so a replayed output is
-recognised downstream by its id.
+Pure: `book` moves an account state's balance by one leg and numbers it, in memory;
+`posting_record` (and `debit` / `credit`) also make the leg's Posting record, a dict in the Avro
+shape. The agents book and encode each leg in one step (agents/outputs.py). Ids are
+deterministic (`<tx_id>:D`, `<tx_id>:C`), so a replayed output is recognised downstream by its
+id.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def book(state: AccountState, tx_id: str, currency: str, direction: str, amount:
     return balance
 
 
-def _leg(state: AccountState, *, leg: str, tx_id: str, account: str, currency: str,
+def posting_record(state: AccountState, *, leg: str, tx_id: str, account: str, currency: str,
          direction: str, amount: int, event_time: int, now_ms: int) -> dict[str, Any]:
     balance = book(state, tx_id, currency, direction, amount)
     return {
@@ -60,11 +62,11 @@ FX_DEBIT_LEG, FX_CREDIT_LEG = "XD", "XC"
 
 def debit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
           event_time: int, now_ms: int, leg: str = DEBIT_LEG) -> dict[str, Any]:
-    return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
+    return posting_record(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
                 direction=DEBIT, amount=amount, event_time=event_time, now_ms=now_ms)
 
 
 def credit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
            event_time: int, now_ms: int, leg: str = CREDIT_LEG) -> dict[str, Any]:
-    return _leg(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
+    return posting_record(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
                 direction=CREDIT, amount=amount, event_time=event_time, now_ms=now_ms)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agents.batch import BatchResult, InputEvent, OutputMessage, StateView, claim
+from agents.batch import BatchResult, InputEvent, StateView, claim
 from agents.outputs import OutputEncoder
 from agents.postings import CREDIT, CREDIT_LEG
 from streams.accounts import TX_CREDITED
@@ -74,9 +74,8 @@ class Settler:
                     continue
                 view.tx_records.setdefault(tx_id, {})[TX_CREDITED] = "1"
                 result.set_tx(tx_id, **{TX_CREDITED: "1"})
-            posting = self._postings.posting(state, name, tx_id, record["amount"],
-                                             record["currency"], record["event_time"], now_ms,
-                                             direction=CREDIT, leg=CREDIT_LEG)
-            result.emit(event.partition, OutputMessage("postings", name.encode(), posting))
+            self._postings.post(result, event.partition, state, name, tx_id, record["amount"],
+                                record["currency"], record["event_time"], now_ms,
+                                direction=CREDIT, leg=CREDIT_LEG)
             result.counters["credited"] += 1
         return result

@@ -8,7 +8,7 @@ import msgspec
 from agents.batch import InputEvent
 from agents.fraud.assess import Assessment
 from agents.outputs import OutputEncoder, decision_record
-from agents.postings import CREDIT, CREDIT_LEG, DEBIT, DEBIT_LEG, FX_DEBIT_LEG, _leg
+from agents.postings import CREDIT, CREDIT_LEG, DEBIT, DEBIT_LEG, FX_DEBIT_LEG, posting_record
 from agents.rules import APPROVE, DECLINE, REVIEW
 from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
@@ -56,7 +56,7 @@ def test_postings_are_the_bytes_the_codec_makes_and_book_the_same() -> None:
         tx_id, event_time = f"tx-{n}", NOW_MS - 5_000 + n
         got = NATIVE.posting(ours, "acc:1", tx_id, amount, currency, event_time, NOW_MS,
                              direction=direction, leg=leg)
-        record = _leg(theirs, leg=leg, tx_id=tx_id, account="acc:1", currency=currency,
+        record = posting_record(theirs, leg=leg, tx_id=tx_id, account="acc:1", currency=currency,
                       direction=direction, amount=amount, event_time=event_time, now_ms=NOW_MS)
         assert got == POSTINGS.encode(record)
         assert POSTINGS.decode(got)["balance_after"] == record["balance_after"]

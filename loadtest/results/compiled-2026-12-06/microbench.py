@@ -15,7 +15,7 @@ from agents.authorizer import _triage_one, triage
 from agents.batch import InputEvent
 from agents.fraud.assess import Assessment
 from agents.outputs import OutputEncoder, decision_record
-from agents.postings import DEBIT, DEBIT_LEG, _leg
+from agents.postings import DEBIT, DEBIT_LEG, posting_record
 from streams.accounts import AccountState
 from streams.codec import SingleObjectCodec, load_versions
 from streams.generator import GeneratorConfig, TrafficGenerator
@@ -60,7 +60,7 @@ print("decision, µs: dict + encode {:.2f}, compiled {:.2f}".format(
     per_call(lambda: decisions.encode(decision_record(tx, event, "APPROVE", [], scored, 1))),
     per_call(lambda: native.decision(tx, event, "APPROVE", [], scored, 1))))
 print("posting, µs: dict + encode {:.2f}, compiled {:.2f}".format(
-    per_call(lambda: postings.encode(_leg(state, leg=DEBIT_LEG, tx_id="t-1", account="acc-1",
+    per_call(lambda: postings.encode(posting_record(state, leg=DEBIT_LEG, tx_id="t-1", account="acc-1",
                                           currency="EUR", direction=DEBIT, amount=5,
                                           event_time=1, now_ms=2))),
     per_call(lambda: native.posting(state, "acc-1", "t-1", 5, "EUR", 1, 2, direction=DEBIT,

@@ -232,12 +232,7 @@ impl Schema {
                 }
             }
         }
-        let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.schema);
-        let mut state =
-            serde_avro_fast::ser::SerializerState::from_writer(Vec::with_capacity(256), &mut config);
-        serde::Serialize::serialize(&Value(record), state.serializer())
-            .map_err(|e| PyValueError::new_err(format!("{e}")))?;
-        Ok(PyBytes::new(py, &state.into_writer()))
+        Ok(PyBytes::new(py, &encode_framed(self, b"", &Value(record))?))
     }
 
     /// The record whose body is all of `body`: bytes left over are an error, as is a body that
@@ -262,6 +257,30 @@ impl Schema {
         let left = state.into_reader().fill_buf().map(|rest| rest.len()).unwrap_or(0);
         Ok((value, data.len() - left))
     }
+}
+
+/// `header` and then the Avro body of `value` by `schema`.
+pub(crate) fn encode_framed<T: serde::Serialize>(schema: &Schema, header: &[u8], value: &T) -> PyResult<Vec<u8>> {
+    let mut config = serde_avro_fast::ser::SerializerConfig::new(&schema.schema);
+    let mut out = Vec::with_capacity(header.len() + 256);
+    out.extend_from_slice(header);
+    let mut state = serde_avro_fast::ser::SerializerState::from_writer(out, &mut config);
+    value
+        .serialize(state.serializer())
+        .map_err(|e| PyValueError::new_err(format!("{e}")))?;
+    Ok(state.into_writer())
+}
+
+/// The body framed by `header` in `data`, decoded by `schema` into a `T`; None if it is framed
+/// otherwise, does not decode, or leaves bytes over (the caller's Python path says what is wrong).
+pub(crate) fn decode_framed<T: serde::de::DeserializeOwned>(schema: &Schema, header: &[u8], data: &[u8]) -> Option<T> {
+    let body = data.strip_prefix(header)?;
+    let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &schema.schema);
+    let item = T::deserialize(state.deserializer()).ok()?;
+    if state.into_reader().fill_buf().map(|rest| rest.len()).unwrap_or(1) != 0 {
+        return None;
+    }
+    Some(item)
 }
 
 /// Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2) of `data`, as an unsigned

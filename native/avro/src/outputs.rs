@@ -5,8 +5,7 @@
 //! two postings (2026-12-06). Encoded by the same schema-driven serializer as `Schema.encode`,
 //! so the bytes are the same (tests/unit/test_outputs_native.py holds them equal).
 
-use crate::Schema;
-use pyo3::exceptions::PyValueError;
+use crate::{encode_framed, Schema};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use serde::Serialize;
@@ -64,14 +63,7 @@ struct DecisionOut<'a> {
 }
 
 fn framed<'py, T: Serialize>(py: Python<'py>, schema: &Schema, header: &[u8], value: &T) -> PyResult<Bound<'py, PyBytes>> {
-    let mut config = serde_avro_fast::ser::SerializerConfig::new(&schema.schema);
-    let mut out = Vec::with_capacity(header.len() + 256);
-    out.extend_from_slice(header);
-    let mut state = serde_avro_fast::ser::SerializerState::from_writer(out, &mut config);
-    value
-        .serialize(state.serializer())
-        .map_err(|e| PyValueError::new_err(format!("{e}")))?;
-    Ok(PyBytes::new(py, &state.into_writer()))
+    Ok(PyBytes::new(py, &encode_framed(schema, header, value)?))
 }
 
 /// A str attribute (an enum member of a str enum reads as its value).

@@ -5,7 +5,7 @@
 //! rollups' sums per minute as sinks/reporting.py describes them.
 
 use crate::pgcopy::CopyData;
-use crate::Schema;
+use crate::{decode_framed, Schema};
 use pyo3::exceptions::{PyKeyError, PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
-use std::io::BufRead;
 
 /// The hash before an account's first row (streams/ledgerchain.py's GENESIS).
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -27,18 +26,10 @@ fn decode_all<T: DeserializeOwned>(
     header: &[u8],
     values: &Bound<'_, PyList>,
 ) -> Option<Vec<T>> {
-    let mut out = Vec::with_capacity(values.len());
-    for value in values.iter() {
-        let data = value.downcast::<PyBytes>().ok()?.as_bytes();
-        let body = data.strip_prefix(header)?;
-        let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &schema.schema);
-        let item = T::deserialize(state.deserializer()).ok()?;
-        if state.into_reader().fill_buf().map(|rest| rest.len()).unwrap_or(1) != 0 {
-            return None;
-        }
-        out.push(item);
-    }
-    Some(out)
+    values
+        .iter()
+        .map(|value| decode_framed(schema, header, value.downcast::<PyBytes>().ok()?.as_bytes()))
+        .collect()
 }
 
 fn required<'py, T: FromPyObject<'py>>(record: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {

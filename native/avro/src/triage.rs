@@ -9,7 +9,7 @@
 //! Python triage then decides that transaction and words its dead letter. So it may refuse what
 //! Python accepts, never the reverse (tests/unit/test_triage_native.py holds both to that).
 
-use crate::{kafka_partition, Schema};
+use crate::{decode_framed, kafka_partition, Schema};
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use pyo3::prelude::*;
@@ -18,7 +18,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
-use std::io::BufRead;
 use std::net::IpAddr;
 
 #[derive(Deserialize)]
@@ -285,9 +284,14 @@ impl Triage {
             && tx.event_time <= now_ms.saturating_add(max_skew_ms)
             && accounts_fit
             && payout_fits
-            && tx.merchant_category.as_ref().map_or(true, |c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
-            && tx.ip.as_ref().map_or(true, |ip| ip.parse::<IpAddr>().is_ok())
-            && tx.auth_method.as_ref().map_or(true, |m| self.auth_methods.contains(m))
+            && tx.merchant_category.iter().all(|c| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
+            && tx.ip.iter().all(|ip| ip.parse::<IpAddr>().is_ok())
+            && tx.auth_method.iter().all(|m| self.auth_methods.contains(m))
+    }
+
+    /// A message framed by the reader's header, decoded whole.
+    fn decode(&self, data: &[u8]) -> Option<TxIn> {
+        decode_framed(self.schema.get(), &self.header, data)
     }
 
     fn interned<'py>(&self, py: Python<'py>, value: &str) -> Bound<'py, PyString> {
@@ -321,13 +325,7 @@ impl Triage {
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let value = event.getattr(pyo3::intern!(py, "value"))?;
         let Ok(data) = value.downcast::<PyBytes>() else { return Ok(None) };
-        let Some(body) = data.as_bytes().strip_prefix(self.header.as_slice()) else { return Ok(None) };
-        let schema = self.schema.get();
-        let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &schema.schema);
-        let Ok(tx) = TxIn::deserialize(state.deserializer()) else { return Ok(None) };
-        if state.into_reader().fill_buf().map(|rest| rest.len()).unwrap_or(1) != 0 {
-            return Ok(None);
-        }
+        let Some(tx) = self.decode(data.as_bytes()) else { return Ok(None) };
         if !self.plainly_valid(&tx, now_ms, max_skew_ms) {
             return Ok(None);
         }
@@ -448,9 +446,6 @@ impl Triage {
 
     /// The fingerprint of a transaction body (tests hold it to agents/authorizer.py body_hash).
     fn body_hash(&self, data: &[u8]) -> Option<String> {
-        let body = data.strip_prefix(self.header.as_slice())?;
-        let schema = self.schema.get();
-        let mut state = serde_avro_fast::de::DeserializerState::from_slice(body, &schema.schema);
-        TxIn::deserialize(state.deserializer()).ok().map(|tx| body_hash(&tx))
+        self.decode(data).map(|tx| body_hash(&tx))
     }
 }
