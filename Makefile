@@ -83,8 +83,8 @@ test-integration: up  ## integration tests only
 test-e2e: up  ## end-to-end tests only (crash and rebalance runs, a few minutes)
 	$(PY) -m pytest -q tests/e2e
 
-bench-state: up  ## compare account-state options (Redis vs Faust tables), 100k transactions each
-	for option in redis faust-own-changelog faust-rocksdb faust-baseline; do \
+bench-state: up  ## compare account-state options (Redis, Kafka transactions, Faust tables), 100k transactions each
+	for option in redis kafka-txn faust-own-changelog faust-rocksdb faust-baseline; do \
 	  $(PY) -m loadtest.state_bench --option $$option --transactions 100000 --accounts 50000; done
 
 train: $(INSTALLED)  ## train a fraud model on generated traffic (seeds 1-4), written to models/

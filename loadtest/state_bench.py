@@ -15,6 +15,15 @@ read-modify-write of its account's AccountState (msgpack): balance, posting seq,
                        (one produce_batch per partition, flushed before the batch ends), then each
                        partition's RocksDB written with one WriteBatch plus its offset marker.
   faust-baseline       the same worker with no table: consuming only.
+  kafka-txn            the state in this process's memory (a dict of AccountState), made durable
+                       by Kafka transactions (confluent-kafka, transactional.id): per batch each
+                       dirty account's state to a compacted changelog topic and a tx record per
+                       transaction to a compacted dedupe topic, committed as one transaction.
+                       Cost = this process (librdkafka's threads included) + the broker. Read
+                       back after the clock stops (read_committed) to check the changelog holds
+                       every update. What it leaves out: restoring a partition from its changelog
+                       on a rebalance, and the offsets committed in the transaction (one
+                       TxnOffsetCommit a batch).
 
 Faust figures are the worker's own CPU (all threads) from the end of the warm-up (first batch)
 to the last event with its changelog flushed; a table option also runs the matching baseline on
@@ -60,7 +69,7 @@ from streams.accounts import TX_HASH, TX_STATUS, AccountState
 from streams.settings import Settings
 from streams.topics import delete_topics
 
-OPTIONS = ("redis", "faust-rocksdb", "faust-own-changelog", "faust-baseline")
+OPTIONS = ("redis", "faust-rocksdb", "faust-own-changelog", "faust-baseline", "kafka-txn")
 PARTITIONS = 12
 ROLE = "transactions"
 CURRENCY = "EUR"
@@ -154,6 +163,100 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
         "state_cost_us_per_tx": (None if server_us is None or client_us is None
                                  else round(client_us + server_us, 2)),
         "redis_appendfsync": fsync, "redis_pid": args.redis_pid, "seq_total": seq_total,
+    }
+
+
+# --- kafka-txn ---------------------------------------------------------------------------------
+
+def kafka_txn_batch(producer: Any, states: dict[str, AccountState], batch: list[Tx],
+                    changelog: str, dedupe: str) -> None:
+    producer.begin_transaction()
+    dirty: dict[str, int] = {}
+    for tx in batch:
+        state = states.get(tx.account)
+        if state is None:
+            state = states[tx.account] = AccountState()
+        apply_tx(state, tx.amount, tx.offset)
+        dirty[tx.account] = tx.partition
+        # What the Redis option's HSET stores per transaction: its body hash and status.
+        producer.produce(dedupe, f"{BODY_HASH}|APPROVED".encode(), tx.tx_id.encode(),
+                         partition=tx.partition)
+    for account, partition in dirty.items():
+        producer.produce(changelog, states[account].encode(), account.encode(),
+                         partition=partition)
+    producer.commit_transaction()  # flushes, then EndTxn: the batch is durable or not at all
+
+
+def read_changelog_seq(bootstrap: str, topic: str) -> int:
+    """Sum of AccountState.seq over each account's newest committed changelog value."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check",
+                         "isolation.level": "read_committed", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    try:
+        ends = {}
+        for p in range(PARTITIONS):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        newest: dict[bytes, bytes] = {}
+        done: set[int] = {p for p, high in ends.items() if high == 0}
+        deadline = time.monotonic() + 120
+        while len(done) < PARTITIONS and time.monotonic() < deadline:
+            for message in consumer.consume(10_000, timeout=1.0):
+                if message.error():
+                    continue
+                if message.value() is not None:
+                    newest[message.key()] = message.value()
+                # The transaction's commit marker takes the last offset: reaching it is the end.
+                if message.offset() >= ends[message.partition()] - 2:
+                    done.add(message.partition())
+        return sum(AccountState.decode(v).seq for v in newest.values())
+    finally:
+        consumer.close()
+
+
+def run_kafka_txn(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> dict[str, Any]:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    bootstrap = args.bootstrap_servers
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    changelog, dedupe = f"{run_id}-accounts-changelog", f"{run_id}-tx-changelog"
+    batches = [workload[i:i + args.batch_size] for i in range(0, len(workload), args.batch_size)]
+    try:
+        compacted = {"cleanup.policy": "compact"}
+        futures = admin.create_topics([NewTopic(changelog, PARTITIONS, -1, config=compacted),
+                                       NewTopic(dedupe, PARTITIONS, -1, config=compacted)])
+        for future in futures.values():
+            future.result()
+        # Uncompressed on loopback, one request per broker per flush: the pipeline's own
+        # outputs go the same way (agents/outbox.py).
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": run_id,
+                             "enable.idempotence": True, "acks": "all",
+                             "compression.type": "none", "linger.ms": 5,
+                             "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000})
+        producer.init_transactions(30)
+        states: dict[str, AccountState] = {}
+        kafka_txn_batch(producer, states, batches[0], changelog, dedupe)  # warm-up
+        broker0, cpu0, wall0 = proc_cpu_s(args.kafka_pid), time.process_time(), time.perf_counter()
+        for batch in batches[1:]:
+            kafka_txn_batch(producer, states, batch, changelog, dedupe)
+        wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
+        broker_s = delta(proc_cpu_s(args.kafka_pid), broker0)
+        seq_total = read_changelog_seq(bootstrap, changelog)
+    finally:
+        names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run_id)]
+        delete_topics(admin, names)
+    counted = len(workload) - len(batches[0])
+    client_us, broker_us = per_tx_us(cpu_s, counted), per_tx_us(broker_s, counted)
+    return {
+        "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
+        "client_cpu_us_per_tx": client_us, "broker_cpu_us_per_tx": broker_us,
+        "state_cost_us_per_tx": (None if broker_us is None or client_us is None
+                                 else round(client_us + broker_us, 2)),
+        "kafka_pid": args.kafka_pid, "seq_total": seq_total,
     }
 
 
@@ -304,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     if args.option == "redis":
         figures = asyncio.run(run_redis(args, run_id, workload))
+    elif args.option == "kafka-txn":
+        figures = run_kafka_txn(args, run_id, workload)
     else:
         figures = run_faust(args, run_id, workload)
     if figures["seq_total"] not in (None, args.transactions):  # every update landed, once
