@@ -116,6 +116,10 @@ class Phase:
     #: Background rewrites of the account-state Redis's AOF during the phase (None: not
     #: known). Each stalls its `appendfsync always` writes for a moment, and the workers with them.
     aof_rewrites: int | None = None
+    #: PostgreSQL's autovacuums and autoanalyzes of the run's tables during the phase, each
+    #: (table, what, seconds from the phase's start to its end): one can take a good part of a
+    #: core for seconds, which the sinks' tables, inserted into fast, set off again and again.
+    autovacuums: list[tuple[str, str, float]] | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -323,6 +327,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     print(f"== {phase.name}: {phase.transactions:,} transactions, {offered} "
           f"(PostgreSQL settled: {settled})", flush=True)
     rewrites_before = aof_rewrites(settings)
+    vacuums_before = asyncio.run(autovacuum_counts(settings))
     samples_before = len(meter.samples)
     jit_before = _broker_jit_cpu_s()
     meter.start()
@@ -386,6 +391,8 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     if rewrites_before is not None and rewrites_after is not None \
             and rewrites_after >= rewrites_before:
         phase.aof_rewrites = rewrites_after - rewrites_before
+    phase.autovacuums = autovacuums_since(vacuums_before, asyncio.run(autovacuum_counts(settings)),
+                                          phase.started_ms)
     out.close()
     print(f"  caught up after {time.monotonic() - started:,.0f} s", flush=True)
 
@@ -399,6 +406,40 @@ def _broker_jit_cpu_s() -> float | None:
         return threads_cpu_s(stack_pids()["kafka"], COMPILER_THREADS)
     except (RuntimeError, OSError):
         return None
+
+
+#: (table, "vacuum" | "analyze") -> (how many so far, when the last one ended, epoch ms)
+VacuumCounts = dict[tuple[str, str], tuple[int, int | None]]
+
+
+async def autovacuum_counts(settings: Any) -> VacuumCounts:
+    """The run's tables' autovacuum and autoanalyze counts so far (pg_stat_user_tables)."""
+    from sinks.db import connected
+
+    async with connected(settings.database_url, settings.db_schema) as db:
+        rows = await db.fetch(
+            "SELECT relname, autovacuum_count, autoanalyze_count, "
+            "(extract(epoch FROM last_autovacuum) * 1000)::bigint AS vacuum_ms, "
+            "(extract(epoch FROM last_autoanalyze) * 1000)::bigint AS analyze_ms "
+            "FROM pg_stat_user_tables WHERE schemaname = $1", settings.db_schema)
+    counts: VacuumCounts = {}
+    for row in rows:
+        counts[(row["relname"], "vacuum")] = (row["autovacuum_count"], row["vacuum_ms"])
+        counts[(row["relname"], "analyze")] = (row["autoanalyze_count"], row["analyze_ms"])
+    return counts
+
+
+def autovacuums_since(before: VacuumCounts, after: VacuumCounts, started_ms: int
+                      ) -> list[tuple[str, str, float]]:
+    """What ran between two counts: (table, what, seconds after `started_ms` the last one of
+    each ended). The statistics keep only each table's last end; the server's log has every
+    one with its CPU (deploy/local/postgresql.conf logs them all)."""
+    ran = []
+    for key, (count, last_ms) in sorted(after.items()):
+        for _ in range(count - before.get(key, (0, None))[0]):
+            ran.append((key[0], key[1],
+                        round(((last_ms or started_ms) - started_ms) / 1000, 1)))
+    return ran
 
 
 def aof_rewrites(settings: Any) -> int | None:
@@ -598,6 +639,7 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
                 os.cpu_count() or 1),
             "load_generator": phase.produce_report,
             "redis_aof_rewrites": phase.aof_rewrites,
+            "postgres_autovacuums": phase.autovacuums,
             "broker_jit_us_per_tx": (None if phase.broker_jit_cpu_s is None else
                                      round(phase.broker_jit_cpu_s / phase.transactions * 1e6, 1)),
         }

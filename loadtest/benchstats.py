@@ -201,6 +201,12 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", (f"Redis AOF rewrites during the fixed-rate phase: {rewrites} (each stalls "
                        f"the account state's fsync'd writes, and the workers' batches with them, "
                        f"for a moment: where one falls in the phase, the latency's tail rises).")]
+    vacuums = rate.get("postgres_autovacuums")
+    if vacuums is not None:  # runs before 2026-12-06 (evening) did not record it
+        ran = ", ".join(f"{what} of {table}" for table, what, _ in vacuums) or "none"
+        lines += ["", (f"PostgreSQL's autovacuums during the fixed-rate phase: {ran} (one "
+                       f"can take a good part of a core for seconds; the server's log has each "
+                       f"with its CPU).")]
     jit = [phase.get("broker_jit_us_per_tx") for phase in (top, rate)]
     if None not in jit:  # runs before 2026-12-05 did not record it
         lines += ["", (f"Of kafka's CPU, the broker's JIT compiler threads took {jit[0]:,.1f} "

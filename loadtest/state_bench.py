@@ -205,13 +205,15 @@ def read_changelog_seq(bootstrap: str, topic: str) -> int:
         deadline = time.monotonic() + 120
         while len(done) < PARTITIONS and time.monotonic() < deadline:
             for message in consumer.consume(10_000, timeout=1.0):
-                if message.error():
+                key, value = message.key(), message.value()
+                partition, offset = message.partition(), message.offset()
+                if message.error() or partition is None or offset is None:
                     continue
-                if message.value() is not None:
-                    newest[message.key()] = message.value()
+                if key is not None and value is not None:
+                    newest[key] = value
                 # The transaction's commit marker takes the last offset: reaching it is the end.
-                if message.offset() >= ends[message.partition()] - 2:
-                    done.add(message.partition())
+                if offset >= ends[partition] - 2:
+                    done.add(partition)
         return sum(AccountState.decode(v).seq for v in newest.values())
     finally:
         consumer.close()

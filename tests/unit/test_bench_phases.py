@@ -53,3 +53,14 @@ def test_a_max_rate_past_the_cap_offers_what_was_generated_and_says_so(
     assert (phase.rate, phase.transactions) == (2_100, 1_400)
     assert len(list(read_encoded(phase.encoded))) == 1_400
     assert "offering 1,400, 1 s" in capsys.readouterr().out
+
+
+def test_autovacuums_of_a_phase_are_each_one_counted_with_its_tables_last_end() -> None:
+    before = {("ledger", "vacuum"): (3, 1_000), ("ledger", "analyze"): (1, 900),
+              ("report_transactions", "vacuum"): (0, None)}
+    after = {("ledger", "vacuum"): (5, 42_500), ("ledger", "analyze"): (1, 900),
+             ("report_transactions", "vacuum"): (1, 12_000), ("rollup_minute", "analyze"): (1, None)}
+    assert bench.autovacuums_since(before, after, started_ms=2_000) == [
+        ("ledger", "vacuum", 40.5), ("ledger", "vacuum", 40.5),
+        ("report_transactions", "vacuum", 10.0), ("rollup_minute", "analyze", 0.0)]
+    assert bench.autovacuums_since(after, after, started_ms=2_000) == []

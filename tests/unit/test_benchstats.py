@@ -95,6 +95,9 @@ def test_markdown_names_machine_phases_and_processes() -> None:
                                               "broker_jit_us_per_tx": 5.5},
                                 "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
                                                "redis_aof_rewrites": 1,
+                                               "postgres_autovacuums": [
+                                                   ["ledger", "vacuum", 41.5],
+                                                   ["report_transactions", "analyze", 12.0]],
                                                "broker_jit_us_per_tx": 1.3,
                                                "cpu_us_per_tx": {"worker-1": 210.0,
                                                                  "total": 210.0}}},
@@ -107,6 +110,8 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
     assert "90% of the machine was busy at that rate (98% at the max rate, first produce to last sink row)" in text
     assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text
+    assert ("PostgreSQL's autovacuums during the fixed-rate phase: vacuum of ledger, analyze of "
+            "report_transactions (") in text
     assert ("the broker's JIT compiler threads took 5.5 µs/tx at the max rate and 1.3 at the "
             "fixed rate") in text  # the tail's usual cause
     assert ("µs of its CPU per message in 5 s windows at 5,000/s: 480 (61% JIT), 120 (20% JIT), "
