@@ -53,7 +53,15 @@ from streams.errors import CodecError, ValidationError
 from streams.msgpacking import pack
 from streams.partitioning import partition_for
 from streams.quotes import EMPTY, QuoteFile, QuoteTable
-from streams.records import Channel, Payout, Transaction, TransactionType
+from streams.records import (
+    DEPOSIT,
+    PAYOUT,
+    WITHDRAWAL,
+    Channel,
+    Payout,
+    Transaction,
+    TransactionType,
+)
 from streams.validation import (
     AMOUNT_MAX,
     AUTH_METHODS,
@@ -194,9 +202,9 @@ def needed_accounts(valid: list[Valid]) -> set[str]:
     for item in valid:
         tx = item.tx
         accounts.add(tx.partition_key)
-        if tx.type is TransactionType.DEPOSIT:
+        if tx.type is DEPOSIT:
             accounts.add(system_shard(tx.source_account, item.event.partition))
-        elif tx.type is TransactionType.WITHDRAWAL:
+        elif tx.type is WITHDRAWAL:
             accounts.add(system_shard(tx.destination_account, item.event.partition))
     return accounts
 
@@ -242,7 +250,7 @@ class Authorizer:
         accepted = [(item, owner) for item in valid
                     if (owner := self._accept(item, view, result, now_ms)) is not None]
         assessed = self._assess([(item, owner) for item, owner in accepted
-                                 if item.tx.type is not TransactionType.DEPOSIT], view, result)
+                                 if item.tx.type is not DEPOSIT], view, result)
         for item, owner in accepted:
             self._one(item, owner, assessed.get(item.tx.tx_id), view, result, now_ms)
         self.seal_credits(result)
@@ -355,7 +363,7 @@ class Authorizer:
                result: BatchResult, now_ms: int) -> tuple[str, str, list[str]]:
         tx, p = item.tx, item.event.partition
         outcome, reasons = assessment.outcome, assessment.reasons
-        payout = tx.type is TransactionType.PAYOUT
+        payout = tx.type is PAYOUT
         if payout and tx.payout is not None:
             refusal = self._table.refusal(tx.payout, tx.amount, tx.currency, tx.event_time)
             if refusal is not None:
@@ -394,7 +402,7 @@ class Authorizer:
         """
         self._outputs.post(result, partition, payer, source, tx_id, amount, currency, event_time,
                            now_ms, direction=DEBIT, leg=DEBIT_LEG)
-        if tx_type == TransactionType.WITHDRAWAL.value:
+        if tx_type == WITHDRAWAL:  # a str enum: equal to its value
             shard_name = system_shard(destination, partition)
             shard = view.account(shard_name)
             result.dirty.add(shard_name)

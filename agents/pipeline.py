@@ -41,7 +41,7 @@ from agents.reviewer import Reviewer
 from agents.settler import Settler
 from streams.accounts import payout_details
 from streams.errors import KafkaError
-from streams.records import TransactionType
+from streams.records import DEPOSIT, TransactionType
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class BatchPipeline:
         tx_ids = {item.tx.tx_id for item in valid}
         partitions = {e.partition for e in events}
         payments = {item.tx.tx_id: Payment.of(item.tx) for item in valid
-                    if item.tx.type is not TransactionType.DEPOSIT}
+                    if item.tx.type is not DEPOSIT}
 
         def compute(view: StateView) -> BatchResult:
             return self._authorizer.apply(valid, dead, view)

@@ -190,10 +190,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def pair(args: argparse.Namespace) -> list[dict[str, Any]]:
     """This checkout and `--against` (another commit's worktree), alternated, each in a process
     of its own run from its tree."""
-    own = [a for a in sys.argv[1:] if not a.startswith("--against")]
-    if "--against" in own:  # "--against DIR" as two words
-        at = own.index("--against")
-        own = own[:at] + own[at + 2:]
+    own: list[str] = []
+    words = iter(sys.argv[1:])
+    for word in words:  # every argument but "--against DIR" / "--against=DIR"
+        if word == "--against":
+            next(words, None)
+        elif not word.startswith("--against="):
+            own.append(word)
     results = []
     for _ in range(args.runs):
         for repo in (Path(__file__).resolve().parent.parent, Path(args.against)):

@@ -24,6 +24,11 @@ class TransactionType(str, enum.Enum):
     PAYOUT = "PAYOUT"  # schema v3: out through a receive partner (docs/send-money.md)
 
 
+#: A member as a module global: `TransactionType.DEPOSIT` goes through the enum's metaclass
+#: (~60 ns on Python 3.11), a global is a dict read (~10), and the hot path asks per transaction.
+DEPOSIT, WITHDRAWAL, PAYOUT = TransactionType.DEPOSIT, TransactionType.WITHDRAWAL, TransactionType.PAYOUT
+
+
 class Channel(str, enum.Enum):
     WEB = "WEB"
     MOBILE = "MOBILE"
@@ -93,7 +98,7 @@ class Transaction(msgspec.Struct, frozen=True, gc=False):
         That is the source account, except for DEPOSIT, whose source is a system settlement
         account: keying deposits by it would send them all to one partition.
         """
-        if self.type is TransactionType.DEPOSIT:
+        if self.type is DEPOSIT:
             return self.destination_account
         return self.source_account
 
