@@ -51,6 +51,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -63,7 +64,7 @@ from typing import IO, Any, cast
 import numpy as np
 from confluent_kafka import TopicPartition
 
-from loadtest import benchstats
+from loadtest import benchstats, speed
 from loadtest.floor import settle_database
 from loadtest.procstat import REPO, CpuMeter, stack_pids, threads_cpu_s, tree_cpu_s
 from loadtest.profile import per_tx_us
@@ -120,6 +121,8 @@ class Phase:
     #: (table, what, seconds from the phase's start to its end): one can take a good part of a
     #: core for seconds, which the sinks' tables, inserted into fast, set off again and again.
     autovacuums: list[tuple[str, str, float]] | None = None
+    #: loadtest/speed.py's probe, once a second through the phase: CPU µs of one fixed work.
+    speed_us: list[float] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -347,6 +350,7 @@ def run_phase(phase: Phase, processes: ProcessGroup, progress: Progress, meter: 
     last_print = 0.0
     while True:
         meter.sample()
+        phase.speed_us.append(speed.probe_us())
         processes.check_alive()
         if generator_cpu_s is None:
             pid, status, usage = os.wait4(generator.pid, os.WNOHANG)
@@ -640,12 +644,17 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
             "load_generator": phase.produce_report,
             "redis_aof_rewrites": phase.aof_rewrites,
             "postgres_autovacuums": phase.autovacuums,
+            "speed_probe_us": (round(statistics.median(phase.speed_us), 1)
+                               if phase.speed_us else None),
             "broker_jit_us_per_tx": (None if phase.broker_jit_cpu_s is None else
                                      round(phase.broker_jit_cpu_s / phase.transactions * 1e6, 1)),
         }
     # Where the latency target's tail comes from: its seconds, from the phase's start (epoch ms),
     # can be laid beside anything else timed in the run (an AOF rewrite, a checkpoint).
     figures["fixed_rate"]["started_ms"] = rate.started_ms
+    # How much slower the machine ran in the fixed-rate phase than in the max-rate one: every
+    # process's CPU per transaction rises by about that much with no more work done.
+    figures["fixed_rate"]["machine_slowdown"] = speed.slowdown(rate.speed_us, top.speed_us)
     figures["fixed_rate"]["latency_by_second_ms"] = {
         f"p{p}": [None if np.isnan(v) else round(float(v)) for v in values]
         for p, values in benchstats.latency_by_second(decisions.where(in_rate),

@@ -201,6 +201,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", (f"Redis AOF rewrites during the fixed-rate phase: {rewrites} (each stalls "
                        f"the account state's fsync'd writes, and the workers' batches with them, "
                        f"for a moment: where one falls in the phase, the latency's tail rises).")]
+    slowdown = rate.get("machine_slowdown")
+    if slowdown is not None:  # runs before 2026-12-06 (evening) did not record it
+        lines += ["", (f"The machine itself ran {slowdown:.2f}x as slow in the fixed-rate phase as "
+                       f"in the max-rate one (loadtest/speed.py: one fixed piece of work's CPU "
+                       f"time, sampled each second, medians {rate.get('speed_probe_us')} and "
+                       f"{top.get('speed_probe_us')} µs): every process's CPU per transaction "
+                       f"moves by about that much with no more work done.")]
     vacuums = rate.get("postgres_autovacuums")
     if vacuums is not None:  # runs before 2026-12-06 (evening) did not record it
         ran = ", ".join(f"{what} of {table}" for table, what, _ in vacuums) or "none"

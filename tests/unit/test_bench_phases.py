@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import bench
+from loadtest import bench, speed
 from streams.producer import read_encoded, write_encoded
 
 
@@ -64,3 +64,16 @@ def test_autovacuums_of_a_phase_are_each_one_counted_with_its_tables_last_end() 
         ("ledger", "vacuum", 40.5), ("ledger", "vacuum", 40.5),
         ("report_transactions", "vacuum", 10.0), ("rollup_minute", "analyze", 0.0)]
     assert bench.autovacuums_since(after, after, started_ms=2_000) == []
+
+
+def test_the_machines_slowdown_is_the_ratio_of_the_probes_medians() -> None:
+    assert speed.slowdown([780.0, 800.0, 5_000.0], [520.0, 510.0, 530.0]) == 1.54
+    assert speed.slowdown([], [520.0]) is None  # a phase too short to sample says nothing
+
+
+def test_the_speed_probe_counts_cpu_time_not_waiting() -> None:
+    import time
+
+    started = time.perf_counter()
+    probe = speed.probe_us(repeats=1)
+    assert 0 < probe <= (time.perf_counter() - started) * 1e6 + 1_000

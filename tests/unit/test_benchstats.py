@@ -91,10 +91,12 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     text = markdown({"date": "2026-11-21", "machine": {"cores": 2, "cpu": "EPYC",
                                                        "memory_gib": 23.5},
                      "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
-                     "phases": {"max_rate": {**phase, "busy_share": 0.98,
+                     "phases": {"max_rate": {**phase, "busy_share": 0.98, "speed_probe_us": 520.0,
                                               "broker_jit_us_per_tx": 5.5},
                                 "fixed_rate": {**phase, "offered_tps": 8000, "busy_share": 0.9,
                                                "redis_aof_rewrites": 1,
+                                               "machine_slowdown": 1.52,
+                                               "speed_probe_us": 790.0,
                                                "postgres_autovacuums": [
                                                    ["ledger", "vacuum", 41.5],
                                                    ["report_transactions", "analyze", 12.0]],
@@ -110,6 +112,7 @@ def test_markdown_names_machine_phases_and_processes() -> None:
     assert "| worker-1 | 150.0 | 210.0 |" in text  # each process at both rates
     assert "90% of the machine was busy at that rate (98% at the max rate, first produce to last sink row)" in text
     assert "Redis AOF rewrites during the fixed-rate phase: 1 " in text
+    assert "The machine itself ran 1.52x as slow in the fixed-rate phase as in the max-rate one" in text
     assert ("PostgreSQL's autovacuums during the fixed-rate phase: vacuum of ledger, analyze of "
             "report_transactions (") in text
     assert ("the broker's JIT compiler threads took 5.5 µs/tx at the max rate and 1.3 at the "
