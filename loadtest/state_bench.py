@@ -117,6 +117,19 @@ def delta(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
 
+def in_process_figures(counted: int, wall_s: float, cpu_s: float, server_s: float | None,
+                       server: str) -> dict[str, Any]:
+    """An in-process option's figures: this process's CPU and its server's (`server`: redis,
+    broker) per transaction counted, and their sum, the state's cost."""
+    client_us, server_us = per_tx_us(cpu_s, counted), per_tx_us(server_s, counted)
+    return {
+        "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
+        "client_cpu_us_per_tx": client_us, f"{server}_cpu_us_per_tx": server_us,
+        "state_cost_us_per_tx": (None if server_us is None or client_us is None
+                                 else round(client_us + server_us, 2)),
+    }
+
+
 # --- redis -------------------------------------------------------------------------------------
 
 async def redis_batch(store: Any, batch: list[Tx], number: int) -> None:
@@ -155,15 +168,9 @@ async def run_redis(args: argparse.Namespace, run_id: str, workload: list[Tx]) -
         for start in range(0, len(keys), 1000):
             await redis.unlink(*keys[start:start + 1000])
         await redis.aclose()
-    counted = len(workload) - len(batches[0])
-    client_us, server_us = per_tx_us(cpu_s, counted), per_tx_us(server_s, counted)
-    return {
-        "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
-        "client_cpu_us_per_tx": client_us, "redis_cpu_us_per_tx": server_us,
-        "state_cost_us_per_tx": (None if server_us is None or client_us is None
-                                 else round(client_us + server_us, 2)),
-        "redis_appendfsync": fsync, "redis_pid": args.redis_pid, "seq_total": seq_total,
-    }
+    return {**in_process_figures(len(workload) - len(batches[0]), wall_s, cpu_s, server_s,
+                                 "redis"),
+            "redis_appendfsync": fsync, "redis_pid": args.redis_pid, "seq_total": seq_total}
 
 
 # --- kafka-txn ---------------------------------------------------------------------------------
@@ -251,15 +258,9 @@ def run_kafka_txn(args: argparse.Namespace, run_id: str, workload: list[Tx]) -> 
     finally:
         names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run_id)]
         delete_topics(admin, names)
-    counted = len(workload) - len(batches[0])
-    client_us, broker_us = per_tx_us(cpu_s, counted), per_tx_us(broker_s, counted)
-    return {
-        "counted_tx": counted, "wall_s": round(wall_s, 3), "tx_per_s": round(counted / wall_s),
-        "client_cpu_us_per_tx": client_us, "broker_cpu_us_per_tx": broker_us,
-        "state_cost_us_per_tx": (None if broker_us is None or client_us is None
-                                 else round(client_us + broker_us, 2)),
-        "kafka_pid": args.kafka_pid, "seq_total": seq_total,
-    }
+    return {**in_process_figures(len(workload) - len(batches[0]), wall_s, cpu_s, broker_s,
+                                 "broker"),
+            "kafka_pid": args.kafka_pid, "seq_total": seq_total}
 
 
 # --- faust: the benchmark side -----------------------------------------------------------------
