@@ -39,7 +39,7 @@ STALL_WARN_S = 20.0
 #: An agent that took no input for this long drops its sent outbox entries itself. A worker fed
 #: at a steady rate sees its queue empty after many batches, and a drop there is a round trip and
 #: an fsync'd write per batch; the next batch's commit drops them at no cost of its own, and
-#: input comes within a fetch wait (100 ms) while there is any.
+#: input comes within a fetch wait (250 ms, PAYSTREAM_WORKER_FETCH_WAIT_MS) while there is any.
 IDLE_DROP_S = 0.5
 #: Batches an agent holds at once. The next one reads, computes and commits while the last
 #: one's outputs go to Kafka (sends keep commit order, agents/pipeline.py); one agent's batches

@@ -94,8 +94,12 @@ class Settings(BaseSettings):
     #: How long a worker's fetch may wait at the broker for `fetch_min_bytes` to accumulate (ms).
     #: Kafka's broker CPU goes with its request count: with the clients' default (return as soon
     #: as one record is there) a worker sent hundreds of fetches a second at moderate load; with
-    #: 25 ms an idle worker cost itself and the broker ~9% of a core more than with 100 ms.
-    worker_fetch_wait_ms: int = Field(100, ge=0, le=5000)
+    #: 25 ms an idle worker cost itself and the broker ~9% of a core more than with 100 ms. Below
+    #: the max rate a fetch's records are a worker's next batch: at 250 ms they are ~2.5x those at
+    #: 100, and each transaction cost the whole machine 15-17% less at 70% of the max rate, which
+    #: left room for an autovacuum round without a queue: p99 449 / 463 ms against 610 / 552 at
+    #: 100, for a p50 of 272 / 279 ms against 174 / 239 (docs/benchmarks.md, 2026-12-06 evening).
+    worker_fetch_wait_ms: int = Field(250, ge=0, le=5000)
     #: How long a sink's (and the webhook deliverer's) fetch may wait at the broker (ms).
     sink_fetch_wait_ms: int = Field(100, ge=0, le=5000)
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
