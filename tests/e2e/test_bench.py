@@ -53,6 +53,11 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     assert result["tps"] == top["tps"] > 0
     assert 0 < result["e2e_p50_ms"] <= result["e2e_p95_ms"] <= result["e2e_p99_ms"] \
         <= result["e2e_max_ms"]
+    # Each phase says what PostgreSQL's autovacuum did in it and how fast the machine ran.
+    assert all(isinstance(phase["postgres_autovacuums"], list) for phase in (top, fixed))
+    assert top["speed_probe_us"] > 0 and fixed["speed_probe_us"] > 0
+    assert fixed["machine_slowdown"] == pytest.approx(
+        fixed["speed_probe_us"] / top["speed_probe_us"], abs=0.01)
     cpu = result["cpu_us_per_tx"]
     measured = set(cpu) - {"total"}
     assert "total" in cpu and PROCESSES <= measured <= PROCESSES | HELPERS, sorted(cpu)
