@@ -74,10 +74,9 @@ class OutputEncoder:
                 leg: str) -> bytes:
         """Book one leg on `state` (agents/postings.py) and encode its posting."""
         if self._native_posting is None:
-            return self._posting.encode(posting_record(state, leg=leg, tx_id=tx_id, account=account,
-                                             currency=currency, direction=direction,
-                                             amount=amount, event_time=event_time,
-                                             now_ms=now_ms))
+            return self._posting.encode(posting_record(
+                state, leg=leg, tx_id=tx_id, account=account, currency=currency,
+                direction=direction, amount=amount, event_time=event_time, now_ms=now_ms))
         balance = book(state, tx_id, currency, direction, amount)
         return self._native_posting.encode(leg, tx_id, account, currency, direction, amount,
                                            balance, state.seq, event_time, now_ms)

@@ -39,7 +39,7 @@ def book(state: AccountState, tx_id: str, currency: str, direction: str, amount:
 
 
 def posting_record(state: AccountState, *, leg: str, tx_id: str, account: str, currency: str,
-         direction: str, amount: int, event_time: int, now_ms: int) -> dict[str, Any]:
+                   direction: str, amount: int, event_time: int, now_ms: int) -> dict[str, Any]:
     balance = book(state, tx_id, currency, direction, amount)
     return {
         "posting_id": f"{tx_id}:{leg}",
@@ -63,10 +63,10 @@ FX_DEBIT_LEG, FX_CREDIT_LEG = "XD", "XC"
 def debit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
           event_time: int, now_ms: int, leg: str = DEBIT_LEG) -> dict[str, Any]:
     return posting_record(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
-                direction=DEBIT, amount=amount, event_time=event_time, now_ms=now_ms)
+                          direction=DEBIT, amount=amount, event_time=event_time, now_ms=now_ms)
 
 
 def credit(state: AccountState, account: str, tx_id: str, amount: int, currency: str,
            event_time: int, now_ms: int, leg: str = CREDIT_LEG) -> dict[str, Any]:
     return posting_record(state, leg=leg, tx_id=tx_id, account=account, currency=currency,
-                direction=CREDIT, amount=amount, event_time=event_time, now_ms=now_ms)
+                          direction=CREDIT, amount=amount, event_time=event_time, now_ms=now_ms)

@@ -40,13 +40,13 @@ from agents.fraud.fanin import FanInMemory, Payment
 from agents.fraud.model import FixedModels, ModelRegistry
 from agents.rules import load_rules
 from agents.settler import Settler
-from agents.store import RedisStateStore, encode_outputs
-from streams.accounts import AccountState, pack_account, unpack_account
+from agents.store import RedisStateStore, _fill_accounts, encode_outputs
+from streams.accounts import pack_account
 from streams.codec import codec_for
 from streams.gctuning import tune_for_batches
 from streams.generator import GeneratorConfig, TrafficGenerator
 from streams.partitioning import partition_for
-from streams.records import TransactionType
+from streams.records import DEPOSIT
 
 PARTITIONS = 12
 START_MS = 1_767_225_600_000
@@ -102,14 +102,11 @@ class Run:
         valid, dead = triage(events, self.authorizer.transaction_codec, NOW_MS, MAX_SKEW_MS,
                              PARTITIONS)
         lap("triage")
-        payments = [Payment.of(item.tx) for item in valid
-                    if item.tx.type is not TransactionType.DEPOSIT]
-        seen = fan_in.lookup(payments)
+        paying = [item.tx for item in valid if item.tx.type is not DEPOSIT]
+        seen = fan_in.lookup([Payment.of(tx) for tx in paying])
         lap(None)
         view = read(accounts, needed_accounts(valid), event_time)
-        view.fan_in = {p_tx.tx.tx_id: s for p_tx, s in zip(
-            [item for item in valid if item.tx.type is not TransactionType.DEPOSIT], seen,
-            strict=True)}
+        view.fan_in = {tx.tx_id: known for tx, known in zip(paying, seen, strict=True)}
         lap("read")
         result = self.authorizer.apply(valid, dead, view)
         lap("authorize")
@@ -150,13 +147,10 @@ class _Lap:
 
 
 def read(stored: dict[str, bytes], names: set[str], event_time: dict[int, int]) -> StateView:
-    """What RedisStateStore.read makes of the accounts' values (agents/store.py _fill_accounts)."""
+    """What RedisStateStore.read makes of the accounts' values: its own `_fill_accounts`."""
     view = StateView({}, {}, {}, dict(event_time), strict=True)
-    for name in sorted(names):
-        version, blob = unpack_account(stored.get(name))
-        view.versions[name] = version
-        if blob:
-            view.accounts[name] = AccountState.decode(blob)
+    ordered = sorted(names)
+    _fill_accounts(view, ordered, [stored.get(name) for name in ordered])
     return view
 
 

@@ -76,4 +76,5 @@ def test_the_speed_probe_counts_cpu_time_not_waiting() -> None:
 
     started = time.perf_counter()
     probe = speed.probe_us(repeats=1)
-    assert 0 < probe <= (time.perf_counter() - started) * 1e6 + 1_000
+    # In µs: 6,000 dict updates take well over 50 µs on any CPU, and no more than the wall time.
+    assert 50 <= probe <= (time.perf_counter() - started) * 1e6 + 1_000
