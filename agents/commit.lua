@@ -2,7 +2,7 @@
 -- records, partition event-time high-water marks, the hold index and the outbox entries.
 -- Nothing is written if any account's version moved since the batch read it: another agent or a
 -- worker that now owns the partition wrote it, and the batch must be recomputed.
--- KEYS: accounts..., tx records..., tx-index keys (one per partition)...,
+-- KEYS: accounts..., new tx records..., other tx records..., tx-index keys (one per partition)...,
 --       (event-time, legacy tx-index, tx-index) triples..., hold-index keys..., fan-in keys...,
 --       outbox keys..., outbox keys of the entries to drop...
 -- ARGV: see agents/store.py (_commit_args), sections in the same order as KEYS.
@@ -26,10 +26,16 @@ end
 -- share no account to conflict on. Nearly always none of them exists: one EXISTS per chunk says
 -- so, and only a chunk where some exist is checked record by record.
 do
-  local aj = ai + 2 * n + 2
+  local aj = ai + 2 * n
   local kj = ki + n
   local created, hashes = {}, {}
-  for i = 0, tonumber(ARGV[ai + 2 * n]) - 1 do
+  local new = tonumber(ARGV[aj]); aj = aj + 1
+  for i = 0, new - 1 do
+    created[#created + 1] = KEYS[kj + i]
+    hashes[#hashes + 1] = ARGV[aj + 2 * i]
+  end
+  kj = kj + new; aj = aj + 2 * new + 2
+  for i = 0, tonumber(ARGV[aj - 2]) - 1 do
     local fields = tonumber(ARGV[aj + 1]); aj = aj + 2
     for _ = 1, fields do
       if ARGV[aj] == 'h' then
@@ -64,9 +70,18 @@ ki = ki + n; ai = ai + 2 * n
 -- Transaction records live as long as their partition's event-time window (pruned below), not
 -- on a wall clock. Only records outside that index get a TTL: ones settle created without the
 -- authorize fields, and held ones resolved after the window passed them ('k' marks those).
+-- First the records this batch creates and indexes with their two usual fields alone (nearly
+-- every one): per record its hash and status, the field names implied. Each string in ARGV is
+-- one Lua interns (the largest part of the scripts' own cost, docs/benchmarks.md 2026-12-05),
+-- and these records took seven each where two say the same.
+local new = tonumber(ARGV[ai]); ai = ai + 1
+for i = 0, new - 1 do
+  redis.call('HSET', KEYS[ki + i], 'h', ARGV[ai], 's', ARGV[ai + 1]); ai = ai + 2
+end
+ki = ki + new
+-- Then the others: per record 1 if this batch created it and indexed it (no TTL to decide), its
+-- field count, the fields.
 local m = tonumber(ARGV[ai]); local ttl = tonumber(ARGV[ai + 1]); ai = ai + 2
--- Per record: 1 if this batch created it and indexed it (no TTL to decide), its field count,
--- the fields.
 for i = 0, m - 1 do
   local key = KEYS[ki + i]
   local new_indexed = ARGV[ai] == '1'
