@@ -140,16 +140,6 @@ class RedisStateStore:
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
         self._fan_in = redis.register_script(scripts.joinpath("fanin.lua").read_text())
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
-        #: The accounts this store's commits wrote, as (version, state), until a batch's read
-        #: takes them: in steady traffic a worker alone writes its partitions' accounts, so
-        #: what it wrote last is what Redis holds, and reading and decoding it again cost Redis
-        #: ~3 µs and the worker ~1 per transaction (docs/benchmarks.md, 2026-12-06 night). The
-        #: commit's version check still decides: an account another writer moved meanwhile (a
-        #: worker that had the partition, `paystream warm`) conflicts, and the batch is read
-        #: again from Redis. A read takes its accounts out (the batch's compute changes them
-        #: in place) and only a commit that succeeded puts the ones it wrote back, so a batch
-        #: that fails or conflicts leaves nothing of its own here.
-        self._written: dict[str, tuple[int, bytes]] = {}
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA with the command packed in compiled code rather than by redis-py's Python
@@ -219,13 +209,7 @@ class RedisStateStore:
         fanin.lua): a count per payment would be a reply per payment for the worker to read.
         """
         at = self._flat
-        view = StateView({}, {}, {}, {}, strict=True)
-        written = self._written
-        for name in accounts & written.keys():
-            view.versions[name], blob = written.pop(name)
-            view.accounts[name] = AccountState.decode(blob)
-        names = sorted(accounts - view.versions.keys())
-        ids, parts = sorted(tx_ids), sorted(partitions)
+        names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         paid = by_destination(paying)
         # the destinations first: only theirs have payments per day read beside
@@ -258,6 +242,7 @@ class RedisStateStore:
             commands.append(("EXISTS", *plain))
         replies = iter(await self._transaction(commands))
 
+        view = StateView({}, {}, {}, {}, strict=True)
         values = [v for i in range(0, len(names), MGET_CHUNK) for v in next(replies)]
         _fill_accounts(view, names, values)
         found = [t for i in range(0, len(ids), EXISTS_CHUNK) if next(replies)
@@ -366,15 +351,9 @@ class RedisStateStore:
         Raises StateConflictError if any account's version moved since `view` was read.
         """
         outbox = {p: encode_outputs(messages) for p, messages in result.outputs.items()}
-        states: dict[str, bytes] = {}
         keys, args = self._commit_args(self._flat, view, result, result.fan_in, role, batch_id,
-                                       outbox, sent, states)
+                                       outbox, sent)
         await self._commit_script(keys, args)
-        written = self._written
-        if len(written) > ACCOUNTS_REMEMBERED_MAX:
-            written.clear()
-        for name, blob in states.items():
-            written[name] = (view.versions.get(name, 0) + 1, blob)
         return outbox
 
     async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
@@ -384,19 +363,13 @@ class RedisStateStore:
 
     def _commit_args(self, at: _Keys, view: StateView, result: BatchResult, fan_in: list[Payment],
                      role: str, batch_id: str, outbox: dict[int, bytes],
-                     sent: Collection[OutboxEntry], states: dict[str, bytes] | None = None
-                     ) -> tuple[list[str], list[Any]]:
-        """The commit script's KEYS and ARGV; `states`, if given, gets each written account's
-        encoded state."""
+                     sent: Collection[OutboxEntry]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = [len(result.dirty)]
         for name in sorted(result.dirty):
             keys.append(at.account(name))
             version = view.versions.get(name, 0)
-            blob = view.accounts[name].encode()
-            if states is not None:
-                states[name] = blob
-            args += [str(version), pack_account(version + 1, blob)]
+            args += [str(version), pack_account(version + 1, view.accounts[name].encode())]
         # A record this batch creates and indexes by event time needs no TTL decision (the
         # index prunes it). Those with only a hash and a status (nearly all) go first, as two
         # strings each; the others as 1 (created and indexed: the script skips reading it back)
@@ -720,9 +693,6 @@ def index_item(event_time: int, tx_id: str, held: bool) -> str:
 #: nearly every record and label-risk set a batch asks about does not exist, and one EXISTS
 #: per chunk says so (only a chunk with some is read key by key).
 MGET_CHUNK = 1000
-#: Accounts a store remembers having written (RedisStateStore._written); past this it starts
-#: again. ~1 KB each as Python objects.
-ACCOUNTS_REMEMBERED_MAX = 200_000
 EXISTS_CHUNK = 64
 
 

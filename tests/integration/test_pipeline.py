@@ -159,32 +159,6 @@ def test_a_stale_view_is_recomputed_not_overwritten(redis_namespace: Settings) -
     asyncio.run(run())
 
 
-def test_an_account_another_worker_wrote_since_is_read_again_not_remembered(
-        redis_namespace: Settings) -> None:
-    """A store remembers the accounts its commits wrote and skips reading them; once another
-    worker (one that had the partition for a while) writes one, the remembered state is stale:
-    the commit conflicts and the batch runs again on what Redis holds."""
-    settings = redis_namespace
-
-    async def run() -> None:
-        one, two = build_pipeline(settings), build_pipeline(settings)
-        await one.authorize([event(tx("seed", type=TransactionType.DEPOSIT,
-                                      source_account="sys:settlement:EUR",
-                                      destination_account="acc-1", amount=9_000), 0)])
-        await one.authorize([event(tx("t1", amount=1_000), 1)])  # one remembers acc-1 at 8,000
-        assert one.counters["state_conflict"] == 0
-        await two.authorize([event(tx("t2", amount=5_000), 2)])  # acc-1 at 3,000 in Redis
-        result = await one.authorize([event(tx("t3", amount=4_000), 3)])
-        assert one.counters["state_conflict"] == 1
-        assert result.counters["DECLINE"] == 1  # decided on 3,000, not the remembered 8,000
-        assert await _balance(settings, "acc-1") == 3_000
-        await one.authorize([event(tx("t4", amount=2_000), 4)])  # remembered again, and right
-        assert one.counters["state_conflict"] == 1
-        assert await _balance(settings, "acc-1") == 1_000
-
-    asyncio.run(run())
-
-
 def test_approving_a_held_withdrawal_credits_the_settlement_shard(
         redis_namespace: Settings) -> None:
     from agents.rules import Limits, Rules
