@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON_BASE ?= python3
+# The interpreter .venv is made from; empty: Debian's optimised python3.11 (deploy/local/python.sh says why)
+PYTHON_BASE ?=
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 PAYSTREAM   := $(VENV)/bin/paystream
@@ -20,8 +21,8 @@ help:  ## list the targets
 # in ~/.cargo/bin first; deploy/local/rust.sh installs Debian's if there is none).
 NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml $(wildcard native/avro/src/*.rs) native/avro/paystream_avro.pyi
 
-$(INSTALLED): pyproject.toml $(NATIVE_AVRO)
-	$(PYTHON_BASE) -m venv $(VENV)
+$(INSTALLED): pyproject.toml $(NATIVE_AVRO) deploy/local/python.sh
+	deploy/local/python.sh $(VENV) $(PYTHON_BASE)
 	$(PY) -m pip install --quiet --upgrade pip
 	deploy/local/rust.sh
 	PATH="$$HOME/.cargo/bin:$$PATH" $(PY) -m pip install --quiet -e '.[dev]' ./native/avro
@@ -50,8 +51,8 @@ $(KUSTOMIZE):
 	@test -x "$(GO)" || { echo "validate-deploy: needs Go (go install of kustomize); none at $(GO)"; exit 1; }
 	GOBIN=$(CURDIR)/.local/tools/bin GOFLAGS=-mod=mod $(GO) install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
 
-$(CHECKOV):
-	$(PYTHON_BASE) -m venv .local/tools/checkov
+$(CHECKOV): $(INSTALLED)
+	$(PY) -m venv .local/tools/checkov
 	.local/tools/checkov/bin/pip install --quiet "checkov==3.2.*"
 
 test: up validate-deploy  ## run every test against the local stack (and validate-deploy)

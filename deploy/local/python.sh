@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# usage: deploy/local/python.sh VENV [BASE]
+# Make VENV, a virtualenv of the interpreter paystream runs on, or make it again when it was made
+# from another interpreter. BASE (the Makefile's PYTHON_BASE) chooses one; by default Debian's
+# python3.11, with its venv and headers packages installed if they are missing, and python3 on
+# PATH where there is no Debian one.
+#
+# Why Debian's: it is built with profile-guided optimisation and link-time optimisation and
+# linked statically, where an interpreter built from source without --enable-optimizations
+# (pyenv's default, as this machine's python3 is) runs the same Python code ~15-25% slower;
+# the workers and the sinks are mostly Python (docs/benchmarks.md, 2026-12-06 late night).
+set -euo pipefail
+
+venv=${1:?usage: python.sh VENV [BASE]}
+base=${2:-}
+
+if [ -z "$base" ]; then
+    if [ -x /usr/bin/python3.11 ] || command -v apt-get > /dev/null; then
+        if ! [ -x /usr/bin/python3.11 ] || ! dpkg -s python3.11-venv python3.11-dev > /dev/null 2>&1; then
+            echo "python.sh: installing Debian's python3.11 with its venv and headers packages" >&2
+            SUDO=$( [ "$(id -u)" -eq 0 ] && echo "" || echo sudo )
+            $SUDO apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+                python3.11 python3.11-venv python3.11-dev
+        fi
+        base=/usr/bin/python3.11
+    else
+        base=$(command -v python3)
+    fi
+fi
+
+want=$("$base" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if [ -f "$venv/pyvenv.cfg" ]; then
+    have=$(sed -n 's/^executable = //p' "$venv/pyvenv.cfg")
+    if [ "$(realpath -m "${have:-none}")" != "$want" ]; then
+        echo "python.sh: $venv was made from ${have:-another interpreter}; making it again from $want" >&2
+        rm -rf "$venv"
+    fi
+fi
+"$base" -m venv "$venv"
