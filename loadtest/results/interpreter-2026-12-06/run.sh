@@ -1,0 +1,37 @@
+#!/bin/bash
+# usage: [PY=/path/to/venv/bin/python] run.sh NAME COMMIT — fetch-wait-2026-12-06/run.sh with the interpreter
+# (its venv) a parameter: the whole bench from a worktree, Redis's commandstats and CPU per phase,
+# the PostgreSQL log's lines of the run (NAME.redis-{max,fixed}.txt, NAME.postgres.log).
+set -u
+OUT=${OUT:-/tmp/s66}
+PY=${PY:-/work/main/.venv/bin/python}
+NAME=$1; C=$2; WT=/tmp/wt-$NAME
+mkdir -p "$OUT"
+cd /work/main
+git worktree add -f $WT $C -q --detach
+ln -sfn /work/main/.local $WT/.local
+RPID=$(cat /work/main/.local/run/redis.pid)
+PGLOG=/work/main/.local/postgres/postgres.log
+PGSTART=$(wc -l < $PGLOG)
+snap() {  # $1: file; appends Redis's CPU ticks and commandstats now
+  awk '{print "utime", $14, "stime", $15}' /proc/$RPID/stat >> "$1"
+  redis-cli -p 16379 INFO commandstats >> "$1"
+}
+(
+  while ! grep -q "== max rate" $OUT/$NAME.console.txt 2>/dev/null; do sleep 0.2; done
+  redis-cli -p 16379 CONFIG RESETSTAT > /dev/null; snap $OUT/$NAME.redis-max.txt
+  while ! grep -q "== fixed rate" $OUT/$NAME.console.txt 2>/dev/null; do sleep 0.2; done
+  snap $OUT/$NAME.redis-max.txt
+  redis-cli -p 16379 CONFIG RESETSTAT > /dev/null; snap $OUT/$NAME.redis-fixed.txt
+  while ! grep -q "== reading the decisions" $OUT/$NAME.console.txt 2>/dev/null; do sleep 0.2; done
+  snap $OUT/$NAME.redis-fixed.txt
+) &
+WATCH=$!
+cd $WT && PYTHONPATH=$WT PAYSTREAM_MODELS_DIR=/tmp/models-45 $PY -m loadtest.bench --transactions ${TX:-1000000} --rate-s ${RATE_S:-60} --name $NAME ${EXTRA:-} > $OUT/$NAME.console.txt 2>&1
+echo "rc=$?" >> $OUT/$NAME.console.txt
+kill $WATCH 2>/dev/null
+tail -n +$((PGSTART + 1)) $PGLOG > $OUT/$NAME.postgres.log
+cp $WT/loadtest/results/$NAME.* $OUT/ 2>/dev/null
+cp $WT/loadtest/results/$NAME-* $OUT/ 2>/dev/null
+cd /work/main && git worktree remove --force $WT
+echo done > $OUT/$NAME.done
