@@ -6,9 +6,10 @@
 # PATH where there is no Debian one.
 #
 # Why Debian's: it is built with profile-guided optimisation and link-time optimisation and
-# linked statically, where an interpreter built from source without --enable-optimizations
-# (pyenv's default, as this machine's python3 is) runs the same Python code ~15-25% slower;
-# the workers and the sinks are mostly Python (docs/benchmarks.md, 2026-12-06 late night).
+# linked statically (as the Dockerfile's python:3.11-slim is), where one built from source
+# without --enable-optimizations (pyenv's default, as this machine's python3 is) took 17% more
+# CPU for the same pure Python and the workers 11-14% more (docs/benchmarks.md, 2026-12-06 late
+# night): the workers and the sinks are mostly Python.
 set -euo pipefail
 
 venv=${1:?usage: python.sh VENV [BASE]}
