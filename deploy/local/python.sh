@@ -3,7 +3,7 @@
 # Make VENV, a virtualenv of the interpreter paystream runs on, or make it again when it was made
 # from another interpreter. BASE (the Makefile's PYTHON_BASE) chooses one; by default Debian's
 # python3.11, with its venv and headers packages installed if they are missing, and python3 on
-# PATH where there is no Debian one.
+# PATH where there is no apt.
 #
 # Why Debian's: it is built with profile-guided optimisation and link-time optimisation and
 # linked statically (as the Dockerfile's python:3.11-slim is), where one built from source
@@ -16,8 +16,8 @@ venv=${1:?usage: python.sh VENV [BASE]}
 base=${2:-}
 
 if [ -z "$base" ]; then
-    if [ -x /usr/bin/python3.11 ] || command -v apt-get > /dev/null; then
-        if ! [ -x /usr/bin/python3.11 ] || ! dpkg -s python3.11-venv python3.11-dev > /dev/null 2>&1; then
+    if command -v apt-get > /dev/null; then
+        if ! dpkg -s python3.11 python3.11-venv python3.11-dev > /dev/null 2>&1; then
             echo "python.sh: installing Debian's python3.11 with its venv and headers packages" >&2
             SUDO=$( [ "$(id -u)" -eq 0 ] && echo "" || echo sudo )
             $SUDO apt-get update -qq
