@@ -1,9 +1,11 @@
 #!/bin/bash
 # usage: run.sh NAME COMMIT — pack-2026-12-04/run.sh's whole bench from a worktree, with Redis's
 # commandstats and CPU over each phase (NAME.redis-{max,fixed}.txt) and the PostgreSQL log's
-# lines of the run (NAME.postgres.log: autovacuums with their CPU, checkpoints).
+# lines of the run (NAME.postgres.log: autovacuums with their CPU, checkpoints). PY: the venv's
+# python to run it with (added 2026-12-06 late night for interpreter-2026-12-06/pairs.sh).
 set -u
 OUT=${OUT:-/tmp/vac}  # the runs here: OUT=/tmp/vac [PAYSTREAM_WORKER_FETCH_WAIT_MS=250] run.sh NAME 2fb5a26
+PY=${PY:-/work/main/.venv/bin/python}
 NAME=$1; C=$2; WT=/tmp/wt-$NAME
 mkdir -p "$OUT"
 cd /work/main
@@ -26,7 +28,7 @@ snap() {  # $1: file; appends Redis's CPU ticks and commandstats now
   snap $OUT/$NAME.redis-fixed.txt
 ) &
 WATCH=$!
-cd $WT && PYTHONPATH=$WT PAYSTREAM_MODELS_DIR=/tmp/models-45 /work/main/.venv/bin/python -m loadtest.bench --transactions ${TX:-1000000} --rate-s ${RATE_S:-60} --name $NAME ${EXTRA:-} > $OUT/$NAME.console.txt 2>&1
+cd $WT && PYTHONPATH=$WT PAYSTREAM_MODELS_DIR=/tmp/models-45 $PY -m loadtest.bench --transactions ${TX:-1000000} --rate-s ${RATE_S:-60} --name $NAME ${EXTRA:-} > $OUT/$NAME.console.txt 2>&1
 echo "rc=$?" >> $OUT/$NAME.console.txt
 kill $WATCH 2>/dev/null
 tail -n +$((PGSTART + 1)) $PGLOG > $OUT/$NAME.postgres.log
