@@ -766,7 +766,7 @@ OUTBOX_ZSTD_LEVEL = 1
 
 def encode_outputs(messages: list[OutputMessage]) -> bytes:
     """A batch's outputs as one outbox entry: MessagePack, zstd-compressed (OUTBOX_ZSTD_LEVEL)."""
-    packed = pack([[m.role, m.key, m.value, m.headers] for m in messages])
+    packed = pack(messages)  # each an array: [role, key, value, headers]
     return bytes(cramjam.zstd.compress(packed, OUTBOX_ZSTD_LEVEL))
 
 
