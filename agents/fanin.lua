@@ -4,15 +4,22 @@
 -- count is 0 the times are not read: a payer's time at or after its payment's since_ms would have
 -- been counted, and one before it counts as unseen (agents/fraud/fanin.py). A script because it
 -- is one command per payment: as plain commands each would be a reply for the worker to read.
+-- A count is the set's size less the payers before the payment's window, not a ZCOUNT from
+-- since_ms up: a set of at most FAN_IN_CAP (64) members is a listpack, which ZCOUNT walks member
+-- by member through the range it counts, and nearly every member is inside the window, where
+-- nearly none is before it (there the walk stops at once). An empty set costs one ZCARD, not a
+-- call per payment (loadtest/results/levers-2026-12-07/).
 -- KEYS: fan-in keys, one per destination
--- ARGV: per destination: #payments, their since_ms..., their payers...
+-- ARGV: per destination: #payments, their "(<since_ms>" (exclusive bounds)..., their payers...
 -- Returns per destination its counts..., then its payers' times (or an empty list).
 local out, ai = {}, 1
 for i = 1, #KEYS do
   local n = tonumber(ARGV[ai]); ai = ai + 1
   local counted = 0
+  local held = redis.call('ZCARD', KEYS[i])
   for j = ai, ai + n - 1 do
-    local count = redis.call('ZCOUNT', KEYS[i], ARGV[j], '+inf')
+    local count = 0
+    if held > 0 then count = held - redis.call('ZCOUNT', KEYS[i], '-inf', ARGV[j]) end
     out[#out + 1] = count
     counted = counted + count
   end

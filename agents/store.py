@@ -229,7 +229,7 @@ class RedisStateStore:
             fan_args: list[Any] = []
             for its in paid.values():
                 fan_args.append(len(its))
-                fan_args += [p.since_ms for _, p in its]
+                fan_args += [f"({p.since_ms}" for _, p in its]  # fanin.lua: the payers before
                 fan_args += [p.payer for _, p in its]
             commands.append(("EVALSHA", self._fan_in.sha, len(paid),
                              *[fan_in_key(self._namespace, d) for d in paid], *fan_args))
