@@ -21,7 +21,7 @@ help:  ## list the targets
 # in ~/.cargo/bin first; deploy/local/rust.sh installs Debian's if there is none).
 NATIVE_AVRO := native/avro/Cargo.toml native/avro/Cargo.lock native/avro/pyproject.toml $(wildcard native/avro/src/*.rs) native/avro/paystream_avro.pyi
 
-$(INSTALLED): pyproject.toml $(NATIVE_AVRO) deploy/local/python.sh
+$(INSTALLED): pyproject.toml $(NATIVE_AVRO) deploy/local/python.sh deploy/local/apt_install.sh
 	deploy/local/python.sh $(VENV) $(PYTHON_BASE)
 	$(PY) -m pip install --quiet --upgrade pip
 	deploy/local/rust.sh

@@ -19,10 +19,7 @@ if [ -z "$base" ]; then
     if command -v apt-get > /dev/null; then
         if ! dpkg -s python3.11 python3.11-venv python3.11-dev > /dev/null 2>&1; then
             echo "python.sh: installing Debian's python3.11 with its venv and headers packages" >&2
-            SUDO=$( [ "$(id -u)" -eq 0 ] && echo "" || echo sudo )
-            $SUDO apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-                python3.11 python3.11-venv python3.11-dev
+            "$(dirname "$0")/apt_install.sh" python3.11 python3.11-venv python3.11-dev
         fi
         base=/usr/bin/python3.11
     else

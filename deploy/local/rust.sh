@@ -8,7 +8,5 @@ if command -v cargo > /dev/null && command -v rustc > /dev/null; then
     exit 0
 fi
 echo "rust.sh: no cargo on PATH or in ~/.cargo/bin; installing Debian's cargo" >&2
-SUDO=$( [ "$(id -u)" -eq 0 ] && echo "" || echo sudo )
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends cargo rustc gcc
+"$(dirname "$0")/apt_install.sh" cargo rustc gcc
 command -v cargo > /dev/null || { echo "rust.sh: cargo still missing: install Rust (rustup.rs) and rerun" >&2; exit 1; }
