@@ -100,11 +100,22 @@ def topics_list(obj: _Context) -> None:
 # --- worker -----------------------------------------------------------------------------------
 
 
+#: A worker's --batch-size. One worker and its Redis draining a backlog alone spent ~9% less per
+#: transaction at 16,000 than at 4,000 (60.9 / 67.2 against 66.8 / 80.9 µs, alternated pairs;
+#: 8,000 fell between): a batch pays a destination's fan-in set, an account's read and write and
+#: the scripts' own work once for all its transactions, and bigger batches share more of them
+#: (loadtest/results/batch-2026-12-07/). Below the max rate a batch is what one fetch brought
+#: (~1,000 at 70% of it), so only a backlog sees the difference.
+DEFAULT_BATCH_SIZE = 16_000
+
+
 @cli.command()
-@click.option("--batch-size", type=click.IntRange(1, 20_000), default=4000,
+@click.option("--batch-size", type=click.IntRange(1, 20_000), default=DEFAULT_BATCH_SIZE,
+              show_default=True,
               help="Most events an agent takes per batch. A batch takes what was fetched, so "
                    "this only binds in a backlog, where bigger batches cost less per event "
-                   "(docs/benchmarks.md) and each event waits for its whole batch.")
+                   "(docs/benchmarks.md), each event waits for its whole batch, and the state "
+                   "store is busy with one batch's read or commit for longer at a time.")
 @click.option("--stats-every-s", type=click.FloatRange(min=1), default=10.0,
               help="How often to log what the worker did.")
 @click.option("--hold-sweep-s", type=click.FloatRange(min=0.5), default=5.0,

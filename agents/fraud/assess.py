@@ -72,18 +72,23 @@ class Assessor:
         model, shadow = self.models.active(), self.models.shadow()
         scores = model.score(rows) if model is not None else np.zeros(len(txs))
         shadow_scores = shadow.score(rows) if shadow is not None else None
+        # Columns as Python floats once per batch: a numpy scalar read per row and value cost
+        # ~0.1 µs each (the same numbers: tolist() converts as float() does).
+        counts_1m = rows[:, INDEX["count_1m"]].tolist()
+        counts_1h = rows[:, INDEX["count_1h"]].tolist()
+        score_of = scores.tolist()
+        shadow_of = shadow_scores.tolist() if shadow_scores is not None else None
         out = []
         for i, tx in enumerate(txs):
             outcome, reasons = screen(
                 self.rules, source=tx.source_account, destination=tx.destination_account,
                 amount=tx.amount, country=tx.country, merchant_id=tx.merchant_id,
-                device_id=tx.device_id, count_1m=float(rows[i, INDEX["count_1m"]]),
-                count_1h=float(rows[i, INDEX["count_1h"]]))
+                device_id=tx.device_id, count_1m=counts_1m[i], count_1h=counts_1h[i])
             item = Assessment(outcome, reasons)
             if model is not None:
-                item.score, item.model_version = float(scores[i]), model.version
-            if shadow is not None and shadow_scores is not None:
-                item.shadow_score, item.shadow_model_version = float(shadow_scores[i]), shadow.version
+                item.score, item.model_version = score_of[i], model.version
+            if shadow is not None and shadow_of is not None:
+                item.shadow_score, item.shadow_model_version = shadow_of[i], shadow.version
             out.append(item)
         if model is not None:
             self._apply_model(model, rows, scores, out)
