@@ -17,4 +17,4 @@ for i in $(seq 1 "$N"); do
 done
 # shellcheck disable=SC2086
 redis-cli -p 16379 CONFIG SET $A > /dev/null
-echo done > "$OUT/done"
+echo "done" > "$OUT/done"

@@ -10,4 +10,4 @@ for i in $(seq 1 "$N"); do
       --transactions 300000 --after 300000 --batch-size $bs > "$OUT/wb-$bs-$i.json" 2> "$OUT/wb-$bs-$i.err"
   done
 done
-echo done > "$OUT/done"
+echo "done" > "$OUT/done"
