@@ -665,7 +665,7 @@ class ClusterStateStore(RedisStateStore):
 
 #: Records a commit may prune from a partition's index beyond as many as it adds there. A fixed
 #: cap of 1,000 per batch and partition fell behind whenever a batch brought more than that to
-#: one partition (a backlog is fetched a partition at a time, then 4,000 records a batch): one
+#: one partition (a backlog is fetched a partition at a time, up to 4,000 records a batch): one
 #: worker draining 600k transactions of 50k accounts ended holding 447k records where the
 #: window holds 157k (loadtest/results/prune-2026-12-06). With the margin, records already past
 #: the window (a pause, a shortened window) drain that many a batch on top of what it adds.
