@@ -103,9 +103,9 @@ def topics_list(obj: _Context) -> None:
 #: A worker's --batch-size. One worker and its Redis draining a backlog alone spent ~9% less per
 #: transaction at 16,000 than at 4,000 (60.9 / 67.2 against 66.8 / 80.9 µs, alternated pairs;
 #: 8,000 fell between; loadtest/results/batch-2026-12-07/), but with 16,000 as the default an e2e
-#: test (a sink's store outage, two workers draining 100k, one joining late) stalled in a fresh
-#: clone's CI with 16,819 transactions never delivered after the rebalance: a fault in the
-#: rebalance path that big batches in flight expose, not yet found. 4,000 until it is.
+#: test (a sink's store outage, two workers draining 100k, a rebalance mid-backlog) stalled in
+#: a fresh clone's CI with 16,819 transactions never delivered after the rebalance: a fault in
+#: the rebalance path that big batches in flight expose, not yet found. 4,000 until it is.
 DEFAULT_BATCH_SIZE = 4_000
 
 
