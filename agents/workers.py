@@ -23,11 +23,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from agents.batch import InputEvent
 from agents.pipeline import BatchPipeline
 from streams.app import raw_topic
 from streams.errors import PaystreamError
-from streams.faustbatch import BatchApp, BatchQueue, Fetched
+from streams.faustbatch import BatchApp, BatchConsumer, BatchQueue, Fetched
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,11 @@ STALL_WARN_S = 20.0
 #: an fsync'd write per batch; the next batch's commit drops them at no cost of its own, and
 #: input comes within a fetch wait (250 ms, PAYSTREAM_WORKER_FETCH_WAIT_MS) while there is any.
 IDLE_DROP_S = 0.5
+#: How often the delivery watchdog looks (register's watch_delivery), and how long a partition
+#: with records at the broker may get none while nothing holds it back (its queue has room, no
+#: rebalance) before the watchdog acts. A batch takes well under a second at any load.
+DELIVERY_CHECK_S = 5.0
+DELIVERY_STALL_S = 30.0
 #: Batches an agent holds at once. The next one reads, computes and commits while the last
 #: one's outputs go to Kafka (sends keep commit order, agents/pipeline.py); one agent's batches
 #: followed one another before: read, compute, commit, send (a worker's authorize spent ~1 s of
@@ -173,6 +180,14 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
             await run_batch("expiry", sweep, [])
         await run_batch("outbox", _drop_sent(pipeline, "sweep"), [])
 
+    watchdog = DeliveryWatchdog()
+
+    @app.timer(DELIVERY_CHECK_S)
+    async def watch_delivery() -> None:
+        consumer = app.consumer
+        if isinstance(consumer, BatchConsumer):
+            await watchdog.check(consumer, time.monotonic())
+
     @app.on_before_shutdown.connect
     async def close(*_: Any, **__: Any) -> None:
         await pipeline.close()
@@ -188,6 +203,48 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
         except PaystreamError as exc:
             log.warning("rebalance: sent outbox entries not dropped (%s); the partitions' next "
                         "owner re-sends them", exc)
+
+
+def _exit_now(status: int) -> None:
+    logging.shutdown()
+    os._exit(status)
+
+
+class DeliveryWatchdog:
+    """Acts on a partition with records at the broker that reaches no agent for
+    DELIVERY_STALL_S while nothing here holds it back (BatchConsumer.stalled_partitions): one
+    stalled so after a rebalance in a CI run (2026-12-07; cause not found). It says where
+    delivery stands and seeks to the committed offsets, what every rebalance does (replayed
+    events are skipped); wedged again soon after, it exits the process, so the partitions go
+    to a worker that can read them (the agents' rule for what cannot be retried)."""
+
+    def __init__(self, stall_s: float = DELIVERY_STALL_S,
+                 exit: Callable[[int], Any] | None = None) -> None:
+        self._stall_s = stall_s
+        self._exit = exit or _exit_now
+        self._sought: dict[Any, float] = {}  # partition -> when it was last sought
+
+    async def check(self, consumer: BatchConsumer, now: float) -> None:
+        sought = self._sought
+        for tp in [tp for tp, when in sought.items() if now - when > 2 * self._stall_s]:
+            del sought[tp]
+        stalled = consumer.stalled_partitions(now, self._stall_s)
+        if not stalled:
+            return
+        where = "\n".join(consumer.describe())
+        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stalled)
+        if any(tp in sought for tp in stalled):
+            log.critical("delivery stalled again after a seek to the committed offsets (%s); "
+                         "exiting so these partitions move to another worker:\n%s", names, where)
+            self._exit(1)
+            return
+        log.warning("delivery stalled for %.0f s with records at the broker (%s); seeking to "
+                    "the committed offsets:\n%s", self._stall_s, names, where)
+        sought.update(dict.fromkeys(stalled, now))
+        try:  # bounded: the next check must come, to exit if this did not help
+            await asyncio.wait_for(consumer.perform_seek(), self._stall_s)
+        except (TimeoutError, PaystreamError, KafkaError) as exc:
+            log.warning("the watchdog's seek failed (%r); the next check decides", exc)
 
 
 def _drop_sent(pipeline: BatchPipeline,

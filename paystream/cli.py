@@ -131,13 +131,22 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     is the newest version in PAYSTREAM_MODELS_DIR (default models/; `paystream train` makes
     one), or PAYSTREAM_MODEL; a newer version is picked up without a restart. Without any model
     the worker decides by lists and rules alone, and says so at start.
+
+    `kill -USR2 <pid>` logs where its delivery stands (queues, offsets, the fetcher). A
+    partition with records at the broker that gets none for 30 s, though nothing holds it
+    back, is logged the same way and sought to its committed offsets; if it wedges again the
+    worker exits with status 1, so its partitions move to another worker.
     """
+    import asyncio
+    import signal
+
     import faust
 
     from agents import metrics
     from agents.workers import register
     from paystream.wiring import build_pipeline, check_state_layout
     from streams.app import create_app
+    from streams.faustbatch import BatchConsumer
     from streams.metrics import start as start_metrics
     from streams.topics import topics as topic_specs
 
@@ -165,6 +174,17 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
         if delta:
             log.info("last %.0fs: %s", stats_every_s,
                      ", ".join(f"{k}={v:.0f}" for k, v in sorted(delta.items())))
+
+    @app.task
+    async def describe_on_signal() -> None:
+        # `kill -USR2 <pid>`: where delivery stands (streams/faustbatch.py describe), for a
+        # worker that has input and does nothing. SIGUSR1 is Faust's: every task's stack.
+        def describe() -> None:
+            consumer = app.consumer
+            lines = consumer.describe() if isinstance(consumer, BatchConsumer) else []
+            log.warning("delivery, on SIGUSR2:\n%s", "\n".join(lines))
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, describe)
 
     log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s, fraud model %s",
              settings.kafka_bootstrap_servers, settings.redis_url, settings.topic_prefix,

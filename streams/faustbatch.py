@@ -19,7 +19,8 @@ extension points it offers: an App subclass picks the Transport, whose `Consumer
   timer commits it (`_new_offset`, `_filter_tps_with_pending_acks`).
 - Rebalances keep Faust's order: flow stops (queued, untaken records are dropped), `wait_empty`
   also waits for the batch an agent holds, offsets are committed, and after the assignment
-  Faust seeks every partition to its committed offset, so the dropped records come again.
+  Faust seeks every partition to its committed offset (one with none to its first record:
+  `perform_seek`), so the dropped records come again.
 
 `tests/unit/test_faustbatch.py` fails loudly if a Faust internal this relies on changes.
 """
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -188,6 +190,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._batch_done: dict[TP, int] = {}  # tp -> next offset to commit
+        #: tp -> (fetch position, since when) of partitions behind the broker's end
+        #: (stalled_partitions)
+        self._progress: dict[TP, tuple[int, float]] = {}
 
     def _new_consumer_thread(self) -> BatchConsumerThread:
         return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -303,7 +308,115 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if tp not in seen and (topics is None or tp in topics or tp.topic in topics):
                 yield tp
 
+    # --- what it is doing ---------------------------------------------------------------------
+
+    def _fetcher_state(self) -> tuple[Any, Any]:
+        """aiokafka's fetcher and its current assignment (None, None before it starts). Both
+        live in the consumer thread's event loop: read them as a snapshot, possibly torn."""
+        aiokafka_consumer = getattr(self._thread, "_consumer", None)
+        fetcher = getattr(aiokafka_consumer, "_fetcher", None)
+        subscription = fetcher._subscriptions.subscription if fetcher is not None else None
+        return fetcher, subscription.assignment if subscription is not None else None
+
+    def stalled_partitions(self, now: float, after_s: float) -> list[TP]:
+        """Partitions of batch topics that the broker has records for beyond the consumer's
+        position and that got none for `after_s` (by `now`, monotonic seconds; call it every
+        few seconds), while the flow ran and their topic's queue had room: nothing here was
+        holding them back, so delivery is wedged (agents/workers.py acts on it).
+
+        A full queue or a stopped flow (a rebalance) is a reason to wait: their partitions
+        start counting again when it ends.
+        """
+        _, assignment = self._fetcher_state()
+        progress = self._progress
+        if not self.flow_active or assignment is None:
+            progress.clear()
+            return []
+        full = {name for name, queue in self.batch_queues.items() if queue.full}
+        assigned = self.assignment()
+        stalled = []
+        for tp in sorted(assigned):
+            state: Any = assignment.state_value(tp) if tp in assignment.tps else None
+            position: int | None = (state.position if state is not None
+                                    and state.has_valid_position else None)
+            end: int | None = state.highwater if state is not None else None
+            if (position is None or end is None or end <= position
+                    or tp.topic not in self.batch_queues or tp.topic in full):
+                progress.pop(tp, None)
+                continue
+            seen = progress.get(tp)
+            if seen is None or seen[0] != position:
+                progress[tp] = (position, now)
+            elif now - seen[1] >= after_s:
+                stalled.append(tp)
+        for tp in set(progress) - assigned:
+            del progress[tp]
+        return stalled
+
+    def describe(self) -> list[str]:
+        """Where delivery stands, for a worker that has input and does nothing (logged on
+        SIGUSR2 and by the delivery watchdog, agents/workers.py): the flow, each batch queue,
+        each assigned partition's read, acked and committed offsets, and what aiokafka's
+        fetcher holds and waits for."""
+        lines = [f"flow {'active' if self.flow_active else 'stopped'}, generation "
+                 f"{self.app.consumer_generation_id}"]
+        lines += [f"queue {name}: {len(queue)} records in {len(queue._items)} fetches"
+                  f"{' (full)' if queue.full else ''}, {len(queue.in_flight)} batches held"
+                  for name, queue in self.batch_queues.items()]
+        fetcher, assignment = self._fetcher_state()
+        if fetcher is not None:
+            lines.append(f"fetcher: {len(fetcher._pending_tasks)} requests pending, nodes in "
+                         f"flight {sorted(fetcher._in_flight)}, reassignment in progress "
+                         f"{fetcher._subscriptions.reassignment_in_progress}")
+        buffered = dict(fetcher._records) if fetcher is not None else {}
+        active = self._active_partitions or set()
+        for tp in sorted(self.assignment()):
+            state = assignment.state_value(tp) if assignment and tp in assignment.tps else None
+            position = state.position if state is not None and state.has_valid_position else None
+            lines.append(
+                f"  {tp.topic}[{tp.partition}]: {'active' if tp in active else 'not active'}"
+                f"{', paused' if tp in self._paused_partitions else ''}, read "
+                f"{self._read_offset.get(tp)}, acked {self._batch_done.get(tp)}, committed "
+                f"{self._committed_offset.get(tp)}, fetch position {position}, broker's end "
+                f"{state.highwater if state is not None else None}"
+                f"{', paused in aiokafka' if state is not None and state.paused else ''}"
+                f"{', buffered ' + type(buffered[tp]).__name__ if tp in buffered else ''}")
+        return lines
+
     # --- rebalances -------------------------------------------------------------------------
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its committed offset, and of one that
+        has none to its first record.
+
+        Records a rebalance leaves unprocessed (queued when it stopped the flow: `stop_flow`;
+        fetched while it was stopped: `_drain_messages`) are dropped on the rule that this seek
+        brings them again. aiokafka's seek_to_committed leaves a partition with no committed
+        offset at its fetch position, past them: a worker rebalanced seconds after it got its
+        partitions never decided those it had fetched and not yet committed (CI, 2026-12-07:
+        16,819 transactions; reproduced with batches of 16,000,
+        loadtest/results/stall-2026-12-07/). Such a partition starts over from offset 0, as
+        its first owner did (auto_offset_reset "earliest", streams/app.py); what was applied
+        already is skipped by the accounts' applied offsets.
+        """
+        await super().perform_seek()
+        _, assignment = self._fetcher_state()
+        rewound = []
+        for tp in self.assignment():
+            if self._committed_offset.get(tp):
+                continue
+            state = assignment.state_value(tp) if assignment and tp in assignment.tps else None
+            position = state.position if state is not None and state.has_valid_position else 0
+            try:
+                await self.seek(tp, 0)
+            except IllegalStateError:  # revoked under us: the rebalance seeks it again
+                continue
+            if position:
+                rewound.append(f"{tp.topic}[{tp.partition}] from {position}")
+        if rewound:
+            self.log.info("seek: %d partitions fetched and never committed go back to their "
+                          "first record: %s", len(rewound), ", ".join(rewound))
+        self._progress.clear()  # every partition's stall clock starts again from here
 
     def stop_flow(self) -> None:
         super().stop_flow()

@@ -65,7 +65,8 @@ class Worker:
     def explain(self) -> str:
         """What this process said that was not routine and its last lines; if it still runs,
         where its threads are (py-spy dump) and, a worker, what each of its asyncio tasks
-        awaits (SIGUSR1: Faust's Worker logs every task's stack). For a run that did not drain."""
+        awaits (SIGUSR1: Faust's Worker logs every task's stack) and where its delivery stands
+        (SIGUSR2: streams/faustbatch.py describe). For a run that did not drain."""
         path = self.log_path
         lines = path.read_text(errors="replace").splitlines()
         notable = [line for line in lines if any(level in line for level in _NOTABLE)]
@@ -76,9 +77,13 @@ class Worker:
         if self.alive() and self.process is not None:
             parts += ["-- py-spy dump:", _stacks(self.process.pid)]
             if self._command[0] == "worker":
+                self.process.send_signal(signal.SIGUSR2)
+                time.sleep(1)
+                described = path.read_text(errors="replace").splitlines()
+                parts += ["-- its delivery (SIGUSR2):", *described[len(lines):][:120]]
                 self.process.send_signal(signal.SIGUSR1)
                 time.sleep(3)
-                dumped = path.read_text(errors="replace").splitlines()[len(lines):]
+                dumped = path.read_text(errors="replace").splitlines()[len(described):]
                 parts += ["-- its tasks, our frames only (SIGUSR1):", *_our_frames(dumped)]
         return "\n".join(parts)
 
