@@ -100,13 +100,14 @@ def topics_list(obj: _Context) -> None:
 # --- worker -----------------------------------------------------------------------------------
 
 
-#: A worker's --batch-size. One worker and its Redis draining a backlog alone spent ~9% less per
-#: transaction at 16,000 than at 4,000 (60.9 / 67.2 against 66.8 / 80.9 µs, alternated pairs;
-#: 8,000 fell between; loadtest/results/batch-2026-12-07/), but with 16,000 as the default an e2e
-#: test (a sink's store outage, two workers draining 100k, a rebalance mid-backlog) stalled in
-#: a fresh clone's CI with 16,819 transactions never delivered after the rebalance: a fault in
-#: the rebalance path that big batches in flight expose, not yet found. 4,000 until it is.
-DEFAULT_BATCH_SIZE = 4_000
+#: A worker's --batch-size. One worker and its Redis draining a backlog alone spent 19-22% less
+#: per transaction at 16,000 than at 4,000 (57.1 / 55.5 against 73.1 / 68.5 µs, alternated
+#: pairs, loadtest/results/stall-2026-12-07/; ~9% the session before, batch-2026-12-07/), most
+#: of it Redis's: a batch reads and writes each account and fan-in set once. It was the default
+#: once before and reverted when an e2e test stalled after a rebalance in CI: a partition with
+#: no committed offset left past its dropped records, now sought back (streams/faustbatch.py
+#: perform_seek), a fault batches of 4,000 had too, in a narrower window.
+DEFAULT_BATCH_SIZE = 16_000
 
 
 @cli.command()
