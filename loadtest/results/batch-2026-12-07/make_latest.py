@@ -1,12 +1,12 @@
-"""usage: make_latest.py RUN BASELINE_TPS: loadtest/results/latest.{json,md,png} from this folder's
-RUN.*, with the baseline measured in the same session filled in and the paths made latest's (as
-the sessions before did by hand)."""
+"""usage: make_latest.py RUN BASELINE_TPS [FOLDER]: loadtest/results/latest.{json,md,png} from
+FOLDER's RUN.* (default: this script's folder), with the baseline measured in the same session
+filled in and the paths made latest's (as the sessions before did by hand)."""
 import json
 import shutil
 import sys
 from pathlib import Path
 
-here = Path(__file__).resolve().parent
+here = Path(sys.argv[3]).resolve() if len(sys.argv) > 3 else Path(__file__).resolve().parent
 results = here.parent
 run, baseline = sys.argv[1], float(sys.argv[2])
 folder = f"loadtest/results/{here.name}"
