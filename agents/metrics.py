@@ -42,6 +42,12 @@ DECISION_LATENCY = BatchHistogram(
     # Milliseconds when the pipeline keeps up; seconds to minutes when it works off a backlog.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
 MODEL = Info("paystream_worker_fraud_model", "The fraud model versions in use (empty: none).")
+DELIVERY = Counter("paystream_worker_delivery_reseeks_total",
+                   "Partitions a worker sent back to read again: 'uncommitted', fetched and never "
+                   "committed when a rebalance dropped their records (back to their first "
+                   "record); 'stalled', behind the broker with nothing delivered for 30 s (the "
+                   "watchdog's seek to the committed offsets; a second one ends the worker).",
+                   ["why"])
 
 _STORE_STAGES = {"read": "read", "commit": "commit"}
 #: Counted per type by TRANSACTIONS from `decided`, so not again as events.
@@ -74,3 +80,8 @@ def record_batch(role: str, events: int, stages: dict[str, float], counters: Tal
 
 def record_models(active: str | None, shadow: str | None) -> None:
     MODEL.info({"active": active or "", "shadow": shadow or ""})
+
+
+def record_reseeks(why: str, partitions: int) -> None:
+    """Partitions sent back to read again (agents/workers.py DeliveryWatchdog)."""
+    DELIVERY.labels(why).inc(partitions)

@@ -158,8 +158,10 @@ async def _until(future: asyncio.Future[Any], waiting: Coroutine[Any, Any, Any])
 
 
 def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: int,
-             hold_sweep_s: float = 5.0, per_partition: bool = False) -> None:
-    """The agents on `app`; `per_partition`: run each fetched batch as one per partition."""
+             hold_sweep_s: float = 5.0, per_partition: bool = False,
+             reseeks: Callable[[str, int], None] | None = None) -> None:
+    """The agents on `app`; `per_partition`: run each fetched batch as one per partition;
+    `reseeks`: told of partitions sent back to read again (DeliveryWatchdog)."""
     agents = {"authorize": (names.transactions.name, pipeline.authorize),
               "settle": (names.credits.name, pipeline.settle),
               "review": (names.reviews.name, pipeline.review),
@@ -180,7 +182,7 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
             await run_batch("expiry", sweep, [])
         await run_batch("outbox", _drop_sent(pipeline, "sweep"), [])
 
-    watchdog = DeliveryWatchdog()
+    watchdog = DeliveryWatchdog(reseeks=reseeks)
 
     @app.timer(DELIVERY_CHECK_S)
     async def watch_delivery() -> None:
@@ -219,15 +221,26 @@ class DeliveryWatchdog:
     to a worker that can read them (the agents' rule for what cannot be retried)."""
 
     def __init__(self, stall_s: float = DELIVERY_STALL_S,
-                 exit: Callable[[int], Any] | None = None) -> None:
+                 exit: Callable[[int], Any] | None = None,
+                 reseeks: Callable[[str, int], None] | None = None) -> None:
         self._stall_s = stall_s
         self._exit = exit or _exit_now
+        #: Told of partitions sent back to read again: why ("uncommitted", "stalled") and how
+        #: many (agents/metrics.py record_reseeks).
+        self._reseeks = reseeks or (lambda why, count: None)
         self._sought: dict[Any, float] = {}  # partition -> when it was last sought
+        self._rewound = 0  # the consumer's count of rewound partitions, as last reported
+
+    def _report_rewinds(self, consumer: BatchConsumer) -> None:
+        if consumer.rewound > self._rewound:
+            self._reseeks("uncommitted", consumer.rewound - self._rewound)
+        self._rewound = consumer.rewound
 
     async def check(self, consumer: BatchConsumer, now: float) -> None:
         sought = self._sought
         for tp in [tp for tp, when in sought.items() if now - when > 2 * self._stall_s]:
             del sought[tp]
+        self._report_rewinds(consumer)
         stalled = consumer.stalled_partitions(now, self._stall_s)
         if not stalled:
             return
@@ -241,6 +254,7 @@ class DeliveryWatchdog:
         log.warning("delivery stalled for %.0f s with records at the broker (%s); seeking to "
                     "the committed offsets:\n%s", self._stall_s, names, where)
         sought.update(dict.fromkeys(stalled, now))
+        self._reseeks("stalled", len(stalled))
         try:  # bounded: the next check must come, to exit if this did not help
             await asyncio.wait_for(consumer.perform_seek(), self._stall_s)
         except (TimeoutError, PaystreamError, KafkaError) as exc:

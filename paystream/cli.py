@@ -158,7 +158,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     app = create_app(settings)
     names = topic_specs(settings.topic_prefix, settings.partitions)
     register(app, pipeline, names, batch_size, hold_sweep_s,
-             per_partition=settings.redis_cluster)
+             per_partition=settings.redis_cluster, reseeks=metrics.record_reseeks)
     start_metrics(settings, "worker",
                   {app.conf.id: [names.transactions.name, names.credits.name, names.reviews.name,
                                  names.payout_outcomes.name]})

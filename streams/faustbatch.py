@@ -193,6 +193,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         #: tp -> (fetch position, since when) of partitions behind the broker's end
         #: (stalled_partitions)
         self._progress: dict[TP, tuple[int, float]] = {}
+        #: Partitions sent back to their first record so far (perform_seek), for the metrics.
+        self.rewound = 0
 
     def _new_consumer_thread(self) -> BatchConsumerThread:
         return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -414,6 +416,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if position:
                 rewound.append(f"{tp.topic}[{tp.partition}] from {position}")
         if rewound:
+            self.rewound += len(rewound)
             self.log.info("seek: %d partitions fetched and never committed go back to their "
                           "first record: %s", len(rewound), ", ".join(rewound))
         self._progress.clear()  # every partition's stall clock starts again from here

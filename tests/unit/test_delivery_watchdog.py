@@ -20,6 +20,7 @@ class _Consumer:
     def __init__(self) -> None:
         self.stalled: list[TP] = []
         self.seeks = 0
+        self.rewound = 0  # partitions BatchConsumer.perform_seek sent back to their start
 
     def stalled_partitions(self, now: float, after_s: float) -> list[TP]:
         return list(self.stalled)
@@ -81,3 +82,18 @@ def test_a_seek_that_fails_is_logged_and_the_next_stall_exits() -> None:
     assert (consumer.seeks, exits) == (1, [])
     _run(watchdog, consumer, 65.0)
     assert (consumer.seeks, exits) == (1, [1])
+
+
+def test_partitions_sent_back_are_reported_for_the_metrics() -> None:
+    """What agents/metrics.py counts (paystream_worker_delivery_reseeks_total): the watchdog's
+    seeks, and the consumer's rewinds of uncommitted partitions since the last check."""
+    reported: list[tuple[str, int]] = []
+    consumer = _Consumer()
+    watchdog = DeliveryWatchdog(stall_s=30.0, exit=lambda status: None,
+                                reseeks=lambda why, count: reported.append((why, count)))
+    consumer.rewound = 12  # a rebalance sent 12 back
+    _run(watchdog, consumer, 0.0)
+    _run(watchdog, consumer, 5.0)  # nothing new
+    consumer.rewound, consumer.stalled = 15, [TX]
+    _run(watchdog, consumer, 35.0)
+    assert reported == [("uncommitted", 12), ("uncommitted", 3), ("stalled", 1)]

@@ -359,7 +359,14 @@ def test_a_seek_sends_a_partition_with_no_committed_offset_back_to_its_first_rec
         consumer._seek = seek  # type: ignore[method-assign]
         consumer.assignment = lambda: {committed, fresh, gone}  # type: ignore[method-assign]
         consumer._read_offset[fresh] = 7266  # what the dropped fetch had reached
+        positions = {tp: SimpleNamespace(has_valid_position=True, position=p, highwater=p,
+                                         paused=False)
+                     for tp, p in ((committed, 120), (fresh, 7267), (gone, 0))}
+        fetcher = SimpleNamespace(_subscriptions=SimpleNamespace(
+            subscription=SimpleNamespace(assignment=_Assignment(positions))))
+        consumer._thread = SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher))  # type: ignore[assignment]
         await consumer.perform_seek()
+        assert consumer.rewound == 1  # counted for the metrics: the one it sent back
         return sought, dict(consumer._read_offset)
 
     sought, read = asyncio.run(run())

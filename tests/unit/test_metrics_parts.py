@@ -52,6 +52,13 @@ def test_a_workers_batch_is_counted_by_type_and_outcome_with_its_latencies() -> 
     assert b"paystream_worker_events_total{event=\"APPROVE\"}" not in generate_latest(REGISTRY)
 
 
+def test_partitions_sent_back_to_read_again_are_counted_by_why() -> None:
+    sample = "paystream_worker_delivery_reseeks_total"
+    before = REGISTRY.get_sample_value(sample, {"why": "uncommitted"}) or 0.0
+    worker_metrics.record_reseeks("uncommitted", 12)
+    assert REGISTRY.get_sample_value(sample, {"why": "uncommitted"}) == before + 12
+
+
 def test_webhook_attempts_are_labelled_by_class() -> None:
     assert [attempt_result(d) for d in ("HTTP 200", "HTTP 503", "permanent: HTTP 404",
                                         "timeout after 5.0 s", "unreachable: refused")] == \
