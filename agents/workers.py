@@ -214,11 +214,13 @@ def _exit_now(status: int) -> None:
 
 class DeliveryWatchdog:
     """Acts on a partition with records at the broker that reaches no agent for
-    DELIVERY_STALL_S while nothing here holds it back (BatchConsumer.stalled_partitions): one
-    stalled so after a rebalance in a CI run (2026-12-07; cause not found). It says where
-    delivery stands and seeks to the committed offsets, what every rebalance does (replayed
-    events are skipped); wedged again soon after, it exits the process, so the partitions go
-    to a worker that can read them (the agents' rule for what cannot be retried)."""
+    DELIVERY_STALL_S while nothing here holds it back (BatchConsumer.stalled_partitions), as
+    two did after a rebalance in a CI run (2026-12-07; that cause is fixed in
+    BatchConsumer.perform_seek, this is for the next unknown one). It says where delivery
+    stands and seeks to the committed offsets, what every rebalance does (replayed events are
+    skipped); wedged again soon after, it exits the process, so the partitions go to a worker
+    that can read them (the agents' rule for what cannot be retried). It also reports the
+    consumer's rewinds of uncommitted partitions to `reseeks`, for the metrics."""
 
     def __init__(self, stall_s: float = DELIVERY_STALL_S,
                  exit: Callable[[int], Any] | None = None,

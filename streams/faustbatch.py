@@ -167,6 +167,13 @@ async def set_within(event: asyncio.Event, timeout_s: float) -> bool:
     return True
 
 
+def fetch_position(assignment: Any, tp: TP) -> tuple[Any, int | None]:
+    """aiokafka's state of `tp` in `assignment` (None: not in it, or no assignment) and its
+    fetch position (None: not known yet)."""
+    state = assignment.state_value(tp) if assignment is not None and tp in assignment.tps else None
+    return state, state.position if state is not None and state.has_valid_position else None
+
+
 class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer thread, with fetches that wait at the broker for data to accumulate.
 
@@ -338,9 +345,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         assigned = self.assignment()
         stalled = []
         for tp in sorted(assigned):
-            state: Any = assignment.state_value(tp) if tp in assignment.tps else None
-            position: int | None = (state.position if state is not None
-                                    and state.has_valid_position else None)
+            state, position = fetch_position(assignment, tp)
             end: int | None = state.highwater if state is not None else None
             if (position is None or end is None or end <= position
                     or tp.topic not in self.batch_queues or tp.topic in full):
@@ -373,8 +378,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         buffered = dict(fetcher._records) if fetcher is not None else {}
         active = self._active_partitions or set()
         for tp in sorted(self.assignment()):
-            state = assignment.state_value(tp) if assignment and tp in assignment.tps else None
-            position = state.position if state is not None and state.has_valid_position else None
+            state, position = fetch_position(assignment, tp)
             lines.append(
                 f"  {tp.topic}[{tp.partition}]: {'active' if tp in active else 'not active'}"
                 f"{', paused' if tp in self._paused_partitions else ''}, read "
@@ -407,8 +411,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for tp in self.assignment():
             if self._committed_offset.get(tp):
                 continue
-            state = assignment.state_value(tp) if assignment and tp in assignment.tps else None
-            position = state.position if state is not None and state.has_valid_position else 0
+            _, position = fetch_position(assignment, tp)
             try:
                 await self.seek(tp, 0)
             except IllegalStateError:  # revoked under us: the rebalance seeks it again

@@ -54,16 +54,15 @@ def test_a_stalled_partition_is_sought_first_and_the_worker_exits_if_it_stalls_a
 
 def test_a_partition_that_stalls_long_after_its_seek_is_sought_again() -> None:
     exits: list[int] = []
-    fake = _Consumer()
-    consumer = fake
+    consumer = _Consumer()
     watchdog = DeliveryWatchdog(stall_s=30.0, exit=exits.append)
-    fake.stalled = [TX]
+    consumer.stalled = [TX]
     _run(watchdog, consumer, 35.0)
-    fake.stalled = []
+    consumer.stalled = []
     _run(watchdog, consumer, 100.0)  # forgotten: more than two stall periods ago
-    fake.stalled = [TX]
+    consumer.stalled = [TX]
     _run(watchdog, consumer, 200.0)
-    assert (fake.seeks, exits) == (2, [])
+    assert (consumer.seeks, exits) == (2, [])
 
 
 def test_a_seek_that_fails_is_logged_and_the_next_stall_exits() -> None:
