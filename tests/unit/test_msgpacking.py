@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.accounts import AccountState, Hold
+from streams.accounts import AccountState, Hold, StateError
 from streams.msgpacking import pack, unpack
 
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
@@ -53,3 +53,35 @@ def test_outbox_entries_are_compressed_and_entries_written_before_still_read() -
     assert len(entry) < len(plain) / 3
     assert decode_outputs(entry) == messages
     assert decode_outputs(plain) == messages  # written before entries were compressed
+
+
+def test_an_account_state_of_each_earlier_format_reads_and_is_written_as_the_current_one() -> None:
+    """Format 1 kept velocity floats where the profile is (it starts afresh), format 2 had no
+    credit marks; both are read field by field and written back as format 3."""
+    hold = ["t1", "acc-2", 500, "EUR", 10, 20, "PAYMENT"]
+    one = AccountState.decode(pack([1, {"EUR": 5}, [hold], 3, {"authorize": 7}, [0.5, 1.5]]))
+    two = AccountState.decode(pack([2, {"EUR": 5}, [hold], 3, {"authorize": 7}, b"prof"]))
+    assert one == AccountState({"EUR": 5}, {"t1": Hold(*hold)}, 3, {"authorize": 7}, b"", {})
+    assert two == AccountState({"EUR": 5}, {"t1": Hold(*hold)}, 3, {"authorize": 7}, b"prof", {})
+    assert two.encode() == pack([3, {"EUR": 5}, [hold], 3, {"authorize": 7}, b"prof", {}])
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    (pack([4, {}, [], 0, {}, b"", {}]), "format 4, this build reads 1 to 3"),
+    (b"\xc1", "unreadable account state"),
+    (pack([3, {}, [["t1"]], 0, {}, b"", {}]), "unreadable account state"),
+])
+def test_an_account_state_this_build_cannot_read_is_a_state_error_that_says_why(
+        data: bytes, says: str) -> None:
+    with pytest.raises(StateError, match=says):
+        AccountState.decode(data)
+
+
+def test_an_account_state_keeps_its_holds_by_tx_id_and_writes_them_as_a_list() -> None:
+    state = AccountState()
+    state.holds["t1"] = Hold("t1", "acc-2", 500, "EUR", 10, 20, "PAYMENT")
+    assert state.held("EUR") == 500 and state.available("EUR") == -500
+    encoded = state.encode()
+    assert unpack(encoded)[2] == [["t1", "acc-2", 500, "EUR", 10, 20, "PAYMENT"]]
+    assert isinstance(state.holds, dict)  # the list was the wire's, for the call only
+    assert AccountState.decode(encoded) == state
