@@ -325,10 +325,6 @@ class BatchPipeline:
         """At the worker's shutdown: the output producer lets go of its connections."""
         await self._sender.close()
 
-    def forget_state(self) -> None:
-        """A rebalance: the accounts the store remembers may be another worker's to write now."""
-        self._store.forget()
-
     async def drop_sent(self, why: str = "idle") -> None:
         """Drop the outbox entries of every batch Kafka acknowledged: what an agent with no
         input for a moment, a finished sweep and a rebalance call (`why`, counted), so no entry

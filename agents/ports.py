@@ -46,11 +46,6 @@ class StateStore(Protocol):
         created meanwhile for another body."""
         ...
 
-    def forget(self) -> None:
-        """Drop whatever the store remembers of accounts between batches: a rebalance may have
-        given their partitions to another worker."""
-        ...
-
     async def outbox_done(self, entries: Collection[OutboxEntry]) -> None:
         """These entries' outputs were acknowledged: drop them."""
         ...

@@ -38,7 +38,6 @@ import asyncio
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from itertools import islice
 from typing import Any, TypeVar, cast
 
 import cramjam
@@ -141,9 +140,6 @@ class RedisStateStore:
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
         self._fan_in = redis.register_script(scripts.joinpath("fanin.lua").read_text())
         self._commit = redis.register_script(scripts.joinpath("commit.lua").read_text())
-        #: The accounts this store last committed, as committed: (version, state), oldest
-        #: first (KnownAccounts).
-        self._known = KnownAccounts()
 
     async def _evalsha(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA with the command packed in compiled code rather than by redis-py's Python
@@ -213,9 +209,7 @@ class RedisStateStore:
         fanin.lua): a count per payment would be a reply per payment for the worker to read.
         """
         at = self._flat
-        known = self._known.take(accounts)
-        names = sorted(a for a in accounts if a not in known)
-        ids, parts = sorted(tx_ids), sorted(partitions)
+        names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
         paying = list((payments or {}).items())
         paid = by_destination(paying)
         # the destinations first: only theirs have payments per day read beside
@@ -251,9 +245,6 @@ class RedisStateStore:
         view = StateView({}, {}, {}, {}, strict=True)
         values = [v for i in range(0, len(names), MGET_CHUNK) for v in next(replies)]
         _fill_accounts(view, names, values)
-        for name, (version, state) in known.items():
-            view.versions[name] = version
-            view.accounts[name] = state
         found = [t for i in range(0, len(ids), EXISTS_CHUNK) if next(replies)
                  for t in ids[i:i + EXISTS_CHUNK]]
         for partition in parts:
@@ -363,13 +354,7 @@ class RedisStateStore:
         keys, args = self._commit_args(self._flat, view, result, result.fan_in, role, batch_id,
                                        outbox, sent)
         await self._commit_script(keys, args)
-        self._known.committed(view, result.dirty)
         return outbox
-
-    def forget(self) -> None:
-        """Drop the accounts remembered from this store's commits: a rebalance may have moved
-        their partitions to a worker that writes them now."""
-        self._known.clear()
 
     async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
         reply = await self._evalsha(self._commit, keys, args)
@@ -676,52 +661,6 @@ class ClusterStateStore(RedisStateStore):
             commands += [("ZREMRANGEBYRANK", key, 0, -(FAN_IN_CAP + 1)),
                          ("PEXPIRE", key, FAN_IN_WINDOW_MS)]
         await _per_node(self._cluster, commands)
-
-
-class KnownAccounts:
-    """The accounts a store committed last, as committed: a batch takes them from here rather
-    than reading and decoding them again (an account recurs batch after batch: the bench's
-    traffic touches each of its 100k accounts every few seconds).
-
-    Nothing here is trusted. The commit checks every account a batch writes against the version
-    stored (commit.lua), so an account another writer changed meanwhile (the partition's next
-    owner after a rebalance, `paystream warm`) makes the batch conflict, and its retry reads
-    the store: a batch takes its accounts out (`take`), and only a commit that went through
-    puts back the ones it wrote (`committed`). So a batch that fails, whatever the cause, leaves
-    none of the states it may have changed, and a state is never in two batches at once
-    (batches run one at a time under the pipeline's lock). Accounts a batch only reads are not
-    kept: no commit checks them. A rebalance forgets all (`clear`): what only a read decides
-    (a review's hold, a replay) then comes from the store, as before.
-    """
-
-    def __init__(self, limit: int | None = None) -> None:
-        self._states: dict[str, tuple[int, AccountState]] = {}
-        self._limit = KNOWN_ACCOUNTS_MAX if limit is None else limit
-
-    def __len__(self) -> int:
-        return len(self._states)
-
-    def take(self, accounts: Iterable[str]) -> dict[str, tuple[int, AccountState]]:
-        states = self._states
-        return {name: states.pop(name) for name in accounts if name in states}
-
-    def committed(self, view: StateView, dirty: Iterable[str]) -> None:
-        states = self._states
-        for name in dirty:
-            states.pop(name, None)  # to the end: the newest (a batch took it, nearly always)
-            states[name] = (view.versions.get(name, 0) + 1, view.accounts[name])
-        excess = len(states) - self._limit
-        if excess > 0:  # the least recently committed go (a dict keeps insertion order)
-            for name in list(islice(states, excess)):
-                del states[name]
-
-    def clear(self) -> None:
-        self._states.clear()
-
-
-#: Accounts a worker remembers from its commits (KnownAccounts): ~1.3 KB each in memory, so
-#: ~130 MB at most.
-KNOWN_ACCOUNTS_MAX = 100_000
 
 
 #: Records a commit may prune from a partition's index beyond as many as it adds there. A fixed

@@ -200,7 +200,6 @@ def register(app: BatchApp, pipeline: BatchPipeline, names: Topics, batch_size: 
         # dropped here, or the partitions' next owner finds it and sends it again. Once, not
         # until it succeeds: a state store that is down must not hold up the rebalance, and a
         # second copy is what consumers already drop.
-        pipeline.forget_state()
         try:
             await pipeline.drop_sent("rebalance")
         except PaystreamError as exc:

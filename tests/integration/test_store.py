@@ -61,48 +61,6 @@ def test_a_server_that_lost_the_scripts_gets_them_again(namespace: str, redis_ur
     assert asyncio.run(run()) == (1, 500, Seen(1, 1_000))
 
 
-
-def test_a_batch_takes_the_accounts_its_store_committed_and_another_writer_makes_it_read_again(
-        namespace: str, redis_url: str) -> None:
-    # A store keeps the accounts it committed, and its next batch takes them as they were
-    # rather than reading them again. The commit still checks each against the stored version:
-    # another writer's change (the partition's next owner, `paystream warm`) makes the batch
-    # conflict, and the retry reads what the other wrote. Nothing it wrote is lost.
-    async def run() -> None:
-        redis = Redis.from_url(redis_url)
-        ours = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
-        other = RedisStateStore(redis, namespace, tx_ttl_s=60, window_ms=60_000)
-
-        async def pay_in(store: RedisStateStore, amount: int) -> None:
-            view = await store.read({"acc-1"}, set(), set())
-            state = view.account("acc-1")
-            state.balances["EUR"] = state.balance("EUR") + amount
-            await store.commit(view, BatchResult(dirty={"acc-1"}), "transactions", "b")
-
-        try:
-            first = await ours.read({"acc-1"}, set(), set())
-            first.account("acc-1").balances["EUR"] = 500
-            await ours.commit(first, BatchResult(dirty={"acc-1"}), "transactions", "b1")
-            second = await ours.read({"acc-1"}, set(), set())
-            assert second.accounts["acc-1"] is first.accounts["acc-1"]  # taken, not read
-            assert second.versions["acc-1"] == 1
-            await ours.commit(second, BatchResult(dirty={"acc-1"}), "transactions", "b2")
-
-            await pay_in(other, 200)  # reads version 2 from Redis, writes 3
-            with pytest.raises(StateConflictError):
-                await pay_in(ours, 100)  # its remembered version 2 is behind
-            await pay_in(ours, 100)  # the failed batch left nothing behind: read again
-            ours.forget()
-            after = await ours.read({"acc-1"}, set(), set())
-            assert (after.versions["acc-1"], after.accounts["acc-1"].balance("EUR")) == (4, 800)
-            fresh = await RedisStateStore(redis, namespace, 60, 60_000).read({"acc-1"}, set(), set())
-            assert fresh.accounts["acc-1"] == after.accounts["acc-1"]
-        finally:
-            await redis.aclose()
-
-    asyncio.run(run())
-
-
 DAY_MS = 86_400_000
 
 

@@ -91,9 +91,6 @@ class MemoryStateStore:
         self.commits += 1
         return {p: b"" for p in result.outputs}
 
-    def forget(self) -> None:
-        """Nothing is remembered between batches here: every read is the store's."""
-
     async def outbox_done(self, entries: Collection[OutboxEntry]) -> None:
         for entry in entries:
             self.outbox.get((entry.role, entry.partition), {}).pop(entry.batch_id, None)
