@@ -22,10 +22,16 @@ import logging
 
 log = logging.getLogger(__name__)
 
-#: A young pass per 50,000 net new container objects (CPython's default: 700), a middle pass per
-#: 20 young ones, a full pass per 100 middle ones (and, as CPython adds, only when a quarter of
-#: the long-lived heap is new).
-THRESHOLDS = (50_000, 20, 100)
+#: A young pass per 500,000 net new container objects (CPython's default: 700), a middle pass
+#: per 20 young ones, a full pass per 100 middle ones (and, as CPython adds, only when a quarter
+#: of the long-lived heap is new). 50,000 was set for batches of 1,000; a batch of 16,000 keeps
+#: hundreds of thousands alive until it ends, so every batch ran several young passes over live
+#: objects and pushed them into the older generations for the middle passes to walk again. One
+#: worker draining 300k after 300k, the collector timed by `gc.callbacks` over its whole life:
+#: 1.53 and 1.58 s at 50,000, 0.57 and 0.38 s at 500,000 (~1.8 µs a transaction less;
+#: docs/benchmarks.md, 2026-12-07 late morning). What a pass finds (reference cycles) waits
+#: longer: ~500,000 objects more at most, tens of MB.
+THRESHOLDS = (500_000, 20, 100)
 
 
 def tune_for_batches(thresholds: tuple[int, int, int] = THRESHOLDS) -> None:
