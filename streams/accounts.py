@@ -5,8 +5,8 @@ it through the functions here, so that the layout has one definition and readers
 agents. One state record per account: balances, holds, posting sequence, applied-input watermarks.
 Owned by exactly one partition (the account's partition number on every keyed topic), read and
 written once per batch. Serialised with msgpack as a short list, so the record of a typical
-account is ~300 bytes, most of it the fraud profile. Bounded: holds are capped by the rules (`max_holds_per_account`);
-everything else is a fixed set of fields per currency held.
+account is ~300 bytes, most of it the fraud profile. Bounded: holds are capped by the rules
+(`max_holds_per_account`); everything else is a fixed set of fields per currency held.
 
 Keys, under `ps:<topic prefix>` (agents/store.py lists the workers' other keys):
   ac:<account>  string "<version>|<AccountState, msgpack>": one value, so a batch reads and
@@ -160,10 +160,6 @@ class Hold(msgspec.Struct, array_like=True, gc=False):
     expires_at_ms: int
     tx_type: str
 
-    def to_list(self) -> list:
-        return [self.tx_id, self.destination, self.amount, self.currency, self.event_time,
-                self.expires_at_ms, self.tx_type]
-
 
 if TYPE_CHECKING:  # what the code sees: __post_init__ makes it so
     _Holds = dict[str, Hold]
@@ -175,7 +171,7 @@ class AccountState(msgspec.Struct, array_like=True, tag=STATE_FORMAT):
     """An account's state, stored as the array [STATE_FORMAT, balances, holds (a list of
     Holds), seq, applied, profile, credit_marks]: the format number is the struct's tag, so
     msgspec reads and writes the whole record in compiled code. The Python that unpacked a
-    generic list into a dataclass took ~0.75 µs an account where this takes ~0.45, and a
+    generic list into a dataclass took ~0.77 µs an account where this takes ~0.39, and a
     worker decodes and encodes ~2 accounts a transaction (docs/benchmarks.md, 2026-12-07 late
     morning). The bytes are the ones `pack([...])` wrote before, to the byte
     (tests/unit/test_msgpacking.py)."""

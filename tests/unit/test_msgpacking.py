@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgpack
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,8 +27,9 @@ def test_the_bytes_are_msgpack_pythons_and_read_back_alike(value: object) -> Non
 def test_an_account_state_written_by_msgpack_python_reads_the_same() -> None:
     state = AccountState({"EUR": 12_345, "USD": -7}, {"t1": Hold("t1", "acc-2", 500, "EUR", 10, 20, "PAYMENT")},
                          17, {"t": 9_000_000_000, "r": 3}, b"\x00\x01profile", {"t3": 99})
-    before = msgpack.packb([3, state.balances, [h.to_list() for h in state.holds.values()], state.seq,
-                            state.applied, state.profile, state.credit_marks], use_bin_type=True)
+    holds = [list(msgspec.structs.astuple(h)) for h in state.holds.values()]
+    before = msgpack.packb([3, state.balances, holds, state.seq, state.applied, state.profile,
+                            state.credit_marks], use_bin_type=True)
     assert state.encode() == before and AccountState.decode(before) == state
 
 
