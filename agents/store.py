@@ -209,12 +209,15 @@ class RedisStateStore:
         fanin.lua): a count per payment would be a reply per payment for the worker to read.
         """
         at = self._flat
-        names, ids, parts = sorted(accounts), sorted(tx_ids), sorted(partitions)
+        # In the sets' own order: replies come back in the order asked, and nothing depends on
+        # which key Redis sees first. Sorting them cost a worker ~1 µs a transaction (py-spy of
+        # a bench's worker-1, 2026-12-07: ~25 of its 951 busy samples).
+        names, ids, parts = list(accounts), list(tx_ids), list(partitions)
         paying = list((payments or {}).items())
         paid = by_destination(paying)
         # the destinations first: only theirs have payments per day read beside
-        named = list(paid) + sorted({p.payer for _, p in paying if p.payer not in paid}
-                                    | {device_name(p.device) for _, p in paying if p.device})
+        named = list(paid) + list({p.payer for _, p in paying if p.payer not in paid}
+                                  | {device_name(p.device) for _, p in paying if p.device})
         record_keys = [at.tx(t) for t in ids]
         risk_keys = [self.label_risk_key(a) for a in named]
         commands: list[tuple[Any, ...]] = [
@@ -366,7 +369,7 @@ class RedisStateStore:
                      sent: Collection[OutboxEntry]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = [len(result.dirty)]
-        for name in sorted(result.dirty):
+        for name in result.dirty:  # any order: the script checks them all before it writes
             keys.append(at.account(name))
             version = view.versions.get(name, 0)
             args += [str(version), pack_account(version + 1, view.accounts[name].encode())]
