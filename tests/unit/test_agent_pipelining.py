@@ -162,3 +162,46 @@ def test_a_failed_send_is_retried_before_its_batch_is_acked(
         agent.cancel()
 
     asyncio.run(run())
+
+
+def put_spread(queue: BatchQueue, partitions: int, per_partition: int, first: int = 0) -> None:
+    for partition in range(partitions):
+        queue.put(Fetched(TP("t", partition), [
+            SimpleNamespace(offset=o, partition=partition, key=b"k", value=b"v", timestamp=1)
+            for o in range(first, first + per_partition)]))
+
+
+def test_a_backlog_batch_runs_as_one_per_lane_at_once_and_a_small_one_whole() -> None:
+    """With two lanes a full batch over partitions 0-3 goes as two (0 and 2; 1 and 3), both read
+    before either commits: one lane's wait on Redis is the other's time to compute. A batch
+    under half the batch size runs whole."""
+    async def run() -> None:
+        queue = BatchQueue("t", records_max=100)
+        seen: list[list[tuple[int, int]]] = []
+        gate = asyncio.Event()
+
+        async def handler(events: list[InputEvent], committed: asyncio.Event) -> None:
+            seen.append([(e.partition, e.offset) for e in events])
+            await gate.wait()
+            committed.set()
+
+        agent = asyncio.ensure_future(workers.serve(
+            "authorize", queue, handler, 8, False, ack=lambda: None, drop_sent=nothing,
+            lanes=2))
+        put_spread(queue, 4, 2)  # a whole batch of 8
+        await settle()
+        assert seen == [[(0, 0), (0, 1), (2, 0), (2, 1)], [(1, 0), (1, 1), (3, 0), (3, 1)]]
+        gate.set()
+        await settle()
+        put_spread(queue, 3, 1, first=2)  # 3 of 8: under the split share
+        await settle()
+        assert seen[2:] == [[(0, 2), (1, 2), (2, 2)]]
+        agent.cancel()
+
+    asyncio.run(run())
+
+
+def test_by_lane_keeps_each_partitions_order_and_leaves_out_empty_lanes() -> None:
+    events = [InputEvent(p, o, b"k", b"v", 1) for o in range(2) for p in (4, 1, 0)]
+    assert [[(e.partition, e.offset) for e in part] for part in workers.by_lane(events, 3)] == [
+        [(0, 0), (0, 1)], [(4, 0), (1, 0), (4, 1), (1, 1)]]
