@@ -25,12 +25,11 @@ the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable
 
 from agents.authorizer import Authorizer, needed_accounts, triage
 from agents.batch import BatchResult, InputEvent, OutboxEntry, StateView
@@ -81,7 +80,7 @@ class BatchPipeline:
                  settler: Settler, reviewer: Reviewer, now_ms: Callable[[], int],
                  max_clock_skew_ms: int, partitions: int,
                  observer: BatchObserver | None = None,
-                 payouts: PayoutSettler | None = None, lanes: int = 1) -> None:
+                 payouts: PayoutSettler | None = None) -> None:
         self._observer = observer
         self._payouts = payouts
         self._reviewer = reviewer
@@ -92,15 +91,8 @@ class BatchPipeline:
         self._settler = settler
         self._now_ms = now_ms
         self._max_skew_ms = max_clock_skew_ms
-        # authorize and settle touch the same accounts: one batch at a time per lane. A lane is
-        # the partitions of one number modulo `lanes`, on every topic: every account a batch
-        # touches belongs to one of its partitions (payers and deposits' shards to the input's,
-        # payees to the credit's, co-partitioned), so batches of two lanes share no account, as
-        # two workers' do, and one's Redis round trips overlap the other's compute. Were they to
-        # share one, the commit's version check would refuse the later and it would be
-        # recomputed: lanes decide only what waits, never what is right.
-        self.lanes = lanes
-        self._locks = [asyncio.Lock() for _ in range(lanes)]
+        # authorize and settle touch the same accounts; one batch at a time per worker.
+        self._lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
         #: This worker's outbox entries: committed and being sent, and sent (Kafka acknowledged
         #: them) but not yet dropped. A read does not count them as left by an earlier run. The
@@ -219,7 +211,7 @@ class BatchPipeline:
         if not expired:
             # Nothing to expire, but a crashed run may have left outputs for a partition that
             # gets no new traffic: send them now rather than when traffic comes.
-            async with self._locked({partition}):
+            async with self._lock:
                 await self.resend_leftovers([partition])
             return BatchResult()
         accounts = {account for account, _ in expired}
@@ -238,7 +230,7 @@ class BatchPipeline:
         batch's state and outbox are stored: its agent may start the next batch then, which
         reads this one's state and sends after it."""
         clock = _StageClock(self.counters, role)
-        async with self._locked(partitions):
+        async with self._lock:
             clock.lap("wait")
             failures = self._send_failures
             # Sortable by time, so leftovers are re-sent in the order they were committed.
@@ -306,16 +298,6 @@ class BatchPipeline:
             self._observer(role, events, clock.laps, result.counters, result.decided,
                            time.time_ns() // 1_000_000)
         return result
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, partitions: Collection[int]) -> AsyncIterator[None]:
-        """Hold the locks of the lanes `partitions` fall in, in lane order (no two batches can
-        each wait for a lock the other holds)."""
-        lanes = sorted({p % self.lanes for p in partitions}) or list(range(self.lanes))
-        async with contextlib.AsyncExitStack() as held:
-            for lane in lanes:
-                await held.enter_async_context(self._locks[lane])
-            yield
 
     async def resend_leftovers(self, partitions: list[int]) -> int:
         """Send what a crashed run committed but may not have sent; return how many batches.

@@ -48,8 +48,6 @@ IDLE_DROP_S = 0.5
 #: rebalance) before the watchdog acts. A batch takes well under a second at any load.
 DELIVERY_CHECK_S = 5.0
 DELIVERY_STALL_S = 30.0
-#: A batch at least this share of the batch size is split by lane (serve); a smaller one is not.
-LANE_SPLIT_SHARE = 0.5
 #: Batches an agent holds at once. The next one reads, computes and commits while the last
 #: one's outputs go to Kafka (sends keep commit order, agents/pipeline.py); one agent's batches
 #: followed one another before: read, compute, commit, send (a worker's authorize spent ~1 s of
@@ -63,15 +61,6 @@ def to_inputs(fetched: list[Fetched]) -> list[InputEvent]:
     pipeline's input events."""
     return [InputEvent(r.partition, r.offset, r.key, r.value, r.timestamp)
             for f in fetched for r in f.records]
-
-
-def by_lane(events: list[InputEvent], lanes: int) -> list[list[InputEvent]]:
-    """A batch as one batch per lane of the pipeline (partition modulo `lanes`,
-    agents/pipeline.py), each partition's events in their order; lanes with none left out."""
-    parts: dict[int, list[InputEvent]] = {}
-    for event in events:
-        parts.setdefault(event.partition % lanes, []).append(event)
-    return [parts[lane] for lane in sorted(parts)]
 
 
 def by_partition(events: list[InputEvent]) -> list[list[InputEvent]]:
@@ -290,22 +279,17 @@ def _batch_agent(app: BatchApp, name: str, topic: Any,
 
     async def agent(stream: Any) -> None:  # the stream is unused: batches come from the queue
         await serve(name, queue, handler, batch_size, per_partition,
-                    ack=lambda: app.ack_batch(queue), drop_sent=_drop_sent(pipeline, "idle"),
-                    lanes=pipeline.lanes)
+                    ack=lambda: app.ack_batch(queue), drop_sent=_drop_sent(pipeline, "idle"))
 
     app.agent(topic, name=name, concurrency=1)(agent)
 
 
 async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[Any, Any, Any]],
                 batch_size: int, per_partition: bool, ack: Callable[[], None],
-                drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]],
-                lanes: int = 1) -> None:
+                drop_sent: Callable[[list[InputEvent]], Coroutine[Any, Any, Any]]) -> None:
     """An agent's loop: take a batch, start it, take the next once it is committed if a whole
     batch is queued (up to PIPELINE_DEPTH being sent), `ack` each once sent, oldest first;
-    `drop_sent` when input pauses. A batch of at least LANE_SPLIT_SHARE of `batch_size` (a
-    backlog) runs as one per lane of the pipeline, all at once: each reads, computes and
-    commits under its own lane's lock, so one's Redis round trips overlap another's compute.
-    A smaller one runs whole: at moderate load a batch's size is what keeps its cost down."""
+    `drop_sent` when input pauses."""
     held: deque[asyncio.Future[Any]] = deque()  # per batch taken, oldest first, until acked
 
     def ack_sent(_: asyncio.Future[Any]) -> None:  # as each finishes, even mid-next-batch
@@ -329,14 +313,8 @@ async def serve(name: str, queue: BatchQueue, handler: Callable[..., Coroutine[A
             if not await queue.wait_ready(IDLE_DROP_S):
                 await run_batch(name, drop_sent, [])
             events = to_inputs(await queue.take(batch_size))
-            if per_partition:  # one after another, each once the last is committed
-                sends = [await start_batch(name, handler, part) for part in by_partition(events)]
-            elif lanes > 1 and len(events) >= batch_size * LANE_SPLIT_SHARE:  # all at once
-                sends = list(await asyncio.gather(*[start_batch(name, handler, part)
-                                                    for part in by_lane(events, lanes)]))
-            else:
-                sends = [await start_batch(name, handler, events)]
-            batch = asyncio.gather(*sends)
+            parts = by_partition(events) if per_partition else [events]
+            batch = asyncio.gather(*[await start_batch(name, handler, part) for part in parts])
             held.append(batch)
             batch.add_done_callback(ack_sent)
     finally:

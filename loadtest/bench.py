@@ -141,8 +141,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-batch-size", type=int, default=None,
                         help="The workers' --batch-size (default: the worker's own).")
-    parser.add_argument("--worker-lanes", type=int, default=None,
-                        help="The workers' PAYSTREAM_WORKER_LANES (default: the settings').")
     parser.add_argument("--phase-timeout-s", type=float, default=3600.0,
                         help="Give up when a phase has not caught up after this long.")
     parser.add_argument("--profile-s", type=float, default=30.0,
@@ -174,8 +172,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.transactions, args.rate, args.rate_s, args.accounts = 20_000, 2_000.0, 10.0, 10_000
         args.profile_s, args.warmup_max_s = 0.0, min(args.warmup_max_s, 12.0)
     args.name = args.name or ("quick" if args.quick else "latest")
-    for name in ("transactions", "rate", "rate_s", "accounts", "workers", "worker_batch_size",
-                 "worker_lanes"):
+    for name in ("transactions", "rate", "rate_s", "accounts", "workers", "worker_batch_size"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
@@ -694,7 +691,6 @@ def summarise(args: argparse.Namespace, phases: dict[str, Phase], decisions: ben
         "cpu_us_per_tx": figures["max_rate"]["cpu_us_per_tx"],
         "workers": args.workers,
         "worker_batch_size": args.worker_batch_size or "the worker's default",
-        "worker_lanes": args.worker_lanes,
         "machine": machine(),
         "phases": figures,
         "profile": profile,
@@ -713,8 +709,6 @@ def _stop_on_sigterm(signum: int, _frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker_lanes:  # before the settings are read: the workers get them from there
-        os.environ["PAYSTREAM_WORKER_LANES"] = str(args.worker_lanes)
     # SIGTERM ends the run through the same path as a failure: the workers and sinks are
     # stopped by pid, never left running.
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -725,7 +719,6 @@ def main(argv: list[str] | None = None) -> int:
     from streams.settings import load_settings
 
     settings = load_settings()
-    args.worker_lanes = settings.worker_lanes  # what the workers run with, for the results
     env = environment(settings)
     logs = REPO / ".local" / "bench" / run_id
     logs.mkdir(parents=True, exist_ok=True)

@@ -164,8 +164,7 @@ def build_pipeline(settings: Settings, rules: Rules | None = None,
     payouts = PayoutSettler(codec_for("payout_outcome", names.payout_outcomes.name, registry),
                             payout_results, codecs.posting, now_ms)
     return BatchPipeline(store, sender, authorizer, settler, reviewer, now_ms,
-                         settings.max_clock_skew_ms, settings.partitions, observer, payouts,
-                         lanes=settings.worker_lanes)
+                         settings.max_clock_skew_ms, settings.partitions, observer, payouts)
 
 
 def payout_deadlines(settings: Settings) -> dict[str, int]:

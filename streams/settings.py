@@ -100,11 +100,6 @@ class Settings(BaseSettings):
     #: left room for an autovacuum round without a queue: p99 449 / 463 ms against 610 / 552 at
     #: 100, for a p50 of 272 / 279 ms against 174 / 239 (docs/benchmarks.md, 2026-12-06 evening).
     worker_fetch_wait_ms: int = Field(250, ge=0, le=5000)
-    #: Lanes of a worker's pipeline (agents/pipeline.py): its partitions modulo this many, each
-    #: reading, computing and committing its batches under a lock of its own, so that one lane's
-    #: Redis round trips overlap another's compute. A backlog's batches are split by lane
-    #: (agents/workers.py serve); smaller ones run whole.
-    worker_lanes: int = Field(1, ge=1, le=16)
     #: How long a sink's (and the webhook deliverer's) fetch may wait at the broker (ms).
     sink_fetch_wait_ms: int = Field(100, ge=0, le=5000)
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.

@@ -30,10 +30,7 @@ def test_sigkill_three_times_loses_and_doubles_nothing(pipeline_settings: Settin
     settings = pipeline_settings
     _publish(settings)
     decisions = topics(settings.topic_prefix).decisions.name
-    # The victim runs two lanes (agents/pipeline.py): its backlog's batches go as two at once,
-    # each committing on its own, so a kill can fall between one lane's commit and the other's.
-    victim = Worker(settings, tmp_path, "victim", env={"PAYSTREAM_WORKER_LANES": "2"})
-    survivor = Worker(settings, tmp_path, "survivor")
+    victim, survivor = Worker(settings, tmp_path, "victim"), Worker(settings, tmp_path, "survivor")
     victim.start()
     survivor.start()
     try:

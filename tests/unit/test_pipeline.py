@@ -25,15 +25,14 @@ from tests.unit.fakes import MemorySender, MemoryStateStore
 from tests.unit.test_authorize import CODECS, DAY_MS, NOW_MS, PARTITIONS, events, tx
 
 
-def pipeline(store: MemoryStateStore, sender: MemorySender | None = None,
-             lanes: int = 1) -> BatchPipeline:
+def pipeline(store: MemoryStateStore, sender: MemorySender | None = None) -> BatchPipeline:
     authorizer = Authorizer(Rules(), CODECS, "transactions", DAY_MS, clock_ms=lambda: NOW_MS,
                             partitions=PARTITIONS)
     reviewer = Reviewer(SingleObjectCodec(load_versions("review")), authorizer,
                         SingleObjectCodec(load_versions("fraud_label")), lambda: NOW_MS)
     return BatchPipeline(store, sender or MemorySender(), authorizer,
                          Settler(CODECS.credit, CODECS.posting, lambda: NOW_MS), reviewer,
-                         lambda: NOW_MS, 3_600_000, PARTITIONS, lanes=lanes)
+                         lambda: NOW_MS, 3_600_000, PARTITIONS)
 
 
 def seed(account: str = "acc-1", amount: int = 9_000, tx_id: str = "seed") -> list[InputEvent]:
@@ -258,30 +257,3 @@ def test_when_a_send_fails_the_batch_committed_behind_it_is_not_sent_before_it()
     assert decided(sender) == [("seed", "APPROVE"), ("t1", "APPROVE"), ("t2", "APPROVE")]
     assert worker.counters["outbox_resent"] == 2 and worker.counters["replayed"] == 2
     assert store.balance("acc-1") == 7_000
-
-
-def test_batches_of_two_lanes_run_at_once_and_of_one_lane_in_turn() -> None:
-    """A lane is the partitions of one number modulo the lanes: its batches share accounts only
-    with each other, so they take turns; another lane's go meanwhile."""
-    async def run() -> list[str]:
-        worker = pipeline(MemoryStateStore(), lanes=2)
-        log: list[str] = []
-        release = asyncio.Event()
-
-        async def hold(name: str, partitions: set[int]) -> None:
-            async with worker._locked(partitions):
-                log.append(f"in {name}")
-                await release.wait()
-            log.append(f"out {name}")
-
-        tasks = [asyncio.ensure_future(hold(name, parts))
-                 for name, parts in (("p0", {0}), ("p1", {1}), ("p2", {2}), ("all", set()))]
-        for _ in range(5):
-            await asyncio.sleep(0)
-        entered = list(log)
-        release.set()
-        await asyncio.gather(*tasks)
-        return entered + [entry for entry in log if entry.startswith("in")][2:]
-
-    # p0 and p1 at once; p2 (lane 0) after p0; a batch of no partition waits for every lane.
-    assert asyncio.run(run()) == ["in p0", "in p1", "in p2", "in all"]
