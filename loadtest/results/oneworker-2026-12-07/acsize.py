@@ -1,7 +1,8 @@
 """usage: acsize.py INCR_AOF — what the account values an AOF incr file's MSETs wrote are made of:
 mean bytes per account of each field of the state (msgpack), and of the key."""
 import sys, collections, msgspec
-sys.path.insert(0, '/work/main')
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository
 from streams.accounts import AccountState
 data = open(sys.argv[1], 'rb').read()
 pos = 0; sizes = []; parts = collections.Counter(); n = 0
