@@ -11,7 +11,7 @@ STACK       := PYTHON=$(abspath $(PY)) deploy/local/stack.sh
 INSTALLED   := $(VENV)/.installed
 DEMO_COUNT  ?= 100000
 
-.PHONY: help install lint up down status test test-unit test-integration test-e2e demo bench-state \
+.PHONY: help install redis-module lint up down status test test-unit test-integration test-e2e demo bench-state \
         validate-deploy train evaluate evaluate-history bench-fraud bench-sinks bench-worker migrate loadtest loadtest-all bench bench-quick bench-api
 
 help:  ## list the targets
@@ -30,7 +30,18 @@ $(INSTALLED): pyproject.toml $(NATIVE_AVRO) deploy/local/python.sh deploy/local/
 
 install: $(INSTALLED)  ## create .venv and install paystream with its dependencies
 
-up: $(INSTALLED)  ## start Kafka, PostgreSQL and Redis on 127.0.0.1 (installs what is missing)
+# native/redis: PAYSTREAM.COMMIT, agents/commit.lua compiled as a Redis module (C, gcc only).
+# The local stack's account-state Redis loads it when it is built (deploy/local/stack_servers.py).
+REDIS_MODULE := native/redis/build/paystream.so
+
+$(REDIS_MODULE): native/redis/paystream.c native/redis/redismodule.h
+	@command -v gcc >/dev/null || deploy/local/apt_install.sh gcc libc6-dev
+	mkdir -p $(@D)
+	gcc -O2 -fPIC -shared -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Werror -o $@ $<
+
+redis-module: $(REDIS_MODULE)  ## build paystream's Redis module (the workers' compiled commit)
+
+up: $(INSTALLED) $(REDIS_MODULE)  ## start Kafka, PostgreSQL and Redis on 127.0.0.1 (installs what is missing)
 	$(STACK) up
 
 down:  ## stop what `make up` started (and the local Redis Cluster, if `make redis-cluster` started one)

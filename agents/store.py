@@ -35,10 +35,11 @@ writes, and the global tx_id dedupe by claims (id:<tx_id>, docs/design.md "Past 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import cramjam
 from paystream_avro import pack_command
@@ -78,6 +79,7 @@ from streams.errors import ConfigError, StateStoreError
 from streams.msgpacking import pack, unpack
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -129,13 +131,48 @@ class _Keys:
         return f"{self._ns}ob:{role}:{self._part(partition)}"
 
 
+#: How a batch commits (Settings.state_commit): paystream's Redis module, the script, or the
+#: module where the server has it.
+CommitWith = Literal["auto", "module", "lua"]
+#: native/redis/paystream.c: commit.lua's KEYS and ARGV, the same writes, compiled.
+MODULE_COMMIT = "PAYSTREAM.COMMIT"
+
+
+async def commit_kind(redis: Redis, wanted: CommitWith) -> Literal["module", "lua"]:
+    """How batches will commit on this server: "lua" when asked, "module" when asked and loaded
+    (ConfigError if not), and for "auto" whichever the server has."""
+    if wanted == "lua":
+        return "lua"
+    # Read raw: redis-py's parser of COMMAND's reply fails on the nil of a command not there.
+    pool = redis.connection_pool
+    connection = await pool.get_connection()
+    try:
+        await connection.send_command("COMMAND", "INFO", MODULE_COMMIT)
+        info = await connection.read_response()
+    finally:
+        await pool.release(connection)
+    if info and info[0]:
+        return "module"
+    if wanted == "module":
+        raise ConfigError(
+            f"PAYSTREAM_STATE_COMMIT=module, but the account-state Redis has no {MODULE_COMMIT}: "
+            f"load paystream's module into it (`make redis-module` builds native/redis/build/"
+            f"paystream.so; `loadmodule` it in redis.conf), or set PAYSTREAM_STATE_COMMIT=auto "
+            f"to commit by agents/commit.lua where it is missing")
+    return "lua"
+
+
 class RedisStateStore:
-    def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
+    def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int,
+                 commit_with: CommitWith = "auto") -> None:
         self._redis = redis
         self._namespace = namespace
         self._flat = _Keys(namespace)
         self._tx_ttl_s = tx_ttl_s
         self._window_ms = window_ms
+        self._commit_with = commit_with
+        #: Whether batches commit by the module; None until the server is asked (first commit).
+        self._module: bool | None = None if commit_with != "lua" else False
         scripts = resources.files("agents")
         self._read = redis.register_script(scripts.joinpath("read.lua").read_text())
         self._fan_in = redis.register_script(scripts.joinpath("fanin.lua").read_text())
@@ -360,7 +397,24 @@ class RedisStateStore:
         return outbox
 
     async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
-        reply = await self._evalsha(self._commit, keys, args)
+        if self._module is None:
+            with unavailable_is_retriable():
+                self._module = await commit_kind(self._redis, self._commit_with) == "module"
+        if self._module:
+            try:
+                reply = await self._round_trip(pack_command((MODULE_COMMIT, len(keys), *keys,
+                                                             *args)))
+            except ResponseError as exc:
+                # A server restarted without the module: an unknown command did nothing, and the
+                # script writes the same (agents/commit.lua), from now on.
+                if self._commit_with != "auto" or "unknown command" not in str(exc).lower():
+                    raise
+                log.warning("the account-state Redis no longer has %s: batches commit by "
+                            "agents/commit.lua from now on", MODULE_COMMIT)
+                self._module = False
+                reply = await self._evalsha(self._commit, keys, args)
+        else:
+            reply = await self._evalsha(self._commit, keys, args)
         if reply != b"ok":
             raise StateConflictError(f"state changed under the batch: {reply!r}")
 
@@ -555,8 +609,12 @@ class ClusterStateStore(RedisStateStore):
       finds them decided); a write is idempotent apart from the per-day count.
     """
 
-    def __init__(self, redis: RedisCluster, namespace: str, tx_ttl_s: int, window_ms: int) -> None:
-        super().__init__(redis, namespace, tx_ttl_s, window_ms)  # type: ignore[arg-type]
+    def __init__(self, redis: RedisCluster, namespace: str, tx_ttl_s: int, window_ms: int,
+                 commit_with: CommitWith = "lua") -> None:
+        # Its batches commit by the script on the partition's node: the module's command is not
+        # routed per node here (PAYSTREAM_STATE_COMMIT is for one server).
+        super().__init__(redis, namespace, tx_ttl_s, window_ms,  # type: ignore[arg-type]
+                         commit_with="lua")
         self._cluster = redis
         # A claim outlives the dedupe window by wall clock, as the records it stands for do.
         self._claim_ttl_ms = max(window_ms, tx_ttl_s * 1000)

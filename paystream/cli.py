@@ -152,7 +152,7 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
     from streams.topics import topics as topic_specs
 
     settings = obj.settings
-    check_state_layout(settings)
+    commit_with = check_state_layout(settings)
     # Loads and checks the rules before anything starts.
     pipeline = build_pipeline(settings, observer=metrics.record_batch)
     app = create_app(settings)
@@ -187,9 +187,10 @@ def worker(obj: _Context, batch_size: int, stats_every_s: float,
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, describe)
 
-    log.info("worker starting: kafka %s, redis %s, topics prefix %r, rules %s, fraud model %s",
-             settings.kafka_bootstrap_servers, settings.redis_url, settings.topic_prefix,
-             pipeline.rules_source, pipeline.models_in_use())
+    log.info("worker starting: kafka %s, redis %s (batches commit by %s), topics prefix %r, "
+             "rules %s, fraud model %s", settings.kafka_bootstrap_servers, settings.redis_url,
+             "paystream's Redis module" if commit_with == "module" else "agents/commit.lua",
+             settings.topic_prefix, pipeline.rules_source, pipeline.models_in_use())
     runner = faust.Worker(app, loglevel=logging.getLevelName(log.getEffectiveLevel()).lower(),
                           quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG at --log-level warning and above

@@ -82,26 +82,31 @@ def state_store(settings: Settings, redis: Redis | None = None) -> RedisStateSto
     client: Any = redis or state_redis(settings, socket_timeout=settings.redis_reply_timeout_s)
     kind = ClusterStateStore if settings.redis_cluster else RedisStateStore
     return kind(client, settings.topic_prefix, tx_ttl_s=tx_ttl_s,
-                window_ms=settings.dedupe_window_ms)
+                window_ms=settings.dedupe_window_ms, commit_with=settings.state_commit)
 
 
-def check_state_layout(settings: Settings) -> None:
+def check_state_layout(settings: Settings) -> str:
     """Stop here if the account state is in a layout this build does not read
-    (streams/state_layout.py); an unreachable Redis is a StateStoreError, said as such."""
+    (streams/state_layout.py), or if PAYSTREAM_STATE_COMMIT=module and the server has no module;
+    return how batches will commit ("module" or "lua"). An unreachable Redis is a
+    StateStoreError, said as such."""
     import asyncio
 
-    from agents.store import unavailable_is_retriable
+    from agents.store import commit_kind, unavailable_is_retriable
     from streams import state_layout
 
-    async def check() -> None:
+    async def check() -> str:
         redis = state_redis(settings, socket_timeout=30)
         try:
             await state_layout.check(redis, settings.topic_prefix)
+            if settings.redis_cluster:
+                return "lua"  # a cluster's batches commit by the script (agents/store.py)
+            return await commit_kind(redis, settings.state_commit)
         finally:
             await redis.aclose()
 
     with unavailable_is_retriable():
-        asyncio.run(check())
+        return asyncio.run(check())
 
 
 def output_sender(settings: Settings) -> OutputSender:

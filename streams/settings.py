@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     #: retriable StateStoreError: the batch is retried on a new connection and the log says so.
     #: A batch's scripts take milliseconds: the default is never a slow reply.
     redis_reply_timeout_s: float = Field(30.0, gt=0, le=3600)
+    #: How a batch's write reaches the account-state Redis: "module", paystream's compiled
+    #: command (native/redis, loaded into the server: ~a third less of Redis's CPU, measured in
+    #: docs/benchmarks.md 2026-12-07 afternoon); "lua", the script agents/commit.lua (any Redis
+    #: 7, a managed one too); "auto", the module where the server has it, else the script. Both
+    #: write the same keys and the same AOF, so a server may gain or lose the module at a restart.
+    state_commit: Literal["auto", "module", "lua"] = "auto"
     #: How every Kafka client of paystream connects (librdkafka's and Kafka's own names):
     #: PLAINTEXT locally; SASL_SSL with SCRAM in production (docs/operations.md).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(

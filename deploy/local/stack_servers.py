@@ -257,10 +257,14 @@ class Redis(Server):
         self.home.mkdir(parents=True, exist_ok=True)
         tls_ensure(self.config)
         self._acl_file()
+        module = HERE.parent.parent / "native" / "redis" / "build" / "paystream.so"
+        loadmodule = (f'loadmodule "{module}"' if self.role == "state" and module.exists()
+                      else "# (not loaded: not the account state's server, or not built)")
         render(HERE / "redis.conf.in", self.conf, {
             "PORT": str(self.port), "DIR": str(self.home), "PIDFILE": str(self.pidfile),
             "LOGFILE": str(self.log), "TLS_PORT": str(self.tls_port),
-            "TLS_DIR": str(self.config.tls_dir), "ACLFILE": str(self.home / "users.acl")})
+            "TLS_DIR": str(self.config.tls_dir), "ACLFILE": str(self.home / "users.acl"),
+            "LOADMODULE": loadmodule})
         rotate_log(self.log)
         say(f"{self.name}: starting...")
         # daemonize yes: redis-server forks, detaches and writes its pid file itself.
