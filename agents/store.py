@@ -134,8 +134,14 @@ class _Keys:
 #: How a batch commits (Settings.state_commit): paystream's Redis module, the script, or the
 #: module where the server has it.
 CommitWith = Literal["auto", "module", "lua"]
-#: native/redis/paystream.c: commit.lua's KEYS and ARGV, the same writes, compiled.
+#: native/redis/paystream.c: commit.lua's KEYS and ARGV, the same writes, compiled; and
+#: fanin.lua's, the same counts.
 MODULE_COMMIT = "PAYSTREAM.COMMIT"
+MODULE_FAN_IN = "PAYSTREAM.FANIN"
+
+
+class _ModuleGone(Exception):
+    """The server lost paystream's module between two batches: the read is asked again."""
 
 
 async def commit_kind(redis: Redis, wanted: CommitWith) -> Literal["module", "lua"]:
@@ -147,11 +153,11 @@ async def commit_kind(redis: Redis, wanted: CommitWith) -> Literal["module", "lu
     pool = redis.connection_pool
     connection = await pool.get_connection()
     try:
-        await connection.send_command("COMMAND", "INFO", MODULE_COMMIT)
+        await connection.send_command("COMMAND", "INFO", MODULE_COMMIT, MODULE_FAN_IN)
         info = await connection.read_response()
     finally:
         await pool.release(connection)
-    if info and info[0]:
+    if info and all(info):  # an older build of the module, without both, is not used
         return "module"
     if wanted == "module":
         raise ConfigError(
@@ -271,8 +277,10 @@ class RedisStateStore:
                 fan_args.append(len(its))
                 fan_args += [f"({p.since_ms}" for _, p in its]  # fanin.lua: the payers before
                 fan_args += [p.payer for _, p in its]
-            commands.append(("EVALSHA", self._fan_in.sha, len(paid),
-                             *[fan_in_key(self._namespace, d) for d in paid], *fan_args))
+            # paystream's module counts them without a command per payment (PAYSTREAM.FANIN)
+            how = (MODULE_FAN_IN,) if await self._uses_module() else ("EVALSHA", self._fan_in.sha)
+            commands.append((*how, len(paid), *[fan_in_key(self._namespace, d) for d in paid],
+                             *fan_args))
         own_ids = _own_ids(at, own)
         outboxes = [at.outbox(role, p) for p in parts for role in outbox_roles]
         checked = [key for key in outboxes if key in own_ids]
@@ -280,7 +288,10 @@ class RedisStateStore:
         commands += [("HKEYS", key) for key in checked]
         if plain:
             commands.append(("EXISTS", *plain))
-        replies = iter(await self._transaction(commands))
+        try:
+            replies = iter(await self._transaction(commands))
+        except _ModuleGone:
+            return await self.read(accounts, tx_ids, partitions, payments, outbox_roles, own)
 
         view = StateView({}, {}, {}, {}, strict=True)
         values = [v for i in range(0, len(names), MGET_CHUNK) for v in next(replies)]
@@ -345,9 +356,15 @@ class RedisStateStore:
                 replies = cast(list[Any], await self._round_trip(packed, len(commands) + 2))
             except NoScriptError:  # refused as it was queued
                 replies = [NoScriptError()]
+            except ResponseError as exc:  # an unknown command is refused as it is queued
+                if self._module_gone(exc):
+                    raise _ModuleGone() from exc
+                raise
             errors = [reply for reply in replies if isinstance(reply, Exception)]
             if not errors:
                 return replies
+            if self._module_gone(errors[0]):
+                raise _ModuleGone()
             if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
                 with unavailable_is_retriable():
                     await self._redis.script_load(self._fan_in.script)
@@ -396,22 +413,32 @@ class RedisStateStore:
         await self._commit_script(keys, args)
         return outbox
 
-    async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
+    async def _uses_module(self) -> bool:
+        """Whether batches go by paystream's Redis module (asked of the server once)."""
         if self._module is None:
             with unavailable_is_retriable():
                 self._module = await commit_kind(self._redis, self._commit_with) == "module"
-        if self._module:
+        return self._module
+
+    def _module_gone(self, error: BaseException) -> bool:
+        """True, and the scripts from now on, if `error` says the server lost the module (a
+        restart without it): an unknown command did nothing, and the scripts do the same."""
+        if not (self._module and self._commit_with == "auto"
+                and "unknown command" in str(error).lower()):
+            return False
+        log.warning("the account-state Redis no longer has paystream's module: batches go by "
+                    "agents/commit.lua and fanin.lua from now on")
+        self._module = False
+        return True
+
+    async def _commit_script(self, keys: list[str], args: list[Any]) -> None:
+        if await self._uses_module():
             try:
                 reply = await self._round_trip(pack_command((MODULE_COMMIT, len(keys), *keys,
                                                              *args)))
             except ResponseError as exc:
-                # A server restarted without the module: an unknown command did nothing, and the
-                # script writes the same (agents/commit.lua), from now on.
-                if self._commit_with != "auto" or "unknown command" not in str(exc).lower():
+                if not self._module_gone(exc):
                     raise
-                log.warning("the account-state Redis no longer has %s: batches commit by "
-                            "agents/commit.lua from now on", MODULE_COMMIT)
-                self._module = False
                 reply = await self._evalsha(self._commit, keys, args)
         else:
             reply = await self._evalsha(self._commit, keys, args)

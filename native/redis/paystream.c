@@ -1,4 +1,5 @@
-/* paystream's Redis module: PAYSTREAM.COMMIT, agents/commit.lua as one compiled command.
+/* paystream's Redis module: PAYSTREAM.COMMIT, agents/commit.lua as one compiled command, and
+ * PAYSTREAM.FANIN, agents/fanin.lua (the read's fan-in counts).
  *
  * Why: the account-state Redis spent about a third of its CPU in Lua around the commit's
  * commands (docs/benchmarks.md, 2026-12-05 midday: perf of redis-server), the largest part
@@ -46,7 +47,7 @@ typedef struct {
 typedef enum { OK = 0, FAILED = 1 } Status; /* FAILED: the reply is already sent */
 
 static Status arg_error(RedisModuleCtx *ctx) {
-    RedisModule_ReplyWithError(ctx, "ERR paystream.commit: malformed arguments "
+    RedisModule_ReplyWithError(ctx, "ERR paystream: malformed arguments "
                                      "(a section's counts do not match what follows)");
     return FAILED;
 }
@@ -383,16 +384,18 @@ done:
 
 static Status parse_event_time(RedisModuleCtx *ctx, const char *item, size_t len,
                                long long *out) {
-    long long value = 0;
+    /* What Lua's tonumber() reads of the first 15 characters: index_item writes "%015d". */
+    long long value = 0, sign = 1;
     size_t i = 0;
     if (len < 16) goto bad;
     while (i < 15 && item[i] == ' ') i++;
+    if (i < 15 && item[i] == '-') { sign = -1; i++; }
     if (i == 15) goto bad;
     for (; i < 15; i++) {
         if (item[i] < '0' || item[i] > '9') goto bad;
         value = value * 10 + (item[i] - '0');
     }
-    *out = value;
+    *out = sign * value;
     return OK;
 bad:
     RedisModule_ReplyWithError(ctx, "ERR paystream.commit: a record index item is not "
@@ -619,6 +622,97 @@ static int commit_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     return RedisModule_ReplyWithStringBuffer(ctx, "ok", 2);
 }
 
+/* PAYSTREAM.FANIN: agents/fanin.lua, the fan-in counts of a batch's payments, compiled.
+ *     PAYSTREAM.FANIN numkeys fan-in-key [...] (per key: #payments, their "(<since_ms>"...,
+ *     their payers...)
+ * Per destination: per payment the payers counted since its since_ms (the set's size less
+ * those before it), then its payers' times (ZMSCORE's) or, where every count is 0, an empty
+ * array. The script's comments say why it is shaped so; here the set is read directly, with no
+ * command per payment. */
+static int fan_in_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    long long numkeys;
+    if (argc < 2) return RedisModule_WrongArity(ctx);
+    if (RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0
+        || numkeys > argc - 2)
+        return RedisModule_ReplyWithError(ctx, "ERR paystream.fanin: numkeys is not a count "
+                                               "of the keys that follow");
+    Args args = {argv + 2, argv + 2 + numkeys, numkeys, argc - 2 - numkeys};
+    const Args *a = &args;
+    /* Every section checked before the reply starts: an error must be the whole reply. */
+    for (long long i = 0, ai = 0; i < numkeys; i++) {
+        long long n;
+        if (arg_ll(ctx, a, ai, &n) != OK) return REDISMODULE_OK;
+        if (n < 0 || ai + 1 + 2 * n > a->nargs) {
+            arg_error(ctx);
+            return REDISMODULE_OK;
+        }
+        for (long long j = 0; j < n; j++) {
+            size_t len;
+            const char *since = RedisModule_StringPtrLen(a->args[ai + 1 + j], &len);
+            if (len < 2 || since[0] != '(') {
+                arg_error(ctx);
+                return REDISMODULE_OK;
+            }
+        }
+        ai += 1 + 2 * n;
+        RedisModuleKey *key = RedisModule_OpenKey(ctx, a->keys[i], REDISMODULE_READ);
+        int type = RedisModule_KeyType(key);
+        RedisModule_CloseKey(key);
+        if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_ZSET) {
+            wrong_type(ctx);
+            return REDISMODULE_OK;
+        }
+    }
+    long replies = 0;
+    RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN);
+    for (long long i = 0, ai = 0; i < numkeys; i++) {
+        long long n, counted = 0;
+        RedisModule_StringToLongLong(a->args[ai], &n);
+        ai += 1;
+        RedisModuleKey *key = RedisModule_OpenKey(ctx, a->keys[i], REDISMODULE_READ);
+        long long held = RedisModule_KeyType(key) == REDISMODULE_KEYTYPE_ZSET
+            ? (long long)RedisModule_ValueLength(key) : 0;
+        for (long long j = 0; j < n; j++) {
+            long long count = 0;
+            if (held > 0) {
+                size_t len;
+                const char *since = RedisModule_StringPtrLen(a->args[ai + j], &len);
+                double bound = strtod(since + 1, NULL);
+                long long before = 0;
+                if (RedisModule_ZsetFirstInScoreRange(key, REDISMODULE_NEGATIVE_INFINITE, bound,
+                                                      0, 1) == REDISMODULE_OK) {
+                    while (!RedisModule_ZsetRangeEndReached(key)) {
+                        before++;
+                        if (!RedisModule_ZsetRangeNext(key)) break;
+                    }
+                    RedisModule_ZsetRangeStop(key);
+                }
+                count = held - before;
+            }
+            RedisModule_ReplyWithLongLong(ctx, count);
+            replies++;
+            counted += count;
+        }
+        if (counted > 0) {
+            RedisModule_ReplyWithArray(ctx, n);
+            for (long long j = 0; j < n; j++) {
+                double score;
+                if (RedisModule_ZsetScore(key, a->args[ai + n + j], &score) == REDISMODULE_OK)
+                    RedisModule_ReplyWithDouble(ctx, score);
+                else
+                    RedisModule_ReplyWithNull(ctx);
+            }
+        } else {
+            RedisModule_ReplyWithArray(ctx, 0);
+        }
+        replies++;
+        RedisModule_CloseKey(key);
+        ai += 2 * n;
+    }
+    RedisModule_ReplySetArrayLength(ctx, replies);
+    return REDISMODULE_OK;
+}
+
 static RedisModuleString *constant(const char *s) {
     return RedisModule_CreateString(NULL, s, strlen(s));
 }
@@ -647,6 +741,26 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
         .key_specs = specs,
     };
     if (command == NULL || RedisModule_SetCommandInfo(command, &info) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "paystream.fanin", fan_in_command, "readonly", 0, 0, 0)
+        == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    command = RedisModule_GetCommand(ctx, "paystream.fanin");
+    static RedisModuleCommandKeySpec read_specs[] = {
+        {.notes = "the keys fanin.lua's KEYS are",
+         .flags = REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS,
+         .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+         .bs.index.pos = 1,
+         .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM,
+         .fk.keynum = {0, 1, 1}},
+        {0}};
+    RedisModuleCommandInfo read_info = {
+        .version = REDISMODULE_COMMAND_INFO_VERSION,
+        .summary = "A batch's fan-in counts (agents/fanin.lua, compiled)",
+        .arity = -2,
+        .key_specs = read_specs,
+    };
+    if (command == NULL || RedisModule_SetCommandInfo(command, &read_info) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     S_H = constant("h");
     S_S = constant("s");

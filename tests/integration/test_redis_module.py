@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from agents.batch import BatchResult, HoldChange, OutboxEntry, OutputMessage
 from agents.fraud.fanin import Payment
 from agents.store import MODULE_COMMIT, RedisStateStore, StateConflictError, commit_kind
+from streams.errors import StateStoreError
 from tests.conftest import clean_redis_namespace
 
 pytestmark = pytest.mark.integration
@@ -109,7 +110,10 @@ async def _run(redis: Redis, namespace: str, commit_with: str, seed: int) -> lis
                             commit_with=commit_with)  # type: ignore[arg-type]
     outcomes = []
     for b, (touched, result, sent) in enumerate(_batches(seed)):
-        view = await store.read(touched, set(result.tx_updates), {0, 1, 2})
+        paying = {f"pay-{b}-{n}": payment for n, payment in enumerate(result.fan_in)}
+        view = await store.read(touched, set(result.tx_updates), {0, 1, 2}, paying)
+        counted = sum(seen.count for seen in view.fan_in.values())
+        outcomes.append(f"fan-in {len(view.fan_in)} {counted} {sorted(view.fan_in.items())}")
         for name in touched:
             state = view.account(name)
             state.balances["EUR"] = state.balance("EUR") + 100 * (b + 1)
@@ -150,7 +154,9 @@ def test_the_module_writes_what_the_script_writes(redis_url: str,
 
     lua, module, by_lua, by_module = asyncio.run(run())
     assert lua == module
-    assert lua[:-2] == ["ok"] * 8
+    assert [o for o in lua[:-2] if not o.startswith("fan-in")] == ["ok"] * 8
+    assert all(o.split()[1] != "0" for o in lua[:-2:2])  # every read counted payments
+    assert int(lua[-4].split()[2]) > 0  # and found payers seen before
     # both conflicts refused, by both, naming the key: an account's version, a record's body
     assert "ac:acc-0" in lua[-2] and "t:t7-11" in lua[-1] and "another body" in lua[-1]
     assert by_lua == by_module
@@ -213,35 +219,50 @@ def _stop(server: subprocess.Popen[bytes], port: int) -> None:
 
 
 def test_a_server_without_the_module_loads_what_the_module_wrote(tmp_path: Path) -> None:
-    # The module's writes are replicated as the plain commands the script's are: the AOF of a
+    # The module's writes are replicated as the plain commands the script's do: the AOF of a
     # server that had it loads into one that has not (a restart that drops the module loses
-    # nothing), and the workers then commit by the script (agents/store.py).
+    # nothing), and a store that used the module goes on by the scripts (agents/store.py).
     assert MODULE.exists(), "native/redis's module is not built (make redis-module)"
     port = _free_port()
-    server = _server(tmp_path, port, "--loadmodule", str(MODULE))
-    try:
-        async def write() -> dict[str, Any]:
-            redis = Redis(port=port)
-            try:
-                await _run(redis, "aof-", "module", seed=11)
-                return await _dump(redis, "aof-")
-            finally:
-                await redis.aclose()
 
-        written = asyncio.run(write())
-    finally:
-        _stop(server, port)
-    server = _server(tmp_path, port)
-    try:
-        async def read() -> tuple[dict[str, Any], str]:
-            redis = Redis(port=port)
-            try:
-                return await _dump(redis, "aof-"), await commit_kind(redis, "auto")
-            finally:
-                await redis.aclose()
+    async def run() -> tuple[dict[str, Any], dict[str, Any], list[str], dict[str, Any]]:
+        server = _server(tmp_path, port, "--loadmodule", str(MODULE))
+        redis = Redis(port=port)
+        store = RedisStateStore(redis, "aof-", tx_ttl_s=3_600, window_ms=DAY_MS)
+        try:
+            await _run(redis, "aof-", "module", seed=11)
+            paying = {"t-x": Payment("shop-1", "acc-2", 11 * DAY_MS)}
+            view = await store.read({"acc-2"}, set(), {0}, paying)
+            view.account("acc-2").seq += 1
+            await store.commit(view, BatchResult(dirty={"acc-2"}), "transactions", "m-1")
+            written = await _dump(redis, "aof-")
+            commands = await redis.info("commandstats")
+        finally:
+            _stop(server, port)
+        server = _server(tmp_path, port)
+        try:
+            loaded = await _dump(redis, "aof-")
+            for attempt in (1, 2):  # the first may find the pool's connection dead
+                try:
+                    view = await store.read({"acc-2"}, set(), {0}, paying)
+                    break
+                except StateStoreError:
+                    assert attempt == 1
+            view.account("acc-2").seq += 1
+            await store.commit(view, BatchResult(dirty={"acc-2"}), "transactions", "s-1")
+            after = await _dump(redis, "aof-")
+            by = [name for name in ("cmdstat_evalsha", "cmdstat_paystream.commit",
+                                    "cmdstat_paystream.fanin")
+                  if name in await redis.info("commandstats")]
+        finally:
+            await redis.aclose()
+            _stop(server, port)
+        return written, loaded, by, {"before": commands, "after": after}
 
-        loaded, kind = asyncio.run(read())
-    finally:
-        _stop(server, port)
-        shutil.rmtree(tmp_path, ignore_errors=True)
-    assert len(written) > 1_000 and loaded == written and kind == "lua"
+    written, loaded, by, more = asyncio.run(run())
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert len(written) > 1_000 and loaded == written
+    assert {"cmdstat_paystream.commit", "cmdstat_paystream.fanin"} <= set(more["before"])
+    assert by == ["cmdstat_evalsha"]  # the second server's batches went by the scripts
+    assert more["after"]["ac:acc-2"][1].startswith(b"%d|" % (int(written["ac:acc-2"][1]
+                                                                 .split(b"|")[0]) + 1))
