@@ -159,6 +159,25 @@ static Status check_accounts(RedisModuleCtx *ctx, const Args *a, long long n, in
     return OK;
 }
 
+/* A record this batch creates: if it exists, with this body's hash (else the conflict reply is
+ * sent and *conflict set). */
+static Status same_body(RedisModuleCtx *ctx, RedisModuleString *keyname,
+                        RedisModuleString *hash, int *conflict) {
+    int type;
+    RedisModuleString *seen = hash_field(ctx, keyname, "h", &type);
+    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_HASH)
+        return wrong_type(ctx);
+    if (seen == NULL) return OK;
+    if (RedisModule_StringCompare(seen, hash) != 0) {
+        size_t len;
+        const char *s = RedisModule_StringPtrLen(seen, &len);
+        reply_conflict(ctx, keyname, s, len, hash);
+        *conflict = 1;
+    }
+    RedisModule_FreeString(ctx, seen);
+    return OK;
+}
+
 /* Records this batch creates: none may exist for another body (commit.lua's second section). */
 static Status created_records(RedisModuleCtx *ctx, const Args *a, long long ai, long long ki,
                               long long n, int *conflict) {
@@ -167,23 +186,9 @@ static Status created_records(RedisModuleCtx *ctx, const Args *a, long long ai, 
     aj += 1;
     NEED_ARGS(aj, 2 * new_count + 2);
     NEED_KEYS(kj, new_count);
-    for (long long i = 0; i < new_count; i++) {
-        int type;
-        RedisModuleString *seen = hash_field(ctx, a->keys[kj + i], "h", &type);
-        if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_HASH)
-            return wrong_type(ctx);
-        if (seen != NULL) {
-            size_t len;
-            const char *s = RedisModule_StringPtrLen(seen, &len);
-            if (RedisModule_StringCompare(seen, a->args[aj + 2 * i]) != 0) {
-                reply_conflict(ctx, a->keys[kj + i], s, len, a->args[aj + 2 * i]);
-                RedisModule_FreeString(ctx, seen);
-                *conflict = 1;
-                return OK;
-            }
-            RedisModule_FreeString(ctx, seen);
-        }
-    }
+    for (long long i = 0; i < new_count && !*conflict; i++)
+        if (same_body(ctx, a->keys[kj + i], a->args[aj + 2 * i], conflict) != OK) return FAILED;
+    if (*conflict) return OK;
     kj += new_count;
     aj += 2 * new_count;
     if (arg_ll(ctx, a, aj, &others) != OK) return FAILED;
@@ -196,21 +201,8 @@ static Status created_records(RedisModuleCtx *ctx, const Args *a, long long ai, 
         NEED_ARGS(aj, 2 * fields);
         for (long long f = 0; f < fields; f++, aj += 2) {
             if (!eq(a->args[aj], "h", 1)) continue;
-            int type;
-            RedisModuleString *seen = hash_field(ctx, a->keys[kj + i], "h", &type);
-            if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_HASH)
-                return wrong_type(ctx);
-            if (seen != NULL) {
-                size_t len;
-                const char *s = RedisModule_StringPtrLen(seen, &len);
-                if (RedisModule_StringCompare(seen, a->args[aj + 1]) != 0) {
-                    reply_conflict(ctx, a->keys[kj + i], s, len, a->args[aj + 1]);
-                    RedisModule_FreeString(ctx, seen);
-                    *conflict = 1;
-                    return OK;
-                }
-                RedisModule_FreeString(ctx, seen);
-            }
+            if (same_body(ctx, a->keys[kj + i], a->args[aj + 1], conflict) != OK) return FAILED;
+            if (*conflict) return OK;
         }
     }
     return OK;
@@ -600,14 +592,27 @@ static Status outboxes(RedisModuleCtx *ctx, const Args *a, long long *ai, long l
     return OK;
 }
 
-static int commit_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+/* A command's KEYS and ARGV from "<command> numkeys key... arg...", as EVALSHA takes them;
+ * FAILED (the error sent) if numkeys is not a count of keys there. */
+static Status split_args(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Args *out) {
     long long numkeys;
-    if (argc < 2) return RedisModule_WrongArity(ctx);
+    if (argc < 2) {
+        RedisModule_WrongArity(ctx);
+        return FAILED;
+    }
     if (RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0
-        || numkeys > argc - 2)
-        return RedisModule_ReplyWithError(ctx, "ERR paystream.commit: numkeys is not a count "
-                                               "of the keys that follow");
-    Args a = {argv + 2, argv + 2 + numkeys, numkeys, argc - 2 - numkeys};
+        || numkeys > argc - 2) {
+        RedisModule_ReplyWithError(ctx, "ERR paystream: numkeys is not a count of the keys "
+                                        "that follow");
+        return FAILED;
+    }
+    *out = (Args){argv + 2, argv + 2 + numkeys, numkeys, argc - 2 - numkeys};
+    return OK;
+}
+
+static int commit_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    Args a;
+    if (split_args(ctx, argv, argc, &a) != OK) return REDISMODULE_OK;
     long long ai = 0, ki = 0, n;
     int conflict = 0;
     /* Nothing is written unless every check passes: a conflict's reply is sent, and OK. */
@@ -630,14 +635,10 @@ static int commit_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
  * array. The script's comments say why it is shaped so; here the set is read directly, with no
  * command per payment. */
 static int fan_in_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    long long numkeys;
-    if (argc < 2) return RedisModule_WrongArity(ctx);
-    if (RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0
-        || numkeys > argc - 2)
-        return RedisModule_ReplyWithError(ctx, "ERR paystream.fanin: numkeys is not a count "
-                                               "of the keys that follow");
-    Args args = {argv + 2, argv + 2 + numkeys, numkeys, argc - 2 - numkeys};
+    Args args;
+    if (split_args(ctx, argv, argc, &args) != OK) return REDISMODULE_OK;
     const Args *a = &args;
+    long long numkeys = a->nkeys;
     /* Every section checked before the reply starts: an error must be the whole reply. */
     for (long long i = 0, ai = 0; i < numkeys; i++) {
         long long n;
@@ -717,18 +718,16 @@ static RedisModuleString *constant(const char *s) {
     return RedisModule_CreateString(NULL, s, strlen(s));
 }
 
-int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    (void)argv;
-    (void)argc;
-    if (RedisModule_Init(ctx, "paystream", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
+/* A command whose keys are its numkeys keys, as EVALSHA's: Redis finds them for ACLs and a
+ * cluster's slot checks from this key spec (copied by Redis), not by asking the module. */
+static int add_command(RedisModuleCtx *ctx, const char *name, RedisModuleCmdFunc func,
+                       const char *flags, uint64_t key_flags, const char *summary) {
+    if (RedisModule_CreateCommand(ctx, name, func, flags, 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
-    if (RedisModule_CreateCommand(ctx, "paystream.commit", commit_command, "write deny-oom",
-                                  0, 0, 0) == REDISMODULE_ERR)
-        return REDISMODULE_ERR;
-    RedisModuleCommand *command = RedisModule_GetCommand(ctx, "paystream.commit");
-    static RedisModuleCommandKeySpec specs[] = {
-        {.notes = "the keys commit.lua's KEYS are",
-         .flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE,
+    RedisModuleCommand *command = RedisModule_GetCommand(ctx, name);
+    RedisModuleCommandKeySpec specs[] = {
+        {.notes = "numkeys, then the keys",
+         .flags = key_flags,
          .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
          .bs.index.pos = 1,
          .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM,
@@ -736,31 +735,24 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
         {0}};
     RedisModuleCommandInfo info = {
         .version = REDISMODULE_COMMAND_INFO_VERSION,
-        .summary = "Apply one paystream batch atomically (agents/commit.lua, compiled)",
+        .summary = summary,
         .arity = -2,
         .key_specs = specs,
     };
-    if (command == NULL || RedisModule_SetCommandInfo(command, &info) == REDISMODULE_ERR)
-        return REDISMODULE_ERR;
-    if (RedisModule_CreateCommand(ctx, "paystream.fanin", fan_in_command, "readonly", 0, 0, 0)
-        == REDISMODULE_ERR)
-        return REDISMODULE_ERR;
-    command = RedisModule_GetCommand(ctx, "paystream.fanin");
-    static RedisModuleCommandKeySpec read_specs[] = {
-        {.notes = "the keys fanin.lua's KEYS are",
-         .flags = REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS,
-         .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
-         .bs.index.pos = 1,
-         .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM,
-         .fk.keynum = {0, 1, 1}},
-        {0}};
-    RedisModuleCommandInfo read_info = {
-        .version = REDISMODULE_COMMAND_INFO_VERSION,
-        .summary = "A batch's fan-in counts (agents/fanin.lua, compiled)",
-        .arity = -2,
-        .key_specs = read_specs,
-    };
-    if (command == NULL || RedisModule_SetCommandInfo(command, &read_info) == REDISMODULE_ERR)
+    return command == NULL ? REDISMODULE_ERR : RedisModule_SetCommandInfo(command, &info);
+}
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    (void)argv;
+    (void)argc;
+    if (RedisModule_Init(ctx, "paystream", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR
+        || add_command(ctx, "paystream.commit", commit_command, "write deny-oom",
+                       REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE,
+                       "Apply one paystream batch atomically (agents/commit.lua, compiled)")
+           == REDISMODULE_ERR
+        || add_command(ctx, "paystream.fanin", fan_in_command, "readonly",
+                       REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS,
+                       "A batch's fan-in counts (agents/fanin.lua, compiled)") == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     S_H = constant("h");
     S_S = constant("s");
