@@ -30,7 +30,8 @@ $(INSTALLED): pyproject.toml $(NATIVE_AVRO) deploy/local/python.sh deploy/local/
 
 install: $(INSTALLED)  ## create .venv and install paystream with its dependencies
 
-# native/redis: PAYSTREAM.COMMIT, agents/commit.lua compiled as a Redis module (C, gcc only).
+# native/redis: PAYSTREAM.COMMIT and PAYSTREAM.FANIN, agents/commit.lua and fanin.lua compiled as
+# a Redis module (C, gcc only).
 # The local stack's account-state Redis loads it when it is built (deploy/local/stack_servers.py).
 REDIS_MODULE := native/redis/build/paystream.so
 

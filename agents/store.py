@@ -77,6 +77,7 @@ from streams.accounts import (
 )
 from streams.errors import ConfigError, StateStoreError
 from streams.msgpacking import pack, unpack
+from streams.settings import StateCommit
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -131,9 +132,6 @@ class _Keys:
         return f"{self._ns}ob:{role}:{self._part(partition)}"
 
 
-#: How a batch commits (Settings.state_commit): paystream's Redis module, the script, or the
-#: module where the server has it.
-CommitWith = Literal["auto", "module", "lua"]
 #: native/redis/paystream.c: commit.lua's KEYS and ARGV, the same writes, compiled; and
 #: fanin.lua's, the same counts.
 MODULE_COMMIT = "PAYSTREAM.COMMIT"
@@ -144,7 +142,7 @@ class _ModuleGone(Exception):
     """The server lost paystream's module between two batches: the read is asked again."""
 
 
-async def commit_kind(redis: Redis, wanted: CommitWith) -> Literal["module", "lua"]:
+async def commit_kind(redis: Redis, wanted: StateCommit) -> Literal["module", "lua"]:
     """How batches will commit on this server: "lua" when asked, "module" when asked and loaded
     (ConfigError if not), and for "auto" whichever the server has."""
     if wanted == "lua":
@@ -170,7 +168,7 @@ async def commit_kind(redis: Redis, wanted: CommitWith) -> Literal["module", "lu
 
 class RedisStateStore:
     def __init__(self, redis: Redis, namespace: str, tx_ttl_s: int, window_ms: int,
-                 commit_with: CommitWith = "auto") -> None:
+                 commit_with: StateCommit = "auto") -> None:
         self._redis = redis
         self._namespace = namespace
         self._flat = _Keys(namespace)
@@ -363,8 +361,6 @@ class RedisStateStore:
             errors = [reply for reply in replies if isinstance(reply, Exception)]
             if not errors:
                 return replies
-            if self._module_gone(errors[0]):
-                raise _ModuleGone()
             if attempt == 1 and all(isinstance(e, NoScriptError) for e in errors):
                 with unavailable_is_retriable():
                     await self._redis.script_load(self._fan_in.script)
@@ -637,7 +633,7 @@ class ClusterStateStore(RedisStateStore):
     """
 
     def __init__(self, redis: RedisCluster, namespace: str, tx_ttl_s: int, window_ms: int,
-                 commit_with: CommitWith = "lua") -> None:
+                 commit_with: StateCommit = "lua") -> None:
         # Its batches commit by the script on the partition's node: the module's command is not
         # routed per node here (PAYSTREAM_STATE_COMMIT is for one server).
         super().__init__(redis, namespace, tx_ttl_s, window_ms,  # type: ignore[arg-type]

@@ -24,6 +24,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import ConfigError
 
+#: How a batch's write reaches the account-state Redis (Settings.state_commit; agents/store.py).
+StateCommit = Literal["auto", "module", "lua"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYSTREAM_", frozen=True, extra="ignore")
@@ -50,7 +53,7 @@ class Settings(BaseSettings):
     #: docs/benchmarks.md 2026-12-07 afternoon); "lua", the script agents/commit.lua (any Redis
     #: 7, a managed one too); "auto", the module where the server has it, else the script. Both
     #: write the same keys and the same AOF, so a server may gain or lose the module at a restart.
-    state_commit: Literal["auto", "module", "lua"] = "auto"
+    state_commit: StateCommit = "auto"
     #: How every Kafka client of paystream connects (librdkafka's and Kafka's own names):
     #: PLAINTEXT locally; SASL_SSL with SCRAM in production (docs/operations.md).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
