@@ -2,10 +2,9 @@
 
 Rollups count only the rows this batch really inserted, so a replayed decision never counts
 twice. A batch is nearly always all new: its rows are COPYed straight into the table
-(sinks.db.copy_new_rows), its sums per minute are made in memory, and one statement appends them,
-regrouped by minute, hour and day, to the three rollup tables. A batch that repeats a row goes
-through a staging table, and the INSERT's RETURNING feeds the same rollup inserts in its
-statement. Buckets are by event time in UTC, keyed by currency x decision x country x merchant
+(sinks.db.copy_new_rows), and its sums per minute, hour and day are made in compiled code and
+COPYed into the three rollup tables. A batch that repeats a row goes through a staging table, and
+the INSERT's RETURNING feeds rollup inserts that group the rows inserted in its statement. Buckets are by event time in UTC, keyed by currency x decision x country x merchant
 category ('' when there is none). Which queries the indexes serve is written next to them in
 migration 0002.
 
@@ -30,7 +29,7 @@ from typing import Any
 import asyncpg
 from paystream_avro import DecisionRows
 
-from sinks.db import copy_into_stage, copy_new_rows
+from sinks.db import copy_data, copy_into_stage, copy_new_rows
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -58,8 +57,8 @@ COLUMNS = ("tx_id", "type", "source_account", "destination_account", "amount", "
 
 def _rollups() -> str:
     """The three rollups' appends as CTEs, each grouping `m` (bucket, currency, outcome,
-    country, mcc, n, amount, score, latency) by its own unit: the same SQL for a batch's rows
-    (the staged path) and for its sums per minute (the usual one)."""
+    country, mcc, n, amount, score, latency), the rows the staged path inserted, by its own
+    unit."""
     return ",".join(f"""
     {table}_add AS (
         INSERT INTO {table} ({_KEY}, {_SUMS})
@@ -100,19 +99,13 @@ WITH m AS (
 SELECT count(*) FROM m
 """
 
-#: The usual path: the batch's sums per minute come in as one array of the minute rollup's own
-#: row type (DecisionRows.minute_sums makes its rows) and the three rollups group them in one statement.
-#: Three statements of their own took a round trip each and asyncpg encoded ~1,300 groups' nine
-#: columns for each (~10 ms of the sink's CPU per 5,000-decision batch for the minute arrays
-#: alone, measured 2026-12-02). Nine arrays of one column each cost asyncpg an abstract-base-class
-#: check per value (is it a nested array?); one array of rows checks each row once: 2.8 -> 1.6 µs
-#: of the sink's CPU per decision and 1.0 -> 0.65 of PostgreSQL's for 4,900 groups (2026-12-02).
-_APPEND_ROLLUPS = f"""
-WITH m (bucket, currency, outcome, country, mcc, n, amount, score, latency, compacted) AS (
-    SELECT * FROM unnest($1::report_rollup_minute[])
-),{_rollups()}
-SELECT count(*) FROM m
-"""
+#: The usual path's rollup columns: the batch's sums per bucket come as binary COPY data made in
+#: compiled code (DecisionRows.rollup_copies), one COPY per rollup table. One statement that
+#: unnested the minute sums and grouped them three times cost PostgreSQL ~2x the COPYs
+#: (docs/benchmarks.md, 2026-12-07 evening); before that, nine arrays or three statements cost
+#: the sink more again (2026-12-02).
+_ROLLUP_COLUMNS = (*_KEY.split(", "), *_SUMS.split(", "))
+_WIDTHS_MS = [width for _, _, width in ROLLUPS]
 
 
 @dataclass(slots=True)
@@ -158,9 +151,10 @@ class ReportingWriter:
         data = batch.copy()
         async with self._db.transaction():
             if await copy_new_rows(self._db, "report_transactions", COLUMNS, data):
-                sums = batch.minute_sums()
-                await self._db.execute(_APPEND_ROLLUPS, sums)
-                self._appended(sums)
+                copies = batch.rollup_copies(_WIDTHS_MS)
+                for (table, _, _), rows in zip(ROLLUPS, copies, strict=True):
+                    await copy_data(self._db, table, _ROLLUP_COLUMNS, rows)
+                self._appended(batch.minute_sums())
                 return len(batch)
             await copy_into_stage(self._db, "report_stage", "report_transactions", COLUMNS, data)
             inserted = int(await self._db.fetchval(_INSERT))

@@ -1,6 +1,6 @@
-"""The reporting sink's rows and sums per minute (compiled: sinks/rows.py) without PostgreSQL:
-every column as the decision says, each tx_id once, latency_ms = decided_at - produced_at, and
-the sums per minute x currency x outcome x country x category the rollups add."""
+"""The reporting sink's rows and rollup sums (compiled: sinks/rows.py) without PostgreSQL: every
+column as the decision says, each tx_id once, latency_ms = decided_at - produced_at, and the sums
+per minute, hour and day x currency x outcome x country x category the rollups add."""
 
 from __future__ import annotations
 
@@ -61,6 +61,35 @@ def test_rows_hold_each_decision_once_as_it_came() -> None:
         for d in unique]
     assert read == expected
     assert rows.minute_sums() == sums_per_minute(unique)
+
+
+def regrouped(minute_sums: list[tuple], width_ms: int) -> list[tuple]:
+    """The minute sums per bucket `width_ms` wide, in the order the groups first came."""
+    sums: dict[tuple, list] = {}
+    for bucket, *key, n, amount, score, latency, _ in minute_sums:
+        total = sums.setdefault((bucket - bucket % width_ms, *key), [0, 0, 0.0, 0])
+        for i, value in enumerate((n, amount, score, latency)):
+            total[i] += value
+    return [(*group, *totals) for group, totals in sums.items()]
+
+
+ROLLUP_COLUMNS = ("bucket", "currency", "outcome", "country", "merchant_category", "tx_count",
+                  "amount_sum", "score_sum", "latency_ms_sum")
+
+
+def test_rollup_copies_hold_the_sums_per_minute_hour_and_day() -> None:
+    rng = random.Random(11)
+    # ~36 hours of event time, so that hours and days hold several minutes' groups
+    batch = [{**decision(i, rng), "event_time": T0 + i * 43_000} for i in range(3_000)]
+    minutes = sums_per_minute(batch)
+    widths = [60_000, 3_600_000, 86_400_000]
+    copies = DecisionRows.from_records(batch).rollup_copies(widths)
+    for width, data in zip(widths, copies, strict=True):
+        read = [tuple(row.values()) for row in read_copy(data, ROLLUP_COLUMNS, "mttttiifi")]
+        assert read == regrouped(minutes, width)
+    assert len(read) < len(regrouped(minutes, 3_600_000)) < len(minutes)
+    with pytest.raises(ValueError, match="whole minutes"):
+        DecisionRows.from_records(batch).rollup_copies([90_000])
 
 
 def test_a_latency_that_does_not_fit_the_column_is_null_and_sums_as_zero() -> None:

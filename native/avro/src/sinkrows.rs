@@ -235,6 +235,35 @@ impl Decision {
 
 const MINUTE_MS: i64 = 60_000;
 
+/// A rollup row's key: the bucket's start in epoch ms, currency, outcome, country, category.
+type Group<'a> = (i64, &'a str, &'a str, &'a str, &'a str);
+/// A rollup row: its key, count, amount, score and latency sums.
+type Sums<'a> = (Group<'a>, i64, i64, f64, i64);
+
+fn overflow() -> PyErr {
+    PyOverflowError::new_err("a rollup's sum out of range")
+}
+
+/// `sums` (per minute) regrouped by buckets `width_ms` wide, in the order the groups first came:
+/// each total adds the minute sums in their order, as SQL's sum() over them did.
+fn regroup<'a>(sums: &[Sums<'a>], width_ms: i64) -> PyResult<Vec<Sums<'a>>> {
+    let mut at: FxHashMap<Group, usize> = FxHashMap::default();
+    let mut out: Vec<Sums> = Vec::new();
+    for &((minute, currency, outcome, country, category), n, amount, score, latency) in sums {
+        let group = (minute - minute.rem_euclid(width_ms), currency, outcome, country, category);
+        let i = *at.entry(group).or_insert_with(|| {
+            out.push((group, 0, 0, 0.0, 0));
+            out.len() - 1
+        });
+        let total = &mut out[i];
+        total.1 += n;
+        total.2 = total.2.checked_add(amount).ok_or_else(overflow)?;
+        total.3 += score;
+        total.4 = total.4.checked_add(latency).ok_or_else(overflow)?;
+    }
+    Ok(out)
+}
+
 /// A batch of decisions, decoded, each tx_id once (the last one the batch holds: a re-sent
 /// decision may repeat in a batch), in the order the ids first came.
 #[pyclass(frozen, module = "paystream_avro")]
@@ -243,6 +272,33 @@ pub struct DecisionRows {
 }
 
 impl DecisionRows {
+    /// The sums per minute bucket and key (sinks/reporting.py), in the order the groups first
+    /// came: what the minute rollup appends, and what the hour and day rollups regroup.
+    fn sums_per_minute(&self) -> PyResult<Vec<Sums<'_>>> {
+        let mut at: FxHashMap<Group, usize> = FxHashMap::default();
+        let mut sums: Vec<Sums> = Vec::new();
+        for d in &self.rows {
+            let minute = d.event_time.checked_sub(d.event_time.rem_euclid(MINUTE_MS)).ok_or_else(overflow)?;
+            let group = (
+                minute,
+                d.currency.as_str(),
+                d.outcome.as_str(),
+                d.country.as_str(),
+                d.merchant_category.as_deref().unwrap_or(""),
+            );
+            let i = *at.entry(group).or_insert_with(|| {
+                sums.push((group, 0, 0, 0.0, 0));
+                sums.len() - 1
+            });
+            let total = &mut sums[i];
+            total.1 += 1;
+            total.2 = total.2.checked_add(d.amount).ok_or_else(overflow)?;
+            total.3 += d.score;
+            total.4 += i64::from(d.latency_ms().unwrap_or(0));
+        }
+        Ok(sums)
+    }
+
     fn unique(decisions: Vec<Decision>) -> Self {
         let mut at: FxHashMap<String, usize> = FxHashMap::default();
         let mut rows: Vec<Decision> = Vec::with_capacity(decisions.len());
@@ -320,33 +376,47 @@ impl DecisionRows {
     /// none), as rows of the minute rollup: (minute in epoch ms, currency, outcome, country,
     /// category, count, amount, score, latency, False), in the order the groups first came.
     fn minute_sums<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        type Group<'a> = (i64, &'a str, &'a str, &'a str, &'a str);
-        let mut at: FxHashMap<Group, usize> = FxHashMap::default();
-        let mut sums: Vec<(Group, i64, i64, f64, i64)> = Vec::new();
-        let overflow = || PyOverflowError::new_err("a sum per minute out of range");
-        for d in &self.rows {
-            let minute = d.event_time.checked_sub(d.event_time.rem_euclid(MINUTE_MS)).ok_or_else(overflow)?;
-            let group = (
-                minute,
-                d.currency.as_str(),
-                d.outcome.as_str(),
-                d.country.as_str(),
-                d.merchant_category.as_deref().unwrap_or(""),
-            );
-            let i = *at.entry(group).or_insert_with(|| {
-                sums.push((group, 0, 0, 0.0, 0));
-                sums.len() - 1
-            });
-            let total = &mut sums[i];
-            total.1 += 1;
-            total.2 = total.2.checked_add(d.amount).ok_or_else(overflow)?;
-            total.3 += d.score;
-            total.4 += i64::from(d.latency_ms().unwrap_or(0));
-        }
+        let sums = self.sums_per_minute()?;
         let list = PyList::empty(py);
         for ((minute, currency, outcome, country, category), n, amount, score, latency) in sums {
             list.append((minute, currency, outcome, country, category, n, amount, score, latency, false))?;
         }
         Ok(list)
+    }
+
+    /// Per width in `widths_ms` (each a whole number of minutes), the batch's sums per bucket
+    /// of that width and key as COPY data of the rollup tables' (bucket, currency, outcome,
+    /// country, merchant_category, tx_count, amount_sum, score_sum, latency_ms_sum): what
+    /// sinks/reporting.py appends to the minute, hour and day rollups.
+    fn rollup_copies<'py>(&self, py: Python<'py>, widths_ms: Vec<i64>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let minutes = self.sums_per_minute()?;
+        let mut copies = Vec::with_capacity(widths_ms.len());
+        for width in widths_ms {
+            if width <= 0 || width % MINUTE_MS != 0 {
+                return Err(PyValueError::new_err(format!("a rollup's width of {width} ms is not whole minutes")));
+            }
+            let regrouped;
+            let sums = if width == MINUTE_MS {
+                &minutes
+            } else {
+                regrouped = regroup(&minutes, width)?;
+                &regrouped
+            };
+            let mut data = CopyData::new(sums.len() * 80);
+            for &((bucket, currency, outcome, country, category), n, amount, score, latency) in sums {
+                data.row(9);
+                data.time_ms(bucket)?;
+                data.text(currency);
+                data.text(outcome);
+                data.text(country);
+                data.text(category);
+                data.int8(n);
+                data.int8(amount);
+                data.float8(score);
+                data.int8(latency);
+            }
+            copies.push(data.finish(py));
+        }
+        Ok(copies)
     }
 }
