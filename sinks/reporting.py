@@ -101,9 +101,10 @@ SELECT count(*) FROM m
 
 #: The usual path's rollup columns: the batch's sums per bucket come as binary COPY data made in
 #: compiled code (DecisionRows.rollup_copies), one COPY per rollup table. One statement that
-#: unnested the minute sums and grouped them three times cost PostgreSQL ~2x the COPYs
-#: (docs/benchmarks.md, 2026-12-07 evening); before that, nine arrays or three statements cost
-#: the sink more again (2026-12-02).
+#: unnested the minute sums and grouped them by minute, hour and day cost PostgreSQL ~3 µs a
+#: decision more (a sink_bench pair: 15.2 -> 12.1 µs per decision in all; docs/benchmarks.md,
+#: 2026-12-07 evening); before that, nine arrays or three statements cost the sink more again
+#: (2026-12-02).
 _ROLLUP_COLUMNS = (*_KEY.split(", "), *_SUMS.split(", "))
 _WIDTHS_MS = [width for _, _, width in ROLLUPS]
 

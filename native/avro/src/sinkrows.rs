@@ -373,8 +373,9 @@ impl DecisionRows {
     }
 
     /// The batch's sums per minute x currency x outcome x country x merchant category ('' for
-    /// none), as rows of the minute rollup: (minute in epoch ms, currency, outcome, country,
-    /// category, count, amount, score, latency, False), in the order the groups first came.
+    /// none): (minute in epoch ms, currency, outcome, country, category, count, amount, score,
+    /// latency, False), in the order the groups first came; the reporting writer counts its
+    /// appends by them (the rows themselves go by `rollup_copies`).
     fn minute_sums<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let sums = self.sums_per_minute()?;
         let list = PyList::empty(py);
