@@ -268,7 +268,9 @@ def _repeats(floor: dict[str, Any]) -> str:
     repeats = floor.get("postgres_us_per_tx_repeats") or []
     if len(repeats) < 2:
         return ""
-    return f"; the median of {len(repeats)} measurements: {', '.join(f'{r:,.1f}' for r in repeats)}"
+    said = f"; the median of {len(repeats)} measurements: {', '.join(f'{r:,.1f}' for r in repeats)}"
+    probe = floor.get("postgres_speed_probe_us")
+    return said + (f"; the machine's speed probe around them {probe:,.1f} µs" if probe else "")
 
 
 def _ms(value: float) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -66,6 +67,10 @@ class Floor:
     pg_server_s: float
     #: Every PostgreSQL measurement's (client s, server s); the median one is pg_*_s.
     pg_repeats: list[tuple[float, float]] = field(default_factory=list)
+    #: loadtest/speed.py's probe just before and after each PostgreSQL measurement (outside its
+    #: CPU window): the floor is measured minutes after the phases, and the machine's speed
+    #: then is what to compare the phases' with when the floor moves from run to run.
+    pg_speed_us: list[float] = field(default_factory=list)
 
     def us_per_tx(self) -> dict[str, float]:
         per = 1e6 / max(self.transactions, 1)
@@ -83,6 +88,8 @@ class Floor:
                 "kafka_messages": self.kafka_messages, "pg_rows": self.pg_rows,
                 "postgres_us_per_tx_repeats": [round((client + server) * per, 1)
                                                for client, server in self.pg_repeats],
+                "postgres_speed_probe_us": (round(statistics.median(self.pg_speed_us), 1)
+                                            if self.pg_speed_us else None),
                 "method": __doc__.split("\n\n")[1].strip()}
 
 
@@ -154,8 +161,10 @@ def measure_kafka(bootstrap: str, topics: dict[str, str], transactions_topic: st
 
 async def measure_postgres(database_url: str, schema: str, server_cpu_s: Callable[[], float],
                            repeats: int = PG_REPEATS
-                           ) -> tuple[dict, float, float, list[tuple[float, float]]]:
-    """(rows per table, client s, server s of the median measurement, every measurement)."""
+                           ) -> tuple[dict, float, float, list[tuple[float, float]], list[float]]:
+    """(rows per table, client s, server s of the median measurement, every measurement, the
+    speed probe's readings around them)."""
+    from loadtest import speed
     from sinks.db import connected
     from streams.ledgerchain import to_ms
 
@@ -171,12 +180,14 @@ async def measure_postgres(database_url: str, schema: str, server_cpu_s: Callabl
                 records = [{c: to_ms(v) if isinstance(v, datetime) else v for c, v in r.items()}
                            for r in rows]
                 tables.append((table, total / len(records), columns, kinds, records))
-        measured = []
+        measured, speeds = [], []
         for repeat in range(1, repeats + 1):
             print(f"  floor copy {repeat}: PostgreSQL settled: {await settle(db)}", flush=True)
+            speeds.append(speed.probe_us())
             measured.append(await _copy_once(db, tables, server_cpu_s))
+            speeds.append(speed.probe_us())
     client_s, server_s = sorted(measured, key=sum)[len(measured) // 2]
-    return rows_by_table, client_s, server_s, measured
+    return rows_by_table, client_s, server_s, measured, speeds
 
 
 async def _copy_once(db: Any, tables: list[tuple[str, float, list[str], str, list[dict]]],
@@ -257,7 +268,7 @@ def measure(settings: Any, transactions: int, pids: dict[str, int],
     messages, kafka_client, kafka_broker = measure_kafka(
         settings.kafka_bootstrap_servers, outputs, names.transactions.name, cpu("kafka"),
         settings.partitions)
-    rows, pg_client, pg_server, repeats = asyncio.run(measure_postgres(
+    rows, pg_client, pg_server, repeats, speeds = asyncio.run(measure_postgres(
         settings.database_url, settings.db_schema, cpu("postgres")))
     return Floor(transactions, messages, kafka_client, kafka_broker, rows, pg_client, pg_server,
-                 repeats)
+                 repeats, speeds)

@@ -158,6 +158,17 @@ def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> 
     assert "**paystream's CPU per transaction 145.3 µs = 2.91x the run's physical floor" in text
     assert "With the load generator (the upstream producers' stand-in" in text
     assert "150.0 µs, 3.00x." in text
+    # the PostgreSQL copies' repeats, and the machine's speed around them: the floor is measured
+    # minutes after the phases, on a machine whose speed drifts
+    text = markdown({"date": "2026-12-05", "machine": {"cores": 2, "cpu": "EPYC",
+                                                       "memory_gib": 23.5},
+                     "phases": {"max_rate": phase, "fixed_rate": phase}, "workers": 2, "reconciled": True, "chart": "c.png", "json": "r.json",
+                     "floor": {"us_per_tx": us, "postgres_us_per_tx_repeats": [38.0, 36.5, 39.1],
+                               "postgres_speed_probe_us": 471.3},
+                     "cpu_us_per_tx_total": 145.3, "floor_multiple": 2.91,
+                     "cpu_us_per_tx_with_generator": 150.0, "floor_multiple_with_generator": 3.0})
+    assert ("the median of 3 measurements: 38.0, 36.5, 39.1; the machine's speed probe around "
+            "them 471.3 µs)") in text
 
 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
