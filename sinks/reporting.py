@@ -4,9 +4,9 @@ Rollups count only the rows this batch really inserted, so a replayed decision n
 twice. A batch is nearly always all new: its rows are COPYed straight into the table
 (sinks.db.copy_new_rows), and its sums per minute, hour and day are made in compiled code and
 COPYed into the three rollup tables. A batch that repeats a row goes through a staging table, and
-the INSERT's RETURNING feeds rollup inserts that group the rows inserted in its statement. Buckets are by event time in UTC, keyed by currency x decision x country x merchant
-category ('' when there is none). Which queries the indexes serve is written next to them in
-migration 0002.
+the INSERT's RETURNING feeds rollup inserts that group the rows inserted in its statement.
+Buckets are by event time in UTC, keyed by currency x decision x country x merchant category (''
+when there is none). Which queries the indexes serve is written next to them in migration 0002.
 
 The rollup tables hold partial sums (migration 0011): a batch appends a row per group and table
 instead of upserting it, and every few seconds the writer compacts the buckets whose partial rows

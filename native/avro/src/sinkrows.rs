@@ -244,24 +244,39 @@ fn overflow() -> PyErr {
     PyOverflowError::new_err("a rollup's sum out of range")
 }
 
-/// `sums` (per minute) regrouped by buckets `width_ms` wide, in the order the groups first came:
-/// each total adds the minute sums in their order, as SQL's sum() over them did.
-fn regroup<'a>(sums: &[Sums<'a>], width_ms: i64) -> PyResult<Vec<Sums<'a>>> {
-    let mut at: FxHashMap<Group, usize> = FxHashMap::default();
-    let mut out: Vec<Sums> = Vec::new();
-    for &((minute, currency, outcome, country, category), n, amount, score, latency) in sums {
-        let group = (minute - minute.rem_euclid(width_ms), currency, outcome, country, category);
-        let i = *at.entry(group).or_insert_with(|| {
-            out.push((group, 0, 0, 0.0, 0));
-            out.len() - 1
+/// Rollup rows by key, in the order the keys first came: each row's sums add what `add` is
+/// given for its key, in the order given.
+#[derive(Default)]
+struct Totals<'a> {
+    at: FxHashMap<Group<'a>, usize>,
+    rows: Vec<Sums<'a>>,
+}
+
+impl<'a> Totals<'a> {
+    fn add(&mut self, group: Group<'a>, n: i64, amount: i64, score: f64, latency: i64) -> PyResult<()> {
+        let rows = &mut self.rows;
+        let i = *self.at.entry(group).or_insert_with(|| {
+            rows.push((group, 0, 0, 0.0, 0));
+            rows.len() - 1
         });
-        let total = &mut out[i];
+        let total = &mut rows[i];
         total.1 += n;
         total.2 = total.2.checked_add(amount).ok_or_else(overflow)?;
         total.3 += score;
         total.4 = total.4.checked_add(latency).ok_or_else(overflow)?;
+        Ok(())
     }
-    Ok(out)
+}
+
+/// `sums` (per minute) regrouped by buckets `width_ms` wide, in the order the groups first came:
+/// each total adds the minute sums in their order, as SQL's sum() over them did.
+fn regroup<'a>(sums: &[Sums<'a>], width_ms: i64) -> PyResult<Vec<Sums<'a>>> {
+    let mut totals = Totals::default();
+    for &((minute, currency, outcome, country, category), n, amount, score, latency) in sums {
+        let bucket = minute - minute.rem_euclid(width_ms);
+        totals.add((bucket, currency, outcome, country, category), n, amount, score, latency)?;
+    }
+    Ok(totals.rows)
 }
 
 /// A batch of decisions, decoded, each tx_id once (the last one the batch holds: a re-sent
@@ -275,8 +290,7 @@ impl DecisionRows {
     /// The sums per minute bucket and key (sinks/reporting.py), in the order the groups first
     /// came: what the minute rollup appends, and what the hour and day rollups regroup.
     fn sums_per_minute(&self) -> PyResult<Vec<Sums<'_>>> {
-        let mut at: FxHashMap<Group, usize> = FxHashMap::default();
-        let mut sums: Vec<Sums> = Vec::new();
+        let mut totals = Totals::default();
         for d in &self.rows {
             let minute = d.event_time.checked_sub(d.event_time.rem_euclid(MINUTE_MS)).ok_or_else(overflow)?;
             let group = (
@@ -286,17 +300,9 @@ impl DecisionRows {
                 d.country.as_str(),
                 d.merchant_category.as_deref().unwrap_or(""),
             );
-            let i = *at.entry(group).or_insert_with(|| {
-                sums.push((group, 0, 0, 0.0, 0));
-                sums.len() - 1
-            });
-            let total = &mut sums[i];
-            total.1 += 1;
-            total.2 = total.2.checked_add(d.amount).ok_or_else(overflow)?;
-            total.3 += d.score;
-            total.4 += i64::from(d.latency_ms().unwrap_or(0));
+            totals.add(group, 1, d.amount, d.score, i64::from(d.latency_ms().unwrap_or(0)))?;
         }
-        Ok(sums)
+        Ok(totals.rows)
     }
 
     fn unique(decisions: Vec<Decision>) -> Self {
