@@ -1,4 +1,4 @@
-"""Local hour of day in an account's home country, vectorised: for the night-time feature.
+"""UTC offsets of each country by month, for the night-time feature (the hour at home).
 
 Each country gets the UTC offset of its first listed time zone (pytz's country_timezones, from
 the IANA database) at mid-month of each month, so summer time is right to within the few days
@@ -37,14 +37,3 @@ def _offsets_minutes() -> np.ndarray:
 
 
 OFFSETS_MINUTES = _offsets_minutes()
-
-
-def country_numbers(codes: list[str]) -> np.ndarray:
-    return np.fromiter((COUNTRY_NUMBER.get(c, 0) for c in codes), dtype=np.uint32, count=len(codes))
-
-
-def local_hour(time_s: np.ndarray, country: np.ndarray) -> np.ndarray:
-    """Hour of day (0-23) at epoch seconds `time_s` in each row's country (numbers as stored)."""
-    months = time_s.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12
-    local_s = time_s.astype(np.int64) + OFFSETS_MINUTES[country, months].astype(np.int64) * 60
-    return (local_s // 3600) % 24

@@ -82,6 +82,17 @@ class Triage:
     # The fingerprint of a body framed by the header; None if it does not decode.
     def body_hash(self, data: bytes) -> str | None: ...
 
+# The fraud features' profile walk (src/features.rs, agents/fraud/features.py `extract`):
+# feature columns 0-28 as float32 bytes row by row, and every payer's profile after the batch.
+class ProfileFeatures:
+    def __init__(self, layout: tuple[int, int, int, int, int, int, int, int],
+                 windows_s: tuple[float, float, float], no_history_s: float,
+                 ew_alpha_min: float, var_floor: float, night_end: int, day_s: int,
+                 countries: dict[str, int], offsets_minutes: list[list[int]],
+                 types: dict[str, int], channels: dict[str, int]) -> None: ...
+    def extract(self, txs: list[Any], profiles: dict[str, bytes]
+                ) -> tuple[bytes, dict[str, bytes]]: ...
+
 # Postings and decisions framed by `header`, encoded by `schema`, from their values (src/outputs.rs).
 class PostingEncoder:
     def __init__(self, schema: Schema, header: bytes) -> None: ...

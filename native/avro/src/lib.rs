@@ -21,6 +21,7 @@ use serde_avro_fast::schema::{RegularType, SchemaMut};
 use std::fmt;
 use std::io::BufRead;
 
+mod features;
 mod kafkabatch;
 mod outputs;
 mod pgcopy;
@@ -339,6 +340,7 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kafkabatch::output_batches, m)?)?;
     m.add_class::<kafkabatch::FetchedRecord>()?;
     m.add_class::<triage::Triage>()?;
+    m.add_class::<features::ProfileFeatures>()?;
     m.add_class::<outputs::PostingEncoder>()?;
     m.add_class::<outputs::DecisionEncoder>()?;
     m.add_function(wrap_pyfunction!(kafkabatch::fetched_records, m)?)?;
