@@ -70,14 +70,15 @@ _TYPE_COLUMNS = {kind.value: _TYPES.index(kind) for kind in _TYPES}
 # A payout leaves the platform to an outside party, as a withdrawal does: the model has learnt
 # withdrawals (to a system account whose fan-in is everyone), not payouts.
 _TYPE_COLUMNS[TransactionType.PAYOUT.value] = _TYPES.index(TransactionType.WITHDRAWAL)
+_WALKED = INDEX["has_device"] + 1  # the columns the walk fills (fan_in_24h left to `extract`)
 #: The profile walk, compiled (native/avro/src/features.rs): made once, with this module's
-#: layout (which it checks against its own) and constants.
+#: layout and feature columns (which it checks against its own) and constants.
 _WALK = paystream_avro.ProfileFeatures(
-    (PROFILE_WORDS, DEVICE_SLOTS, COUNTRY_SLOTS, PAYEE_SLOTS, DEV_ID, CTRY_ID, CTRY_HITS, PAY_ID),
+    [PROFILE_WORDS, LAST_S, N, MEAN, VAR, COUNT, SUM, DEVICE_SLOTS, COUNTRY_SLOTS, PAYEE_SLOTS,
+     DEV_ID, CTRY_ID, CTRY_HITS, PAY_ID], list(FEATURES[:_WALKED]),
     tuple(WINDOWS_S.tolist()), float(NO_HISTORY_S), EW_ALPHA_MIN, VAR_FLOOR, NIGHT_HOURS_END,
     DAY_S, COUNTRY_NUMBER, OFFSETS_MINUTES.tolist(), _TYPE_COLUMNS,
     {channel.value: i for i, channel in enumerate(_CHANNELS)})
-_WALKED = INDEX["has_device"] + 1  # the columns the walk fills (fan_in_24h left to `extract`)
 
 
 def extract(txs: Sequence[Transaction], profiles: dict[str, bytes], fan_in: np.ndarray,
@@ -93,8 +94,8 @@ def extract(txs: Sequence[Transaction], profiles: dict[str, bytes], fan_in: np.n
 
     The profiles are walked one payment at a time, in order (each payer's payments depend on
     each other), in compiled code: float64 arithmetic on the profile's float32 words, rounded
-    to float32 where it is stored, as the numpy rounds before it computed (3.4 -> ~0.4 µs a
-    payment, 2026-12-07). Per payment, with n the payer's payments so far and dt the seconds
+    to float32 where it is stored, as the numpy rounds before it computed (3.1-3.6 -> 0.9-1.1 µs
+    a payment in batches of 4,000, 2026-12-07: loadtest/results/features-2026-12-07/equiv.txt). Per payment, with n the payer's payments so far and dt the seconds
     since the last (NO_HISTORY_S for a first):
     - counts and sums per window W: c <- c * exp(-dt / W) + 1 (s: + amount); sums are read
       against the typical amount, exp(mean of log amount);

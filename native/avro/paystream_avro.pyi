@@ -85,7 +85,7 @@ class Triage:
 # The fraud features' profile walk (src/features.rs, agents/fraud/features.py `extract`):
 # feature columns 0-28 as float32 bytes row by row, and every payer's profile after the batch.
 class ProfileFeatures:
-    def __init__(self, layout: tuple[int, int, int, int, int, int, int, int],
+    def __init__(self, layout: list[int], columns: list[str],
                  windows_s: tuple[float, float, float], no_history_s: float,
                  ew_alpha_min: float, var_floor: float, night_end: int, day_s: int,
                  countries: dict[str, int], offsets_minutes: list[list[int]],

@@ -34,13 +34,14 @@ const PAY_ID: usize = CTRY_HITS + COUNTRY_SLOTS;
 const WORDS: usize = PAY_ID + 2 * PAYEE_SLOTS;
 
 /// The feature columns made here: FEATURES up to has_device (fan_in_24h, column 18, left 0;
-/// the label-risk columns after them are Python's).
-pub const COLUMNS: usize = 29;
+/// the label-risk columns after them are Python's). `column_names` names each, and the
+/// constructor holds them to features.py's FEATURES.
+const COLUMNS: usize = 29;
 const LOG_AMOUNT: usize = 0;
 const AMOUNT_Z: usize = 1;
 const AMOUNT_VS_MEAN: usize = 2;
-const COUNT_1M: usize = 3;
-const SUM_1M: usize = 6;
+const COUNT_1M: usize = 3; // then 1h, 24h
+const SUM_1M: usize = 6; // then 1h, 24h
 const DISTINCT_COUNTRIES: usize = 9;
 const DISTINCT_DEVICES: usize = 10;
 const DISTINCT_PAYEES: usize = 11;
@@ -50,9 +51,37 @@ const NEW_COUNTRY: usize = 14;
 const NEW_PAYEE: usize = 15;
 const ABROAD: usize = 16;
 const NIGHT_HOME: usize = 17;
+const FAN_IN: usize = 18;
 const LOG_HISTORY: usize = 19;
-const ONEHOT: usize = 20; // the types' columns, then the channels'
+const ONEHOT: usize = 20; // the types' three columns, then the channels' five
 const HAS_DEVICE: usize = 28;
+
+/// The feature each column above holds, by features.py's names.
+fn column_names() -> [&'static str; COLUMNS] {
+    let mut names = [""; COLUMNS];
+    names[LOG_AMOUNT] = "log_amount";
+    names[AMOUNT_Z] = "amount_z";
+    names[AMOUNT_VS_MEAN] = "amount_vs_mean";
+    names[COUNT_1M..COUNT_1M + 3].copy_from_slice(&["count_1m", "count_1h", "count_24h"]);
+    names[SUM_1M..SUM_1M + 3]
+        .copy_from_slice(&["sum_1m_vs_mean", "sum_1h_vs_mean", "sum_24h_vs_mean"]);
+    names[DISTINCT_COUNTRIES] = "distinct_countries_24h";
+    names[DISTINCT_DEVICES] = "distinct_devices_24h";
+    names[DISTINCT_PAYEES] = "distinct_payees_24h";
+    names[LOG_SINCE_LAST] = "log_seconds_since_last";
+    names[NEW_DEVICE] = "new_device";
+    names[NEW_COUNTRY] = "new_country";
+    names[NEW_PAYEE] = "new_payee";
+    names[ABROAD] = "abroad";
+    names[NIGHT_HOME] = "night_home";
+    names[FAN_IN] = "fan_in_24h";
+    names[LOG_HISTORY] = "log_history";
+    let onehot = ["is_transfer", "is_payment", "is_withdrawal", "channel_web", "channel_mobile",
+                  "channel_pos", "channel_atm", "channel_api"];
+    names[ONEHOT..ONEHOT + onehot.len()].copy_from_slice(&onehot);
+    names[HAS_DEVICE] = "has_device";
+    names
+}
 
 type Profile = [u32; WORDS];
 
@@ -92,21 +121,28 @@ pub struct ProfileFeatures {
 
 #[pymethods]
 impl ProfileFeatures {
-    /// `layout`: features.py's (PROFILE_WORDS, DEVICE_SLOTS, COUNTRY_SLOTS, PAYEE_SLOTS, DEV_ID,
-    /// CTRY_ID, CTRY_HITS, PAY_ID); `types` and `channels` map an enum value to its one-hot
+    /// `layout`: features.py's (PROFILE_WORDS, LAST_S, N, MEAN, VAR, COUNT, SUM, DEVICE_SLOTS,
+    /// COUNTRY_SLOTS, PAYEE_SLOTS, DEV_ID, CTRY_ID, CTRY_HITS, PAY_ID); `columns` its FEATURES
+    /// as far as the walk fills them; `types` and `channels` map an enum value to its one-hot
     /// column among the types' and the channels' (a value not there has none).
     #[new]
     #[allow(clippy::too_many_arguments)]
-    fn new(layout: (usize, usize, usize, usize, usize, usize, usize, usize),
+    fn new(layout: [usize; 14], columns: Vec<String>,
            windows_s: [f64; 3], no_history_s: f64, ew_alpha_min: f64, var_floor: f64,
            night_end: i64, day_s: i64, countries: FxHashMap<String, u32>,
            offsets_minutes: Vec<[i64; 12]>, types: FxHashMap<String, usize>,
            channels: FxHashMap<String, usize>) -> PyResult<Self> {
-        let here = (WORDS, DEVICE_SLOTS, COUNTRY_SLOTS, PAYEE_SLOTS, DEV_ID, CTRY_ID, CTRY_HITS,
-                    PAY_ID);
+        let here = [WORDS, LAST_S, N, MEAN, VAR, COUNT, SUM, DEVICE_SLOTS, COUNTRY_SLOTS,
+                    PAYEE_SLOTS, DEV_ID, CTRY_ID, CTRY_HITS, PAY_ID];
         if layout != here {
             return Err(PyValueError::new_err(format!(
                 "the profile layout {layout:?} is not the compiled one {here:?}: \
+                 change native/avro/src/features.rs with agents/fraud/features.py")));
+        }
+        let names = column_names();
+        if columns != names {
+            return Err(PyValueError::new_err(format!(
+                "the feature columns {columns:?} are not the compiled ones {names:?}: \
                  change native/avro/src/features.rs with agents/fraud/features.py")));
         }
         if countries.values().any(|&number| number as usize >= offsets_minutes.len()) {
