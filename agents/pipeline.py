@@ -126,10 +126,8 @@ class BatchPipeline:
     async def settle(self, events: list[InputEvent],
                      committed: asyncio.Event | None = None) -> BatchResult:
         credits = self._settler.decode(events)
-        accounts = {record["destination_account"] for _, _, record in credits}
-        # A credit that names its origin is deduplicated by the origin mark in the destination's
-        # own state (agents.settler); only older credits without one need the tx record.
-        tx_ids = {record["tx_id"] for _, _, record in credits if record.get("origin") is None}
+        accounts = credits.accounts()
+        tx_ids = credits.legacy_tx_ids()
         partitions = {e.partition for e in events}
 
         def compute(view: StateView) -> BatchResult:

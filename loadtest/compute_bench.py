@@ -120,7 +120,7 @@ class Run:
                    for i, m in enumerate(messages) if m.role == "credits"]
         if credits:
             decoded = self.settler.decode(credits)
-            view = read(accounts, {r["destination_account"] for _, _, r in decoded}, {})
+            view = read(accounts, decoded.accounts(), {})
             settled = self.settler.apply(decoded, view)
             self.commit(view, settled, "credits")
             lap("settle")

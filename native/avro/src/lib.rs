@@ -26,6 +26,7 @@ mod kafkabatch;
 mod outputs;
 mod pgcopy;
 mod resp;
+mod settle;
 mod sinkrows;
 mod triage;
 
@@ -343,6 +344,8 @@ fn paystream_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<features::ProfileFeatures>()?;
     m.add_class::<outputs::PostingEncoder>()?;
     m.add_class::<outputs::DecisionEncoder>()?;
+    m.add_class::<settle::Settle>()?;
+    m.add_class::<settle::Credits>()?;
     m.add_function(wrap_pyfunction!(kafkabatch::fetched_records, m)?)?;
     Ok(())
 }
