@@ -68,8 +68,7 @@ def test_a_late_duplicate_credit_is_not_applied_twice(namespace: str, redis_url:
         async def settle(message, offset: int) -> int:  # type: ignore[no-untyped-def]
             event = InputEvent(partition_for(message.key, 12), offset, message.key, message.value, now_ms)
             credits = settler.decode([event])
-            view = await store.read({c["destination_account"] for _, _, c in credits},
-                                    {c["tx_id"] for _, _, c in credits}, set())
+            view = await store.read(credits.accounts(), credits.legacy_tx_ids(), set())
             result = settler.apply(credits, view)
             await store.commit(view, result, "credits", f"s{offset}")
             return result.counters["credited"]
