@@ -11,12 +11,13 @@
 //! its order, to the same Python objects (tests/unit/test_settle_native.py holds the two
 //! equal: outputs, states, counters).
 
+use crate::outputs::PostingOut;
 use crate::{encode_framed, Schema};
 use pyo3::exceptions::{PyAssertionError, PyOverflowError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::BufRead;
 
 /// A credit as credit.v2 reads, fields in its order.
@@ -31,21 +32,6 @@ struct CreditIn {
     event_time: i64,
     origin: Option<String>,
     origin_offset: Option<i64>,
-}
-
-/// A posting, fields in posting.avsc's order (as outputs.rs writes it).
-#[derive(Serialize)]
-struct PostingOut<'a> {
-    posting_id: &'a str,
-    tx_id: &'a str,
-    account: &'a str,
-    currency: &'a str,
-    direction: &'a str,
-    amount: i64,
-    balance_after: i64,
-    account_seq: i64,
-    event_time: i64,
-    posted_at: i64,
 }
 
 struct Credit {
@@ -83,6 +69,14 @@ impl Credits {
 
     fn __len__(&self) -> usize {
         self.items.len()
+    }
+}
+
+/// `dict.get(key, default)` of an int-valued dict.
+fn int_or(dict: &Bound<'_, PyDict>, key: &Bound<'_, PyAny>, default: i64) -> PyResult<i64> {
+    match dict.get_item(key)? {
+        Some(v) => v.extract(),
+        None => Ok(default),
     }
 }
 
@@ -202,10 +196,7 @@ impl Settle {
             };
             // claim (agents/batch.py): a replay is counted and skipped
             let applied = state.getattr(&applied_name)?.downcast_into::<PyDict>()?;
-            let mark: i64 = match applied.get_item(role)? {
-                Some(v) => v.extract()?,
-                None => -1,
-            };
+            let mark = int_or(&applied, role.as_any(), -1)?;
             if credit.position <= mark {
                 replayed += 1;
                 continue;
@@ -215,10 +206,7 @@ impl Settle {
             // the origin's mark (agents/settler.py)
             let origin = credit.origin.bind(py);
             let marks = state.getattr(&marks_name)?.downcast_into::<PyDict>()?;
-            let seen: i64 = match marks.get_item(origin)? {
-                Some(v) => v.extract()?,
-                None => -1,
-            };
+            let seen = int_or(&marks, origin.as_any(), -1)?;
             if credit.origin_offset <= seen {
                 duplicate += 1;
                 continue;
@@ -231,10 +219,7 @@ impl Settle {
             }
             let currency = credit.currency.bind(py);
             let balances = state.getattr(&balances_name)?.downcast_into::<PyDict>()?;
-            let before: i64 = match balances.get_item(currency)? {
-                Some(v) => v.extract()?,
-                None => 0,
-            };
+            let before = int_or(&balances, currency.as_any(), 0)?;
             let balance = before
                 .checked_add(credit.amount)
                 .ok_or_else(|| PyOverflowError::new_err(format!("the balance of {name} overflows")))?;
@@ -273,10 +258,7 @@ impl Settle {
         let counters = result.getattr("counters")?.downcast_into::<PyDict>()?;
         for (key, count) in [("replayed", replayed), ("duplicate_credit", duplicate), ("credited", credited)] {
             if count > 0 {
-                let now: i64 = match counters.get_item(key)? {
-                    Some(v) => v.extract()?,
-                    None => 0,
-                };
+                let now = int_or(&counters, PyString::new(py, key).as_any(), 0)?;
                 counters.set_item(key, now + count)?;
             }
         }
