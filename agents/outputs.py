@@ -56,6 +56,11 @@ class OutputEncoder:
             paystream_avro.PostingEncoder(posting.writer.native, posting.writer_header)
             if isinstance(posting, SingleObjectCodec) else None)
 
+    @property
+    def native_posting(self) -> paystream_avro.PostingEncoder | None:
+        """The compiled posting encoder, where the posting codec is single-object."""
+        return self._native_posting
+
     def decision(self, tx: Transaction, event: InputEvent, outcome: str, reasons: list[str],
                  assessment: Assessment | None, now_ms: int) -> bytes:
         if self._native_decision is None:

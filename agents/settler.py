@@ -60,12 +60,11 @@ class Settler:
         self._credits = credit_codec
         self._postings = OutputEncoder(None, posting_codec)
         self._clock_ms = clock_ms
+        posting = self._postings.native_posting
         self._native = (
-            paystream_avro.Settle(credit_codec.reader.native, credit_codec.reader_header,
-                                  posting_codec.writer.native, posting_codec.writer_header,
+            paystream_avro.Settle(credit_codec.reader.native, credit_codec.reader_header, posting,
                                   OutputMessage, ROLE, POSITIONS_PER_MESSAGE)
-            if isinstance(credit_codec, SingleObjectCodec)
-            and isinstance(posting_codec, SingleObjectCodec) else None)
+            if isinstance(credit_codec, SingleObjectCodec) and posting is not None else None)
 
     def decode(self, events: list[InputEvent]) -> Credits:
         """Every credit of every message, in order: compiled where it can be, else

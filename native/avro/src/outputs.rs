@@ -10,19 +10,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use serde::Serialize;
 
-/// A posting, fields in posting.avsc's order (settle.rs makes them too).
 #[derive(Serialize)]
-pub(crate) struct PostingOut<'a> {
-    pub(crate) posting_id: &'a str,
-    pub(crate) tx_id: &'a str,
-    pub(crate) account: &'a str,
-    pub(crate) currency: &'a str,
-    pub(crate) direction: &'a str,
-    pub(crate) amount: i64,
-    pub(crate) balance_after: i64,
-    pub(crate) account_seq: i64,
-    pub(crate) event_time: i64,
-    pub(crate) posted_at: i64,
+struct PostingOut<'a> {
+    posting_id: &'a str,
+    tx_id: &'a str,
+    account: &'a str,
+    currency: &'a str,
+    direction: &'a str,
+    amount: i64,
+    balance_after: i64,
+    account_seq: i64,
+    event_time: i64,
+    posted_at: i64,
 }
 
 #[derive(Serialize)]
@@ -98,9 +97,9 @@ impl PostingEncoder {
         PostingEncoder { schema, header }
     }
 
-    /// A posting's framed value; its id is `<tx_id>:<leg>`.
+    /// A posting's framed value; its id is `<tx_id>:<leg>` (settle.rs calls it too).
     #[allow(clippy::too_many_arguments)]
-    fn encode<'py>(
+    pub(crate) fn encode<'py>(
         &self,
         py: Python<'py>,
         leg: &str,
