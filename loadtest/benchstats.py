@@ -177,10 +177,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", (f"**paystream's CPU per transaction {result['cpu_us_per_tx_total']:,.1f} "
                        f"µs = {result['floor_multiple']:.2f}x the run's physical floor of "
                        f"{us['total']:,.1f} µs** (its own Kafka messages, {us['kafka']:,.1f} µs: "
-                       f"client {us['kafka_client']:,.1f} + broker {us['kafka_broker']:,.1f}; its "
+                       f"client {us['kafka_client']:,.1f} + broker {us['kafka_broker']:,.1f}"
+                       f"{_repeats(floor, 'kafka')}; its "
                        f"own PostgreSQL rows by COPY, {us['postgres']:,.1f} µs: server "
                        f"{us['postgres_server']:,.1f} + client {us['postgres_client']:,.1f}"
-                       f"{_repeats(floor)}). Target: 3x.{_with_generator(result)}")]
+                       f"{_repeats(floor, 'postgres')}). Target: 3x.{_with_generator(result)}")]
     if result.get("baseline_tps"):
         lines += ["", (f"Baseline measured in the same session on this machine: "
                        f"{result['baseline_tps']:,.0f} tps; this run {result['tps']:,.0f} tps = "
@@ -263,13 +264,16 @@ def _with_generator(result: dict[str, Any]) -> str:
             f"{result['floor_multiple_with_generator']:.2f}x.")
 
 
-def _repeats(floor: dict[str, Any]) -> str:
-    """The PostgreSQL floor's measurements, when it was measured more than once."""
-    repeats = floor.get("postgres_us_per_tx_repeats") or []
+def _repeats(floor: dict[str, Any], part: str) -> str:
+    """A floor part's measurements, when it was measured more than once (loadtest/floor.py: the
+    lowest is the part; runs before 2026-12-08 took PostgreSQL's median)."""
+    repeats = floor.get(f"{part}_us_per_tx_repeats") or []
     if len(repeats) < 2:
         return ""
-    said = f"; the median of {len(repeats)} measurements: {', '.join(f'{r:,.1f}' for r in repeats)}"
-    probe = floor.get("postgres_speed_probe_us")
+    low = floor["us_per_tx"][part] == min(repeats)
+    said = (f"; the {'lowest' if low else 'median'} of {len(repeats)} measurements: "
+            f"{', '.join(f'{r:,.1f}' for r in repeats)}")
+    probe = floor.get("postgres_speed_probe_us") if part == "postgres" else None
     return said + (f"; the machine's speed probe around them {probe:,.1f} µs" if probe else "")
 
 

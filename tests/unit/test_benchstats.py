@@ -169,6 +169,19 @@ def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> 
                      "cpu_us_per_tx_with_generator": 150.0, "floor_multiple_with_generator": 3.0})
     assert ("the median of 3 measurements: 38.0, 36.5, 39.1; the machine's speed probe around "
             "them 471.3 µs)") in text
+    # since 2026-12-08 each part is the lowest of its measurements, Kafka's too
+    floor = {"us_per_tx": {**us, "postgres": 36.5},
+             "postgres_us_per_tx_repeats": [38.0, 36.5, 39.1], "kafka_us_per_tx_repeats": [14.4, 12.0],
+             "postgres_speed_probe_us": 471.3}
+    text = markdown({"date": "2026-12-08", "machine": {"cores": 2, "cpu": "EPYC",
+                                                       "memory_gib": 23.5},
+                     "phases": {"max_rate": phase, "fixed_rate": phase}, "workers": 2,
+                     "reconciled": True, "chart": "c.png", "json": "r.json", "floor": floor,
+                     "cpu_us_per_tx_total": 145.3, "floor_multiple": 2.91,
+                     "cpu_us_per_tx_with_generator": 150.0, "floor_multiple_with_generator": 3.0})
+    assert "broker 2.0; the lowest of 2 measurements: 14.4, 12.0; its own PostgreSQL" in text
+    assert ("the lowest of 3 measurements: 38.0, 36.5, 39.1; the machine's speed probe around "
+            "them 471.3 µs)") in text
 
 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
