@@ -239,7 +239,7 @@ def build_notify_runner(partner: Any, settings: Settings,
     # its slowest delivery.
     return SinkRunner(sink_name(partner), settings,
                       sink_inputs(settings, partner_inputs(partner)), store, batch_max=2000,
-                      wait_s=0.2)
+                      wait_s=0.2, fetch_wait_ms=settings.notify_fetch_wait_ms)
 
 
 def partners_without_secrets(settings: Settings) -> list[Any]:

@@ -73,11 +73,12 @@ class SinkRunner:
     def __init__(self, name: str, settings: Settings, inputs: dict[str, tuple[str, Codec]],
                  store: Store, batch_max: int = 5000, wait_s: float = 0.5,
                  stats_every_s: float = 10.0, group: str | None = None,
-                 sweep_every_s: float | None = None) -> None:
+                 sweep_every_s: float | None = None, fetch_wait_ms: int | None = None) -> None:
         """`inputs`: topic -> (role, codec) for every topic this sink reads. `sweep_every_s`:
         while no message comes, the store is given an empty batch this often, for work that
         waits on something else than a message (the labels sink's labels whose transaction
-        reached the reporting store since)."""
+        reached the reporting store since). `fetch_wait_ms`: how long a fetch may wait at the
+        broker (default: settings.sink_fetch_wait_ms)."""
         self._sweep_every_s = sweep_every_s
         self.name = name
         self._inputs = inputs
@@ -90,6 +91,7 @@ class SinkRunner:
         #: The consumer group this sink commits in, and the topics it reads (for the lag metric).
         self.group = group or group_id(settings.topic_prefix, name)
         self.topics = list(inputs)
+        self.fetch_wait_ms = settings.sink_fetch_wait_ms if fetch_wait_ms is None else fetch_wait_ms
         self._consumer = Consumer({
             **kafka_client_config(settings),
             # A sink of its own name reads on from where it stopped; another group (a rebuilt
@@ -100,7 +102,7 @@ class SinkRunner:
             "auto.offset.reset": "earliest",
             # Whole batches: up to 1 MB per partition; a fetch waits at the broker for
             # fetch_min_bytes or sink_fetch_wait_ms, whichever comes first (few, full requests).
-            "fetch.wait.max.ms": settings.sink_fetch_wait_ms,
+            "fetch.wait.max.ms": self.fetch_wait_ms,
             "fetch.min.bytes": settings.fetch_min_bytes,
             "max.partition.fetch.bytes": 1_048_576,
         })

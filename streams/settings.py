@@ -109,8 +109,15 @@ class Settings(BaseSettings):
     #: left room for an autovacuum round without a queue: p99 449 / 463 ms against 610 / 552 at
     #: 100, for a p50 of 272 / 279 ms against 174 / 239 (docs/benchmarks.md, 2026-12-06 evening).
     worker_fetch_wait_ms: int = Field(250, ge=0, le=5000)
-    #: How long a sink's (and the webhook deliverer's) fetch may wait at the broker (ms).
-    sink_fetch_wait_ms: int = Field(100, ge=0, le=5000)
+    #: How long a sink's fetch may wait at the broker for `fetch_min_bytes` (ms; librdkafka's own
+    #: default). A sink is no latency target: under load its fetches return full at once, and
+    #: caught up, each fetch that waits less is a request more. Two workers and the three sinks
+    #: with nothing to do cost the broker 2.78 / 2.38% of a core at 100 ms, 1.92 / 1.93 at 500
+    #: (the broker alone: 1.38; loadtest/results/lowfloor-2026-12-08/idle_probe.txt).
+    sink_fetch_wait_ms: int = Field(500, ge=0, le=5000)
+    #: The same for the webhook deliverer (`paystream notify`), whose wait a partner's event
+    #: waits when traffic is light.
+    notify_fetch_wait_ms: int = Field(100, ge=0, le=5000)
     #: Bytes a fetch waits for (up to its wait): at high rates fetches return at once, full.
     fetch_min_bytes: int = Field(262_144, ge=1, le=52_428_800)
 
