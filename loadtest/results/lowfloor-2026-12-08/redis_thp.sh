@@ -9,7 +9,7 @@ HOME_DIR=/work/main/.local/redis
 PIDFILE=/work/main/.local/run/redis.pid
 PID=$(cat $PIDFILE)
 redis-cli -p 16379 BGREWRITEAOF > /dev/null || true   # a short AOF to reload
-while [ "$(redis-cli -p 16379 info persistence | grep -c 'aof_rewrite_in_progress:1')" = 1 ]; do sleep 0.5; done
+while [ "$(redis-cli -p 16379 info persistence | grep -c '^aof_rewrite_in_progress:1')" = 1 ]; do sleep 0.5; done
 kill "$PID"
 while kill -0 "$PID" 2>/dev/null; do sleep 0.2; done
 if [ "$MODE" = on ]; then
@@ -20,5 +20,5 @@ else
   (cd $HOME_DIR && env -u MALLOC_CONF redis-server $HOME_DIR/redis.conf)
 fi
 until redis-cli -p 16379 ping 2>/dev/null | grep -q PONG; do sleep 0.3; done
-until [ "$(redis-cli -p 16379 info persistence | grep -c 'loading:0')" = 1 ]; do sleep 0.3; done
+until [ "$(redis-cli -p 16379 info persistence | grep -c '^loading:0')" = 1 ]; do sleep 0.3; done
 echo "redis $MODE: pid $(cat $PIDFILE), disable-thp $(redis-cli -p 16379 config get disable-thp | tail -1)"
