@@ -101,7 +101,7 @@ class SinkRunner:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             # Whole batches: up to 1 MB per partition; a fetch waits at the broker for
-            # fetch_min_bytes or sink_fetch_wait_ms, whichever comes first (few, full requests).
+            # fetch_min_bytes or fetch_wait_ms, whichever comes first (few, full requests).
             "fetch.wait.max.ms": self.fetch_wait_ms,
             "fetch.min.bytes": settings.fetch_min_bytes,
             "max.partition.fetch.bytes": 1_048_576,

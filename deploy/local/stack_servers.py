@@ -226,10 +226,12 @@ class Redis(Server):
     def logs(self) -> list[Path]:
         return [self.home / "redis.out", self.log]
 
-    def malloc_env(self) -> dict[str, str]:
-        """jemalloc's settings: the account state's heap on huge pages (redis.conf.in says
-        why), where the machine's THP mode grants them."""
-        return {"MALLOC_CONF": "thp:always"} if self.role == "state" else {}
+    @property
+    def huge_pages(self) -> bool:
+        """Whether its heap asks for transparent huge pages (redis.conf.in says why): the
+        account state's, where the machine's THP mode grants them; jemalloc asks by
+        MALLOC_CONF, Redis lets it by `disable-thp no`."""
+        return self.role == "state"
 
     def answers(self) -> bool:
         try:
@@ -269,14 +271,15 @@ class Redis(Server):
             "PORT": str(self.port), "DIR": str(self.home), "PIDFILE": str(self.pidfile),
             "LOGFILE": str(self.log), "TLS_PORT": str(self.tls_port),
             "TLS_DIR": str(self.config.tls_dir), "ACLFILE": str(self.home / "users.acl"),
-            "LOADMODULE": loadmodule, "DISABLE_THP": "no" if self.role == "state" else "yes"})
+            "LOADMODULE": loadmodule, "DISABLE_THP": "no" if self.huge_pages else "yes"})
         rotate_log(self.log)
         say(f"{self.name}: starting...")
+        malloc = {"MALLOC_CONF": "thp:always"} if self.huge_pages else {}
         # daemonize yes: redis-server forks, detaches and writes its pid file itself.
         with (self.home / "redis.out").open("wb") as out:
             done = subprocess.run(["redis-server", str(self.conf)], cwd=self.home,
                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **self.malloc_env()}, check=False)
+                                  env={**os.environ, **malloc}, check=False)
         if done.returncode:
             raise StackError(f"{self.name}: redis-server failed to start (config: {self.conf})\n"
                              f"{log_tail(*self.logs())}")
