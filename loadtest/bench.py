@@ -608,10 +608,7 @@ def warm_up(settings: Any, max_s: float) -> dict[str, Any] | None:
                        say=lambda line: print(line, flush=True))
 
 
-def measure_floor(settings: Any, transactions: int, max_rate_transactions: int
-                  ) -> dict[str, Any] | None:
-    """The run's floor (loadtest/floor.py); its PostgreSQL part copies the rows the max-rate
-    phase wrote, whose CPU per transaction the floor is compared with."""
+def measure_floor(settings: Any, transactions: int) -> dict[str, Any] | None:
     from loadtest import floor
 
     print("== the run's physical floor: its Kafka messages and PostgreSQL rows alone",
@@ -619,8 +616,7 @@ def measure_floor(settings: Any, transactions: int, max_rate_transactions: int
     started = time.monotonic()
     try:
         pids = stack_pids()
-        measured = floor.measure(settings, transactions, pids, tree_cpu_s,
-                                 pg_share=max_rate_transactions / max(transactions, 1))
+        measured = floor.measure(settings, transactions, pids, tree_cpu_s)
     except Exception as exc:  # noqa: BLE001 - the run's own figures stand without it
         print(f"  floor not measured: {exc!r}", flush=True)
         return None
@@ -752,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = progress.messages(progress.names.transactions.name)
     progress.close()
     reconciled = reconcile(env, logs)
-    floor = None if args.no_floor else measure_floor(settings, inputs, args.transactions)
+    floor = None if args.no_floor else measure_floor(settings, inputs)
     result = summarise(args, phases, decisions, reconciled, run_id, floor)
     result["broker_warmup"] = warmup
     write_results(args, settings, result, phases, decisions, meter)

@@ -179,7 +179,7 @@ def markdown(result: dict[str, Any]) -> str:
                        f"{us['total']:,.1f} µs** (its own Kafka messages, {us['kafka']:,.1f} µs: "
                        f"client {us['kafka_client']:,.1f} + broker {us['kafka_broker']:,.1f}"
                        f"{_repeats(floor, 'kafka')}; its "
-                       f"own PostgreSQL rows by COPY{_copied(floor)}, {us['postgres']:,.1f} µs: server "
+                       f"own PostgreSQL rows by COPY, {us['postgres']:,.1f} µs: server "
                        f"{us['postgres_server']:,.1f} + client {us['postgres_client']:,.1f}"
                        f"{_repeats(floor, 'postgres')}). Target: 3x.{_with_generator(result)}")]
     if result.get("baseline_tps"):
@@ -262,17 +262,6 @@ def _with_generator(result: dict[str, Any]) -> str:
     return (f" With the load generator (the upstream producers' stand-in, not paystream's, "
             f"which the floor does not count either): {total:,.1f} µs, "
             f"{result['floor_multiple_with_generator']:.2f}x.")
-
-
-def _copied(floor: dict[str, Any]) -> str:
-    """Which rows the floor copied (loadtest/floor.py: the max-rate phase's, since 2026-12-08;
-    before, each table's first 600,000)."""
-    copied = floor.get("pg_rows_copied")
-    if not copied:
-        return ""
-    return (" (the max-rate phase's: " + ", ".join(
-        f"{n:,} of {table}'s {floor['pg_rows'].get(table, n):,}" for table, n in copied.items())
-        + ")")
 
 
 def _repeats(floor: dict[str, Any], part: str) -> str:

@@ -9,27 +9,24 @@ else) with the servers' CPU read from /proc:
   them back (the ledger and reporting sinks' reads). Producer settings are the pipeline's
   (idempotent, acks=all, large batches, compressed as the workers' outputs: streams.recordbatches). Client CPU (all librdkafka threads) + broker CPU, measured KAFKA_REPEATS
   times.
-- PostgreSQL: COPY the rows the max-rate phase wrote (each table's first rows in the order the
-  run wrote them, as many as that phase's share of the run's transactions) into a fresh copy of
-  the table (same columns, same indexes), 5,000 rows per database transaction, as binary COPY
-  data made by compiled code from the rows (paystream_avro.copy_records, the sinks' encoder: the
-  cheapest way in we know) and sent by asyncpg; the cost scales to the run's row count per row.
-  Server CPU (the postmaster tree) + client CPU (making the data and sending it). The copies are
-  made PG_REPEATS times. Before each, the floor waits (at most SETTLE_MAX_S) until no autovacuum
-  worker runs and asks the server to write its dirty buffers (CHECKPOINT), so that each measures
-  its own rows and not the run's leftovers. The CHECKPOINT needs superuser or pg_checkpoint,
-  which the local stack grants its paystream role (deploy/local/stack_postgres.py); a role
-  without it is refused and told so, and then a checkpoint the run set off may still be under
-  way. The bench settles the server the same way before each of its phases.
-
-  Why the phase's rows and not a sample: a row costs more to index the larger its table
-  (loadtest/results/closeout-2026-12-08/sizeprobe.txt: a ledger row 7.5 µs of server CPU in a
-  table's first 600,000, 9.3 / 9.8 / 10.5 in the next three 600,000; a reporting row 12.2 ->
-  15.2 / 16.2 / 17.2). Until 2026-12-08 the floor copied a table's first 600,000 rows and scaled
-  them to the run's millions, which priced every row as a small table's: ~15% under what the
-  max-rate phase's own rows cost in tables the size its own grew to. The run's whole rows would
-  price the max-rate phase's rows as the larger tables of the fixed-rate phase after it; the
-  phase's share prices them as they were written.
+- PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
+  columns, same indexes), 5,000 rows per database transaction, as binary COPY data made by
+  compiled code from the rows (paystream_avro.copy_records, the sinks' encoder: the cheapest
+  way in we know) and sent by asyncpg. Server CPU (the postmaster tree) + client CPU (making
+  the data and sending it). At most ROWS_MAX rows per table are copied; the cost scales to
+  the run's row count per row. Copying the max-rate phase's rows instead (~2M ledger rows
+  of a 1M run, in the order written) was measured on 2026-12-08 morning against the sample in
+  the same minutes (loadtest/results/closeout-2026-12-08): 10% lower after one run (the
+  sample's copies first), 6-10% higher after the next (alternated), the machine's speed probe
+  moving by 1.5x between copies. Not
+  resolved, so not kept: the sample is the method the history was measured with, and it takes
+  a third of the time. The copies are made PG_REPEATS times. Before each, the floor
+  waits (at most SETTLE_MAX_S) until no autovacuum worker runs and asks the server to write
+  its dirty buffers (CHECKPOINT), so that each measures its own rows and not the run's
+  leftovers. The CHECKPOINT needs superuser or pg_checkpoint, which the local stack grants its
+  paystream role (deploy/local/stack_postgres.py); a role without it is refused and told so,
+  and then a checkpoint the run set off may still be under way. The bench settles the server
+  the same way before each of its phases.
 
 Each part of the floor is the lowest of its measurements. Each repeats the same work, and what
 moves one (a neighbour on the host, the run's own checkpoint or autovacuum landing in the
@@ -67,6 +64,7 @@ OUTPUT_ROLES = ("decisions", "postings", "credits", "dlq")
 READ_BACK_ROLES = ("decisions", "postings")
 SAMPLE_MESSAGES = 2_000
 ROWS_PER_TRANSACTION = 5_000
+ROWS_MAX = 600_000
 PG_REPEATS = 3
 KAFKA_REPEATS = 2
 SETTLE_MAX_S = 60.0
@@ -82,8 +80,6 @@ class Floor:
     pg_rows: dict[str, int]
     pg_client_s: float
     pg_server_s: float
-    #: Rows of each table copied (the max-rate phase's; pg_rows: the run's), scaled to pg_rows.
-    pg_copied: dict[str, int] = field(default_factory=dict)
     #: Every PostgreSQL measurement's (client s, server s); the lowest one is pg_*_s.
     pg_repeats: list[tuple[float, float]] = field(default_factory=list)
     #: Every Kafka measurement's (client s, broker s); the lowest one is kafka_*_s.
@@ -107,7 +103,6 @@ class Floor:
         per = 1e6 / max(self.transactions, 1)
         return {"us_per_tx": self.us_per_tx(), "transactions": self.transactions,
                 "kafka_messages": self.kafka_messages, "pg_rows": self.pg_rows,
-                "pg_rows_copied": self.pg_copied,
                 "postgres_us_per_tx_repeats": [round((client + server) * per, 1)
                                                for client, server in self.pg_repeats],
                 "kafka_us_per_tx_repeats": [round((client + broker) * per, 1)
@@ -201,78 +196,52 @@ def _kafka_once(bootstrap: str, admin: Any, transactions_topic: str, inputs: int
 
 
 async def measure_postgres(database_url: str, schema: str, server_cpu_s: Callable[[], float],
-                           repeats: int = PG_REPEATS, share: float = 1.0
-                           ) -> tuple[dict, dict, float, float, list[tuple[float, float]],
-                                      list[float]]:
-    """(rows per table, rows copied per table, client s, server s of the lowest measurement,
-    every measurement, the speed probe's readings around them). `share`: the part of each table's rows to copy, its
-    first in the order written (the max-rate phase's share of the run's transactions)."""
+                           repeats: int = PG_REPEATS
+                           ) -> tuple[dict, float, float, list[tuple[float, float]], list[float]]:
+    """(rows per table, client s, server s of the lowest measurement, every measurement, the
+    speed probe's readings around them)."""
     from loadtest import speed
     from sinks.db import connected
+    from streams.ledgerchain import to_ms
 
     rows_by_table: dict[str, int] = {}
-    copied_by_table: dict[str, int] = {}
-    tables = []  # (table, its run's row count / rows copied, columns, COPY data per transaction)
-    made_s = 0.0  # client CPU making the COPY data, once: each measurement sends the same bytes
+    tables = []  # (table, its run's row count / rows copied, columns, kinds, records)
     async with connected(database_url, schema) as db:
         for table in FLOOR_TABLES:
             total = int(await db.fetchval(f"SELECT count(*) FROM {table}"))
+            rows = await db.fetch(f"SELECT * FROM {table} LIMIT {ROWS_MAX}")
             rows_by_table[table] = total
-            limit = max(1, round(total * min(max(share, 0.0), 1.0))) if total else 0
-            columns, chunks, copied, made = await _copy_data(db, table, limit)
-            made_s += made * total / max(copied, 1)
-            copied_by_table[table] = copied
-            if copied:
-                tables.append((table, total / copied, columns, chunks))
+            if rows:
+                columns, kinds = await copy_kinds(db, table)
+                records = [{c: to_ms(v) if isinstance(v, datetime) else v for c, v in r.items()}
+                           for r in rows]
+                tables.append((table, total / len(records), columns, kinds, records))
         measured, speeds = [], []
         for repeat in range(1, repeats + 1):
             print(f"  floor copy {repeat}: PostgreSQL settled: {await settle(db)}", flush=True)
             speeds.append(speed.probe_us())
-            client_s, server_s = await _copy_once(db, tables, server_cpu_s)
-            measured.append((client_s + made_s, server_s))
+            measured.append(await _copy_once(db, tables, server_cpu_s))
             speeds.append(speed.probe_us())
     client_s, server_s = min(measured, key=sum)
-    return rows_by_table, copied_by_table, client_s, server_s, measured, speeds
+    return rows_by_table, client_s, server_s, measured, speeds
 
 
-async def _copy_data(db: Any, table: str, limit: int) -> tuple[list[str], list[bytes], int, float]:
-    """`table`'s first `limit` rows as binary COPY data, ROWS_PER_TRANSACTION rows a piece, read
-    through a cursor so that only the bytes are held (a 1M run's ledger is ~2M rows): (columns,
-    the pieces, rows, client CPU s making them)."""
+async def _copy_once(db: Any, tables: list[tuple[str, float, list[str], str, list[dict]]],
+                     server_cpu_s: Callable[[], float]) -> tuple[float, float]:
+    """COPY each table's rows once into a fresh copy of it, ROWS_PER_TRANSACTION rows per
+    database transaction: (client s, server s), scaled to the run's row counts."""
     from paystream_avro import copy_records
 
-    from streams.ledgerchain import to_ms
-
-    columns, kinds = await copy_kinds(db, table)
-    chunks: list[bytes] = []
-    copied, made_s = 0, 0.0
-    async with db.transaction():  # a cursor lives in a transaction
-        cursor = await db.cursor(f"SELECT * FROM {table} LIMIT {limit}")
-        while rows := await cursor.fetch(ROWS_PER_TRANSACTION):
-            records = [{c: to_ms(v) if isinstance(v, datetime) else v for c, v in r.items()}
-                       for r in rows]
-            started = time.process_time()
-            chunks.append(copy_records(records, columns, kinds))
-            made_s += time.process_time() - started
-            copied += len(rows)
-    return columns, chunks, copied, made_s
-
-
-async def _copy_once(db: Any, tables: list[tuple[str, float, list[str], list[bytes]]],
-                     server_cpu_s: Callable[[], float]) -> tuple[float, float]:
-    """COPY each table's pieces once into a fresh copy of it, one database transaction each:
-    (client s sending them, server s), scaled to the run's row counts. Autovacuum is off on
-    the copies: a vacuum landing in one measurement's window would only add to it."""
     from sinks.db import copy_data
 
     client_s = server_s = 0.0
-    for table, scale, columns, chunks in tables:
+    for table, scale, columns, kinds, records in tables:
         copy = f"floor_{table}"
         await db.execute(f"DROP TABLE IF EXISTS {copy}; "
-                         f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL) "
-                         f"WITH (autovacuum_enabled = false)")
+                         f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
         client0, server0 = time.process_time(), server_cpu_s()
-        for data in chunks:
+        for start in range(0, len(records), ROWS_PER_TRANSACTION):
+            data = copy_records(records[start:start + ROWS_PER_TRANSACTION], columns, kinds)
             async with db.transaction():
                 await copy_data(db, copy, columns, data)
         client_s += (time.process_time() - client0) * scale
@@ -322,9 +291,8 @@ async def copy_kinds(db: Any, table: str) -> tuple[list[str], str]:
 
 
 def measure(settings: Any, transactions: int, pids: dict[str, int],
-            tree_cpu_s: Callable[[int | None], float | None], pg_share: float = 1.0) -> Floor:
-    """The floor of the run whose topics and schema `settings` name (see the module doc);
-    `pg_share`: the max-rate phase's share of the run's transactions."""
+            tree_cpu_s: Callable[[int | None], float | None]) -> Floor:
+    """The floor of the run whose topics and schema `settings` name (see the module doc)."""
     from streams.topics import topics as topic_specs
 
     names = topic_specs(settings.topic_prefix, settings.partitions)
@@ -337,7 +305,7 @@ def measure(settings: Any, transactions: int, pids: dict[str, int],
         settings.kafka_bootstrap_servers, outputs, names.transactions.name, cpu("kafka"),
         settings.partitions)
     kafka_client, kafka_broker = min(kafka_repeats, key=sum)
-    rows, copied, pg_client, pg_server, repeats, speeds = asyncio.run(measure_postgres(
-        settings.database_url, settings.db_schema, cpu("postgres"), share=pg_share))
+    rows, pg_client, pg_server, repeats, speeds = asyncio.run(measure_postgres(
+        settings.database_url, settings.db_schema, cpu("postgres")))
     return Floor(transactions, messages, kafka_client, kafka_broker, rows, pg_client, pg_server,
-                 pg_copied=copied, pg_repeats=repeats, kafka_repeats=kafka_repeats, pg_speed_us=speeds)
+                 pg_repeats=repeats, kafka_repeats=kafka_repeats, pg_speed_us=speeds)

@@ -71,11 +71,6 @@ def test_quick_bench_measures_every_process_and_reconciles(stack_settings: Setti
     assert floor["kafka_messages"]["input"] == 40_000
     assert floor["kafka_messages"]["decisions"] >= 40_000  # a re-sent outbox may add copies
     assert floor["pg_rows"]["report_transactions"] == 40_000
-    # PostgreSQL's part copies the rows the max-rate phase wrote (half the run's transactions
-    # here), not a sample: a row costs more to index the larger its table.
-    copied = floor["pg_rows_copied"]
-    assert copied["report_transactions"] == 20_000
-    assert copied["ledger"] == round(floor["pg_rows"]["ledger"] / 2)
     assert floor["us_per_tx"]["kafka"] > 0 and floor["us_per_tx"]["postgres"] > 0
     # Each part is the lowest of its measurements (the same work each time: what moves one only
     # adds CPU; one alone moved by up to 1.5x)

@@ -182,18 +182,6 @@ def test_the_floor_multiple_is_paystreams_cpu_the_generator_reported_apart() -> 
     assert "broker 2.0; the lowest of 2 measurements: 14.4, 12.0; its own PostgreSQL" in text
     assert ("the lowest of 3 measurements: 38.0, 36.5, 39.1; the machine's speed probe around "
             "them 471.3 µs)") in text
-    assert "its own PostgreSQL rows by COPY, 36.5" in text  # no rows copied said: none stated
-    # since 2026-12-08 (later) the rows copied are the max-rate phase's, and the report says so
-    floor = {**floor, "pg_rows": {"ledger": 3_200_000, "report_transactions": 1_600_000},
-             "pg_rows_copied": {"ledger": 2_000_000, "report_transactions": 1_000_000}}
-    text = markdown({"date": "2026-12-08", "machine": {"cores": 2, "cpu": "EPYC",
-                                                       "memory_gib": 23.5},
-                     "phases": {"max_rate": phase, "fixed_rate": phase}, "workers": 2,
-                     "reconciled": True, "chart": "c.png", "json": "r.json", "floor": floor,
-                     "cpu_us_per_tx_total": 145.3, "floor_multiple": 2.91,
-                     "cpu_us_per_tx_with_generator": 150.0, "floor_multiple_with_generator": 3.0})
-    assert ("its own PostgreSQL rows by COPY (the max-rate phase's: 2,000,000 of ledger's "
-            "3,200,000, 1,000,000 of report_transactions's 1,600,000), 36.5 µs") in text
 
 
 def test_busy_share_is_cpu_over_wall_time_and_cores() -> None:
