@@ -20,10 +20,13 @@ PG_PID = int(open("/work/main/.local/run/postgres.pid").read().split()[0])
 
 
 async def main(settings):
+    from loadtest import speed
+
     async with connected(settings.database_url, settings.db_schema) as db:
         report = int(await db.fetchval("SELECT count(*) FROM report_transactions"))
         totals = {t: int(await db.fetchval(f"SELECT count(*) FROM {t}"))
                   for t in floor.FLOOR_TABLES}
+        methods = {}
         for name, limits in (("first 600,000 (until 2026-12-08)",
                               {t: min(600_000, n) for t, n in totals.items()}),
                              ("the max-rate phase's rows (since)",
@@ -34,13 +37,20 @@ async def main(settings):
                 columns, chunks, copied, m = await floor._copy_data(db, t, limits[t])
                 made += m * totals[t] / copied
                 tables.append((t, totals[t] / copied, columns, chunks))
-            measured = []
-            for _ in range(floor.PG_REPEATS):
+            methods[name] = (limits, made, tables, [])
+        # alternated (ABABAB), the speed probe around each: the machine drifts within minutes
+        for _ in range(floor.PG_REPEATS):
+            for name, (limits, made, tables, measured) in methods.items():
                 await floor.settle(db)
+                before = speed.probe_us()
                 c, s = await floor._copy_once(db, tables, lambda: tree_cpu_s(PG_PID) or 0.0)
-                measured.append((c + made) * 1e6 / report + s * 1e6 / report)
-            print(f"{name}: {', '.join(f'{x:.1f}' for x in measured)} us/tx "
-                  f"(lowest {min(measured):.1f}); rows {limits}", flush=True)
+                after = speed.probe_us()
+                measured.append(((c + made) * 1e6 / report + s * 1e6 / report, before, after))
+        for name, (limits, made, tables, measured) in methods.items():
+            print(f"{name}: " + ", ".join(f"{x:.1f} (probe {b:.0f}/{a:.0f})"
+                                          for x, b, a in measured)
+                  + f" us/tx (lowest {min(x for x, _, _ in measured):.1f}); rows {limits}",
+                  flush=True)
 
 
 settings = load_settings()
