@@ -11,22 +11,21 @@ else) with the servers' CPU read from /proc:
   times.
 - PostgreSQL: COPY the run's ledger rows and reporting rows into copies of those tables (same
   columns, same indexes), 5,000 rows per database transaction, as binary COPY data made by
-  compiled code from the rows (paystream_avro.copy_records, the sinks' encoder: the cheapest
-  way in we know) and sent by asyncpg. Server CPU (the postmaster tree) + client CPU (making
-  the data and sending it). At most ROWS_MAX rows per table are copied; the cost scales to
-  the run's row count per row. Copying the max-rate phase's rows instead (~2M ledger rows
-  of a 1M run, in the order written) was measured on 2026-12-08 morning against the sample in
-  the same minutes (loadtest/results/closeout-2026-12-08): 10% lower after one run (the
-  sample's copies first), 6-10% higher after the next (alternated), the machine's speed probe
-  moving by 1.5x between copies. Not
-  resolved, so not kept: the sample is the method the history was measured with, and it takes
-  a third of the time. The copies are made PG_REPEATS times. Before each, the floor
-  waits (at most SETTLE_MAX_S) until no autovacuum worker runs and asks the server to write
-  its dirty buffers (CHECKPOINT), so that each measures its own rows and not the run's
-  leftovers. The CHECKPOINT needs superuser or pg_checkpoint, which the local stack grants its
-  paystream role (deploy/local/stack_postgres.py); a role without it is refused and told so,
-  and then a checkpoint the run set off may still be under way. The bench settles the server
-  the same way before each of its phases.
+  compiled code from the rows (paystream_avro.copy_records, the sinks' encoder: the cheapest way
+  in we know) and sent by asyncpg. Server CPU (the postmaster tree) + client CPU (making the data
+  and sending it). At most ROWS_MAX rows per table are copied; the cost scales to the run's row
+  count per row. Copying the max-rate phase's rows instead (~2M ledger rows of a 1M run, in the
+  order written) was measured on 2026-12-08 morning against the sample in the same minutes
+  (loadtest/results/closeout-2026-12-08): 10% lower after one run (the sample's copies first),
+  6-10% higher after the next (alternated), the machine's speed probe moving by 1.5x between
+  copies. Not resolved, so not kept: the sample is the method the history was measured with, and
+  it takes a third of the time. The copies are made PG_REPEATS times. Before each, the floor waits
+  (at most SETTLE_MAX_S) until no autovacuum worker runs and asks the server to write its dirty
+  buffers (CHECKPOINT), so that each measures its own rows and not the run's leftovers. The
+  CHECKPOINT needs superuser or pg_checkpoint, which the local stack grants its paystream role
+  (deploy/local/stack_postgres.py); a role without it is refused and told so, and then a
+  checkpoint the run set off may still be under way. The bench settles the server the same way
+  before each of its phases.
 
 Each part of the floor is the lowest of its measurements. Each repeats the same work, and what
 moves one (a neighbour on the host, the run's own checkpoint or autovacuum landing in the
