@@ -1,7 +1,9 @@
-"""A kept bench run's PostgreSQL floor both ways, in the same session right after it: the method
-until 2026-12-08 morning (each table's first 600,000 rows, scaled up to the run's rows) and the
-one since (the max-rate phase's rows), PG_REPEATS copies each, the lowest; then the run is
-cleaned up as the bench would have. usage: oldfloor.py RUN_ID MAX_RATE_TRANSACTIONS"""
+"""A kept bench run's PostgreSQL floor both ways, in the same minutes right after it: each
+table's first 600,000 rows scaled up to the run's rows (the floor's method, kept) and the
+max-rate phase's rows (f717036's, reverted), PG_REPEATS copies each, alternated (f2; f1's run
+of it took the sample's three first), the speed probe around each. Then the run is cleaned up
+as the bench would have. It calls `floor._copy_data`, which only f717036's loadtest/floor.py
+has: run it from a worktree of that commit. usage: oldfloor.py RUN_ID MAX_RATE_TRANSACTIONS"""
 import asyncio
 import os
 import sys
